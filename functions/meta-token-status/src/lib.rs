@@ -1,0 +1,108 @@
+//! `GET /crm/marketing/token-status`: the Meta connection state of the caller's tenant.
+//!
+//! `data` carries the exact state (`connected` / `expired` / `missing`, expiry, scopes, selected
+//! business and ad accounts); `needs_reconnect` and `days_left` are repeated at the top level for
+//! the frontend's banner.
+
+use crm_shared::auth::Access;
+use crm_shared::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::meta_connection::token_status;
+use crm_shared::{ApiError, App};
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+pub const ENDPOINT: Endpoint =
+    Endpoint { name: "meta-token-status", method: Method::GET, path: "/crm/marketing/token-status", access: Access::AnyRole };
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    run_endpoint(app, &ENDPOINT, req, |ctx| token_status_of_caller(app, ctx)).await
+}
+
+async fn token_status_of_caller(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
+    let caller = ctx.caller()?;
+    let conn = app.connections.get_connection(caller.tenant_id).await?;
+    let status = token_status(conn.as_ref(), ctx.now);
+    Ok(Reply::ok(&status)?
+        .with_top_level("needs_reconnect", json!(status.needs_reconnect))
+        .with_top_level("days_left", json!(status.days_left)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{Duration, TimeZone, Utc};
+    use crm_shared::auth::sign_hs256;
+    use crm_shared::clock::ManualClock;
+    use crm_shared::config::Config;
+    use crm_shared::http::body_json;
+    use crm_shared::store::{ConnectionStatus, MetaConnection};
+    use crm_shared::tenant::TenantId;
+
+    use super::*;
+
+    fn app() -> (App, crm_shared::app::InMemory) {
+        let cfg = Config::from_lookup(|k| match k {
+            "TABLE_NAME" => Some("t".into()),
+            "JWT_SECRET_KEY" => Some("k".into()),
+            "ADMIN_TOKEN" => Some("adm".into()),
+            _ => None,
+        })
+        .expect("config");
+        let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().expect("date")));
+        App::in_memory(cfg, clock)
+    }
+
+    fn request(tenant: i64) -> Request {
+        let exp = Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).single().expect("date").timestamp();
+        let jwt = sign_hs256(&json!({"user_id": "u", "role": "setter", "tenant_id": tenant, "exp": exp}), b"k");
+        lambda_http::http::Request::builder()
+            .uri("/crm/marketing/token-status")
+            .header("authorization", format!("Bearer {jwt}"))
+            .header("x-admin-token", "adm")
+            .body(Body::Empty)
+            .expect("request")
+    }
+
+    #[tokio::test]
+    async fn when_no_connection_should_report_missing() {
+        let (app, mem) = app();
+        let resp = handle(&app, request(7)).await;
+        assert_eq!(resp.status(), 200);
+        let body = body_json(&resp);
+        assert_eq!(body["data"]["status"], "missing");
+        assert_eq!(body["needs_reconnect"], false);
+        assert_eq!(mem.audit.entries().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn when_connection_expires_in_three_days_should_warn() {
+        let (app, _) = app();
+        let now = app.clock.now();
+        let conn = MetaConnection {
+            tenant_id: TenantId(7),
+            token_ciphertext_b64: "x".into(),
+            status: ConnectionStatus::Active,
+            meta_user_id: None,
+            expires_at: Some(now + Duration::days(3) + Duration::hours(1)),
+            data_access_expires_at: None,
+            scopes: vec!["ads_read".into()],
+            business_id: Some("b1".into()),
+            business_name: None,
+            ad_account_ids: vec!["act_1".into()],
+            ad_account_name: None,
+            connected_at: now,
+            connected_by: "u".into(),
+            updated_at: now,
+        };
+        app.connections.put_connection(&conn).await.expect("put");
+        let body = body_json(&handle(&app, request(7)).await);
+        assert_eq!(body["data"]["status"], "connected");
+        assert_eq!(body["data"]["expires_soon"], true);
+        assert_eq!(body["days_left"], 3);
+        assert_eq!(body["needs_reconnect"], true);
+        // Another tenant sees nothing of it.
+        assert_eq!(body_json(&handle(&app, request(8)).await)["data"]["status"], "missing");
+    }
+}

@@ -1,0 +1,121 @@
+//! The dependencies of a Lambda, built once per cold start and borrowed by every invocation.
+//!
+//! `App::from_env` reads configuration and builds SDK clients; it makes no network call (AWS
+//! credentials and secrets are resolved lazily on first use), which keeps init fast.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+use crate::audit::AuditLog;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, ConfigError};
+use crate::crypto::{KmsTokenCipher, TokenCipher};
+use crate::ratelimit::RateLimiter;
+use crate::secrets::SecretResolver;
+use crate::store::{DynamoStore, MetaConnectionStore, TenantProfileStore};
+
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+    pub secrets: Arc<SecretResolver>,
+    pub rate_limiter: Arc<dyn RateLimiter>,
+    pub audit: Arc<dyn AuditLog>,
+    pub connections: Arc<dyn MetaConnectionStore>,
+    pub profiles: Arc<dyn TenantProfileStore>,
+    pub cipher: Arc<dyn TokenCipher>,
+    /// The DynamoDB adapter, for functions that need more than the ports above.
+    pub dynamo: Option<DynamoStore>,
+    pub sdk: Option<SdkConfig>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// The AWS SDK config: region/credentials/endpoint from the standard env (`AWS_ENDPOINT_URL`
+/// points it at moto locally), with timeouts so a stuck call cannot eat the Lambda's budget.
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(5))
+                .operation_timeout(Duration::from_secs(12))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+impl App {
+    /// Configuration from the process env plus real AWS adapters.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let config = Config::from_env()?;
+        let sdk = load_sdk_config().await;
+        Ok(Self::with_aws(config, &sdk, Arc::new(SystemClock)))
+    }
+
+    /// Real adapters (DynamoDB, KMS, Secrets Manager) over `sdk`.
+    pub fn with_aws(config: Config, sdk: &SdkConfig, clock: Arc<dyn Clock>) -> Self {
+        let dynamo = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone());
+        let cipher = KmsTokenCipher::new(aws_sdk_kms::Client::new(sdk), config.kms_key_id.clone());
+        let secrets = SecretResolver::new(config.secret_sources.clone(), Some(aws_sdk_secretsmanager::Client::new(sdk)));
+        let store = Arc::new(dynamo.clone());
+        Self {
+            config: Arc::new(config),
+            clock,
+            secrets: Arc::new(secrets),
+            rate_limiter: store.clone(),
+            audit: store.clone(),
+            connections: store.clone(),
+            profiles: store,
+            cipher: Arc::new(cipher),
+            dynamo: Some(dynamo),
+            sdk: Some(sdk.clone()),
+        }
+    }
+
+    /// In-memory adapters, for unit tests of handlers.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn in_memory(config: Config, clock: Arc<dyn Clock>) -> (Self, InMemory) {
+        use crate::audit::MemoryAuditLog;
+        use crate::crypto::FakeTokenCipher;
+        use crate::ratelimit::MemoryRateLimiter;
+        use crate::store::memory::MemoryStore;
+
+        let mem = InMemory {
+            store: Arc::new(MemoryStore::default()),
+            audit: Arc::new(MemoryAuditLog::default()),
+            rate_limiter: Arc::new(MemoryRateLimiter::default()),
+        };
+        let secrets = SecretResolver::new(config.secret_sources.clone(), None);
+        let app = Self {
+            config: Arc::new(config),
+            clock,
+            secrets: Arc::new(secrets),
+            rate_limiter: mem.rate_limiter.clone(),
+            audit: mem.audit.clone(),
+            connections: mem.store.clone(),
+            profiles: mem.store.clone(),
+            cipher: Arc::new(FakeTokenCipher),
+            dynamo: None,
+            sdk: None,
+        };
+        (app, mem)
+    }
+}
+
+/// Handles on the in-memory adapters of [`App::in_memory`], for assertions.
+#[cfg(any(test, feature = "test-support"))]
+#[derive(Debug, Clone)]
+pub struct InMemory {
+    pub store: Arc<crate::store::memory::MemoryStore>,
+    pub audit: Arc<crate::audit::MemoryAuditLog>,
+    pub rate_limiter: Arc<crate::ratelimit::MemoryRateLimiter>,
+}

@@ -1,0 +1,77 @@
+//! Audit records: who, tenant, route, outcome, request id, time. Never headers, bodies or tokens.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::store::{attr, keys, to_item, DynamoStore, StoreError};
+use crate::tenant::TenantId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// 2xx/3xx.
+    Success,
+    /// Refused before the handler ran: auth, role, rate limit, bad input.
+    Denied,
+    /// The handler failed (4xx from validation or 5xx).
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub request_id: String,
+    pub tenant_id: Option<TenantId>,
+    pub user_id: Option<String>,
+    pub role: Option<String>,
+    /// The endpoint's name (`meta-token-status`), its method and route template (never the raw
+    /// URL: query strings can carry codes and tokens).
+    pub action: String,
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+    pub outcome: Outcome,
+    pub error_code: Option<String>,
+}
+
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    async fn record(&self, entry: &AuditEntry, retention_days: u32) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+impl AuditLog for DynamoStore {
+    async fn record(&self, entry: &AuditEntry, retention_days: u32) -> Result<(), StoreError> {
+        let pk = match entry.tenant_id {
+            Some(t) => keys::tenant(t),
+            None => keys::unauthenticated_audit_pk(&entry.at.format("%Y-%m-%d").to_string()),
+        };
+        let mut item = to_item(pk, &keys::audit_sk(entry.at.timestamp_millis(), &entry.id), entry)?;
+        let expires = entry.at + Duration::days(i64::from(retention_days));
+        item.insert(attr::TTL.into(), AttributeValue::N(expires.timestamp().to_string()));
+        self.put_item(item).await
+    }
+}
+
+#[cfg(any(test, feature = "test-support"))]
+#[derive(Debug, Default)]
+pub struct MemoryAuditLog(pub std::sync::Mutex<Vec<AuditEntry>>);
+
+#[cfg(any(test, feature = "test-support"))]
+impl MemoryAuditLog {
+    pub fn entries(&self) -> Vec<AuditEntry> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[cfg(any(test, feature = "test-support"))]
+#[async_trait]
+impl AuditLog for MemoryAuditLog {
+    async fn record(&self, entry: &AuditEntry, _retention_days: u32) -> Result<(), StoreError> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(entry.clone());
+        Ok(())
+    }
+}

@@ -1,0 +1,277 @@
+//! Typed configuration, read from the environment once per cold start.
+//!
+//! Every variable is listed in [`ENV_VARS`] (the README's table and the SAM template follow that
+//! list). A missing or invalid value gives one clear error naming the variable.
+
+use url::Url;
+
+use crate::secrets::{SecretName, SecretSource, SecretString};
+
+/// `(name, default, secret?, what it is)` for every variable the product reads.
+pub const ENV_VARS: &[(&str, &str, bool, &str)] = &[
+    ("TABLE_NAME", "(required)", false, "DynamoDB single table"),
+    ("EVENT_BUS_NAME", "crm-marketing", false, "EventBridge bus for CRM events and job fan-out"),
+    ("KMS_KEY_ID", "(required by functions that store Meta tokens)", false, "KMS key id/ARN/alias for Meta tokens"),
+    ("JWT_SECRET_KEY / JWT_SECRET_KEY_ARN", "(required)", true, "HS256 key of the CRM's JWTs"),
+    ("ADMIN_TOKEN / ADMIN_TOKEN_ARN", "(unset = every request refused)", true, "expected X-Admin-Token"),
+    ("META_APP_ID", "(required by Meta functions)", false, "Meta app id"),
+    ("META_APP_SECRET / META_APP_SECRET_ARN", "(required by Meta functions)", true, "Meta app secret (appsecret_proof, webhook signatures)"),
+    ("META_WEBHOOK_VERIFY_TOKEN / META_WEBHOOK_VERIFY_TOKEN_ARN", "(required by the Meta webhook)", true, "hub.verify_token of the lead-ads subscription"),
+    ("META_REDIRECT_URI", "(required by Meta OAuth)", false, "our OAuth callback URL registered at Meta"),
+    ("META_GRAPH_API_VERSION", "v21.0", false, "Graph API version"),
+    ("META_GRAPH_BASE_URL", "https://graph.facebook.com", false, "Graph API base URL"),
+    ("META_DIALOG_BASE_URL", "https://www.facebook.com", false, "OAuth dialog base URL"),
+    ("YCLOUD_API_KEY / YCLOUD_API_KEY_ARN", "(required by WhatsApp senders)", true, "YCloud API key"),
+    ("YCLOUD_WEBHOOK_SECRET / YCLOUD_WEBHOOK_SECRET_ARN", "(required by the YCloud webhook)", true, "YCloud webhook signing secret"),
+    ("YCLOUD_WHATSAPP_NUMBER", "(required by WhatsApp senders)", false, "sender number, E.164"),
+    ("YCLOUD_BASE_URL", "https://api.ycloud.com", false, "YCloud API base URL"),
+    ("FRONTEND_URL", "http://localhost:5173", false, "where OAuth redirects the browser back to"),
+    ("CORS_ALLOWED_ORIGINS", "http://localhost:5173,http://localhost:3000", false, "comma-separated exact origins allowed with credentials"),
+    ("RATE_LIMIT_PER_MINUTE", "100", false, "requests per tenant per minute, across all instances"),
+    ("MAX_BODY_BYTES", "65536", false, "largest accepted request body"),
+    ("AUDIT_RETENTION_DAYS", "90", false, "audit records expire (TTL) after this many days"),
+    ("RUST_LOG", "info", false, "log filter (tracing EnvFilter syntax)"),
+    ("AWS_REGION", "(set by Lambda)", false, "AWS region"),
+    ("AWS_ENDPOINT_URL", "(unset in AWS)", false, "SDK endpoint override: moto locally and in tests"),
+];
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("configuration error: {var}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(var: &'static str, reason: impl Into<String>) -> Self {
+        Self { var, reason: reason.into() }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MetaConfig {
+    pub app_id: Option<String>,
+    pub redirect_uri: Option<Url>,
+    pub graph_api_version: String,
+    pub graph_base_url: Url,
+    pub dialog_base_url: Url,
+}
+
+#[derive(Debug, Clone)]
+pub struct YcloudConfig {
+    pub base_url: Url,
+    pub whatsapp_number: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub event_bus_name: String,
+    pub kms_key_id: Option<String>,
+    pub frontend_url: Url,
+    pub cors_allowed_origins: Vec<String>,
+    pub rate_limit_per_minute: u32,
+    pub max_body_bytes: usize,
+    pub audit_retention_days: u32,
+    pub meta: MetaConfig,
+    pub ycloud: YcloudConfig,
+    pub secret_sources: Vec<(SecretName, SecretSource)>,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads through `get` (tests pass a map instead of mutating the process env).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let opt = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let table_name = opt("TABLE_NAME").ok_or_else(|| ConfigError::new("TABLE_NAME", "is required"))?;
+        let url_or = |var: &'static str, default: &str| -> Result<Url, ConfigError> {
+            let raw = opt(var).unwrap_or_else(|| default.to_string());
+            let url = Url::parse(&raw).map_err(|e| ConfigError::new(var, format!("not a URL ({e})")))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(ConfigError::new(var, "must be an http(s) URL"));
+            }
+            Ok(url)
+        };
+        let number = |var: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
+            match opt(var) {
+                None => Ok(default),
+                Some(v) => {
+                    let n: u64 = v.parse().map_err(|_| ConfigError::new(var, format!("must be a whole number, got {v:?}")))?;
+                    if n < min || n > max {
+                        return Err(ConfigError::new(var, format!("must be between {min} and {max}, got {n}")));
+                    }
+                    Ok(n)
+                }
+            }
+        };
+
+        let cors_allowed_origins = opt("CORS_ALLOWED_ORIGINS")
+            .unwrap_or_else(|| "http://localhost:5173,http://localhost:3000".into())
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/').to_string())
+            .filter(|o| !o.is_empty())
+            .collect::<Vec<_>>();
+        if let Some(bad) = cors_allowed_origins.iter().find(|o| *o == "*" || Url::parse(o).is_err()) {
+            return Err(ConfigError::new(
+                "CORS_ALLOWED_ORIGINS",
+                format!("{bad:?} is not an exact origin (credentials forbid '*')"),
+            ));
+        }
+
+        let redirect_uri = match opt("META_REDIRECT_URI") {
+            None => None,
+            Some(_) => Some(url_or("META_REDIRECT_URI", "")?),
+        };
+        let graph_api_version = opt("META_GRAPH_API_VERSION").unwrap_or_else(|| "v21.0".into());
+        if !is_graph_version(&graph_api_version) {
+            return Err(ConfigError::new("META_GRAPH_API_VERSION", format!("expected like v21.0, got {graph_api_version:?}")));
+        }
+
+        let mut secret_sources = Vec::new();
+        for name in SecretName::ALL {
+            let source = match (opt(name.env_var()), opt(name.arn_env_var())) {
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError::new(name.arn_env_var(), format!("set either {} or {}, not both", name.env_var(), name.arn_env_var())));
+                }
+                (Some(v), None) => SecretSource::Plain(SecretString::new(v)),
+                (None, Some(arn)) => SecretSource::Arn(arn),
+                (None, None) => SecretSource::Unset,
+            };
+            secret_sources.push((name, source));
+        }
+        if secret_sources.iter().any(|(n, s)| *n == SecretName::JwtSecretKey && *s == SecretSource::Unset) {
+            return Err(ConfigError::new("JWT_SECRET_KEY", "is required (or JWT_SECRET_KEY_ARN)"));
+        }
+
+        Ok(Self {
+            table_name,
+            event_bus_name: opt("EVENT_BUS_NAME").unwrap_or_else(|| "crm-marketing".into()),
+            kms_key_id: opt("KMS_KEY_ID"),
+            frontend_url: url_or("FRONTEND_URL", "http://localhost:5173")?,
+            cors_allowed_origins,
+            rate_limit_per_minute: number("RATE_LIMIT_PER_MINUTE", 100, 1, 1_000_000)? as u32,
+            max_body_bytes: number("MAX_BODY_BYTES", 65_536, 1, 6 * 1024 * 1024)? as usize,
+            audit_retention_days: number("AUDIT_RETENTION_DAYS", 90, 1, 3650)? as u32,
+            meta: MetaConfig {
+                app_id: opt("META_APP_ID"),
+                redirect_uri,
+                graph_api_version,
+                graph_base_url: url_or("META_GRAPH_BASE_URL", "https://graph.facebook.com")?,
+                dialog_base_url: url_or("META_DIALOG_BASE_URL", "https://www.facebook.com")?,
+            },
+            ycloud: YcloudConfig {
+                base_url: url_or("YCLOUD_BASE_URL", "https://api.ycloud.com")?,
+                whatsapp_number: opt("YCLOUD_WHATSAPP_NUMBER"),
+            },
+            secret_sources,
+        })
+    }
+
+    /// A required setting for a specific function (e.g. `KMS_KEY_ID` for the OAuth callback).
+    pub fn require<'a, T>(value: &'a Option<T>, var: &'static str) -> Result<&'a T, ConfigError> {
+        value.as_ref().ok_or_else(|| ConfigError::new(var, "is required by this function"))
+    }
+}
+
+fn is_graph_version(v: &str) -> bool {
+    let Some(rest) = v.strip_prefix('v') else { return false };
+    let mut parts = rest.split('.');
+    matches!((parts.next(), parts.next(), parts.next()), (Some(a), Some(b), None)
+        if !a.is_empty() && !b.is_empty() && a.chars().all(|c| c.is_ascii_digit()) && b.chars().all(|c| c.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const MIN: &[(&str, &str)] = &[("TABLE_NAME", "t"), ("JWT_SECRET_KEY", "k")];
+
+    #[test]
+    fn minimal_config_gets_documented_defaults() {
+        let c = load(MIN).expect("valid");
+        assert_eq!(c.rate_limit_per_minute, 100);
+        assert_eq!(c.meta.graph_api_version, "v21.0");
+        assert_eq!(c.meta.graph_base_url.as_str(), "https://graph.facebook.com/");
+        assert_eq!(c.cors_allowed_origins, vec!["http://localhost:5173", "http://localhost:3000"]);
+        assert_eq!(c.event_bus_name, "crm-marketing");
+        assert_eq!(c.max_body_bytes, 65_536);
+    }
+
+    #[test]
+    fn missing_table_names_the_variable() {
+        let err = load(&[("JWT_SECRET_KEY", "k")]).expect_err("must fail");
+        assert_eq!(err.var, "TABLE_NAME");
+        assert!(err.to_string().contains("TABLE_NAME"));
+    }
+
+    #[test]
+    fn missing_jwt_key_names_the_variable() {
+        assert_eq!(load(&[("TABLE_NAME", "t")]).expect_err("must fail").var, "JWT_SECRET_KEY");
+    }
+
+    #[test]
+    fn invalid_number_names_the_variable() {
+        let mut pairs = MIN.to_vec();
+        pairs.push(("RATE_LIMIT_PER_MINUTE", "lots"));
+        assert_eq!(load(&pairs).expect_err("must fail").var, "RATE_LIMIT_PER_MINUTE");
+        let mut pairs = MIN.to_vec();
+        pairs.push(("RATE_LIMIT_PER_MINUTE", "0"));
+        assert_eq!(load(&pairs).expect_err("must fail").var, "RATE_LIMIT_PER_MINUTE");
+    }
+
+    #[test]
+    fn invalid_url_names_the_variable() {
+        let mut pairs = MIN.to_vec();
+        pairs.push(("META_GRAPH_BASE_URL", "not a url"));
+        assert_eq!(load(&pairs).expect_err("must fail").var, "META_GRAPH_BASE_URL");
+        let mut pairs = MIN.to_vec();
+        pairs.push(("FRONTEND_URL", "ftp://x"));
+        assert_eq!(load(&pairs).expect_err("must fail").var, "FRONTEND_URL");
+    }
+
+    #[test]
+    fn wildcard_cors_origin_is_rejected() {
+        let mut pairs = MIN.to_vec();
+        pairs.push(("CORS_ALLOWED_ORIGINS", "*"));
+        assert_eq!(load(&pairs).expect_err("must fail").var, "CORS_ALLOWED_ORIGINS");
+    }
+
+    #[test]
+    fn secret_by_arn_or_plain_but_not_both() {
+        let mut pairs = MIN.to_vec();
+        pairs.push(("ADMIN_TOKEN_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:x"));
+        let c = load(&pairs).expect("valid");
+        assert!(c.secret_sources.contains(&(SecretName::AdminToken, SecretSource::Arn("arn:aws:secretsmanager:us-east-1:1:secret:x".into()))));
+        pairs.push(("ADMIN_TOKEN", "plain"));
+        assert_eq!(load(&pairs).expect_err("must fail").var, "ADMIN_TOKEN_ARN");
+    }
+
+    #[test]
+    fn graph_version_is_validated() {
+        let mut pairs = MIN.to_vec();
+        pairs.push(("META_GRAPH_API_VERSION", "21"));
+        assert_eq!(load(&pairs).expect_err("must fail").var, "META_GRAPH_API_VERSION");
+        let mut pairs = MIN.to_vec();
+        pairs.push(("META_GRAPH_API_VERSION", "v22.0"));
+        assert_eq!(load(&pairs).expect("valid").meta.graph_api_version, "v22.0");
+    }
+
+    #[test]
+    fn config_debug_does_not_print_secrets() {
+        let mut pairs = MIN.to_vec();
+        pairs.push(("ADMIN_TOKEN", "very-secret-admin"));
+        let c = load(&pairs).expect("valid");
+        assert!(!format!("{c:?}").contains("very-secret-admin"));
+    }
+}

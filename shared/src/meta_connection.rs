@@ -1,0 +1,157 @@
+//! The tenant's Meta connection as the dashboard sees it: connected / expired / missing.
+//!
+//! Long-lived user tokens last ~60 days and cannot be refreshed once expired; data access lapses
+//! ~90 days after the user was last active (FIELD-NOTES 12). So "expires soon" is surfaced a week
+//! ahead and a token Meta rejected with code 190 is expired for good.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::store::{ConnectionStatus, MetaConnection};
+
+/// Warn this long before expiry.
+pub const EXPIRES_SOON: i64 = 7;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenState {
+    Connected,
+    Expired,
+    Missing,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenStatus {
+    pub status: TokenState,
+    pub connected: bool,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub expires_soon: bool,
+    pub days_left: Option<i64>,
+    pub data_access_expires_at: Option<DateTime<Utc>>,
+    pub needs_reconnect: bool,
+    pub scopes: Vec<String>,
+    pub business_id: Option<String>,
+    pub business_name: Option<String>,
+    pub ad_account_ids: Vec<String>,
+    pub ad_account_name: Option<String>,
+    pub connected_at: Option<DateTime<Utc>>,
+}
+
+pub fn token_status(conn: Option<&MetaConnection>, now: DateTime<Utc>) -> TokenStatus {
+    let Some(c) = conn else {
+        return TokenStatus {
+            status: TokenState::Missing,
+            connected: false,
+            expires_at: None,
+            expires_soon: false,
+            days_left: None,
+            data_access_expires_at: None,
+            needs_reconnect: false,
+            scopes: vec![],
+            business_id: None,
+            business_name: None,
+            ad_account_ids: vec![],
+            ad_account_name: None,
+            connected_at: None,
+        };
+    };
+    let past = |t: Option<DateTime<Utc>>| t.is_some_and(|t| t <= now);
+    let expired = c.status == ConnectionStatus::Invalid || past(c.expires_at) || past(c.data_access_expires_at);
+    // The earliest of the two deadlines is the one that will break the dashboard.
+    let deadline = match (c.expires_at, c.data_access_expires_at) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let days_left = if expired { Some(0) } else { deadline.map(|d| (d - now).num_days()) };
+    let expires_soon = !expired && deadline.is_some_and(|d| d - now < Duration::days(EXPIRES_SOON));
+    TokenStatus {
+        status: if expired { TokenState::Expired } else { TokenState::Connected },
+        connected: !expired,
+        expires_at: c.expires_at,
+        expires_soon,
+        days_left,
+        data_access_expires_at: c.data_access_expires_at,
+        needs_reconnect: expired || expires_soon,
+        scopes: c.scopes.clone(),
+        business_id: c.business_id.clone(),
+        business_name: c.business_name.clone(),
+        ad_account_ids: c.ad_account_ids.clone(),
+        ad_account_name: c.ad_account_name.clone(),
+        connected_at: Some(c.connected_at),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::tenant::TenantId;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().expect("date")
+    }
+
+    fn conn(expires_in_days: Option<i64>) -> MetaConnection {
+        MetaConnection {
+            tenant_id: TenantId(1),
+            token_ciphertext_b64: "x".into(),
+            status: ConnectionStatus::Active,
+            meta_user_id: None,
+            expires_at: expires_in_days.map(|d| now() + Duration::days(d)),
+            data_access_expires_at: None,
+            scopes: vec!["ads_read".into()],
+            business_id: None,
+            business_name: None,
+            ad_account_ids: vec!["act_1".into()],
+            ad_account_name: None,
+            connected_at: now() - Duration::days(1),
+            connected_by: "u".into(),
+            updated_at: now(),
+        }
+    }
+
+    #[test]
+    fn missing_without_connection() {
+        let s = token_status(None, now());
+        assert_eq!(s.status, TokenState::Missing);
+        assert!(!s.needs_reconnect);
+    }
+
+    #[test]
+    fn connected_with_days_left() {
+        let s = token_status(Some(&conn(Some(50))), now());
+        assert_eq!((s.status, s.days_left, s.expires_soon, s.needs_reconnect), (TokenState::Connected, Some(50), false, false));
+    }
+
+    #[test]
+    fn expires_soon_under_seven_days() {
+        let s = token_status(Some(&conn(Some(3))), now());
+        assert_eq!((s.status, s.expires_soon, s.needs_reconnect), (TokenState::Connected, true, true));
+    }
+
+    #[test]
+    fn expired_after_expiry_or_after_190() {
+        assert_eq!(token_status(Some(&conn(Some(-1))), now()).status, TokenState::Expired);
+        let mut c = conn(Some(30));
+        c.status = ConnectionStatus::Invalid;
+        let s = token_status(Some(&c), now());
+        assert_eq!((s.status, s.needs_reconnect, s.days_left), (TokenState::Expired, true, Some(0)));
+    }
+
+    #[test]
+    fn never_expiring_system_user_token_is_connected() {
+        let s = token_status(Some(&conn(None)), now());
+        assert_eq!((s.status, s.days_left, s.expires_soon), (TokenState::Connected, None, false));
+    }
+
+    #[test]
+    fn data_access_expiry_counts() {
+        let mut c = conn(Some(50));
+        c.data_access_expires_at = Some(now() + Duration::days(2));
+        let s = token_status(Some(&c), now());
+        assert_eq!((s.days_left, s.expires_soon), (Some(2), true));
+        c.data_access_expires_at = Some(now() - Duration::days(1));
+        assert_eq!(token_status(Some(&c), now()).status, TokenState::Expired);
+    }
+}

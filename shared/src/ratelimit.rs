@@ -1,0 +1,123 @@
+//! Per-tenant fixed-window rate limit shared by every Lambda instance through DynamoDB.
+//!
+//! One item per (tenant, minute): `ADD count :1` guarded by `count < limit`, so concurrent
+//! instances together admit exactly `limit` requests per window. The item expires by TTL.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use chrono::{DateTime, Utc};
+
+use crate::store::{attr, keys, DynamoStore, StoreError};
+use crate::tenant::TenantId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateDecision {
+    Allowed { remaining: u32 },
+    Limited { retry_after_secs: u64 },
+}
+
+/// The window a moment falls in: `(epoch minute, seconds until the next window)`.
+pub fn window(now: DateTime<Utc>) -> (i64, u64) {
+    let ts = now.timestamp();
+    let minute = ts.div_euclid(60);
+    let retry = (60 - ts.rem_euclid(60)) as u64;
+    (minute, retry.max(1))
+}
+
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    async fn check(&self, tenant: TenantId, now: DateTime<Utc>, limit: u32) -> Result<RateDecision, StoreError>;
+}
+
+#[async_trait]
+impl RateLimiter for DynamoStore {
+    async fn check(&self, tenant: TenantId, now: DateTime<Utc>, limit: u32) -> Result<RateDecision, StoreError> {
+        let (minute, retry_after_secs) = window(now);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::PK, AttributeValue::S(keys::rate_limit_pk(tenant)))
+            .key(attr::SK, AttributeValue::S(keys::rate_limit_sk(minute)))
+            .update_expression("ADD #c :one SET #ttl = if_not_exists(#ttl, :ttl)")
+            .condition_expression("attribute_not_exists(#c) OR #c < :limit")
+            .expression_attribute_names("#c", "count")
+            .expression_attribute_names("#ttl", attr::TTL)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
+            .expression_attribute_values(":ttl", AttributeValue::N(((minute + 2) * 60).to_string()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let used = out
+                    .attributes()
+                    .and_then(|a| a.get("count"))
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .unwrap_or(limit);
+                Ok(RateDecision::Allowed { remaining: limit.saturating_sub(used) })
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Ok(RateDecision::Limited { retry_after_secs })
+            }
+            Err(e) => Err(StoreError::from_sdk(e)),
+        }
+    }
+}
+
+/// In-memory limiter with the same semantics, for unit tests.
+#[cfg(any(test, feature = "test-support"))]
+#[derive(Debug, Default)]
+pub struct MemoryRateLimiter(std::sync::Mutex<std::collections::HashMap<(TenantId, i64), u32>>);
+
+#[cfg(any(test, feature = "test-support"))]
+#[async_trait]
+impl RateLimiter for MemoryRateLimiter {
+    async fn check(&self, tenant: TenantId, now: DateTime<Utc>, limit: u32) -> Result<RateDecision, StoreError> {
+        let (minute, retry_after_secs) = window(now);
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let count = map.entry((tenant, minute)).or_insert(0);
+        if *count >= limit {
+            return Ok(RateDecision::Limited { retry_after_secs });
+        }
+        *count += 1;
+        Ok(RateDecision::Allowed { remaining: limit - *count })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 24, h, m, s).single().expect("date")
+    }
+
+    #[test]
+    fn window_and_retry_after() {
+        let (w1, r1) = window(at(10, 0, 0));
+        let (w2, r2) = window(at(10, 0, 59));
+        let (w3, _) = window(at(10, 1, 0));
+        assert_eq!(w1, w2);
+        assert_eq!(w3, w1 + 1);
+        assert_eq!(r1, 60);
+        assert_eq!(r2, 1);
+    }
+
+    #[tokio::test]
+    async fn allows_exactly_the_limit_then_limits_until_next_minute() {
+        let rl = MemoryRateLimiter::default();
+        let t = TenantId(1);
+        for i in 0..3 {
+            assert_eq!(rl.check(t, at(10, 0, 5), 3).await.expect("ok"), RateDecision::Allowed { remaining: 2 - i });
+        }
+        assert_eq!(rl.check(t, at(10, 0, 50), 3).await.expect("ok"), RateDecision::Limited { retry_after_secs: 10 });
+        // Another tenant has its own budget; the next minute starts afresh.
+        assert!(matches!(rl.check(TenantId(2), at(10, 0, 50), 3).await.expect("ok"), RateDecision::Allowed { .. }));
+        assert!(matches!(rl.check(t, at(10, 1, 0), 3).await.expect("ok"), RateDecision::Allowed { .. }));
+    }
+}

@@ -1,0 +1,187 @@
+//! Secrets: plain env locally, Secrets Manager ARNs in AWS, resolved once per container.
+//!
+//! Resolution is lazy (first request that needs it) so that cold-start init makes no network
+//! call; the result is cached for the container's life. A secret that fails to resolve fails the
+//! request loudly (500, the variable named in the log) — never a silent fallback to a default.
+
+use std::fmt;
+
+use tokio::sync::OnceCell;
+
+/// A secret value. `Debug`/`Display` never print it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretString(<redacted>)")
+    }
+}
+
+/// Where one secret comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// Plain value from the environment (local runs and tests).
+    Plain(SecretString),
+    /// A Secrets Manager secret ARN (or name); its `SecretString` is the value.
+    Arn(String),
+    /// Not configured.
+    Unset,
+}
+
+/// The named secrets of the product; the env var is `NAME` (plain) or `NAME_ARN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecretName {
+    JwtSecretKey,
+    AdminToken,
+    MetaAppSecret,
+    YcloudApiKey,
+    YcloudWebhookSecret,
+    MetaWebhookVerifyToken,
+}
+
+impl SecretName {
+    pub const ALL: [SecretName; 6] = [
+        SecretName::JwtSecretKey,
+        SecretName::AdminToken,
+        SecretName::MetaAppSecret,
+        SecretName::YcloudApiKey,
+        SecretName::YcloudWebhookSecret,
+        SecretName::MetaWebhookVerifyToken,
+    ];
+
+    pub fn env_var(self) -> &'static str {
+        match self {
+            SecretName::JwtSecretKey => "JWT_SECRET_KEY",
+            SecretName::AdminToken => "ADMIN_TOKEN",
+            SecretName::MetaAppSecret => "META_APP_SECRET",
+            SecretName::YcloudApiKey => "YCLOUD_API_KEY",
+            SecretName::YcloudWebhookSecret => "YCLOUD_WEBHOOK_SECRET",
+            SecretName::MetaWebhookVerifyToken => "META_WEBHOOK_VERIFY_TOKEN",
+        }
+    }
+
+    pub fn arn_env_var(self) -> &'static str {
+        match self {
+            SecretName::JwtSecretKey => "JWT_SECRET_KEY_ARN",
+            SecretName::AdminToken => "ADMIN_TOKEN_ARN",
+            SecretName::MetaAppSecret => "META_APP_SECRET_ARN",
+            SecretName::YcloudApiKey => "YCLOUD_API_KEY_ARN",
+            SecretName::YcloudWebhookSecret => "YCLOUD_WEBHOOK_SECRET_ARN",
+            SecretName::MetaWebhookVerifyToken => "META_WEBHOOK_VERIFY_TOKEN_ARN",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("secret {var} could not be read from Secrets Manager: {reason}")]
+    Fetch { var: &'static str, reason: String },
+    #[error("secret {var} is empty in Secrets Manager")]
+    Empty { var: &'static str },
+}
+
+/// All secrets after resolution; `None` = not configured for this function.
+#[derive(Debug, Default, Clone)]
+pub struct Secrets {
+    values: Vec<(SecretName, SecretString)>,
+}
+
+impl Secrets {
+    pub fn get(&self, name: SecretName) -> Option<&SecretString> {
+        self.values.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+}
+
+/// Resolves [`SecretSource`]s once and caches them.
+pub struct SecretResolver {
+    sources: Vec<(SecretName, SecretSource)>,
+    client: Option<aws_sdk_secretsmanager::Client>,
+    cell: OnceCell<Secrets>,
+}
+
+impl fmt::Debug for SecretResolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretResolver").field("sources", &self.sources).finish_non_exhaustive()
+    }
+}
+
+impl SecretResolver {
+    pub fn new(sources: Vec<(SecretName, SecretSource)>, client: Option<aws_sdk_secretsmanager::Client>) -> Self {
+        Self { sources, client, cell: OnceCell::new() }
+    }
+
+    /// Resolves every configured secret (first call) or returns the cached set.
+    pub async fn get(&self) -> Result<&Secrets, SecretError> {
+        self.cell.get_or_try_init(|| self.resolve_all()).await
+    }
+
+    async fn resolve_all(&self) -> Result<Secrets, SecretError> {
+        let mut values = Vec::new();
+        for (name, source) in &self.sources {
+            match source {
+                SecretSource::Unset => {}
+                SecretSource::Plain(v) => values.push((*name, v.clone())),
+                SecretSource::Arn(arn) => {
+                    let var = name.arn_env_var();
+                    let client = self.client.as_ref().ok_or_else(|| SecretError::Fetch {
+                        var,
+                        reason: "no Secrets Manager client configured".into(),
+                    })?;
+                    let out = client
+                        .get_secret_value()
+                        .secret_id(arn)
+                        .send()
+                        .await
+                        .map_err(|e| SecretError::Fetch { var, reason: aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string() })?;
+                    let value = out.secret_string().filter(|s| !s.is_empty()).ok_or(SecretError::Empty { var })?;
+                    values.push((*name, SecretString::new(value)));
+                }
+            }
+        }
+        Ok(Secrets { values })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_the_value() {
+        let s = SecretString::new("hunter2-super-secret");
+        assert!(!format!("{s:?}").contains("hunter2"));
+        let r = SecretResolver::new(vec![(SecretName::AdminToken, SecretSource::Plain(s))], None);
+        assert!(!format!("{r:?}").contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn plain_sources_resolve_without_a_client() {
+        let r = SecretResolver::new(
+            vec![
+                (SecretName::JwtSecretKey, SecretSource::Plain(SecretString::new("k"))),
+                (SecretName::AdminToken, SecretSource::Unset),
+            ],
+            None,
+        );
+        let s = r.get().await.expect("resolves");
+        assert_eq!(s.get(SecretName::JwtSecretKey).map(SecretString::expose), Some("k"));
+        assert!(s.get(SecretName::AdminToken).is_none());
+    }
+
+    #[tokio::test]
+    async fn arn_source_without_client_names_the_variable() {
+        let r = SecretResolver::new(vec![(SecretName::JwtSecretKey, SecretSource::Arn("arn:x".into()))], None);
+        let err = r.get().await.expect_err("must fail");
+        assert!(err.to_string().contains("JWT_SECRET_KEY_ARN"), "{err}");
+    }
+}

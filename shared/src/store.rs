@@ -1,0 +1,308 @@
+//! Single-table DynamoDB access (keys as in ARCHITECTURE.md) behind small ports, so handlers can
+//! be unit-tested with the in-memory store and integration-tested against moto.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::tenant::TenantId;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// Attribute names of the table (also in `infra/template.yaml`).
+pub mod attr {
+    pub const PK: &str = "PK";
+    pub const SK: &str = "SK";
+    pub const GSI1PK: &str = "GSI1PK";
+    pub const GSI1SK: &str = "GSI1SK";
+    /// Epoch seconds; DynamoDB TTL deletes the item some time after.
+    pub const TTL: &str = "ttl";
+}
+
+/// Key builders: every tenant-scoped key starts from the verified tenant.
+pub mod keys {
+    use crate::tenant::TenantId;
+
+    pub fn tenant(t: TenantId) -> String {
+        format!("T#{t}")
+    }
+    pub const META_CONNECTION: &str = "META#CONN";
+    pub const TENANT_PROFILE: &str = "PROFILE";
+    pub fn audit_sk(ts_millis: i64, id: &str) -> String {
+        format!("AUDIT#{ts_millis:013}#{id}")
+    }
+    /// Requests that never proved a tenant are audited under one partition per day.
+    pub fn unauthenticated_audit_pk(day: &str) -> String {
+        format!("AUDIT#UNAUTH#{day}")
+    }
+    pub fn rate_limit_pk(t: TenantId) -> String {
+        format!("RL#{t}")
+    }
+    pub fn rate_limit_sk(epoch_minute: i64) -> String {
+        format!("W#{epoch_minute}")
+    }
+    pub const CONNECTED_INDEX_PK: &str = "META#CONNECTED";
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("dynamodb throttled the request")]
+    Throttled,
+    #[error("dynamodb error: {0}")]
+    Dynamo(String),
+    #[error("stored item is not readable: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub fn from_sdk<E, R>(err: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        match err.code() {
+            Some("ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded") => StoreError::Throttled,
+            _ => StoreError::Dynamo(DisplayErrorContext(err).to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Throttled => ApiError::Unavailable {
+                code: "storage_busy",
+                message: "storage is busy, retry shortly".into(),
+                retry_after_secs: Some(1),
+            },
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// Whether the stored Meta token still works as far as we know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    Active,
+    /// Meta answered code 190 for it: needs a new login, never retried.
+    Invalid,
+}
+
+/// `T#{tenant}` / `META#CONN`: the tenant's Meta connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetaConnection {
+    pub tenant_id: TenantId,
+    /// KMS ciphertext (base64) of the long-lived token; context = tenant.
+    pub token_ciphertext_b64: String,
+    pub status: ConnectionStatus,
+    #[serde(default)]
+    pub meta_user_id: Option<String>,
+    /// `None` for tokens that never expire (system-user tokens).
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub data_access_expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub business_id: Option<String>,
+    #[serde(default)]
+    pub business_name: Option<String>,
+    #[serde(default)]
+    pub ad_account_ids: Vec<String>,
+    #[serde(default)]
+    pub ad_account_name: Option<String>,
+    pub connected_at: DateTime<Utc>,
+    pub connected_by: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `T#{tenant}` / `PROFILE`: display name and reporting settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantProfile {
+    pub tenant_id: TenantId,
+    pub display_name: String,
+    /// IANA zone; defaults to the primary Meta ad account's zone once connected.
+    #[serde(default)]
+    pub reporting_time_zone: Option<String>,
+    /// ISO 4217.
+    #[serde(default)]
+    pub currency: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait MetaConnectionStore: Send + Sync {
+    async fn get_connection(&self, tenant: TenantId) -> Result<Option<MetaConnection>, StoreError>;
+    async fn put_connection(&self, conn: &MetaConnection) -> Result<(), StoreError>;
+    async fn delete_connection(&self, tenant: TenantId) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait TenantProfileStore: Send + Sync {
+    async fn get_profile(&self, tenant: TenantId) -> Result<Option<TenantProfile>, StoreError>;
+    async fn put_profile(&self, profile: &TenantProfile) -> Result<(), StoreError>;
+}
+
+/// The DynamoDB adapter of every store port.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    pub client: aws_sdk_dynamodb::Client,
+    pub table: String,
+}
+
+/// Serializes `value` and adds the item's keys.
+pub fn to_item<T: Serialize>(pk: String, sk: &str, value: &T) -> Result<Item, StoreError> {
+    let mut item: Item = serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    item.insert(attr::PK.into(), AttributeValue::S(pk));
+    item.insert(attr::SK.into(), AttributeValue::S(sk.into()));
+    Ok(item)
+}
+
+pub fn from_item<T: DeserializeOwned>(mut item: Item) -> Result<T, StoreError> {
+    for k in [attr::PK, attr::SK, attr::GSI1PK, attr::GSI1SK, attr::TTL] {
+        item.remove(k);
+    }
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl DynamoStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(attr::PK, AttributeValue::S(pk))
+            .key(attr::SK, AttributeValue::S(sk.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(out.item)
+    }
+
+    pub async fn put_item(&self, item: Item) -> Result<(), StoreError> {
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    pub async fn delete_item(&self, pk: String, sk: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(attr::PK, AttributeValue::S(pk))
+            .key(attr::SK, AttributeValue::S(sk.into()))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl MetaConnectionStore for DynamoStore {
+    async fn get_connection(&self, tenant: TenantId) -> Result<Option<MetaConnection>, StoreError> {
+        self.get_item(keys::tenant(tenant), keys::META_CONNECTION).await?.map(from_item).transpose()
+    }
+
+    async fn put_connection(&self, conn: &MetaConnection) -> Result<(), StoreError> {
+        self.put_item(to_item(keys::tenant(conn.tenant_id), keys::META_CONNECTION, conn)?).await
+    }
+
+    async fn delete_connection(&self, tenant: TenantId) -> Result<(), StoreError> {
+        self.delete_item(keys::tenant(tenant), keys::META_CONNECTION).await
+    }
+}
+
+#[async_trait]
+impl TenantProfileStore for DynamoStore {
+    async fn get_profile(&self, tenant: TenantId) -> Result<Option<TenantProfile>, StoreError> {
+        self.get_item(keys::tenant(tenant), keys::TENANT_PROFILE).await?.map(from_item).transpose()
+    }
+
+    async fn put_profile(&self, profile: &TenantProfile) -> Result<(), StoreError> {
+        self.put_item(to_item(keys::tenant(profile.tenant_id), keys::TENANT_PROFILE, profile)?).await
+    }
+}
+
+/// In-memory adapters of the ports, for handler unit tests.
+#[cfg(any(test, feature = "test-support"))]
+pub mod memory {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[derive(Debug, Default)]
+    pub struct MemoryStore {
+        pub connections: Mutex<HashMap<TenantId, MetaConnection>>,
+        pub profiles: Mutex<HashMap<TenantId, TenantProfile>>,
+    }
+
+    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    #[async_trait]
+    impl MetaConnectionStore for MemoryStore {
+        async fn get_connection(&self, tenant: TenantId) -> Result<Option<MetaConnection>, StoreError> {
+            Ok(lock(&self.connections).get(&tenant).cloned())
+        }
+        async fn put_connection(&self, conn: &MetaConnection) -> Result<(), StoreError> {
+            lock(&self.connections).insert(conn.tenant_id, conn.clone());
+            Ok(())
+        }
+        async fn delete_connection(&self, tenant: TenantId) -> Result<(), StoreError> {
+            lock(&self.connections).remove(&tenant);
+            Ok(())
+        }
+    }
+
+    #[async_trait]
+    impl TenantProfileStore for MemoryStore {
+        async fn get_profile(&self, tenant: TenantId) -> Result<Option<TenantProfile>, StoreError> {
+            Ok(lock(&self.profiles).get(&tenant).cloned())
+        }
+        async fn put_profile(&self, profile: &TenantProfile) -> Result<(), StoreError> {
+            lock(&self.profiles).insert(profile.tenant_id, profile.clone());
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_roundtrip_strips_keys() {
+        let p = TenantProfile {
+            tenant_id: TenantId(5),
+            display_name: "Clínica Demo".into(),
+            reporting_time_zone: Some("America/Argentina/Buenos_Aires".into()),
+            currency: None,
+            updated_at: Utc::now(),
+        };
+        let item = to_item(keys::tenant(p.tenant_id), keys::TENANT_PROFILE, &p).expect("item");
+        assert_eq!(item.get("PK"), Some(&AttributeValue::S("T#5".into())));
+        assert_eq!(item.get("SK"), Some(&AttributeValue::S("PROFILE".into())));
+        let back: TenantProfile = from_item(item).expect("back");
+        assert_eq!(back, p);
+    }
+
+    #[test]
+    fn audit_sort_keys_order_by_time() {
+        assert!(keys::audit_sk(999, "z") < keys::audit_sk(1_000, "a"));
+    }
+}
