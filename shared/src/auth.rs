@@ -198,6 +198,22 @@ pub fn check_admin_token(headers: &HeaderMap, expected: Option<&str>) -> Result<
     Ok(())
 }
 
+/// Who the request is from: admin token, then the JWT (role not yet checked).
+pub fn identify(headers: &HeaderMap, jwt_key: &[u8], admin_token: Option<&str>, now: DateTime<Utc>) -> Result<Caller, ApiError> {
+    check_admin_token(headers, admin_token)?;
+    let token = bearer_or_cookie(headers).ok_or_else(|| ApiError::unauthorized("missing_token", "authentication required"))?;
+    verify_jwt(&token, jwt_key, now)
+}
+
+/// The endpoint's role policy.
+pub fn authorize(caller: &Caller, access: Access) -> Result<(), ApiError> {
+    if access.allows(caller.role) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("role_not_allowed", format!("role {} may not do this", caller.role.as_str())))
+    }
+}
+
 /// The whole check for an authenticated endpoint: admin token, JWT, role.
 pub fn authenticate(
     headers: &HeaderMap,
@@ -206,12 +222,8 @@ pub fn authenticate(
     admin_token: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Caller, ApiError> {
-    check_admin_token(headers, admin_token)?;
-    let token = bearer_or_cookie(headers).ok_or_else(|| ApiError::unauthorized("missing_token", "authentication required"))?;
-    let caller = verify_jwt(&token, jwt_key, now)?;
-    if !access.allows(caller.role) {
-        return Err(ApiError::forbidden("role_not_allowed", format!("role {} may not do this", caller.role.as_str())));
-    }
+    let caller = identify(headers, jwt_key, admin_token, now)?;
+    authorize(&caller, access)?;
     Ok(caller)
 }
 

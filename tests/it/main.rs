@@ -1,1 +1,3 @@
-fn main(){}
+//! Integration tests: every handler against a real moto server through the real AWS SDK.
+
+mod foundation;

@@ -1,1 +1,175 @@
+//! Test harness: a real moto server (started once per test process, killed with it), resources
+//! provisioned per test under unique names, and an [`App`] wired to them through the real SDK.
 
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use chrono::{DateTime, TimeZone, Utc};
+use crm_shared::auth::sign_hs256;
+use crm_shared::clock::ManualClock;
+use crm_shared::config::Config;
+use crm_shared::secrets::SecretName;
+use crm_shared::App;
+use lambda_http::{Body, Request};
+use local_stack::provision::{provision, Provisioned, ResourceNames};
+use serde_json::{json, Value};
+
+pub const JWT_KEY: &str = "it-jwt-key";
+pub const ADMIN_TOKEN: &str = "it-admin-token";
+
+static MOTO: OnceLock<String> = OnceLock::new();
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn moto_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("MOTO_SERVER_BIN") {
+        return PathBuf::from(p);
+    }
+    let venv = workspace_root().join(".venv/bin/moto_server");
+    if venv.exists() {
+        return venv;
+    }
+    PathBuf::from("moto_server")
+}
+
+/// The moto endpoint: `MOTO_ENDPOINT` if given, else a moto server this process starts.
+pub fn moto_endpoint() -> &'static str {
+    MOTO.get_or_init(|| {
+        if let Ok(e) = std::env::var("MOTO_ENDPOINT") {
+            return e;
+        }
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+        let bin = moto_binary();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // A thread that lives as long as the process: PR_SET_PDEATHSIG fires when the spawning
+        // *thread* exits, so it must not be a test thread.
+        std::thread::spawn(move || {
+            let mut cmd = Command::new(&bin);
+            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null());
+            #[cfg(target_os = "linux")]
+            unsafe {
+                use std::os::unix::process::CommandExt;
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            let child = cmd.spawn();
+            let ok = child.is_ok();
+            let _ = tx.send(child.map_err(|e| format!("cannot start {} ({e}); run scripts/bootstrap.sh", bin.display())));
+            if ok {
+                loop {
+                    std::thread::park();
+                }
+            }
+        });
+        rx.recv().expect("moto thread").expect("moto server");
+        let addr = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start on {addr}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        format!("http://{addr}")
+    })
+}
+
+/// SDK config pointed at moto with dummy credentials.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(moto_endpoint())
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "moto"))
+        .load()
+        .await
+}
+
+/// One test's world: its own table, key, secrets and bus in moto, and an App over them.
+pub struct TestEnv {
+    pub app: App,
+    pub clock: Arc<ManualClock>,
+    pub sdk: SdkConfig,
+    pub resources: Provisioned,
+    pub dynamo: aws_sdk_dynamodb::Client,
+}
+
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().expect("date")
+}
+
+impl TestEnv {
+    pub async fn new() -> Self {
+        Self::with_env(&[]).await
+    }
+
+    /// `extra` env overrides (e.g. `RATE_LIMIT_PER_MINUTE`).
+    pub async fn with_env(extra: &[(&str, &str)]) -> Self {
+        let sdk = sdk_config().await;
+        let names = ResourceNames::unique("it");
+        let secrets = vec![(SecretName::JwtSecretKey, JWT_KEY.to_string()), (SecretName::AdminToken, ADMIN_TOKEN.to_string())];
+        let resources = provision(&sdk, &names, &secrets).await.expect("provision moto");
+        let mut env = resources.env();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let config = Config::from_lookup(|k| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone())).expect("config");
+        let clock = Arc::new(ManualClock::new(t0()));
+        let app = App::with_aws(config, &sdk, clock.clone());
+        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+        Self { app, clock, sdk, resources, dynamo }
+    }
+
+    /// Every item of the test's table (tests may scan; request paths never do).
+    pub async fn all_items(&self) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        let out = self.dynamo.scan().table_name(&self.resources.table).send().await.expect("scan");
+        out.items.unwrap_or_default()
+    }
+
+    /// Items whose PK/SK start with the given prefixes.
+    pub async fn items_with(&self, pk_prefix: &str, sk_prefix: &str) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        self.all_items()
+            .await
+            .into_iter()
+            .filter(|i| {
+                let s = |k: &str| i.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                s("PK").starts_with(pk_prefix) && s("SK").starts_with(sk_prefix)
+            })
+            .collect()
+    }
+}
+
+/// A CRM JWT for `tenant` with `role`, valid for an hour after [`t0`] unless `exp` given.
+pub fn jwt(tenant: i64, role: &str) -> String {
+    sign_hs256(&json!({"user_id": "user-1", "email": "u@x.io", "role": role, "tenant_id": tenant, "exp": t0().timestamp() + 3600}), JWT_KEY.as_bytes())
+}
+
+/// Builds an HTTP request with the frontend's headers.
+pub fn request(method: &str, uri: &str, token: Option<&str>, admin: Option<&str>, body: Option<Value>) -> Request {
+    let mut b = lambda_http::http::Request::builder().method(method).uri(uri).header("x-tenant-id", "default");
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    if let Some(a) = admin {
+        b = b.header("x-admin-token", a);
+    }
+    if body.is_some() {
+        b = b.header("content-type", "application/json");
+    }
+    b.body(body.map(|v| Body::Text(v.to_string())).unwrap_or(Body::Empty)).expect("request")
+}
+
+/// A GET as the frontend sends it for `tenant`/`role`.
+pub fn get(uri: &str, tenant: i64, role: &str) -> Request {
+    request("GET", uri, Some(&jwt(tenant, role)), Some(ADMIN_TOKEN), None)
+}
+
+/// Loads a sample payload from `events/`.
+pub fn sample_event(name: &str) -> Value {
+    let path = workspace_root().join("events").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}

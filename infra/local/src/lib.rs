@@ -1,1 +1,15 @@
-pub fn placeholder() {}
+//! The local stack: everything `make dev` and the integration tests need to run the product on
+//! one machine against moto (AWS) and the sandbox peers, with no AWS account.
+//!
+//! - [`provision`] creates the table, KMS key, secrets and event bus in moto exactly as
+//!   `infra/template.yaml` declares them;
+//! - [`routes`] is the one list of HTTP functions and their API routes (a test checks it against
+//!   the template);
+//! - [`server`] serves every function at its real route by calling its library handler;
+//! - [`runtime_api`] is a stand-in of the Lambda Runtime API for the cold-start benchmark.
+
+pub mod demo;
+pub mod provision;
+pub mod routes;
+pub mod runtime_api;
+pub mod server;

@@ -1,0 +1,62 @@
+//! The one list of HTTP functions: each function's [`Endpoint`] and its library handler.
+//! Adding a function = one line here, one crate in `functions/`, one resource in the template.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crm_shared::http::Endpoint;
+use crm_shared::App;
+use lambda_http::{Body, Request, Response};
+
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Response<Body>> + Send + 'a>>;
+pub type Handler = for<'a> fn(&'a App, Request) -> HandlerFuture<'a>;
+
+pub struct Route {
+    pub endpoint: &'static Endpoint,
+    pub handler: Handler,
+}
+
+/// Every HTTP function, in the order of `infra/template.yaml`.
+pub fn routes() -> Vec<Route> {
+    vec![Route { endpoint: &meta_token_status::ENDPOINT, handler: |app, req| Box::pin(meta_token_status::handle(app, req)) }]
+}
+
+/// Whether `pattern` (with `{param}` segments) matches `path`.
+pub fn path_matches(pattern: &str, path: &str) -> bool {
+    let (p, q) = (pattern.trim_end_matches('/'), path.trim_end_matches('/'));
+    let mut ps = p.split('/');
+    let mut qs = q.split('/');
+    loop {
+        match (ps.next(), qs.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a.starts_with('{') && a.ends_with('}') && !b.is_empty() => {}
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_patterns() {
+        assert!(path_matches("/crm/marketing/token-status", "/crm/marketing/token-status"));
+        assert!(path_matches("/crm/marketing/token-status", "/crm/marketing/token-status/"));
+        assert!(path_matches("/a/{id}/b", "/a/42/b"));
+        assert!(!path_matches("/a/{id}/b", "/a//b"));
+        assert!(!path_matches("/crm/marketing/token-status", "/crm/marketing/token-status/x"));
+    }
+
+    #[test]
+    fn names_and_routes_are_unique() {
+        let r = routes();
+        for (i, a) in r.iter().enumerate() {
+            for b in &r[i + 1..] {
+                assert_ne!(a.endpoint.name, b.endpoint.name);
+                assert!(a.endpoint.path != b.endpoint.path || a.endpoint.method != b.endpoint.method);
+            }
+        }
+    }
+}

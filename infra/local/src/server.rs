@@ -1,0 +1,87 @@
+//! One HTTP server on localhost that serves every function at its real API route, calling each
+//! function's library handler exactly as the Lambda runtime would.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use crm_shared::error::ApiError;
+use crm_shared::http::{preflight, render_error};
+use crm_shared::App;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use lambda_http::Body;
+use tokio::net::TcpListener;
+
+use crate::routes::{path_matches, routes, Route};
+
+/// API Gateway's own payload limit; the functions apply the product's smaller limit.
+const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
+
+pub struct LocalApi {
+    app: App,
+    routes: Vec<Route>,
+}
+
+impl LocalApi {
+    pub fn new(app: App) -> Self {
+        Self { app, routes: routes() }
+    }
+
+    /// Dispatches one request like API Gateway: route by method + path, preflight for known paths.
+    pub async fn dispatch(&self, req: lambda_http::Request) -> lambda_http::Response<Body> {
+        let path = req.uri().path().to_string();
+        let matching: Vec<&Route> = self.routes.iter().filter(|r| path_matches(r.endpoint.path, &path)).collect();
+        if matching.is_empty() {
+            return render_error(&ApiError::not_found("route_not_found", format!("no route for {path}")));
+        }
+        if req.method() == http::Method::OPTIONS {
+            return preflight(req.headers(), &self.app.config.cors_allowed_origins);
+        }
+        match matching.iter().find(|r| r.endpoint.method == req.method()) {
+            Some(route) => (route.handler)(&self.app, req).await,
+            None => render_error(&ApiError::MethodNotAllowed),
+        }
+    }
+
+    async fn serve_one(self: Arc<Self>, req: hyper::Request<Incoming>) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+        let (parts, body) = req.into_parts();
+        let body = match Limited::new(body, GATEWAY_MAX_BODY).collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(_) => return Ok(to_hyper(render_error(&ApiError::PayloadTooLarge { limit: GATEWAY_MAX_BODY }))),
+        };
+        let body = if body.is_empty() { Body::Empty } else { Body::Binary(body.to_vec()) };
+        let resp = self.dispatch(http::Request::from_parts(parts, body)).await;
+        Ok(to_hyper(resp))
+    }
+
+    /// Serves until the task is dropped.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let api = self.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| api.clone().serve_one(req));
+                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+            });
+        }
+    }
+}
+
+fn to_hyper(resp: lambda_http::Response<Body>) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = resp.into_parts();
+    let bytes = Bytes::copy_from_slice(body.as_ref());
+    hyper::Response::from_parts(parts, Full::new(bytes))
+}
+
+/// Binds `addr` and serves in the background; returns the bound address.
+pub async fn spawn(app: App, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(Arc::new(LocalApi::new(app)).serve(listener));
+    Ok(bound)
+}
