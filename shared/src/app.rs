@@ -65,7 +65,8 @@ impl App {
     pub fn with_aws(config: Config, sdk: &SdkConfig, clock: Arc<dyn Clock>) -> Self {
         let dynamo = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone());
         let cipher = KmsTokenCipher::new(aws_sdk_kms::Client::new(sdk), config.kms_key_id.clone());
-        let secrets = SecretResolver::new(config.secret_sources.clone(), Some(aws_sdk_secretsmanager::Client::new(sdk)));
+        let secrets =
+            SecretResolver::new(config.secret_sources.clone(), Some(aws_sdk_secretsmanager::Client::new(sdk)));
         let store = Arc::new(dynamo.clone());
         Self {
             config: Arc::new(config),

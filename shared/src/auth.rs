@@ -157,7 +157,8 @@ pub fn verify_jwt(token: &str, key: &[u8], now: DateTime<Utc>) -> Result<Caller,
         Some(Value::Number(n)) => n.to_string(),
         _ => return Err(invalid("token has no user_id")),
     };
-    let role: Role = serde_json::from_value(claims.role.clone()).map_err(|_| ApiError::forbidden("role_not_allowed", "unknown role"))?;
+    let role: Role = serde_json::from_value(claims.role.clone())
+        .map_err(|_| ApiError::forbidden("role_not_allowed", "unknown role"))?;
     Ok(Caller { tenant_id, user_id, email: claims.email, role })
 }
 
@@ -199,9 +200,15 @@ pub fn check_admin_token(headers: &HeaderMap, expected: Option<&str>) -> Result<
 }
 
 /// Who the request is from: admin token, then the JWT (role not yet checked).
-pub fn identify(headers: &HeaderMap, jwt_key: &[u8], admin_token: Option<&str>, now: DateTime<Utc>) -> Result<Caller, ApiError> {
+pub fn identify(
+    headers: &HeaderMap,
+    jwt_key: &[u8],
+    admin_token: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Caller, ApiError> {
     check_admin_token(headers, admin_token)?;
-    let token = bearer_or_cookie(headers).ok_or_else(|| ApiError::unauthorized("missing_token", "authentication required"))?;
+    let token =
+        bearer_or_cookie(headers).ok_or_else(|| ApiError::unauthorized("missing_token", "authentication required"))?;
     verify_jwt(&token, jwt_key, now)
 }
 
@@ -261,7 +268,10 @@ mod tests {
     #[test]
     fn accepts_valid_token_with_integer_tenant() {
         let c = verify_jwt(&sign_hs256(&claims("admin"), KEY), KEY, now()).expect("valid");
-        assert_eq!(c, Caller { tenant_id: TenantId(42), user_id: "u-1".into(), email: Some("a@b.c".into()), role: Role::Admin });
+        assert_eq!(
+            c,
+            Caller { tenant_id: TenantId(42), user_id: "u-1".into(), email: Some("a@b.c".into()), role: Role::Admin }
+        );
     }
 
     #[test]
@@ -354,7 +364,10 @@ mod tests {
 
     #[test]
     fn admin_token_checks() {
-        assert_eq!(check_admin_token(&headers(&[("x-admin-token", "s3cret")]), Some("s3cret")).map_err(|e| e.code()), Ok(()));
+        assert_eq!(
+            check_admin_token(&headers(&[("x-admin-token", "s3cret")]), Some("s3cret")).map_err(|e| e.code()),
+            Ok(())
+        );
         let e = check_admin_token(&headers(&[("x-admin-token", "s3cre")]), Some("s3cret")).expect_err("wrong");
         assert_eq!((e.status().as_u16(), e.code()), (401, "invalid_admin_token"));
         let e = check_admin_token(&headers(&[]), Some("s3cret")).expect_err("missing");

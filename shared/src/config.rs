@@ -15,18 +15,38 @@ pub const ENV_VARS: &[(&str, &str, bool, &str)] = &[
     ("JWT_SECRET_KEY / JWT_SECRET_KEY_ARN", "(required)", true, "HS256 key of the CRM's JWTs"),
     ("ADMIN_TOKEN / ADMIN_TOKEN_ARN", "(unset = every request refused)", true, "expected X-Admin-Token"),
     ("META_APP_ID", "(required by Meta functions)", false, "Meta app id"),
-    ("META_APP_SECRET / META_APP_SECRET_ARN", "(required by Meta functions)", true, "Meta app secret (appsecret_proof, webhook signatures)"),
-    ("META_WEBHOOK_VERIFY_TOKEN / META_WEBHOOK_VERIFY_TOKEN_ARN", "(required by the Meta webhook)", true, "hub.verify_token of the lead-ads subscription"),
+    (
+        "META_APP_SECRET / META_APP_SECRET_ARN",
+        "(required by Meta functions)",
+        true,
+        "Meta app secret (appsecret_proof, webhook signatures)",
+    ),
+    (
+        "META_WEBHOOK_VERIFY_TOKEN / META_WEBHOOK_VERIFY_TOKEN_ARN",
+        "(required by the Meta webhook)",
+        true,
+        "hub.verify_token of the lead-ads subscription",
+    ),
     ("META_REDIRECT_URI", "(required by Meta OAuth)", false, "our OAuth callback URL registered at Meta"),
     ("META_GRAPH_API_VERSION", "v21.0", false, "Graph API version"),
     ("META_GRAPH_BASE_URL", "https://graph.facebook.com", false, "Graph API base URL"),
     ("META_DIALOG_BASE_URL", "https://www.facebook.com", false, "OAuth dialog base URL"),
     ("YCLOUD_API_KEY / YCLOUD_API_KEY_ARN", "(required by WhatsApp senders)", true, "YCloud API key"),
-    ("YCLOUD_WEBHOOK_SECRET / YCLOUD_WEBHOOK_SECRET_ARN", "(required by the YCloud webhook)", true, "YCloud webhook signing secret"),
+    (
+        "YCLOUD_WEBHOOK_SECRET / YCLOUD_WEBHOOK_SECRET_ARN",
+        "(required by the YCloud webhook)",
+        true,
+        "YCloud webhook signing secret",
+    ),
     ("YCLOUD_WHATSAPP_NUMBER", "(required by WhatsApp senders)", false, "sender number, E.164"),
     ("YCLOUD_BASE_URL", "https://api.ycloud.com", false, "YCloud API base URL"),
     ("FRONTEND_URL", "http://localhost:5173", false, "where OAuth redirects the browser back to"),
-    ("CORS_ALLOWED_ORIGINS", "http://localhost:5173,http://localhost:3000", false, "comma-separated exact origins allowed with credentials"),
+    (
+        "CORS_ALLOWED_ORIGINS",
+        "http://localhost:5173,http://localhost:3000",
+        false,
+        "comma-separated exact origins allowed with credentials",
+    ),
     ("RATE_LIMIT_PER_MINUTE", "100", false, "requests per tenant per minute, across all instances"),
     ("MAX_BODY_BYTES", "65536", false, "largest accepted request body"),
     ("AUDIT_RETENTION_DAYS", "90", false, "audit records expire (TTL) after this many days"),
@@ -100,7 +120,8 @@ impl Config {
             match opt(var) {
                 None => Ok(default),
                 Some(v) => {
-                    let n: u64 = v.parse().map_err(|_| ConfigError::new(var, format!("must be a whole number, got {v:?}")))?;
+                    let n: u64 =
+                        v.parse().map_err(|_| ConfigError::new(var, format!("must be a whole number, got {v:?}")))?;
                     if n < min || n > max {
                         return Err(ConfigError::new(var, format!("must be between {min} and {max}, got {n}")));
                     }
@@ -128,14 +149,20 @@ impl Config {
         };
         let graph_api_version = opt("META_GRAPH_API_VERSION").unwrap_or_else(|| "v21.0".into());
         if !is_graph_version(&graph_api_version) {
-            return Err(ConfigError::new("META_GRAPH_API_VERSION", format!("expected like v21.0, got {graph_api_version:?}")));
+            return Err(ConfigError::new(
+                "META_GRAPH_API_VERSION",
+                format!("expected like v21.0, got {graph_api_version:?}"),
+            ));
         }
 
         let mut secret_sources = Vec::new();
         for name in SecretName::ALL {
             let source = match (opt(name.env_var()), opt(name.arn_env_var())) {
                 (Some(_), Some(_)) => {
-                    return Err(ConfigError::new(name.arn_env_var(), format!("set either {} or {}, not both", name.env_var(), name.arn_env_var())));
+                    return Err(ConfigError::new(
+                        name.arn_env_var(),
+                        format!("set either {} or {}, not both", name.env_var(), name.arn_env_var()),
+                    ));
                 }
                 (Some(v), None) => SecretSource::Plain(SecretString::new(v)),
                 (None, Some(arn)) => SecretSource::Arn(arn),
@@ -178,7 +205,9 @@ impl Config {
 }
 
 fn is_graph_version(v: &str) -> bool {
-    let Some(rest) = v.strip_prefix('v') else { return false };
+    let Some(rest) = v.strip_prefix('v') else {
+        return false;
+    };
     let mut parts = rest.split('.');
     matches!((parts.next(), parts.next(), parts.next()), (Some(a), Some(b), None)
         if !a.is_empty() && !b.is_empty() && a.chars().all(|c| c.is_ascii_digit()) && b.chars().all(|c| c.is_ascii_digit()))
@@ -252,7 +281,10 @@ mod tests {
         let mut pairs = MIN.to_vec();
         pairs.push(("ADMIN_TOKEN_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:x"));
         let c = load(&pairs).expect("valid");
-        assert!(c.secret_sources.contains(&(SecretName::AdminToken, SecretSource::Arn("arn:aws:secretsmanager:us-east-1:1:secret:x".into()))));
+        assert!(c.secret_sources.contains(&(
+            SecretName::AdminToken,
+            SecretSource::Arn("arn:aws:secretsmanager:us-east-1:1:secret:x".into())
+        )));
         pairs.push(("ADMIN_TOKEN", "plain"));
         assert_eq!(load(&pairs).expect_err("must fail").var, "ADMIN_TOKEN_ARN");
     }

@@ -25,7 +25,8 @@ pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
 pub fn verify_hmac_sha256_hex(key: &[u8], data: &[u8], signature_hex: &str) -> bool {
     match hex::decode(signature_hex.trim()) {
         Ok(sig) => {
-            let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+            let mut mac =
+                Hmac::<Sha256>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
             mac.update(data);
             mac.verify_slice(&sig).is_ok()
         }
@@ -80,7 +81,9 @@ impl TokenCipher for KmsTokenCipher {
             .send()
             .await
             .map_err(|e| CryptoError::Encrypt(aws_sdk_kms::error::DisplayErrorContext(e).to_string()))?;
-        out.ciphertext_blob.map(Blob::into_inner).ok_or_else(|| CryptoError::Encrypt("KMS returned no ciphertext".into()))
+        out.ciphertext_blob
+            .map(Blob::into_inner)
+            .ok_or_else(|| CryptoError::Encrypt("KMS returned no ciphertext".into()))
     }
 
     async fn decrypt(&self, tenant: TenantId, ciphertext: &[u8]) -> Result<SecretString, CryptoError> {
@@ -93,9 +96,17 @@ impl TokenCipher for KmsTokenCipher {
         if let Some(key) = &self.key_id {
             req = req.key_id(key);
         }
-        let out = req.send().await.map_err(|e| CryptoError::Decrypt(aws_sdk_kms::error::DisplayErrorContext(e).to_string()))?;
-        let plain = out.plaintext.map(Blob::into_inner).ok_or_else(|| CryptoError::Decrypt("KMS returned no plaintext".into()))?;
-        String::from_utf8(plain).map(SecretString::new).map_err(|_| CryptoError::Decrypt("plaintext is not UTF-8".into()))
+        let out = req
+            .send()
+            .await
+            .map_err(|e| CryptoError::Decrypt(aws_sdk_kms::error::DisplayErrorContext(e).to_string()))?;
+        let plain = out
+            .plaintext
+            .map(Blob::into_inner)
+            .ok_or_else(|| CryptoError::Decrypt("KMS returned no plaintext".into()))?;
+        String::from_utf8(plain)
+            .map(SecretString::new)
+            .map_err(|_| CryptoError::Decrypt("plaintext is not UTF-8".into()))
     }
 }
 
@@ -114,7 +125,8 @@ impl TokenCipher for FakeTokenCipher {
     }
     async fn decrypt(&self, tenant: TenantId, ciphertext: &[u8]) -> Result<SecretString, CryptoError> {
         let prefix = format!("fake:{tenant}:");
-        let rest = ciphertext.strip_prefix(prefix.as_bytes()).ok_or_else(|| CryptoError::Decrypt("wrong tenant".into()))?;
+        let rest =
+            ciphertext.strip_prefix(prefix.as_bytes()).ok_or_else(|| CryptoError::Decrypt("wrong tenant".into()))?;
         Ok(SecretString::new(String::from_utf8_lossy(rest).chars().rev().collect::<String>()))
     }
 }

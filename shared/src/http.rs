@@ -14,7 +14,7 @@ use http::{HeaderMap, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use tracing::Instrument;
 
 use crate::app::App;
@@ -206,10 +206,7 @@ fn request_id(req: &Request) -> String {
 }
 
 fn parse_query(req: &Request) -> Vec<(String, String)> {
-    req.uri()
-        .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default()
+    req.uri().query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
 }
 
 /// Runs `handler` for `endpoint` inside the shared pipeline. Never fails: every error becomes
@@ -325,7 +322,7 @@ where
 
 /// Body of a response as JSON (tests and the local stack).
 pub fn body_json(resp: &Response<Body>) -> Value {
-    serde_json::from_slice(resp.body().as_ref()).unwrap_or_else(|_| json!(null))
+    serde_json::from_slice(resp.body().as_ref()).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]
@@ -334,6 +331,7 @@ mod tests {
     use std::sync::Arc;
 
     use chrono::TimeZone;
+    use serde_json::json;
 
     use super::*;
     use crate::app::InMemory;
@@ -345,11 +343,16 @@ mod tests {
     const EP: Endpoint = Endpoint { name: "probe", method: Method::POST, path: "/crm/probe", access: Access::Manage };
 
     fn app_with(extra: &[(&str, &str)]) -> (App, InMemory) {
-        let mut env: HashMap<String, String> =
-            [("TABLE_NAME", "t"), ("JWT_SECRET_KEY", "k"), ("ADMIN_TOKEN", "adm"), ("RATE_LIMIT_PER_MINUTE", "3"), ("MAX_BODY_BYTES", "64")]
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
+        let mut env: HashMap<String, String> = [
+            ("TABLE_NAME", "t"),
+            ("JWT_SECRET_KEY", "k"),
+            ("ADMIN_TOKEN", "adm"),
+            ("RATE_LIMIT_PER_MINUTE", "3"),
+            ("MAX_BODY_BYTES", "64"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
         for (k, v) in extra {
             if v.is_empty() {
                 env.remove(*k);
@@ -375,7 +378,11 @@ mod tests {
     }
 
     fn authed(role: &str) -> Vec<(&'static str, String)> {
-        vec![("authorization", format!("Bearer {}", jwt(role))), ("x-admin-token", "adm".into()), ("content-type", "application/json".into())]
+        vec![
+            ("authorization", format!("Bearer {}", jwt(role))),
+            ("x-admin-token", "adm".into()),
+            ("content-type", "application/json".into()),
+        ]
     }
 
     async fn call(app: &App, r: Request) -> Response<Body> {
@@ -405,7 +412,10 @@ mod tests {
         assert!(resp.headers().contains_key("x-request-id"));
         let audit = mem.audit.entries();
         assert_eq!(audit.len(), 1);
-        assert_eq!((audit[0].outcome, audit[0].status, audit[0].tenant_id.map(|t| t.0)), (Outcome::Success, 200, Some(9)));
+        assert_eq!(
+            (audit[0].outcome, audit[0].status, audit[0].tenant_id.map(|t| t.0)),
+            (Outcome::Success, 200, Some(9))
+        );
         assert_eq!(audit[0].route, "/crm/probe");
     }
 
@@ -432,7 +442,11 @@ mod tests {
     #[tokio::test]
     async fn preflight_is_answered_for_allowed_origin_only() {
         let (app, mem) = app_with(&[]);
-        let ok = call(&app, req(Method::OPTIONS, &[("origin", "http://localhost:3000"), ("access-control-request-method", "POST")], "")).await;
+        let ok = call(
+            &app,
+            req(Method::OPTIONS, &[("origin", "http://localhost:3000"), ("access-control-request-method", "POST")], ""),
+        )
+        .await;
         assert_eq!(ok.status(), 204);
         assert_eq!(ok.headers()["access-control-allow-origin"], "http://localhost:3000");
         assert_eq!(ok.headers()["access-control-allow-credentials"], "true");
@@ -523,9 +537,12 @@ mod tests {
     async fn redirect_reply_sets_location() {
         let (app, _) = app_with(&[]);
         const PUBLIC: Endpoint = Endpoint { name: "cb", method: Method::GET, path: "/cb", access: Access::Public };
-        let resp = run_endpoint(&app, &PUBLIC, http::Request::builder().uri("/cb").body(Body::Empty).expect("req"), |_| async {
-            Ok(Reply::redirect("http://localhost:5173/crm/marketing?success=connected"))
-        })
+        let resp = run_endpoint(
+            &app,
+            &PUBLIC,
+            http::Request::builder().uri("/cb").body(Body::Empty).expect("req"),
+            |_| async { Ok(Reply::redirect("http://localhost:5173/crm/marketing?success=connected")) },
+        )
         .await;
         assert_eq!(resp.status(), 302);
         assert_eq!(resp.headers()["location"], "http://localhost:5173/crm/marketing?success=connected");

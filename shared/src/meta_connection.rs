@@ -121,7 +121,10 @@ mod tests {
     #[test]
     fn connected_with_days_left() {
         let s = token_status(Some(&conn(Some(50))), now());
-        assert_eq!((s.status, s.days_left, s.expires_soon, s.needs_reconnect), (TokenState::Connected, Some(50), false, false));
+        assert_eq!(
+            (s.status, s.days_left, s.expires_soon, s.needs_reconnect),
+            (TokenState::Connected, Some(50), false, false)
+        );
     }
 
     #[test]

@@ -137,12 +137,11 @@ impl SecretResolver {
                         var,
                         reason: "no Secrets Manager client configured".into(),
                     })?;
-                    let out = client
-                        .get_secret_value()
-                        .secret_id(arn)
-                        .send()
-                        .await
-                        .map_err(|e| SecretError::Fetch { var, reason: aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string() })?;
+                    let out =
+                        client.get_secret_value().secret_id(arn).send().await.map_err(|e| SecretError::Fetch {
+                            var,
+                            reason: aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
+                        })?;
                     let value = out.secret_string().filter(|s| !s.is_empty()).ok_or(SecretError::Empty { var })?;
                     values.push((*name, SecretString::new(value)));
                 }

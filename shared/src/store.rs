@@ -67,7 +67,9 @@ impl StoreError {
         R: std::fmt::Debug + Send + Sync + 'static,
     {
         match err.code() {
-            Some("ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded") => StoreError::Throttled,
+            Some("ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded") => {
+                StoreError::Throttled
+            }
             _ => StoreError::Dynamo(DisplayErrorContext(err).to_string()),
         }
     }
@@ -193,7 +195,13 @@ impl DynamoStore {
     }
 
     pub async fn put_item(&self, item: Item) -> Result<(), StoreError> {
-        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(StoreError::from_sdk)?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
         Ok(())
     }
 

@@ -89,7 +89,10 @@ async fn rate_limit_across_two_instances_allows_exactly_the_limit() {
     assert_eq!(allowed, limit);
     // Another tenant is unaffected; the next minute starts afresh.
     assert!(matches!(mine.check(TenantId(6), t0(), limit).await.expect("check"), RateDecision::Allowed { .. }));
-    assert!(matches!(mine.check(TenantId(5), t0() + Duration::seconds(60), limit).await.expect("check"), RateDecision::Allowed { .. }));
+    assert!(matches!(
+        mine.check(TenantId(5), t0() + Duration::seconds(60), limit).await.expect("check"),
+        RateDecision::Allowed { .. }
+    ));
 }
 
 #[tokio::test]
@@ -150,7 +153,10 @@ async fn audit_is_written_for_success_and_for_denied_requests() {
     let env = TestEnv::new().await;
     let uri = "/crm/marketing/token-status";
     assert_eq!(meta_token_status::handle(&env.app, get(uri, 21, "admin")).await.status(), 200);
-    assert_eq!(meta_token_status::handle(&env.app, request("GET", uri, None, Some(ADMIN_TOKEN), None)).await.status(), 401);
+    assert_eq!(
+        meta_token_status::handle(&env.app, request("GET", uri, None, Some(ADMIN_TOKEN), None)).await.status(),
+        401
+    );
 
     let tenant_audit = env.items_with("T#21", "AUDIT#").await;
     assert_eq!(tenant_audit.len(), 1);
@@ -175,9 +181,18 @@ async fn audit_is_written_for_success_and_for_denied_requests() {
 async fn bad_credentials_get_4xx_json_and_write_nothing_but_audit() {
     let env = TestEnv::new().await;
     let uri = "/crm/marketing/token-status";
-    let expired = crm_shared::auth::sign_hs256(&json!({"user_id": "u", "role": "admin", "tenant_id": 1, "exp": t0().timestamp() - 5}), JWT_KEY.as_bytes());
-    let forged = crm_shared::auth::sign_hs256(&json!({"user_id": "u", "role": "admin", "tenant_id": 1, "exp": t0().timestamp() + 60}), b"wrong-key");
-    let string_tenant = crm_shared::auth::sign_hs256(&json!({"user_id": "u", "role": "admin", "tenant_id": "1", "exp": t0().timestamp() + 60}), JWT_KEY.as_bytes());
+    let expired = crm_shared::auth::sign_hs256(
+        &json!({"user_id": "u", "role": "admin", "tenant_id": 1, "exp": t0().timestamp() - 5}),
+        JWT_KEY.as_bytes(),
+    );
+    let forged = crm_shared::auth::sign_hs256(
+        &json!({"user_id": "u", "role": "admin", "tenant_id": 1, "exp": t0().timestamp() + 60}),
+        b"wrong-key",
+    );
+    let string_tenant = crm_shared::auth::sign_hs256(
+        &json!({"user_id": "u", "role": "admin", "tenant_id": "1", "exp": t0().timestamp() + 60}),
+        JWT_KEY.as_bytes(),
+    );
     let cases: Vec<(Option<&str>, Option<&str>, u16, &str)> = vec![
         (None, Some(ADMIN_TOKEN), 401, "missing_token"),
         (Some(&expired), Some(ADMIN_TOKEN), 401, "token_expired"),
@@ -211,7 +226,9 @@ async fn secrets_are_resolved_from_secrets_manager_arns() {
     let mut config = (*env.app.config).clone();
     for (name, source) in config.secret_sources.iter_mut() {
         if *name == crm_shared::secrets::SecretName::JwtSecretKey {
-            *source = crm_shared::secrets::SecretSource::Arn("arn:aws:secretsmanager:us-east-1:123456789012:secret:missing".into());
+            *source = crm_shared::secrets::SecretSource::Arn(
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing".into(),
+            );
         }
     }
     let broken = App::with_aws(config, &env.sdk, env.clock.clone());

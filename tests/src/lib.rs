@@ -60,12 +60,14 @@ pub fn moto_endpoint() -> &'static str {
                     Ok(())
                 });
             }
-            let child = cmd.spawn();
-            let ok = child.is_ok();
-            let _ = tx.send(child.map_err(|e| format!("cannot start {} ({e}); run scripts/bootstrap.sh", bin.display())));
-            if ok {
-                loop {
-                    std::thread::park();
+            match cmd.spawn() {
+                Ok(mut child) => {
+                    let _ = tx.send(Ok(()));
+                    // Reaps moto if it ever exits; otherwise keeps this thread (and moto) alive.
+                    let _ = child.wait();
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(format!("cannot start {} ({e}); run scripts/bootstrap.sh", bin.display())));
                 }
             }
         });
@@ -112,11 +114,13 @@ impl TestEnv {
     pub async fn with_env(extra: &[(&str, &str)]) -> Self {
         let sdk = sdk_config().await;
         let names = ResourceNames::unique("it");
-        let secrets = vec![(SecretName::JwtSecretKey, JWT_KEY.to_string()), (SecretName::AdminToken, ADMIN_TOKEN.to_string())];
+        let secrets =
+            vec![(SecretName::JwtSecretKey, JWT_KEY.to_string()), (SecretName::AdminToken, ADMIN_TOKEN.to_string())];
         let resources = provision(&sdk, &names, &secrets).await.expect("provision moto");
         let mut env = resources.env();
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let config = Config::from_lookup(|k| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone())).expect("config");
+        let config =
+            Config::from_lookup(|k| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone())).expect("config");
         let clock = Arc::new(ManualClock::new(t0()));
         let app = App::with_aws(config, &sdk, clock.clone());
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
@@ -130,7 +134,11 @@ impl TestEnv {
     }
 
     /// Items whose PK/SK start with the given prefixes.
-    pub async fn items_with(&self, pk_prefix: &str, sk_prefix: &str) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    pub async fn items_with(
+        &self,
+        pk_prefix: &str,
+        sk_prefix: &str,
+    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
         self.all_items()
             .await
             .into_iter()
@@ -144,7 +152,10 @@ impl TestEnv {
 
 /// A CRM JWT for `tenant` with `role`, valid for an hour after [`t0`] unless `exp` given.
 pub fn jwt(tenant: i64, role: &str) -> String {
-    sign_hs256(&json!({"user_id": "user-1", "email": "u@x.io", "role": role, "tenant_id": tenant, "exp": t0().timestamp() + 3600}), JWT_KEY.as_bytes())
+    sign_hs256(
+        &json!({"user_id": "user-1", "email": "u@x.io", "role": role, "tenant_id": tenant, "exp": t0().timestamp() + 3600}),
+        JWT_KEY.as_bytes(),
+    )
 }
 
 /// Builds an HTTP request with the frontend's headers.

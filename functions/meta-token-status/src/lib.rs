@@ -12,8 +12,12 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
-pub const ENDPOINT: Endpoint =
-    Endpoint { name: "meta-token-status", method: Method::GET, path: "/crm/marketing/token-status", access: Access::AnyRole };
+pub const ENDPOINT: Endpoint = Endpoint {
+    name: "meta-token-status",
+    method: Method::GET,
+    path: "/crm/marketing/token-status",
+    access: Access::AnyRole,
+};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     run_endpoint(app, &ENDPOINT, req, |ctx| token_status_of_caller(app, ctx)).await

@@ -13,3 +13,4 @@ pub mod provision;
 pub mod routes;
 pub mod runtime_api;
 pub mod server;
+pub mod template;

@@ -62,7 +62,11 @@ fn err<E: std::error::Error + Send + Sync + 'static>(what: &'static str) -> impl
 }
 
 /// Creates (or finds) every resource. `secrets` are the values to store.
-pub async fn provision(sdk: &SdkConfig, names: &ResourceNames, secrets: &[(SecretName, String)]) -> Result<Provisioned, BoxError> {
+pub async fn provision(
+    sdk: &SdkConfig,
+    names: &ResourceNames,
+    secrets: &[(SecretName, String)],
+) -> Result<Provisioned, BoxError> {
     create_table(&aws_sdk_dynamodb::Client::new(sdk), &names.table).await?;
 
     let kms = aws_sdk_kms::Client::new(sdk);
@@ -73,9 +77,19 @@ pub async fn provision(sdk: &SdkConfig, names: &ResourceNames, secrets: &[(Secre
     let kms_key_arn = match kms_key_arn {
         Some(arn) => arn,
         None => {
-            let out = kms.create_key().description("Meta access tokens (local)").send().await.map_err(err("kms create_key"))?;
+            let out = kms
+                .create_key()
+                .description("Meta access tokens (local)")
+                .send()
+                .await
+                .map_err(err("kms create_key"))?;
             let meta = out.key_metadata().ok_or("kms create_key returned no metadata")?;
-            kms.create_alias().alias_name(&names.key_alias).target_key_id(meta.key_id()).send().await.map_err(err("kms create_alias"))?;
+            kms.create_alias()
+                .alias_name(&names.key_alias)
+                .target_key_id(meta.key_id())
+                .send()
+                .await
+                .map_err(err("kms create_alias"))?;
             meta.arn().unwrap_or(meta.key_id()).to_string()
         }
     };
@@ -86,11 +100,22 @@ pub async fn provision(sdk: &SdkConfig, names: &ResourceNames, secrets: &[(Secre
         let id = format!("{}/{}", names.secret_prefix, name.env_var().to_ascii_lowercase());
         let arn = match sm.describe_secret().secret_id(&id).send().await {
             Ok(found) => {
-                sm.put_secret_value().secret_id(&id).secret_string(value).send().await.map_err(err("secretsmanager put_secret_value"))?;
+                sm.put_secret_value()
+                    .secret_id(&id)
+                    .secret_string(value)
+                    .send()
+                    .await
+                    .map_err(err("secretsmanager put_secret_value"))?;
                 found.arn().unwrap_or(&id).to_string()
             }
             Err(_) => {
-                let out = sm.create_secret().name(&id).secret_string(value).send().await.map_err(err("secretsmanager create_secret"))?;
+                let out = sm
+                    .create_secret()
+                    .name(&id)
+                    .secret_string(value)
+                    .send()
+                    .await
+                    .map_err(err("secretsmanager create_secret"))?;
                 out.arn().unwrap_or(&id).to_string()
             }
         };
@@ -111,7 +136,8 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Res
         return Ok(());
     }
     let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
-    let def = |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
+    let def =
+        |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
     client
         .create_table()
         .table_name(table)

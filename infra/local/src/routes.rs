@@ -18,7 +18,10 @@ pub struct Route {
 
 /// Every HTTP function, in the order of `infra/template.yaml`.
 pub fn routes() -> Vec<Route> {
-    vec![Route { endpoint: &meta_token_status::ENDPOINT, handler: |app, req| Box::pin(meta_token_status::handle(app, req)) }]
+    vec![Route {
+        endpoint: &meta_token_status::ENDPOINT,
+        handler: |app, req| Box::pin(meta_token_status::handle(app, req)),
+    }]
 }
 
 /// Whether `pattern` (with `{param}` segments) matches `path`.

@@ -20,8 +20,14 @@ use tokio::sync::{mpsc, Mutex};
 pub enum RuntimeEvent {
     /// The function's first `GET /invocation/next`: init is over.
     FirstNext(Instant),
-    Response { at: Instant, body: Bytes },
-    Error { at: Instant, body: Bytes },
+    Response {
+        at: Instant,
+        body: Bytes,
+    },
+    Error {
+        at: Instant,
+        body: Bytes,
+    },
 }
 
 struct State {
@@ -39,7 +45,9 @@ pub async fn start(event: Bytes) -> std::io::Result<(SocketAddr, mpsc::Unbounded
     let state = Arc::new(State { event: Mutex::new(Some(event)), tx });
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let state = state.clone();
             tokio::spawn(async move {
                 let svc = service_fn(move |req| handle(state.clone(), req));

@@ -48,7 +48,10 @@ impl LocalApi {
         }
     }
 
-    async fn serve_one(self: Arc<Self>, req: hyper::Request<Incoming>) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    async fn serve_one(
+        self: Arc<Self>,
+        req: hyper::Request<Incoming>,
+    ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
         let (parts, body) = req.into_parts();
         let body = match Limited::new(body, GATEWAY_MAX_BODY).collect().await {
             Ok(c) => c.to_bytes(),
@@ -62,7 +65,9 @@ impl LocalApi {
     /// Serves until the task is dropped.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let api = self.clone();
             tokio::spawn(async move {
                 let svc = service_fn(move |req| api.clone().serve_one(req));

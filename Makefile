@@ -1,0 +1,36 @@
+# The documented commands. `make dev` runs the product locally; `make test` runs every test.
+SHELL := /bin/bash
+export CARGO_INCREMENTAL ?= 0
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: dev test lint fmt unit bench bench-cold-start bench-dashboard build-arm64 deploy clean-local
+
+## Run the product locally: moto + sandbox Meta/YCloud + every function on http://127.0.0.1:8080
+dev:
+	@scripts/dev.sh
+
+## Every test: fmt, clippy -D warnings, unit + integration tests (moto started by the harness), cfn-lint
+test:
+	@scripts/bootstrap.sh
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+	cargo test --workspace --locked
+	.venv/bin/cfn-lint infra/template.yaml
+
+fmt:
+	cargo fmt --all
+
+## Benchmarks (release builds; not part of CI): cold start of every function
+bench: bench-cold-start
+
+bench-cold-start:
+	@scripts/bench-cold-start.sh
+
+## Production build for Lambda (Graviton): needs `make dev` once (installs cargo-lambda)
+build-arm64:
+	@scripts/bootstrap.sh dev
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64
+
+deploy: build-arm64
+	sam deploy --guided --template-file infra/template.yaml
