@@ -1,11 +1,8 @@
 //! Test harness: a real moto server (started once per test process, killed with it), resources
 //! provisioned per test under unique names, and an [`App`] wired to them through the real SDK.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use chrono::{DateTime, TimeZone, Utc};
@@ -27,58 +24,11 @@ fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn moto_binary() -> PathBuf {
-    if let Ok(p) = std::env::var("MOTO_SERVER_BIN") {
-        return PathBuf::from(p);
-    }
-    let venv = workspace_root().join(".venv/bin/moto_server");
-    if venv.exists() {
-        return venv;
-    }
-    PathBuf::from("moto_server")
-}
-
 /// The moto endpoint: `MOTO_ENDPOINT` if given, else a moto server this process starts.
 pub fn moto_endpoint() -> &'static str {
-    MOTO.get_or_init(|| {
-        if let Ok(e) = std::env::var("MOTO_ENDPOINT") {
-            return e;
-        }
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
-        let bin = moto_binary();
-        let (tx, rx) = std::sync::mpsc::channel();
-        // A thread that lives as long as the process: PR_SET_PDEATHSIG fires when the spawning
-        // *thread* exits, so it must not be a test thread.
-        std::thread::spawn(move || {
-            let mut cmd = Command::new(&bin);
-            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null());
-            #[cfg(target_os = "linux")]
-            unsafe {
-                use std::os::unix::process::CommandExt;
-                cmd.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
-            match cmd.spawn() {
-                Ok(mut child) => {
-                    let _ = tx.send(Ok(()));
-                    // Reaps moto if it ever exits; otherwise keeps this thread (and moto) alive.
-                    let _ = child.wait();
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(format!("cannot start {} ({e}); run scripts/bootstrap.sh", bin.display())));
-                }
-            }
-        });
-        rx.recv().expect("moto thread").expect("moto server");
-        let addr = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(&addr).is_err() {
-            assert!(Instant::now() < deadline, "moto did not start on {addr}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        format!("http://{addr}")
+    MOTO.get_or_init(|| match std::env::var("MOTO_ENDPOINT") {
+        Ok(e) => e,
+        Err(_) => local_stack::moto::spawn_for_process().unwrap_or_else(|e| panic!("moto: {e}")),
     })
 }
 

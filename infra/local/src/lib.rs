@@ -9,6 +9,7 @@
 //! - [`runtime_api`] is a stand-in of the Lambda Runtime API for the cold-start benchmark.
 
 pub mod demo;
+pub mod moto;
 pub mod provision;
 pub mod routes;
 pub mod runtime_api;

@@ -153,6 +153,16 @@ mod tests {
     }
 
     #[test]
+    fn readme_documents_every_env_var() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).expect("README.md");
+        for (name, ..) in crm_shared::config::ENV_VARS {
+            for var in name.split(" / ") {
+                assert!(readme.contains(&format!("`{var}`")), "README's configuration table lacks `{var}`");
+            }
+        }
+    }
+
+    #[test]
     fn logical_ids_derive_from_names() {
         assert_eq!(logical_id("meta-token-status"), "MetaTokenStatusFunction");
         assert_eq!(logical_id("hsm-trigger-evaluator"), "HsmTriggerEvaluatorFunction");
