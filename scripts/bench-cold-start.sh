@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 pkgs=()
 for d in functions/*/; do pkgs+=(-p "$(basename "$d")"); done
-cargo build --release --bins "${pkgs[@]}"
-cargo build --release -p local-stack --bin bench-cold-start
+# One invocation, so the functions and the bench share one feature-unified build.
+cargo build --release --bins "${pkgs[@]}" -p local-stack
 mkdir -p target/bench
 target/release/bench-cold-start --runs "${RUNS:-20}" "$@" | tee target/bench/cold-start.md

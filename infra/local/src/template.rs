@@ -154,11 +154,21 @@ mod tests {
 
     #[test]
     fn readme_documents_every_env_var() {
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).expect("README.md");
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).expect("README.md");
         for (name, ..) in crm_shared::config::ENV_VARS {
             for var in name.split(" / ") {
                 assert!(readme.contains(&format!("`{var}`")), "README's configuration table lacks `{var}`");
             }
+        }
+    }
+
+    #[test]
+    fn no_openssl_anywhere_in_the_dependency_tree() {
+        let lock =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock")).expect("Cargo.lock");
+        for banned in ["name = \"openssl\"", "name = \"openssl-sys\"", "name = \"native-tls\""] {
+            assert!(!lock.contains(banned), "Cargo.lock contains {banned}: TLS must be rustls only");
         }
     }
 

@@ -87,7 +87,13 @@ struct Sample {
     status: Option<u64>,
 }
 
-async fn run_once(bin: &PathBuf, name: &str, event: Bytes, env: &[(String, String)], proxy_log: &Arc<Mutex<Vec<Instant>>>) -> Result<Sample, BoxError> {
+async fn run_once(
+    bin: &PathBuf,
+    name: &str,
+    event: Bytes,
+    env: &[(String, String)],
+    proxy_log: &Arc<Mutex<Vec<Instant>>>,
+) -> Result<Sample, BoxError> {
     let (rt_addr, mut rx) = runtime_api::start(event).await?;
     proxy_log.lock().unwrap_or_else(|p| p.into_inner()).clear();
     let mut cmd = tokio::process::Command::new(bin);
@@ -122,7 +128,8 @@ async fn run_once(bin: &PathBuf, name: &str, event: Bytes, env: &[(String, Strin
     let _ = child.kill().await;
     let init_at = init.ok_or("response before init")?;
     let (resp_at, body) = response.ok_or("no response")?;
-    let conns_before_init = proxy_log.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|t| **t < init_at).count();
+    let conns_before_init =
+        proxy_log.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|t| **t < init_at).count();
     let status = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.get("statusCode").and_then(Value::as_u64));
     Ok(Sample {
         init_ms: (init_at - started).as_secs_f64() * 1e3,
@@ -179,8 +186,8 @@ async fn main() -> Result<(), BoxError> {
     names.sort();
     let all_routes = routes();
 
-    println!("| function | init median (ms) | init p90 (ms) | first response median (ms) | connections during init | binary (MiB) |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("| function | init median (ms) | init p90 (ms) | first response median (ms) | first status | connections during init | binary (MiB) |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for name in names {
         let bin = bin_dir.join(&name);
         if !bin.exists() {
@@ -214,11 +221,16 @@ async fn main() -> Result<(), BoxError> {
         first.sort_by(f64::total_cmp);
         let conns = samples.iter().map(|s| s.conns_before_init).max().unwrap_or(0);
         let size = std::fs::metadata(&bin)?.len() as f64 / (1024.0 * 1024.0);
+        let mut statuses: Vec<String> =
+            samples.iter().map(|s| s.status.map_or_else(|| "-".to_string(), |c| c.to_string())).collect();
+        statuses.sort();
+        statuses.dedup();
         println!(
-            "| {name} | {:.1} | {:.1} | {:.1} | {conns} | {size:.1} |",
+            "| {name} | {:.1} | {:.1} | {:.1} | {} | {conns} | {size:.1} |",
             percentile(&init, 0.5),
             percentile(&init, 0.9),
-            percentile(&first, 0.5)
+            percentile(&first, 0.5),
+            statuses.join("/")
         );
     }
     println!("\n{runs} runs per function; init = process start → first GET /next; first response includes the request's DynamoDB/Secrets Manager calls to moto on loopback.");
