@@ -14,8 +14,10 @@ test:
 	@scripts/bootstrap.sh
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
-	cargo test --workspace --locked
+	@mkdir -p target
+	set -o pipefail; cargo test --workspace --locked 2>&1 | tee target/test-output.log
 	.venv/bin/cfn-lint infra/template.yaml
+	@scripts/test-summary.sh target/test-output.log
 
 fmt:
 	cargo fmt --all
