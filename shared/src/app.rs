@@ -12,10 +12,23 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use crate::audit::AuditLog;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
+use crate::connected_index::ConnectedIndex;
 use crate::crypto::{KmsTokenCipher, TokenCipher};
+use crate::oauth_state::OAuthStateStore;
 use crate::ratelimit::RateLimiter;
 use crate::secrets::SecretResolver;
 use crate::store::{DynamoStore, MetaConnectionStore, TenantProfileStore};
+
+/// The shared outbound HTTP client. Building it makes no network call; per-request timeouts are
+/// set by each peer's client (e.g. [`crate::meta::GraphClient`]).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(20))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
 
 #[derive(Clone)]
 pub struct App {
@@ -30,6 +43,10 @@ pub struct App {
     /// The DynamoDB adapter, for functions that need more than the ports above.
     pub dynamo: Option<DynamoStore>,
     pub sdk: Option<SdkConfig>,
+    /// One HTTP client per cold start (rustls; connection pool reused across invocations).
+    pub http: reqwest::Client,
+    pub oauth_states: Arc<dyn OAuthStateStore>,
+    pub connected_index: Arc<dyn ConnectedIndex>,
 }
 
 impl std::fmt::Debug for App {
@@ -75,10 +92,13 @@ impl App {
             rate_limiter: store.clone(),
             audit: store.clone(),
             connections: store.clone(),
-            profiles: store,
+            profiles: store.clone(),
             cipher: Arc::new(cipher),
             dynamo: Some(dynamo),
             sdk: Some(sdk.clone()),
+            http: http_client(),
+            oauth_states: store.clone(),
+            connected_index: store,
         }
     }
 
@@ -94,6 +114,8 @@ impl App {
             store: Arc::new(MemoryStore::default()),
             audit: Arc::new(MemoryAuditLog::default()),
             rate_limiter: Arc::new(MemoryRateLimiter::default()),
+            oauth_states: Arc::new(crate::oauth_state::MemoryOAuthStates::default()),
+            connected_index: Arc::new(crate::connected_index::MemoryConnectedIndex::default()),
         };
         let secrets = SecretResolver::new(config.secret_sources.clone(), None);
         let app = Self {
@@ -107,6 +129,9 @@ impl App {
             cipher: Arc::new(FakeTokenCipher),
             dynamo: None,
             sdk: None,
+            http: http_client(),
+            oauth_states: mem.oauth_states.clone(),
+            connected_index: mem.connected_index.clone(),
         };
         (app, mem)
     }
@@ -119,4 +144,6 @@ pub struct InMemory {
     pub store: Arc<crate::store::memory::MemoryStore>,
     pub audit: Arc<crate::audit::MemoryAuditLog>,
     pub rate_limiter: Arc<crate::ratelimit::MemoryRateLimiter>,
+    pub oauth_states: Arc<crate::oauth_state::MemoryOAuthStates>,
+    pub connected_index: Arc<crate::connected_index::MemoryConnectedIndex>,
 }
