@@ -12,5 +12,6 @@ pub mod demo;
 pub mod provision;
 pub mod routes;
 pub mod runtime_api;
+pub mod sandbox_meta;
 pub mod server;
 pub mod template;
