@@ -144,6 +144,11 @@ impl SandboxState {
         self.calls.iter().filter(|c| c.ends_with(suffix)).count()
     }
 
+    /// Long-lived tokens the sandbox issued (tests compare them with what the product stored).
+    pub fn long_lived_tokens(&self) -> Vec<String> {
+        self.tokens.keys().filter(|t| t.starts_with("EAAL")).cloned().collect()
+    }
+
     fn business_exists(&self, id: &str) -> Option<u32> {
         (1..=self.businesses).find(|i| business_id(*i) == id)
     }
