@@ -104,12 +104,32 @@ pub fn frontend_redirect(frontend: &Url, outcome: Result<(), &'static str>) -> S
     }
 }
 
-/// Runs the whole callback; `Err` is the redirect's error code. Never logs the code or a token.
-pub async fn complete_login(
+/// The callback's outcome: the redirect's error code (if any) and, once the state proved them,
+/// the tenant and user (for the audit record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginOutcome {
+    pub result: Result<(), &'static str>,
+    pub tenant_id: Option<TenantId>,
+    pub user_id: Option<String>,
+}
+
+/// Runs the whole callback. Never logs the code or a token.
+pub async fn complete_login(app: &App, query: &[(String, String)], now: DateTime<Utc>) -> LoginOutcome {
+    let mut who: Option<(TenantId, String)> = None;
+    let result = complete_login_steps(app, query, now, &mut who).await;
+    let (tenant_id, user_id) = match who {
+        Some((t, u)) => (Some(t), Some(u)),
+        None => (None, None),
+    };
+    LoginOutcome { result, tenant_id, user_id }
+}
+
+async fn complete_login_steps(
     app: &App,
     query: &[(String, String)],
     now: DateTime<Utc>,
-) -> Result<TenantId, &'static str> {
+    who: &mut Option<(TenantId, String)>,
+) -> Result<(), &'static str> {
     use redirect_code::*;
     let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty());
 
@@ -121,6 +141,7 @@ pub async fn complete_login(
         // The user declined (error=access_denied, error_reason=user_denied) or Meta failed:
         // burn the state so it cannot be replayed, write nothing else.
         if let Some(Ok(c)) = &claims {
+            *who = Some((c.tenant_id, c.user_id.clone()));
             let _ = app.oauth_states.take_state(&c.nonce, c.tenant_id, &c.user_id).await;
         }
         tracing::info!(meta_error = error, "Meta login was not completed");
@@ -136,6 +157,7 @@ pub async fn complete_login(
         None => return Err(INVALID_STATE),
     };
     let tenant = claims.tenant_id;
+    *who = Some((tenant, claims.user_id.clone()));
     tracing::Span::current().record("tenant_id", tenant.0);
     match app.rate_limiter.check(tenant, now, app.config.rate_limit_per_minute).await {
         Ok(RateDecision::Allowed { .. }) => {}
@@ -187,7 +209,9 @@ pub async fn complete_login(
         tracing::error!(error = %e, "connection could not be read");
         AUTH_FAILED
     })?;
-    // A re-login (expired token) keeps the tenant's selection of business and ad accounts.
+    // A re-login of the same Meta user (expired token) keeps the tenant's selection of business
+    // and ad accounts; another Meta user starts from an empty selection.
+    let previous = previous.filter(|p| p.meta_user_id.is_some() && p.meta_user_id == info.user_id);
     let conn = MetaConnection {
         tenant_id: tenant,
         token_ciphertext_b64: B64.encode(ciphertext),
@@ -213,7 +237,7 @@ pub async fn complete_login(
         AUTH_FAILED
     })?;
     tracing::info!(tenant_id = tenant.0, "Meta connected");
-    Ok(tenant)
+    Ok(())
 }
 
 // ------------------------------------------------------------------------------ stored token use

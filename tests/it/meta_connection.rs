@@ -178,9 +178,10 @@ async fn full_connect_flow_stores_an_encrypted_token_and_indexes_the_tenant() {
     // Short-lived exchange, long-lived exchange and debug_token each happened once.
     assert_eq!(m.sandbox.with(|s| s.count_calls("/oauth/access_token")), 2);
     assert_eq!(m.sandbox.with(|s| s.count_calls("/debug_token")), 1);
-    // The callback is audited.
-    let audit = m.env.items_with("AUDIT#UNAUTH#", "AUDIT#").await;
-    assert!(audit.iter().any(|i| s(i, "action") == "meta-auth-callback"));
+    // The callback is audited under the tenant and user its state proved.
+    let audit = m.env.items_with("T#1", "AUDIT#").await;
+    let cb_audit = audit.iter().find(|i| s(i, "action") == "meta-auth-callback").expect("callback audited");
+    assert_eq!((s(cb_audit, "user_id"), s(cb_audit, "outcome")), ("user-1".to_string(), "success".to_string()));
 }
 
 #[tokio::test]
@@ -276,6 +277,23 @@ async fn failed_code_exchange_redirects_with_token_exchange_failed() {
     assert_eq!(redirect_error(&callback(&m.env, &cb).await).as_deref(), Some("token_exchange_failed"));
     assert!(connection_items(&m.env, 1).await.is_empty());
     assert!(index_items(&m.env).await.is_empty());
+    let audit = m.env.items_with("T#1", "AUDIT#").await;
+    let failed = audit.iter().find(|i| s(i, "action") == "meta-auth-callback").expect("callback audited");
+    assert_eq!(
+        (s(failed, "outcome"), s(failed, "error_code")),
+        ("failed".to_string(), "token_exchange_failed".to_string())
+    );
+}
+
+#[tokio::test]
+async fn two_concurrent_callbacks_with_one_state_connect_once() {
+    let m = MetaTestEnv::new().await;
+    let cb = follow_dialog(&auth_url(&m.env, 1).await).await;
+    let (a, b) = tokio::join!(callback(&m.env, &cb), callback(&m.env, &cb));
+    let mut outcomes = vec![redirect_error(&a), redirect_error(&b)];
+    outcomes.sort();
+    assert_eq!(outcomes, vec![None, Some("invalid_state".to_string())]);
+    assert_eq!(m.sandbox.with(|s| s.long_lived_tokens()).len(), 1, "the code was exchanged once");
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 //! never a JSON page, and never the code or the token anywhere.
 
 use crm_shared::auth::Access;
-use crm_shared::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::http::{run_endpoint, AuditNote, Endpoint, Reply, RequestCtx};
 use crm_shared::meta_connect;
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
@@ -23,9 +23,10 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn callback(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
-    let outcome = meta_connect::complete_login(app, &ctx.query, ctx.now).await.map(|_| ());
-    if let Err(code) = outcome {
+    let outcome = meta_connect::complete_login(app, &ctx.query, ctx.now).await;
+    if let Err(code) = outcome.result {
         tracing::info!(outcome = code, "Meta login failed");
     }
-    Ok(Reply::redirect(meta_connect::frontend_redirect(&app.config.frontend_url, outcome)))
+    let note = AuditNote { tenant_id: outcome.tenant_id, user_id: outcome.user_id, error_code: outcome.result.err() };
+    Ok(Reply::redirect(meta_connect::frontend_redirect(&app.config.frontend_url, outcome.result)).with_audit(note))
 }
