@@ -749,3 +749,27 @@ async fn local_stack_serves_the_connect_flow_at_the_real_routes() {
     assert_eq!(query_of(&location(&resp)).get("success").map(String::as_str), Some("connected"));
     let _: &SandboxMeta = &m.sandbox;
 }
+
+#[tokio::test]
+async fn sample_api_gateway_events_drive_callback_and_connect() {
+    let m = MetaTestEnv::new().await;
+    let cb = follow_dialog(&auth_url(&m.env, 1).await).await;
+    let q = query_of(&cb);
+    let mut event = sample_event("apigw-meta-auth-callback.json");
+    event["rawQueryString"] = json!(cb.query().unwrap_or(""));
+    event["queryStringParameters"] = json!({"code": q["code"], "state": q["state"]});
+    let req = lambda_http::request::from_str(&event.to_string()).expect("API Gateway v2 event");
+    let resp = meta_auth_callback::handle(&m.env.app, req).await;
+    assert_eq!(query_of(&location(&resp)).get("success").map(String::as_str), Some("connected"));
+
+    let mut event = sample_event("apigw-meta-connect.json");
+    event["cookies"] = json!([format!("access_token={}", jwt_now(&m.env, 1, "ceo"))]);
+    event["headers"]["x-admin-token"] = json!(ADMIN_TOKEN);
+    event["body"] =
+        json!(json!({"account_id": ad_account_id(2, true, 1), "account_name": "Cuenta principal"}).to_string());
+    let req = lambda_http::request::from_str(&event.to_string()).expect("API Gateway v2 event");
+    let resp = meta_connect::handle(&m.env.app, req).await;
+    assert_eq!(resp.status(), 200, "{:?}", body_json(&resp));
+    assert_eq!(resp.headers()["access-control-allow-origin"], "http://localhost:5173");
+    assert_eq!(token_status(&m.env, 1).await["data"]["ad_account_ids"], json!([ad_account_id(2, true, 1)]));
+}
