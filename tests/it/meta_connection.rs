@@ -620,6 +620,19 @@ async fn persistent_transient_failures_give_503() {
 }
 
 #[tokio::test]
+async fn a_meta_call_that_times_out_is_retried_then_succeeds() {
+    let m = MetaTestEnv::with_env(&[("META_HTTP_TIMEOUT_MS", "100")]).await;
+    connect(&m, 1).await;
+    m.sandbox.with(|s| {
+        s.delay_next = 1;
+        s.delay_ms = 400;
+    });
+    let resp = meta_portfolios::handle(&m.env.app, get_as(&m.env, "/crm/marketing/meta-portfolios", 1, "admin")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(m.sandbox.with(|s| s.count_calls("/me/businesses")), 2, "the timed-out call was retried once");
+}
+
+#[tokio::test]
 async fn sandbox_rejects_a_wrong_appsecret_proof() {
     let m = MetaTestEnv::new().await;
     connect(&m, 1).await;

@@ -93,6 +93,9 @@ pub struct SandboxState {
     pub decline_next_dialog: u32,
     /// `paging.next` points at another host (a poisoned response).
     pub poison_next: bool,
+    /// The next N Graph calls answer only after `delay_ms` (to exercise client timeouts).
+    pub delay_next: u32,
+    pub delay_ms: u64,
     pub businesses: u32,
     pub owned_accounts_per_business: u32,
     pub client_accounts_per_business: u32,
@@ -120,6 +123,8 @@ impl Default for SandboxState {
             fail_exchange_next: 0,
             decline_next_dialog: 0,
             poison_next: false,
+            delay_next: 0,
+            delay_ms: 0,
             businesses: 2,
             owned_accounts_per_business: 2,
             client_accounts_per_business: 1,
@@ -306,8 +311,18 @@ impl SandboxMeta {
         if let Some(control) = path.strip_prefix("/__sandbox/") {
             return self.control(&method, control, &query);
         }
+        let delay = {
+            let mut state = lock(&self.state);
+            state.calls.push(format!("{method} {path}"));
+            (state.delay_next > 0).then(|| {
+                state.delay_next -= 1;
+                std::time::Duration::from_millis(state.delay_ms)
+            })
+        };
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
         let mut state = lock(&self.state);
-        state.calls.push(format!("{method} {path}"));
         let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
         // The version prefix is optional, as at Meta.
         let segs: &[&str] = match segs.first() {
@@ -663,6 +678,12 @@ impl SandboxMeta {
                 }
                 if let Some(n) = num("throttle_wait_minutes") {
                     s.throttle_wait_minutes = n;
+                }
+                if let Some(n) = num("delay_next") {
+                    s.delay_next = n as u32;
+                }
+                if let Some(n) = num("delay_ms") {
+                    s.delay_ms = n.min(120_000);
                 }
                 if let Some(n) = num("transient_next") {
                     s.transient_next = n as u32;
