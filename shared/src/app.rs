@@ -3,7 +3,7 @@
 //! `App::from_env` reads configuration and builds SDK clients; it makes no network call (AWS
 //! credentials and secrets are resolved lazily on first use), which keeps init fast.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
@@ -19,15 +19,25 @@ use crate::ratelimit::RateLimiter;
 use crate::secrets::SecretResolver;
 use crate::store::{DynamoStore, MetaConnectionStore, TenantProfileStore};
 
-/// The shared outbound HTTP client. Building it makes no network call; per-request timeouts are
-/// set by each peer's client (e.g. [`crate::meta::GraphClient`]).
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(20))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
+/// The shared outbound HTTP client, built on first use and then reused for the container's life.
+///
+/// Building a rustls client parses the root certificates (~20 ms in debug builds), so functions
+/// that never call a peer do not pay for it at cold start; none of it touches the network.
+/// Per-request timeouts are set by each peer's client (e.g. [`crate::meta::GraphClient`]).
+#[derive(Debug, Clone, Default)]
+pub struct HttpClient(Arc<OnceLock<reqwest::Client>>);
+
+impl HttpClient {
+    pub fn get(&self) -> &reqwest::Client {
+        self.0.get_or_init(|| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .timeout(Duration::from_secs(20))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_else(|_| reqwest::Client::new())
+        })
+    }
 }
 
 #[derive(Clone)]
@@ -43,8 +53,8 @@ pub struct App {
     /// The DynamoDB adapter, for functions that need more than the ports above.
     pub dynamo: Option<DynamoStore>,
     pub sdk: Option<SdkConfig>,
-    /// One HTTP client per cold start (rustls; connection pool reused across invocations).
-    pub http: reqwest::Client,
+    /// One outbound HTTP client per container (rustls; connection pool reused across invocations).
+    pub http: HttpClient,
     pub oauth_states: Arc<dyn OAuthStateStore>,
     pub connected_index: Arc<dyn ConnectedIndex>,
 }
@@ -96,7 +106,7 @@ impl App {
             cipher: Arc::new(cipher),
             dynamo: Some(dynamo),
             sdk: Some(sdk.clone()),
-            http: http_client(),
+            http: HttpClient::default(),
             oauth_states: store.clone(),
             connected_index: store,
         }
@@ -129,7 +139,7 @@ impl App {
             cipher: Arc::new(FakeTokenCipher),
             dynamo: None,
             sdk: None,
-            http: http_client(),
+            http: HttpClient::default(),
             oauth_states: mem.oauth_states.clone(),
             connected_index: mem.connected_index.clone(),
         };

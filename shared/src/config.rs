@@ -87,7 +87,7 @@ pub struct MetaConfig {
     pub graph_base_url: Url,
     pub dialog_base_url: Url,
     /// Timeout of each Graph request.
-    pub request_timeout: std::time::Duration,
+    pub request_timeout: Duration,
     pub retry: crate::meta::RetryPolicy,
 }
 

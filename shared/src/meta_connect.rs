@@ -40,7 +40,7 @@ pub async fn graph_client(app: &App) -> Result<GraphClient, ApiError> {
     let meta = &app.config.meta;
     let app_id = Config::require(&meta.app_id, "META_APP_ID").map_err(ApiError::internal)?.clone();
     Ok(GraphClient::new(
-        app.http.clone(),
+        app.http.get().clone(),
         GraphSettings {
             base_url: meta.graph_base_url.clone(),
             api_version: meta.graph_api_version.clone(),
@@ -514,7 +514,7 @@ async fn revoke_at_meta(app: &App, conn: &MetaConnection) -> Result<(), &'static
     let token = app.cipher.decrypt(conn.tenant_id, &ciphertext).await.map_err(|_| "stored token unreadable")?;
     let graph = graph_client(app).await.map_err(|_| "Meta client not configured")?;
     let once = RetryPolicy { max_attempts: 1, ..graph.settings().retry.clone() };
-    let graph = GraphClient::new(app.http.clone(), GraphSettings { retry: once, ..graph.settings().clone() });
+    let graph = GraphClient::new(app.http.get().clone(), GraphSettings { retry: once, ..graph.settings().clone() });
     graph.revoke_permissions(&token).await.map_err(|e| match e {
         MetaError::InvalidToken { .. } => "token already invalid at Meta",
         MetaError::Timeout | MetaError::Unreachable | MetaError::Transient { .. } => "Meta unreachable",

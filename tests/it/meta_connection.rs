@@ -640,7 +640,7 @@ async fn sandbox_rejects_a_wrong_appsecret_proof() {
     let graph = crm_shared::meta_connect::graph_client(&m.env.app).await.expect("graph");
     assert!(graph.businesses(&token).await.is_ok());
     let wrong = crm_shared::meta::GraphClient::new(
-        m.env.app.http.clone(),
+        m.env.app.http.get().clone(),
         crm_shared::meta::GraphSettings { app_secret: SecretString::new("wrong"), ..graph.settings().clone() },
     );
     let err = wrong.businesses(&token).await.expect_err("wrong proof must be refused");
