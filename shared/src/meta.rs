@@ -724,9 +724,11 @@ mod tests {
 
     #[tokio::test]
     async fn unreachable_meta_is_retried_then_reported() {
-        // Port 9 (discard) on localhost: connection refused, no real waiting.
+        // A port that was free a moment ago: connection refused, no real waiting.
+        let port =
+            std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
         let sleeper = std::sync::Arc::new(RecordingSleeper::default());
-        let c = client("http://127.0.0.1:9").with_sleeper(sleeper.clone());
+        let c = client(&format!("http://127.0.0.1:{port}")).with_sleeper(sleeper.clone());
         let err = c.businesses(&SecretString::new("t")).await.expect_err("must fail");
         assert!(matches!(err, MetaError::Unreachable | MetaError::Timeout), "{err:?}");
         assert_eq!(sleeper.0.lock().map(|v| v.len()).unwrap_or(0), 2, "3 attempts = 2 waits");
