@@ -14,7 +14,7 @@ use crm_shared::tenant::TenantId;
 use crm_shared::App;
 use integration_tests::*;
 use lambda_http::{Body, Request, Response};
-use local_stack::sandbox_meta::{ad_account_id, business_id, SandboxMeta, LONG_LIVED_SECS};
+use local_stack::sandbox_meta::{ad_account_id, business_id, LONG_LIVED_SECS};
 use serde_json::{json, Value};
 use url::Url;
 
@@ -760,7 +760,6 @@ async fn local_stack_serves_the_connect_flow_at_the_real_routes() {
     let uri = format!("{}?{}", cb.path(), cb.query().unwrap_or(""));
     let resp = api.dispatch(request("GET", &uri, None, None, None)).await;
     assert_eq!(query_of(&location(&resp)).get("success").map(String::as_str), Some("connected"));
-    let _: &SandboxMeta = &m.sandbox;
 }
 
 #[tokio::test]
