@@ -3,7 +3,7 @@
 //! `App::from_env` reads configuration and builds SDK clients; it makes no network call (AWS
 //! credentials and secrets are resolved lazily on first use), which keeps init fast.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
@@ -12,10 +12,33 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use crate::audit::AuditLog;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
+use crate::connected_index::ConnectedIndex;
 use crate::crypto::{KmsTokenCipher, TokenCipher};
+use crate::oauth_state::OAuthStateStore;
 use crate::ratelimit::RateLimiter;
 use crate::secrets::SecretResolver;
 use crate::store::{DynamoStore, MetaConnectionStore, TenantProfileStore};
+
+/// The shared outbound HTTP client, built on first use and then reused for the container's life.
+///
+/// Building a rustls client parses the root certificates (~20 ms in debug builds), so functions
+/// that never call a peer do not pay for it at cold start; none of it touches the network.
+/// Per-request timeouts are set by each peer's client (e.g. [`crate::meta::GraphClient`]).
+#[derive(Debug, Clone, Default)]
+pub struct HttpClient(Arc<OnceLock<reqwest::Client>>);
+
+impl HttpClient {
+    pub fn get(&self) -> &reqwest::Client {
+        self.0.get_or_init(|| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .timeout(Duration::from_secs(20))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_else(|_| reqwest::Client::new())
+        })
+    }
+}
 
 #[derive(Clone)]
 pub struct App {
@@ -30,6 +53,10 @@ pub struct App {
     /// The DynamoDB adapter, for functions that need more than the ports above.
     pub dynamo: Option<DynamoStore>,
     pub sdk: Option<SdkConfig>,
+    /// One outbound HTTP client per container (rustls; connection pool reused across invocations).
+    pub http: HttpClient,
+    pub oauth_states: Arc<dyn OAuthStateStore>,
+    pub connected_index: Arc<dyn ConnectedIndex>,
 }
 
 impl std::fmt::Debug for App {
@@ -75,10 +102,13 @@ impl App {
             rate_limiter: store.clone(),
             audit: store.clone(),
             connections: store.clone(),
-            profiles: store,
+            profiles: store.clone(),
             cipher: Arc::new(cipher),
             dynamo: Some(dynamo),
             sdk: Some(sdk.clone()),
+            http: HttpClient::default(),
+            oauth_states: store.clone(),
+            connected_index: store,
         }
     }
 
@@ -94,6 +124,8 @@ impl App {
             store: Arc::new(MemoryStore::default()),
             audit: Arc::new(MemoryAuditLog::default()),
             rate_limiter: Arc::new(MemoryRateLimiter::default()),
+            oauth_states: Arc::new(crate::oauth_state::MemoryOAuthStates::default()),
+            connected_index: Arc::new(crate::connected_index::MemoryConnectedIndex::default()),
         };
         let secrets = SecretResolver::new(config.secret_sources.clone(), None);
         let app = Self {
@@ -107,6 +139,9 @@ impl App {
             cipher: Arc::new(FakeTokenCipher),
             dynamo: None,
             sdk: None,
+            http: HttpClient::default(),
+            oauth_states: mem.oauth_states.clone(),
+            connected_index: mem.connected_index.clone(),
         };
         (app, mem)
     }
@@ -119,4 +154,6 @@ pub struct InMemory {
     pub store: Arc<crate::store::memory::MemoryStore>,
     pub audit: Arc<crate::audit::MemoryAuditLog>,
     pub rate_limiter: Arc<crate::ratelimit::MemoryRateLimiter>,
+    pub oauth_states: Arc<crate::oauth_state::MemoryOAuthStates>,
+    pub connected_index: Arc<crate::connected_index::MemoryConnectedIndex>,
 }

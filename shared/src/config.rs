@@ -3,6 +3,8 @@
 //! Every variable is listed in [`ENV_VARS`] (the README's table and the SAM template follow that
 //! list). A missing or invalid value gives one clear error naming the variable.
 
+use std::time::Duration;
+
 use url::Url;
 
 use crate::secrets::{SecretName, SecretSource, SecretString};
@@ -31,6 +33,15 @@ pub const ENV_VARS: &[(&str, &str, bool, &str)] = &[
     ("META_GRAPH_API_VERSION", "v21.0", false, "Graph API version"),
     ("META_GRAPH_BASE_URL", "https://graph.facebook.com", false, "Graph API base URL"),
     ("META_DIALOG_BASE_URL", "https://www.facebook.com", false, "OAuth dialog base URL"),
+    ("META_HTTP_TIMEOUT_MS", "5000", false, "timeout of each Graph API request"),
+    ("META_RETRY_MAX_ATTEMPTS", "3", false, "attempts per Graph call on throttling/transient errors"),
+    ("META_RETRY_BASE_DELAY_MS", "250", false, "first backoff between Graph attempts (doubles)"),
+    (
+        "META_RETRY_MAX_DELAY_MS",
+        "2000",
+        false,
+        "longest wait between Graph attempts; a longer wait Meta asks for fails fast with Retry-After",
+    ),
     ("YCLOUD_API_KEY / YCLOUD_API_KEY_ARN", "(required by WhatsApp senders)", true, "YCloud API key"),
     (
         "YCLOUD_WEBHOOK_SECRET / YCLOUD_WEBHOOK_SECRET_ARN",
@@ -75,6 +86,9 @@ pub struct MetaConfig {
     pub graph_api_version: String,
     pub graph_base_url: Url,
     pub dialog_base_url: Url,
+    /// Timeout of each Graph request.
+    pub request_timeout: Duration,
+    pub retry: crate::meta::RetryPolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -189,6 +203,12 @@ impl Config {
                 graph_api_version,
                 graph_base_url: url_or("META_GRAPH_BASE_URL", "https://graph.facebook.com")?,
                 dialog_base_url: url_or("META_DIALOG_BASE_URL", "https://www.facebook.com")?,
+                request_timeout: Duration::from_millis(number("META_HTTP_TIMEOUT_MS", 5_000, 100, 60_000)?),
+                retry: crate::meta::RetryPolicy {
+                    max_attempts: number("META_RETRY_MAX_ATTEMPTS", 3, 1, 10)? as u32,
+                    base_delay: Duration::from_millis(number("META_RETRY_BASE_DELAY_MS", 250, 0, 60_000)?),
+                    max_delay: Duration::from_millis(number("META_RETRY_MAX_DELAY_MS", 2_000, 0, 60_000)?),
+                },
             },
             ycloud: YcloudConfig {
                 base_url: url_or("YCLOUD_BASE_URL", "https://api.ycloud.com")?,

@@ -86,6 +86,17 @@ impl RequestCtx {
 pub struct Reply {
     status: StatusCode,
     body: ReplyBody,
+    audit: Option<AuditNote>,
+}
+
+/// What a public endpoint learned about its caller, for the audit record (e.g. the OAuth
+/// callback's tenant and user from its signed state, and the error it redirected with).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditNote {
+    pub tenant_id: Option<crate::tenant::TenantId>,
+    pub user_id: Option<String>,
+    /// Set when the reply stands for a failure (a redirect carrying `?error=`).
+    pub error_code: Option<&'static str>,
 }
 
 #[derive(Debug)]
@@ -97,7 +108,7 @@ enum ReplyBody {
 impl Reply {
     pub fn ok<T: Serialize>(data: &T) -> Result<Self, ApiError> {
         let data = serde_json::to_value(data).map_err(ApiError::internal)?;
-        Ok(Self { status: StatusCode::OK, body: ReplyBody::Data { data, extra: Map::new() } })
+        Ok(Self { status: StatusCode::OK, body: ReplyBody::Data { data, extra: Map::new() }, audit: None })
     }
 
     pub fn with_status(mut self, status: StatusCode) -> Self {
@@ -115,7 +126,14 @@ impl Reply {
 
     /// `302 Found` to `location` (OAuth callback back to the frontend).
     pub fn redirect(location: impl Into<String>) -> Self {
-        Self { status: StatusCode::FOUND, body: ReplyBody::Redirect(location.into()) }
+        Self { status: StatusCode::FOUND, body: ReplyBody::Redirect(location.into()), audit: None }
+    }
+
+    /// Attaches what the audit record should say (public endpoints that identify the caller
+    /// themselves).
+    pub fn with_audit(mut self, note: AuditNote) -> Self {
+        self.audit = Some(note);
+        self
     }
 }
 
@@ -277,8 +295,15 @@ where
         }
         .await;
 
+        let mut note = AuditNote::default();
         let (mut resp, outcome, error_code) = match result {
-            Ok(reply) => (render_reply(reply, now), Outcome::Success, None),
+            Ok(mut reply) => {
+                note = reply.audit.take().unwrap_or_default();
+                match note.error_code {
+                    Some(code) => (render_reply(reply, now), Outcome::Failed, Some(code.to_string())),
+                    None => (render_reply(reply, now), Outcome::Success, None),
+                }
+            }
             Err(err) => {
                 if err.status().is_server_error() {
                     tracing::error!(error = %err, source = ?std::error::Error::source(&err).map(ToString::to_string), code = err.code(), "request failed");
@@ -299,8 +324,8 @@ where
             id: uuid::Uuid::new_v4().simple().to_string(),
             at: now,
             request_id: rid.clone(),
-            tenant_id: caller.as_ref().map(|c| c.tenant_id),
-            user_id: caller.as_ref().map(|c| c.user_id.clone()),
+            tenant_id: caller.as_ref().map(|c| c.tenant_id).or(note.tenant_id),
+            user_id: caller.as_ref().map(|c| c.user_id.clone()).or(note.user_id),
             role: caller.as_ref().map(|c| c.role.as_str().to_string()),
             action: endpoint.name.to_string(),
             method: endpoint.method.to_string(),
@@ -546,5 +571,30 @@ mod tests {
         .await;
         assert_eq!(resp.status(), 302);
         assert_eq!(resp.headers()["location"], "http://localhost:5173/crm/marketing?success=connected");
+    }
+
+    #[tokio::test]
+    async fn audit_note_of_a_public_reply_names_tenant_and_failure() {
+        let (app, mem) = app_with(&[]);
+        const PUBLIC: Endpoint = Endpoint { name: "cb", method: Method::GET, path: "/cb", access: Access::Public };
+        let note = AuditNote {
+            tenant_id: Some(crate::tenant::TenantId(4)),
+            user_id: Some("u4".into()),
+            error_code: Some("invalid_state"),
+        };
+        let resp = run_endpoint(
+            &app,
+            &PUBLIC,
+            http::Request::builder().uri("/cb").body(Body::Empty).expect("req"),
+            |_| async move {
+                Ok(Reply::redirect("http://localhost:5173/crm/marketing?error=invalid_state").with_audit(note))
+            },
+        )
+        .await;
+        assert_eq!(resp.status(), 302);
+        let audit = mem.audit.entries();
+        assert_eq!(audit[0].tenant_id.map(|t| t.0), Some(4));
+        assert_eq!(audit[0].user_id.as_deref(), Some("u4"));
+        assert_eq!((audit[0].outcome, audit[0].error_code.as_deref()), (Outcome::Failed, Some("invalid_state")));
     }
 }

@@ -134,3 +134,49 @@ pub fn sample_event(name: &str) -> Value {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+// ------------------------------------------------------------------------- Meta sandbox harness
+
+pub const META_APP_ID: &str = "it-meta-app";
+pub const META_APP_SECRET: &str = "it-meta-app-secret";
+pub const META_REDIRECT_URI: &str = "http://127.0.0.1:8080/crm/auth/meta/callback";
+
+/// A [`TestEnv`] whose App talks to its own Sandbox Meta over real HTTP (127.0.0.1, any port),
+/// with millisecond backoffs so retries never wait for real.
+pub struct MetaTestEnv {
+    pub env: TestEnv,
+    pub sandbox: local_stack::sandbox_meta::SandboxMeta,
+}
+
+impl MetaTestEnv {
+    pub async fn new() -> Self {
+        Self::with_env(&[]).await
+    }
+
+    pub async fn with_env(extra: &[(&str, &str)]) -> Self {
+        let sandbox = local_stack::sandbox_meta::SandboxMeta::start(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            META_APP_ID,
+            META_APP_SECRET,
+        )
+        .await
+        .expect("sandbox meta");
+        // The sandbox's clock is the test's, so token expiries line up with the ManualClock.
+        sandbox.with(|s| s.now = Some(t0().timestamp()));
+        let base = sandbox.base_url();
+        let mut env: Vec<(&str, &str)> = vec![
+            ("META_APP_ID", META_APP_ID),
+            ("META_APP_SECRET", META_APP_SECRET),
+            ("META_REDIRECT_URI", META_REDIRECT_URI),
+            ("META_GRAPH_BASE_URL", &base),
+            ("META_DIALOG_BASE_URL", &base),
+            ("META_HTTP_TIMEOUT_MS", "2000"),
+            ("META_RETRY_MAX_ATTEMPTS", "3"),
+            ("META_RETRY_BASE_DELAY_MS", "1"),
+            ("META_RETRY_MAX_DELAY_MS", "20"),
+        ];
+        env.extend_from_slice(extra);
+        let env = TestEnv::with_env(&env).await;
+        Self { env, sandbox }
+    }
+}

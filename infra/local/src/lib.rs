@@ -7,11 +7,15 @@
 //!   the template);
 //! - [`server`] serves every function at its real route by calling its library handler;
 //! - [`runtime_api`] is a stand-in of the Lambda Runtime API for the cold-start benchmark.
+//! - [`sandbox_meta`] is Sandbox Meta: the login dialog, token exchange, debug_token, businesses,
+//!   ad accounts and permissions over real HTTP, with switches for throttling, transient failures
+//!   and rejected tokens (used by `make dev` and the integration tests).
 
 pub mod demo;
 pub mod moto;
 pub mod provision;
 pub mod routes;
 pub mod runtime_api;
+pub mod sandbox_meta;
 pub mod server;
 pub mod template;

@@ -18,10 +18,28 @@ pub struct Route {
 
 /// Every HTTP function, in the order of `infra/template.yaml`.
 pub fn routes() -> Vec<Route> {
-    vec![Route {
-        endpoint: &meta_token_status::ENDPOINT,
-        handler: |app, req| Box::pin(meta_token_status::handle(app, req)),
-    }]
+    vec![
+        Route {
+            endpoint: &meta_token_status::ENDPOINT,
+            handler: |app, req| Box::pin(meta_token_status::handle(app, req)),
+        },
+        Route { endpoint: &meta_auth_url::ENDPOINT, handler: |app, req| Box::pin(meta_auth_url::handle(app, req)) },
+        Route {
+            endpoint: &meta_auth_callback::ENDPOINT,
+            handler: |app, req| Box::pin(meta_auth_callback::handle(app, req)),
+        },
+        Route {
+            endpoint: &meta_auth_disconnect::ENDPOINT,
+            handler: |app, req| Box::pin(meta_auth_disconnect::handle(app, req)),
+        },
+        Route { endpoint: &meta_portfolios::ENDPOINT, handler: |app, req| Box::pin(meta_portfolios::handle(app, req)) },
+        Route { endpoint: &meta_accounts::ENDPOINT, handler: |app, req| Box::pin(meta_accounts::handle(app, req)) },
+        Route { endpoint: &meta_connect::ENDPOINT, handler: |app, req| Box::pin(meta_connect::handle(app, req)) },
+        Route {
+            endpoint: &admin_deployment_config::ENDPOINT,
+            handler: |app, req| Box::pin(admin_deployment_config::handle(app, req)),
+        },
+    ]
 }
 
 /// Whether `pattern` (with `{param}` segments) matches `path`.

@@ -11,6 +11,7 @@ use crm_shared::config::Config;
 use crm_shared::secrets::SecretName;
 use crm_shared::App;
 use local_stack::provision::{provision, ResourceNames};
+use local_stack::sandbox_meta::SandboxMeta;
 use local_stack::{demo, server};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -36,13 +37,27 @@ async fn main() -> Result<(), BoxError> {
         key_alias: "alias/crm-meta-tokens".into(),
         secret_prefix: "crm-marketing-local".into(),
     };
-    let secrets = vec![(SecretName::JwtSecretKey, jwt_key.clone()), (SecretName::AdminToken, admin_token.clone())];
+    // Sandbox Meta: the product's Meta calls and the login dialog go here (demo app credentials).
+    let sandbox_port: u16 =
+        env_or("SANDBOX_META_PORT", "8090").parse().map_err(|_| "SANDBOX_META_PORT must be a port number")?;
+    let meta_app_id = env_or("META_APP_ID", "sandbox-app-id");
+    let meta_app_secret = env_or("META_APP_SECRET", "sandbox-app-secret-not-for-production");
+    let sandbox =
+        SandboxMeta::start(SocketAddr::from(([127, 0, 0, 1], sandbox_port)), &meta_app_id, &meta_app_secret).await?;
+    let mut secrets = vec![(SecretName::JwtSecretKey, jwt_key.clone()), (SecretName::AdminToken, admin_token.clone())];
+    secrets.push((SecretName::MetaAppSecret, meta_app_secret.clone()));
     let provisioned = provision(&sdk, &names, &secrets).await?;
 
     // Same shape as in AWS: secrets by ARN (resolved from moto's Secrets Manager), the rest plain.
-    let mut env: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| !SecretName::ALL.iter().any(|n| n.env_var() == k || n.arn_env_var() == k))
-        .collect();
+    let mut env: Vec<(String, String)> = vec![
+        ("META_APP_ID".into(), meta_app_id.clone()),
+        ("META_GRAPH_BASE_URL".into(), sandbox.base_url()),
+        ("META_DIALOG_BASE_URL".into(), sandbox.base_url()),
+        ("META_REDIRECT_URI".into(), format!("http://127.0.0.1:{port}/crm/auth/meta/callback")),
+    ];
+    env.extend(
+        std::env::vars().filter(|(k, _)| !SecretName::ALL.iter().any(|n| n.env_var() == k || n.arn_env_var() == k)),
+    );
     env.extend(provisioned.env());
     let config = Config::from_lookup(|k| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -54,6 +69,11 @@ async fn main() -> Result<(), BoxError> {
     println!();
     println!("Local API      http://{addr}");
     println!("moto (AWS)     {}", env_or("AWS_ENDPOINT_URL", ""));
+    println!(
+        "Sandbox Meta   {} (switches: POST {}/__sandbox/configure?throttle_next=2, reset, GET state)",
+        sandbox.base_url(),
+        sandbox.base_url()
+    );
     println!("Table          {}", provisioned.table);
     println!("Demo tenant    {} (\"Demo Clinic\")", demo::DEMO_TENANT);
     println!("Admin token    {admin_token}");
@@ -61,6 +81,8 @@ async fn main() -> Result<(), BoxError> {
     println!();
     println!("Try:");
     println!("  curl -s http://{addr}/crm/marketing/token-status -H 'X-Admin-Token: {admin_token}' -H 'Authorization: Bearer {token}'");
+    println!("  curl -s http://{addr}/crm/auth/meta/url -H 'X-Admin-Token: {admin_token}' -H 'Authorization: Bearer {token}'");
+    println!("    then open data.auth_url in a browser: Sandbox Meta consents and sends you back through the callback");
     println!();
     println!("Routes:");
     for r in local_stack::routes::routes() {

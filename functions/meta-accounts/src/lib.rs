@@ -1,0 +1,26 @@
+//! `GET /crm/marketing/meta-accounts?portfolio_id=`: `data` = `[{id ("act_…"), account_id, name,
+//! currency, timezone_name, account_status}]` of one business (owned + client accounts) or, without
+//! `portfolio_id`, of the connected user (`/me/adaccounts`); all pages.
+
+use crm_shared::auth::Access;
+use crm_shared::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::meta_connect;
+use crm_shared::{ApiError, App};
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+
+pub const ENDPOINT: Endpoint = Endpoint {
+    name: "meta-accounts",
+    method: Method::GET,
+    path: "/crm/marketing/meta-accounts",
+    access: Access::AnyRole,
+};
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    run_endpoint(app, &ENDPOINT, req, |ctx| accounts(app, ctx)).await
+}
+
+async fn accounts(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
+    let caller = ctx.caller()?;
+    Reply::ok(&meta_connect::list_ad_accounts(app, caller.tenant_id, ctx.query("portfolio_id"), ctx.now).await?)
+}

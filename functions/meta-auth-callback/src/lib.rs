@@ -1,0 +1,97 @@
+//! `GET /crm/auth/meta/callback?code&state`: where Meta sends the admin's browser after login.
+//!
+//! No JWT (it is Meta's redirect): the signed, single-use state identifies tenant and user. Every
+//! outcome is a 302 to `{FRONTEND_URL}/crm/marketing?success=connected` or `?error=<code>` —
+//! never a JSON page, and never the code or the token anywhere.
+
+use crm_shared::auth::Access;
+use crm_shared::http::{run_endpoint, AuditNote, Endpoint, Reply, RequestCtx};
+use crm_shared::meta_connect;
+use crm_shared::{ApiError, App};
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+
+pub const ENDPOINT: Endpoint = Endpoint {
+    name: "meta-auth-callback",
+    method: Method::GET,
+    path: "/crm/auth/meta/callback",
+    access: Access::Public,
+};
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    run_endpoint(app, &ENDPOINT, req, |ctx| callback(app, ctx)).await
+}
+
+async fn callback(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
+    let outcome = meta_connect::complete_login(app, &ctx.query, ctx.now).await;
+    if let Err(code) = outcome.result {
+        tracing::info!(outcome = code, "Meta login failed");
+    }
+    let note = AuditNote { tenant_id: outcome.tenant_id, user_id: outcome.user_id, error_code: outcome.result.err() };
+    Ok(Reply::redirect(meta_connect::frontend_redirect(&app.config.frontend_url, outcome.result)).with_audit(note))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{TimeZone, Utc};
+    use crm_shared::audit::Outcome;
+    use crm_shared::clock::ManualClock;
+    use crm_shared::config::Config;
+
+    use super::*;
+
+    fn app(meta_secret: Option<&str>) -> (App, crm_shared::app::InMemory) {
+        let secret = meta_secret.map(str::to_string);
+        let cfg = Config::from_lookup(|k| match k {
+            "TABLE_NAME" => Some("t".into()),
+            "JWT_SECRET_KEY" => Some("k".into()),
+            "META_APP_ID" => Some("app".into()),
+            "META_APP_SECRET" => secret.clone(),
+            "META_REDIRECT_URI" => Some("http://127.0.0.1:8080/crm/auth/meta/callback".into()),
+            _ => None,
+        })
+        .expect("config");
+        let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().expect("date")));
+        App::in_memory(cfg, clock)
+    }
+
+    fn meta_redirect(query: &str) -> Request {
+        lambda_http::http::Request::builder()
+            .uri(format!("/crm/auth/meta/callback?{query}"))
+            .body(Body::Empty)
+            .expect("request")
+    }
+
+    fn location(resp: &Response<Body>) -> &str {
+        resp.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    #[tokio::test]
+    async fn when_state_is_forged_should_redirect_with_invalid_state_and_write_nothing() {
+        let (app, mem) = app(Some("s"));
+        let resp = handle(&app, meta_redirect("code=abc&state=tenant_1")).await;
+        assert_eq!(resp.status(), 302);
+        assert_eq!(location(&resp), "http://localhost:5173/crm/marketing?error=invalid_state");
+        assert!(resp.body().as_ref().is_empty());
+        assert!(mem.store.connections.lock().map(|c| c.is_empty()).unwrap_or(false));
+        let audit = mem.audit.entries();
+        assert_eq!((audit[0].outcome, audit[0].error_code.as_deref()), (Outcome::Failed, Some("invalid_state")));
+    }
+
+    #[tokio::test]
+    async fn when_meta_is_not_configured_should_still_redirect_never_json() {
+        let (app, _) = app(None);
+        let resp = handle(&app, meta_redirect("code=abc&state=x")).await;
+        assert_eq!(resp.status(), 302);
+        assert_eq!(location(&resp), "http://localhost:5173/crm/marketing?error=auth_failed");
+    }
+
+    #[tokio::test]
+    async fn when_user_declines_should_redirect_with_access_denied() {
+        let (app, _) = app(Some("s"));
+        let resp = handle(&app, meta_redirect("error=access_denied&error_reason=user_denied&state=x")).await;
+        assert_eq!(location(&resp), "http://localhost:5173/crm/marketing?error=access_denied");
+    }
+}

@@ -1,0 +1,26 @@
+//! `POST /crm/auth/meta/disconnect`: best-effort `DELETE /me/permissions` at Meta, then the stored
+//! connection and its connected-index entry are deleted (also when Meta is unreachable; the
+//! response says whether Meta confirmed).
+
+use crm_shared::auth::Access;
+use crm_shared::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::meta_connect;
+use crm_shared::{ApiError, App};
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+
+pub const ENDPOINT: Endpoint = Endpoint {
+    name: "meta-auth-disconnect",
+    method: Method::POST,
+    path: "/crm/auth/meta/disconnect",
+    access: Access::Manage,
+};
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    run_endpoint(app, &ENDPOINT, req, |ctx| disconnect(app, ctx)).await
+}
+
+async fn disconnect(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
+    let caller = ctx.caller()?;
+    Reply::ok(&meta_connect::disconnect(app, caller.tenant_id).await?)
+}

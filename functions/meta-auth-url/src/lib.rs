@@ -1,0 +1,23 @@
+//! `GET /crm/auth/meta/url`: the Meta login-dialog URL for the caller's tenant.
+//!
+//! `data.auth_url` carries our own state (signed, bound to tenant + user, single-use, 10 minutes);
+//! any `state` the frontend sends (`tenant_<x>`) is ignored on purpose.
+
+use crm_shared::auth::Access;
+use crm_shared::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::meta_connect;
+use crm_shared::{ApiError, App};
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+
+pub const ENDPOINT: Endpoint =
+    Endpoint { name: "meta-auth-url", method: Method::GET, path: "/crm/auth/meta/url", access: Access::Manage };
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    run_endpoint(app, &ENDPOINT, req, |ctx| login_url(app, ctx)).await
+}
+
+async fn login_url(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
+    let caller = ctx.caller()?;
+    Reply::ok(&meta_connect::start_login(app, caller, ctx.now).await?)
+}

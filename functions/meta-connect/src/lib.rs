@@ -1,0 +1,25 @@
+//! `POST /crm/marketing/connect`: `{account_id, account_name}` (the frontend's wizard) or
+//! `{business_id, ad_account_ids}`. The ids must be among the accounts the stored token can see
+//! (else 400 with `detail`); the tenant's reporting time zone and currency default to the primary
+//! account's.
+
+use crm_shared::auth::Access;
+use crm_shared::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::meta_connect;
+use crm_shared::meta_connect::ConnectRequest;
+use crm_shared::{ApiError, App};
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+
+pub const ENDPOINT: Endpoint =
+    Endpoint { name: "meta-connect", method: Method::POST, path: "/crm/marketing/connect", access: Access::Manage };
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    run_endpoint(app, &ENDPOINT, req, |ctx| connect(app, ctx)).await
+}
+
+async fn connect(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
+    let caller = ctx.caller()?;
+    let body: ConnectRequest = ctx.json()?;
+    Reply::ok(&meta_connect::select_accounts(app, caller.tenant_id, body, ctx.now).await?)
+}

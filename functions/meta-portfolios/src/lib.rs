@@ -1,0 +1,25 @@
+//! `GET /crm/marketing/meta-portfolios`: `data` = `[{id, name}]`, every Business Manager of the
+//! connected Meta user (`/me/businesses`, all pages).
+
+use crm_shared::auth::Access;
+use crm_shared::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::meta_connect;
+use crm_shared::{ApiError, App};
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+
+pub const ENDPOINT: Endpoint = Endpoint {
+    name: "meta-portfolios",
+    method: Method::GET,
+    path: "/crm/marketing/meta-portfolios",
+    access: Access::AnyRole,
+};
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    run_endpoint(app, &ENDPOINT, req, |ctx| portfolios(app, ctx)).await
+}
+
+async fn portfolios(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
+    let caller = ctx.caller()?;
+    Reply::ok(&meta_connect::list_portfolios(app, caller.tenant_id, ctx.now).await?)
+}

@@ -1,0 +1,734 @@
+//! Sandbox Meta: a local stand-in of the parts of Meta the product calls, over real HTTP.
+//!
+//! - `GET /{v}/dialog/oauth`: the login dialog; consents at once and redirects the browser to
+//!   `redirect_uri?code=…&state=…` (or `?error=access_denied&error_reason=user_denied…` when told
+//!   to decline);
+//! - `GET /{v}/oauth/access_token`: `code` → short-lived token, `grant_type=fb_exchange_token` →
+//!   long-lived token (`{access_token, token_type, expires_in}`);
+//! - `GET /{v}/debug_token`: `{data: {app_id, is_valid, expires_at, data_access_expires_at, scopes,
+//!   user_id}}` (asked with the app token `app_id|app_secret`);
+//! - `GET /{v}/me/businesses`, `/{v}/{business}/owned_ad_accounts`, `/client_ad_accounts`,
+//!   `/{v}/me/adaccounts`: cursor-paged (`paging.cursors`, `paging.next` with the token in it, as
+//!   Meta does);
+//! - `DELETE /{v}/me/permissions`: revokes every token of the user.
+//!
+//! Every call with a user token must carry the right `appsecret_proof`. Errors have Meta's shape
+//! (`{"error": {message, type, code, error_subcode, fbtrace_id}}`) and responses carry
+//! `x-app-usage` / `x-business-use-case-usage`. Switches ([`SandboxState`], held by tests, or
+//! `POST /__sandbox/configure?…` for a browser session) make it throttle, fail transiently,
+//! reject tokens (190), decline the dialog, fail the code exchange, poison `paging.next`, and set
+//! how many businesses/accounts exist and the page size.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use http::{header, Method, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use rand::RngCore;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use url::Url;
+
+/// The sandbox's Meta user (who "logs in" in the dialog).
+pub const SANDBOX_USER_ID: &str = "10000000000001";
+/// Short-lived token lifetime (Meta: about an hour or two).
+pub const SHORT_LIVED_SECS: i64 = 7_200;
+/// Long-lived token lifetime (Meta: about 60 days).
+pub const LONG_LIVED_SECS: i64 = 60 * 24 * 3600;
+/// Data access lapses 90 days after the user was last active.
+pub const DATA_ACCESS_SECS: i64 = 90 * 24 * 3600;
+
+/// Business `i` (1-based) of the sandbox.
+pub fn business_id(i: u32) -> String {
+    format!("{}", 9_100_000_000_000u64 + u64::from(i))
+}
+
+fn account_number(business: u32, owned: bool, j: u32) -> u64 {
+    let base = if owned { 5_100_000_000_000u64 } else { 5_200_000_000_000u64 };
+    base + u64::from(business) * 1_000 + u64::from(j)
+}
+
+/// `act_…` id of owned (or client) account `j` of business `i`.
+pub fn ad_account_id(business: u32, owned: bool, j: u32) -> String {
+    format!("act_{}", account_number(business, owned, j))
+}
+
+#[derive(Debug, Clone)]
+struct CodeGrant {
+    redirect_uri: String,
+    scopes: Vec<String>,
+    used: bool,
+}
+
+#[derive(Debug, Clone)]
+struct TokenGrant {
+    user_id: String,
+    scopes: Vec<String>,
+    expires_at: i64,
+    revoked: bool,
+}
+
+/// The sandbox's switches and what it recorded. Tests change it through [`SandboxMeta::with`].
+#[derive(Debug)]
+pub struct SandboxState {
+    /// The next N Graph calls answer a throttling error (`throttle_code`).
+    pub throttle_next: u32,
+    pub throttle_code: i64,
+    /// `estimated_time_to_regain_access` (minutes) sent with throttling errors.
+    pub throttle_wait_minutes: u64,
+    /// The next N Graph calls answer a transient error (code 2, HTTP 500).
+    pub transient_next: u32,
+    /// Every user token is answered with code 190 (expired/invalidated session).
+    pub reject_tokens: bool,
+    /// The next N code exchanges fail (code 100, subcode 36009).
+    pub fail_exchange_next: u32,
+    /// The next N dialogs are declined by the user.
+    pub decline_next_dialog: u32,
+    /// `paging.next` points at another host (a poisoned response).
+    pub poison_next: bool,
+    /// The next N Graph calls answer only after `delay_ms` (to exercise client timeouts).
+    pub delay_next: u32,
+    pub delay_ms: u64,
+    pub businesses: u32,
+    pub owned_accounts_per_business: u32,
+    pub client_accounts_per_business: u32,
+    /// Largest page served (`limit` is capped to it).
+    pub page_size: usize,
+    /// Scopes the user grants in the dialog.
+    pub granted_scopes: Vec<String>,
+    /// Seconds since the epoch the sandbox thinks it is (`None` = wall clock).
+    pub now: Option<i64>,
+    /// `METHOD /path` of every call (never the query: it carries tokens).
+    pub calls: Vec<String>,
+    pub permissions_revoked: u32,
+    codes: HashMap<String, CodeGrant>,
+    tokens: HashMap<String, TokenGrant>,
+}
+
+impl Default for SandboxState {
+    fn default() -> Self {
+        Self {
+            throttle_next: 0,
+            throttle_code: 80004,
+            throttle_wait_minutes: 0,
+            transient_next: 0,
+            reject_tokens: false,
+            fail_exchange_next: 0,
+            decline_next_dialog: 0,
+            poison_next: false,
+            delay_next: 0,
+            delay_ms: 0,
+            businesses: 2,
+            owned_accounts_per_business: 2,
+            client_accounts_per_business: 1,
+            page_size: 25,
+            granted_scopes: crm_shared::meta::OAUTH_SCOPES.iter().map(|s| s.to_string()).collect(),
+            now: None,
+            calls: Vec::new(),
+            permissions_revoked: 0,
+            codes: HashMap::new(),
+            tokens: HashMap::new(),
+        }
+    }
+}
+
+impl SandboxState {
+    fn now(&self) -> i64 {
+        self.now.unwrap_or_else(|| chrono::Utc::now().timestamp())
+    }
+
+    /// Calls whose `METHOD /path` ends with `suffix`.
+    pub fn count_calls(&self, suffix: &str) -> usize {
+        self.calls.iter().filter(|c| c.ends_with(suffix)).count()
+    }
+
+    /// Long-lived tokens the sandbox issued (tests compare them with what the product stored).
+    pub fn long_lived_tokens(&self) -> Vec<String> {
+        self.tokens.keys().filter(|t| t.starts_with("EAAL")).cloned().collect()
+    }
+
+    fn business_exists(&self, id: &str) -> Option<u32> {
+        (1..=self.businesses).find(|i| business_id(*i) == id)
+    }
+
+    fn account(&self, business: u32, owned: bool, j: u32) -> Value {
+        let n = account_number(business, owned, j);
+        let (currency, tz) =
+            if owned { ("ARS", "America/Argentina/Buenos_Aires") } else { ("USD", "America/New_York") };
+        json!({
+            "id": format!("act_{n}"),
+            "account_id": n.to_string(),
+            "name": format!("{} account {j} of business {business}", if owned { "Owned" } else { "Client" }),
+            "currency": currency,
+            "timezone_name": tz,
+            "account_status": if j.is_multiple_of(5) { 2 } else { 1 },
+        })
+    }
+
+    fn owned(&self, business: u32) -> Vec<Value> {
+        (1..=self.owned_accounts_per_business).map(|j| self.account(business, true, j)).collect()
+    }
+
+    fn client(&self, business: u32) -> Vec<Value> {
+        (1..=self.client_accounts_per_business).map(|j| self.account(business, false, j)).collect()
+    }
+}
+
+/// A running sandbox.
+#[derive(Clone)]
+pub struct SandboxMeta {
+    pub url: Url,
+    pub app_id: String,
+    app_secret: String,
+    state: Arc<Mutex<SandboxState>>,
+}
+
+impl std::fmt::Debug for SandboxMeta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxMeta").field("url", &self.url.as_str()).finish_non_exhaustive()
+    }
+}
+
+fn lock(m: &Mutex<SandboxState>) -> MutexGuard<'_, SandboxState> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn random_token(prefix: &str) -> String {
+    let mut b = [0u8; 24];
+    rand::rng().fill_bytes(&mut b);
+    format!("{prefix}{}", hex::encode(b))
+}
+
+type Resp = Response<Full<Bytes>>;
+
+fn fbtrace() -> String {
+    let mut b = [0u8; 8];
+    rand::rng().fill_bytes(&mut b);
+    format!("A{}", hex::encode(b))
+}
+
+fn json_resp(status: StatusCode, body: Value) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json; charset=UTF-8"));
+    h.insert("x-app-usage", header::HeaderValue::from_static(r#"{"call_count":4,"total_cputime":1,"total_time":2}"#));
+    if let Ok(v) = header::HeaderValue::from_str(&fbtrace()) {
+        h.insert("x-fb-trace-id", v);
+    }
+    r
+}
+
+/// Meta's error body.
+fn graph_error(status: StatusCode, code: i64, subcode: Option<i64>, kind: &str, message: &str) -> Resp {
+    let mut err = json!({"message": message, "type": kind, "code": code, "fbtrace_id": fbtrace()});
+    if let Some(s) = subcode {
+        err["error_subcode"] = json!(s);
+    }
+    if code == 1 || code == 2 {
+        err["is_transient"] = json!(true);
+    }
+    json_resp(status, json!({ "error": err }))
+}
+
+fn redirect(location: &str) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::FOUND;
+    if let Ok(v) = header::HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+fn html(status: StatusCode, text: &str) -> Resp {
+    let mut r =
+        Response::new(Full::new(Bytes::from(format!("<!doctype html><title>Sandbox Meta</title><p>{text}</p>"))));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/html; charset=utf-8"));
+    r
+}
+
+impl SandboxMeta {
+    /// Starts on `addr` (port 0 = any free port) in the background.
+    pub async fn start(addr: SocketAddr, app_id: &str, app_secret: &str) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let bound = listener.local_addr()?;
+        let url = Url::parse(&format!("http://{bound}")).map_err(std::io::Error::other)?;
+        let sandbox = Self {
+            url,
+            app_id: app_id.to_string(),
+            app_secret: app_secret.to_string(),
+            state: Arc::new(Mutex::new(SandboxState::default())),
+        };
+        let server = sandbox.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let s = server.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let s = s.clone();
+                        async move { Ok::<_, Infallible>(s.handle(req).await) }
+                    });
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                });
+            }
+        });
+        Ok(sandbox)
+    }
+
+    /// Reads or changes the switches.
+    pub fn with<R>(&self, f: impl FnOnce(&mut SandboxState) -> R) -> R {
+        f(&mut lock(&self.state))
+    }
+
+    /// The base URL as the product's config wants it (`META_GRAPH_BASE_URL`/`META_DIALOG_BASE_URL`).
+    pub fn base_url(&self) -> String {
+        self.url.as_str().trim_end_matches('/').to_string()
+    }
+
+    fn proof(&self, token: &str) -> String {
+        hex::encode(crm_shared::crypto::hmac_sha256(self.app_secret.as_bytes(), token.as_bytes()))
+    }
+
+    async fn handle(&self, req: hyper::Request<Incoming>) -> Resp {
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let query: HashMap<String, String> = req
+            .uri()
+            .query()
+            .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        if let Some(control) = path.strip_prefix("/__sandbox/") {
+            return self.control(&method, control, &query);
+        }
+        let delay = {
+            let mut state = lock(&self.state);
+            state.calls.push(format!("{method} {path}"));
+            (state.delay_next > 0).then(|| {
+                state.delay_next -= 1;
+                std::time::Duration::from_millis(state.delay_ms)
+            })
+        };
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
+        let mut state = lock(&self.state);
+        let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+        // The version prefix is optional, as at Meta.
+        let segs: &[&str] = match segs.first() {
+            Some(v) if v.starts_with('v') && v[1..].contains('.') => &segs[1..],
+            _ => &segs[..],
+        };
+        if method == Method::GET && segs == ["dialog", "oauth"] {
+            return self.dialog(&mut state, &query);
+        }
+        if state.transient_next > 0 {
+            state.transient_next -= 1;
+            return graph_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                2,
+                None,
+                "OAuthException",
+                "An unexpected error has occurred. Please retry your request later.",
+            );
+        }
+        if state.throttle_next > 0 {
+            state.throttle_next -= 1;
+            let mut r = graph_error(
+                StatusCode::BAD_REQUEST,
+                state.throttle_code,
+                None,
+                "OAuthException",
+                "There have been too many calls from this ad-account. Please wait a bit and try again.",
+            );
+            let usage = json!({ business_id(1): [{
+                "type": "ads_management", "call_count": 100, "total_cputime": 40, "total_time": 60,
+                "estimated_time_to_regain_access": state.throttle_wait_minutes,
+            }]});
+            if let Ok(v) = header::HeaderValue::from_str(&usage.to_string()) {
+                r.headers_mut().insert("x-business-use-case-usage", v);
+            }
+            return r;
+        }
+        match (method.clone(), segs) {
+            (Method::GET, ["oauth", "access_token"]) => self.access_token(&mut state, &query),
+            (Method::GET, ["debug_token"]) => self.debug_token(&state, &query),
+            (m, rest) => {
+                let user = match self.authenticate(&state, &query) {
+                    Ok(u) => u,
+                    Err(resp) => return *resp,
+                };
+                match (m, rest) {
+                    (Method::GET, ["me", "businesses"]) => {
+                        let all: Vec<Value> = (1..=state.businesses)
+                            .map(|i| json!({"id": business_id(i), "name": format!("Sandbox Business {i}")}))
+                            .collect();
+                        self.page(&state, &path, &query, all)
+                    }
+                    (Method::GET, ["me", "adaccounts"]) => {
+                        let mut all = Vec::new();
+                        for i in 1..=state.businesses {
+                            all.extend(state.owned(i));
+                            all.extend(state.client(i));
+                        }
+                        self.page(&state, &path, &query, all)
+                    }
+                    (Method::GET, [b, edge @ ("owned_ad_accounts" | "client_ad_accounts")]) => {
+                        match state.business_exists(b) {
+                            Some(i) => {
+                                let all = if *edge == "owned_ad_accounts" { state.owned(i) } else { state.client(i) };
+                                self.page(&state, &path, &query, all)
+                            }
+                            None => graph_error(
+                                StatusCode::BAD_REQUEST,
+                                100,
+                                Some(33),
+                                "GraphMethodException",
+                                &format!("Unsupported get request. Object with ID '{b}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."),
+                            ),
+                        }
+                    }
+                    (Method::DELETE, ["me", "permissions"]) => {
+                        for t in state.tokens.values_mut().filter(|t| t.user_id == user) {
+                            t.revoked = true;
+                        }
+                        state.permissions_revoked += 1;
+                        json_resp(StatusCode::OK, json!({"success": true}))
+                    }
+                    _ => graph_error(StatusCode::BAD_REQUEST, 2500, None, "OAuthException", "Unknown path components"),
+                }
+            }
+        }
+    }
+
+    fn dialog(&self, state: &mut SandboxState, q: &HashMap<String, String>) -> Resp {
+        if q.get("client_id") != Some(&self.app_id) {
+            return html(StatusCode::BAD_REQUEST, "Invalid App ID: the app id is not valid.");
+        }
+        let Some(redirect_uri) = q.get("redirect_uri").and_then(|r| Url::parse(r).ok()) else {
+            return html(StatusCode::BAD_REQUEST, "URL blocked: redirect_uri is missing or invalid.");
+        };
+        let mut target = redirect_uri.clone();
+        {
+            let mut pairs = target.query_pairs_mut();
+            if state.decline_next_dialog > 0 {
+                state.decline_next_dialog -= 1;
+                pairs
+                    .append_pair("error", "access_denied")
+                    .append_pair("error_code", "200")
+                    .append_pair("error_description", "Permissions error")
+                    .append_pair("error_reason", "user_denied");
+            } else {
+                let code = random_token("AQ");
+                let requested: Vec<String> =
+                    q.get("scope").map(|s| s.split(',').map(|x| x.trim().to_string()).collect()).unwrap_or_default();
+                let scopes = requested.into_iter().filter(|s| state.granted_scopes.contains(s)).collect();
+                state
+                    .codes
+                    .insert(code.clone(), CodeGrant { redirect_uri: redirect_uri.to_string(), scopes, used: false });
+                pairs.append_pair("code", &code);
+            }
+            if let Some(s) = q.get("state") {
+                pairs.append_pair("state", s);
+            }
+        }
+        redirect(target.as_str())
+    }
+
+    fn access_token(&self, state: &mut SandboxState, q: &HashMap<String, String>) -> Resp {
+        if q.get("client_id") != Some(&self.app_id) {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                101,
+                None,
+                "OAuthException",
+                "Error validating application. Invalid application ID.",
+            );
+        }
+        if q.get("client_secret") != Some(&self.app_secret) {
+            return graph_error(StatusCode::BAD_REQUEST, 1, None, "OAuthException", "Error validating client secret.");
+        }
+        let now = state.now();
+        if let Some(code) = q.get("code") {
+            if state.fail_exchange_next > 0 {
+                state.fail_exchange_next -= 1;
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    100,
+                    Some(36009),
+                    "OAuthException",
+                    "This authorization code has been used.",
+                );
+            }
+            let grant = match state.codes.get_mut(code) {
+                Some(g) if !g.used => g,
+                Some(_) => {
+                    return graph_error(
+                        StatusCode::BAD_REQUEST,
+                        100,
+                        Some(36009),
+                        "OAuthException",
+                        "This authorization code has been used.",
+                    )
+                }
+                None => {
+                    return graph_error(
+                        StatusCode::BAD_REQUEST,
+                        100,
+                        None,
+                        "OAuthException",
+                        "Invalid verification code format.",
+                    )
+                }
+            };
+            if q.get("redirect_uri") != Some(&grant.redirect_uri) {
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    100,
+                    Some(36008),
+                    "OAuthException",
+                    "Error validating verification code. Please make sure your redirect_uri is identical to the one you used in the OAuth dialog request",
+                );
+            }
+            grant.used = true;
+            let scopes = grant.scopes.clone();
+            let token = random_token("EAAS");
+            state.tokens.insert(
+                token.clone(),
+                TokenGrant {
+                    user_id: SANDBOX_USER_ID.into(),
+                    scopes,
+                    expires_at: now + SHORT_LIVED_SECS,
+                    revoked: false,
+                },
+            );
+            return json_resp(
+                StatusCode::OK,
+                json!({"access_token": token, "token_type": "bearer", "expires_in": SHORT_LIVED_SECS}),
+            );
+        }
+        if q.get("grant_type").map(String::as_str) == Some("fb_exchange_token") {
+            let short = q.get("fb_exchange_token").and_then(|t| state.tokens.get(t)).cloned();
+            return match short {
+                Some(g) if !g.revoked && g.expires_at > now => {
+                    let token = random_token("EAAL");
+                    state.tokens.insert(token.clone(), TokenGrant { expires_at: now + LONG_LIVED_SECS, ..g });
+                    json_resp(
+                        StatusCode::OK,
+                        json!({"access_token": token, "token_type": "bearer", "expires_in": LONG_LIVED_SECS}),
+                    )
+                }
+                _ => graph_error(
+                    StatusCode::BAD_REQUEST,
+                    190,
+                    None,
+                    "OAuthException",
+                    "Invalid OAuth access token - Cannot parse access token",
+                ),
+            };
+        }
+        graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            None,
+            "OAuthException",
+            "Missing redirect_uri, code or grant_type parameter.",
+        )
+    }
+
+    fn debug_token(&self, state: &SandboxState, q: &HashMap<String, String>) -> Resp {
+        let app_token = format!("{}|{}", self.app_id, self.app_secret);
+        let Some(access) = q.get("access_token") else {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                104,
+                None,
+                "OAuthException",
+                "An access token is required to request this resource.",
+            );
+        };
+        if *access != app_token {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                190,
+                None,
+                "OAuthException",
+                "Invalid OAuth access token signature.",
+            );
+        }
+        if q.get("appsecret_proof").is_some_and(|p| *p != self.proof(access)) {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                None,
+                "GraphMethodException",
+                "Invalid appsecret_proof provided in the API argument",
+            );
+        }
+        let now = state.now();
+        let data = match q.get("input_token").and_then(|t| state.tokens.get(t)) {
+            Some(g) => json!({
+                "app_id": self.app_id,
+                "type": "USER",
+                "application": "Sandbox CRM",
+                "data_access_expires_at": now + DATA_ACCESS_SECS,
+                "expires_at": g.expires_at,
+                "is_valid": !g.revoked && !state.reject_tokens && g.expires_at > now,
+                "issued_at": now,
+                "scopes": g.scopes,
+                "user_id": g.user_id,
+            }),
+            None => json!({
+                "error": {"code": 190, "message": "Invalid OAuth access token - Cannot parse access token"},
+                "is_valid": false,
+                "scopes": [],
+            }),
+        };
+        json_resp(StatusCode::OK, json!({ "data": data }))
+    }
+
+    /// The user behind a call's token, or Meta's error.
+    fn authenticate(&self, state: &SandboxState, q: &HashMap<String, String>) -> Result<String, Box<Resp>> {
+        let Some(token) = q.get("access_token") else {
+            return Err(Box::new(graph_error(
+                StatusCode::BAD_REQUEST,
+                2500,
+                None,
+                "OAuthException",
+                "An active access token must be used to query information about the current user.",
+            )));
+        };
+        let grant = state.tokens.get(token).filter(|g| !g.revoked && g.expires_at > state.now());
+        let Some(grant) = grant.filter(|_| !state.reject_tokens) else {
+            return Err(Box::new(graph_error(
+                StatusCode::BAD_REQUEST,
+                190,
+                Some(460),
+                "OAuthException",
+                "Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.",
+            )));
+        };
+        if q.get("appsecret_proof") != Some(&self.proof(token)) {
+            return Err(Box::new(graph_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                None,
+                "GraphMethodException",
+                "Invalid appsecret_proof provided in the API argument",
+            )));
+        }
+        Ok(grant.user_id.clone())
+    }
+
+    /// One page of `all`, with Meta's cursors and a `next` URL that carries the query (token included).
+    fn page(&self, state: &SandboxState, path: &str, q: &HashMap<String, String>, all: Vec<Value>) -> Resp {
+        let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(25).clamp(1, state.page_size.max(1));
+        let start = q
+            .get("after")
+            .and_then(|a| hex::decode(a).ok())
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.parse::<usize>().ok())
+            .unwrap_or(0)
+            .min(all.len());
+        let end = (start + limit).min(all.len());
+        let cursor = |i: usize| hex::encode(i.to_string());
+        let mut body = json!({ "data": all[start..end].to_vec() });
+        if end > start {
+            body["paging"] = json!({"cursors": {"before": cursor(start), "after": cursor(end)}});
+        }
+        if end < all.len() {
+            let base = if state.poison_next { Url::parse("http://attacker.invalid:9") } else { Ok(self.url.clone()) };
+            if let Ok(mut next) = base {
+                next.set_path(path);
+                {
+                    let mut pairs = next.query_pairs_mut();
+                    for (k, v) in q.iter().filter(|(k, _)| *k != "after") {
+                        pairs.append_pair(k, v);
+                    }
+                    pairs.append_pair("after", &cursor(end));
+                }
+                body["paging"]["next"] = json!(next.as_str());
+            }
+        }
+        json_resp(StatusCode::OK, body)
+    }
+
+    /// `POST /__sandbox/configure?throttle_next=2&…`, `POST /__sandbox/reset`, `GET /__sandbox/state`.
+    fn control(&self, method: &Method, what: &str, q: &HashMap<String, String>) -> Resp {
+        let mut s = lock(&self.state);
+        match (method, what) {
+            (&Method::POST, "reset") => {
+                let keep_tokens = std::mem::take(&mut s.tokens);
+                *s = SandboxState { tokens: keep_tokens, ..SandboxState::default() };
+            }
+            (&Method::POST, "configure") => {
+                let num = |k: &str| q.get(k).and_then(|v| v.parse::<u64>().ok());
+                if let Some(n) = num("throttle_next") {
+                    s.throttle_next = n as u32;
+                }
+                if let Some(n) = num("throttle_wait_minutes") {
+                    s.throttle_wait_minutes = n;
+                }
+                if let Some(n) = num("delay_next") {
+                    s.delay_next = n as u32;
+                }
+                if let Some(n) = num("delay_ms") {
+                    s.delay_ms = n.min(120_000);
+                }
+                if let Some(n) = num("transient_next") {
+                    s.transient_next = n as u32;
+                }
+                if let Some(n) = num("fail_exchange_next") {
+                    s.fail_exchange_next = n as u32;
+                }
+                if let Some(n) = num("decline_next_dialog") {
+                    s.decline_next_dialog = n as u32;
+                }
+                if let Some(n) = num("businesses") {
+                    s.businesses = n.min(1_000) as u32;
+                }
+                if let Some(n) = num("owned_accounts_per_business") {
+                    s.owned_accounts_per_business = n.min(999) as u32;
+                }
+                if let Some(n) = num("client_accounts_per_business") {
+                    s.client_accounts_per_business = n.min(999) as u32;
+                }
+                if let Some(n) = num("page_size") {
+                    s.page_size = n.clamp(1, 500) as usize;
+                }
+                if let Some(v) = q.get("reject_tokens") {
+                    s.reject_tokens = v == "true" || v == "1";
+                }
+            }
+            (&Method::GET, "state") => {}
+            _ => return json_resp(StatusCode::NOT_FOUND, json!({"error": "unknown sandbox control"})),
+        }
+        json_resp(
+            StatusCode::OK,
+            json!({
+                "throttle_next": s.throttle_next,
+                "throttle_wait_minutes": s.throttle_wait_minutes,
+                "transient_next": s.transient_next,
+                "reject_tokens": s.reject_tokens,
+                "fail_exchange_next": s.fail_exchange_next,
+                "decline_next_dialog": s.decline_next_dialog,
+                "businesses": s.businesses,
+                "owned_accounts_per_business": s.owned_accounts_per_business,
+                "client_accounts_per_business": s.client_accounts_per_business,
+                "page_size": s.page_size,
+                "calls": s.calls.len(),
+                "permissions_revoked": s.permissions_revoked,
+            }),
+        )
+    }
+}
