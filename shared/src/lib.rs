@@ -22,3 +22,7 @@ pub mod tenant;
 
 pub use app::App;
 pub use error::ApiError;
+pub mod aggregates;
+pub mod crm_events;
+pub mod marketing;
+pub mod money;
