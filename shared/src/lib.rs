@@ -24,5 +24,6 @@ pub use app::App;
 pub use error::ApiError;
 pub mod aggregates;
 pub mod crm_events;
+pub mod dashboard;
 pub mod marketing;
 pub mod money;

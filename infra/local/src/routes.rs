@@ -18,10 +18,21 @@ pub struct Route {
 
 /// Every HTTP function, in the order of `infra/template.yaml`.
 pub fn routes() -> Vec<Route> {
-    vec![Route {
-        endpoint: &meta_token_status::ENDPOINT,
-        handler: |app, req| Box::pin(meta_token_status::handle(app, req)),
-    }]
+    vec![
+        Route {
+            endpoint: &meta_token_status::ENDPOINT,
+            handler: |app, req| Box::pin(meta_token_status::handle(app, req)),
+        },
+        Route {
+            endpoint: &marketing_combined_stats::ENDPOINT,
+            handler: |app, req| Box::pin(marketing_combined_stats::handle(app, req)),
+        },
+        Route { endpoint: &marketing_stats::ENDPOINT, handler: |app, req| Box::pin(marketing_stats::handle(app, req)) },
+        Route {
+            endpoint: &marketing_stats_roi::ENDPOINT,
+            handler: |app, req| Box::pin(marketing_stats_roi::handle(app, req)),
+        },
+    ]
 }
 
 /// Whether `pattern` (with `{param}` segments) matches `path`.
