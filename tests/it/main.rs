@@ -1,3 +1,4 @@
 //! Integration tests: every handler against a real moto server through the real AWS SDK.
 
+mod crm_events;
 mod foundation;
