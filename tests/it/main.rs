@@ -2,3 +2,4 @@
 
 mod crm_events;
 mod foundation;
+mod marketing;
