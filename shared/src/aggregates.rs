@@ -135,7 +135,10 @@ fn last_of_month(d: NaiveDate) -> NaiveDate {
     first_of_month(d).checked_add_months(chrono::Months::new(1)).map_or(d, |n| n - Duration::days(1))
 }
 
-pub fn plan_reads(p: &Period) -> ReadPlan {
+/// `today` is the last local day that can have data: a period ending today reads the current
+/// month's rollup instead of its days (nothing after today exists), so `all` over 3 years reads
+/// 37 rollups per item kind.
+pub fn plan_reads(p: &Period, today: NaiveDate) -> ReadPlan {
     if p.days() <= MAX_DAILY_SERIES_DAYS {
         return ReadPlan { granularity: Granularity::Day, day_ranges: vec![(p.from, p.to)], months: None };
     }
@@ -146,7 +149,7 @@ pub fn plan_reads(p: &Period) -> ReadPlan {
         first_full = last_of_month(p.from) + Duration::days(1);
     }
     let mut last_full = first_of_month(p.to);
-    if p.to != last_of_month(p.to) {
+    if p.to != last_of_month(p.to) && p.to < today {
         day_ranges.push((first_of_month(p.to), p.to));
         last_full = first_of_month(last_full - Duration::days(1));
     }
@@ -286,6 +289,28 @@ fn merge_rows(into: &mut Vec<SpendRow>, rows: &[SpendRow], sign: i64) {
     into.retain(|x| x.spend_minor.0 != 0 || x.impressions != 0 || x.clicks != 0 || x.meta_leads != 0);
 }
 
+/// The monthly rollup of some days of one account-month (a backfill writes days and rollups in
+/// bulk; the sync's day-by-day path is [`DynamoStore::put_daily_spend`]). `None` without days.
+pub fn rollup_month(days: &[DailySpend]) -> Option<MonthlySpend> {
+    let first = days.first()?;
+    let mut m = MonthlySpend {
+        tenant_id: first.tenant_id,
+        ad_account_id: first.ad_account_id.clone(),
+        month: first_of_month(first.date),
+        currency: first.currency,
+        attribution_setting: first.attribution_setting.clone(),
+        synced_at: first.synced_at,
+        campaigns: vec![],
+        ads: vec![],
+    };
+    for d in days {
+        merge_rows(&mut m.campaigns, &d.campaigns, 1);
+        merge_rows(&mut m.ads, &d.ads, 1);
+        m.synced_at = m.synced_at.max(d.synced_at);
+    }
+    Some(m)
+}
+
 /// One ad account's spend over a period, summed from day items and monthly rollups.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AccountSpend {
@@ -401,39 +426,6 @@ impl DynamoStore {
             }
         }
         Ok((out, cost))
-    }
-
-    /// Months (first days) with CRM aggregates in `[from, to]` — for `all`, which starts at the
-    /// tenant's first data. Reads at most 37 monthly items.
-    pub async fn months_with_data(
-        &self,
-        tenant: TenantId,
-        accounts: &[String],
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<(Option<NaiveDate>, ReadCost), StoreError> {
-        let mut cost = ReadCost::default();
-        let mut first: Option<NaiveDate> = None;
-        let (items, c) = self.query_between(keys::tenant(tenant), sk::month(from), sk::month(to)).await?;
-        cost.add(c);
-        for item in &items {
-            if let Some(d) = item.get(attr::SK).and_then(|v| v.as_s().ok()).and_then(|s| date_of_sk(s, "AGG#M#", true))
-            {
-                first = Some(first.map_or(d, |f| f.min(d)));
-            }
-        }
-        for acct in accounts {
-            let (items, c) = self
-                .query_between(keys::tenant(tenant), sk::spend_month(acct, from), sk::spend_month(acct, to))
-                .await?;
-            cost.add(c);
-            for item in items {
-                if let Ok(m) = from_item::<MonthlySpend>(item) {
-                    first = Some(first.map_or(m.month, |f| f.min(m.month)));
-                }
-            }
-        }
-        Ok((first, cost))
     }
 
     /// One account's spend over `period`, by the same plan as the CRM aggregates.
@@ -608,7 +600,7 @@ mod tests {
 
     #[test]
     fn short_periods_read_daily_items_only() {
-        let p = plan_reads(&period(d(2026, 10, 26), d(2026, 11, 24)));
+        let p = plan_reads(&period(d(2026, 10, 26), d(2026, 11, 24)), d(2026, 11, 24));
         assert_eq!(p.granularity, Granularity::Day);
         assert_eq!(p.day_ranges, vec![(d(2026, 10, 26), d(2026, 11, 24))]);
         assert_eq!(p.months, None);
@@ -616,14 +608,19 @@ mod tests {
 
     #[test]
     fn long_periods_read_monthly_rollups_between_partial_edges() {
-        let p = plan_reads(&period(d(2023, 11, 10), d(2026, 11, 24)));
+        let today = d(2026, 11, 30);
+        let p = plan_reads(&period(d(2023, 11, 10), d(2026, 11, 24)), today);
         assert_eq!(p.granularity, Granularity::Month);
         assert_eq!(p.day_ranges, vec![(d(2023, 11, 10), d(2023, 11, 30)), (d(2026, 11, 1), d(2026, 11, 24))]);
         assert_eq!(p.months, Some((d(2023, 12, 1), d(2026, 10, 1))));
         // Whole months at both ends: rollups only.
-        let p = plan_reads(&period(d(2026, 1, 1), d(2026, 10, 31)));
+        let p = plan_reads(&period(d(2026, 1, 1), d(2026, 10, 31)), today);
         assert_eq!(p.day_ranges, vec![]);
         assert_eq!(p.months, Some((d(2026, 1, 1), d(2026, 10, 1))));
+        // Ending today: the current month's rollup holds exactly its days so far.
+        let p = plan_reads(&period(d(2023, 11, 1), d(2026, 11, 24)), d(2026, 11, 24));
+        assert_eq!(p.day_ranges, vec![]);
+        assert_eq!(p.months, Some((d(2023, 11, 1), d(2026, 11, 1))));
     }
 
     #[test]

@@ -15,7 +15,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Value};
 
 use crate::aggregates::{
-    buckets, counter, get, plan_reads, AccountSpend, CrmAggregates, Granularity, ReadCost, DEFAULT_ATTRIBUTION_SETTING,
+    bucket, buckets, counter, get, plan_reads, AccountSpend, CrmAggregates, Granularity, ReadCost, ReadPlan,
+    DEFAULT_ATTRIBUTION_SETTING,
 };
 use crate::app::App;
 use crate::error::ApiError;
@@ -68,22 +69,19 @@ pub async fn load_dashboard(
     let today = local_day(now, zone);
     let accounts: Vec<String> = conn.as_ref().map(|c| c.ad_account_ids.clone()).unwrap_or_default();
 
-    let first_data = if spec == RangeSpec::All {
-        let (first, c) = store.months_with_data(tenant, &accounts, all_range_floor(today), today).await?;
-        cost.add(c);
-        first
-    } else {
-        None
+    // `all` reads from the 37-month floor in one pass and then starts at the first data found.
+    let mut period = match spec {
+        RangeSpec::All => Period { name: name.clone(), from: all_range_floor(today), to: today },
+        _ => resolve_period(&name, spec, today, None),
     };
-    let period = resolve_period(&name, spec, today, first_data);
-    let plan = plan_reads(&period);
-    let (crm, c) = store.load_crm_aggregates(tenant, &period, &plan).await?;
-    cost.add(c);
-    let mut spend = Vec::new();
-    for acct in &accounts {
-        let (s, c) = store.load_account_spend(tenant, acct, &period, &plan).await?;
-        cost.add(c);
-        spend.push(s);
+    let (mut plan, mut crm, mut spend) = read_period(store, tenant, &accounts, &period, today, &mut cost).await?;
+    if spec == RangeSpec::All {
+        period = resolve_period(&name, spec, today, first_data_day(&crm, &spend));
+        crm.by_bucket.retain(|d, _| *d >= bucket(plan.granularity, period.from));
+        if plan_reads(&period, today).granularity != plan.granularity {
+            // A young tenant: re-read its few days at daily granularity.
+            (plan, crm, spend) = read_period(store, tenant, &accounts, &period, today, &mut cost).await?;
+        }
     }
     let currency = reporting_currency(profile.as_ref(), &spend, &crm);
     tracing::info!(
@@ -106,6 +104,36 @@ pub async fn load_dashboard(
         currency,
         cost,
     })
+}
+
+async fn read_period(
+    store: &crate::store::DynamoStore,
+    tenant: TenantId,
+    accounts: &[String],
+    period: &Period,
+    today: NaiveDate,
+    cost: &mut ReadCost,
+) -> Result<(ReadPlan, CrmAggregates, Vec<AccountSpend>), ApiError> {
+    let plan = plan_reads(period, today);
+    let (crm, c) = store.load_crm_aggregates(tenant, period, &plan).await?;
+    cost.add(c);
+    let mut spend = Vec::new();
+    for acct in accounts {
+        let (s, c) = store.load_account_spend(tenant, acct, period, &plan).await?;
+        cost.add(c);
+        spend.push(s);
+    }
+    Ok((plan, crm, spend))
+}
+
+/// The first series bucket with any CRM counter or spend (for `all`).
+fn first_data_day(crm: &CrmAggregates, spend: &[AccountSpend]) -> Option<NaiveDate> {
+    let crm_first = crm.by_bucket.iter().find(|(_, c)| c.values().any(|v| *v != 0)).map(|(d, _)| *d);
+    let spend_first = spend.iter().filter_map(|a| a.by_bucket.iter().find(|(_, m)| m.0 != 0).map(|(d, _)| *d)).min();
+    match (crm_first, spend_first) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// The profile's currency, else the primary ad account's, else the only Meta revenue currency,
