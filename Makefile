@@ -22,11 +22,15 @@ test:
 fmt:
 	cargo fmt --all
 
-## Benchmarks (release builds; not part of CI): cold start of every function
-bench: bench-cold-start
+## Benchmarks (release builds; not part of CI): cold start of every function, dashboard read cost
+bench: bench-cold-start bench-dashboard
 
 bench-cold-start:
 	@scripts/bench-cold-start.sh
+
+## Dashboard: items read + warm latency of /stats at 1k and 100k leads vs a naive per-lead read (moto)
+bench-dashboard:
+	@scripts/bench-dashboard.sh
 
 ## Production build for Lambda (Graviton): needs `make dev` once (installs cargo-lambda)
 build-arm64:

@@ -26,3 +26,8 @@ pub mod tenant;
 
 pub use app::App;
 pub use error::ApiError;
+pub mod aggregates;
+pub mod crm_events;
+pub mod dashboard;
+pub mod marketing;
+pub mod money;

@@ -1,4 +1,6 @@
 //! Integration tests: every handler against a real moto server through the real AWS SDK.
 
+mod crm_events;
 mod foundation;
+mod marketing;
 mod meta_connection;

@@ -180,3 +180,63 @@ impl MetaTestEnv {
         Self { env, sandbox }
     }
 }
+
+/// A CRM domain event as EventBridge delivers it (`source = crm`), with `body` under `body_key`
+/// (`lead`, `opportunity`, `sale`, `cart`, `tenant`).
+pub fn crm_event(
+    detail_type: &str,
+    tenant: i64,
+    event_id: &str,
+    occurred_at: &str,
+    body_key: &str,
+    body: Value,
+) -> Value {
+    json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": detail_type,
+        "source": "crm",
+        "account": "000000000000",
+        "time": occurred_at,
+        "region": "us-east-1",
+        "resources": [],
+        "detail": { "event_id": event_id, "tenant_id": tenant, "occurred_at": occurred_at, body_key: body },
+    })
+}
+
+/// A sample from `events/` re-addressed to `tenant` (samples are written for tenant 1).
+pub fn sample_for_tenant(name: &str, tenant: i64) -> Value {
+    let mut v = sample_event(name);
+    v["detail"]["tenant_id"] = json!(tenant);
+    v
+}
+
+/// Numeric attribute `name` of an item (0 when absent).
+pub fn num(item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>, name: &str) -> i64 {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+impl TestEnv {
+    /// The item at `T#{tenant}` / `sk`, read directly (tests only).
+    pub async fn item(
+        &self,
+        tenant: i64,
+        sk: &str,
+    ) -> Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        self.dynamo
+            .get_item()
+            .table_name(&self.resources.table)
+            .key("PK", aws_sdk_dynamodb::types::AttributeValue::S(format!("T#{tenant}")))
+            .key("SK", aws_sdk_dynamodb::types::AttributeValue::S(sk.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get_item")
+            .item
+    }
+
+    /// The DynamoDB adapter of the test's App.
+    pub fn store(&self) -> &crm_shared::store::DynamoStore {
+        self.app.dynamo.as_ref().expect("dynamo store")
+    }
+}

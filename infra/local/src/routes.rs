@@ -39,6 +39,15 @@ pub fn routes() -> Vec<Route> {
             endpoint: &admin_deployment_config::ENDPOINT,
             handler: |app, req| Box::pin(admin_deployment_config::handle(app, req)),
         },
+        Route {
+            endpoint: &marketing_combined_stats::ENDPOINT,
+            handler: |app, req| Box::pin(marketing_combined_stats::handle(app, req)),
+        },
+        Route { endpoint: &marketing_stats::ENDPOINT, handler: |app, req| Box::pin(marketing_stats::handle(app, req)) },
+        Route {
+            endpoint: &marketing_stats_roi::ENDPOINT,
+            handler: |app, req| Box::pin(marketing_stats_roi::handle(app, req)),
+        },
     ]
 }
 

@@ -1,0 +1,109 @@
+//! `crm-events`: consumes CRM domain events from the product's EventBridge bus (rule
+//! `source = ["crm"]`) and applies each to its entity item and the tenant's aggregates,
+//! idempotently (see [`crm_shared::crm_events`]).
+//!
+//! Failure paths:
+//! - a **malformed** event (unknown type, missing/invalid field, unknown currency or zone) can never
+//!   succeed: it is logged with its id, written to the dead-letter partition `DLQ#crm-events` in
+//!   the table with the reason and payload, and acknowledged — it never fails the invocation nor
+//!   blocks the other events of a batch, and nothing of it is applied;
+//! - a **transient** failure (DynamoDB throttled/unavailable, an opportunity or sale whose lead has
+//!   not arrived yet, persistent write contention) fails the invocation after the rest of the batch
+//!   is processed: Lambda's async retries run it again (applying is idempotent) and, when they are
+//!   exhausted, the event lands in the function's SQS dead-letter queue for redrive.
+//!
+//! The payload is one EventBridge event; an array of events or an SQS batch (`Records[].body`,
+//! e.g. a redrive from the DLQ) is accepted too.
+
+use crm_shared::crm_events::{apply_event, dead_letter, envelope_ids, parse_event, Applied, ApplyError};
+use crm_shared::store::StoreError;
+use crm_shared::App;
+use serde::Serialize;
+use serde_json::Value;
+
+/// What one invocation did, event by event.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub applied: u32,
+    pub duplicate: u32,
+    pub stale: u32,
+    pub dead_lettered: u32,
+    /// Events that failed transiently (the invocation then fails so they are retried).
+    pub retry: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InvocationError {
+    #[error("{failed} event(s) failed transiently and must be retried: {first}")]
+    Retry { failed: u32, first: String },
+    #[error("cannot dead-letter a malformed event: {0}")]
+    DeadLetter(#[from] StoreError),
+    #[error("crm-events needs DynamoDB")]
+    NoStore,
+}
+
+/// Splits the payload into EventBridge events.
+fn events_of(payload: Value) -> Vec<Value> {
+    match payload {
+        Value::Array(items) => items,
+        Value::Object(ref o) if o.get("Records").is_some_and(Value::is_array) => o
+            .get("Records")
+            .and_then(Value::as_array)
+            .map(|records| {
+                records
+                    .iter()
+                    .map(|r| {
+                        r.get("body")
+                            .and_then(Value::as_str)
+                            .and_then(|b| serde_json::from_str(b).ok())
+                            .unwrap_or_else(|| r.clone())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        other => vec![other],
+    }
+}
+
+pub async fn handle_event(app: &App, payload: Value) -> Result<Summary, InvocationError> {
+    let store = app.dynamo.as_ref().ok_or(InvocationError::NoStore)?;
+    let mut summary = Summary::default();
+    let mut first_failure: Option<String> = None;
+    for raw in events_of(payload) {
+        let now = app.clock.now();
+        let (event_id, detail_type, tenant) = envelope_ids(&raw);
+        let event = match parse_event(&raw) {
+            Ok(e) => e,
+            Err(reason) => {
+                tracing::error!(event_id = ?event_id, detail_type = ?detail_type, tenant_id = ?tenant, reason = %reason, "malformed CRM event dead-lettered");
+                dead_letter(store, &raw, &reason.0, now).await?;
+                summary.dead_lettered += 1;
+                continue;
+            }
+        };
+        match apply_event(store, &event, now).await {
+            Ok(outcome) => {
+                tracing::info!(event_id = event.event_id.as_str(), detail_type = event.kind.detail_type(), tenant_id = event.tenant_id.0, outcome = ?outcome, "CRM event");
+                match outcome {
+                    Applied::Applied => summary.applied += 1,
+                    Applied::Duplicate => summary.duplicate += 1,
+                    Applied::Stale => summary.stale += 1,
+                }
+            }
+            Err(e) => {
+                let level_is_warn = matches!(e, ApplyError::LeadNotYetKnown(_));
+                if level_is_warn {
+                    tracing::warn!(event_id = event.event_id.as_str(), error = %e, "CRM event deferred; will be retried");
+                } else {
+                    tracing::error!(event_id = event.event_id.as_str(), error = %e, "CRM event failed; will be retried");
+                }
+                summary.retry += 1;
+                first_failure.get_or_insert_with(|| format!("{}: {e}", event.event_id.as_str()));
+            }
+        }
+    }
+    match first_failure {
+        Some(first) => Err(InvocationError::Retry { failed: summary.retry, first }),
+        None => Ok(summary),
+    }
+}

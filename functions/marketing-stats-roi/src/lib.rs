@@ -1,0 +1,26 @@
+//! `GET /crm/marketing/stats/roi`: CPA, cost per opportunity, ROAS, ROI, LTV, attribution rule and per-campaign breakdown (plus the frontend's fields).
+//!
+//! Range from `time_range=` or `range=` (default `30d`); the numbers come from the
+//! tenant's aggregate and spend items (`Query` only, never a per-lead read), see
+//! [`crm_shared::dashboard`].
+
+use crm_shared::auth::Access;
+use crm_shared::dashboard::dashboard_reply;
+use crm_shared::http::{run_endpoint, Endpoint};
+use crm_shared::App;
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+
+pub const ENDPOINT: Endpoint = Endpoint {
+    name: "marketing-stats-roi",
+    method: Method::GET,
+    path: "/crm/marketing/stats/roi",
+    access: Access::AnyRole,
+};
+
+/// The range used when the request names none.
+pub const DEFAULT_RANGE: &str = "30d";
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    run_endpoint(app, &ENDPOINT, req, |ctx| dashboard_reply(app, ctx, DEFAULT_RANGE, |d| d.roi_view(true))).await
+}
