@@ -101,8 +101,13 @@ pub struct AuditNote {
 
 #[derive(Debug)]
 enum ReplyBody {
-    Data { data: Value, extra: Map<String, Value> },
+    Data {
+        data: Value,
+        extra: Map<String, Value>,
+    },
     Redirect(String),
+    /// `text/plain` (the Meta webhook handshake echoes `hub.challenge` this way).
+    Text(String),
 }
 
 impl Reply {
@@ -127,6 +132,11 @@ impl Reply {
     /// `302 Found` to `location` (OAuth callback back to the frontend).
     pub fn redirect(location: impl Into<String>) -> Self {
         Self { status: StatusCode::FOUND, body: ReplyBody::Redirect(location.into()), audit: None }
+    }
+
+    /// `200` with a plain-text body (no envelope).
+    pub fn text(body: impl Into<String>) -> Self {
+        Self { status: StatusCode::OK, body: ReplyBody::Text(body.into()), audit: None }
     }
 
     /// Attaches what the audit record should say (public endpoints that identify the caller
@@ -165,6 +175,12 @@ fn render_reply(reply: Reply, now: DateTime<Utc>) -> Response<Body> {
             if let Ok(v) = HeaderValue::from_str(&location) {
                 resp.headers_mut().insert(LOCATION, v);
             }
+            resp
+        }
+        ReplyBody::Text(text) => {
+            let mut resp = Response::new(Body::Text(text));
+            *resp.status_mut() = reply.status;
+            resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
             resp
         }
     }
@@ -228,8 +244,24 @@ fn parse_query(req: &Request) -> Vec<(String, String)> {
 }
 
 /// Runs `handler` for `endpoint` inside the shared pipeline. Never fails: every error becomes
-/// the JSON error response.
+/// the JSON error response. Bodies are limited to `MAX_BODY_BYTES`.
 pub async fn run_endpoint<F, Fut>(app: &App, endpoint: &Endpoint, req: Request, handler: F) -> Response<Body>
+where
+    F: FnOnce(RequestCtx) -> Fut,
+    Fut: Future<Output = Result<Reply, ApiError>>,
+{
+    run_endpoint_with_body_limit(app, endpoint, app.config.max_body_bytes, req, handler).await
+}
+
+/// [`run_endpoint`] with an endpoint-specific body limit (e.g. the Meta webhook, whose deliveries
+/// batch up to 1,000 changes). Still bounded: a larger body is a 413.
+pub async fn run_endpoint_with_body_limit<F, Fut>(
+    app: &App,
+    endpoint: &Endpoint,
+    max_body_bytes: usize,
+    req: Request,
+    handler: F,
+) -> Response<Body>
 where
     F: FnOnce(RequestCtx) -> Fut,
     Fut: Future<Output = Result<Reply, ApiError>>,
@@ -278,8 +310,8 @@ where
                 }
             }
             let body = req.body().as_ref();
-            if body.len() > app.config.max_body_bytes {
-                return Err(ApiError::PayloadTooLarge { limit: app.config.max_body_bytes });
+            if body.len() > max_body_bytes {
+                return Err(ApiError::PayloadTooLarge { limit: max_body_bytes });
             }
             let ctx = RequestCtx {
                 request_id: rid.clone(),

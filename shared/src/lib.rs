@@ -17,6 +17,8 @@ pub mod http;
 pub mod meta;
 pub mod meta_connect;
 pub mod meta_connection;
+pub mod meta_leadgen;
+pub mod meta_pages;
 pub mod oauth_state;
 pub mod ratelimit;
 pub mod secrets;

@@ -35,6 +35,10 @@ use crate::secrets::SecretString;
 pub const OAUTH_SCOPES: &[&str] =
     &["ads_read", "business_management", "leads_retrieval", "pages_show_list", "pages_read_engagement"];
 
+/// Fields of a Facebook Page the product reads (never the page's own access token).
+pub const PAGE_FIELDS: &str = "id,name";
+/// Fields of a lead-ads lead (`GET /{leadgen_id}`) the product reads.
+pub const LEADGEN_FIELDS: &str = "created_time,field_data,form_id,campaign_id,campaign_name,ad_id,ad_name";
 /// Fields of an ad account the product reads.
 pub const AD_ACCOUNT_FIELDS: &str = "id,account_id,name,currency,timezone_name,account_status";
 /// Page size asked of Meta for list calls.
@@ -232,6 +236,42 @@ pub struct AdAccount {
     /// 1 = active, 2 = disabled, 3 = unsettled, … (Meta's numbers).
     #[serde(default)]
     pub account_status: i64,
+}
+
+/// A Facebook Page the connected user manages (lead-ads webhooks are per page).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FacebookPage {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+/// One answer of a lead-ads form field (`field_data[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadField {
+    pub name: String,
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+/// A lead-ads lead as `GET /{leadgen_id}?fields=`[`LEADGEN_FIELDS`] returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leadgen {
+    pub id: String,
+    /// Meta's `2026-11-24T12:00:00+0000` (no colon in the offset).
+    pub created_time: String,
+    #[serde(default)]
+    pub field_data: Vec<LeadField>,
+    #[serde(default)]
+    pub form_id: Option<String>,
+    #[serde(default)]
+    pub campaign_id: Option<String>,
+    #[serde(default)]
+    pub campaign_name: Option<String>,
+    #[serde(default)]
+    pub ad_id: Option<String>,
+    #[serde(default)]
+    pub ad_name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -530,6 +570,20 @@ impl GraphClient {
     pub async fn user_ad_accounts(&self, token: &SecretString) -> Result<Vec<AdAccount>, MetaError> {
         self.get_all("me/adaccounts", &[("fields", AD_ACCOUNT_FIELDS), ("limit", PAGE_LIMIT)], token, "me.adaccounts")
             .await
+    }
+
+    /// Facebook Pages the token's user manages (`/me/accounts`), all pages of results.
+    pub async fn managed_pages(&self, token: &SecretString) -> Result<Vec<FacebookPage>, MetaError> {
+        self.get_all("me/accounts", &[("fields", PAGE_FIELDS), ("limit", PAGE_LIMIT)], token, "me.accounts").await
+    }
+
+    /// One lead-ads lead (`GET /{leadgen_id}`); `leadgen_id` must be numeric (never a path).
+    pub async fn leadgen(&self, token: &SecretString, leadgen_id: &str) -> Result<Leadgen, MetaError> {
+        if leadgen_id.is_empty() || !leadgen_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(MetaError::Request { code: 100, subcode: None, message: "leadgen id is not numeric".into() });
+        }
+        let v = self.get(leadgen_id, &[("fields", LEADGEN_FIELDS)], token, "leadgen.get").await?;
+        serde_json::from_value(v).map_err(|_| MetaError::InvalidResponse)
     }
 
     /// Revokes the app's permissions for the user (`DELETE /me/permissions`).

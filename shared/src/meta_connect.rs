@@ -236,6 +236,8 @@ async fn complete_login_steps(
         tracing::error!(error = %e, "connection could not be stored");
         AUTH_FAILED
     })?;
+    // Lead-ads webhooks name a page, not a tenant: map the pages this token manages to the tenant.
+    crate::meta_pages::register_managed_pages(app, &graph, &long.token, tenant, now).await;
     tracing::info!(tenant_id = tenant.0, "Meta connected");
     Ok(())
 }
@@ -436,6 +438,8 @@ pub async fn select_accounts(
     updated.ad_account_name = Some(primary.name.clone()).filter(|n| !n.is_empty()).or_else(|| req.account_name.clone());
     updated.updated_at = now;
     app.connections.put_connection(&updated).await?;
+    // Second chance to map the tenant's pages (the callback's listing is best effort).
+    crate::meta_pages::register_managed_pages(app, &graph, &token, tenant, now).await;
 
     let mut profile = app.profiles.get_profile(tenant).await?.unwrap_or_else(|| TenantProfile {
         tenant_id: tenant,

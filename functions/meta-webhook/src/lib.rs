@@ -1,0 +1,194 @@
+//! `GET/POST /crm/webhooks/meta`: the Meta lead-ads webhook (one function, two routes).
+//!
+//! - `GET` answers Meta's subscription handshake: `hub.mode=subscribe` and a `hub.verify_token`
+//!   equal (constant time) to `META_WEBHOOK_VERIFY_TOKEN` → `hub.challenge` echoed as plain text;
+//!   anything else → 403.
+//! - `POST` checks `X-Hub-Signature-256` (HMAC-SHA256 of the raw body with the Meta app secret)
+//!   before reading anything else — forged or missing → 401 and nothing written but the audit
+//!   record — then hands the delivery to [`crm_shared::meta_leadgen::process_delivery`].
+//!
+//! Design (details in `crm_shared::meta_leadgen` and `crm_shared::meta_pages`):
+//! - **Page → tenant**: `META#PAGE#{page_id}` items, claimed for a tenant from `GET /me/accounts`
+//!   when it connects Meta (callback) and selects its ad accounts; changes for pages no tenant
+//!   owns are logged by page id and skipped.
+//! - **Fast and lossless**: every lead gets an inbox item (`T#{tenant}` / `LEADGEN#{id}`) before
+//!   any Graph call; leads are fetched (`GET /{leadgen_id}`, only the fields used) with bounded
+//!   concurrency inside a time budget and ingested through the one idempotent lead path
+//!   (`meta:{leadgen_id}`, event `meta-leadgen:{leadgen_id}`). Anything still open after a
+//!   transient failure or the budget → `503`, and Meta's re-delivery (36 h of retries) finishes
+//!   it; a rejected token (190) marks the connection expired and parks the lead until reconnect.
+//! - **Body limit**: deliveries batch up to 1,000 changes, so this endpoint accepts up to
+//!   [`crm_shared::meta_leadgen::MAX_BODY_BYTES`] (1 MiB) instead of `MAX_BODY_BYTES`.
+
+use crm_shared::auth::Access;
+use crm_shared::http::{run_endpoint, run_endpoint_with_body_limit, Endpoint, Reply, RequestCtx};
+use crm_shared::meta_leadgen::{self, DeliveryReport};
+use crm_shared::secrets::SecretName;
+use crm_shared::{ApiError, App};
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+
+const NAME: &str = "meta-webhook";
+const PATH: &str = "/crm/webhooks/meta";
+
+/// `GET`: the subscription handshake (no JWT: Meta calls it).
+pub const VERIFY_ENDPOINT: Endpoint = Endpoint { name: NAME, method: Method::GET, path: PATH, access: Access::Public };
+/// `POST`: signed lead-ads deliveries (no JWT: the signature authenticates Meta).
+pub const DELIVERY_ENDPOINT: Endpoint =
+    Endpoint { name: NAME, method: Method::POST, path: PATH, access: Access::Public };
+
+/// Both routes of the function.
+pub const ENDPOINTS: [&Endpoint; 2] = [&VERIFY_ENDPOINT, &DELIVERY_ENDPOINT];
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    if req.method() == Method::GET {
+        run_endpoint(app, &VERIFY_ENDPOINT, req, |ctx| verify_subscription(app, ctx)).await
+    } else {
+        run_endpoint_with_body_limit(app, &DELIVERY_ENDPOINT, meta_leadgen::MAX_BODY_BYTES, req, |ctx| {
+            receive_delivery(app, ctx)
+        })
+        .await
+    }
+}
+
+async fn secret(app: &App, name: SecretName) -> Result<Option<crm_shared::secrets::SecretString>, ApiError> {
+    let secrets = app.secrets.get().await.map_err(|e| {
+        tracing::error!(error = %e, "secrets unavailable");
+        ApiError::internal(e)
+    })?;
+    Ok(secrets.get(name).cloned())
+}
+
+async fn verify_subscription(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
+    let expected = secret(app, SecretName::MetaWebhookVerifyToken).await?;
+    let challenge = meta_leadgen::verify_subscription(&ctx.query, expected.as_ref())?;
+    tracing::info!("Meta webhook subscription verified");
+    Ok(Reply::text(challenge))
+}
+
+async fn receive_delivery(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
+    let app_secret = secret(app, SecretName::MetaAppSecret)
+        .await?
+        .ok_or_else(|| ApiError::internal("META_APP_SECRET is not configured for the Meta webhook"))?;
+    let header = ctx.headers.get(meta_leadgen::SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    if !meta_leadgen::signature_is_valid(&app_secret, &ctx.body, header) {
+        let code = if header.is_some() { "invalid_signature" } else { "missing_signature" };
+        return Err(ApiError::unauthorized(code, "the webhook signature is missing or does not match the body"));
+    }
+    let delivery = meta_leadgen::parse_delivery(&ctx.body)?;
+    let report: DeliveryReport = meta_leadgen::process_delivery(app, delivery, ctx.now).await?;
+    tracing::info!(
+        received = report.received,
+        created = report.created,
+        duplicates = report.duplicates,
+        unknown_page = report.unknown_page,
+        invalid = report.invalid,
+        awaiting_reconnect = report.awaiting_reconnect,
+        failed = report.failed,
+        pending = report.pending,
+        "Meta lead-ads delivery processed"
+    );
+    if report.pending > 0 {
+        // Meta re-delivers on a non-2xx answer; the leads already settled are not fetched again.
+        return Err(ApiError::Unavailable {
+            code: "leads_pending",
+            message: format!("{} lead(s) could not be processed yet; re-deliver", report.pending),
+            retry_after_secs: Some(60),
+        });
+    }
+    Reply::ok(&report)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{TimeZone, Utc};
+    use crm_shared::clock::ManualClock;
+    use crm_shared::config::Config;
+    use crm_shared::http::body_json;
+
+    use super::*;
+
+    fn app() -> (App, crm_shared::app::InMemory) {
+        let cfg = Config::from_lookup(|k| match k {
+            "TABLE_NAME" => Some("t".into()),
+            "JWT_SECRET_KEY" => Some("k".into()),
+            "META_APP_SECRET" => Some("app-secret".into()),
+            "META_WEBHOOK_VERIFY_TOKEN" => Some("verify-me".into()),
+            _ => None,
+        })
+        .expect("config");
+        let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().expect("date")));
+        App::in_memory(cfg, clock)
+    }
+
+    fn req(method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> Request {
+        let mut b = lambda_http::http::Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(if body.is_empty() { Body::Empty } else { Body::Text(body.into()) }).expect("request")
+    }
+
+    #[tokio::test]
+    async fn handshake_with_our_token_echoes_the_challenge_as_plain_text() {
+        let (app, _) = app();
+        let uri = "/crm/webhooks/meta?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444";
+        let resp = handle(&app, req("GET", uri, &[], "")).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.body().as_ref(), b"1158201444");
+        assert!(resp.headers()["content-type"].to_str().expect("ascii").starts_with("text/plain"));
+    }
+
+    #[tokio::test]
+    async fn handshake_with_a_wrong_token_is_403_json() {
+        let (app, mem) = app();
+        let uri = "/crm/webhooks/meta?hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1";
+        let resp = handle(&app, req("GET", uri, &[], "")).await;
+        assert_eq!(resp.status(), 403);
+        assert_eq!(body_json(&resp)["error"]["code"], "verification_failed");
+        assert_eq!(mem.audit.entries().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn delivery_without_a_valid_signature_is_401_before_any_parsing() {
+        let (app, _) = app();
+        let body = "{not even json";
+        let missing = handle(&app, req("POST", "/crm/webhooks/meta", &[], body)).await;
+        assert_eq!(
+            (missing.status().as_u16(), body_json(&missing)["error"]["code"].clone()),
+            (401, "missing_signature".into())
+        );
+        let forged = format!("sha256={}", "0".repeat(64));
+        let resp = handle(&app, req("POST", "/crm/webhooks/meta", &[("x-hub-signature-256", &forged)], body)).await;
+        assert_eq!(
+            (resp.status().as_u16(), body_json(&resp)["error"]["code"].clone()),
+            (401, "invalid_signature".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn signed_malformed_json_is_400() {
+        let (app, _) = app();
+        let body = "{not json";
+        let sig = meta_leadgen::sign("app-secret", body.as_bytes());
+        let resp = handle(&app, req("POST", "/crm/webhooks/meta", &[("x-hub-signature-256", &sig)], body)).await;
+        assert_eq!(resp.status(), 400);
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_webhook_limit_are_413() {
+        let (app, _) = app();
+        let body = "x".repeat(meta_leadgen::MAX_BODY_BYTES + 1);
+        let sig = meta_leadgen::sign("app-secret", body.as_bytes());
+        let resp = handle(&app, req("POST", "/crm/webhooks/meta", &[("x-hub-signature-256", &sig)], &body)).await;
+        assert_eq!(resp.status(), 413);
+    }
+
+    #[tokio::test]
+    async fn other_methods_are_405() {
+        let (app, _) = app();
+        assert_eq!(handle(&app, req("PUT", "/crm/webhooks/meta", &[], "")).await.status(), 405);
+    }
+}
