@@ -1,5 +1,7 @@
 //! The one list of HTTP functions: each function's [`Endpoint`] and its library handler.
 //! Adding a function = one line here, one crate in `functions/`, one resource in the template.
+//! A function serving several routes (e.g. `meta-webhook`: GET handshake + POST deliveries) has
+//! one [`Route`] per route, all with the function's name and its one handler.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -48,7 +50,28 @@ pub fn routes() -> Vec<Route> {
             endpoint: &marketing_stats_roi::ENDPOINT,
             handler: |app, req| Box::pin(marketing_stats_roi::handle(app, req)),
         },
+        Route {
+            endpoint: &meta_webhook::VERIFY_ENDPOINT,
+            handler: |app, req| Box::pin(meta_webhook::handle(app, req)),
+        },
+        Route {
+            endpoint: &meta_webhook::DELIVERY_ENDPOINT,
+            handler: |app, req| Box::pin(meta_webhook::handle(app, req)),
+        },
     ]
+}
+
+/// Every function's name with its `(METHOD, path)` routes, in the order of [`routes`].
+pub fn routes_by_function() -> Vec<(&'static str, Vec<(String, String)>)> {
+    let mut out: Vec<(&'static str, Vec<(String, String)>)> = Vec::new();
+    for r in routes() {
+        let route = (r.endpoint.method.as_str().to_string(), r.endpoint.path.to_string());
+        match out.iter_mut().find(|(name, _)| *name == r.endpoint.name) {
+            Some((_, list)) => list.push(route),
+            None => out.push((r.endpoint.name, vec![route])),
+        }
+    }
+    out
 }
 
 /// Whether `pattern` (with `{param}` segments) matches `path`.
@@ -80,13 +103,27 @@ mod tests {
     }
 
     #[test]
-    fn names_and_routes_are_unique() {
+    fn each_method_and_path_is_served_once() {
         let r = routes();
         for (i, a) in r.iter().enumerate() {
             for b in &r[i + 1..] {
-                assert_ne!(a.endpoint.name, b.endpoint.name);
-                assert!(a.endpoint.path != b.endpoint.path || a.endpoint.method != b.endpoint.method);
+                assert!(
+                    a.endpoint.path != b.endpoint.path || a.endpoint.method != b.endpoint.method,
+                    "{} {} is served twice",
+                    a.endpoint.method,
+                    a.endpoint.path
+                );
             }
         }
+    }
+
+    #[test]
+    fn meta_webhook_is_one_function_with_get_and_post() {
+        let by_fn = routes_by_function();
+        let (_, webhook) = by_fn.iter().find(|(n, _)| *n == "meta-webhook").expect("meta-webhook");
+        assert_eq!(
+            webhook,
+            &vec![("GET".to_string(), "/crm/webhooks/meta".to_string()), ("POST".to_string(), "/crm/webhooks/meta".to_string())]
+        );
     }
 }

@@ -10,7 +10,13 @@
 //! - `GET /{v}/me/businesses`, `/{v}/{business}/owned_ad_accounts`, `/client_ad_accounts`,
 //!   `/{v}/me/adaccounts`: cursor-paged (`paging.cursors`, `paging.next` with the token in it, as
 //!   Meta does);
-//! - `DELETE /{v}/me/permissions`: revokes every token of the user.
+//! - `DELETE /{v}/me/permissions`: revokes every token of the user;
+//! - `GET /{v}/me/accounts`: the Facebook Pages the user manages (cursor-paged, `id`, `name`);
+//! - `GET /{v}/{leadgen_id}`: a lead-ads lead (`created_time`, `field_data`, `form_id`,
+//!   `campaign_id`/`_name`, `adset_id`, `ad_id`/`_name`; only the asked `fields`), created with
+//!   [`SandboxState::add_lead`] or `POST /__sandbox/leads?page_id=&campaign_id=&ad_id=&name=`;
+//!   [`SandboxMeta::signed_leadgen_delivery`] builds the webhook delivery Meta would post for
+//!   them, signed (`X-Hub-Signature-256`) with the app secret.
 //!
 //! Every call with a user token must carry the right `appsecret_proof`. Errors have Meta's shape
 //! (`{"error": {message, type, code, error_subcode, fbtrace_id}}`) and responses carry
@@ -44,6 +50,67 @@ pub const SHORT_LIVED_SECS: i64 = 7_200;
 pub const LONG_LIVED_SECS: i64 = 60 * 24 * 3600;
 /// Data access lapses 90 days after the user was last active.
 pub const DATA_ACCESS_SECS: i64 = 90 * 24 * 3600;
+
+/// The Facebook Page the sandbox user manages by default (lead-ads webhooks are per page).
+pub const SANDBOX_PAGE_ID: &str = "1080000000000001";
+/// The lead form of the sandbox's leads.
+pub const SANDBOX_FORM_ID: &str = "1090000000000001";
+/// Campaign / ad set / ad the sandbox's leads are attributed to unless told otherwise.
+pub const SANDBOX_CAMPAIGN_ID: &str = "120200000000000001";
+pub const SANDBOX_ADSET_ID: &str = "120200000000000101";
+pub const SANDBOX_AD_ID: &str = "120200000000001001";
+/// Leadgen ids of `events/meta-leadgen-webhook.json`, seeded by [`SandboxState::seed_demo_leads`].
+pub const DEMO_LEADGEN_IDS: [&str; 2] = ["1100000000000001", "1100000000000002"];
+
+/// A lead-ads lead held by the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxLead {
+    pub id: String,
+    pub page_id: String,
+    pub form_id: String,
+    pub campaign_id: String,
+    pub adset_id: String,
+    pub ad_id: String,
+    /// Epoch seconds.
+    pub created_time: i64,
+    /// `(field name, answer)` pairs, e.g. `("full_name", "Ana Gómez")`.
+    pub answers: Vec<(String, String)>,
+}
+
+impl SandboxLead {
+    /// The object `GET /{leadgen_id}` returns (before `fields` filtering).
+    fn graph_object(&self) -> Value {
+        let created = chrono::DateTime::from_timestamp(self.created_time, 0)
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%S+0000").to_string())
+            .unwrap_or_default();
+        json!({
+            "id": self.id,
+            "created_time": created,
+            "form_id": self.form_id,
+            "campaign_id": self.campaign_id,
+            "campaign_name": format!("Sandbox campaign {}", self.campaign_id),
+            "adset_id": self.adset_id,
+            "adset_name": format!("Sandbox ad set {}", self.adset_id),
+            "ad_id": self.ad_id,
+            "ad_name": format!("Sandbox ad {}", self.ad_id),
+            "is_organic": false,
+            "platform": "fb",
+            "field_data": self.answers.iter().map(|(k, v)| json!({"name": k, "values": [v]})).collect::<Vec<_>>(),
+        })
+    }
+
+    /// The `value` of the `leadgen` change Meta posts for this lead.
+    pub fn change_value(&self) -> Value {
+        json!({
+            "leadgen_id": self.id,
+            "page_id": self.page_id,
+            "form_id": self.form_id,
+            "ad_id": self.ad_id,
+            "adgroup_id": self.adset_id,
+            "created_time": self.created_time,
+        })
+    }
+}
 
 /// Business `i` (1-based) of the sandbox.
 pub fn business_id(i: u32) -> String {
@@ -103,6 +170,10 @@ pub struct SandboxState {
     pub page_size: usize,
     /// Scopes the user grants in the dialog.
     pub granted_scopes: Vec<String>,
+    /// `(id, name)` of the Facebook Pages the user manages (`/me/accounts`).
+    pub pages: Vec<(String, String)>,
+    /// Lead-ads leads by leadgen id.
+    pub leads: HashMap<String, SandboxLead>,
     /// Seconds since the epoch the sandbox thinks it is (`None` = wall clock).
     pub now: Option<i64>,
     /// `METHOD /path` of every call (never the query: it carries tokens).
@@ -130,6 +201,8 @@ impl Default for SandboxState {
             client_accounts_per_business: 1,
             page_size: 25,
             granted_scopes: crm_shared::meta::OAUTH_SCOPES.iter().map(|s| s.to_string()).collect(),
+            pages: vec![(SANDBOX_PAGE_ID.to_string(), "Sandbox Clinic".to_string())],
+            leads: HashMap::new(),
             now: None,
             calls: Vec::new(),
             permissions_revoked: 0,
@@ -152,6 +225,50 @@ impl SandboxState {
     /// Long-lived tokens the sandbox issued (tests compare them with what the product stored).
     pub fn long_lived_tokens(&self) -> Vec<String> {
         self.tokens.keys().filter(|t| t.starts_with("EAAL")).cloned().collect()
+    }
+
+    /// Creates a lead on `page_id` attributed to `campaign_id` / `ad_id` (sandbox defaults when
+    /// `None`), created now; returns it. Ids are sequential, numeric, as at Meta.
+    pub fn add_lead(&mut self, page_id: &str, campaign_id: Option<&str>, ad_id: Option<&str>, name: &str) -> SandboxLead {
+        let id = (1_100_000_000_000_001u64 + self.leads.len() as u64 + 100).to_string();
+        self.add_lead_with_id(&id, page_id, campaign_id, ad_id, name)
+    }
+
+    /// [`Self::add_lead`] with a given leadgen id.
+    pub fn add_lead_with_id(
+        &mut self,
+        id: &str,
+        page_id: &str,
+        campaign_id: Option<&str>,
+        ad_id: Option<&str>,
+        name: &str,
+    ) -> SandboxLead {
+        let slug: String = name.to_ascii_lowercase().chars().filter(char::is_ascii_alphanumeric).collect();
+        let lead = SandboxLead {
+            id: id.to_string(),
+            page_id: page_id.to_string(),
+            form_id: SANDBOX_FORM_ID.to_string(),
+            campaign_id: campaign_id.unwrap_or(SANDBOX_CAMPAIGN_ID).to_string(),
+            adset_id: SANDBOX_ADSET_ID.to_string(),
+            ad_id: ad_id.unwrap_or(SANDBOX_AD_ID).to_string(),
+            created_time: self.now(),
+            answers: vec![
+                ("full_name".into(), name.to_string()),
+                ("email".into(), format!("{slug}@example.com")),
+                ("phone_number".into(), "+5491100000000".into()),
+            ],
+        };
+        self.leads.insert(lead.id.clone(), lead.clone());
+        lead
+    }
+
+    /// The leads of `events/meta-leadgen-webhook.json` (for `make dev`).
+    pub fn seed_demo_leads(&mut self) {
+        for (i, id) in DEMO_LEADGEN_IDS.iter().enumerate() {
+            if !self.leads.contains_key(*id) {
+                self.add_lead_with_id(id, SANDBOX_PAGE_ID, None, None, &format!("Demo Lead {}", i + 1));
+            }
+        }
     }
 
     fn business_exists(&self, id: &str) -> Option<u32> {
@@ -296,6 +413,37 @@ impl SandboxMeta {
         self.url.as_str().trim_end_matches('/').to_string()
     }
 
+    /// `X-Hub-Signature-256` of `body` as Meta computes it (HMAC-SHA256 with the app secret).
+    pub fn sign_webhook(&self, body: &[u8]) -> String {
+        crm_shared::meta_leadgen::sign(&self.app_secret, body)
+    }
+
+    /// The delivery Meta posts for these leads: one `entry` per page, one `leadgen` change per
+    /// lead (unknown ids are skipped).
+    pub fn leadgen_delivery(&self, leadgen_ids: &[&str]) -> Value {
+        let state = lock(&self.state);
+        let mut entries: Vec<(String, Vec<Value>)> = Vec::new();
+        for lead in leadgen_ids.iter().filter_map(|id| state.leads.get(*id)) {
+            let change = json!({"field": "leadgen", "value": lead.change_value()});
+            match entries.iter_mut().find(|(p, _)| *p == lead.page_id) {
+                Some((_, changes)) => changes.push(change),
+                None => entries.push((lead.page_id.clone(), vec![change])),
+            }
+        }
+        let time = state.now();
+        json!({
+            "object": "page",
+            "entry": entries.into_iter().map(|(id, changes)| json!({"id": id, "time": time, "changes": changes})).collect::<Vec<_>>(),
+        })
+    }
+
+    /// [`Self::leadgen_delivery`] serialized, with its signature: `(raw body, X-Hub-Signature-256)`.
+    pub fn signed_leadgen_delivery(&self, leadgen_ids: &[&str]) -> (Vec<u8>, String) {
+        let body = self.leadgen_delivery(leadgen_ids).to_string().into_bytes();
+        let signature = self.sign_webhook(&body);
+        (body, signature)
+    }
+
     fn proof(&self, token: &str) -> String {
         hex::encode(crm_shared::crypto::hmac_sha256(self.app_secret.as_bytes(), token.as_bytes()))
     }
@@ -398,6 +546,32 @@ impl SandboxMeta {
                             ),
                         }
                     }
+                    (Method::GET, ["me", "accounts"]) => {
+                        let all: Vec<Value> =
+                            state.pages.iter().map(|(id, name)| json!({"id": id, "name": name})).collect();
+                        self.page(&state, &path, &query, all)
+                    }
+                    (Method::GET, [id]) if id.bytes().all(|b| b.is_ascii_digit()) => match state.leads.get(*id) {
+                        Some(lead) => {
+                            let full = lead.graph_object();
+                            let fields: Vec<&str> =
+                                query.get("fields").map(|f| f.split(',').map(str::trim).collect()).unwrap_or_default();
+                            let mut out = json!({"id": lead.id});
+                            for f in fields {
+                                if let Some(v) = full.get(f) {
+                                    out[f] = v.clone();
+                                }
+                            }
+                            json_resp(StatusCode::OK, out)
+                        }
+                        None => graph_error(
+                            StatusCode::BAD_REQUEST,
+                            100,
+                            Some(33),
+                            "GraphMethodException",
+                            &format!("Unsupported get request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."),
+                        ),
+                    },
                     (Method::DELETE, ["me", "permissions"]) => {
                         for t in state.tokens.values_mut().filter(|t| t.user_id == user) {
                             t.revoked = true;
@@ -663,13 +837,15 @@ impl SandboxMeta {
         json_resp(StatusCode::OK, body)
     }
 
-    /// `POST /__sandbox/configure?throttle_next=2&…`, `POST /__sandbox/reset`, `GET /__sandbox/state`.
+    /// `POST /__sandbox/configure?throttle_next=2&…`, `POST /__sandbox/reset`, `GET /__sandbox/state`,
+    /// `POST /__sandbox/leads?page_id=&campaign_id=&ad_id=&name=` (a new lead and its signed delivery).
     fn control(&self, method: &Method, what: &str, q: &HashMap<String, String>) -> Resp {
         let mut s = lock(&self.state);
         match (method, what) {
             (&Method::POST, "reset") => {
                 let keep_tokens = std::mem::take(&mut s.tokens);
-                *s = SandboxState { tokens: keep_tokens, ..SandboxState::default() };
+                let keep_leads = std::mem::take(&mut s.leads);
+                *s = SandboxState { tokens: keep_tokens, leads: keep_leads, ..SandboxState::default() };
             }
             (&Method::POST, "configure") => {
                 let num = |k: &str| q.get(k).and_then(|v| v.parse::<u64>().ok());
@@ -710,6 +886,29 @@ impl SandboxMeta {
                     s.reject_tokens = v == "true" || v == "1";
                 }
             }
+            (&Method::POST, "leads") => {
+                let page = q.get("page_id").map(String::as_str).unwrap_or(SANDBOX_PAGE_ID);
+                if !page.bytes().all(|b| b.is_ascii_digit()) {
+                    return json_resp(StatusCode::BAD_REQUEST, json!({"error": "page_id must be numeric"}));
+                }
+                let name = q.get("name").map(String::as_str).unwrap_or("Sandbox Lead");
+                let lead = s.add_lead(
+                    page,
+                    q.get("campaign_id").map(String::as_str),
+                    q.get("ad_id").map(String::as_str),
+                    name,
+                );
+                drop(s);
+                let (body, signature) = self.signed_leadgen_delivery(&[lead.id.as_str()]);
+                return json_resp(
+                    StatusCode::OK,
+                    json!({
+                        "leadgen_id": lead.id,
+                        "delivery": String::from_utf8_lossy(&body),
+                        "x_hub_signature_256": signature,
+                    }),
+                );
+            }
             (&Method::GET, "state") => {}
             _ => return json_resp(StatusCode::NOT_FOUND, json!({"error": "unknown sandbox control"})),
         }
@@ -727,6 +926,7 @@ impl SandboxMeta {
                 "client_accounts_per_business": s.client_accounts_per_business,
                 "page_size": s.page_size,
                 "calls": s.calls.len(),
+                "leads": s.leads.len(),
                 "permissions_revoked": s.permissions_revoked,
             }),
         )

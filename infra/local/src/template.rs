@@ -107,11 +107,14 @@ mod tests {
     #[test]
     fn each_http_function_has_its_derived_logical_id_and_binary() {
         let fns = functions(&template_text());
-        for r in routes() {
-            let id = logical_id(r.endpoint.name);
+        for (name, served) in crate::routes::routes_by_function() {
+            let id = logical_id(name);
             let f = fns.iter().find(|f| f.logical_id == id).unwrap_or_else(|| panic!("{id} missing from template"));
-            assert_eq!(f.binary.as_deref(), Some(r.endpoint.name), "{id} builds the wrong binary");
-            assert_eq!(f.routes, vec![(r.endpoint.method.as_str().to_string(), r.endpoint.path.to_string())], "{id}");
+            assert_eq!(f.binary.as_deref(), Some(name), "{id} builds the wrong binary");
+            // The same set of routes, each once, on the function's own resource.
+            let declared: BTreeSet<&(String, String)> = f.routes.iter().collect();
+            assert_eq!(declared.len(), f.routes.len(), "{id} declares a route twice");
+            assert_eq!(declared, served.iter().collect::<BTreeSet<_>>(), "{id}");
         }
     }
 

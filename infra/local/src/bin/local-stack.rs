@@ -11,10 +11,13 @@ use crm_shared::config::Config;
 use crm_shared::secrets::SecretName;
 use crm_shared::App;
 use local_stack::provision::{provision, ResourceNames};
-use local_stack::sandbox_meta::SandboxMeta;
+use local_stack::sandbox_meta::{SandboxMeta, SANDBOX_PAGE_ID};
 use local_stack::{demo, server};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// `events/meta-leadgen-webhook.json`, byte for byte (the signature printed covers these bytes).
+const SAMPLE_DELIVERY: &[u8] = include_bytes!("../../../../events/meta-leadgen-webhook.json");
 
 fn env_or(k: &str, d: &str) -> String {
     std::env::var(k).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| d.to_string())
@@ -42,10 +45,14 @@ async fn main() -> Result<(), BoxError> {
         env_or("SANDBOX_META_PORT", "8090").parse().map_err(|_| "SANDBOX_META_PORT must be a port number")?;
     let meta_app_id = env_or("META_APP_ID", "sandbox-app-id");
     let meta_app_secret = env_or("META_APP_SECRET", "sandbox-app-secret-not-for-production");
+    let verify_token = env_or("META_WEBHOOK_VERIFY_TOKEN", "local-dev-webhook-verify-token");
     let sandbox =
         SandboxMeta::start(SocketAddr::from(([127, 0, 0, 1], sandbox_port)), &meta_app_id, &meta_app_secret).await?;
+    // The leads of the sample delivery in events/, so it can be posted once the demo tenant connected.
+    sandbox.with(|s| s.seed_demo_leads());
     let mut secrets = vec![(SecretName::JwtSecretKey, jwt_key.clone()), (SecretName::AdminToken, admin_token.clone())];
     secrets.push((SecretName::MetaAppSecret, meta_app_secret.clone()));
+    secrets.push((SecretName::MetaWebhookVerifyToken, verify_token.clone()));
     let provisioned = provision(&sdk, &names, &secrets).await?;
 
     // Same shape as in AWS: secrets by ARN (resolved from moto's Secrets Manager), the rest plain.
@@ -83,6 +90,15 @@ async fn main() -> Result<(), BoxError> {
     println!("  curl -s http://{addr}/crm/marketing/token-status -H 'X-Admin-Token: {admin_token}' -H 'Authorization: Bearer {token}'");
     println!("  curl -s http://{addr}/crm/auth/meta/url -H 'X-Admin-Token: {admin_token}' -H 'Authorization: Bearer {token}'");
     println!("    then open data.auth_url in a browser: Sandbox Meta consents and sends you back through the callback");
+    println!("    (connecting also maps Sandbox Meta's page {SANDBOX_PAGE_ID} to the demo tenant for lead-ads webhooks)");
+    println!("  Meta webhook handshake:");
+    println!("  curl -s 'http://{addr}/crm/webhooks/meta?hub.mode=subscribe&hub.verify_token={verify_token}&hub.challenge=1158201444'");
+    println!("  Signed lead-ads delivery (after connecting; creates two META_ADS leads, idempotent):");
+    println!(
+        "  curl -s http://{addr}/crm/webhooks/meta -H 'Content-Type: application/json' -H 'X-Hub-Signature-256: {}' --data-binary @events/meta-leadgen-webhook.json",
+        sandbox.sign_webhook(SAMPLE_DELIVERY)
+    );
+    println!("  A new lead and its signed delivery: curl -s -X POST '{}/__sandbox/leads?name=Ana'", sandbox.base_url());
     println!();
     println!("Routes:");
     for r in local_stack::routes::routes() {
