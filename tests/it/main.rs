@@ -4,3 +4,4 @@ mod crm_events;
 mod foundation;
 mod marketing;
 mod meta_connection;
+mod meta_webhook;

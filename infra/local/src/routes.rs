@@ -123,7 +123,10 @@ mod tests {
         let (_, webhook) = by_fn.iter().find(|(n, _)| *n == "meta-webhook").expect("meta-webhook");
         assert_eq!(
             webhook,
-            &vec![("GET".to_string(), "/crm/webhooks/meta".to_string()), ("POST".to_string(), "/crm/webhooks/meta".to_string())]
+            &vec![
+                ("GET".to_string(), "/crm/webhooks/meta".to_string()),
+                ("POST".to_string(), "/crm/webhooks/meta".to_string())
+            ]
         );
     }
 }

@@ -229,7 +229,13 @@ impl SandboxState {
 
     /// Creates a lead on `page_id` attributed to `campaign_id` / `ad_id` (sandbox defaults when
     /// `None`), created now; returns it. Ids are sequential, numeric, as at Meta.
-    pub fn add_lead(&mut self, page_id: &str, campaign_id: Option<&str>, ad_id: Option<&str>, name: &str) -> SandboxLead {
+    pub fn add_lead(
+        &mut self,
+        page_id: &str,
+        campaign_id: Option<&str>,
+        ad_id: Option<&str>,
+        name: &str,
+    ) -> SandboxLead {
         let id = (1_100_000_000_000_001u64 + self.leads.len() as u64 + 100).to_string();
         self.add_lead_with_id(&id, page_id, campaign_id, ad_id, name)
     }

@@ -90,7 +90,9 @@ async fn main() -> Result<(), BoxError> {
     println!("  curl -s http://{addr}/crm/marketing/token-status -H 'X-Admin-Token: {admin_token}' -H 'Authorization: Bearer {token}'");
     println!("  curl -s http://{addr}/crm/auth/meta/url -H 'X-Admin-Token: {admin_token}' -H 'Authorization: Bearer {token}'");
     println!("    then open data.auth_url in a browser: Sandbox Meta consents and sends you back through the callback");
-    println!("    (connecting also maps Sandbox Meta's page {SANDBOX_PAGE_ID} to the demo tenant for lead-ads webhooks)");
+    println!(
+        "    (connecting also maps Sandbox Meta's page {SANDBOX_PAGE_ID} to the demo tenant for lead-ads webhooks)"
+    );
     println!("  Meta webhook handshake:");
     println!("  curl -s 'http://{addr}/crm/webhooks/meta?hub.mode=subscribe&hub.verify_token={verify_token}&hub.challenge=1158201444'");
     println!("  Signed lead-ads delivery (after connecting; creates two META_ADS leads, idempotent):");
