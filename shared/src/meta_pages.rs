@@ -107,10 +107,11 @@ pub async fn claim_page(
             Claim::OwnedByAnotherTenant
         });
     };
-    if current.tenant_id != tenant && app.connections.get_connection(current.tenant_id).await?.is_none() {
-        if put_if_owner(store, &owner, current.tenant_id).await? {
-            return Ok(Claim::Claimed);
-        }
+    if current.tenant_id != tenant
+        && app.connections.get_connection(current.tenant_id).await?.is_none()
+        && put_if_owner(store, &owner, current.tenant_id).await?
+    {
+        return Ok(Claim::Claimed);
     }
     Ok(Claim::OwnedByAnotherTenant)
 }
