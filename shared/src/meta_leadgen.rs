@@ -48,7 +48,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Graph fetches in flight at once per delivery.
 pub const FETCH_CONCURRENCY: usize = 16;
 /// No new fetch starts after this long; what is left stays open for Meta's re-delivery.
-pub const PROCESSING_BUDGET: Duration = Duration::from_secs(12);
+pub const PROCESSING_BUDGET: Duration = Duration::from_secs(8);
 /// Settled inbox items are kept a while after Meta's 36 h of retries, then expire.
 pub const SETTLED_TTL_DAYS: i64 = 35;
 /// Header Meta signs deliveries with.
@@ -412,6 +412,10 @@ struct TenantAccess {
     token: Option<(MetaConnection, SecretString)>,
     /// Set once Meta answered 190 during this delivery.
     rejected: AtomicBool,
+    /// One ingest at a time per tenant: a tenant's leads of one delivery mostly land on the same
+    /// day/month aggregate items, and concurrent transactions on them only conflict and retry.
+    /// (Fetches stay concurrent; they are the slow part.)
+    ingest: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -432,7 +436,7 @@ async fn tenant_access(app: &App, tenant: TenantId, now: DateTime<Utc>) -> Resul
         }
         Err(e) => return Err(e),
     };
-    Ok(TenantAccess { tenant, token, rejected: AtomicBool::new(false) })
+    Ok(TenantAccess { tenant, token, rejected: AtomicBool::new(false), ingest: tokio::sync::Mutex::new(()) })
 }
 
 async fn attempt_lead(
@@ -485,7 +489,11 @@ async fn attempt_lead(
             return Attempt::Failed;
         }
     };
-    match ingest_lead(store, tenant, new.1, new.0, now).await {
+    let ingested = {
+        let _one_at_a_time = access.ingest.lock().await;
+        ingest_lead(store, tenant, new.1, new.0, now).await
+    };
+    match ingested {
         Ok(applied) => {
             settle(InboxStatus::Done, None).await;
             if applied == Applied::Applied {
@@ -503,10 +511,36 @@ async fn attempt_lead(
     }
 }
 
-/// Processes a verified, parsed delivery (see the module doc). `Err` only for failures before any
-/// lead was looked at (storage or secrets down): Meta then re-delivers the whole delivery.
+/// How much work one delivery may do before answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Graph fetches (and inbox writes) in flight at once.
+    pub concurrency: usize,
+    /// No new fetch starts after this long.
+    pub budget: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { concurrency: FETCH_CONCURRENCY, budget: PROCESSING_BUDGET }
+    }
+}
+
+/// Processes a verified, parsed delivery (see the module doc) with the default [`Limits`].
 pub async fn process_delivery(app: &App, delivery: Delivery, now: DateTime<Utc>) -> Result<DeliveryReport, ApiError> {
+    process_delivery_with(app, delivery, now, Limits::default()).await
+}
+
+/// [`process_delivery`] with explicit limits. `Err` only for failures before any lead was fetched
+/// (storage, secrets or KMS down): Meta then re-delivers the whole delivery.
+pub async fn process_delivery_with(
+    app: &App,
+    delivery: Delivery,
+    now: DateTime<Utc>,
+    limits: Limits,
+) -> Result<DeliveryReport, ApiError> {
     let started = tokio::time::Instant::now();
+    let concurrency = limits.concurrency.max(1);
     let store = app.dynamo.clone().ok_or_else(|| ApiError::internal("the Meta webhook needs DynamoDB"))?;
     let mut report =
         DeliveryReport { received: delivery.changes.len(), invalid: delivery.invalid, ..Default::default() };
@@ -541,7 +575,7 @@ pub async fn process_delivery(app: &App, delivery: Delivery, now: DateTime<Utc>)
                 let status = open_inbox(&store, tenant, &change, now).await;
                 (change, status)
             });
-            while set.len() >= FETCH_CONCURRENCY {
+            while set.len() >= concurrency {
                 if let Some(joined) = set.join_next().await {
                     collect_opened(joined, tenant, &mut open, &mut report)?;
                 }
@@ -564,7 +598,7 @@ pub async fn process_delivery(app: &App, delivery: Delivery, now: DateTime<Utc>)
     let mut set = tokio::task::JoinSet::new();
     let mut queue = open.into_iter();
     loop {
-        while set.len() < FETCH_CONCURRENCY && started.elapsed() < PROCESSING_BUDGET {
+        while set.len() < concurrency && started.elapsed() < limits.budget {
             let Some((tenant, change)) = queue.next() else { break };
             let Some(acc) = access.get(&tenant).cloned() else { continue };
             let (app, store, graph) = (app.clone(), store.clone(), graph.clone());
@@ -669,6 +703,19 @@ mod tests {
         assert_eq!((d.invalid, d.other_fields), (2, 1));
         assert_eq!(d.changes[0].form_id.as_deref(), Some("77"));
         assert_eq!(d.changes[0].created_time, Some(1_795_000_000));
+    }
+
+    #[test]
+    fn a_full_delivery_of_1000_changes_fits_the_body_limit_and_parses() {
+        let changes: Vec<Value> = (0..1000u64)
+            .map(|i| change(json!((1_100_000_000_000_000u64 + i).to_string()), json!("1080000000000001")))
+            .collect();
+        let body =
+            json!({"object": "page", "entry": [{"id": "1080000000000001", "time": 1_795_000_000, "changes": changes}]})
+                .to_string();
+        assert!(body.len() < MAX_BODY_BYTES / 2, "{} bytes", body.len());
+        assert!(body.len() > 65_536, "the default MAX_BODY_BYTES would refuse it");
+        assert_eq!(parse_delivery(body.as_bytes()).expect("parses").changes.len(), 1000);
     }
 
     #[test]

@@ -338,3 +338,48 @@ async fn sample_delivery_in_events_creates_the_demo_leads() {
     assert_eq!(resp.status(), 200, "{:?}", body_json(&resp));
     assert_eq!(body_json(&resp)["data"]["created"], DEMO_LEADGEN_IDS.len());
 }
+
+// ------------------------------------------------------------------------------------- volume
+
+#[tokio::test]
+async fn leads_the_time_budget_did_not_reach_stay_open_until_redelivery() {
+    use crm_shared::meta_leadgen::{parse_delivery, process_delivery_with, Limits};
+    let m = webhook_env().await;
+    connect(&m, 1).await;
+    let ids: Vec<String> = (0..3).map(|i| add_lead(&m, "11", "21", &format!("L{i}")).id).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let delivery = parse_delivery(m.sandbox.leadgen_delivery(&refs).to_string().as_bytes()).expect("parse");
+    let out_of_time = Limits { concurrency: 4, budget: std::time::Duration::ZERO };
+    let report = process_delivery_with(&m.env.app, delivery, m.env.clock.now(), out_of_time).await.expect("processed");
+    assert_eq!((report.created, report.pending), (0, 3));
+    for id in &ids {
+        assert_eq!(s(&m.env.item(1, &format!("LEADGEN#{id}")).await.expect("recorded"), "status"), "pending");
+    }
+    let resp = deliver(&m, &refs).await;
+    assert_eq!(body_json(&resp)["data"]["created"], 3);
+}
+
+#[tokio::test]
+async fn a_large_delivery_answers_within_the_budget_and_redelivery_finishes_it_once() {
+    use crm_shared::meta_leadgen::PROCESSING_BUDGET;
+    let m = webhook_env().await;
+    connect(&m, 1).await;
+    let ids: Vec<String> = (0..150).map(|i| add_lead(&m, "11", "21", &format!("L{i}")).id).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut deliveries = 0;
+    loop {
+        deliveries += 1;
+        let started = std::time::Instant::now();
+        let resp = deliver(&m, &refs).await;
+        let took = started.elapsed();
+        // The budget stops new fetches; in-flight ones finish (the sandbox answers at once).
+        assert!(took < PROCESSING_BUDGET + std::time::Duration::from_secs(5), "took {took:?}");
+        if resp.status() == 200 {
+            break;
+        }
+        assert_eq!(resp.status(), 503, "{:?}", body_json(&resp));
+        assert!(deliveries < 5, "Meta's re-deliveries must make progress");
+    }
+    assert_eq!(num(&m.env.item(1, DAY).await.expect("day"), counter::LEADS), 150);
+    assert_eq!(leads_of(&m.env, 1).await.len(), 150);
+}
