@@ -238,6 +238,12 @@ async fn complete_login_steps(
     })?;
     // Lead-ads webhooks name a page, not a tenant: map the pages this token manages to the tenant.
     crate::meta_pages::register_managed_pages(app, &graph, &long.token, tenant, now).await;
+    // Leads parked while the token was expired: Meta will not re-deliver them, so bring them in now.
+    if app.dynamo.is_some() {
+        if let Err(e) = crate::meta_leadgen::replay_open_leads(app, &graph, &conn, &long.token, now).await {
+            tracing::warn!(tenant_id = tenant.0, error = %e, "open lead-ads leads could not be replayed; they stay open");
+        }
+    }
     tracing::info!(tenant_id = tenant.0, "Meta connected");
     Ok(())
 }

@@ -11,14 +11,15 @@
 //!   `meta-leadgen:{leadgen_id}`, so re-deliveries, the same lead in two deliveries and concurrent
 //!   deliveries all count it once (the ingest transaction's marker decides); a settled inbox item
 //!   also spares Graph calls on re-delivery.
-//! - **No lead lost**: the inbox item is written before any Graph call. A transient Meta or storage
-//!   failure, or a change the time budget did not reach, leaves it `pending` and the delivery is
-//!   answered `503`, so Meta re-delivers it (it retries for up to 36 h) and the next delivery
-//!   finishes what is open. A token Meta rejects (190), or a tenant that is not connected, parks the
-//!   lead as `awaiting_reconnect` (the connection is marked expired) and the delivery is answered
-//!   `200`: a later delivery of the same lead, or a replay of the tenant's open `LEADGEN#` items,
-//!   processes it once the tenant reconnects. Leads Meta refuses for good (deleted, no permission)
-//!   are settled as `failed` with the reason.
+//! - **No lead lost**: the inbox item is written before any Graph call and stays in a sparse
+//!   index of open leads (`GSI1PK = LEADGEN#OPEN#T#{tenant}`) until settled. A transient Meta or
+//!   storage failure, or a change the time budget did not reach, leaves it `pending` and the
+//!   delivery is answered `503`, so Meta re-delivers it (it retries for up to 36 h) and the next
+//!   delivery finishes what is open. A token Meta rejects (190), or a tenant that is not connected,
+//!   parks the lead as `awaiting_reconnect` (the connection is marked expired) and the delivery is
+//!   answered `200` — Meta will not send it again, so the OAuth callback replays the tenant's open
+//!   leads ([`replay_open_leads`]) once it reconnects. Leads Meta refuses for good (deleted, no
+//!   permission) are settled as `failed` with the reason.
 //! - **Answer fast**: at most [`FETCH_CONCURRENCY`] Graph fetches at a time and no new fetch after
 //!   [`PROCESSING_BUDGET`], so even a 1,000-change delivery answers well inside API Gateway's 30 s;
 //!   what the budget did not reach is finished by Meta's re-delivery.
@@ -301,6 +302,18 @@ pub fn inbox_sk(leadgen_id: &str) -> String {
     format!("LEADGEN#{leadgen_id}")
 }
 
+/// `GSI1PK` of a tenant's open inbox items (sparse: settled items leave the index), so a replay
+/// reads only what is open, never the tenant's settled history.
+pub fn open_index_pk(tenant: TenantId) -> String {
+    format!("LEADGEN#OPEN#{}", keys::tenant(tenant))
+}
+
+fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    e: &aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> bool {
+    aws_sdk_dynamodb::error::ProvideErrorMetadata::code(e) == Some("ConditionalCheckFailedException")
+}
+
 /// Opens (or finds) the inbox item of `change`; returns its status.
 async fn open_inbox(
     store: &DynamoStore,
@@ -308,37 +321,56 @@ async fn open_inbox(
     change: &LeadgenChange,
     now: DateTime<Utc>,
 ) -> Result<InboxStatus, StoreError> {
-    let mut upd = store
+    let (pk, sk) = (keys::tenant(tenant), inbox_sk(&change.leadgen_id));
+    let s = |v: &str| AttributeValue::S(v.to_string());
+    let mut item: crate::store::Item = HashMap::from([
+        (attr::PK.to_string(), s(&pk)),
+        (attr::SK.to_string(), s(&sk)),
+        ("status".to_string(), s(InboxStatus::Pending.as_str())),
+        ("leadgen_id".to_string(), s(&change.leadgen_id)),
+        ("page_id".to_string(), s(&change.page_id)),
+        ("received_at".to_string(), s(&now.to_rfc3339())),
+        ("last_delivery_at".to_string(), s(&now.to_rfc3339())),
+        ("deliveries".to_string(), AttributeValue::N("1".into())),
+        (attr::GSI1PK.to_string(), s(&open_index_pk(tenant))),
+        (attr::GSI1SK.to_string(), s(&format!("{}#{}", now.to_rfc3339(), change.leadgen_id))),
+    ]);
+    if let Some(form) = &change.form_id {
+        item.insert("form_id".into(), s(form));
+    }
+    let created = store
+        .client
+        .put_item()
+        .table_name(&store.table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(#pk)")
+        .expression_attribute_names("#pk", attr::PK)
+        .send()
+        .await;
+    match created {
+        Ok(_) => return Ok(InboxStatus::Pending),
+        Err(e) if is_condition_failure(&e) => {}
+        Err(e) => return Err(StoreError::from_sdk(e)),
+    }
+    // Known lead (re-delivery or another delivery): count the delivery, read its status.
+    let out = store
         .client
         .update_item()
         .table_name(&store.table)
-        .key(attr::PK, AttributeValue::S(keys::tenant(tenant)))
-        .key(attr::SK, AttributeValue::S(inbox_sk(&change.leadgen_id)))
-        .update_expression(
-            "SET #status = if_not_exists(#status, :pending), leadgen_id = :lid, page_id = :page, \
-             received_at = if_not_exists(received_at, :now), last_delivery_at = :now ADD deliveries :one",
-        )
-        .expression_attribute_names("#status", "status")
-        .expression_attribute_values(":pending", AttributeValue::S(InboxStatus::Pending.as_str().into()))
-        .expression_attribute_values(":lid", AttributeValue::S(change.leadgen_id.clone()))
-        .expression_attribute_values(":page", AttributeValue::S(change.page_id.clone()))
-        .expression_attribute_values(":now", AttributeValue::S(now.to_rfc3339()))
+        .key(attr::PK, s(&pk))
+        .key(attr::SK, s(&sk))
+        .update_expression("SET last_delivery_at = :now ADD deliveries :one")
+        .expression_attribute_values(":now", s(&now.to_rfc3339()))
         .expression_attribute_values(":one", AttributeValue::N("1".into()))
-        .return_values(ReturnValue::AllNew);
-    if let Some(form) = &change.form_id {
-        upd = upd
-            .update_expression(
-                "SET #status = if_not_exists(#status, :pending), leadgen_id = :lid, page_id = :page, form_id = :form, \
-                 received_at = if_not_exists(received_at, :now), last_delivery_at = :now ADD deliveries :one",
-            )
-            .expression_attribute_values(":form", AttributeValue::S(form.clone()));
-    }
-    let out = upd.send().await.map_err(StoreError::from_sdk)?;
+        .return_values(ReturnValue::AllNew)
+        .send()
+        .await
+        .map_err(StoreError::from_sdk)?;
     let status = out.attributes().and_then(|a| a.get("status")).and_then(|v| v.as_s().ok()).map(String::as_str);
     Ok(InboxStatus::parse(status.unwrap_or("pending")))
 }
 
-/// Settles (or re-opens) the inbox item after an attempt.
+/// Settles (or re-opens) the inbox item after an attempt. Settled items leave the open index.
 async fn settle_inbox(
     store: &DynamoStore,
     tenant: TenantId,
@@ -347,7 +379,6 @@ async fn settle_inbox(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let mut expr = String::from("SET #status = :status, updated_at = :now, last_error = :reason ADD attempts :one");
     let mut upd = store
         .client
         .update_item()
@@ -362,28 +393,59 @@ async fn settle_inbox(
             reason.map_or(AttributeValue::Null(true), |r| AttributeValue::S(r.to_string())),
         )
         .expression_attribute_values(":one", AttributeValue::N("1".into()));
-    // A concurrent delivery that already settled the lead as done is never re-opened.
-    if !matches!(status, InboxStatus::Done) {
+    let expr = if status.is_open() {
+        // A concurrent delivery that already settled the lead is never re-opened.
         upd = upd
-            .condition_expression("#status <> :done")
-            .expression_attribute_values(":done", AttributeValue::S(InboxStatus::Done.as_str().into()));
-    }
-    if matches!(status, InboxStatus::Done | InboxStatus::Failed) {
-        expr = "SET #status = :status, updated_at = :now, last_error = :reason, #ttl = :ttl ADD attempts :one".into();
-        upd = upd.expression_attribute_names("#ttl", attr::TTL).expression_attribute_values(
-            ":ttl",
-            AttributeValue::N((now + chrono::Duration::days(SETTLED_TTL_DAYS)).timestamp().to_string()),
-        );
-    }
+            .condition_expression("#status <> :done AND #status <> :failed")
+            .expression_attribute_values(":done", AttributeValue::S(InboxStatus::Done.as_str().into()))
+            .expression_attribute_values(":failed", AttributeValue::S(InboxStatus::Failed.as_str().into()));
+        "SET #status = :status, updated_at = :now, last_error = :reason ADD attempts :one"
+    } else {
+        upd = upd
+            .expression_attribute_names("#ttl", attr::TTL)
+            .expression_attribute_names("#gpk", attr::GSI1PK)
+            .expression_attribute_names("#gsk", attr::GSI1SK)
+            .expression_attribute_values(
+                ":ttl",
+                AttributeValue::N((now + chrono::Duration::days(SETTLED_TTL_DAYS)).timestamp().to_string()),
+            );
+        "SET #status = :status, updated_at = :now, last_error = :reason, #ttl = :ttl REMOVE #gpk, #gsk ADD attempts :one"
+    };
     match upd.update_expression(expr).send().await {
         Ok(_) => Ok(()),
-        Err(e)
-            if aws_sdk_dynamodb::error::ProvideErrorMetadata::code(&e) == Some("ConditionalCheckFailedException") =>
-        {
-            Ok(())
-        }
+        Err(e) if is_condition_failure(&e) => Ok(()),
         Err(e) => Err(StoreError::from_sdk(e)),
     }
+}
+
+/// Up to `limit` open inbox items of `tenant`, oldest first (sparse GSI1; no Scan).
+async fn open_items(store: &DynamoStore, tenant: TenantId, limit: i32) -> Result<Vec<LeadgenChange>, StoreError> {
+    let out = store
+        .client
+        .query()
+        .table_name(&store.table)
+        .index_name("GSI1")
+        .key_condition_expression("#gpk = :gpk")
+        .expression_attribute_names("#gpk", attr::GSI1PK)
+        .expression_attribute_values(":gpk", AttributeValue::S(open_index_pk(tenant)))
+        .limit(limit)
+        .send()
+        .await
+        .map_err(StoreError::from_sdk)?;
+    let s = |i: &crate::store::Item, k: &str| i.get(k).and_then(|v| v.as_s().ok()).cloned();
+    Ok(out
+        .items()
+        .iter()
+        .filter_map(|i| {
+            Some(LeadgenChange {
+                leadgen_id: s(i, "leadgen_id").filter(|id| is_meta_id(id))?,
+                page_id: s(i, "page_id").unwrap_or_default(),
+                form_id: s(i, "form_id"),
+                ad_id: None,
+                created_time: None,
+            })
+        })
+        .collect())
 }
 
 // ---------------------------------------------------------------------------------- processing
@@ -595,6 +657,25 @@ pub async fn process_delivery_with(
         access.insert(tenant, Arc::new(tenant_access(app, tenant, now).await?));
     }
 
+    fetch_and_ingest(app, &store, graph, &access, open, now, limits, started, &mut report).await;
+    Ok(report)
+}
+
+/// Fetches and ingests `open` leads with bounded concurrency until the budget (counted from
+/// `started`) is spent; what was not reached is counted `pending` (its inbox item stays open).
+#[allow(clippy::too_many_arguments)]
+async fn fetch_and_ingest(
+    app: &App,
+    store: &DynamoStore,
+    graph: Arc<GraphClient>,
+    access: &BTreeMap<TenantId, Arc<TenantAccess>>,
+    open: Vec<(TenantId, LeadgenChange)>,
+    now: DateTime<Utc>,
+    limits: Limits,
+    started: tokio::time::Instant,
+    report: &mut DeliveryReport,
+) {
+    let concurrency = limits.concurrency.max(1);
     let mut set = tokio::task::JoinSet::new();
     let mut queue = open.into_iter();
     loop {
@@ -622,9 +703,53 @@ pub async fn process_delivery_with(
     // Not reached within the budget: still pending in the inbox.
     let left = queue.count();
     if left > 0 {
-        tracing::warn!(left, "processing budget spent; the rest waits for Meta's re-delivery");
+        tracing::warn!(left, "processing budget spent; the rest stays open for a re-delivery or replay");
         report.pending += left;
     }
+}
+
+/// Most open leads one replay looks at.
+pub const REPLAY_BATCH: i32 = 200;
+/// Time a replay may spend (it runs inside the OAuth callback).
+pub const REPLAY_BUDGET: Duration = Duration::from_secs(5);
+
+/// Processes `tenant`'s open leads (parked while its token was expired, or left pending) with the
+/// token it just connected with. Called by the OAuth callback: Meta does not re-deliver a lead we
+/// answered 200 for, so a reconnect is what brings parked leads in. Reads only open items (sparse
+/// GSI1); what the batch/budget does not reach stays open for the next replay or re-delivery.
+pub async fn replay_open_leads(
+    app: &App,
+    graph: &GraphClient,
+    conn: &MetaConnection,
+    token: &SecretString,
+    now: DateTime<Utc>,
+) -> Result<DeliveryReport, ApiError> {
+    let started = tokio::time::Instant::now();
+    let store = app.dynamo.clone().ok_or_else(|| ApiError::internal("the lead replay needs DynamoDB"))?;
+    let tenant = conn.tenant_id;
+    let open: Vec<(TenantId, LeadgenChange)> =
+        open_items(&store, tenant, REPLAY_BATCH).await?.into_iter().map(|c| (tenant, c)).collect();
+    let mut report = DeliveryReport { received: open.len(), ..Default::default() };
+    if open.is_empty() {
+        return Ok(report);
+    }
+    let access = TenantAccess {
+        tenant,
+        token: Some((conn.clone(), token.clone())),
+        rejected: AtomicBool::new(false),
+        ingest: tokio::sync::Mutex::new(()),
+    };
+    let access = BTreeMap::from([(tenant, Arc::new(access))]);
+    let graph = Arc::new(GraphClient::new(app.http.get().clone(), graph.settings().clone()));
+    let limits = Limits { concurrency: FETCH_CONCURRENCY, budget: REPLAY_BUDGET };
+    fetch_and_ingest(app, &store, graph, &access, open, now, limits, started, &mut report).await;
+    tracing::info!(
+        tenant_id = tenant.0,
+        replayed = report.received,
+        created = report.created,
+        still_open = report.pending + report.awaiting_reconnect,
+        "open lead-ads leads replayed after connect"
+    );
     Ok(report)
 }
 

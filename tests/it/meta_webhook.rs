@@ -300,12 +300,38 @@ async fn rejected_token_marks_the_connection_expired_and_parks_the_lead_until_re
     }
     assert!(leads_of(&m.env, 1).await.is_empty());
 
-    // The tenant reconnects; Meta's next delivery of the parked leads creates them.
+    // Meta does not re-deliver what was answered 200: reconnecting replays the parked leads.
     m.sandbox.with(|s| s.reject_tokens = false);
     connect(&m, 1).await;
-    let again = deliver(&m, &[&a.id, &b.id]).await;
-    assert_eq!(body_json(&again)["data"]["created"], 2);
     assert_eq!(leads_of(&m.env, 1).await.len(), 2);
+    for id in [&a.id, &b.id] {
+        assert_eq!(s(&m.env.item(1, &format!("LEADGEN#{id}")).await.expect("settled"), "status"), "done");
+    }
+    // A late re-delivery of the same leads changes nothing.
+    let again = deliver(&m, &[&a.id, &b.id]).await;
+    assert_eq!(body_json(&again)["data"]["duplicates"], 2);
+    assert_eq!(num(&m.env.item(1, DAY).await.expect("day"), counter::LEADS), 2);
+}
+
+#[tokio::test]
+async fn reconnect_replays_only_open_leads_from_the_sparse_index() {
+    let m = webhook_env().await;
+    connect(&m, 1).await;
+    let done = add_lead(&m, "11", "21", "Done");
+    assert_eq!(deliver(&m, &[&done.id]).await.status(), 200);
+    let parked = add_lead(&m, "11", "21", "Parked");
+    m.sandbox.with(|s| s.transient_next = 3);
+    assert_eq!(deliver(&m, &[&parked.id]).await.status(), 503);
+    let open = m.env.items_with("T#1", "LEADGEN#").await;
+    let indexed: Vec<String> = open.iter().filter(|i| i.contains_key("GSI1PK")).map(|i| s(i, "leadgen_id")).collect();
+    assert_eq!(indexed, vec![parked.id.clone()], "settled leads leave the open index");
+    let fetches_before = leadgen_fetches(&m, &done.id);
+    connect(&m, 1).await;
+    assert_eq!(leads_of(&m.env, 1).await.len(), 2);
+    assert_eq!(leadgen_fetches(&m, &done.id), fetches_before, "a settled lead is not replayed");
+    let settled = m.env.item(1, &format!("LEADGEN#{}", parked.id)).await.expect("inbox");
+    assert_eq!(s(&settled, "status"), "done");
+    assert!(!settled.contains_key("GSI1PK"));
 }
 
 #[tokio::test]

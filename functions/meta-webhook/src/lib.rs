@@ -16,7 +16,8 @@
 //!   concurrency inside a time budget and ingested through the one idempotent lead path
 //!   (`meta:{leadgen_id}`, event `meta-leadgen:{leadgen_id}`). Anything still open after a
 //!   transient failure or the budget → `503`, and Meta's re-delivery (36 h of retries) finishes
-//!   it; a rejected token (190) marks the connection expired and parks the lead until reconnect.
+//!   it; a rejected token (190) marks the connection expired and parks the lead, and the OAuth
+//!   callback replays the tenant's open leads when it reconnects.
 //! - **Body limit**: deliveries batch up to 1,000 changes, so this endpoint accepts up to
 //!   [`crm_shared::meta_leadgen::MAX_BODY_BYTES`] (1 MiB) instead of `MAX_BODY_BYTES`.
 
