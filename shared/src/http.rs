@@ -606,6 +606,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn text_reply_is_plain_text_without_envelope() {
+        let (app, _) = app_with(&[]);
+        const PUBLIC: Endpoint = Endpoint { name: "hook", method: Method::GET, path: "/hook", access: Access::Public };
+        let resp = run_endpoint(
+            &app,
+            &PUBLIC,
+            http::Request::builder().uri("/hook").body(Body::Empty).expect("req"),
+            |_| async { Ok(Reply::text("1158201444")) },
+        )
+        .await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.body().as_ref(), b"1158201444");
+        assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
+    }
+
+    #[tokio::test]
+    async fn endpoint_body_limit_overrides_the_default() {
+        let (app, _) = app_with(&[]);
+        const PUBLIC: Endpoint = Endpoint { name: "hook", method: Method::POST, path: "/hook", access: Access::Public };
+        let body = "x".repeat(100); // over MAX_BODY_BYTES=64 of this app
+        let call = |limit: usize| {
+            let req = http::Request::builder().method("POST").uri("/hook").body(Body::Text(body.clone())).expect("req");
+            run_endpoint_with_body_limit(&app, &PUBLIC, limit, req, |ctx| async move { Reply::ok(&ctx.body.len()) })
+        };
+        assert_eq!(call(128).await.status(), 200);
+        assert_eq!(call(99).await.status(), 413);
+    }
+
+    #[tokio::test]
     async fn audit_note_of_a_public_reply_names_tenant_and_failure() {
         let (app, mem) = app_with(&[]);
         const PUBLIC: Endpoint = Endpoint { name: "cb", method: Method::GET, path: "/cb", access: Access::Public };

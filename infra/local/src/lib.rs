@@ -8,8 +8,9 @@
 //! - [`server`] serves every function at its real route by calling its library handler;
 //! - [`runtime_api`] is a stand-in of the Lambda Runtime API for the cold-start benchmark.
 //! - [`sandbox_meta`] is Sandbox Meta: the login dialog, token exchange, debug_token, businesses,
-//!   ad accounts and permissions over real HTTP, with switches for throttling, transient failures
-//!   and rejected tokens (used by `make dev` and the integration tests).
+//!   ad accounts, permissions, managed pages and lead-ads leads over real HTTP, with switches for
+//!   throttling, transient failures and rejected tokens, and signed lead-ads webhook deliveries
+//!   (used by `make dev` and the integration tests).
 
 pub mod demo;
 pub mod moto;
