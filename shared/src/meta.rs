@@ -38,7 +38,7 @@ pub const OAUTH_SCOPES: &[&str] =
 /// Fields of a Facebook Page the product reads (never the page's own access token).
 pub const PAGE_FIELDS: &str = "id,name";
 /// Fields of a lead-ads lead (`GET /{leadgen_id}`) the product reads.
-pub const LEADGEN_FIELDS: &str = "created_time,field_data,form_id,campaign_id,campaign_name,ad_id,ad_name";
+pub const LEADGEN_FIELDS: &str = "created_time,field_data,campaign_id,campaign_name,ad_id,ad_name";
 /// Fields of an ad account the product reads.
 pub const AD_ACCOUNT_FIELDS: &str = "id,account_id,name,currency,timezone_name,account_status";
 /// Page size asked of Meta for list calls.
@@ -262,8 +262,6 @@ pub struct Leadgen {
     pub created_time: String,
     #[serde(default)]
     pub field_data: Vec<LeadField>,
-    #[serde(default)]
-    pub form_id: Option<String>,
     #[serde(default)]
     pub campaign_id: Option<String>,
     #[serde(default)]

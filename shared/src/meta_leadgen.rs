@@ -594,7 +594,7 @@ pub async fn process_delivery(app: &App, delivery: Delivery, now: DateTime<Utc>)
 }
 
 /// [`process_delivery`] with explicit limits. `Err` only for failures before any lead was fetched
-/// (storage, secrets or KMS down): Meta then re-delivers the whole delivery.
+/// (storage or secrets down): Meta then re-delivers the whole delivery.
 pub async fn process_delivery_with(
     app: &App,
     delivery: Delivery,
@@ -654,7 +654,16 @@ pub async fn process_delivery_with(
     let graph = Arc::new(crate::meta_connect::graph_client(app).await?);
     let mut access: BTreeMap<TenantId, Arc<TenantAccess>> = BTreeMap::new();
     for tenant in open.iter().map(|(t, _)| *t).collect::<BTreeSet<_>>() {
-        access.insert(tenant, Arc::new(tenant_access(app, tenant, now).await?));
+        match tenant_access(app, tenant, now).await {
+            Ok(a) => {
+                access.insert(tenant, Arc::new(a));
+            }
+            // One tenant's broken token/KMS/storage does not hold up the others' leads; its own
+            // stay pending for the re-delivery.
+            Err(e) => {
+                tracing::error!(tenant_id = tenant.0, error = %e, "tenant's Meta token unavailable; its leads stay open")
+            }
+        }
     }
 
     fetch_and_ingest(app, &store, graph, &access, open, now, limits, started, &mut report).await;
@@ -681,7 +690,10 @@ async fn fetch_and_ingest(
     loop {
         while set.len() < concurrency && started.elapsed() < limits.budget {
             let Some((tenant, change)) = queue.next() else { break };
-            let Some(acc) = access.get(&tenant).cloned() else { continue };
+            let Some(acc) = access.get(&tenant).cloned() else {
+                report.pending += 1;
+                continue;
+            };
             let (app, store, graph) = (app.clone(), store.clone(), graph.clone());
             set.spawn(async move { attempt_lead(&app, &store, &graph, &acc, &change, now).await });
         }
@@ -881,7 +893,6 @@ mod tests {
                 LeadField { name: "EMAIL".into(), values: vec!["ana@example.com".into()] },
                 LeadField { name: "phone_number".into(), values: vec!["+5491100000000".into()] },
             ],
-            form_id: Some("77".into()),
             campaign_id: Some("120200000000001".into()),
             campaign_name: Some("Spring".into()),
             ad_id: None,
