@@ -33,3 +33,5 @@ pub mod crm_events;
 pub mod dashboard;
 pub mod marketing;
 pub mod money;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;

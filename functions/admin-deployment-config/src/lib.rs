@@ -26,40 +26,20 @@ async fn deployment(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
-    use chrono::{TimeZone, Utc};
-    use crm_shared::auth::sign_hs256;
-    use crm_shared::clock::ManualClock;
-    use crm_shared::config::Config;
     use crm_shared::http::body_json;
     use crm_shared::store::TenantProfile;
     use crm_shared::tenant::TenantId;
-    use serde_json::json;
+    use crm_shared::testing::{caller_request, unit_app};
 
     use super::*;
 
     fn app() -> (App, crm_shared::app::InMemory) {
-        let cfg = Config::from_lookup(|k| match k {
-            "TABLE_NAME" => Some("t".into()),
-            "JWT_SECRET_KEY" => Some("k".into()),
-            "ADMIN_TOKEN" => Some("adm".into()),
-            _ => None,
-        })
-        .expect("config");
-        let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().expect("date")));
-        App::in_memory(cfg, clock)
+        unit_app(&[])
     }
 
     fn request(tenant: i64) -> Request {
-        let jwt =
-            sign_hs256(&json!({"user_id": "u", "role": "closer", "tenant_id": tenant, "exp": 4_000_000_000_i64}), b"k");
-        lambda_http::http::Request::builder()
-            .uri("/admin/config/deployment")
-            .header("authorization", format!("Bearer {jwt}"))
-            .header("x-admin-token", "adm")
-            .body(Body::Empty)
-            .expect("request")
+        caller_request("GET", "/admin/config/deployment", tenant, "closer", "")
     }
 
     #[tokio::test]

@@ -33,28 +33,19 @@ async fn callback(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
-    use chrono::{TimeZone, Utc};
     use crm_shared::audit::Outcome;
-    use crm_shared::clock::ManualClock;
-    use crm_shared::config::Config;
+
+    use crm_shared::testing::unit_app;
 
     use super::*;
 
     fn app(meta_secret: Option<&str>) -> (App, crm_shared::app::InMemory) {
-        let secret = meta_secret.map(str::to_string);
-        let cfg = Config::from_lookup(|k| match k {
-            "TABLE_NAME" => Some("t".into()),
-            "JWT_SECRET_KEY" => Some("k".into()),
-            "META_APP_ID" => Some("app".into()),
-            "META_APP_SECRET" => secret.clone(),
-            "META_REDIRECT_URI" => Some("http://127.0.0.1:8080/crm/auth/meta/callback".into()),
-            _ => None,
-        })
-        .expect("config");
-        let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().expect("date")));
-        App::in_memory(cfg, clock)
+        unit_app(&[
+            ("META_APP_ID", "app"),
+            ("META_APP_SECRET", meta_secret.unwrap_or("")),
+            ("META_REDIRECT_URI", "http://127.0.0.1:8080/crm/auth/meta/callback"),
+        ])
     }
 
     fn meta_redirect(query: &str) -> Request {

@@ -34,39 +34,21 @@ async fn token_status_of_caller(app: &App, ctx: RequestCtx) -> Result<Reply, Api
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
-    use chrono::{Duration, TimeZone, Utc};
-    use crm_shared::auth::sign_hs256;
-    use crm_shared::clock::ManualClock;
-    use crm_shared::config::Config;
+    use chrono::Duration;
     use crm_shared::http::body_json;
     use crm_shared::store::{ConnectionStatus, MetaConnection};
     use crm_shared::tenant::TenantId;
+    use crm_shared::testing::{caller_request, unit_app};
 
     use super::*;
 
     fn app() -> (App, crm_shared::app::InMemory) {
-        let cfg = Config::from_lookup(|k| match k {
-            "TABLE_NAME" => Some("t".into()),
-            "JWT_SECRET_KEY" => Some("k".into()),
-            "ADMIN_TOKEN" => Some("adm".into()),
-            _ => None,
-        })
-        .expect("config");
-        let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().expect("date")));
-        App::in_memory(cfg, clock)
+        unit_app(&[])
     }
 
     fn request(tenant: i64) -> Request {
-        let exp = Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).single().expect("date").timestamp();
-        let jwt = sign_hs256(&json!({"user_id": "u", "role": "setter", "tenant_id": tenant, "exp": exp}), b"k");
-        lambda_http::http::Request::builder()
-            .uri("/crm/marketing/token-status")
-            .header("authorization", format!("Bearer {jwt}"))
-            .header("x-admin-token", "adm")
-            .body(Body::Empty)
-            .expect("request")
+        caller_request("GET", "/crm/marketing/token-status", tenant, "setter", "")
     }
 
     #[tokio::test]

@@ -102,34 +102,15 @@ async fn receive_delivery(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError>
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
-    use chrono::{TimeZone, Utc};
-    use crm_shared::clock::ManualClock;
-    use crm_shared::config::Config;
     use crm_shared::http::body_json;
+
+    use crm_shared::testing::{unit_app, unit_request as req};
 
     use super::*;
 
     fn app() -> (App, crm_shared::app::InMemory) {
-        let cfg = Config::from_lookup(|k| match k {
-            "TABLE_NAME" => Some("t".into()),
-            "JWT_SECRET_KEY" => Some("k".into()),
-            "META_APP_SECRET" => Some("app-secret".into()),
-            "META_WEBHOOK_VERIFY_TOKEN" => Some("verify-me".into()),
-            _ => None,
-        })
-        .expect("config");
-        let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().expect("date")));
-        App::in_memory(cfg, clock)
-    }
-
-    fn req(method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> Request {
-        let mut b = lambda_http::http::Request::builder().method(method).uri(uri);
-        for (k, v) in headers {
-            b = b.header(*k, *v);
-        }
-        b.body(if body.is_empty() { Body::Empty } else { Body::Text(body.into()) }).expect("request")
+        unit_app(&[("META_APP_SECRET", "app-secret"), ("META_WEBHOOK_VERIFY_TOKEN", "verify-me")])
     }
 
     #[tokio::test]

@@ -1,0 +1,69 @@
+//! Unit-test fixtures shared by every function crate (feature `test-support`, enabled from
+//! dev-dependencies only): an in-memory [`App`] at a fixed instant and CRM-shaped requests.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use lambda_http::{Body, Request};
+use serde_json::json;
+
+use crate::app::{App, InMemory};
+use crate::auth::sign_hs256;
+use crate::clock::ManualClock;
+use crate::config::Config;
+
+pub const UNIT_JWT_KEY: &str = "unit-jwt-key";
+pub const UNIT_ADMIN_TOKEN: &str = "unit-admin-token";
+
+/// 2026-11-24T12:00:00Z, the instant every unit-test clock starts at.
+pub fn unit_now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().unwrap_or_default()
+}
+
+/// An in-memory App with `TABLE_NAME`, `JWT_SECRET_KEY`, `ADMIN_TOKEN` set, plus `extra` env
+/// (an empty value removes a variable). Panics on invalid config: tests only.
+pub fn unit_app(extra: &[(&str, &str)]) -> (App, InMemory) {
+    let mut env: HashMap<String, String> =
+        [("TABLE_NAME", "t"), ("JWT_SECRET_KEY", UNIT_JWT_KEY), ("ADMIN_TOKEN", UNIT_ADMIN_TOKEN)]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    for (k, v) in extra {
+        if v.is_empty() {
+            env.remove(*k);
+        } else {
+            env.insert(k.to_string(), v.to_string());
+        }
+    }
+    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap_or_else(|e| panic!("unit config: {e}"));
+    App::in_memory(config, Arc::new(ManualClock::new(unit_now())))
+}
+
+/// A CRM JWT for `tenant`/`role`, valid for a day after [`unit_now`].
+pub fn unit_jwt(tenant: i64, role: &str) -> String {
+    sign_hs256(
+        &json!({"user_id": "u", "role": role, "tenant_id": tenant, "exp": unit_now().timestamp() + 86_400}),
+        UNIT_JWT_KEY.as_bytes(),
+    )
+}
+
+/// A raw request with `headers` and an optional text body.
+pub fn unit_request(method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> Request {
+    let mut b = http::Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(if body.is_empty() { Body::Empty } else { Body::Text(body.into()) })
+        .unwrap_or_else(|e| panic!("unit request: {e}"))
+}
+
+/// A request as the frontend sends it for `tenant`/`role` (Bearer JWT + admin token).
+pub fn caller_request(method: &str, uri: &str, tenant: i64, role: &str, body: &str) -> Request {
+    let bearer = format!("Bearer {}", unit_jwt(tenant, role));
+    let mut headers = vec![("authorization", bearer.as_str()), ("x-admin-token", UNIT_ADMIN_TOKEN)];
+    if !body.is_empty() {
+        headers.push(("content-type", "application/json"));
+    }
+    unit_request(method, uri, &headers, body)
+}
