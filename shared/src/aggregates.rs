@@ -18,6 +18,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::crm_events::guarded;
 use crate::marketing::{Period, MAX_DAILY_SERIES_DAYS};
 use crate::money::{Currency, MinorUnits};
 use crate::store::{attr, from_item, keys, to_item, DynamoStore, Item, StoreError};
@@ -353,7 +354,8 @@ pub struct CrmAggregates {
     pub by_bucket: BTreeMap<NaiveDate, Counters>,
 }
 
-const REV: &str = "rev";
+/// The optimistic-lock revision attribute of entity and spend items.
+pub(crate) const REV: &str = "rev";
 
 impl DynamoStore {
     /// `Query PK = pk AND SK BETWEEN from AND to`, every page; counts `ScannedCount`.
@@ -487,8 +489,7 @@ impl DynamoStore {
         for _attempt in 0..5 {
             let old_day = self.get_item(pk.clone(), &day_sk).await?;
             let old_month = self.get_item(pk.clone(), &month_sk).await?;
-            let day_rev = old_day.as_ref().map(rev_of);
-            let month_rev = old_month.as_ref().map(rev_of);
+            let (day_raw, month_raw) = (old_day.clone(), old_month.clone());
             let old_day: Option<DailySpend> = old_day.map(from_item).transpose()?;
             let mut month: MonthlySpend = match old_month.map(from_item::<MonthlySpend>).transpose()? {
                 Some(m) if m.currency == day.currency => m,
@@ -518,23 +519,6 @@ impl DynamoStore {
             month.synced_at = month.synced_at.max(day.synced_at);
             month.attribution_setting.clone_from(&day.attribution_setting);
 
-            let guarded_put = |item: Item, prev: Option<u64>| -> Result<TransactWriteItem, StoreError> {
-                let mut item = item;
-                item.insert(REV.into(), AttributeValue::N((prev.unwrap_or(0) + 1).to_string()));
-                let put = Put::builder().table_name(&self.table).set_item(Some(item));
-                let put = match prev {
-                    None => put
-                        .condition_expression("attribute_not_exists(#pk)")
-                        .expression_attribute_names("#pk", attr::PK),
-                    Some(r) => put
-                        .condition_expression("#rev = :rev")
-                        .expression_attribute_names("#rev", REV)
-                        .expression_attribute_values(":rev", AttributeValue::N(r.to_string())),
-                };
-                Ok(TransactWriteItem::builder()
-                    .put(put.build().map_err(|e| StoreError::Dynamo(e.to_string()))?)
-                    .build())
-            };
             let mut sync_item = Item::new();
             sync_item.insert(attr::PK.into(), AttributeValue::S(pk.clone()));
             sync_item.insert(attr::SK.into(), AttributeValue::S(sk::spend_sync(&day.ad_account_id)));
@@ -547,8 +531,8 @@ impl DynamoStore {
             let result = self
                 .client
                 .transact_write_items()
-                .transact_items(guarded_put(to_item(pk.clone(), &day_sk, day)?, day_rev)?)
-                .transact_items(guarded_put(to_item(pk.clone(), &month_sk, &month)?, month_rev)?)
+                .transact_items(guarded(&self.table, to_item(pk.clone(), &day_sk, day)?, day_raw.as_ref())?)
+                .transact_items(guarded(&self.table, to_item(pk.clone(), &month_sk, &month)?, month_raw.as_ref())?)
                 .transact_items(TransactWriteItem::builder().put(sync_put).build())
                 .send()
                 .await;

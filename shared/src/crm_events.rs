@@ -24,7 +24,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::aggregates::{counter, is_transaction_conflict, rev_of, sk, Counters};
+use crate::aggregates::{counter, is_transaction_conflict, rev_of, sk, Counters, REV};
 use crate::marketing::{local_day, reporting_zone};
 use crate::money::{Currency, MinorUnits};
 use crate::store::{attr, from_item, keys, to_item, DynamoStore, Item, StoreError, TenantProfile};
@@ -576,17 +576,17 @@ struct WritePlan {
 
 pub(crate) fn guarded(table: &str, mut item: Item, prev: Option<&Item>) -> Result<TransactWriteItem, StoreError> {
     let prev_rev = prev.map(rev_of);
-    item.insert("rev".into(), AttributeValue::N((prev_rev.unwrap_or(0) + 1).to_string()));
+    item.insert(REV.into(), AttributeValue::N((prev_rev.unwrap_or(0) + 1).to_string()));
     let put = Put::builder().table_name(table).set_item(Some(item));
     let put = match (prev, prev_rev) {
         (None, _) => put.condition_expression("attribute_not_exists(#pk)").expression_attribute_names("#pk", attr::PK),
         (Some(_), Some(0) | None) => put
             .condition_expression("attribute_exists(#pk) AND attribute_not_exists(#rev)")
             .expression_attribute_names("#pk", attr::PK)
-            .expression_attribute_names("#rev", "rev"),
+            .expression_attribute_names("#rev", REV),
         (Some(_), Some(r)) => put
             .condition_expression("#rev = :rev")
-            .expression_attribute_names("#rev", "rev")
+            .expression_attribute_names("#rev", REV)
             .expression_attribute_values(":rev", AttributeValue::N(r.to_string())),
     };
     Ok(TransactWriteItem::builder().put(put.build().map_err(|e| StoreError::Dynamo(e.to_string()))?).build())
