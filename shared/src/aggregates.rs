@@ -486,7 +486,10 @@ impl DynamoStore {
         let pk = keys::tenant(day.tenant_id);
         let day_sk = sk::spend_day(&day.ad_account_id, day.date);
         let month_sk = sk::spend_month(&day.ad_account_id, day.date);
-        for _attempt in 0..5 {
+        for attempt in 0..TRANSACTION_ATTEMPTS {
+            if attempt > 0 {
+                conflict_backoff(attempt).await;
+            }
             let old_day = self.get_item(pk.clone(), &day_sk).await?;
             let old_month = self.get_item(pk.clone(), &month_sk).await?;
             let (day_raw, month_raw) = (old_day.clone(), old_month.clone());
@@ -544,6 +547,17 @@ impl DynamoStore {
         }
         Err(StoreError::Dynamo("spend upsert kept conflicting with concurrent writers".into()))
     }
+}
+
+/// Attempts of an optimistic transaction before giving up (the caller retries later).
+pub(crate) const TRANSACTION_ATTEMPTS: u32 = 8;
+
+/// Waits before re-trying a transaction that lost a race: full jitter over 10 ms × 2^attempt
+/// (capped at 640 ms), so writers that collide on a hot aggregate item spread out.
+pub(crate) async fn conflict_backoff(attempt: u32) {
+    let cap_ms = 10_u64 << attempt.min(6);
+    let jitter = (uuid::Uuid::new_v4().as_u128() % u128::from(cap_ms)) as u64;
+    tokio::time::sleep(std::time::Duration::from_millis(jitter + 1)).await;
 }
 
 /// The optimistic-lock revision of an item (0 when absent).

@@ -24,7 +24,9 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::aggregates::{counter, is_transaction_conflict, rev_of, sk, Counters, REV};
+use crate::aggregates::{
+    conflict_backoff, counter, is_transaction_conflict, rev_of, sk, Counters, REV, TRANSACTION_ATTEMPTS,
+};
 use crate::marketing::{local_day, reporting_zone};
 use crate::money::{Currency, MinorUnits};
 use crate::store::{attr, from_item, keys, to_item, DynamoStore, Item, StoreError, TenantProfile};
@@ -619,7 +621,12 @@ fn put_of<T: Serialize>(pk: &str, key: &str, value: &T, prev: Option<Item>) -> R
 pub async fn apply_event(store: &DynamoStore, event: &CrmEvent, now: DateTime<Utc>) -> Result<Applied, ApplyError> {
     let pk = keys::tenant(event.tenant_id);
     let marker_sk = entity_sk::marker(event.event_id.as_str());
-    for _attempt in 0..6 {
+    for attempt in 0..TRANSACTION_ATTEMPTS {
+        if attempt > 0 {
+            // Lost a race (same event delivered twice, or another event on the same aggregate
+            // items in the same instant): back off, then re-read and decide again.
+            conflict_backoff(attempt).await;
+        }
         if store.get_item(pk.clone(), &marker_sk).await?.is_some() {
             return Ok(Applied::Duplicate);
         }
