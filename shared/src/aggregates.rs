@@ -70,6 +70,17 @@ pub mod counter {
     pub fn by_ad(metric: &str, ad: &str) -> String {
         format!("{metric}__ad__{ad}")
     }
+    /// Display-name attributes (strings, `SET` beside the counters when a lead brings them).
+    pub fn campaign_name(campaign: &str) -> String {
+        format!("name__camp__{campaign}")
+    }
+    pub fn ad_name(ad: &str) -> String {
+        format!("name__ad__{ad}")
+    }
+    /// The campaign an ad belongs to.
+    pub fn ad_campaign(ad: &str) -> String {
+        format!("campaign__ad__{ad}")
+    }
     /// `revenue__{CUR}` totals in `c` → the currencies seen.
     pub fn revenue_currencies(c: &super::Counters) -> Vec<String> {
         c.keys()
@@ -178,6 +189,16 @@ pub fn buckets(g: Granularity, p: &Period) -> Vec<NaiveDate> {
         };
     }
     out
+}
+
+fn names_of(item: &Item, into: &mut BTreeMap<String, String>) {
+    for (k, v) in item {
+        if k.starts_with("name__") || k.starts_with("campaign__ad__") {
+            if let Ok(s) = v.as_s() {
+                into.insert(k.clone(), s.clone());
+            }
+        }
+    }
 }
 
 fn counters_of(item: &Item) -> Counters {
@@ -352,6 +373,8 @@ impl AccountSpend {
 pub struct CrmAggregates {
     pub total: Counters,
     pub by_bucket: BTreeMap<NaiveDate, Counters>,
+    /// Campaign/ad display names seen on the items read (latest item wins).
+    pub names: BTreeMap<String, String>,
 }
 
 /// The optimistic-lock revision attribute of entity and spend items.
@@ -414,6 +437,7 @@ impl DynamoStore {
                 let d = item.get(attr::SK).and_then(|v| v.as_s().ok()).and_then(|s| date_of_sk(s, "AGG#D#", false));
                 if let Some(d) = d.filter(|d| period.contains(*d)) {
                     absorb(d, counters_of(&item), &mut out);
+                    names_of(&item, &mut out.names);
                 }
             }
         }
@@ -424,6 +448,7 @@ impl DynamoStore {
                 let d = item.get(attr::SK).and_then(|v| v.as_s().ok()).and_then(|s| date_of_sk(s, "AGG#M#", true));
                 if let Some(d) = d {
                     absorb(d, counters_of(&item), &mut out);
+                    names_of(&item, &mut out.names);
                 }
             }
         }

@@ -322,10 +322,23 @@ impl Dashboard {
                 let revenue = MinorUnits(by(&counter::revenue(cur.code())));
                 let spend = MinorUnits(acc.spend);
                 let ratio = roi_ratio(revenue, spend);
+                // Names from the spend sync, else the ones the CRM's leads carried, else the id.
+                let crm_name = self.crm.names.get(&format!("name__{tag}__{id}")).cloned();
+                let crm_campaign_name = match kind {
+                    RowKind::Campaign => crm_name.clone(),
+                    RowKind::Ad => self
+                        .crm
+                        .names
+                        .get(&counter::ad_campaign(&id))
+                        .and_then(|c| self.crm.names.get(&counter::campaign_name(c)))
+                        .cloned(),
+                };
+                let ad_name = acc.name.clone().or(crm_name).unwrap_or_else(|| id.clone());
+                let campaign_name = acc.campaign_name.or(crm_campaign_name).unwrap_or_else(|| ad_name.clone());
                 let row = json!({
                     "ad_id": id,
-                    "ad_name": acc.name.clone().unwrap_or_else(|| id.clone()),
-                    "campaign_name": acc.campaign_name.or(acc.name).unwrap_or_else(|| id.clone()),
+                    "ad_name": ad_name,
+                    "campaign_name": campaign_name,
                     "status": acc.status.unwrap_or_else(|| "unknown".into()),
                     "currency": cur,
                     "spend": major(spend, cur),
@@ -594,7 +607,7 @@ mod tests {
             period: Period { name: "30d".into(), from: d(2026, 10, 26), to: d(2026, 11, 24) },
             time_zone: "UTC".into(),
             granularity: Granularity::Day,
-            crm: CrmAggregates { total: counters(total), by_bucket: BTreeMap::new() },
+            crm: CrmAggregates { total: counters(total), ..Default::default() },
             accounts,
             connection: token_status(None, Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).single().expect("t")),
             profile: None,
@@ -645,7 +658,7 @@ mod tests {
     fn reporting_currency_prefers_profile_then_account_then_revenue() {
         let crm = CrmAggregates {
             total: counters(&[("revenue__EUR", 5), ("revenue__EUR__src__META_ADS", 5)]),
-            by_bucket: BTreeMap::new(),
+            ..Default::default()
         };
         let profile = TenantProfile {
             tenant_id: TenantId(1),

@@ -539,3 +539,36 @@ async fn calendar_ranges_and_custom_ranges_select_their_days() {
     let (_, body) = call(&env, "/crm/marketing/stats?time_range=custom&from=2026-01-01&to=2026-01-31", t).await;
     assert_eq!((leads(&body), body["data"]["series"]["points"].as_array().expect("points").len()), (1, 31));
 }
+
+#[tokio::test]
+async fn rows_without_synced_spend_use_the_names_leads_brought() {
+    let env = TestEnv::new().await;
+    let t = 44;
+    profile(&env, t, "UTC", Some("USD")).await;
+    let at = "2026-11-20T10:00:00Z";
+    send(
+        &env,
+        vec![crm_event(
+            "lead.created",
+            t,
+            "e-named",
+            at,
+            "lead",
+            json!({"id": "L1", "created_at": at, "source": "META_ADS", "campaign_id": "c5", "campaign_name": "Spring Sale",
+                   "ad_id": "a5", "ad_name": "Carousel B"}),
+        )],
+    )
+    .await;
+    let (_, body) = call(&env, "/crm/marketing/combined-stats?time_range=last_30d", t).await;
+    let c = &body["data"]["meta"]["campaigns"];
+    assert_eq!(
+        (c["campaigns"][0]["ad_id"].clone(), c["campaigns"][0]["ad_name"].clone()),
+        (json!("c5"), json!("Spring Sale"))
+    );
+    let ad = &c["creatives"][0];
+    assert_eq!(
+        (ad["ad_name"].clone(), ad["campaign_name"].clone(), ad["leads"].clone()),
+        (json!("Carousel B"), json!("Spring Sale"), json!(1))
+    );
+    assert_eq!(ad["status"], "unknown");
+}
