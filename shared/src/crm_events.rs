@@ -534,7 +534,10 @@ impl Attribution {
 /// Counter deltas per aggregate item (sort key → counters), and display names to `SET` on it
 /// (sort key → attribute → value); one `Update` per item.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Deltas(pub BTreeMap<String, Counters>, pub BTreeMap<String, BTreeMap<String, String>>);
+pub struct Deltas(pub BTreeMap<String, Counters>, pub BTreeMap<String, Names>);
+
+/// Display-name attributes of one aggregate item.
+pub type Names = BTreeMap<String, String>;
 
 impl Deltas {
     /// Adds `n` to `metric` (total, per source, campaign, ad) on the local day of `at` and its month.
@@ -582,7 +585,7 @@ impl Deltas {
     }
 
     /// Every aggregate item touched, with its counters and names.
-    fn items(&self) -> Vec<(&String, Option<&Counters>, Option<&BTreeMap<String, String>>)> {
+    fn items(&self) -> Vec<(&String, Option<&Counters>, Option<&Names>)> {
         let keys: std::collections::BTreeSet<&String> = self.0.keys().chain(self.1.keys()).collect();
         keys.into_iter().map(|k| (k, self.0.get(k), self.1.get(k))).collect()
     }
@@ -626,7 +629,7 @@ fn add_counters(
     pk: &str,
     key: &str,
     counters: Option<&Counters>,
-    names: Option<&BTreeMap<String, String>>,
+    names: Option<&Names>,
 ) -> Result<TransactWriteItem, StoreError> {
     let mut upd = Update::builder()
         .table_name(table)
