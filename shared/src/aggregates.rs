@@ -18,6 +18,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::crm_events::guarded;
 use crate::marketing::{Period, MAX_DAILY_SERIES_DAYS};
 use crate::money::{Currency, MinorUnits};
 use crate::store::{attr, from_item, keys, to_item, DynamoStore, Item, StoreError};
@@ -68,6 +69,17 @@ pub mod counter {
     }
     pub fn by_ad(metric: &str, ad: &str) -> String {
         format!("{metric}__ad__{ad}")
+    }
+    /// Display-name attributes (strings, `SET` beside the counters when a lead brings them).
+    pub fn campaign_name(campaign: &str) -> String {
+        format!("name__camp__{campaign}")
+    }
+    pub fn ad_name(ad: &str) -> String {
+        format!("name__ad__{ad}")
+    }
+    /// The campaign an ad belongs to.
+    pub fn ad_campaign(ad: &str) -> String {
+        format!("campaign__ad__{ad}")
     }
     /// `revenue__{CUR}` totals in `c` → the currencies seen.
     pub fn revenue_currencies(c: &super::Counters) -> Vec<String> {
@@ -177,6 +189,16 @@ pub fn buckets(g: Granularity, p: &Period) -> Vec<NaiveDate> {
         };
     }
     out
+}
+
+fn names_of(item: &Item, into: &mut BTreeMap<String, String>) {
+    for (k, v) in item {
+        if k.starts_with("name__") || k.starts_with("campaign__ad__") {
+            if let Ok(s) = v.as_s() {
+                into.insert(k.clone(), s.clone());
+            }
+        }
+    }
 }
 
 fn counters_of(item: &Item) -> Counters {
@@ -351,9 +373,12 @@ impl AccountSpend {
 pub struct CrmAggregates {
     pub total: Counters,
     pub by_bucket: BTreeMap<NaiveDate, Counters>,
+    /// Campaign/ad display names seen on the items read (latest item wins).
+    pub names: BTreeMap<String, String>,
 }
 
-const REV: &str = "rev";
+/// The optimistic-lock revision attribute of entity and spend items.
+pub(crate) const REV: &str = "rev";
 
 impl DynamoStore {
     /// `Query PK = pk AND SK BETWEEN from AND to`, every page; counts `ScannedCount`.
@@ -412,6 +437,7 @@ impl DynamoStore {
                 let d = item.get(attr::SK).and_then(|v| v.as_s().ok()).and_then(|s| date_of_sk(s, "AGG#D#", false));
                 if let Some(d) = d.filter(|d| period.contains(*d)) {
                     absorb(d, counters_of(&item), &mut out);
+                    names_of(&item, &mut out.names);
                 }
             }
         }
@@ -422,6 +448,7 @@ impl DynamoStore {
                 let d = item.get(attr::SK).and_then(|v| v.as_s().ok()).and_then(|s| date_of_sk(s, "AGG#M#", true));
                 if let Some(d) = d {
                     absorb(d, counters_of(&item), &mut out);
+                    names_of(&item, &mut out.names);
                 }
             }
         }
@@ -484,11 +511,13 @@ impl DynamoStore {
         let pk = keys::tenant(day.tenant_id);
         let day_sk = sk::spend_day(&day.ad_account_id, day.date);
         let month_sk = sk::spend_month(&day.ad_account_id, day.date);
-        for _attempt in 0..5 {
+        for attempt in 0..TRANSACTION_ATTEMPTS {
+            if attempt > 0 {
+                conflict_backoff(attempt).await;
+            }
             let old_day = self.get_item(pk.clone(), &day_sk).await?;
             let old_month = self.get_item(pk.clone(), &month_sk).await?;
-            let day_rev = old_day.as_ref().map(rev_of);
-            let month_rev = old_month.as_ref().map(rev_of);
+            let (day_raw, month_raw) = (old_day.clone(), old_month.clone());
             let old_day: Option<DailySpend> = old_day.map(from_item).transpose()?;
             let mut month: MonthlySpend = match old_month.map(from_item::<MonthlySpend>).transpose()? {
                 Some(m) if m.currency == day.currency => m,
@@ -518,23 +547,6 @@ impl DynamoStore {
             month.synced_at = month.synced_at.max(day.synced_at);
             month.attribution_setting.clone_from(&day.attribution_setting);
 
-            let guarded_put = |item: Item, prev: Option<u64>| -> Result<TransactWriteItem, StoreError> {
-                let mut item = item;
-                item.insert(REV.into(), AttributeValue::N((prev.unwrap_or(0) + 1).to_string()));
-                let put = Put::builder().table_name(&self.table).set_item(Some(item));
-                let put = match prev {
-                    None => put
-                        .condition_expression("attribute_not_exists(#pk)")
-                        .expression_attribute_names("#pk", attr::PK),
-                    Some(r) => put
-                        .condition_expression("#rev = :rev")
-                        .expression_attribute_names("#rev", REV)
-                        .expression_attribute_values(":rev", AttributeValue::N(r.to_string())),
-                };
-                Ok(TransactWriteItem::builder()
-                    .put(put.build().map_err(|e| StoreError::Dynamo(e.to_string()))?)
-                    .build())
-            };
             let mut sync_item = Item::new();
             sync_item.insert(attr::PK.into(), AttributeValue::S(pk.clone()));
             sync_item.insert(attr::SK.into(), AttributeValue::S(sk::spend_sync(&day.ad_account_id)));
@@ -547,8 +559,8 @@ impl DynamoStore {
             let result = self
                 .client
                 .transact_write_items()
-                .transact_items(guarded_put(to_item(pk.clone(), &day_sk, day)?, day_rev)?)
-                .transact_items(guarded_put(to_item(pk.clone(), &month_sk, &month)?, month_rev)?)
+                .transact_items(guarded(&self.table, to_item(pk.clone(), &day_sk, day)?, day_raw.as_ref())?)
+                .transact_items(guarded(&self.table, to_item(pk.clone(), &month_sk, &month)?, month_raw.as_ref())?)
                 .transact_items(TransactWriteItem::builder().put(sync_put).build())
                 .send()
                 .await;
@@ -560,6 +572,17 @@ impl DynamoStore {
         }
         Err(StoreError::Dynamo("spend upsert kept conflicting with concurrent writers".into()))
     }
+}
+
+/// Attempts of an optimistic transaction before giving up (the caller retries later).
+pub(crate) const TRANSACTION_ATTEMPTS: u32 = 8;
+
+/// Waits before re-trying a transaction that lost a race: full jitter over 10 ms × 2^attempt
+/// (capped at 640 ms), so writers that collide on a hot aggregate item spread out.
+pub(crate) async fn conflict_backoff(attempt: u32) {
+    let cap_ms = 10_u64 << attempt.min(6);
+    let jitter = (uuid::Uuid::new_v4().as_u128() % u128::from(cap_ms)) as u64;
+    tokio::time::sleep(std::time::Duration::from_millis(jitter + 1)).await;
 }
 
 /// The optimistic-lock revision of an item (0 when absent).

@@ -24,7 +24,9 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::aggregates::{counter, is_transaction_conflict, rev_of, sk, Counters};
+use crate::aggregates::{
+    conflict_backoff, counter, is_transaction_conflict, rev_of, sk, Counters, REV, TRANSACTION_ATTEMPTS,
+};
 use crate::marketing::{local_day, reporting_zone};
 use crate::money::{Currency, MinorUnits};
 use crate::store::{attr, from_item, keys, to_item, DynamoStore, Item, StoreError, TenantProfile};
@@ -529,9 +531,13 @@ impl Attribution {
     }
 }
 
-/// Counter deltas per aggregate item (sort key → counters); one `Update` per item.
+/// Counter deltas per aggregate item (sort key → counters), and display names to `SET` on it
+/// (sort key → attribute → value); one `Update` per item.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Deltas(pub BTreeMap<String, Counters>);
+pub struct Deltas(pub BTreeMap<String, Counters>, pub BTreeMap<String, Names>);
+
+/// Display-name attributes of one aggregate item.
+pub type Names = BTreeMap<String, String>;
 
 impl Deltas {
     /// Adds `n` to `metric` (total, per source, campaign, ad) on the local day of `at` and its month.
@@ -551,11 +557,37 @@ impl Deltas {
         }
     }
 
+    /// Records the campaign / ad names a lead arrived with on its day and month items, so rows of
+    /// campaigns without synced spend still have names ([`counter::campaign_name`] etc.).
+    pub fn name(&mut self, new: &NewLead, at: DateTime<Utc>, zone: Tz) {
+        let day = local_day(at, zone);
+        let clip = |s: &String| s.chars().take(256).collect::<String>();
+        for key in [sk::day(day), sk::month(day)] {
+            let n = self.1.entry(key).or_default();
+            if let (Some(id), Some(name)) = (&new.campaign_id, &new.campaign_name) {
+                n.insert(counter::campaign_name(id.as_str()), clip(name));
+            }
+            if let (Some(id), Some(name)) = (&new.ad_id, &new.ad_name) {
+                n.insert(counter::ad_name(id.as_str()), clip(name));
+            }
+            if let (Some(ad), Some(camp)) = (&new.ad_id, &new.campaign_id) {
+                n.insert(counter::ad_campaign(ad.as_str()), camp.as_str().to_string());
+            }
+        }
+        self.1.retain(|_, n| !n.is_empty());
+    }
+
     fn compact(&mut self) {
         for c in self.0.values_mut() {
             c.retain(|_, v| *v != 0);
         }
         self.0.retain(|_, c| !c.is_empty());
+    }
+
+    /// Every aggregate item touched, with its counters and names.
+    fn items(&self) -> Vec<(&String, Option<&Counters>, Option<&Names>)> {
+        let keys: std::collections::BTreeSet<&String> = self.0.keys().chain(self.1.keys()).collect();
+        keys.into_iter().map(|k| (k, self.0.get(k), self.1.get(k))).collect()
     }
 }
 
@@ -576,38 +608,55 @@ struct WritePlan {
 
 pub(crate) fn guarded(table: &str, mut item: Item, prev: Option<&Item>) -> Result<TransactWriteItem, StoreError> {
     let prev_rev = prev.map(rev_of);
-    item.insert("rev".into(), AttributeValue::N((prev_rev.unwrap_or(0) + 1).to_string()));
+    item.insert(REV.into(), AttributeValue::N((prev_rev.unwrap_or(0) + 1).to_string()));
     let put = Put::builder().table_name(table).set_item(Some(item));
     let put = match (prev, prev_rev) {
         (None, _) => put.condition_expression("attribute_not_exists(#pk)").expression_attribute_names("#pk", attr::PK),
         (Some(_), Some(0) | None) => put
             .condition_expression("attribute_exists(#pk) AND attribute_not_exists(#rev)")
             .expression_attribute_names("#pk", attr::PK)
-            .expression_attribute_names("#rev", "rev"),
+            .expression_attribute_names("#rev", REV),
         (Some(_), Some(r)) => put
             .condition_expression("#rev = :rev")
-            .expression_attribute_names("#rev", "rev")
+            .expression_attribute_names("#rev", REV)
             .expression_attribute_values(":rev", AttributeValue::N(r.to_string())),
     };
     Ok(TransactWriteItem::builder().put(put.build().map_err(|e| StoreError::Dynamo(e.to_string()))?).build())
 }
 
-fn add_counters(table: &str, pk: &str, key: &str, counters: &Counters) -> Result<TransactWriteItem, StoreError> {
-    let mut expr = String::from("ADD ");
+fn add_counters(
+    table: &str,
+    pk: &str,
+    key: &str,
+    counters: Option<&Counters>,
+    names: Option<&Names>,
+) -> Result<TransactWriteItem, StoreError> {
     let mut upd = Update::builder()
         .table_name(table)
         .key(attr::PK, AttributeValue::S(pk.to_string()))
         .key(attr::SK, AttributeValue::S(key.to_string()));
-    for (i, (name, n)) in counters.iter().enumerate() {
-        if i > 0 {
-            expr.push_str(", ");
+    let mut clauses = Vec::new();
+    if let Some(counters) = counters.filter(|c| !c.is_empty()) {
+        let mut parts = Vec::new();
+        for (i, (name, n)) in counters.iter().enumerate() {
+            parts.push(format!("#c{i} :c{i}"));
+            upd = upd
+                .expression_attribute_names(format!("#c{i}"), name)
+                .expression_attribute_values(format!(":c{i}"), AttributeValue::N(n.to_string()));
         }
-        expr.push_str(&format!("#c{i} :c{i}"));
-        upd = upd
-            .expression_attribute_names(format!("#c{i}"), name)
-            .expression_attribute_values(format!(":c{i}"), AttributeValue::N(n.to_string()));
+        clauses.push(format!("ADD {}", parts.join(", ")));
     }
-    let upd = upd.update_expression(expr).build().map_err(|e| StoreError::Dynamo(e.to_string()))?;
+    if let Some(names) = names.filter(|n| !n.is_empty()) {
+        let mut parts = Vec::new();
+        for (i, (name, value)) in names.iter().enumerate() {
+            parts.push(format!("#n{i} = :n{i}"));
+            upd = upd
+                .expression_attribute_names(format!("#n{i}"), name)
+                .expression_attribute_values(format!(":n{i}"), AttributeValue::S(value.clone()));
+        }
+        clauses.push(format!("SET {}", parts.join(", ")));
+    }
+    let upd = upd.update_expression(clauses.join(" ")).build().map_err(|e| StoreError::Dynamo(e.to_string()))?;
     Ok(TransactWriteItem::builder().update(upd).build())
 }
 
@@ -619,7 +668,12 @@ fn put_of<T: Serialize>(pk: &str, key: &str, value: &T, prev: Option<Item>) -> R
 pub async fn apply_event(store: &DynamoStore, event: &CrmEvent, now: DateTime<Utc>) -> Result<Applied, ApplyError> {
     let pk = keys::tenant(event.tenant_id);
     let marker_sk = entity_sk::marker(event.event_id.as_str());
-    for _attempt in 0..6 {
+    for attempt in 0..TRANSACTION_ATTEMPTS {
+        if attempt > 0 {
+            // Lost a race (same event delivered twice, or another event on the same aggregate
+            // items in the same instant): back off, then re-read and decide again.
+            conflict_backoff(attempt).await;
+        }
         if store.get_item(pk.clone(), &marker_sk).await?.is_some() {
             return Ok(Applied::Duplicate);
         }
@@ -648,8 +702,8 @@ pub async fn apply_event(store: &DynamoStore, event: &CrmEvent, now: DateTime<Ut
         for p in plan.puts {
             tx = tx.transact_items(guarded(&store.table, p.item, p.prev.as_ref())?);
         }
-        for (key, counters) in &plan.deltas.0 {
-            tx = tx.transact_items(add_counters(&store.table, &pk, key, counters)?);
+        for (key, counters, names) in plan.deltas.items() {
+            tx = tx.transact_items(add_counters(&store.table, &pk, key, counters, names)?);
         }
         match tx.send().await {
             Ok(_) => return Ok(if plan.stale { Applied::Stale } else { Applied::Applied }),
@@ -709,6 +763,7 @@ async fn plan_writes(store: &DynamoStore, event: &CrmEvent, pk: &str) -> Result<
             if let Some(a) = Attribution::of(&rec) {
                 plan.deltas.bump(counter::LEADS, &a, new.created_at, zone, 1);
             }
+            plan.deltas.name(new, new.created_at, zone);
             plan.puts.push(put_of(pk, &key, &rec, raw)?);
         }
         CrmEventKind::LeadUpdated(ch) => {

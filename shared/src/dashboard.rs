@@ -322,10 +322,23 @@ impl Dashboard {
                 let revenue = MinorUnits(by(&counter::revenue(cur.code())));
                 let spend = MinorUnits(acc.spend);
                 let ratio = roi_ratio(revenue, spend);
+                // Names from the spend sync, else the ones the CRM's leads carried, else the id.
+                let crm_name = self.crm.names.get(&format!("name__{tag}__{id}")).cloned();
+                let crm_campaign_name = match kind {
+                    RowKind::Campaign => crm_name.clone(),
+                    RowKind::Ad => self
+                        .crm
+                        .names
+                        .get(&counter::ad_campaign(&id))
+                        .and_then(|c| self.crm.names.get(&counter::campaign_name(c)))
+                        .cloned(),
+                };
+                let ad_name = acc.name.clone().or(crm_name).unwrap_or_else(|| id.clone());
+                let campaign_name = acc.campaign_name.or(crm_campaign_name).unwrap_or_else(|| ad_name.clone());
                 let row = json!({
                     "ad_id": id,
-                    "ad_name": acc.name.clone().unwrap_or_else(|| id.clone()),
-                    "campaign_name": acc.campaign_name.or(acc.name).unwrap_or_else(|| id.clone()),
+                    "ad_name": ad_name,
+                    "campaign_name": campaign_name,
                     "status": acc.status.unwrap_or_else(|| "unknown".into()),
                     "currency": cur,
                     "spend": major(spend, cur),
@@ -544,4 +557,119 @@ pub async fn dashboard_reply(
     let caller = ctx.caller()?;
     let dashboard = load_dashboard(app, caller.tenant_id, &ctx.query, default_range, ctx.now).await?;
     crate::http::Reply::ok(&view(&dashboard))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::aggregates::SpendRow;
+    use crate::meta_connection::token_status;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).expect("date")
+    }
+
+    fn cur(c: &str) -> Currency {
+        Currency::parse(c).expect("currency")
+    }
+
+    fn counters(pairs: &[(&str, i64)]) -> BTreeMap<String, i64> {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    fn account(currency: &str, spend: i64) -> AccountSpend {
+        AccountSpend {
+            ad_account_id: "act_1".into(),
+            currency: Some(cur(currency)),
+            attribution_setting: Some("unified".into()),
+            campaigns: vec![SpendRow {
+                id: "c1".into(),
+                name: "C1".into(),
+                status: "paused".into(),
+                campaign_id: None,
+                campaign_name: None,
+                spend_minor: MinorUnits(spend),
+                impressions: 100,
+                clicks: 5,
+                meta_leads: 1,
+            }],
+            ads: vec![],
+            by_bucket: BTreeMap::new(),
+            synced_at: None,
+        }
+    }
+
+    fn dashboard(total: &[(&str, i64)], accounts: Vec<AccountSpend>, currency: &str) -> Dashboard {
+        Dashboard {
+            tenant_id: TenantId(1),
+            period: Period { name: "30d".into(), from: d(2026, 10, 26), to: d(2026, 11, 24) },
+            time_zone: "UTC".into(),
+            granularity: Granularity::Day,
+            crm: CrmAggregates { total: counters(total), ..Default::default() },
+            accounts,
+            connection: token_status(None, Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).single().expect("t")),
+            profile: None,
+            currency: cur(currency),
+            cost: ReadCost::default(),
+        }
+    }
+
+    #[test]
+    fn roi_view_has_frontend_numbers_and_exact_values() {
+        // 3 Meta leads, 1 customer, revenue 250.00, spend 100.00 (one more website lead ignored).
+        let dash = dashboard(
+            &[
+                ("leads", 4),
+                ("leads__src__META_ADS", 3),
+                ("customers__src__META_ADS", 1),
+                ("revenue__USD__src__META_ADS", 25_000),
+                ("opps__src__META_ADS", 2),
+            ],
+            vec![account("USD", 10_000)],
+            "USD",
+        );
+        let v = dash.roi_view(true);
+        assert_eq!(v["total_spend"], serde_json::json!(100.0));
+        assert_eq!(v["total_revenue"], serde_json::json!(250.0));
+        assert_eq!(v["cpa"], serde_json::json!(33.33)); // 10000 / 3 = 3333 minor units
+        assert_eq!(v["cpa_minor"], 3_333);
+        assert_eq!(v["cost_per_opportunity_minor"], 5_000);
+        assert_eq!(v["roas"], serde_json::json!(2.5));
+        assert_eq!(v["roi_percent"], serde_json::json!(150.0));
+        assert_eq!(v["ltv_minor"], 25_000);
+        assert_eq!((v["leads"].clone(), v["leads_converted"].clone()), (serde_json::json!(3), serde_json::json!(1)));
+        assert_eq!(v["is_connected"], false);
+        assert_eq!(v["campaigns"][0]["status"], "paused");
+        assert_eq!(v["campaigns"][0]["roi"], serde_json::json!(-1.0));
+    }
+
+    #[test]
+    fn cpa_is_a_number_for_the_frontend_and_null_exactly_without_leads() {
+        let v = dashboard(&[], vec![account("USD", 10_000)], "USD").roi_view(false);
+        assert_eq!((v["cpa"].clone(), v["cpa_minor"].clone()), (serde_json::json!(0.0), Value::Null));
+        assert_eq!(v["roi_percent"], serde_json::json!(-100.0));
+        let v = dashboard(&[("leads__src__META_ADS", 2)], vec![], "USD").roi_view(false);
+        assert_eq!((v["roas"].clone(), v["roi_percent"].clone()), (Value::Null, Value::Null));
+    }
+
+    #[test]
+    fn reporting_currency_prefers_profile_then_account_then_revenue() {
+        let crm = CrmAggregates {
+            total: counters(&[("revenue__EUR", 5), ("revenue__EUR__src__META_ADS", 5)]),
+            ..Default::default()
+        };
+        let profile = TenantProfile {
+            tenant_id: TenantId(1),
+            display_name: "x".into(),
+            reporting_time_zone: None,
+            currency: Some("MXN".into()),
+            updated_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("t"),
+        };
+        assert_eq!(reporting_currency(Some(&profile), &[account("COP", 1)], &crm), cur("MXN"));
+        assert_eq!(reporting_currency(None, &[account("COP", 1)], &crm), cur("COP"));
+        assert_eq!(reporting_currency(None, &[], &crm), cur("EUR"));
+        assert_eq!(reporting_currency(None, &[], &CrmAggregates::default()), Currency::USD);
+    }
 }

@@ -300,3 +300,24 @@ async fn ingested_meta_lead_is_idempotent_on_its_external_id() {
     let day = env.item(t, "AGG#D#2026-11-20").await.expect("day");
     assert_eq!((num(&day, "leads"), num(&day, "leads__camp__c-77")), (1, 1));
 }
+
+#[tokio::test]
+async fn concurrent_different_events_on_the_same_day_all_count() {
+    let env = TestEnv::new().await;
+    let t = 30;
+    let other = App::with_aws((*env.app.config).clone(), &sdk_config().await, env.clock.clone());
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let app = if i % 2 == 0 { env.app.clone() } else { other.clone() };
+        let ev =
+            parse_event(&lead(t, &format!("L-{i}"), &format!("e-{i}"), "2026-11-20T10:00:00Z", "META_ADS", Some("c1")))
+                .expect("parse");
+        tasks.push(tokio::spawn(async move { apply_event(app.dynamo.as_ref().expect("store"), &ev, t0()).await }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.expect("join").expect("apply"), Applied::Applied);
+    }
+    let day = env.item(t, "AGG#D#2026-11-20").await.expect("day");
+    assert_eq!((num(&day, "leads"), num(&day, "leads__camp__c1")), (12, 12));
+    assert_eq!(num(&env.item(t, "AGG#M#2026-11").await.expect("month"), "leads__src__META_ADS"), 12);
+}

@@ -501,3 +501,74 @@ async fn read_cost_does_not_grow_with_leads() {
     // 2 GetItems + ≤ 30 day aggregates + 30 spend days + 1 freshness item.
     assert!(costs[1].1 <= 63, "{costs:?}");
 }
+
+#[tokio::test]
+async fn all_for_a_young_tenant_is_a_daily_series_from_its_first_day() {
+    let env = TestEnv::new().await;
+    let t = 42;
+    profile(&env, t, "UTC", Some("USD")).await;
+    send(&env, vec![lead(t, "L1", "2026-11-10T10:00:00Z", "META_ADS", None, None)]).await;
+    let (status, body) = call(&env, "/crm/marketing/combined-stats?time_range=all", t).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["period"]["from"], "2026-11-01");
+    assert_eq!(body["data"]["meta"]["roi"]["leads"], 1);
+    let (_, body) = call(&env, "/crm/marketing/stats?time_range=all", t).await;
+    assert_eq!(body["data"]["series"]["granularity"], "day");
+    assert_eq!(body["data"]["series"]["points"].as_array().expect("points").len(), 24);
+    // Nov 1 ..= 24
+}
+
+#[tokio::test]
+async fn calendar_ranges_and_custom_ranges_select_their_days() {
+    let env = TestEnv::new().await;
+    let t = 43;
+    profile(&env, t, "UTC", Some("USD")).await;
+    send(
+        &env,
+        vec![
+            lead(t, "Oct", "2026-10-31T23:00:00Z", "META_ADS", None, None),
+            lead(t, "Nov", "2026-11-01T00:30:00Z", "META_ADS", None, None),
+            lead(t, "Jan", "2026-01-15T10:00:00Z", "META_ADS", None, None),
+        ],
+    )
+    .await;
+    let leads = |body: &Value| body["data"]["leads"].as_i64().expect("leads");
+    assert_eq!(leads(&call(&env, "/crm/marketing/stats?range=this_month", t).await.1), 1);
+    assert_eq!(leads(&call(&env, "/crm/marketing/stats?range=last_month", t).await.1), 1);
+    assert_eq!(leads(&call(&env, "/crm/marketing/stats?range=this_year", t).await.1), 3);
+    let (_, body) = call(&env, "/crm/marketing/stats?time_range=custom&from=2026-01-01&to=2026-01-31", t).await;
+    assert_eq!((leads(&body), body["data"]["series"]["points"].as_array().expect("points").len()), (1, 31));
+}
+
+#[tokio::test]
+async fn rows_without_synced_spend_use_the_names_leads_brought() {
+    let env = TestEnv::new().await;
+    let t = 44;
+    profile(&env, t, "UTC", Some("USD")).await;
+    let at = "2026-11-20T10:00:00Z";
+    send(
+        &env,
+        vec![crm_event(
+            "lead.created",
+            t,
+            "e-named",
+            at,
+            "lead",
+            json!({"id": "L1", "created_at": at, "source": "META_ADS", "campaign_id": "c5", "campaign_name": "Spring Sale",
+                   "ad_id": "a5", "ad_name": "Carousel B"}),
+        )],
+    )
+    .await;
+    let (_, body) = call(&env, "/crm/marketing/combined-stats?time_range=last_30d", t).await;
+    let c = &body["data"]["meta"]["campaigns"];
+    assert_eq!(
+        (c["campaigns"][0]["ad_id"].clone(), c["campaigns"][0]["ad_name"].clone()),
+        (json!("c5"), json!("Spring Sale"))
+    );
+    let ad = &c["creatives"][0];
+    assert_eq!(
+        (ad["ad_name"].clone(), ad["campaign_name"].clone(), ad["leads"].clone()),
+        (json!("Carousel B"), json!("Spring Sale"), json!(1))
+    );
+    assert_eq!(ad["status"], "unknown");
+}

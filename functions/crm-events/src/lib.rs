@@ -107,3 +107,23 @@ pub async fn handle_event(app: &App, payload: Value) -> Result<Summary, Invocati
         None => Ok(summary),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn accepts_one_event_an_array_or_an_sqs_redrive_batch() {
+        let ev = json!({"source": "crm", "detail-type": "lead.created", "detail": {}});
+        assert_eq!(events_of(ev.clone()), vec![ev.clone()]);
+        assert_eq!(events_of(json!([ev.clone(), ev.clone()])).len(), 2);
+        let sqs =
+            json!({"Records": [{"messageId": "m1", "body": ev.to_string()}, {"messageId": "m2", "body": "not json"}]});
+        let out = events_of(sqs);
+        assert_eq!(out[0], ev);
+        // An unreadable record is passed on whole, to be dead-lettered with its reason.
+        assert_eq!(out[1]["messageId"], "m2");
+    }
+}

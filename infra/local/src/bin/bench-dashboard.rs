@@ -21,7 +21,6 @@ use std::time::{Duration as StdDuration, Instant};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use crm_shared::aggregates::{rollup_month, sk, DailySpend, SpendRow};
-use crm_shared::app::load_sdk_config;
 use crm_shared::auth::sign_hs256;
 use crm_shared::clock::ManualClock;
 use crm_shared::config::Config;
@@ -45,10 +44,25 @@ const ADMIN: &str = "bench-admin-token";
 /// so the 100k runs are fewer).
 fn warm_runs(scale: usize) -> usize {
     if scale >= 50_000 {
-        5
+        3
     } else {
         20
     }
+}
+
+/// The SDK config of the functions, but with patient timeouts: moto scans its whole table for
+/// every `Query`, which takes seconds at 100k leads (DynamoDB's cost follows the items returned).
+async fn bench_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(StdDuration::from_secs(5))
+                .operation_attempt_timeout(StdDuration::from_secs(300))
+                .operation_timeout(StdDuration::from_secs(600))
+                .build(),
+        )
+        .load()
+        .await
 }
 
 fn now() -> DateTime<Utc> {
@@ -336,7 +350,7 @@ async fn latency(app: &App, uri: &str, runs: usize) -> Result<(f64, f64), BoxErr
 }
 
 async fn run_scale(scale: usize) -> Result<Row, BoxError> {
-    let sdk = load_sdk_config().await;
+    let sdk = bench_sdk_config().await;
     let names = ResourceNames::unique("bench");
     let secrets = vec![(SecretName::JwtSecretKey, JWT_KEY.to_string()), (SecretName::AdminToken, ADMIN.to_string())];
     let provisioned = provision(&sdk, &names, &secrets).await?;
