@@ -548,6 +548,11 @@ impl Deltas {
             let mut add = |name: String| *c.entry(name).or_insert(0) += n;
             add(metric.to_string());
             add(counter::by_source(metric, &attribution.source));
+            // Campaign and ad rows are Meta's: only Meta-attributed leads (lead_source = META_ADS)
+            // count there, so the rows add up to the Meta totals beside them.
+            if attribution.source != counter::META_SOURCE {
+                continue;
+            }
             if let Some(camp) = &attribution.campaign_id {
                 add(counter::by_campaign(metric, camp));
             }
@@ -668,14 +673,24 @@ fn put_of<T: Serialize>(pk: &str, key: &str, value: &T, prev: Option<Item>) -> R
 pub async fn apply_event(store: &DynamoStore, event: &CrmEvent, now: DateTime<Utc>) -> Result<Applied, ApplyError> {
     let pk = keys::tenant(event.tenant_id);
     let marker_sk = entity_sk::marker(event.event_id.as_str());
+    // Who writes the marker: if a transaction of ours succeeded but its answer was lost (a
+    // timeout the SDK retried), the marker we then find is our own, and the event was applied by
+    // this call, not by someone else.
+    let writer = uuid::Uuid::new_v4().simple().to_string();
     for attempt in 0..TRANSACTION_ATTEMPTS {
         if attempt > 0 {
             // Lost a race (same event delivered twice, or another event on the same aggregate
             // items in the same instant): back off, then re-read and decide again.
             conflict_backoff(attempt).await;
         }
-        if store.get_item(pk.clone(), &marker_sk).await?.is_some() {
-            return Ok(Applied::Duplicate);
+        if let Some(found) = store.get_item(pk.clone(), &marker_sk).await? {
+            let ours = found.get("writer").and_then(|v| v.as_s().ok()) == Some(&writer);
+            let stale = found.get("stale").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
+            return Ok(match (ours, stale) {
+                (true, true) => Applied::Stale,
+                (true, false) => Applied::Applied,
+                (false, _) => Applied::Duplicate,
+            });
         }
         let mut plan = plan_writes(store, event, &pk).await?;
         plan.deltas.compact();
@@ -686,6 +701,7 @@ pub async fn apply_event(store: &DynamoStore, event: &CrmEvent, now: DateTime<Ut
         marker.insert("detail_type".into(), AttributeValue::S(event.kind.detail_type().into()));
         marker.insert("applied_at".into(), AttributeValue::S(now.to_rfc3339()));
         marker.insert("stale".into(), AttributeValue::Bool(plan.stale));
+        marker.insert("writer".into(), AttributeValue::S(writer.clone()));
         marker.insert(
             attr::TTL.into(),
             AttributeValue::N((now + Duration::days(MARKER_TTL_DAYS)).timestamp().to_string()),
@@ -697,8 +713,12 @@ pub async fn apply_event(store: &DynamoStore, event: &CrmEvent, now: DateTime<Ut
             .expression_attribute_names("#pk", attr::PK)
             .build()
             .map_err(|e| StoreError::Dynamo(e.to_string()))?;
-        let mut tx =
-            store.client.transact_write_items().transact_items(TransactWriteItem::builder().put(marker_put).build());
+        // The request token makes the SDK's own retries of this attempt idempotent at DynamoDB.
+        let mut tx = store
+            .client
+            .transact_write_items()
+            .client_request_token(format!("{writer}-{attempt}"))
+            .transact_items(TransactWriteItem::builder().put(marker_put).build());
         for p in plan.puts {
             tx = tx.transact_items(guarded(&store.table, p.item, p.prev.as_ref())?);
         }
@@ -1003,6 +1023,24 @@ mod tests {
 
     fn envelope(detail_type: &str, detail: Value) -> Value {
         json!({"version": "0", "id": "eb-1", "detail-type": detail_type, "source": "crm", "time": "2026-11-24T12:00:00Z", "detail": detail})
+    }
+
+    #[test]
+    fn only_meta_leads_count_toward_campaign_and_ad_rows() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 24, 15, 0, 0).single().expect("date");
+        let mut deltas = Deltas::default();
+        let attr = |source: &str| Attribution {
+            source: source.into(),
+            campaign_id: Some("c1".into()),
+            ad_id: Some("a1".into()),
+        };
+        deltas.bump("leads", &attr(counter::META_SOURCE), at, chrono_tz::UTC, 1);
+        deltas.bump("leads", &attr("WEBSITE"), at, chrono_tz::UTC, 1);
+        let day = &deltas.0[&sk::day(local_day(at, chrono_tz::UTC))];
+        assert_eq!(day.get("leads"), Some(&2));
+        assert_eq!(day.get(&counter::by_source("leads", "WEBSITE")), Some(&1));
+        assert_eq!(day.get(&counter::by_campaign("leads", "c1")), Some(&1));
+        assert_eq!(day.get(&counter::by_ad("leads", "a1")), Some(&1));
     }
 
     #[test]

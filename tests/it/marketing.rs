@@ -572,3 +572,38 @@ async fn rows_without_synced_spend_use_the_names_leads_brought() {
     );
     assert_eq!(ad["status"], "unknown");
 }
+
+/// The `make dev` demo data goes through the real write paths; its dashboard must be coherent:
+/// campaign and creative rows add up to the Meta totals beside them, in one currency.
+#[tokio::test]
+async fn demo_seed_gives_a_coherent_dashboard_where_rows_add_up_to_totals() {
+    use local_stack::demo;
+    let env = TestEnv::new().await;
+    demo::seed(env.app.profiles.as_ref(), t0()).await.expect("profile");
+    let applied = demo::seed_dashboard(env.store(), t0(), 10).await.expect("demo data");
+    assert!(applied > 30, "{applied} events");
+    connect(&env, demo::DEMO_TENANT.0, &[demo::DEMO_AD_ACCOUNT]).await;
+
+    let body = body_json(
+        &marketing_combined_stats::handle(&env.app, get("/crm/marketing/combined-stats?time_range=last_30d", 1, "ceo"))
+            .await,
+    );
+    let meta = &body["data"]["meta"];
+    assert_eq!(meta["meta_connected"], true);
+    let roi = &meta["roi"];
+    let rows = meta["campaigns"]["campaigns"].as_array().expect("campaign rows");
+    let ads = meta["campaigns"]["creatives"].as_array().expect("creative rows");
+    assert_eq!(rows.len(), 3);
+    assert_eq!(ads.len(), 6);
+    let sum = |rows: &[Value], k: &str| rows.iter().map(|r| r[k].as_i64().unwrap_or(0)).sum::<i64>();
+    let leads = roi["leads"].as_i64().expect("leads");
+    assert!(leads > 0 && roi["sales"].as_i64().unwrap_or(0) > 0);
+    assert_eq!(sum(rows, "leads"), leads, "campaign rows' leads add up to the Meta total");
+    assert_eq!(sum(ads, "leads"), leads, "creative rows' leads add up to the Meta total");
+    assert_eq!(sum(rows, "opportunities"), roi["opportunities"].as_i64().expect("opps"));
+    assert_eq!(sum(rows, "spend_minor"), roi["total_spend_minor"].as_i64().expect("spend"));
+    assert_eq!(sum(ads, "spend_minor"), roi["total_spend_minor"].as_i64().expect("spend"));
+    assert_eq!(sum(rows, "revenue_minor"), roi["total_revenue_minor"].as_i64().expect("revenue"));
+    assert!(rows.iter().chain(ads).all(|r| r["currency"] == "ARS"));
+    assert_eq!(meta["campaigns"]["account_total_spend_minor"], roi["total_spend_minor"]);
+}

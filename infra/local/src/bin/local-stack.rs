@@ -69,7 +69,16 @@ async fn main() -> Result<(), BoxError> {
     let config = Config::from_lookup(|k| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let app = App::with_aws(config, &sdk, clock.clone());
-    demo::seed(app.profiles.as_ref(), clock.now()).await?;
+    if demo::seed(app.profiles.as_ref(), clock.now()).await? {
+        if let Some(store) = app.dynamo.as_ref() {
+            println!("Seeding 30 days of demo leads, opportunities, sales and Meta spend for tenant 1 …");
+            let n = demo::seed_dashboard(store, clock.now(), 30).await?;
+            println!(
+                "  {n} CRM events applied; connect ad account {} in the wizard to see its spend.",
+                demo::DEMO_AD_ACCOUNT
+            );
+        }
+    }
 
     let addr = server::spawn(app, SocketAddr::from(([127, 0, 0, 1], port))).await?;
     let token = demo::jwt(&jwt_key, demo::DEMO_TENANT, "admin", clock.now(), Duration::hours(12));
