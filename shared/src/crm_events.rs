@@ -74,93 +74,69 @@ pub enum Applied {
     Stale,
 }
 
-/// An id the CRM gives an entity (`LEAD#{id}` etc.): 1–128 of `[A-Za-z0-9_.:-]`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct EntityId(String);
-
 fn valid_token(s: &str, max: usize) -> bool {
     !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
 }
 
-impl EntityId {
-    pub fn parse(s: &str) -> Result<Self, Malformed> {
-        valid_token(s, 128).then(|| EntityId(s.to_string())).ok_or_else(|| malformed(format!("invalid id {s:?}")))
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+/// Declares a string newtype whose `parse`/`Deserialize` normalise and validate the input, so a
+/// value of the type is always safe to use in keys and counter names.
+macro_rules! validated_string {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $normalize:expr, $valid:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(raw: &str) -> Result<Self, Malformed> {
+                let s: String = ($normalize)(raw);
+                if ($valid)(s.as_str()) {
+                    Ok(Self(s))
+                } else {
+                    Err(malformed(format!(concat!("invalid ", $what, " {:?}"), s)))
+                }
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
 }
 
-impl<'de> Deserialize<'de> for EntityId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        EntityId::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
+validated_string!(
+    /// An id the CRM gives an entity (`LEAD#{id}` etc.): 1–128 of `[A-Za-z0-9_.:-]`.
+    EntityId, "id", |s: &str| s.to_string(), |s: &str| valid_token(s, 128)
+);
 
-/// A Meta campaign / ad id or a lead source (used inside counter names): 1–64 safe characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct Tag(String);
+validated_string!(
+    /// A Meta campaign / ad id (used inside counter names): 1–64 safe characters.
+    Tag, "tag", |s: &str| s.to_string(), |s: &str| valid_token(s, 64)
+);
 
-impl Tag {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for Tag {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        valid_token(&s, 64)
-            .then(|| Tag(s.clone()))
-            .ok_or_else(|| serde::de::Error::custom(format!("invalid tag {s:?}")))
-    }
-}
-
-/// Lead source, upper-case (`META_ADS`, `WEBSITE`, `REFERRAL`, …).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct LeadSource(String);
+validated_string!(
+    /// Lead source, upper-case (`META_ADS`, `WEBSITE`, `REFERRAL`, …).
+    LeadSource, "lead source", |s: &str| s.trim().to_ascii_uppercase(),
+    |s: &str| !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+);
 
 impl LeadSource {
     pub fn meta_ads() -> Self {
         LeadSource(counter::META_SOURCE.into())
     }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl<'de> Deserialize<'de> for LeadSource {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?.trim().to_ascii_uppercase();
-        (!s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-            .then(|| LeadSource(s.clone()))
-            .ok_or_else(|| serde::de::Error::custom(format!("invalid lead source {s:?}")))
-    }
-}
-
-/// A status word (`new`, `contacted`, `qualified`, `pending`, `won`, …): lower-case token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct Status(String);
-
-impl Status {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for Status {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?.trim().to_ascii_lowercase();
-        (!s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
-            .then(|| Status(s.clone()))
-            .ok_or_else(|| serde::de::Error::custom(format!("invalid status {s:?}")))
-    }
-}
+validated_string!(
+    /// A status word (`new`, `contacted`, `qualified`, `pending`, `won`, …): lower-case token.
+    Status, "status", |s: &str| s.trim().to_ascii_lowercase(),
+    |s: &str| !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+);
 
 /// `lead.created` (also what the Meta lead-ads webhook ingests, with source `META_ADS`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
