@@ -27,6 +27,9 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const JWT_KEY: &str = "bench-jwt-key";
 const ADMIN: &str = "bench-admin-token";
+const VERIFY_TOKEN: &str = "bench-verify-token";
+/// Non-HTTP functions and the sample (in `events/`) each is invoked with.
+const EVENT_SAMPLES: &[(&str, &str)] = &[("crm-events", "crm-lead-created.json")];
 
 /// Counts connections through a TCP proxy to `upstream`, with the instant each was opened.
 async fn counting_proxy(upstream: SocketAddr) -> std::io::Result<(SocketAddr, Arc<Mutex<Vec<Instant>>>)> {
@@ -49,11 +52,17 @@ async fn counting_proxy(upstream: SocketAddr) -> std::io::Result<(SocketAddr, Ar
 
 /// An API Gateway HTTP API (v2) event for `method path` with the frontend's headers.
 fn http_event(method: &str, path: &str, jwt: &str) -> Value {
+    // The webhook's GET is Meta's subscription handshake.
+    let query = if path == "/crm/webhooks/meta" && method == "GET" {
+        format!("hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444")
+    } else {
+        String::new()
+    };
     json!({
         "version": "2.0",
         "routeKey": format!("{method} {path}"),
         "rawPath": path,
-        "rawQueryString": "",
+        "rawQueryString": query,
         "headers": {
             "authorization": format!("Bearer {jwt}"),
             "x-admin-token": ADMIN,
@@ -162,6 +171,9 @@ async fn main() -> Result<(), BoxError> {
     let names = ResourceNames::unique("bench");
     let secrets = vec![(SecretName::JwtSecretKey, JWT_KEY.to_string()), (SecretName::AdminToken, ADMIN.to_string())];
     let provisioned = provision(&sdk, &names, &secrets).await?;
+    // The demo tenant's profile, so the deployment-config call finds its company.
+    let store = crm_shared::store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), provisioned.table.clone());
+    demo::seed(&store, Utc::now()).await?;
     let upstream: SocketAddr = moto_url.trim_start_matches("http://").parse()?;
     let (proxy, proxy_log) = counting_proxy(upstream).await?;
 
@@ -172,6 +184,9 @@ async fn main() -> Result<(), BoxError> {
         ("AWS_ACCESS_KEY_ID".to_string(), "bench".to_string()),
         ("AWS_SECRET_ACCESS_KEY".to_string(), "bench".to_string()),
         ("RUST_LOG".to_string(), "warn".to_string()),
+        // Every run is the same tenant: the per-tenant limit would turn later runs into 429s.
+        ("RATE_LIMIT_PER_MINUTE".to_string(), "1000000".to_string()),
+        ("META_WEBHOOK_VERIFY_TOKEN".to_string(), VERIFY_TOKEN.to_string()),
         ("META_APP_ID".to_string(), "1234567890".to_string()),
         ("META_APP_SECRET".to_string(), "bench-app-secret".to_string()),
         ("META_REDIRECT_URI".to_string(), "http://127.0.0.1:8080/crm/auth/meta/callback".to_string()),
@@ -197,11 +212,14 @@ async fn main() -> Result<(), BoxError> {
         let event = match all_routes.iter().find(|r| r.endpoint.name == name) {
             Some(r) => http_event(r.endpoint.method.as_str(), r.endpoint.path, &jwt),
             None => {
-                let sample = functions_dir.join("..").join("events").join("bench").join(format!("{name}.json"));
-                match std::fs::read_to_string(&sample).ok().and_then(|t| serde_json::from_str(&t).ok()) {
+                let sample = EVENT_SAMPLES
+                    .iter()
+                    .find(|(f, _)| *f == name)
+                    .map(|(_, file)| functions_dir.join("..").join("events").join(file));
+                match sample.and_then(|p| std::fs::read_to_string(p).ok()).and_then(|t| serde_json::from_str(&t).ok()) {
                     Some(v) => v,
                     None => {
-                        eprintln!("skip {name}: not an HTTP function and no events/bench/{name}.json");
+                        eprintln!("skip {name}: not an HTTP function and no sample event in EVENT_SAMPLES");
                         continue;
                     }
                 }
@@ -233,6 +251,6 @@ async fn main() -> Result<(), BoxError> {
             statuses.join("/")
         );
     }
-    println!("\n{runs} runs per function; init = process start → first GET /next; first response includes the request's DynamoDB/Secrets Manager calls to moto on loopback.");
+    println!("\n{runs} runs per function; init = process start → first GET /next; first response includes the request's DynamoDB/Secrets Manager/KMS calls to moto on loopback (no Meta connection is seeded: Meta-reading endpoints answer 409 \"not connected\" without calling Meta).");
     Ok(())
 }
