@@ -255,6 +255,7 @@ impl Dashboard {
 
     /// Campaign rows (`ad_id` = campaign id) and creative rows (one per ad).
     pub fn rows(&self, kind: RowKind) -> Vec<Value> {
+        #[derive(Default)]
         struct Acc {
             name: Option<String>,
             campaign_name: Option<String>,
@@ -272,16 +273,7 @@ impl Dashboard {
                 RowKind::Ad => &a.ads,
             };
             for r in src {
-                let e = rows.entry(r.id.clone()).or_insert(Acc {
-                    name: None,
-                    campaign_name: None,
-                    status: None,
-                    currency: None,
-                    spend: 0,
-                    impressions: 0,
-                    clicks: 0,
-                    meta_leads: 0,
-                });
+                let e = rows.entry(r.id.clone()).or_default();
                 e.name = Some(r.name.clone());
                 e.campaign_name = match kind {
                     RowKind::Campaign => Some(r.name.clone()),
@@ -299,16 +291,7 @@ impl Dashboard {
         let t = &self.crm.total;
         for metric in [counter::LEADS, counter::OPPORTUNITIES, counter::SALES] {
             for id in counter::ids(t, metric, tag) {
-                rows.entry(id.to_string()).or_insert(Acc {
-                    name: None,
-                    campaign_name: None,
-                    status: None,
-                    currency: None,
-                    spend: 0,
-                    impressions: 0,
-                    clicks: 0,
-                    meta_leads: 0,
-                });
+                rows.entry(id.to_string()).or_default();
             }
         }
         let mut out: Vec<(i64, i64, Value)> = rows

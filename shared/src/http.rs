@@ -384,60 +384,33 @@ pub fn body_json(resp: &Response<Body>) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-    use std::sync::Arc;
-
-    use chrono::TimeZone;
     use serde_json::json;
 
     use super::*;
     use crate::app::InMemory;
     use crate::audit::Outcome;
-    use crate::auth::sign_hs256;
-    use crate::clock::ManualClock;
-    use crate::config::Config;
+    use crate::testing::{unit_app_at, unit_jwt, unit_now, unit_request, UNIT_ADMIN_TOKEN};
 
     const EP: Endpoint = Endpoint { name: "probe", method: Method::POST, path: "/crm/probe", access: Access::Manage };
 
     fn app_with(extra: &[(&str, &str)]) -> (App, InMemory) {
-        let mut env: HashMap<String, String> = [
-            ("TABLE_NAME", "t"),
-            ("JWT_SECRET_KEY", "k"),
-            ("ADMIN_TOKEN", "adm"),
-            ("RATE_LIMIT_PER_MINUTE", "3"),
-            ("MAX_BODY_BYTES", "64"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        for (k, v) in extra {
-            if v.is_empty() {
-                env.remove(*k);
-            } else {
-                env.insert(k.to_string(), v.to_string());
-            }
-        }
-        let cfg = Config::from_lookup(|k| env.get(k).cloned()).expect("config");
-        let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 30).single().expect("date")));
-        App::in_memory(cfg, clock)
+        let mut env = vec![("RATE_LIMIT_PER_MINUTE", "3"), ("MAX_BODY_BYTES", "64")];
+        env.extend_from_slice(extra);
+        unit_app_at(unit_now() + chrono::Duration::seconds(30), &env)
     }
 
     fn jwt(role: &str) -> String {
-        sign_hs256(&json!({"user_id": "u1", "role": role, "tenant_id": 9, "exp": 4_000_000_000_i64}), b"k")
+        unit_jwt(9, role)
     }
 
     fn req(method: Method, headers: &[(&str, &str)], body: &str) -> Request {
-        let mut b = http::Request::builder().method(method).uri("/crm/probe?x=1&y=%C3%B1");
-        for (k, v) in headers {
-            b = b.header(*k, *v);
-        }
-        b.body(if body.is_empty() { Body::Empty } else { Body::Text(body.into()) }).expect("request")
+        unit_request(method.as_str(), "/crm/probe?x=1&y=%C3%B1", headers, body)
     }
 
     fn authed(role: &str) -> Vec<(&'static str, String)> {
         vec![
             ("authorization", format!("Bearer {}", jwt(role))),
-            ("x-admin-token", "adm".into()),
+            ("x-admin-token", UNIT_ADMIN_TOKEN.into()),
             ("content-type", "application/json".into()),
         ]
     }
@@ -528,7 +501,7 @@ mod tests {
     #[tokio::test]
     async fn missing_jwt_is_401_with_detail() {
         let (app, mem) = app_with(&[]);
-        let resp = call(&app, req(Method::POST, &[("x-admin-token", "adm")], "{}")).await;
+        let resp = call(&app, req(Method::POST, &[("x-admin-token", UNIT_ADMIN_TOKEN)], "{}")).await;
         assert_eq!(resp.status(), 401);
         let body = body_json(&resp);
         assert_eq!(body["success"], false);

@@ -24,6 +24,11 @@ pub fn unit_now() -> DateTime<Utc> {
 /// An in-memory App with `TABLE_NAME`, `JWT_SECRET_KEY`, `ADMIN_TOKEN` set, plus `extra` env
 /// (an empty value removes a variable). Panics on invalid config: tests only.
 pub fn unit_app(extra: &[(&str, &str)]) -> (App, InMemory) {
+    unit_app_at(unit_now(), extra)
+}
+
+/// [`unit_app`] with its clock at `at`.
+pub fn unit_app_at(at: DateTime<Utc>, extra: &[(&str, &str)]) -> (App, InMemory) {
     let mut env: HashMap<String, String> =
         [("TABLE_NAME", "t"), ("JWT_SECRET_KEY", UNIT_JWT_KEY), ("ADMIN_TOKEN", UNIT_ADMIN_TOKEN)]
             .iter()
@@ -37,7 +42,7 @@ pub fn unit_app(extra: &[(&str, &str)]) -> (App, InMemory) {
         }
     }
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap_or_else(|e| panic!("unit config: {e}"));
-    App::in_memory(config, Arc::new(ManualClock::new(unit_now())))
+    App::in_memory(config, Arc::new(ManualClock::new(at)))
 }
 
 /// A CRM JWT for `tenant`/`role`, valid for a day after [`unit_now`].
