@@ -321,3 +321,28 @@ async fn concurrent_different_events_on_the_same_day_all_count() {
     assert_eq!((num(&day, "leads"), num(&day, "leads__camp__c1")), (12, 12));
     assert_eq!(num(&env.item(t, "AGG#M#2026-11").await.expect("month"), "leads__src__META_ADS"), 12);
 }
+
+/// `make dev` has no EventBridge: the local server's `/__local/crm-events` hands a posted event to
+/// the `crm-events` handler, with the same idempotency as the rule would give.
+#[tokio::test]
+async fn local_server_accepts_crm_events_like_the_eventbridge_rule() {
+    let env = TestEnv::new().await;
+    let api = local_stack::server::LocalApi::new(env.app.clone());
+    let post = |body: String| {
+        lambda_http::http::Request::builder()
+            .method("POST")
+            .uri(local_stack::server::LOCAL_EVENTS_PATH)
+            .header("content-type", "application/json")
+            .body(lambda_http::Body::Text(body))
+            .expect("request")
+    };
+    let sample = sample_event("crm-lead-created.json").to_string();
+    let first = api.dispatch(post(sample.clone())).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(crm_shared::http::body_json(&first)["data"]["applied"], 1);
+    let again = api.dispatch(post(sample)).await;
+    assert_eq!(crm_shared::http::body_json(&again)["data"]["duplicate"], 1);
+    let bad = api.dispatch(post("{not json".into())).await;
+    assert_eq!(bad.status(), 400);
+    assert_eq!(env.items_with("T#1", "LEAD#").await.len(), 1);
+}

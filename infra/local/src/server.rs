@@ -19,6 +19,9 @@ use tokio::net::TcpListener;
 
 use crate::routes::{path_matches, routes, Route};
 
+/// Where the local server accepts CRM domain events (EventBridge's job in AWS).
+pub const LOCAL_EVENTS_PATH: &str = "/__local/crm-events";
+
 /// API Gateway's own payload limit; the functions apply the product's smaller limit.
 const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
 
@@ -35,6 +38,9 @@ impl LocalApi {
     /// Dispatches one request like API Gateway: route by method + path, preflight for known paths.
     pub async fn dispatch(&self, req: lambda_http::Request) -> lambda_http::Response<Body> {
         let path = req.uri().path().to_string();
+        if path == LOCAL_EVENTS_PATH {
+            return self.put_crm_events(req).await;
+        }
         let matching: Vec<&Route> = self.routes.iter().filter(|r| path_matches(r.endpoint.path, &path)).collect();
         if matching.is_empty() {
             return render_error(&ApiError::not_found("route_not_found", format!("no route for {path}")));
@@ -46,6 +52,31 @@ impl LocalApi {
             Some(route) => (route.handler)(&self.app, req).await,
             None => render_error(&ApiError::MethodNotAllowed),
         }
+    }
+
+    /// Local stand-in of the EventBridge rule `source = crm` → `crm-events`: the body (one
+    /// EventBridge event, an array of them, e.g. a file from `events/`) is handed to the function's
+    /// handler as Lambda would. Not an API route: it exists only on the local server.
+    async fn put_crm_events(&self, req: lambda_http::Request) -> lambda_http::Response<Body> {
+        if req.method() != http::Method::POST {
+            return render_error(&ApiError::MethodNotAllowed);
+        }
+        let payload: serde_json::Value = match serde_json::from_slice(req.body().as_ref()) {
+            Ok(v) => v,
+            Err(e) => return render_error(&ApiError::bad_request("invalid_json", format!("body is not JSON: {e}"))),
+        };
+        let (status, body) = match crm_events::handle_event(&self.app, payload).await {
+            Ok(summary) => (http::StatusCode::OK, serde_json::json!({"success": true, "data": summary})),
+            // Lambda would retry the invocation; locally the caller sees why.
+            Err(e) => (
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"success": false, "error": {"code": "invocation_failed", "message": e.to_string()}, "detail": e.to_string()}),
+            ),
+        };
+        let mut resp = lambda_http::Response::new(Body::Text(body.to_string()));
+        *resp.status_mut() = status;
+        resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        resp
     }
 
     async fn serve_one(

@@ -111,6 +111,12 @@ async fn main() -> Result<(), BoxError> {
     );
     println!("  A new lead and its signed delivery: curl -s -X POST '{}/__sandbox/leads?name=Ana'", sandbox.base_url());
     println!();
+    println!("CRM events (EventBridge stand-in):");
+    println!(
+        "  curl -s -X POST http://{addr}{} -H 'content-type: application/json' --data @events/crm-lead-created.json",
+        local_stack::server::LOCAL_EVENTS_PATH
+    );
+    println!();
     println!("Routes:");
     for r in local_stack::routes::routes() {
         println!("  {:<6} {}", r.endpoint.method.as_str(), r.endpoint.path);
