@@ -14,9 +14,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::connected_index::ConnectedIndex;
 use crate::crypto::{KmsTokenCipher, TokenCipher};
+use crate::error::ApiError;
 use crate::oauth_state::OAuthStateStore;
 use crate::ratelimit::RateLimiter;
-use crate::secrets::SecretResolver;
+use crate::secrets::{SecretName, SecretResolver, SecretString, Secrets};
 use crate::store::{DynamoStore, MetaConnectionStore, TenantProfileStore};
 
 /// The shared outbound HTTP client, built on first use and then reused for the container's life.
@@ -110,6 +111,23 @@ impl App {
             oauth_states: store.clone(),
             connected_index: store,
         }
+    }
+
+    /// The resolved secrets (first call resolves them); a failure is logged naming the variable and
+    /// answered as a 500 — never a fallback.
+    pub async fn secrets(&self) -> Result<&Secrets, ApiError> {
+        self.secrets.get().await.map_err(|e| {
+            tracing::error!(error = %e, "secrets unavailable");
+            ApiError::internal(e)
+        })
+    }
+
+    /// One secret this function cannot work without (500 naming it when not configured).
+    pub async fn required_secret(&self, name: SecretName) -> Result<&SecretString, ApiError> {
+        self.secrets()
+            .await?
+            .get(name)
+            .ok_or_else(|| ApiError::internal(format!("{} is not configured for this function", name.env_var())))
     }
 
     /// In-memory adapters, for unit tests of handlers.

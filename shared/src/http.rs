@@ -289,14 +289,8 @@ where
                 return Err(ApiError::MethodNotAllowed);
             }
             if endpoint.access != Access::Public {
-                let secrets = app.secrets.get().await.map_err(|e| {
-                    tracing::error!(error = %e, "secrets unavailable");
-                    ApiError::internal(e)
-                })?;
-                let jwt_key = secrets
-                    .get(SecretName::JwtSecretKey)
-                    .ok_or_else(|| ApiError::internal("JWT_SECRET_KEY is not configured"))?;
-                let admin = secrets.get(SecretName::AdminToken).map(|s| s.expose());
+                let jwt_key = app.required_secret(SecretName::JwtSecretKey).await?;
+                let admin = app.secrets().await?.get(SecretName::AdminToken).map(|s| s.expose());
                 let who = auth::identify(req.headers(), jwt_key.expose().as_bytes(), admin, now)?;
                 let span = tracing::Span::current();
                 span.record("tenant_id", who.tenant_id.0);

@@ -25,14 +25,7 @@ use crate::tenant::TenantId;
 pub const MAX_SELECTED_ACCOUNTS: usize = 50;
 
 async fn app_secret(app: &App) -> Result<SecretString, ApiError> {
-    let secrets = app.secrets.get().await.map_err(|e| {
-        tracing::error!(error = %e, "secrets unavailable");
-        ApiError::internal(e)
-    })?;
-    secrets
-        .get(SecretName::MetaAppSecret)
-        .cloned()
-        .ok_or_else(|| ApiError::internal("META_APP_SECRET is not configured for this function"))
+    app.required_secret(SecretName::MetaAppSecret).await.cloned()
 }
 
 /// The Graph client for this request (the HTTP client is the App's, built once).

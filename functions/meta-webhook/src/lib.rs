@@ -53,11 +53,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn secret(app: &App, name: SecretName) -> Result<Option<crm_shared::secrets::SecretString>, ApiError> {
-    let secrets = app.secrets.get().await.map_err(|e| {
-        tracing::error!(error = %e, "secrets unavailable");
-        ApiError::internal(e)
-    })?;
-    Ok(secrets.get(name).cloned())
+    Ok(app.secrets().await?.get(name).cloned())
 }
 
 async fn verify_subscription(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {

@@ -639,28 +639,24 @@ impl SandboxMeta {
             return graph_error(StatusCode::BAD_REQUEST, 1, None, "OAuthException", "Error validating client secret.");
         }
         let now = state.now();
+        // Meta's answer to a reused (or, with the switch, refused) authorization code.
+        let code_used = || {
+            graph_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                Some(36009),
+                "OAuthException",
+                "This authorization code has been used.",
+            )
+        };
         if let Some(code) = q.get("code") {
             if state.fail_exchange_next > 0 {
                 state.fail_exchange_next -= 1;
-                return graph_error(
-                    StatusCode::BAD_REQUEST,
-                    100,
-                    Some(36009),
-                    "OAuthException",
-                    "This authorization code has been used.",
-                );
+                return code_used();
             }
             let grant = match state.codes.get_mut(code) {
                 Some(g) if !g.used => g,
-                Some(_) => {
-                    return graph_error(
-                        StatusCode::BAD_REQUEST,
-                        100,
-                        Some(36009),
-                        "OAuthException",
-                        "This authorization code has been used.",
-                    )
-                }
+                Some(_) => return code_used(),
                 None => {
                     return graph_error(
                         StatusCode::BAD_REQUEST,
