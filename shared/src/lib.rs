@@ -1,37 +1,30 @@
 //! `crm-shared`: the common crate every Lambda of the marketing hub stands on.
 //!
-//! A handler reads like a story: [`http::run_endpoint`] authenticates ([`auth`]), rate-limits
-//! ([`ratelimit`]), calls the endpoint's own function with a [`http::RequestCtx`], renders the
-//! frontend's envelope ([`error`], [`http`]) and writes an [`audit`] record. Dependencies live in
-//! [`app::App`], built once per cold start without network calls.
+//! Folders by what they own, lower ones never importing upper ones (README "Layout" has the map):
+//! - [`platform`]: config, secrets, app wiring, the HTTP pipeline and its errors, auth, rate limit,
+//!   audit, crypto, telemetry, clock, retry — knows nothing of Meta, CRM events or marketing;
+//! - [`domain`]: typed values (ids, money, zones, periods) shared by every feature;
+//! - [`store`]: every DynamoDB key, conditional-write and transaction helper, and each store port
+//!   with its DynamoDB and in-memory implementations;
+//! - [`marketing`]: ROI formulas, aggregates, dashboard views (and the spend sync's place);
+//! - [`events`]: CRM domain events: schema, the pure decide step, apply;
+//! - [`meta`]: the Graph client, OAuth + state, the connection, accounts, pages, lead ads;
+//! - [`automation`]: WhatsApp HSM automation (its place; nothing built yet).
+//!
+//! A handler reads like a story: [`platform::http::run_endpoint`] authenticates, rate-limits,
+//! calls the endpoint's own function with a [`platform::http::RequestCtx`] and renders the
+//! frontend's envelope. Dependencies live in [`platform::app::App`], built once per cold start
+//! without network calls.
 
-pub mod app;
-pub mod audit;
-pub mod auth;
-pub mod clock;
-pub mod config;
-pub mod connected_index;
-pub mod crypto;
-pub mod error;
-pub mod http;
-pub mod meta;
-pub mod meta_connect;
-pub mod meta_connection;
-pub mod meta_leadgen;
-pub mod meta_pages;
-pub mod oauth_state;
-pub mod ratelimit;
-pub mod secrets;
-pub mod store;
-pub mod telemetry;
-pub mod tenant;
-
-pub use app::App;
-pub use error::ApiError;
-pub mod aggregates;
-pub mod crm_events;
-pub mod dashboard;
+pub mod automation;
+pub mod domain;
+pub mod events;
 pub mod marketing;
-pub mod money;
+pub mod meta;
+pub mod platform;
+pub mod store;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+
+pub use platform::app::App;
+pub use platform::error::ApiError;

@@ -8,10 +8,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use lambda_http::{Body, Request};
 use serde_json::json;
 
-use crate::app::{App, InMemory};
-use crate::auth::sign_hs256;
-use crate::clock::ManualClock;
-use crate::config::Config;
+use crate::platform::app::{App, InMemory};
+use crate::platform::auth::sign_hs256;
+use crate::platform::clock::ManualClock;
+use crate::platform::config::Config;
 
 pub const UNIT_JWT_KEY: &str = "unit-jwt-key";
 pub const UNIT_ADMIN_TOKEN: &str = "unit-admin-token";

@@ -3,9 +3,9 @@
 
 use chrono::{TimeZone, Utc};
 use crm_events::{handle_event, Summary};
-use crm_shared::crm_events::{apply_event, ingest_lead, parse_event, Applied, EntityId, NewLead};
+use crm_shared::domain::ids::TenantId;
+use crm_shared::events::{apply_event, ingest_lead, parse_event, Applied, EntityId, NewLead};
 use crm_shared::store::TenantProfile;
-use crm_shared::tenant::TenantId;
 use crm_shared::App;
 use integration_tests::*;
 use serde_json::{json, Value};
@@ -339,9 +339,9 @@ async fn local_server_accepts_crm_events_like_the_eventbridge_rule() {
     let sample = sample_event("crm-lead-created.json").to_string();
     let first = api.dispatch(post(sample.clone())).await;
     assert_eq!(first.status(), 200);
-    assert_eq!(crm_shared::http::body_json(&first)["data"]["applied"], 1);
+    assert_eq!(crm_shared::platform::http::body_json(&first)["data"]["applied"], 1);
     let again = api.dispatch(post(sample)).await;
-    assert_eq!(crm_shared::http::body_json(&again)["data"]["duplicate"], 1);
+    assert_eq!(crm_shared::platform::http::body_json(&again)["data"]["duplicate"], 1);
     let bad = api.dispatch(post("{not json".into())).await;
     assert_eq!(bad.status(), 400);
     assert_eq!(env.items_with("T#1", "LEAD#").await.len(), 1);

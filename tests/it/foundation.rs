@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use crm_shared::http::body_json;
-use crm_shared::ratelimit::{RateDecision, RateLimiter};
-use crm_shared::secrets::SecretString;
+use crm_shared::domain::ids::TenantId;
+use crm_shared::platform::http::body_json;
+use crm_shared::platform::ratelimit::{RateDecision, RateLimiter};
+use crm_shared::platform::secrets::SecretString;
 use crm_shared::store::{ConnectionStatus, MetaConnection, TenantProfile};
-use crm_shared::tenant::TenantId;
 use crm_shared::App;
 use integration_tests::*;
 use serde_json::json;
@@ -135,9 +135,9 @@ async fn token_status_reports_missing_connected_and_expired() {
     assert_eq!(body["needs_reconnect"], true);
 }
 
-fn jwt_at(tenant: i64, role: &str, clock: &crm_shared::clock::ManualClock) -> String {
-    use crm_shared::clock::Clock;
-    crm_shared::auth::sign_hs256(
+fn jwt_at(tenant: i64, role: &str, clock: &crm_shared::platform::clock::ManualClock) -> String {
+    use crm_shared::platform::clock::Clock;
+    crm_shared::platform::auth::sign_hs256(
         &json!({"user_id": "u", "role": role, "tenant_id": tenant, "exp": clock.now().timestamp() + 600}),
         JWT_KEY.as_bytes(),
     )
@@ -181,15 +181,15 @@ async fn audit_is_written_for_success_and_for_denied_requests() {
 async fn bad_credentials_get_4xx_json_and_write_nothing_but_audit() {
     let env = TestEnv::new().await;
     let uri = "/crm/marketing/token-status";
-    let expired = crm_shared::auth::sign_hs256(
+    let expired = crm_shared::platform::auth::sign_hs256(
         &json!({"user_id": "u", "role": "admin", "tenant_id": 1, "exp": t0().timestamp() - 5}),
         JWT_KEY.as_bytes(),
     );
-    let forged = crm_shared::auth::sign_hs256(
+    let forged = crm_shared::platform::auth::sign_hs256(
         &json!({"user_id": "u", "role": "admin", "tenant_id": 1, "exp": t0().timestamp() + 60}),
         b"wrong-key",
     );
-    let string_tenant = crm_shared::auth::sign_hs256(
+    let string_tenant = crm_shared::platform::auth::sign_hs256(
         &json!({"user_id": "u", "role": "admin", "tenant_id": "1", "exp": t0().timestamp() + 60}),
         JWT_KEY.as_bytes(),
     );
@@ -225,8 +225,8 @@ async fn secrets_are_resolved_from_secrets_manager_arns() {
 
     let mut config = (*env.app.config).clone();
     for (name, source) in config.secret_sources.iter_mut() {
-        if *name == crm_shared::secrets::SecretName::JwtSecretKey {
-            *source = crm_shared::secrets::SecretSource::Arn(
+        if *name == crm_shared::platform::secrets::SecretName::JwtSecretKey {
+            *source = crm_shared::platform::secrets::SecretSource::Arn(
                 "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing".into(),
             );
         }

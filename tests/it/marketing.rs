@@ -2,12 +2,12 @@
 //! ranges, tenant isolation, 400s, and read cost independent of the number of leads.
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
-use crm_shared::aggregates::{DailySpend, SpendRow};
-use crm_shared::dashboard::load_dashboard;
-use crm_shared::http::body_json;
-use crm_shared::money::{Currency, MinorUnits};
+use crm_shared::domain::ids::TenantId;
+use crm_shared::domain::money::{Currency, MinorUnits};
+use crm_shared::marketing::aggregates::{DailySpend, SpendRow};
+use crm_shared::marketing::dashboard::load_dashboard;
+use crm_shared::platform::http::body_json;
 use crm_shared::store::{ConnectionStatus, MetaConnection, TenantProfile};
-use crm_shared::tenant::TenantId;
 use integration_tests::*;
 use serde_json::{json, Value};
 

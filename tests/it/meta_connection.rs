@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use chrono::Duration;
-use crm_shared::clock::Clock;
-use crm_shared::http::body_json;
-use crm_shared::oauth_state::{self, StateClaims, StateKey};
-use crm_shared::secrets::SecretString;
+use crm_shared::domain::ids::TenantId;
+use crm_shared::meta::oauth_state::{self, StateClaims, StateKey};
+use crm_shared::platform::clock::Clock;
+use crm_shared::platform::http::body_json;
+use crm_shared::platform::secrets::SecretString;
 use crm_shared::store::{ConnectionStatus, TenantProfile};
-use crm_shared::tenant::TenantId;
 use crm_shared::App;
 use integration_tests::*;
 use lambda_http::{Body, Request, Response};
@@ -22,7 +22,7 @@ type Item = HashMap<String, AttributeValue>;
 
 /// A JWT valid at the env's current (manual) time.
 fn jwt_now(env: &TestEnv, tenant: i64, role: &str) -> String {
-    crm_shared::auth::sign_hs256(
+    crm_shared::platform::auth::sign_hs256(
         &json!({"user_id": "user-1", "email": "u@x.io", "role": role, "tenant_id": tenant, "exp": env.clock.now().timestamp() + 600}),
         JWT_KEY.as_bytes(),
     )
@@ -637,14 +637,14 @@ async fn sandbox_rejects_a_wrong_appsecret_proof() {
     let m = MetaTestEnv::new().await;
     connect(&m, 1).await;
     let token = SecretString::new(m.sandbox.with(|s| s.long_lived_tokens()).remove(0));
-    let graph = crm_shared::meta_connect::graph_client(&m.env.app).await.expect("graph");
+    let graph = crm_shared::meta::connect::graph_client(&m.env.app).await.expect("graph");
     assert!(graph.businesses(&token).await.is_ok());
-    let wrong = crm_shared::meta::GraphClient::new(
+    let wrong = crm_shared::meta::graph::GraphClient::new(
         m.env.app.http.get().clone(),
-        crm_shared::meta::GraphSettings { app_secret: SecretString::new("wrong"), ..graph.settings().clone() },
+        crm_shared::meta::graph::GraphSettings { app_secret: SecretString::new("wrong"), ..graph.settings().clone() },
     );
     let err = wrong.businesses(&token).await.expect_err("wrong proof must be refused");
-    assert!(matches!(err, crm_shared::meta::MetaError::Request { code: 100, .. }), "{err:?}");
+    assert!(matches!(err, crm_shared::meta::graph::MetaError::Request { code: 100, .. }), "{err:?}");
 }
 
 // ------------------------------------------------------------------------- deployment config
@@ -685,7 +685,7 @@ fn authenticated_endpoints() -> Vec<(&'static str, &'static str, &'static str, H
 #[tokio::test]
 async fn every_endpoint_rejects_missing_or_invalid_credentials() {
     let m = MetaTestEnv::new().await;
-    let bad_jwt = crm_shared::auth::sign_hs256(
+    let bad_jwt = crm_shared::platform::auth::sign_hs256(
         &json!({"user_id": "u", "role": "admin", "tenant_id": 1, "exp": 4_000_000_000_i64}),
         b"wrong-key",
     );

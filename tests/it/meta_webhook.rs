@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use crm_shared::aggregates::counter;
-use crm_shared::clock::Clock;
-use crm_shared::http::body_json;
+use crm_shared::marketing::aggregates::counter;
+use crm_shared::platform::clock::Clock;
+use crm_shared::platform::http::body_json;
 use integration_tests::*;
 use lambda_http::{Body, Request, Response};
 use local_stack::sandbox_meta::{SandboxLead, DEMO_LEADGEN_IDS, SANDBOX_PAGE_ID};
@@ -25,7 +25,7 @@ async fn webhook_env() -> MetaTestEnv {
 }
 
 fn jwt_now(env: &TestEnv, tenant: i64) -> String {
-    crm_shared::auth::sign_hs256(
+    crm_shared::platform::auth::sign_hs256(
         &json!({"user_id": "user-1", "email": "u@x.io", "role": "admin", "tenant_id": tenant, "exp": env.clock.now().timestamp() + 600}),
         JWT_KEY.as_bytes(),
     )
@@ -126,7 +126,7 @@ async fn forged_missing_or_mismatched_signatures_are_401_and_write_nothing() {
     let (body, good_sig) = m.sandbox.signed_leadgen_delivery(&[lead.id.as_str()]);
     let other_body = m.sandbox.leadgen_delivery(&[]).to_string().into_bytes();
     let forged = format!("sha256={}", "ab".repeat(32));
-    let wrong_secret = crm_shared::meta_leadgen::sign("not-the-app-secret", &body);
+    let wrong_secret = crm_shared::meta::leadgen::sign("not-the-app-secret", &body);
     let mut tampered = body.clone();
     tampered.extend_from_slice(b" ");
     for (what, req) in [
@@ -369,7 +369,7 @@ async fn sample_delivery_in_events_creates_the_demo_leads() {
 
 #[tokio::test]
 async fn leads_the_time_budget_did_not_reach_stay_open_until_redelivery() {
-    use crm_shared::meta_leadgen::{parse_delivery, process_delivery_with, Limits};
+    use crm_shared::meta::leadgen::{parse_delivery, process_delivery_with, Limits};
     let m = webhook_env().await;
     connect(&m, 1).await;
     let ids: Vec<String> = (0..3).map(|i| add_lead(&m, "11", "21", &format!("L{i}")).id).collect();
@@ -387,7 +387,7 @@ async fn leads_the_time_budget_did_not_reach_stay_open_until_redelivery() {
 
 #[tokio::test]
 async fn a_large_delivery_answers_within_the_budget_and_redelivery_finishes_it_once() {
-    use crm_shared::meta_leadgen::PROCESSING_BUDGET;
+    use crm_shared::meta::leadgen::PROCESSING_BUDGET;
     let m = webhook_env().await;
     connect(&m, 1).await;
     let ids: Vec<String> = (0..150).map(|i| add_lead(&m, "11", "21", &format!("L{i}")).id).collect();

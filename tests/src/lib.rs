@@ -6,10 +6,10 @@ use std::sync::{Arc, OnceLock};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use chrono::{DateTime, TimeZone, Utc};
-use crm_shared::auth::sign_hs256;
-use crm_shared::clock::ManualClock;
-use crm_shared::config::Config;
-use crm_shared::secrets::SecretName;
+use crm_shared::platform::auth::sign_hs256;
+use crm_shared::platform::clock::ManualClock;
+use crm_shared::platform::config::Config;
+use crm_shared::platform::secrets::SecretName;
 use crm_shared::App;
 use lambda_http::{Body, Request};
 use local_stack::provision::{provision, Provisioned, ResourceNames};

@@ -1,9 +1,9 @@
 //! `GET /admin/config/deployment`: `{company_name}` (plus reporting time zone and currency) of the
 //! caller's tenant, from its stored profile. The frontend's connect wizard stops without it.
 
-use crm_shared::auth::Access;
-use crm_shared::http::{run_endpoint, Endpoint, Reply, RequestCtx};
-use crm_shared::meta_connect;
+use crm_shared::meta::connect;
+use crm_shared::platform::auth::Access;
+use crm_shared::platform::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
@@ -21,20 +21,20 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn deployment(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
-    Reply::ok(&meta_connect::deployment_config(app, caller.tenant_id).await?)
+    Reply::ok(&connect::deployment_config(app, caller.tenant_id).await?)
 }
 
 #[cfg(test)]
 mod tests {
 
-    use crm_shared::http::body_json;
+    use crm_shared::domain::ids::TenantId;
+    use crm_shared::platform::http::body_json;
     use crm_shared::store::TenantProfile;
-    use crm_shared::tenant::TenantId;
     use crm_shared::testing::{caller_request, unit_app};
 
     use super::*;
 
-    fn app() -> (App, crm_shared::app::InMemory) {
+    fn app() -> (App, crm_shared::platform::app::InMemory) {
         unit_app(&[])
     }
 

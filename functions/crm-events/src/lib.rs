@@ -1,6 +1,6 @@
 //! `crm-events`: consumes CRM domain events from the product's EventBridge bus (rule
 //! `source = ["crm"]`) and applies each to its entity item and the tenant's aggregates,
-//! idempotently (see [`crm_shared::crm_events`]).
+//! idempotently (see [`crm_shared::events`]).
 //!
 //! Failure paths:
 //! - a **malformed** event (unknown type, missing/invalid field, unknown currency or zone) can never
@@ -15,7 +15,7 @@
 //! The payload is one EventBridge event; an array of events or an SQS batch (`Records[].body`,
 //! e.g. a redrive from the DLQ) is accepted too.
 
-use crm_shared::crm_events::{apply_event, dead_letter, envelope_ids, parse_event, Applied, ApplyError};
+use crm_shared::events::{apply_event, dead_letter, envelope_ids, parse_event, Applied, ApplyError};
 use crm_shared::store::StoreError;
 use crm_shared::App;
 use serde::Serialize;

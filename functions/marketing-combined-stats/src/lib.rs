@@ -2,11 +2,11 @@
 //!
 //! Range from `time_range=` or `range=` (default `all`); the numbers come from the
 //! tenant's aggregate and spend items (`Query` only, never a per-lead read), see
-//! [`crm_shared::dashboard`].
+//! [`crm_shared::marketing::dashboard`].
 
-use crm_shared::auth::Access;
-use crm_shared::dashboard::{dashboard_reply, Dashboard};
-use crm_shared::http::{run_endpoint, Endpoint};
+use crm_shared::marketing::dashboard::{dashboard_reply, Dashboard};
+use crm_shared::platform::auth::Access;
+use crm_shared::platform::http::{run_endpoint, Endpoint};
 use crm_shared::App;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};

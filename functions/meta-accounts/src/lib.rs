@@ -2,9 +2,9 @@
 //! currency, timezone_name, account_status}]` of one business (owned + client accounts) or, without
 //! `portfolio_id`, of the connected user (`/me/adaccounts`); all pages.
 
-use crm_shared::auth::Access;
-use crm_shared::http::{run_endpoint, Endpoint, Reply, RequestCtx};
-use crm_shared::meta_connect;
+use crm_shared::meta::connect;
+use crm_shared::platform::auth::Access;
+use crm_shared::platform::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
@@ -22,5 +22,5 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn accounts(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
-    Reply::ok(&meta_connect::list_ad_accounts(app, caller.tenant_id, ctx.query("portfolio_id"), ctx.now).await?)
+    Reply::ok(&connect::list_ad_accounts(app, caller.tenant_id, ctx.query("portfolio_id"), ctx.now).await?)
 }

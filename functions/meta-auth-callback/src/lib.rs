@@ -4,9 +4,9 @@
 //! outcome is a 302 to `{FRONTEND_URL}/crm/marketing?success=connected` or `?error=<code>` —
 //! never a JSON page, and never the code or the token anywhere.
 
-use crm_shared::auth::Access;
-use crm_shared::http::{run_endpoint, AuditNote, Endpoint, Reply, RequestCtx};
-use crm_shared::meta_connect;
+use crm_shared::meta::connect;
+use crm_shared::platform::auth::Access;
+use crm_shared::platform::http::{run_endpoint, AuditNote, Endpoint, Reply, RequestCtx};
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
@@ -23,24 +23,24 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn callback(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
-    let outcome = meta_connect::complete_login(app, &ctx.query, ctx.now).await;
+    let outcome = connect::complete_login(app, &ctx.query, ctx.now).await;
     if let Err(code) = outcome.result {
         tracing::info!(outcome = code, "Meta login failed");
     }
     let note = AuditNote { tenant_id: outcome.tenant_id, user_id: outcome.user_id, error_code: outcome.result.err() };
-    Ok(Reply::redirect(meta_connect::frontend_redirect(&app.config.frontend_url, outcome.result)).with_audit(note))
+    Ok(Reply::redirect(connect::frontend_redirect(&app.config.frontend_url, outcome.result)).with_audit(note))
 }
 
 #[cfg(test)]
 mod tests {
 
-    use crm_shared::audit::Outcome;
+    use crm_shared::platform::audit::Outcome;
 
     use crm_shared::testing::unit_app;
 
     use super::*;
 
-    fn app(meta_secret: Option<&str>) -> (App, crm_shared::app::InMemory) {
+    fn app(meta_secret: Option<&str>) -> (App, crm_shared::platform::app::InMemory) {
         unit_app(&[
             ("META_APP_ID", "app"),
             ("META_APP_SECRET", meta_secret.unwrap_or("")),

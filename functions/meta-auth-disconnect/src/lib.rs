@@ -2,9 +2,9 @@
 //! connection and its connected-index entry are deleted (also when Meta is unreachable; the
 //! response says whether Meta confirmed).
 
-use crm_shared::auth::Access;
-use crm_shared::http::{run_endpoint, Endpoint, Reply, RequestCtx};
-use crm_shared::meta_connect;
+use crm_shared::meta::connect;
+use crm_shared::platform::auth::Access;
+use crm_shared::platform::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
@@ -22,5 +22,5 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn disconnect(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
-    Reply::ok(&meta_connect::disconnect(app, caller.tenant_id).await?)
+    Reply::ok(&connect::disconnect(app, caller.tenant_id).await?)
 }

@@ -3,9 +3,9 @@
 //! `data.auth_url` carries our own state (signed, bound to tenant + user, single-use, 10 minutes);
 //! any `state` the frontend sends (`tenant_<x>`) is ignored on purpose.
 
-use crm_shared::auth::Access;
-use crm_shared::http::{run_endpoint, Endpoint, Reply, RequestCtx};
-use crm_shared::meta_connect;
+use crm_shared::meta::connect;
+use crm_shared::platform::auth::Access;
+use crm_shared::platform::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
@@ -19,5 +19,5 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn login_url(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
-    Reply::ok(&meta_connect::start_login(app, caller, ctx.now).await?)
+    Reply::ok(&connect::start_login(app, caller, ctx.now).await?)
 }

@@ -3,10 +3,10 @@
 //! (else 400 with `detail`); the tenant's reporting time zone and currency default to the primary
 //! account's.
 
-use crm_shared::auth::Access;
-use crm_shared::http::{run_endpoint, Endpoint, Reply, RequestCtx};
-use crm_shared::meta_connect;
-use crm_shared::meta_connect::ConnectRequest;
+use crm_shared::meta::connect as connect_flow;
+use crm_shared::meta::connect::ConnectRequest;
+use crm_shared::platform::auth::Access;
+use crm_shared::platform::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
@@ -21,5 +21,5 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 async fn connect(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
     let body: ConnectRequest = ctx.json()?;
-    Reply::ok(&meta_connect::select_accounts(app, caller.tenant_id, body, ctx.now).await?)
+    Reply::ok(&connect_flow::select_accounts(app, caller.tenant_id, body, ctx.now).await?)
 }

@@ -1,9 +1,9 @@
 //! `GET /crm/marketing/meta-portfolios`: `data` = `[{id, name}]`, every Business Manager of the
 //! connected Meta user (`/me/businesses`, all pages).
 
-use crm_shared::auth::Access;
-use crm_shared::http::{run_endpoint, Endpoint, Reply, RequestCtx};
-use crm_shared::meta_connect;
+use crm_shared::meta::connect;
+use crm_shared::platform::auth::Access;
+use crm_shared::platform::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
@@ -21,5 +21,5 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn portfolios(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
-    Reply::ok(&meta_connect::list_portfolios(app, caller.tenant_id, ctx.now).await?)
+    Reply::ok(&connect::list_portfolios(app, caller.tenant_id, ctx.now).await?)
 }

@@ -5,9 +5,9 @@
 //!   anything else → 403.
 //! - `POST` checks `X-Hub-Signature-256` (HMAC-SHA256 of the raw body with the Meta app secret)
 //!   before reading anything else — forged or missing → 401 and nothing written but the audit
-//!   record — then hands the delivery to [`crm_shared::meta_leadgen::process_delivery`].
+//!   record — then hands the delivery to [`crm_shared::meta::leadgen::process_delivery`].
 //!
-//! Design (details in `crm_shared::meta_leadgen` and `crm_shared::meta_pages`):
+//! Design (details in `crm_shared::meta::leadgen` and `crm_shared::meta::pages`):
 //! - **Page → tenant**: `META#PAGE#{page_id}` items, claimed for a tenant from `GET /me/accounts`
 //!   when it connects Meta (callback) and selects its ad accounts; changes for pages no tenant
 //!   owns are logged by page id and skipped.
@@ -19,12 +19,12 @@
 //!   it; a rejected token (190) marks the connection expired and parks the lead, and the OAuth
 //!   callback replays the tenant's open leads when it reconnects.
 //! - **Body limit**: deliveries batch up to 1,000 changes, so this endpoint accepts up to
-//!   [`crm_shared::meta_leadgen::MAX_BODY_BYTES`] (1 MiB) instead of `MAX_BODY_BYTES`.
+//!   [`crm_shared::meta::leadgen::MAX_BODY_BYTES`] (1 MiB) instead of `MAX_BODY_BYTES`.
 
-use crm_shared::auth::Access;
-use crm_shared::http::{run_endpoint, run_endpoint_with_body_limit, Endpoint, Reply, RequestCtx};
-use crm_shared::meta_leadgen::{self, DeliveryReport};
-use crm_shared::secrets::SecretName;
+use crm_shared::meta::leadgen::{self, DeliveryReport};
+use crm_shared::platform::auth::Access;
+use crm_shared::platform::http::{run_endpoint, run_endpoint_with_body_limit, Endpoint, Reply, RequestCtx};
+use crm_shared::platform::secrets::SecretName;
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
@@ -45,20 +45,20 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     if req.method() == Method::GET {
         run_endpoint(app, &VERIFY_ENDPOINT, req, |ctx| verify_subscription(app, ctx)).await
     } else {
-        run_endpoint_with_body_limit(app, &DELIVERY_ENDPOINT, meta_leadgen::MAX_BODY_BYTES, req, |ctx| {
+        run_endpoint_with_body_limit(app, &DELIVERY_ENDPOINT, leadgen::MAX_BODY_BYTES, req, |ctx| {
             receive_delivery(app, ctx)
         })
         .await
     }
 }
 
-async fn secret(app: &App, name: SecretName) -> Result<Option<crm_shared::secrets::SecretString>, ApiError> {
+async fn secret(app: &App, name: SecretName) -> Result<Option<crm_shared::platform::secrets::SecretString>, ApiError> {
     Ok(app.secrets().await?.get(name).cloned())
 }
 
 async fn verify_subscription(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let expected = secret(app, SecretName::MetaWebhookVerifyToken).await?;
-    let challenge = meta_leadgen::verify_subscription(&ctx.query, expected.as_ref())?;
+    let challenge = leadgen::verify_subscription(&ctx.query, expected.as_ref())?;
     tracing::info!("Meta webhook subscription verified");
     Ok(Reply::text(challenge))
 }
@@ -67,13 +67,13 @@ async fn receive_delivery(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError>
     let app_secret = secret(app, SecretName::MetaAppSecret)
         .await?
         .ok_or_else(|| ApiError::internal("META_APP_SECRET is not configured for the Meta webhook"))?;
-    let header = ctx.headers.get(meta_leadgen::SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-    if !meta_leadgen::signature_is_valid(&app_secret, &ctx.body, header) {
+    let header = ctx.headers.get(leadgen::SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    if !leadgen::signature_is_valid(&app_secret, &ctx.body, header) {
         let code = if header.is_some() { "invalid_signature" } else { "missing_signature" };
         return Err(ApiError::unauthorized(code, "the webhook signature is missing or does not match the body"));
     }
-    let delivery = meta_leadgen::parse_delivery(&ctx.body)?;
-    let report: DeliveryReport = meta_leadgen::process_delivery(app, delivery, ctx.now).await?;
+    let delivery = leadgen::parse_delivery(&ctx.body)?;
+    let report: DeliveryReport = leadgen::process_delivery(app, delivery, ctx.now).await?;
     tracing::info!(
         received = report.received,
         created = report.created,
@@ -99,13 +99,13 @@ async fn receive_delivery(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError>
 #[cfg(test)]
 mod tests {
 
-    use crm_shared::http::body_json;
+    use crm_shared::platform::http::body_json;
 
     use crm_shared::testing::{unit_app, unit_request as req};
 
     use super::*;
 
-    fn app() -> (App, crm_shared::app::InMemory) {
+    fn app() -> (App, crm_shared::platform::app::InMemory) {
         unit_app(&[("META_APP_SECRET", "app-secret"), ("META_WEBHOOK_VERIFY_TOKEN", "verify-me")])
     }
 
@@ -150,7 +150,7 @@ mod tests {
     async fn signed_malformed_json_is_400() {
         let (app, _) = app();
         let body = "{not json";
-        let sig = meta_leadgen::sign("app-secret", body.as_bytes());
+        let sig = leadgen::sign("app-secret", body.as_bytes());
         let resp = handle(&app, req("POST", "/crm/webhooks/meta", &[("x-hub-signature-256", &sig)], body)).await;
         assert_eq!(resp.status(), 400);
     }
@@ -158,8 +158,8 @@ mod tests {
     #[tokio::test]
     async fn bodies_over_the_webhook_limit_are_413() {
         let (app, _) = app();
-        let body = "x".repeat(meta_leadgen::MAX_BODY_BYTES + 1);
-        let sig = meta_leadgen::sign("app-secret", body.as_bytes());
+        let body = "x".repeat(leadgen::MAX_BODY_BYTES + 1);
+        let sig = leadgen::sign("app-secret", body.as_bytes());
         let resp = handle(&app, req("POST", "/crm/webhooks/meta", &[("x-hub-signature-256", &sig)], &body)).await;
         assert_eq!(resp.status(), 413);
     }

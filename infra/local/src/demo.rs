@@ -1,12 +1,12 @@
 //! The demo tenant `make dev` seeds, and a JWT for it.
 
 use chrono::{DateTime, Duration, Utc};
-use crm_shared::aggregates::{DailySpend, SpendRow};
-use crm_shared::auth::sign_hs256;
-use crm_shared::crm_events::{apply_event, parse_event};
-use crm_shared::money::{Currency, MinorUnits};
+use crm_shared::domain::ids::TenantId;
+use crm_shared::domain::money::{Currency, MinorUnits};
+use crm_shared::events::{apply_event, parse_event};
+use crm_shared::marketing::aggregates::{DailySpend, SpendRow};
+use crm_shared::platform::auth::sign_hs256;
 use crm_shared::store::{DynamoStore, TenantProfile, TenantProfileStore};
-use crm_shared::tenant::TenantId;
 use serde_json::json;
 
 pub const DEMO_TENANT: TenantId = TenantId(1);

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType, TimeToLiveSpecification,
 };
-use crm_shared::secrets::SecretName;
+use crm_shared::platform::secrets::SecretName;
 use crm_shared::store::attr;
 
 /// Names of the resources to create (tests use unique names per test).

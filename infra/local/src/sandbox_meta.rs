@@ -200,7 +200,7 @@ impl Default for SandboxState {
             owned_accounts_per_business: 2,
             client_accounts_per_business: 1,
             page_size: 25,
-            granted_scopes: crm_shared::meta::OAUTH_SCOPES.iter().map(|s| s.to_string()).collect(),
+            granted_scopes: crm_shared::meta::graph::OAUTH_SCOPES.iter().map(|s| s.to_string()).collect(),
             pages: vec![(SANDBOX_PAGE_ID.to_string(), "Sandbox Clinic".to_string())],
             leads: HashMap::new(),
             now: None,
@@ -421,7 +421,7 @@ impl SandboxMeta {
 
     /// `X-Hub-Signature-256` of `body` as Meta computes it (HMAC-SHA256 with the app secret).
     pub fn sign_webhook(&self, body: &[u8]) -> String {
-        crm_shared::meta_leadgen::sign(&self.app_secret, body)
+        crm_shared::meta::leadgen::sign(&self.app_secret, body)
     }
 
     /// The delivery Meta posts for these leads: one `entry` per page, one `leadgen` change per
@@ -451,7 +451,7 @@ impl SandboxMeta {
     }
 
     fn proof(&self, token: &str) -> String {
-        hex::encode(crm_shared::crypto::hmac_sha256(self.app_secret.as_bytes(), token.as_bytes()))
+        hex::encode(crm_shared::platform::crypto::hmac_sha256(self.app_secret.as_bytes(), token.as_bytes()))
     }
 
     async fn handle(&self, req: hyper::Request<Incoming>) -> Resp {

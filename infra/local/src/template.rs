@@ -134,7 +134,8 @@ mod tests {
     #[test]
     fn template_env_vars_are_documented_config() {
         let text = template_text();
-        let known: Vec<&str> = crm_shared::config::ENV_VARS.iter().flat_map(|(n, ..)| n.split(" / ")).collect();
+        let known: Vec<&str> =
+            crm_shared::platform::config::ENV_VARS.iter().flat_map(|(n, ..)| n.split(" / ")).collect();
         let mut in_vars = false;
         let mut vars_indent = 0;
         for line in text.lines() {
@@ -159,7 +160,7 @@ mod tests {
     fn readme_documents_every_env_var() {
         let readme =
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).expect("README.md");
-        for (name, ..) in crm_shared::config::ENV_VARS {
+        for (name, ..) in crm_shared::platform::config::ENV_VARS {
             for var in name.split(" / ") {
                 assert!(readme.contains(&format!("`{var}`")), "README's configuration table lacks `{var}`");
             }

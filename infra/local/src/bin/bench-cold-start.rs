@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::Utc;
-use crm_shared::app::load_sdk_config;
-use crm_shared::secrets::SecretName;
+use crm_shared::platform::app::load_sdk_config;
+use crm_shared::platform::secrets::SecretName;
 use local_stack::provision::{provision, ResourceNames};
 use local_stack::routes::routes;
 use local_stack::runtime_api::{self, RuntimeEvent};

@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use chrono::Duration;
-use crm_shared::app::load_sdk_config;
-use crm_shared::clock::{Clock, SystemClock};
-use crm_shared::config::Config;
-use crm_shared::secrets::SecretName;
+use crm_shared::platform::app::load_sdk_config;
+use crm_shared::platform::clock::{Clock, SystemClock};
+use crm_shared::platform::config::Config;
+use crm_shared::platform::secrets::SecretName;
 use crm_shared::App;
 use local_stack::provision::{provision, ResourceNames};
 use local_stack::sandbox_meta::{SandboxMeta, SANDBOX_PAGE_ID};
@@ -25,7 +25,7 @@ fn env_or(k: &str, d: &str) -> String {
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    crm_shared::telemetry::init();
+    crm_shared::platform::telemetry::init();
     if std::env::var("AWS_ENDPOINT_URL").is_err() {
         return Err("AWS_ENDPOINT_URL must point at the local moto server (run `make dev`)".into());
     }

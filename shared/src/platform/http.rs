@@ -17,12 +17,12 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use tracing::Instrument;
 
-use crate::app::App;
-use crate::audit::{AuditEntry, Outcome};
-use crate::auth::{self, Access, Caller};
-use crate::error::ApiError;
-use crate::ratelimit::RateDecision;
-use crate::secrets::SecretName;
+use crate::platform::app::App;
+use crate::platform::audit::{AuditEntry, Outcome};
+use crate::platform::auth::{self, Access, Caller};
+use crate::platform::error::ApiError;
+use crate::platform::ratelimit::RateDecision;
+use crate::platform::secrets::SecretName;
 
 /// One HTTP endpoint: its name (= crate, binary and audit action), route and who may call it.
 #[derive(Debug, Clone)]
@@ -93,7 +93,7 @@ pub struct Reply {
 /// callback's tenant and user from its signed state, and the error it redirected with).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditNote {
-    pub tenant_id: Option<crate::tenant::TenantId>,
+    pub tenant_id: Option<crate::domain::ids::TenantId>,
     pub user_id: Option<String>,
     /// Set when the reply stands for a failure (a redirect carrying `?error=`).
     pub error_code: Option<&'static str>,
@@ -381,8 +381,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::app::InMemory;
-    use crate::audit::Outcome;
+    use crate::platform::app::InMemory;
+    use crate::platform::audit::Outcome;
     use crate::testing::{unit_app_at, unit_jwt, unit_now, unit_request, UNIT_ADMIN_TOKEN};
 
     const EP: Endpoint = Endpoint { name: "probe", method: Method::POST, path: "/crm/probe", access: Access::Manage };
@@ -606,7 +606,7 @@ mod tests {
         let (app, mem) = app_with(&[]);
         const PUBLIC: Endpoint = Endpoint { name: "cb", method: Method::GET, path: "/cb", access: Access::Public };
         let note = AuditNote {
-            tenant_id: Some(crate::tenant::TenantId(4)),
+            tenant_id: Some(crate::domain::ids::TenantId(4)),
             user_id: Some("u4".into()),
             error_code: Some("invalid_state"),
         };

@@ -26,9 +26,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use url::Url;
 
-use crate::crypto::hmac_sha256;
-use crate::error::ApiError;
-use crate::secrets::SecretString;
+use crate::platform::crypto::hmac_sha256;
+use crate::platform::error::ApiError;
+use crate::platform::secrets::SecretString;
 
 /// Scopes the product asks for: insights (`ads_read`), business listing (`business_management`)
 /// and lead-ads retrieval (`leads_retrieval` plus the page permissions it depends on).

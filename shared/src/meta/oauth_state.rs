@@ -15,11 +15,11 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::B64URL;
-use crate::crypto::{constant_time_eq, hmac_sha256};
-use crate::secrets::SecretString;
+use crate::domain::ids::TenantId;
+use crate::platform::auth::B64URL;
+use crate::platform::crypto::{constant_time_eq, hmac_sha256};
+use crate::platform::secrets::SecretString;
 use crate::store::{attr, from_item, to_item, DynamoStore, StoreError};
-use crate::tenant::TenantId;
 
 /// A state is valid this long (Meta's dialog plus the user's thinking time).
 pub const STATE_TTL_SECS: i64 = 600;

@@ -86,7 +86,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::tenant::TenantId;
+    use crate::domain::ids::TenantId;
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().expect("date")

@@ -15,8 +15,8 @@ use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::error::ApiError;
-use crate::money::{div_round_half_away, MinorUnits};
+use crate::domain::money::{div_round_half_away, MinorUnits};
+use crate::platform::error::ApiError;
 
 /// Meta's `date_preset=maximum` reaches back 37 months (FIELD-NOTES 8); so do we.
 pub const MAX_RANGE_MONTHS: u32 = 37;
@@ -198,7 +198,7 @@ pub fn rate_percent(part: i64, whole: i64) -> Option<f64> {
 }
 
 /// Minor units to the frontend's major-unit number (display only).
-pub fn major(amount: MinorUnits, currency: crate::money::Currency) -> f64 {
+pub fn major(amount: MinorUnits, currency: crate::domain::money::Currency) -> f64 {
     amount.to_major_f64(currency)
 }
 

@@ -16,10 +16,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::app::App;
-use crate::meta::FacebookPage;
+use crate::domain::ids::TenantId;
+use crate::meta::graph::FacebookPage;
+use crate::platform::app::App;
 use crate::store::{attr, from_item, to_item, DynamoStore, StoreError};
-use crate::tenant::TenantId;
 
 /// Sort key of a page's owner item.
 pub const OWNER_SK: &str = "OWNER";
@@ -120,8 +120,8 @@ pub async fn claim_page(
 /// caller's flow (the next connect or account selection registers again). Returns pages claimed.
 pub async fn register_managed_pages(
     app: &App,
-    graph: &crate::meta::GraphClient,
-    token: &crate::secrets::SecretString,
+    graph: &crate::meta::graph::GraphClient,
+    token: &crate::platform::secrets::SecretString,
     tenant: TenantId,
     now: DateTime<Utc>,
 ) -> usize {

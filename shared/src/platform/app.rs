@@ -9,22 +9,22 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
-use crate::audit::AuditLog;
-use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, ConfigError};
-use crate::connected_index::ConnectedIndex;
-use crate::crypto::{KmsTokenCipher, TokenCipher};
-use crate::error::ApiError;
-use crate::oauth_state::OAuthStateStore;
-use crate::ratelimit::RateLimiter;
-use crate::secrets::{SecretName, SecretResolver, SecretString, Secrets};
+use crate::meta::oauth_state::OAuthStateStore;
+use crate::platform::audit::AuditLog;
+use crate::platform::clock::{Clock, SystemClock};
+use crate::platform::config::{Config, ConfigError};
+use crate::platform::crypto::{KmsTokenCipher, TokenCipher};
+use crate::platform::error::ApiError;
+use crate::platform::ratelimit::RateLimiter;
+use crate::platform::secrets::{SecretName, SecretResolver, SecretString, Secrets};
+use crate::store::connected_index::ConnectedIndex;
 use crate::store::{DynamoStore, MetaConnectionStore, TenantProfileStore};
 
 /// The shared outbound HTTP client, built on first use and then reused for the container's life.
 ///
 /// Building a rustls client parses the root certificates (~20 ms in debug builds), so functions
 /// that never call a peer do not pay for it at cold start; none of it touches the network.
-/// Per-request timeouts are set by each peer's client (e.g. [`crate::meta::GraphClient`]).
+/// Per-request timeouts are set by each peer's client (e.g. [`crate::meta::graph::GraphClient`]).
 #[derive(Debug, Clone, Default)]
 pub struct HttpClient(Arc<OnceLock<reqwest::Client>>);
 
@@ -133,17 +133,17 @@ impl App {
     /// In-memory adapters, for unit tests of handlers.
     #[cfg(any(test, feature = "test-support"))]
     pub fn in_memory(config: Config, clock: Arc<dyn Clock>) -> (Self, InMemory) {
-        use crate::audit::MemoryAuditLog;
-        use crate::crypto::FakeTokenCipher;
-        use crate::ratelimit::MemoryRateLimiter;
+        use crate::platform::audit::MemoryAuditLog;
+        use crate::platform::crypto::FakeTokenCipher;
+        use crate::platform::ratelimit::MemoryRateLimiter;
         use crate::store::memory::MemoryStore;
 
         let mem = InMemory {
             store: Arc::new(MemoryStore::default()),
             audit: Arc::new(MemoryAuditLog::default()),
             rate_limiter: Arc::new(MemoryRateLimiter::default()),
-            oauth_states: Arc::new(crate::oauth_state::MemoryOAuthStates::default()),
-            connected_index: Arc::new(crate::connected_index::MemoryConnectedIndex::default()),
+            oauth_states: Arc::new(crate::meta::oauth_state::MemoryOAuthStates::default()),
+            connected_index: Arc::new(crate::store::connected_index::MemoryConnectedIndex::default()),
         };
         let secrets = SecretResolver::new(config.secret_sources.clone(), None);
         let app = Self {
@@ -170,8 +170,8 @@ impl App {
 #[derive(Debug, Clone)]
 pub struct InMemory {
     pub store: Arc<crate::store::memory::MemoryStore>,
-    pub audit: Arc<crate::audit::MemoryAuditLog>,
-    pub rate_limiter: Arc<crate::ratelimit::MemoryRateLimiter>,
-    pub oauth_states: Arc<crate::oauth_state::MemoryOAuthStates>,
-    pub connected_index: Arc<crate::connected_index::MemoryConnectedIndex>,
+    pub audit: Arc<crate::platform::audit::MemoryAuditLog>,
+    pub rate_limiter: Arc<crate::platform::ratelimit::MemoryRateLimiter>,
+    pub oauth_states: Arc<crate::meta::oauth_state::MemoryOAuthStates>,
+    pub connected_index: Arc<crate::store::connected_index::MemoryConnectedIndex>,
 }

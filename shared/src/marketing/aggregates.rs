@@ -18,11 +18,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::crm_events::guarded;
-use crate::marketing::{Period, MAX_DAILY_SERIES_DAYS};
-use crate::money::{Currency, MinorUnits};
+use crate::domain::ids::TenantId;
+use crate::domain::money::{Currency, MinorUnits};
+use crate::events::guarded;
+use crate::marketing::formulas::{Period, MAX_DAILY_SERIES_DAYS};
 use crate::store::{attr, from_item, keys, to_item, DynamoStore, Item, StoreError};
-use crate::tenant::TenantId;
 
 /// Counter values by attribute name.
 pub type Counters = BTreeMap<String, i64>;

@@ -24,13 +24,13 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::aggregates::{
+use crate::domain::ids::TenantId;
+use crate::domain::money::{Currency, MinorUnits};
+use crate::marketing::aggregates::{
     conflict_backoff, counter, is_transaction_conflict, rev_of, sk, Counters, REV, TRANSACTION_ATTEMPTS,
 };
-use crate::marketing::{local_day, reporting_zone};
-use crate::money::{Currency, MinorUnits};
+use crate::marketing::formulas::{local_day, reporting_zone};
 use crate::store::{attr, from_item, keys, to_item, DynamoStore, Item, StoreError, TenantProfile};
-use crate::tenant::TenantId;
 
 /// The EventBridge `source` of CRM domain events.
 pub const EVENT_SOURCE: &str = "crm";
@@ -1083,7 +1083,7 @@ mod tests {
     fn deltas_count_totals_sources_campaigns_and_ads_per_local_day_and_month() {
         let mut d = Deltas::default();
         let a = Attribution { source: "META_ADS".into(), campaign_id: Some("c1".into()), ad_id: Some("a1".into()) };
-        let tz = crate::marketing::reporting_zone(Some("America/Bogota"));
+        let tz = crate::marketing::formulas::reporting_zone(Some("America/Bogota"));
         // 02:00 UTC on Dec 1st is 21:00 on Nov 30th in Bogotá.
         let at = Utc.with_ymd_and_hms(2026, 12, 1, 2, 0, 0).single().expect("t");
         d.bump("leads", &a, at, tz, 1);

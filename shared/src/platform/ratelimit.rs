@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 
+use crate::domain::ids::TenantId;
 use crate::store::{attr, keys, DynamoStore, StoreError};
-use crate::tenant::TenantId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateDecision {

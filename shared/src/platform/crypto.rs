@@ -6,8 +6,8 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::secrets::SecretString;
-use crate::tenant::TenantId;
+use crate::domain::ids::TenantId;
+use crate::platform::secrets::SecretString;
 
 /// Equal in constant time, also for different lengths (both sides are hashed first).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -8,18 +8,20 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::app::App;
-use crate::auth::Caller;
-use crate::config::Config;
-use crate::connected_index::ConnectedTenant;
-use crate::error::ApiError;
-use crate::meta::{api_error, AdAccount, Business, GraphClient, GraphSettings, MetaError, RetryPolicy, OAUTH_SCOPES};
-use crate::meta_connection::{token_status, TokenState};
-use crate::oauth_state::{self, StateKey, StoredState, STATE_TTL_SECS};
-use crate::ratelimit::RateDecision;
-use crate::secrets::{SecretName, SecretString};
+use crate::domain::ids::TenantId;
+use crate::meta::connection::{token_status, TokenState};
+use crate::meta::graph::{
+    api_error, AdAccount, Business, GraphClient, GraphSettings, MetaError, RetryPolicy, OAUTH_SCOPES,
+};
+use crate::meta::oauth_state::{self, StateKey, StoredState, STATE_TTL_SECS};
+use crate::platform::app::App;
+use crate::platform::auth::Caller;
+use crate::platform::config::Config;
+use crate::platform::error::ApiError;
+use crate::platform::ratelimit::RateDecision;
+use crate::platform::secrets::{SecretName, SecretString};
+use crate::store::connected_index::ConnectedTenant;
 use crate::store::{ConnectionStatus, MetaConnection, TenantProfile};
-use crate::tenant::TenantId;
 
 /// Most ad accounts one tenant may select.
 pub const MAX_SELECTED_ACCOUNTS: usize = 50;
@@ -230,10 +232,10 @@ async fn complete_login_steps(
         AUTH_FAILED
     })?;
     // Lead-ads webhooks name a page, not a tenant: map the pages this token manages to the tenant.
-    crate::meta_pages::register_managed_pages(app, &graph, &long.token, tenant, now).await;
+    crate::meta::pages::register_managed_pages(app, &graph, &long.token, tenant, now).await;
     // Leads parked while the token was expired: Meta will not re-deliver them, so bring them in now.
     if app.dynamo.is_some() {
-        if let Err(e) = crate::meta_leadgen::replay_open_leads(app, &graph, &conn, &long.token, now).await {
+        if let Err(e) = crate::meta::leadgen::replay_open_leads(app, &graph, &conn, &long.token, now).await {
             tracing::warn!(tenant_id = tenant.0, error = %e, "open lead-ads leads could not be replayed; they stay open");
         }
     }
@@ -438,7 +440,7 @@ pub async fn select_accounts(
     updated.updated_at = now;
     app.connections.put_connection(&updated).await?;
     // Second chance to map the tenant's pages (the callback's listing is best effort).
-    crate::meta_pages::register_managed_pages(app, &graph, &token, tenant, now).await;
+    crate::meta::pages::register_managed_pages(app, &graph, &token, tenant, now).await;
 
     let mut profile = app.profiles.get_profile(tenant).await?.unwrap_or_else(|| TenantProfile {
         tenant_id: tenant,

@@ -10,8 +10,10 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
-use crate::tenant::TenantId;
+use crate::domain::ids::TenantId;
+use crate::platform::error::ApiError;
+
+pub mod connected_index;
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -27,7 +29,7 @@ pub mod attr {
 
 /// Key builders: every tenant-scoped key starts from the verified tenant.
 pub mod keys {
-    use crate::tenant::TenantId;
+    use crate::domain::ids::TenantId;
 
     pub fn tenant(t: TenantId) -> String {
         format!("T#{t}")

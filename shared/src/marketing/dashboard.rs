@@ -3,7 +3,7 @@
 //!
 //! Reads: the tenant profile and Meta connection (2 `GetItem`s), the CRM aggregate items of the
 //! period and the spend items of each connected ad account (`Query` only, see
-//! [`crate::aggregates`]). Nothing here reads a lead.
+//! [`crate::marketing::aggregates`]). Nothing here reads a lead.
 //!
 //! Every view serves the frontend's fields with their types (numbers in major units, `cpa` always a
 //! number, `roi` of rows a ratio that is 0 without spend) and, beside them, the exact values:
@@ -14,20 +14,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Value};
 
-use crate::aggregates::{
+use crate::domain::ids::TenantId;
+use crate::domain::money::{Currency, MinorUnits};
+use crate::marketing::aggregates::{
     bucket, buckets, counter, get, plan_reads, AccountSpend, CrmAggregates, Granularity, ReadCost, ReadPlan,
     DEFAULT_ATTRIBUTION_SETTING,
 };
-use crate::app::App;
-use crate::error::ApiError;
-use crate::marketing::{
+use crate::marketing::formulas::{
     all_range_floor, cpa, local_day, major, parse_range, rate_percent, reporting_zone, resolve_period, roas,
     roi_percent, roi_ratio, Period, RangeSpec,
 };
-use crate::meta_connection::{token_status, TokenStatus};
-use crate::money::{Currency, MinorUnits};
+use crate::meta::connection::{token_status, TokenStatus};
+use crate::platform::app::App;
+use crate::platform::error::ApiError;
 use crate::store::TenantProfile;
-use crate::tenant::TenantId;
 
 /// How CRM numbers are attributed (the response says which rule was used).
 pub const CRM_ATTRIBUTION_RULE: &str = "first_touch_lead_source: leads with lead_source = META_ADS, and the \
@@ -533,13 +533,13 @@ impl RowKind {
 /// The body of every dashboard endpoint: caller's tenant → numbers → `view`.
 pub async fn dashboard_reply(
     app: &App,
-    ctx: crate::http::RequestCtx,
+    ctx: crate::platform::http::RequestCtx,
     default_range: &str,
     view: fn(&Dashboard) -> Value,
-) -> Result<crate::http::Reply, ApiError> {
+) -> Result<crate::platform::http::Reply, ApiError> {
     let caller = ctx.caller()?;
     let dashboard = load_dashboard(app, caller.tenant_id, &ctx.query, default_range, ctx.now).await?;
-    crate::http::Reply::ok(&view(&dashboard))
+    crate::platform::http::Reply::ok(&view(&dashboard))
 }
 
 #[cfg(test)]
@@ -547,8 +547,8 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::aggregates::SpendRow;
-    use crate::meta_connection::token_status;
+    use crate::marketing::aggregates::SpendRow;
+    use crate::meta::connection::token_status;
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).expect("date")

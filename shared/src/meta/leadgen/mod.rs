@@ -1,8 +1,8 @@
 //! Meta lead-ads webhook: the subscription handshake, signature check, payload parsing, and
-//! turning `leadgen` changes into CRM leads through [`crate::crm_events::ingest_lead`].
+//! turning `leadgen` changes into CRM leads through [`crate::events::ingest_lead`].
 //!
 //! A delivery (`POST`) goes: verify `X-Hub-Signature-256` over the raw body (before anything is
-//! parsed; FIELD-NOTES 13) → parse → drop changes whose page no tenant owns ([`crate::meta_pages`],
+//! parsed; FIELD-NOTES 13) → parse → drop changes whose page no tenant owns ([`crate::meta::pages`],
 //! FIELD-NOTES 23) → open one inbox item per lead (`T#{tenant}` / `LEADGEN#{leadgen_id}`) → fetch
 //! the still-open leads from Graph with bounded concurrency inside a time budget → ingest →
 //! settle the inbox item.
@@ -34,15 +34,15 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::app::App;
-use crate::crm_events::{ingest_lead, Applied, EntityId, NewLead};
-use crate::crypto::{constant_time_eq, verify_hmac_sha256_hex};
-use crate::error::ApiError;
-use crate::meta::{GraphClient, Leadgen, MetaError};
-use crate::meta_pages::{is_meta_id, owner_of};
-use crate::secrets::SecretString;
+use crate::domain::ids::TenantId;
+use crate::events::{ingest_lead, Applied, EntityId, NewLead};
+use crate::meta::graph::{GraphClient, Leadgen, MetaError};
+use crate::meta::pages::{is_meta_id, owner_of};
+use crate::platform::app::App;
+use crate::platform::crypto::{constant_time_eq, verify_hmac_sha256_hex};
+use crate::platform::error::ApiError;
+use crate::platform::secrets::SecretString;
 use crate::store::{attr, keys, DynamoStore, MetaConnection, StoreError};
-use crate::tenant::TenantId;
 
 /// Largest delivery accepted: Meta batches up to 1,000 changes (~250 B each) per delivery.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -102,7 +102,7 @@ pub fn signature_is_valid(app_secret: &SecretString, body: &[u8], header: Option
 
 /// `sha256=<hex>` as Meta sends it (for the sandbox and tests).
 pub fn sign(app_secret: &str, body: &[u8]) -> String {
-    format!("sha256={}", hex::encode(crate::crypto::hmac_sha256(app_secret.as_bytes(), body)))
+    format!("sha256={}", hex::encode(crate::platform::crypto::hmac_sha256(app_secret.as_bytes(), body)))
 }
 
 // -------------------------------------------------------------------------------------- payload
@@ -490,7 +490,7 @@ enum Attempt {
 }
 
 async fn tenant_access(app: &App, tenant: TenantId, now: DateTime<Utc>) -> Result<TenantAccess, ApiError> {
-    let token = match crate::meta_connect::usable_token(app, tenant, now).await {
+    let token = match crate::meta::connect::usable_token(app, tenant, now).await {
         Ok(t) => Some(t),
         Err(ApiError::Conflict { code, .. }) => {
             tracing::warn!(tenant_id = tenant.0, reason = code, "lead-ads leads wait for the tenant to reconnect Meta");
@@ -524,7 +524,7 @@ async fn attempt_lead(
         Err(err @ MetaError::InvalidToken { .. }) => {
             if !access.rejected.swap(true, Ordering::Relaxed) {
                 // Marks the connection expired (token-status then says "reconnect").
-                let _ = crate::meta_connect::meta_failure(app, conn, err, now).await;
+                let _ = crate::meta::connect::meta_failure(app, conn, err, now).await;
             }
             settle(InboxStatus::AwaitingReconnect, Some("meta_token_rejected")).await;
             return Attempt::AwaitingReconnect;
@@ -651,7 +651,7 @@ pub async fn process_delivery_with(
         return Ok(report);
     }
 
-    let graph = Arc::new(crate::meta_connect::graph_client(app).await?);
+    let graph = Arc::new(crate::meta::connect::graph_client(app).await?);
     let mut access: BTreeMap<TenantId, Arc<TenantAccess>> = BTreeMap::new();
     for tenant in open.iter().map(|(t, _)| *t).collect::<BTreeSet<_>>() {
         match tenant_access(app, tenant, now).await {
@@ -782,7 +782,7 @@ fn collect_opened(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::LeadField;
+    use crate::meta::graph::LeadField;
 
     fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()

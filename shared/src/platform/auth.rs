@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::crypto::constant_time_eq;
-use crate::error::ApiError;
-use crate::tenant::TenantId;
+use crate::domain::ids::TenantId;
+use crate::platform::crypto::constant_time_eq;
+use crate::platform::error::ApiError;
 
 /// base64url, padding tolerated on input, never written.
 pub const B64URL: GeneralPurpose = GeneralPurpose::new(
