@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use lambda_http::{Body, Request};
 use serde_json::json;
 
-use crate::platform::app::{App, InMemory};
+use crate::api::app::{App, InMemory};
 use crate::platform::auth::sign_hs256;
 use crate::platform::clock::ManualClock;
 use crate::platform::config::Config;

@@ -339,9 +339,9 @@ async fn local_server_accepts_crm_events_like_the_eventbridge_rule() {
     let sample = sample_event("crm-lead-created.json").to_string();
     let first = api.dispatch(post(sample.clone())).await;
     assert_eq!(first.status(), 200);
-    assert_eq!(crm_shared::platform::http::body_json(&first)["data"]["applied"], 1);
+    assert_eq!(crm_shared::api::http::body_json(&first)["data"]["applied"], 1);
     let again = api.dispatch(post(sample)).await;
-    assert_eq!(crm_shared::platform::http::body_json(&again)["data"]["duplicate"], 1);
+    assert_eq!(crm_shared::api::http::body_json(&again)["data"]["duplicate"], 1);
     let bad = api.dispatch(post("{not json".into())).await;
     assert_eq!(bad.status(), 400);
     assert_eq!(env.items_with("T#1", "LEAD#").await.len(), 1);

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use chrono::Duration;
+use crm_shared::api::http::body_json;
 use crm_shared::domain::ids::TenantId;
-use crm_shared::platform::http::body_json;
-use crm_shared::platform::ratelimit::{RateDecision, RateLimiter};
 use crm_shared::platform::secrets::SecretString;
+use crm_shared::store::ratelimit::{RateDecision, RateLimiter};
 use crm_shared::store::{ConnectionStatus, MetaConnection, TenantProfile};
 use crm_shared::App;
 use integration_tests::*;

@@ -2,11 +2,11 @@
 //! ranges, tenant isolation, 400s, and read cost independent of the number of leads.
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use crm_shared::api::http::body_json;
 use crm_shared::domain::ids::TenantId;
 use crm_shared::domain::money::{Currency, MinorUnits};
 use crm_shared::marketing::aggregates::{DailySpend, SpendRow};
 use crm_shared::marketing::dashboard::load_dashboard;
-use crm_shared::platform::http::body_json;
 use crm_shared::store::{ConnectionStatus, MetaConnection, TenantProfile};
 use integration_tests::*;
 use serde_json::{json, Value};

@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use crm_shared::api::http::body_json;
 use crm_shared::marketing::aggregates::counter;
 use crm_shared::platform::clock::Clock;
-use crm_shared::platform::http::body_json;
 use integration_tests::*;
 use lambda_http::{Body, Request, Response};
 use local_stack::sandbox_meta::{SandboxLead, DEMO_LEADGEN_IDS, SANDBOX_PAGE_ID};

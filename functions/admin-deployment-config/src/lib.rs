@@ -1,9 +1,9 @@
 //! `GET /admin/config/deployment`: `{company_name}` (plus reporting time zone and currency) of the
 //! caller's tenant, from its stored profile. The frontend's connect wizard stops without it.
 
+use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::meta::connect;
 use crm_shared::platform::auth::Access;
-use crm_shared::platform::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
@@ -27,14 +27,14 @@ async fn deployment(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
 #[cfg(test)]
 mod tests {
 
+    use crm_shared::api::http::body_json;
     use crm_shared::domain::ids::TenantId;
-    use crm_shared::platform::http::body_json;
     use crm_shared::store::TenantProfile;
     use crm_shared::testing::{caller_request, unit_app};
 
     use super::*;
 
-    fn app() -> (App, crm_shared::platform::app::InMemory) {
+    fn app() -> (App, crm_shared::api::app::InMemory) {
         unit_app(&[])
     }
 

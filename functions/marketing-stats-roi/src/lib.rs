@@ -4,9 +4,9 @@
 //! tenant's aggregate and spend items (`Query` only, never a per-lead read), see
 //! [`crm_shared::marketing::dashboard`].
 
+use crm_shared::api::http::{run_endpoint, Endpoint};
 use crm_shared::marketing::dashboard::dashboard_reply;
 use crm_shared::platform::auth::Access;
-use crm_shared::platform::http::{run_endpoint, Endpoint};
 use crm_shared::App;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};

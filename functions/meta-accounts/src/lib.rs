@@ -2,9 +2,9 @@
 //! currency, timezone_name, account_status}]` of one business (owned + client accounts) or, without
 //! `portfolio_id`, of the connected user (`/me/adaccounts`); all pages.
 
+use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::meta::connect;
 use crm_shared::platform::auth::Access;
-use crm_shared::platform::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};

@@ -4,9 +4,9 @@
 //! outcome is a 302 to `{FRONTEND_URL}/crm/marketing?success=connected` or `?error=<code>` —
 //! never a JSON page, and never the code or the token anywhere.
 
+use crm_shared::api::http::{run_endpoint, AuditNote, Endpoint, Reply, RequestCtx};
 use crm_shared::meta::connect;
 use crm_shared::platform::auth::Access;
-use crm_shared::platform::http::{run_endpoint, AuditNote, Endpoint, Reply, RequestCtx};
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
@@ -34,13 +34,13 @@ async fn callback(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
 #[cfg(test)]
 mod tests {
 
-    use crm_shared::platform::audit::Outcome;
+    use crm_shared::store::audit::Outcome;
 
     use crm_shared::testing::unit_app;
 
     use super::*;
 
-    fn app(meta_secret: Option<&str>) -> (App, crm_shared::platform::app::InMemory) {
+    fn app(meta_secret: Option<&str>) -> (App, crm_shared::api::app::InMemory) {
         unit_app(&[
             ("META_APP_ID", "app"),
             ("META_APP_SECRET", meta_secret.unwrap_or("")),

@@ -3,9 +3,9 @@
 //! `data.auth_url` carries our own state (signed, bound to tenant + user, single-use, 10 minutes);
 //! any `state` the frontend sends (`tenant_<x>`) is ignored on purpose.
 
+use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::meta::connect;
 use crm_shared::platform::auth::Access;
-use crm_shared::platform::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};

@@ -3,10 +3,10 @@
 //! (else 400 with `detail`); the tenant's reporting time zone and currency default to the primary
 //! account's.
 
+use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::meta::connect as connect_flow;
 use crm_shared::meta::connect::ConnectRequest;
 use crm_shared::platform::auth::Access;
-use crm_shared::platform::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};

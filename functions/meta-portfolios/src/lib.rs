@@ -1,9 +1,9 @@
 //! `GET /crm/marketing/meta-portfolios`: `data` = `[{id, name}]`, every Business Manager of the
 //! connected Meta user (`/me/businesses`, all pages).
 
+use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::meta::connect;
 use crm_shared::platform::auth::Access;
-use crm_shared::platform::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};

@@ -4,9 +4,9 @@
 //! business and ad accounts); `needs_reconnect` and `days_left` are repeated at the top level for
 //! the frontend's banner.
 
+use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::meta::connection::token_status;
 use crm_shared::platform::auth::Access;
-use crm_shared::platform::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
@@ -36,14 +36,14 @@ async fn token_status_of_caller(app: &App, ctx: RequestCtx) -> Result<Reply, Api
 mod tests {
 
     use chrono::Duration;
+    use crm_shared::api::http::body_json;
     use crm_shared::domain::ids::TenantId;
-    use crm_shared::platform::http::body_json;
     use crm_shared::store::{ConnectionStatus, MetaConnection};
     use crm_shared::testing::{caller_request, unit_app};
 
     use super::*;
 
-    fn app() -> (App, crm_shared::platform::app::InMemory) {
+    fn app() -> (App, crm_shared::api::app::InMemory) {
         unit_app(&[])
     }
 

@@ -21,9 +21,9 @@
 //! - **Body limit**: deliveries batch up to 1,000 changes, so this endpoint accepts up to
 //!   [`crm_shared::meta::leadgen::MAX_BODY_BYTES`] (1 MiB) instead of `MAX_BODY_BYTES`.
 
+use crm_shared::api::http::{run_endpoint, run_endpoint_with_body_limit, Endpoint, Reply, RequestCtx};
 use crm_shared::meta::leadgen::{self, DeliveryReport};
 use crm_shared::platform::auth::Access;
-use crm_shared::platform::http::{run_endpoint, run_endpoint_with_body_limit, Endpoint, Reply, RequestCtx};
 use crm_shared::platform::secrets::SecretName;
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
@@ -99,13 +99,13 @@ async fn receive_delivery(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError>
 #[cfg(test)]
 mod tests {
 
-    use crm_shared::platform::http::body_json;
+    use crm_shared::api::http::body_json;
 
     use crm_shared::testing::{unit_app, unit_request as req};
 
     use super::*;
 
-    fn app() -> (App, crm_shared::platform::app::InMemory) {
+    fn app() -> (App, crm_shared::api::app::InMemory) {
         unit_app(&[("META_APP_SECRET", "app-secret"), ("META_WEBHOOK_VERIFY_TOKEN", "verify-me")])
     }
 

@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use crm_shared::platform::http::Endpoint;
+use crm_shared::api::http::Endpoint;
 use crm_shared::App;
 use lambda_http::{Body, Request, Response};
 

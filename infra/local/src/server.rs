@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use crm_shared::api::http::{preflight, render_error};
 use crm_shared::platform::error::ApiError;
-use crm_shared::platform::http::{preflight, render_error};
 use crm_shared::App;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;

@@ -26,11 +26,12 @@ use serde_json::Value;
 
 use crate::domain::ids::TenantId;
 use crate::domain::money::{Currency, MinorUnits};
-use crate::marketing::aggregates::{
-    conflict_backoff, counter, is_transaction_conflict, rev_of, sk, Counters, REV, TRANSACTION_ATTEMPTS,
-};
+use crate::marketing::aggregates::{counter, sk, Counters};
 use crate::marketing::formulas::{local_day, reporting_zone};
-use crate::store::{attr, from_item, keys, to_item, DynamoStore, Item, StoreError, TenantProfile};
+use crate::store::{
+    attr, from_item, is_transaction_conflict, keys, retry_conflicts, to_item, Conflict, DynamoStore, Item, StoreError,
+    TenantProfile,
+};
 
 /// The EventBridge `source` of CRM domain events.
 pub const EVENT_SOURCE: &str = "crm";
@@ -587,24 +588,6 @@ struct WritePlan {
     stale: bool,
 }
 
-pub(crate) fn guarded(table: &str, mut item: Item, prev: Option<&Item>) -> Result<TransactWriteItem, StoreError> {
-    let prev_rev = prev.map(rev_of);
-    item.insert(REV.into(), AttributeValue::N((prev_rev.unwrap_or(0) + 1).to_string()));
-    let put = Put::builder().table_name(table).set_item(Some(item));
-    let put = match (prev, prev_rev) {
-        (None, _) => put.condition_expression("attribute_not_exists(#pk)").expression_attribute_names("#pk", attr::PK),
-        (Some(_), Some(0) | None) => put
-            .condition_expression("attribute_exists(#pk) AND attribute_not_exists(#rev)")
-            .expression_attribute_names("#pk", attr::PK)
-            .expression_attribute_names("#rev", REV),
-        (Some(_), Some(r)) => put
-            .condition_expression("#rev = :rev")
-            .expression_attribute_names("#rev", REV)
-            .expression_attribute_values(":rev", AttributeValue::N(r.to_string())),
-    };
-    Ok(TransactWriteItem::builder().put(put.build().map_err(|e| StoreError::Dynamo(e.to_string()))?).build())
-}
-
 fn add_counters(
     table: &str,
     pk: &str,
@@ -653,22 +636,20 @@ pub async fn apply_event(store: &DynamoStore, event: &CrmEvent, now: DateTime<Ut
     // timeout the SDK retried), the marker we then find is our own, and the event was applied by
     // this call, not by someone else.
     let writer = uuid::Uuid::new_v4().simple().to_string();
-    for attempt in 0..TRANSACTION_ATTEMPTS {
-        if attempt > 0 {
-            // Lost a race (same event delivered twice, or another event on the same aggregate
-            // items in the same instant): back off, then re-read and decide again.
-            conflict_backoff(attempt).await;
-        }
-        if let Some(found) = store.get_item(pk.clone(), &marker_sk).await? {
-            let ours = found.get("writer").and_then(|v| v.as_s().ok()) == Some(&writer);
+    let (pk, marker_sk, writer) = (&pk, &marker_sk, &writer);
+    let applied = retry_conflicts(|attempt| async move {
+        // Each attempt re-reads: a conflict means a concurrent delivery of this event or another
+        // event on the same aggregate items won the race.
+        if let Some(found) = store.get_item(pk.clone(), marker_sk).await? {
+            let ours = found.get("writer").and_then(|v| v.as_s().ok()) == Some(writer);
             let stale = found.get("stale").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
-            return Ok(match (ours, stale) {
+            return Ok(Ok(match (ours, stale) {
                 (true, true) => Applied::Stale,
                 (true, false) => Applied::Applied,
                 (false, _) => Applied::Duplicate,
-            });
+            }));
         }
-        let mut plan = plan_writes(store, event, &pk).await?;
+        let mut plan = plan_writes(store, event, pk).await?;
         plan.deltas.compact();
 
         let mut marker = Item::new();
@@ -696,19 +677,19 @@ pub async fn apply_event(store: &DynamoStore, event: &CrmEvent, now: DateTime<Ut
             .client_request_token(format!("{writer}-{attempt}"))
             .transact_items(TransactWriteItem::builder().put(marker_put).build());
         for p in plan.puts {
-            tx = tx.transact_items(guarded(&store.table, p.item, p.prev.as_ref())?);
+            tx = tx.transact_items(store.guarded_put(p.item, p.prev.as_ref())?);
         }
         for (key, counters, names) in plan.deltas.items() {
-            tx = tx.transact_items(add_counters(&store.table, &pk, key, counters, names)?);
+            tx = tx.transact_items(add_counters(&store.table, pk, key, counters, names)?);
         }
         match tx.send().await {
-            Ok(_) => return Ok(if plan.stale { Applied::Stale } else { Applied::Applied }),
-            // A concurrent delivery or writer got there first: re-read and decide again.
-            Err(e) if is_transaction_conflict(&e) => continue,
-            Err(e) => return Err(StoreError::from_sdk(e).into()),
+            Ok(_) => Ok(Ok(if plan.stale { Applied::Stale } else { Applied::Applied })),
+            Err(e) if is_transaction_conflict(&e) => Ok(Err(Conflict)),
+            Err(e) => Err(ApplyError::from(StoreError::from_sdk(e))),
         }
-    }
-    Err(ApplyError::Contention)
+    })
+    .await?;
+    applied.ok_or(ApplyError::Contention)
 }
 
 async fn read<T: serde::de::DeserializeOwned>(

@@ -20,9 +20,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::TenantId;
 use crate::domain::money::{Currency, MinorUnits};
-use crate::events::guarded;
 use crate::marketing::formulas::{Period, MAX_DAILY_SERIES_DAYS};
-use crate::store::{attr, from_item, keys, to_item, DynamoStore, Item, StoreError};
+use crate::store::{
+    attr, from_item, is_transaction_conflict, keys, retry_conflicts, to_item, Conflict, DynamoStore, Item, ReadCost,
+    StoreError,
+};
 
 /// Counter values by attribute name.
 pub type Counters = BTreeMap<String, i64>;
@@ -103,20 +105,6 @@ pub fn get(c: &Counters, name: &str) -> i64 {
 pub fn add_all(into: &mut Counters, from: &Counters) {
     for (k, v) in from {
         *into.entry(k.clone()).or_insert(0) += v;
-    }
-}
-
-/// How many items (DynamoDB `ScannedCount`, plus `GetItem`s) a report read, and in how many calls.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct ReadCost {
-    pub items_read: u64,
-    pub requests: u64,
-}
-
-impl ReadCost {
-    pub fn add(&mut self, other: ReadCost) {
-        self.items_read += other.items_read;
-        self.requests += other.requests;
     }
 }
 
@@ -377,46 +365,7 @@ pub struct CrmAggregates {
     pub names: BTreeMap<String, String>,
 }
 
-/// The optimistic-lock revision attribute of entity and spend items.
-pub(crate) const REV: &str = "rev";
-
 impl DynamoStore {
-    /// `Query PK = pk AND SK BETWEEN from AND to`, every page; counts `ScannedCount`.
-    pub async fn query_between(
-        &self,
-        pk: String,
-        from: String,
-        to: String,
-    ) -> Result<(Vec<Item>, ReadCost), StoreError> {
-        let mut items = Vec::new();
-        let mut cost = ReadCost::default();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND #sk BETWEEN :a AND :b")
-                .expression_attribute_names("#pk", attr::PK)
-                .expression_attribute_names("#sk", attr::SK)
-                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
-                .expression_attribute_values(":a", AttributeValue::S(from.clone()))
-                .expression_attribute_values(":b", AttributeValue::S(to.clone()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            cost.requests += 1;
-            cost.items_read += u64::try_from(out.scanned_count).unwrap_or(0);
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        Ok((items, cost))
-    }
-
     /// The CRM aggregates of `period` as planned by [`plan_reads`].
     pub async fn load_crm_aggregates(
         &self,
@@ -511,10 +460,8 @@ impl DynamoStore {
         let pk = keys::tenant(day.tenant_id);
         let day_sk = sk::spend_day(&day.ad_account_id, day.date);
         let month_sk = sk::spend_month(&day.ad_account_id, day.date);
-        for attempt in 0..TRANSACTION_ATTEMPTS {
-            if attempt > 0 {
-                conflict_backoff(attempt).await;
-            }
+        let (pk, day_sk, month_sk) = (&pk, &day_sk, &month_sk);
+        let written = retry_conflicts(|_| async move {
             let old_day = self.get_item(pk.clone(), &day_sk).await?;
             let old_month = self.get_item(pk.clone(), &month_sk).await?;
             let (day_raw, month_raw) = (old_day.clone(), old_month.clone());
@@ -559,53 +506,19 @@ impl DynamoStore {
             let result = self
                 .client
                 .transact_write_items()
-                .transact_items(guarded(&self.table, to_item(pk.clone(), &day_sk, day)?, day_raw.as_ref())?)
-                .transact_items(guarded(&self.table, to_item(pk.clone(), &month_sk, &month)?, month_raw.as_ref())?)
+                .transact_items(self.guarded_put(to_item(pk.clone(), &day_sk, day)?, day_raw.as_ref())?)
+                .transact_items(self.guarded_put(to_item(pk.clone(), &month_sk, &month)?, month_raw.as_ref())?)
                 .transact_items(TransactWriteItem::builder().put(sync_put).build())
                 .send()
                 .await;
             match result {
-                Ok(_) => return Ok(()),
-                Err(e) if is_transaction_conflict(&e) => continue,
-                Err(e) => return Err(StoreError::from_sdk(e)),
+                Ok(_) => Ok(Ok(())),
+                Err(e) if is_transaction_conflict(&e) => Ok(Err(Conflict)),
+                Err(e) => Err(StoreError::from_sdk(e)),
             }
-        }
-        Err(StoreError::Dynamo("spend upsert kept conflicting with concurrent writers".into()))
-    }
-}
-
-/// Attempts of an optimistic transaction before giving up (the caller retries later).
-pub(crate) const TRANSACTION_ATTEMPTS: u32 = 8;
-
-/// Waits before re-trying a transaction that lost a race: full jitter over 10 ms × 2^attempt
-/// (capped at 640 ms), so writers that collide on a hot aggregate item spread out.
-pub(crate) async fn conflict_backoff(attempt: u32) {
-    let cap_ms = 10_u64 << attempt.min(6);
-    let jitter = (uuid::Uuid::new_v4().as_u128() % u128::from(cap_ms)) as u64;
-    tokio::time::sleep(std::time::Duration::from_millis(jitter + 1)).await;
-}
-
-/// The optimistic-lock revision of an item (0 when absent).
-pub(crate) fn rev_of(item: &Item) -> u64 {
-    item.get(REV).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0)
-}
-
-/// Whether a `TransactWriteItems` failed because a condition did not hold or another transaction
-/// touched the same items (then re-read and retry), as opposed to a real error.
-pub(crate) fn is_transaction_conflict<R>(
-    e: &aws_sdk_dynamodb::error::SdkError<
-        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
-        R,
-    >,
-) -> bool {
-    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
-    match e.as_service_error() {
-        Some(E::TransactionCanceledException(_)) => true,
-        Some(other) => {
-            use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-            matches!(other.code(), Some("TransactionCanceledException" | "TransactionConflictException"))
-        }
-        None => false,
+        })
+        .await?;
+        written.ok_or_else(|| StoreError::Dynamo("spend upsert kept conflicting with concurrent writers".into()))
     }
 }
 

@@ -14,10 +14,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Value};
 
+use crate::api::app::App;
 use crate::domain::ids::TenantId;
 use crate::domain::money::{Currency, MinorUnits};
 use crate::marketing::aggregates::{
-    bucket, buckets, counter, get, plan_reads, AccountSpend, CrmAggregates, Granularity, ReadCost, ReadPlan,
+    bucket, buckets, counter, get, plan_reads, AccountSpend, CrmAggregates, Granularity, ReadPlan,
     DEFAULT_ATTRIBUTION_SETTING,
 };
 use crate::marketing::formulas::{
@@ -25,8 +26,8 @@ use crate::marketing::formulas::{
     roi_percent, roi_ratio, Period, RangeSpec,
 };
 use crate::meta::connection::{token_status, TokenStatus};
-use crate::platform::app::App;
 use crate::platform::error::ApiError;
+use crate::store::ReadCost;
 use crate::store::TenantProfile;
 
 /// How CRM numbers are attributed (the response says which rule was used).
@@ -533,13 +534,13 @@ impl RowKind {
 /// The body of every dashboard endpoint: caller's tenant → numbers → `view`.
 pub async fn dashboard_reply(
     app: &App,
-    ctx: crate::platform::http::RequestCtx,
+    ctx: crate::api::http::RequestCtx,
     default_range: &str,
     view: fn(&Dashboard) -> Value,
-) -> Result<crate::platform::http::Reply, ApiError> {
+) -> Result<crate::api::http::Reply, ApiError> {
     let caller = ctx.caller()?;
     let dashboard = load_dashboard(app, caller.tenant_id, &ctx.query, default_range, ctx.now).await?;
-    crate::platform::http::Reply::ok(&view(&dashboard))
+    crate::api::http::Reply::ok(&view(&dashboard))
 }
 
 #[cfg(test)]

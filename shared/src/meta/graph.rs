@@ -18,7 +18,6 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use http::{HeaderMap, Method};
 use serde::de::DeserializeOwned;
@@ -28,6 +27,7 @@ use url::Url;
 
 use crate::platform::crypto::hmac_sha256;
 use crate::platform::error::ApiError;
+pub use crate::platform::retry::{RetryPolicy, Sleeper, TokioSleeper};
 use crate::platform::secrets::SecretString;
 
 /// Scopes the product asks for: insights (`ads_read`), business listing (`business_management`)
@@ -46,26 +46,6 @@ pub const PAGE_LIMIT: &str = "100";
 /// Guard against a peer that pages forever.
 const MAX_PAGES: usize = 500;
 
-/// Retry budget of one Graph call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts in total (1 = no retry).
-    pub max_attempts: u32,
-    /// First backoff; doubles per attempt.
-    pub base_delay: Duration,
-    /// Longest single wait; a longer wait demanded by Meta gives up with `Retry-After`.
-    pub max_delay: Duration,
-}
-
-impl RetryPolicy {
-    /// Exponential backoff for `attempt` (1-based) with up to 25 % jitter, capped at `max_delay`.
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self.base_delay.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-        let jitter = exp.mul_f64(rand::random::<f64>() * 0.25);
-        exp.saturating_add(jitter).min(self.max_delay)
-    }
-}
-
 /// Everything the client needs besides the HTTP client.
 #[derive(Debug, Clone)]
 pub struct GraphSettings {
@@ -75,22 +55,6 @@ pub struct GraphSettings {
     pub app_secret: SecretString,
     pub request_timeout: Duration,
     pub retry: RetryPolicy,
-}
-
-/// How the client waits between attempts (tests record instead of sleeping).
-#[async_trait]
-pub trait Sleeper: Send + Sync {
-    async fn sleep(&self, d: Duration);
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-pub struct TokioSleeper;
-
-#[async_trait]
-impl Sleeper for TokioSleeper {
-    async fn sleep(&self, d: Duration) {
-        tokio::time::sleep(d).await;
-    }
 }
 
 /// A Meta failure, typed by what the caller should do about it.
@@ -419,7 +383,7 @@ impl GraphClient {
                 MetaError::Throttled { retry_after: Some(w), .. } => (*w).max(backoff),
                 _ => backoff,
             };
-            if attempt >= policy.max_attempts || wait > policy.max_delay {
+            if !policy.allows_another(attempt) || wait > policy.max_delay {
                 tracing::warn!(call = what, error = %err, attempts = attempt, "Meta call gave up");
                 return Err(match err {
                     MetaError::Throttled { code, retry_after } => {
@@ -716,21 +680,6 @@ mod tests {
         assert_ne!(proof, appsecret_proof(&SecretString::new("secret"), &SecretString::new("token2")));
     }
 
-    #[test]
-    fn backoff_doubles_with_bounded_jitter_and_is_capped() {
-        let p = RetryPolicy {
-            max_attempts: 5,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_millis(1000),
-        };
-        for (attempt, base) in [(1, 100u64), (2, 200), (3, 400)] {
-            let d = p.backoff(attempt);
-            assert!(d >= Duration::from_millis(base) && d <= Duration::from_millis(base * 5 / 4), "{attempt}: {d:?}");
-        }
-        assert_eq!(p.backoff(8), Duration::from_millis(1000));
-        assert_eq!(p.backoff(40), Duration::from_millis(1000));
-    }
-
     fn client(base: &str) -> GraphClient {
         GraphClient::new(
             reqwest::Client::new(),
@@ -744,6 +693,7 @@ mod tests {
                     max_attempts: 3,
                     base_delay: Duration::from_millis(1),
                     max_delay: Duration::from_millis(5),
+                    jitter: crate::platform::retry::Jitter::Proportional,
                 },
             },
         )
@@ -767,7 +717,7 @@ mod tests {
     #[derive(Default)]
     struct RecordingSleeper(Mutex<Vec<Duration>>);
 
-    #[async_trait]
+    #[async_trait::async_trait]
     impl Sleeper for RecordingSleeper {
         async fn sleep(&self, d: Duration) {
             self.0.lock().unwrap_or_else(|p| p.into_inner()).push(d);

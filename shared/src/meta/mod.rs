@@ -2,6 +2,7 @@
 //! signed state, the stored connection, ad accounts and pages, and lead ads ([`leadgen`]).
 //! The spend sync (insights → daily spend) will live in `meta/insights/`.
 
+pub mod access;
 pub mod connect;
 pub mod connection;
 pub mod graph;

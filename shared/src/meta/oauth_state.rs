@@ -19,7 +19,7 @@ use crate::domain::ids::TenantId;
 use crate::platform::auth::B64URL;
 use crate::platform::crypto::{constant_time_eq, hmac_sha256};
 use crate::platform::secrets::SecretString;
-use crate::store::{attr, from_item, to_item, DynamoStore, StoreError};
+use crate::store::{attr, from_item, is_condition_failure, to_item, DynamoStore, StoreError};
 
 /// A state is valid this long (Meta's dialog plus the user's thinking time).
 pub const STATE_TTL_SECS: i64 = 600;
@@ -175,16 +175,8 @@ impl OAuthStateStore for DynamoStore {
             .await;
         match out {
             Ok(out) => out.attributes.map(from_item).transpose(),
-            Err(e) => {
-                let conditional = e.as_service_error().is_some_and(
-                    aws_sdk_dynamodb::operation::delete_item::DeleteItemError::is_conditional_check_failed_exception,
-                );
-                if conditional {
-                    Ok(None)
-                } else {
-                    Err(StoreError::from_sdk(e))
-                }
-            }
+            Err(e) if is_condition_failure(&e) => Ok(None),
+            Err(e) => Err(StoreError::from_sdk(e)),
         }
     }
 }

@@ -11,15 +11,14 @@
 //! tenant's claim is refused (logged) while the owner still has a Meta connection, and takes the
 //! page over once the owner has disconnected. Re-claiming one's own page refreshes its name.
 
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::api::app::App;
 use crate::domain::ids::TenantId;
 use crate::meta::graph::FacebookPage;
-use crate::platform::app::App;
-use crate::store::{attr, from_item, to_item, DynamoStore, StoreError};
+use crate::store::{attr, from_item, is_condition_failure, to_item, DynamoStore, StoreError};
 
 /// Sort key of a page's owner item.
 pub const OWNER_SK: &str = "OWNER";
@@ -59,10 +58,6 @@ pub async fn owner_of(store: &DynamoStore, page_id: &str) -> Result<Option<PageO
         return Ok(None);
     }
     store.get_item(page_pk(page_id), OWNER_SK).await?.map(from_item).transpose()
-}
-
-fn is_condition_failure<E: ProvideErrorMetadata, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool {
-    e.code() == Some("ConditionalCheckFailedException")
 }
 
 /// Puts `owner` if the page is free or already `expected`'s.

@@ -88,7 +88,7 @@ pub struct MetaConfig {
     pub dialog_base_url: Url,
     /// Timeout of each Graph request.
     pub request_timeout: Duration,
-    pub retry: crate::meta::graph::RetryPolicy,
+    pub retry: crate::platform::retry::RetryPolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -204,10 +204,11 @@ impl Config {
                 graph_base_url: url_or("META_GRAPH_BASE_URL", "https://graph.facebook.com")?,
                 dialog_base_url: url_or("META_DIALOG_BASE_URL", "https://www.facebook.com")?,
                 request_timeout: Duration::from_millis(number("META_HTTP_TIMEOUT_MS", 5_000, 100, 60_000)?),
-                retry: crate::meta::graph::RetryPolicy {
+                retry: crate::platform::retry::RetryPolicy {
                     max_attempts: number("META_RETRY_MAX_ATTEMPTS", 3, 1, 10)? as u32,
                     base_delay: Duration::from_millis(number("META_RETRY_BASE_DELAY_MS", 250, 0, 60_000)?),
                     max_delay: Duration::from_millis(number("META_RETRY_MAX_DELAY_MS", 2_000, 0, 60_000)?),
+                    jitter: crate::platform::retry::Jitter::Proportional,
                 },
             },
             ycloud: YcloudConfig {

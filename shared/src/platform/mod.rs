@@ -1,17 +1,15 @@
-//! Everything a Lambda needs that is not about a feature: typed config and secrets, the app's
-//! wiring, the HTTP pipeline (CORS, auth, rate limit, body limits, envelope, audit) and its error
-//! type, crypto (KMS, HMAC), telemetry, the clock and the one retry/backoff policy.
+//! Runtime primitives every layer above may use: typed config and secrets, the API error type,
+//! auth (JWT, roles, admin token), crypto (KMS, HMAC), telemetry, the clock and the one
+//! retry/backoff policy.
 //!
-//! Imports only [`crate::domain`] and [`crate::store`]; never a feature folder.
+//! Imports only [`crate::domain`]: the store uses the clock and retry policy, so platform sits
+//! below it; the HTTP pipeline and app wiring, which use the store, are in [`crate::api`].
 
-pub mod app;
-pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod error;
-pub mod http;
-pub mod ratelimit;
+pub mod retry;
 pub mod secrets;
 pub mod telemetry;

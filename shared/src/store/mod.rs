@@ -13,7 +13,11 @@ use serde::{Deserialize, Serialize};
 use crate::domain::ids::TenantId;
 use crate::platform::error::ApiError;
 
+pub mod audit;
+mod dynamo;
+pub use dynamo::{is_condition_failure, is_transaction_conflict, retry_conflicts, Conflict, DynamoStore, Revision};
 pub mod connected_index;
+pub mod ratelimit;
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -50,6 +54,20 @@ pub mod keys {
         format!("W#{epoch_minute}")
     }
     pub const CONNECTED_INDEX_PK: &str = "META#CONNECTED";
+}
+
+/// How many items (DynamoDB `ScannedCount`, plus `GetItem`s) a report read, and in how many calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ReadCost {
+    pub items_read: u64,
+    pub requests: u64,
+}
+
+impl ReadCost {
+    pub fn add(&mut self, other: ReadCost) {
+        self.items_read += other.items_read;
+        self.requests += other.requests;
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -155,13 +173,6 @@ pub trait TenantProfileStore: Send + Sync {
     async fn put_profile(&self, profile: &TenantProfile) -> Result<(), StoreError>;
 }
 
-/// The DynamoDB adapter of every store port.
-#[derive(Debug, Clone)]
-pub struct DynamoStore {
-    pub client: aws_sdk_dynamodb::Client,
-    pub table: String,
-}
-
 /// Serializes `value` and adds the item's keys.
 pub fn to_item<T: Serialize>(pk: String, sk: &str, value: &T) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -175,49 +186,6 @@ pub fn from_item<T: DeserializeOwned>(mut item: Item) -> Result<T, StoreError> {
         item.remove(k);
     }
     serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-impl DynamoStore {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
-    }
-
-    pub async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(attr::PK, AttributeValue::S(pk))
-            .key(attr::SK, AttributeValue::S(sk.into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        Ok(out.item)
-    }
-
-    pub async fn put_item(&self, item: Item) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        Ok(())
-    }
-
-    pub async fn delete_item(&self, pk: String, sk: &str) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key(attr::PK, AttributeValue::S(pk))
-            .key(attr::SK, AttributeValue::S(sk.into()))
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        Ok(())
-    }
 }
 
 #[async_trait]

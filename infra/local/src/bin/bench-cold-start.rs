@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::Utc;
-use crm_shared::platform::app::load_sdk_config;
+use crm_shared::api::app::load_sdk_config;
 use crm_shared::platform::secrets::SecretName;
 use local_stack::provision::{provision, ResourceNames};
 use local_stack::routes::routes;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use chrono::Duration;
-use crm_shared::platform::app::load_sdk_config;
+use crm_shared::api::app::load_sdk_config;
 use crm_shared::platform::clock::{Clock, SystemClock};
 use crm_shared::platform::config::Config;
 use crm_shared::platform::secrets::SecretName;

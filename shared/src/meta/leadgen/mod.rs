@@ -34,15 +34,15 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::api::app::App;
 use crate::domain::ids::TenantId;
 use crate::events::{ingest_lead, Applied, EntityId, NewLead};
 use crate::meta::graph::{GraphClient, Leadgen, MetaError};
 use crate::meta::pages::{is_meta_id, owner_of};
-use crate::platform::app::App;
 use crate::platform::crypto::{constant_time_eq, verify_hmac_sha256_hex};
 use crate::platform::error::ApiError;
 use crate::platform::secrets::SecretString;
-use crate::store::{attr, keys, DynamoStore, MetaConnection, StoreError};
+use crate::store::{attr, is_condition_failure, keys, DynamoStore, MetaConnection, StoreError};
 
 /// Largest delivery accepted: Meta batches up to 1,000 changes (~250 B each) per delivery.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -308,12 +308,6 @@ pub fn open_index_pk(tenant: TenantId) -> String {
     format!("LEADGEN#OPEN#{}", keys::tenant(tenant))
 }
 
-fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
-    e: &aws_sdk_dynamodb::error::SdkError<E, R>,
-) -> bool {
-    aws_sdk_dynamodb::error::ProvideErrorMetadata::code(e) == Some("ConditionalCheckFailedException")
-}
-
 /// Opens (or finds) the inbox item of `change`; returns its status.
 async fn open_inbox(
     store: &DynamoStore,
@@ -490,7 +484,7 @@ enum Attempt {
 }
 
 async fn tenant_access(app: &App, tenant: TenantId, now: DateTime<Utc>) -> Result<TenantAccess, ApiError> {
-    let token = match crate::meta::connect::usable_token(app, tenant, now).await {
+    let token = match crate::meta::access::usable_token(app, tenant, now).await {
         Ok(t) => Some(t),
         Err(ApiError::Conflict { code, .. }) => {
             tracing::warn!(tenant_id = tenant.0, reason = code, "lead-ads leads wait for the tenant to reconnect Meta");
@@ -524,7 +518,7 @@ async fn attempt_lead(
         Err(err @ MetaError::InvalidToken { .. }) => {
             if !access.rejected.swap(true, Ordering::Relaxed) {
                 // Marks the connection expired (token-status then says "reconnect").
-                let _ = crate::meta::connect::meta_failure(app, conn, err, now).await;
+                let _ = crate::meta::access::meta_failure(app, conn, err, now).await;
             }
             settle(InboxStatus::AwaitingReconnect, Some("meta_token_rejected")).await;
             return Attempt::AwaitingReconnect;
@@ -651,7 +645,7 @@ pub async fn process_delivery_with(
         return Ok(report);
     }
 
-    let graph = Arc::new(crate::meta::connect::graph_client(app).await?);
+    let graph = Arc::new(crate::meta::access::graph_client(app).await?);
     let mut access: BTreeMap<TenantId, Arc<TenantAccess>> = BTreeMap::new();
     for tenant in open.iter().map(|(t, _)| *t).collect::<BTreeSet<_>>() {
         match tenant_access(app, tenant, now).await {

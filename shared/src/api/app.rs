@@ -10,14 +10,14 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::meta::oauth_state::OAuthStateStore;
-use crate::platform::audit::AuditLog;
 use crate::platform::clock::{Clock, SystemClock};
 use crate::platform::config::{Config, ConfigError};
 use crate::platform::crypto::{KmsTokenCipher, TokenCipher};
 use crate::platform::error::ApiError;
-use crate::platform::ratelimit::RateLimiter;
 use crate::platform::secrets::{SecretName, SecretResolver, SecretString, Secrets};
+use crate::store::audit::AuditLog;
 use crate::store::connected_index::ConnectedIndex;
+use crate::store::ratelimit::RateLimiter;
 use crate::store::{DynamoStore, MetaConnectionStore, TenantProfileStore};
 
 /// The shared outbound HTTP client, built on first use and then reused for the container's life.
@@ -133,10 +133,10 @@ impl App {
     /// In-memory adapters, for unit tests of handlers.
     #[cfg(any(test, feature = "test-support"))]
     pub fn in_memory(config: Config, clock: Arc<dyn Clock>) -> (Self, InMemory) {
-        use crate::platform::audit::MemoryAuditLog;
         use crate::platform::crypto::FakeTokenCipher;
-        use crate::platform::ratelimit::MemoryRateLimiter;
+        use crate::store::audit::MemoryAuditLog;
         use crate::store::memory::MemoryStore;
+        use crate::store::ratelimit::MemoryRateLimiter;
 
         let mem = InMemory {
             store: Arc::new(MemoryStore::default()),
@@ -170,8 +170,8 @@ impl App {
 #[derive(Debug, Clone)]
 pub struct InMemory {
     pub store: Arc<crate::store::memory::MemoryStore>,
-    pub audit: Arc<crate::platform::audit::MemoryAuditLog>,
-    pub rate_limiter: Arc<crate::platform::ratelimit::MemoryRateLimiter>,
+    pub audit: Arc<crate::store::audit::MemoryAuditLog>,
+    pub rate_limiter: Arc<crate::store::ratelimit::MemoryRateLimiter>,
     pub oauth_states: Arc<crate::meta::oauth_state::MemoryOAuthStates>,
     pub connected_index: Arc<crate::store::connected_index::MemoryConnectedIndex>,
 }

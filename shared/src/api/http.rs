@@ -17,12 +17,12 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use tracing::Instrument;
 
-use crate::platform::app::App;
-use crate::platform::audit::{AuditEntry, Outcome};
+use crate::api::app::App;
 use crate::platform::auth::{self, Access, Caller};
 use crate::platform::error::ApiError;
-use crate::platform::ratelimit::RateDecision;
 use crate::platform::secrets::SecretName;
+use crate::store::audit::{AuditEntry, Outcome};
+use crate::store::ratelimit::RateDecision;
 
 /// One HTTP endpoint: its name (= crate, binary and audit action), route and who may call it.
 #[derive(Debug, Clone)]
@@ -381,8 +381,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::platform::app::InMemory;
-    use crate::platform::audit::Outcome;
+    use crate::api::app::InMemory;
+    use crate::store::audit::Outcome;
     use crate::testing::{unit_app_at, unit_jwt, unit_now, unit_request, UNIT_ADMIN_TOKEN};
 
     const EP: Endpoint = Endpoint { name: "probe", method: Method::POST, path: "/crm/probe", access: Access::Manage };

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 
 use crate::domain::ids::TenantId;
-use crate::store::{attr, keys, DynamoStore, StoreError};
+use crate::store::{attr, is_condition_failure, keys, DynamoStore, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateDecision {
@@ -59,9 +59,7 @@ impl RateLimiter for DynamoStore {
                     .unwrap_or(limit);
                 Ok(RateDecision::Allowed { remaining: limit.saturating_sub(used) })
             }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
-                Ok(RateDecision::Limited { retry_after_secs })
-            }
+            Err(e) if is_condition_failure(&e) => Ok(RateDecision::Limited { retry_after_secs }),
             Err(e) => Err(StoreError::from_sdk(e)),
         }
     }

@@ -1,0 +1,74 @@
+//! Using the tenant's stored Meta connection: the Graph client of a request, the decrypted token
+//! (or a 409 telling the user to reconnect), and what a Meta failure does to the connection
+//! (code 190 marks it expired). Shared by the connect flow, lead ads and the spend sync.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+
+use crate::api::app::App;
+use crate::domain::ids::TenantId;
+use crate::meta::connection::{token_status, TokenState};
+use crate::meta::graph::{api_error, GraphClient, GraphSettings, MetaError};
+use crate::platform::config::Config;
+use crate::platform::error::ApiError;
+use crate::platform::secrets::{SecretName, SecretString};
+use crate::store::{ConnectionStatus, MetaConnection};
+
+pub async fn app_secret(app: &App) -> Result<SecretString, ApiError> {
+    app.required_secret(SecretName::MetaAppSecret).await.cloned()
+}
+
+/// The Graph client for this request (the HTTP client is the App's, built once).
+pub async fn graph_client(app: &App) -> Result<GraphClient, ApiError> {
+    let meta = &app.config.meta;
+    let app_id = Config::require(&meta.app_id, "META_APP_ID").map_err(ApiError::internal)?.clone();
+    Ok(GraphClient::new(
+        app.http.get().clone(),
+        GraphSettings {
+            base_url: meta.graph_base_url.clone(),
+            api_version: meta.graph_api_version.clone(),
+            app_id,
+            app_secret: app_secret(app).await?,
+            request_timeout: meta.request_timeout,
+            retry: meta.retry.clone(),
+        },
+    ))
+}
+
+/// The tenant's connection and its decrypted token, or a 409 that tells the user to (re)connect.
+pub async fn usable_token(
+    app: &App,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+) -> Result<(MetaConnection, SecretString), ApiError> {
+    let conn = app.connections.get_connection(tenant).await?.ok_or_else(|| ApiError::Conflict {
+        code: "meta_not_connected",
+        message: "Meta is not connected for this account; connect it first".into(),
+    })?;
+    if token_status(Some(&conn), now).status == TokenState::Expired {
+        return Err(ApiError::Conflict {
+            code: "meta_token_expired",
+            message: "the Meta connection has expired; reconnect the Meta account".into(),
+        });
+    }
+    let ciphertext = B64.decode(&conn.token_ciphertext_b64).map_err(ApiError::internal)?;
+    let token = app.cipher.decrypt(tenant, &ciphertext).await.map_err(ApiError::internal)?;
+    Ok((conn, token))
+}
+
+/// Turns a Meta failure into the response; a token Meta rejected (190) is marked expired first,
+/// so token-status says "reconnect" and nothing retries it.
+pub async fn meta_failure(app: &App, conn: &MetaConnection, err: MetaError, now: DateTime<Utc>) -> ApiError {
+    if let MetaError::InvalidToken { .. } = err {
+        let mut invalid = conn.clone();
+        invalid.status = ConnectionStatus::Invalid;
+        invalid.updated_at = now;
+        if let Err(e) = app.connections.put_connection(&invalid).await {
+            tracing::error!(error = %e, "could not mark the Meta connection expired");
+        } else {
+            tracing::warn!(tenant_id = conn.tenant_id.0, "Meta rejected the stored token; marked expired");
+        }
+    }
+    api_error(&err)
+}

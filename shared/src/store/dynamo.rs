@@ -1,0 +1,207 @@
+//! The DynamoDB adapter (`DynamoStore`) and the one implementation of each DynamoDB mechanism the
+//! ports share: consistent reads, paged queries, conditional-failure detection, revision-guarded
+//! puts (optimistic locking) and the retry of transactions that lost a race.
+
+use std::future::Future;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+
+use super::{attr, Item, StoreError};
+use crate::platform::retry::{RetryPolicy, Sleeper, TokioSleeper};
+
+/// The DynamoDB adapter of every store port: one client, one table.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    pub client: aws_sdk_dynamodb::Client,
+    pub table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(attr::PK, AttributeValue::S(pk))
+            .key(attr::SK, AttributeValue::S(sk.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(out.item)
+    }
+
+    pub async fn put_item(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    pub async fn delete_item(&self, pk: String, sk: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(attr::PK, AttributeValue::S(pk))
+            .key(attr::SK, AttributeValue::S(sk.into()))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// `Query PK = pk AND SK BETWEEN from AND to`, every page; also returns how many items were
+    /// read (`ScannedCount`) in how many requests.
+    pub async fn query_between(
+        &self,
+        pk: String,
+        from: String,
+        to: String,
+    ) -> Result<(Vec<Item>, super::ReadCost), StoreError> {
+        let mut items = Vec::new();
+        let mut cost = super::ReadCost::default();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :a AND :b")
+                .expression_attribute_names("#pk", attr::PK)
+                .expression_attribute_names("#sk", attr::SK)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+                .expression_attribute_values(":a", AttributeValue::S(from.clone()))
+                .expression_attribute_values(":b", AttributeValue::S(to.clone()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            cost.requests += 1;
+            cost.items_read += u64::try_from(out.scanned_count).unwrap_or(0);
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok((items, cost))
+    }
+
+    /// A put of `item` that only succeeds if the stored item is still as read (`prev`).
+    pub fn guarded_put(&self, item: Item, prev: Option<&Item>) -> Result<TransactWriteItem, StoreError> {
+        Revision::of(prev).guarded_put(&self.table, item)
+    }
+}
+
+/// Whether a single-item write failed because its condition did not hold (not a real error).
+pub fn is_condition_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.code() == Some("ConditionalCheckFailedException")
+}
+
+/// Whether a `TransactWriteItems` failed because a condition did not hold or another transaction
+/// touched the same items (then re-read and retry), as opposed to a real error.
+pub fn is_transaction_conflict<R>(e: &SdkError<TransactWriteItemsError, R>) -> bool {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(_)) => true,
+        Some(other) => matches!(other.code(), Some("TransactionCanceledException" | "TransactionConflictException")),
+        None => false,
+    }
+}
+
+/// The optimistic-lock revision (`rev` attribute) of an item as read: `None` = the item did not
+/// exist; `Some(0)` = it exists but was written without a revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revision(Option<u64>);
+
+impl Revision {
+    /// The attribute holding the revision.
+    pub const ATTR: &'static str = "rev";
+
+    pub fn of(item: Option<&Item>) -> Self {
+        Revision(item.map(|i| i.get(Self::ATTR).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0)))
+    }
+
+    /// A transactional put of `item` with the next revision, conditioned on this one still being
+    /// the stored one (or on the item still not existing).
+    pub fn guarded_put(self, table: &str, mut item: Item) -> Result<TransactWriteItem, StoreError> {
+        item.insert(Self::ATTR.into(), AttributeValue::N((self.0.unwrap_or(0) + 1).to_string()));
+        let put = Put::builder().table_name(table).set_item(Some(item));
+        let put = match self.0 {
+            None => put.condition_expression("attribute_not_exists(#pk)").expression_attribute_names("#pk", attr::PK),
+            Some(0) => put
+                .condition_expression("attribute_exists(#pk) AND attribute_not_exists(#rev)")
+                .expression_attribute_names("#pk", attr::PK)
+                .expression_attribute_names("#rev", Self::ATTR),
+            Some(r) => put
+                .condition_expression("#rev = :rev")
+                .expression_attribute_names("#rev", Self::ATTR)
+                .expression_attribute_values(":rev", AttributeValue::N(r.to_string())),
+        };
+        Ok(TransactWriteItem::builder().put(put.build().map_err(|e| StoreError::Dynamo(e.to_string()))?).build())
+    }
+}
+
+/// An attempt of an optimistic write lost a race: re-read and decide again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conflict;
+
+/// Runs `attempt` (given its 1-based number) until it returns `Ok(Ok(value))`, backing off with
+/// [`RetryPolicy::TRANSACTION_CONFLICT`] after each `Ok(Err(Conflict))`; `Ok(None)` when every
+/// attempt conflicted. Errors end the loop at once.
+pub async fn retry_conflicts<T, E, F, Fut>(mut attempt: F) -> Result<Option<T>, E>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<Result<T, Conflict>, E>>,
+{
+    let policy = RetryPolicy::TRANSACTION_CONFLICT;
+    for n in 1..=policy.max_attempts {
+        match attempt(n).await? {
+            Ok(value) => return Ok(Some(value)),
+            Err(Conflict) if policy.allows_another(n) => TokioSleeper.sleep(policy.backoff(n)).await,
+            Err(Conflict) => {}
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revision_reads_absent_unversioned_and_versioned_items() {
+        assert_eq!(Revision::of(None), Revision(None));
+        let mut item = Item::new();
+        assert_eq!(Revision::of(Some(&item)), Revision(Some(0)));
+        item.insert("rev".into(), AttributeValue::N("7".into()));
+        assert_eq!(Revision::of(Some(&item)), Revision(Some(7)));
+    }
+
+    #[tokio::test]
+    async fn retry_conflicts_stops_at_success_or_after_the_budget() {
+        let mut calls = 0;
+        let got: Result<Option<u32>, StoreError> = retry_conflicts(|n| {
+            calls += 1;
+            async move { Ok(if n < 3 { Err(Conflict) } else { Ok(n) }) }
+        })
+        .await;
+        assert_eq!((got.ok().flatten(), calls), (Some(3), 3));
+        let mut calls = 0;
+        let never: Result<Option<u32>, StoreError> = retry_conflicts(|_| {
+            calls += 1;
+            async { Ok(Err(Conflict)) }
+        })
+        .await;
+        assert_eq!((never.ok().flatten(), calls), (None, RetryPolicy::TRANSACTION_CONFLICT.max_attempts));
+    }
+}
