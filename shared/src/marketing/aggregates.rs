@@ -460,10 +460,10 @@ impl DynamoStore {
         let pk = keys::tenant(day.tenant_id);
         let day_sk = sk::spend_day(&day.ad_account_id, day.date);
         let month_sk = sk::spend_month(&day.ad_account_id, day.date);
-        let (pk, day_sk, month_sk) = (&pk, &day_sk, &month_sk);
+        let (pk, day_sk, month_sk) = (&pk, day_sk, month_sk);
         let written = retry_conflicts(|_| async move {
-            let old_day = self.get_item(pk.clone(), &day_sk).await?;
-            let old_month = self.get_item(pk.clone(), &month_sk).await?;
+            let old_day = self.get_item(pk.clone(), day_sk).await?;
+            let old_month = self.get_item(pk.clone(), month_sk).await?;
             let (day_raw, month_raw) = (old_day.clone(), old_month.clone());
             let old_day: Option<DailySpend> = old_day.map(from_item).transpose()?;
             let mut month: MonthlySpend = match old_month.map(from_item::<MonthlySpend>).transpose()? {
@@ -506,8 +506,8 @@ impl DynamoStore {
             let result = self
                 .client
                 .transact_write_items()
-                .transact_items(self.guarded_put(to_item(pk.clone(), &day_sk, day)?, day_raw.as_ref())?)
-                .transact_items(self.guarded_put(to_item(pk.clone(), &month_sk, &month)?, month_raw.as_ref())?)
+                .transact_items(self.guarded_put(to_item(pk.clone(), day_sk, day)?, day_raw.as_ref())?)
+                .transact_items(self.guarded_put(to_item(pk.clone(), month_sk, &month)?, month_raw.as_ref())?)
                 .transact_items(TransactWriteItem::builder().put(sync_put).build())
                 .send()
                 .await;
