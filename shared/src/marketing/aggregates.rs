@@ -460,7 +460,7 @@ impl DynamoStore {
         let pk = keys::tenant(day.tenant_id);
         let day_sk = sk::spend_day(&day.ad_account_id, day.date);
         let month_sk = sk::spend_month(&day.ad_account_id, day.date);
-        let (pk, day_sk, month_sk) = (&pk, day_sk, month_sk);
+        let (pk, day_sk, month_sk) = (&pk, &day_sk, &month_sk);
         let written = retry_conflicts(|_| async move {
             let old_day = self.get_item(pk.clone(), day_sk).await?;
             let old_month = self.get_item(pk.clone(), month_sk).await?;
