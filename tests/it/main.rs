@@ -5,3 +5,4 @@ mod foundation;
 mod marketing;
 mod meta_connection;
 mod meta_webhook;
+mod store_conformance;

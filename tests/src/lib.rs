@@ -10,6 +10,7 @@ use crm_shared::platform::auth::sign_hs256;
 use crm_shared::platform::clock::ManualClock;
 use crm_shared::platform::config::Config;
 use crm_shared::platform::secrets::SecretName;
+use crm_shared::store::DynamoStore;
 use crm_shared::App;
 use lambda_http::{Body, Request};
 use local_stack::provision::{provision, Provisioned, ResourceNames};
@@ -49,6 +50,8 @@ pub struct TestEnv {
     pub sdk: SdkConfig,
     pub resources: Provisioned,
     pub dynamo: aws_sdk_dynamodb::Client,
+    /// The DynamoDB adapter over this test's table (every store port).
+    pub store: DynamoStore,
 }
 
 pub fn t0() -> DateTime<Utc> {
@@ -74,7 +77,8 @@ impl TestEnv {
         let clock = Arc::new(ManualClock::new(t0()));
         let app = App::with_aws(config, &sdk, clock.clone());
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-        Self { app, clock, sdk, resources, dynamo }
+        let store = DynamoStore::new(dynamo.clone(), resources.table.clone());
+        Self { app, clock, sdk, resources, dynamo, store }
     }
 
     /// Every item of the test's table (tests may scan; request paths never do).

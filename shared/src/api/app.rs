@@ -9,7 +9,6 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
-use crate::meta::oauth_state::OAuthStateStore;
 use crate::platform::clock::{Clock, SystemClock};
 use crate::platform::config::{Config, ConfigError};
 use crate::platform::crypto::{KmsTokenCipher, TokenCipher};
@@ -17,6 +16,7 @@ use crate::platform::error::ApiError;
 use crate::platform::secrets::{SecretName, SecretResolver, SecretString, Secrets};
 use crate::store::audit::AuditLog;
 use crate::store::connected_index::ConnectedIndex;
+use crate::store::oauth_states::OAuthStateStore;
 use crate::store::ratelimit::RateLimiter;
 use crate::store::{DynamoStore, MetaConnectionStore, TenantProfileStore};
 
@@ -142,7 +142,7 @@ impl App {
             store: Arc::new(MemoryStore::default()),
             audit: Arc::new(MemoryAuditLog::default()),
             rate_limiter: Arc::new(MemoryRateLimiter::default()),
-            oauth_states: Arc::new(crate::meta::oauth_state::MemoryOAuthStates::default()),
+            oauth_states: Arc::new(crate::store::oauth_states::MemoryOAuthStates::default()),
             connected_index: Arc::new(crate::store::connected_index::MemoryConnectedIndex::default()),
         };
         let secrets = SecretResolver::new(config.secret_sources.clone(), None);
@@ -172,6 +172,6 @@ pub struct InMemory {
     pub store: Arc<crate::store::memory::MemoryStore>,
     pub audit: Arc<crate::store::audit::MemoryAuditLog>,
     pub rate_limiter: Arc<crate::store::ratelimit::MemoryRateLimiter>,
-    pub oauth_states: Arc<crate::meta::oauth_state::MemoryOAuthStates>,
+    pub oauth_states: Arc<crate::store::oauth_states::MemoryOAuthStates>,
     pub connected_index: Arc<crate::store::connected_index::MemoryConnectedIndex>,
 }

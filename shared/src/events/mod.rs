@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use crate::domain::ids::TenantId;
 use crate::domain::money::{Currency, MinorUnits};
-use crate::marketing::aggregates::{counter, sk, Counters};
+use crate::marketing::aggregates::{counter, Counters};
 use crate::marketing::formulas::{local_day, reporting_zone};
 use crate::store::{
     attr, from_item, is_transaction_conflict, keys, retry_conflicts, to_item, Conflict, DynamoStore, Item, StoreError,
@@ -39,8 +39,6 @@ pub const EVENT_SOURCE: &str = "crm";
 pub const MARKER_TTL_DAYS: i64 = 35;
 /// Dead-lettered events are kept this long for inspection and replay.
 pub const DEAD_LETTER_TTL_DAYS: i64 = 30;
-/// Partition of dead-lettered CRM events: `DLQ#crm-events` / `{received_at}#{event id}`.
-pub const DEAD_LETTER_PK: &str = "DLQ#crm-events";
 
 /// Why an event cannot be applied, ever: it goes to the dead-letter path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -472,24 +470,6 @@ pub struct CartRecord {
     pub last_activity_at: DateTime<Utc>,
 }
 
-pub mod entity_sk {
-    pub fn lead(id: &str) -> String {
-        format!("LEAD#{id}")
-    }
-    pub fn opportunity(id: &str) -> String {
-        format!("OPP#{id}")
-    }
-    pub fn sale(id: &str) -> String {
-        format!("SALE#{id}")
-    }
-    pub fn cart(id: &str) -> String {
-        format!("CART#{id}")
-    }
-    pub fn marker(event_id: &str) -> String {
-        format!("EVT#{event_id}")
-    }
-}
-
 /// A lead's first-touch attribution, as counters see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attribution {
@@ -520,7 +500,7 @@ impl Deltas {
     /// Adds `n` to `metric` (total, per source, campaign, ad) on the local day of `at` and its month.
     pub fn bump(&mut self, metric: &str, attribution: &Attribution, at: DateTime<Utc>, zone: Tz, n: i64) {
         let day = local_day(at, zone);
-        for key in [sk::day(day), sk::month(day)] {
+        for key in [keys::agg_day(day), keys::agg_month(day)] {
             let c = self.0.entry(key).or_default();
             let mut add = |name: String| *c.entry(name).or_insert(0) += n;
             add(metric.to_string());
@@ -544,7 +524,7 @@ impl Deltas {
     pub fn name(&mut self, new: &NewLead, at: DateTime<Utc>, zone: Tz) {
         let day = local_day(at, zone);
         let clip = |s: &String| s.chars().take(256).collect::<String>();
-        for key in [sk::day(day), sk::month(day)] {
+        for key in [keys::agg_day(day), keys::agg_month(day)] {
             let n = self.1.entry(key).or_default();
             if let (Some(id), Some(name)) = (&new.campaign_id, &new.campaign_name) {
                 n.insert(counter::campaign_name(id.as_str()), clip(name));
@@ -631,7 +611,7 @@ fn put_of<T: Serialize>(pk: &str, key: &str, value: &T, prev: Option<Item>) -> R
 /// Applies `event` once. Safe to call any number of times, concurrently, in any order.
 pub async fn apply_event(store: &DynamoStore, event: &CrmEvent, now: DateTime<Utc>) -> Result<Applied, ApplyError> {
     let pk = keys::tenant(event.tenant_id);
-    let marker_sk = entity_sk::marker(event.event_id.as_str());
+    let marker_sk = keys::event_marker(event.event_id.as_str());
     // Who writes the marker: if a transaction of ours succeeded but its answer was lost (a
     // timeout the SDK retried), the marker we then find is our own, and the event was applied by
     // this call, not by someone else.
@@ -713,7 +693,7 @@ async fn plan_writes(store: &DynamoStore, event: &CrmEvent, pk: &str) -> Result<
     let mut plan = WritePlan::default();
     match &event.kind {
         CrmEventKind::LeadCreated(new) => {
-            let key = entity_sk::lead(new.id.as_str());
+            let key = keys::lead(new.id.as_str());
             let (rec, raw) = read::<LeadRecord>(store, pk, &key).await?;
             let mut rec = rec.unwrap_or_else(|| LeadRecord { lead_id: new.id.as_str().into(), ..Default::default() });
             if rec.counted {
@@ -744,7 +724,7 @@ async fn plan_writes(store: &DynamoStore, event: &CrmEvent, pk: &str) -> Result<
             plan.puts.push(put_of(pk, &key, &rec, raw)?);
         }
         CrmEventKind::LeadUpdated(ch) => {
-            let key = entity_sk::lead(ch.id.as_str());
+            let key = keys::lead(ch.id.as_str());
             let (rec, raw) = read::<LeadRecord>(store, pk, &key).await?;
             let mut rec = rec.unwrap_or_else(|| LeadRecord { lead_id: ch.id.as_str().into(), ..Default::default() });
             if ch.version <= rec.version {
@@ -766,7 +746,7 @@ async fn plan_writes(store: &DynamoStore, event: &CrmEvent, pk: &str) -> Result<
             plan.puts.push(put_of(pk, &key, &rec, raw)?);
         }
         CrmEventKind::OpportunityCreated(new) => {
-            let key = entity_sk::opportunity(new.id.as_str());
+            let key = keys::opportunity(new.id.as_str());
             let (rec, raw) = read::<OpportunityRecord>(store, pk, &key).await?;
             let mut rec = rec
                 .unwrap_or_else(|| OpportunityRecord { opportunity_id: new.id.as_str().into(), ..Default::default() });
@@ -774,7 +754,7 @@ async fn plan_writes(store: &DynamoStore, event: &CrmEvent, pk: &str) -> Result<
                 plan.stale = true;
                 return Ok(plan);
             }
-            let (lead, _) = read::<LeadRecord>(store, pk, &entity_sk::lead(new.lead_id.as_str())).await?;
+            let (lead, _) = read::<LeadRecord>(store, pk, &keys::lead(new.lead_id.as_str())).await?;
             let attribution = lead
                 .as_ref()
                 .and_then(Attribution::of)
@@ -797,7 +777,7 @@ async fn plan_writes(store: &DynamoStore, event: &CrmEvent, pk: &str) -> Result<
             plan.puts.push(put_of(pk, &key, &rec, raw)?);
         }
         CrmEventKind::OpportunityUpdated(ch) => {
-            let key = entity_sk::opportunity(ch.id.as_str());
+            let key = keys::opportunity(ch.id.as_str());
             let (rec, raw) = read::<OpportunityRecord>(store, pk, &key).await?;
             let mut rec = rec
                 .unwrap_or_else(|| OpportunityRecord { opportunity_id: ch.id.as_str().into(), ..Default::default() });
@@ -821,13 +801,13 @@ async fn plan_writes(store: &DynamoStore, event: &CrmEvent, pk: &str) -> Result<
             plan.puts.push(put_of(pk, &key, &rec, raw)?);
         }
         CrmEventKind::SaleCompleted(sale) => {
-            let key = entity_sk::sale(sale.id.as_str());
+            let key = keys::sale(sale.id.as_str());
             let (existing, _) = read::<SaleRecord>(store, pk, &key).await?;
             if existing.is_some() {
                 plan.stale = true;
                 return Ok(plan);
             }
-            let lead_key = entity_sk::lead(sale.lead_id.as_str());
+            let lead_key = keys::lead(sale.lead_id.as_str());
             let (lead, lead_raw) = read::<LeadRecord>(store, pk, &lead_key).await?;
             let mut lead = lead.ok_or_else(|| ApplyError::LeadNotYetKnown(sale.lead_id.as_str().into()))?;
             let attribution =
@@ -870,7 +850,7 @@ async fn plan_writes(store: &DynamoStore, event: &CrmEvent, pk: &str) -> Result<
             plan.puts.push(put_of(pk, &key, &rec, None)?);
         }
         CrmEventKind::CartUpdated(ch) => {
-            let key = entity_sk::cart(ch.id.as_str());
+            let key = keys::cart(ch.id.as_str());
             let (rec, raw) = read::<CartRecord>(store, pk, &key).await?;
             if rec.as_ref().is_some_and(|r| ch.version <= r.version) {
                 plan.stale = true;
@@ -934,7 +914,7 @@ pub async fn dead_letter(
         payload.truncate(cut);
     }
     let mut item = Item::new();
-    item.insert(attr::PK.into(), AttributeValue::S(DEAD_LETTER_PK.into()));
+    item.insert(attr::PK.into(), AttributeValue::S(keys::DEAD_LETTER_CRM_EVENTS.into()));
     item.insert(attr::SK.into(), AttributeValue::S(key.clone()));
     item.insert("reason".into(), AttributeValue::S(reason.to_string()));
     item.insert("payload".into(), AttributeValue::S(payload));
@@ -993,7 +973,7 @@ mod tests {
         };
         deltas.bump("leads", &attr(counter::META_SOURCE), at, chrono_tz::UTC, 1);
         deltas.bump("leads", &attr("WEBSITE"), at, chrono_tz::UTC, 1);
-        let day = &deltas.0[&sk::day(local_day(at, chrono_tz::UTC))];
+        let day = &deltas.0[&keys::agg_day(local_day(at, chrono_tz::UTC))];
         assert_eq!(day.get("leads"), Some(&2));
         assert_eq!(day.get(&counter::by_source("leads", "WEBSITE")), Some(&1));
         assert_eq!(day.get(&counter::by_campaign("leads", "c1")), Some(&1));

@@ -29,27 +29,6 @@ use crate::store::{
 /// Counter values by attribute name.
 pub type Counters = BTreeMap<String, i64>;
 
-/// Sort keys of the aggregate and spend items.
-pub mod sk {
-    use chrono::NaiveDate;
-
-    pub fn day(d: NaiveDate) -> String {
-        format!("AGG#D#{}", d.format("%Y-%m-%d"))
-    }
-    pub fn month(d: NaiveDate) -> String {
-        format!("AGG#M#{}", d.format("%Y-%m"))
-    }
-    pub fn spend_day(account: &str, d: NaiveDate) -> String {
-        format!("SPEND#{account}#{}", d.format("%Y-%m-%d"))
-    }
-    pub fn spend_month(account: &str, d: NaiveDate) -> String {
-        format!("SPENDM#{account}#{}", d.format("%Y-%m"))
-    }
-    pub fn spend_sync(account: &str) -> String {
-        format!("SPENDSYNC#{account}")
-    }
-}
-
 /// Names of the counter attributes. A metric is `leads`, `opps`, `sales`, `customers` or
 /// `revenue__{CUR}`; each is kept in total and per lead source, Meta campaign and Meta ad.
 pub mod counter {
@@ -380,7 +359,7 @@ impl DynamoStore {
             add_all(out.by_bucket.entry(bucket(plan.granularity, d)).or_default(), &c);
         };
         for (a, b) in &plan.day_ranges {
-            let (items, c) = self.query_between(keys::tenant(tenant), sk::day(*a), sk::day(*b)).await?;
+            let (items, c) = self.query_between(keys::tenant(tenant), keys::agg_day(*a), keys::agg_day(*b)).await?;
             cost.add(c);
             for item in items {
                 let d = item.get(attr::SK).and_then(|v| v.as_s().ok()).and_then(|s| date_of_sk(s, "AGG#D#", false));
@@ -391,7 +370,7 @@ impl DynamoStore {
             }
         }
         if let Some((a, b)) = plan.months {
-            let (items, c) = self.query_between(keys::tenant(tenant), sk::month(a), sk::month(b)).await?;
+            let (items, c) = self.query_between(keys::tenant(tenant), keys::agg_month(a), keys::agg_month(b)).await?;
             cost.add(c);
             for item in items {
                 let d = item.get(attr::SK).and_then(|v| v.as_s().ok()).and_then(|s| date_of_sk(s, "AGG#M#", true));
@@ -416,7 +395,7 @@ impl DynamoStore {
         let mut cost = ReadCost::default();
         for (a, b) in &plan.day_ranges {
             let (items, c) = self
-                .query_between(keys::tenant(tenant), sk::spend_day(account, *a), sk::spend_day(account, *b))
+                .query_between(keys::tenant(tenant), keys::spend_day(account, *a), keys::spend_day(account, *b))
                 .await?;
             cost.add(c);
             for item in items {
@@ -434,7 +413,7 @@ impl DynamoStore {
         }
         if let Some((a, b)) = plan.months {
             let (items, c) = self
-                .query_between(keys::tenant(tenant), sk::spend_month(account, a), sk::spend_month(account, b))
+                .query_between(keys::tenant(tenant), keys::spend_month(account, a), keys::spend_month(account, b))
                 .await?;
             cost.add(c);
             for item in items {
@@ -442,7 +421,7 @@ impl DynamoStore {
                 out.absorb(m.month, m.currency, &m.attribution_setting, &m.campaigns, &m.ads);
             }
         }
-        if let Some(item) = self.get_item(keys::tenant(tenant), &sk::spend_sync(account)).await? {
+        if let Some(item) = self.get_item(keys::tenant(tenant), &keys::spend_sync(account)).await? {
             out.synced_at = item
                 .get("synced_at")
                 .and_then(|v| v.as_s().ok())
@@ -458,8 +437,8 @@ impl DynamoStore {
     /// when a concurrent writer got there first. Called by the spend sync (and by tests).
     pub async fn put_daily_spend(&self, day: &DailySpend) -> Result<(), StoreError> {
         let pk = keys::tenant(day.tenant_id);
-        let day_sk = sk::spend_day(&day.ad_account_id, day.date);
-        let month_sk = sk::spend_month(&day.ad_account_id, day.date);
+        let day_sk = keys::spend_day(&day.ad_account_id, day.date);
+        let month_sk = keys::spend_month(&day.ad_account_id, day.date);
         let (pk, day_sk, month_sk) = (&pk, &day_sk, &month_sk);
         let written = retry_conflicts(|_| async move {
             let old_day = self.get_item(pk.clone(), day_sk).await?;
@@ -496,7 +475,7 @@ impl DynamoStore {
 
             let mut sync_item = Item::new();
             sync_item.insert(attr::PK.into(), AttributeValue::S(pk.clone()));
-            sync_item.insert(attr::SK.into(), AttributeValue::S(sk::spend_sync(&day.ad_account_id)));
+            sync_item.insert(attr::SK.into(), AttributeValue::S(keys::spend_sync(&day.ad_account_id)));
             sync_item.insert("synced_at".into(), AttributeValue::S(day.synced_at.to_rfc3339()));
             let sync_put = Put::builder()
                 .table_name(&self.table)

@@ -8,28 +8,20 @@
 //! conditional delete that also requires the same tenant and user, so a state works once.
 //! DynamoDB TTL deletes lazily (and moto never), so the expiry is always checked by us too.
 
-use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use base64::Engine;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::TenantId;
 use crate::platform::auth::B64URL;
 use crate::platform::crypto::{constant_time_eq, hmac_sha256};
 use crate::platform::secrets::SecretString;
-use crate::store::{attr, from_item, is_condition_failure, to_item, DynamoStore, StoreError};
+pub use crate::store::oauth_states::{OAuthStateStore, StoredState};
 
 /// A state is valid this long (Meta's dialog plus the user's thinking time).
 pub const STATE_TTL_SECS: i64 = 600;
 
 const DOMAIN: &[u8] = b"crm-marketing/meta-oauth-state/v1";
-
-pub fn state_pk(nonce: &str) -> String {
-    format!("OAUTH#{nonce}")
-}
-pub const STATE_SK: &str = "OAUTH";
 
 /// The signing key, derived so the app secret is never used raw for a second purpose.
 #[derive(Clone)]
@@ -127,78 +119,9 @@ pub fn verify(key: &StateKey, state: &str, now: DateTime<Utc>) -> Result<StateCl
     Ok(StateClaims { nonce: nonce.to_string(), tenant_id: tenant, user_id: user, expires_at })
 }
 
-/// The stored half of a state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredState {
-    pub nonce: String,
-    pub tenant_id: TenantId,
-    pub user_id: String,
-    pub expires_at: DateTime<Utc>,
-}
-
 impl From<&StateClaims> for StoredState {
     fn from(c: &StateClaims) -> Self {
         Self { nonce: c.nonce.clone(), tenant_id: c.tenant_id, user_id: c.user_id.clone(), expires_at: c.expires_at }
-    }
-}
-
-/// Where issued states wait to be consumed.
-#[async_trait]
-pub trait OAuthStateStore: Send + Sync {
-    async fn save_state(&self, state: &StoredState) -> Result<(), StoreError>;
-    /// Deletes the state if it exists for exactly this tenant and user; `None` otherwise
-    /// (nothing deleted). Atomic: of two concurrent takes, one wins.
-    async fn take_state(&self, nonce: &str, tenant: TenantId, user: &str) -> Result<Option<StoredState>, StoreError>;
-}
-
-#[async_trait]
-impl OAuthStateStore for DynamoStore {
-    async fn save_state(&self, state: &StoredState) -> Result<(), StoreError> {
-        let mut item = to_item(state_pk(&state.nonce), STATE_SK, state)?;
-        item.insert(attr::TTL.into(), AttributeValue::N(state.expires_at.timestamp().to_string()));
-        self.put_item(item).await
-    }
-
-    async fn take_state(&self, nonce: &str, tenant: TenantId, user: &str) -> Result<Option<StoredState>, StoreError> {
-        let out = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key(attr::PK, AttributeValue::S(state_pk(nonce)))
-            .key(attr::SK, AttributeValue::S(STATE_SK.into()))
-            .condition_expression("attribute_exists(#pk) AND tenant_id = :t AND user_id = :u")
-            .expression_attribute_names("#pk", attr::PK)
-            .expression_attribute_values(":t", AttributeValue::N(tenant.to_string()))
-            .expression_attribute_values(":u", AttributeValue::S(user.to_string()))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await;
-        match out {
-            Ok(out) => out.attributes.map(from_item).transpose(),
-            Err(e) if is_condition_failure(&e) => Ok(None),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
-    }
-}
-
-/// In-memory states, for unit tests.
-#[cfg(any(test, feature = "test-support"))]
-#[derive(Debug, Default)]
-pub struct MemoryOAuthStates(pub std::sync::Mutex<std::collections::HashMap<String, StoredState>>);
-
-#[cfg(any(test, feature = "test-support"))]
-#[async_trait]
-impl OAuthStateStore for MemoryOAuthStates {
-    async fn save_state(&self, state: &StoredState) -> Result<(), StoreError> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(state.nonce.clone(), state.clone());
-        Ok(())
-    }
-    async fn take_state(&self, nonce: &str, tenant: TenantId, user: &str) -> Result<Option<StoredState>, StoreError> {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        match map.get(nonce) {
-            Some(s) if s.tenant_id == tenant && s.user_id == user => Ok(map.remove(nonce)),
-            _ => Ok(None),
-        }
     }
 }
 
@@ -263,15 +186,5 @@ mod tests {
         for bad in ["", "tenant_1", "a.b.c.d.e", "a.1.dQ.1.x.extra", &"x".repeat(600)] {
             assert_eq!(verify(&key(), bad, now()), Err(StateError::Malformed), "{bad}");
         }
-    }
-
-    #[tokio::test]
-    async fn memory_store_takes_once_and_only_for_its_binding() {
-        let store = MemoryOAuthStates::default();
-        let (_, claims) = issue(&key(), TenantId(1), "u", now());
-        store.save_state(&StoredState::from(&claims)).await.expect("save");
-        assert_eq!(store.take_state(&claims.nonce, TenantId(2), "u").await.expect("take"), None);
-        assert!(store.take_state(&claims.nonce, TenantId(1), "u").await.expect("take").is_some());
-        assert_eq!(store.take_state(&claims.nonce, TenantId(1), "u").await.expect("take"), None);
     }
 }

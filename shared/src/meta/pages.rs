@@ -18,15 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::app::App;
 use crate::domain::ids::TenantId;
 use crate::meta::graph::FacebookPage;
-use crate::store::{attr, from_item, is_condition_failure, to_item, DynamoStore, StoreError};
-
-/// Sort key of a page's owner item.
-pub const OWNER_SK: &str = "OWNER";
-
-/// `META#PAGE#{page_id}`.
-pub fn page_pk(page_id: &str) -> String {
-    format!("META#PAGE#{page_id}")
-}
+use crate::store::{attr, from_item, is_condition_failure, keys, to_item, DynamoStore, StoreError};
 
 /// Whether `id` looks like a Meta object id (digits only, so it can never shape another key).
 pub fn is_meta_id(id: &str) -> bool {
@@ -57,12 +49,12 @@ pub async fn owner_of(store: &DynamoStore, page_id: &str) -> Result<Option<PageO
     if !is_meta_id(page_id) {
         return Ok(None);
     }
-    store.get_item(page_pk(page_id), OWNER_SK).await?.map(from_item).transpose()
+    store.get_item(keys::page(page_id), keys::PAGE_OWNER_SK).await?.map(from_item).transpose()
 }
 
 /// Puts `owner` if the page is free or already `expected`'s.
 async fn put_if_owner(store: &DynamoStore, owner: &PageOwner, expected: TenantId) -> Result<bool, StoreError> {
-    let item = to_item(page_pk(&owner.page_id), OWNER_SK, owner)?;
+    let item = to_item(keys::page(&owner.page_id), keys::PAGE_OWNER_SK, owner)?;
     let res = store
         .client
         .put_item()
@@ -161,6 +153,6 @@ mod tests {
         for bad in ["", "12a", "1#2", "../x", "123456789012345678901234567890123"] {
             assert!(!is_meta_id(bad), "{bad}");
         }
-        assert_eq!(page_pk("42"), "META#PAGE#42");
+        assert_eq!(keys::page("42"), "META#PAGE#42");
     }
 }

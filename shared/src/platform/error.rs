@@ -112,6 +112,48 @@ impl ApiError {
     }
 }
 
+/// What kind of failure a domain error is: the one table from which every feature's errors
+/// get their HTTP status (features never build [`ApiError`] themselves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The caller's input is wrong (400); the message says why.
+    BadRequest,
+    Forbidden,
+    NotFound,
+    /// The request conflicts with the current state (409), e.g. Meta not connected.
+    Conflict,
+    /// A peer (Meta, YCloud) answered with an error we cannot turn into success (502).
+    BadGateway,
+    /// A dependency is down or throttling us (503); the client may retry.
+    Unavailable {
+        retry_after_secs: Option<u64>,
+    },
+    /// Our bug or a broken dependency (500): the error is logged, never sent.
+    Internal,
+}
+
+/// A feature's error enum: says what kind of failure each variant is and gives it a stable code;
+/// its `Display` is the message the caller reads (4xx, 502, 503) or the log line (500).
+pub trait DomainError: std::error::Error + Send + Sync + 'static {
+    fn failure(&self) -> Failure;
+    fn code(&self) -> &'static str;
+}
+
+impl<E: DomainError> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        let (code, message) = (e.code(), e.to_string());
+        match e.failure() {
+            Failure::BadRequest => ApiError::BadRequest { code, message },
+            Failure::Forbidden => ApiError::Forbidden { code, message },
+            Failure::NotFound => ApiError::NotFound { code, message },
+            Failure::Conflict => ApiError::Conflict { code, message },
+            Failure::BadGateway => ApiError::BadGateway { code, message },
+            Failure::Unavailable { retry_after_secs } => ApiError::Unavailable { code, message, retry_after_secs },
+            Failure::Internal => ApiError::Internal(Box::new(e)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +181,41 @@ mod tests {
             assert_eq!(err.status().as_u16(), status, "{err:?}");
             assert_eq!(err.code(), code);
         }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    enum Probe {
+        #[error("from must not be after to")]
+        Reversed,
+        #[error("table t-123 is gone")]
+        Broken,
+        #[error("peer is busy")]
+        Busy,
+    }
+
+    impl DomainError for Probe {
+        fn failure(&self) -> Failure {
+            match self {
+                Probe::Reversed => Failure::BadRequest,
+                Probe::Broken => Failure::Internal,
+                Probe::Busy => Failure::Unavailable { retry_after_secs: Some(4) },
+            }
+        }
+        fn code(&self) -> &'static str {
+            "probe"
+        }
+    }
+
+    #[test]
+    fn domain_errors_map_to_status_in_one_place() {
+        let bad = ApiError::from(Probe::Reversed);
+        assert_eq!((bad.status().as_u16(), bad.code()), (400, "probe"));
+        assert_eq!(bad.body()["detail"], "from must not be after to");
+        let internal = ApiError::from(Probe::Broken);
+        assert_eq!(internal.status().as_u16(), 500);
+        assert!(!internal.body().to_string().contains("t-123"));
+        let busy = ApiError::from(Probe::Busy);
+        assert_eq!((busy.status().as_u16(), busy.retry_after()), (503, Some(4)));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::TenantId;
-use crate::store::{attr, keys, to_item, DynamoStore, StoreError};
+use crate::store::{attr, from_item, keys, to_item, DynamoStore, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -40,6 +40,8 @@ pub struct AuditEntry {
 #[async_trait]
 pub trait AuditLog: Send + Sync {
     async fn record(&self, entry: &AuditEntry, retention_days: u32) -> Result<(), StoreError>;
+    /// The tenant's newest audit records, newest first.
+    async fn recent(&self, tenant: TenantId, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
 #[async_trait]
@@ -53,6 +55,24 @@ impl AuditLog for DynamoStore {
         let expires = entry.at + Duration::days(i64::from(retention_days));
         item.insert(attr::TTL.into(), AttributeValue::N(expires.timestamp().to_string()));
         self.put_item(item).await
+    }
+
+    async fn recent(&self, tenant: TenantId, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :audit)")
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_names("#sk", attr::SK)
+            .expression_attribute_values(":pk", AttributeValue::S(keys::tenant(tenant)))
+            .expression_attribute_values(":audit", AttributeValue::S("AUDIT#".into()))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        out.items.unwrap_or_default().into_iter().map(from_item).collect()
     }
 }
 
@@ -73,5 +93,11 @@ impl AuditLog for MemoryAuditLog {
     async fn record(&self, entry: &AuditEntry, _retention_days: u32) -> Result<(), StoreError> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).push(entry.clone());
         Ok(())
+    }
+    async fn recent(&self, tenant: TenantId, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut mine: Vec<AuditEntry> = self.entries().into_iter().filter(|e| e.tenant_id == Some(tenant)).collect();
+        mine.sort_by(|a, b| (b.at, &b.id).cmp(&(a.at, &a.id)));
+        mine.truncate(limit.clamp(1, 1000));
+        Ok(mine)
     }
 }

@@ -11,10 +11,14 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::TenantId;
-use crate::platform::error::ApiError;
+use crate::platform::error::{DomainError, Failure};
 
 pub mod audit;
+#[cfg(any(test, feature = "test-support"))]
+pub mod conformance;
 mod dynamo;
+pub mod keys;
+pub mod oauth_states;
 pub use dynamo::{is_condition_failure, is_transaction_conflict, retry_conflicts, Conflict, DynamoStore, Revision};
 pub mod connected_index;
 pub mod ratelimit;
@@ -29,31 +33,6 @@ pub mod attr {
     pub const GSI1SK: &str = "GSI1SK";
     /// Epoch seconds; DynamoDB TTL deletes the item some time after.
     pub const TTL: &str = "ttl";
-}
-
-/// Key builders: every tenant-scoped key starts from the verified tenant.
-pub mod keys {
-    use crate::domain::ids::TenantId;
-
-    pub fn tenant(t: TenantId) -> String {
-        format!("T#{t}")
-    }
-    pub const META_CONNECTION: &str = "META#CONN";
-    pub const TENANT_PROFILE: &str = "PROFILE";
-    pub fn audit_sk(ts_millis: i64, id: &str) -> String {
-        format!("AUDIT#{ts_millis:013}#{id}")
-    }
-    /// Requests that never proved a tenant are audited under one partition per day.
-    pub fn unauthenticated_audit_pk(day: &str) -> String {
-        format!("AUDIT#UNAUTH#{day}")
-    }
-    pub fn rate_limit_pk(t: TenantId) -> String {
-        format!("RL#{t}")
-    }
-    pub fn rate_limit_sk(epoch_minute: i64) -> String {
-        format!("W#{epoch_minute}")
-    }
-    pub const CONNECTED_INDEX_PK: &str = "META#CONNECTED";
 }
 
 /// How many items (DynamoDB `ScannedCount`, plus `GetItem`s) a report read, and in how many calls.
@@ -72,7 +51,7 @@ impl ReadCost {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("dynamodb throttled the request")]
+    #[error("storage is busy, retry shortly")]
     Throttled,
     #[error("dynamodb error: {0}")]
     Dynamo(String),
@@ -95,15 +74,17 @@ impl StoreError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Throttled => ApiError::Unavailable {
-                code: "storage_busy",
-                message: "storage is busy, retry shortly".into(),
-                retry_after_secs: Some(1),
-            },
-            other => ApiError::internal(other),
+impl DomainError for StoreError {
+    fn failure(&self) -> Failure {
+        match self {
+            StoreError::Throttled => Failure::Unavailable { retry_after_secs: Some(1) },
+            StoreError::Dynamo(_) | StoreError::Corrupt(_) => Failure::Internal,
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            StoreError::Throttled => "storage_busy",
+            StoreError::Dynamo(_) | StoreError::Corrupt(_) => "internal_error",
         }
     }
 }
@@ -277,10 +258,5 @@ mod tests {
         assert_eq!(item.get("SK"), Some(&AttributeValue::S("PROFILE".into())));
         let back: TenantProfile = from_item(item).expect("back");
         assert_eq!(back, p);
-    }
-
-    #[test]
-    fn audit_sort_keys_order_by_time() {
-        assert!(keys::audit_sk(999, "z") < keys::audit_sk(1_000, "a"));
     }
 }

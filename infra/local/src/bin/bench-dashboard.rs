@@ -22,8 +22,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use crm_shared::domain::ids::TenantId;
 use crm_shared::domain::money::{Currency, MinorUnits};
-use crm_shared::events::{entity_sk, Attribution, Deltas, LeadRecord, OpportunityRecord, SaleRecord};
-use crm_shared::marketing::aggregates::{rollup_month, sk, DailySpend, SpendRow};
+use crm_shared::events::{Attribution, Deltas, LeadRecord, OpportunityRecord, SaleRecord};
+use crm_shared::marketing::aggregates::{rollup_month, DailySpend, SpendRow};
 use crm_shared::marketing::dashboard::load_dashboard;
 use crm_shared::platform::auth::sign_hs256;
 use crm_shared::platform::clock::ManualClock;
@@ -173,7 +173,7 @@ async fn load(app: &App, n: usize) -> Result<(), BoxError> {
             deltas.bump("opps", &attribution, opp_at, zone, 1);
             entities.push(to_item(
                 pk.clone(),
-                &entity_sk::opportunity(&format!("O{i:07}")),
+                &keys::opportunity(&format!("O{i:07}")),
                 &OpportunityRecord {
                     opportunity_id: format!("O{i:07}"),
                     version: 1,
@@ -196,7 +196,7 @@ async fn load(app: &App, n: usize) -> Result<(), BoxError> {
                 lead.first_sale_at = Some(sale_at);
                 entities.push(to_item(
                     pk.clone(),
-                    &entity_sk::sale(&format!("S{i:07}")),
+                    &keys::sale(&format!("S{i:07}")),
                     &SaleRecord {
                         sale_id: format!("S{i:07}"),
                         lead_id: lead.lead_id.clone(),
@@ -211,7 +211,7 @@ async fn load(app: &App, n: usize) -> Result<(), BoxError> {
                 )?);
             }
         }
-        entities.push(to_item(pk.clone(), &entity_sk::lead(&lead.lead_id), &lead)?);
+        entities.push(to_item(pk.clone(), &keys::lead(&lead.lead_id), &lead)?);
     }
     let mut aggregates = Vec::with_capacity(deltas.0.len());
     for (sk, counters) in &deltas.0 {
@@ -273,15 +273,15 @@ async fn load(app: &App, n: usize) -> Result<(), BoxError> {
     let mut spend_items = Vec::new();
     for days in by_month.values() {
         for day in days {
-            spend_items.push(to_item(pk.clone(), &sk::spend_day(ACCOUNT, day.date), day)?);
+            spend_items.push(to_item(pk.clone(), &keys::spend_day(ACCOUNT, day.date), day)?);
         }
         if let Some(m) = rollup_month(days) {
-            spend_items.push(to_item(pk.clone(), &sk::spend_month(ACCOUNT, m.month), &m)?);
+            spend_items.push(to_item(pk.clone(), &keys::spend_month(ACCOUNT, m.month), &m)?);
         }
     }
     let mut sync = Item::new();
     sync.insert("PK".into(), AttributeValue::S(pk.clone()));
-    sync.insert("SK".into(), AttributeValue::S(sk::spend_sync(ACCOUNT)));
+    sync.insert("SK".into(), AttributeValue::S(keys::spend_sync(ACCOUNT)));
     sync.insert("synced_at".into(), AttributeValue::S((now() - Duration::hours(1)).to_rfc3339()));
     spend_items.push(sync);
     batch_write(store, spend_items).await?;

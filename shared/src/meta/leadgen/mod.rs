@@ -297,17 +297,6 @@ impl InboxStatus {
     }
 }
 
-/// `LEADGEN#{leadgen_id}` in the tenant's partition.
-pub fn inbox_sk(leadgen_id: &str) -> String {
-    format!("LEADGEN#{leadgen_id}")
-}
-
-/// `GSI1PK` of a tenant's open inbox items (sparse: settled items leave the index), so a replay
-/// reads only what is open, never the tenant's settled history.
-pub fn open_index_pk(tenant: TenantId) -> String {
-    format!("LEADGEN#OPEN#{}", keys::tenant(tenant))
-}
-
 /// Opens (or finds) the inbox item of `change`; returns its status.
 async fn open_inbox(
     store: &DynamoStore,
@@ -315,7 +304,7 @@ async fn open_inbox(
     change: &LeadgenChange,
     now: DateTime<Utc>,
 ) -> Result<InboxStatus, StoreError> {
-    let (pk, sk) = (keys::tenant(tenant), inbox_sk(&change.leadgen_id));
+    let (pk, sk) = (keys::tenant(tenant), keys::leadgen_inbox(&change.leadgen_id));
     let s = |v: &str| AttributeValue::S(v.to_string());
     let mut item: crate::store::Item = HashMap::from([
         (attr::PK.to_string(), s(&pk)),
@@ -326,7 +315,7 @@ async fn open_inbox(
         ("received_at".to_string(), s(&now.to_rfc3339())),
         ("last_delivery_at".to_string(), s(&now.to_rfc3339())),
         ("deliveries".to_string(), AttributeValue::N("1".into())),
-        (attr::GSI1PK.to_string(), s(&open_index_pk(tenant))),
+        (attr::GSI1PK.to_string(), s(&keys::leadgen_open_index(tenant))),
         (attr::GSI1SK.to_string(), s(&format!("{}#{}", now.to_rfc3339(), change.leadgen_id))),
     ]);
     if let Some(form) = &change.form_id {
@@ -378,7 +367,7 @@ async fn settle_inbox(
         .update_item()
         .table_name(&store.table)
         .key(attr::PK, AttributeValue::S(keys::tenant(tenant)))
-        .key(attr::SK, AttributeValue::S(inbox_sk(leadgen_id)))
+        .key(attr::SK, AttributeValue::S(keys::leadgen_inbox(leadgen_id)))
         .expression_attribute_names("#status", "status")
         .expression_attribute_values(":status", AttributeValue::S(status.as_str().into()))
         .expression_attribute_values(":now", AttributeValue::S(now.to_rfc3339()))
@@ -421,7 +410,7 @@ async fn open_items(store: &DynamoStore, tenant: TenantId, limit: i32) -> Result
         .index_name("GSI1")
         .key_condition_expression("#gpk = :gpk")
         .expression_attribute_names("#gpk", attr::GSI1PK)
-        .expression_attribute_values(":gpk", AttributeValue::S(open_index_pk(tenant)))
+        .expression_attribute_values(":gpk", AttributeValue::S(keys::leadgen_open_index(tenant)))
         .limit(limit)
         .send()
         .await

@@ -1,0 +1,177 @@
+//! One conformance suite for every store port: each check runs against the in-memory twin (unit
+//! tests, below) and against [`crate::store::DynamoStore`] on moto (`tests/it/store_conformance.rs`),
+//! so the twins that handler unit tests rely on behave like DynamoDB. A new port adds its check
+//! here and one line to each runner.
+//!
+//! Checks use tenants from 9000 up, and each runner gives them a fresh store (a fresh table).
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use crate::domain::ids::TenantId;
+use crate::store::audit::{AuditEntry, AuditLog, Outcome};
+use crate::store::connected_index::{ConnectedIndex, ConnectedTenant};
+use crate::store::oauth_states::{OAuthStateStore, StoredState};
+use crate::store::ratelimit::{RateDecision, RateLimiter};
+use crate::store::{ConnectionStatus, MetaConnection, MetaConnectionStore, TenantProfile, TenantProfileStore};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().unwrap_or_default()
+}
+
+fn connection(tenant: TenantId) -> MetaConnection {
+    MetaConnection {
+        tenant_id: tenant,
+        token_ciphertext_b64: "Y2lwaGVy".into(),
+        status: ConnectionStatus::Active,
+        meta_user_id: Some("42".into()),
+        expires_at: Some(t0() + Duration::days(60)),
+        data_access_expires_at: None,
+        scopes: vec!["ads_read".into()],
+        business_id: None,
+        business_name: None,
+        ad_account_ids: vec!["act_1".into()],
+        ad_account_name: Some("Main".into()),
+        connected_at: t0(),
+        connected_by: "u1".into(),
+        updated_at: t0(),
+    }
+}
+
+/// Connections and profiles: absent → put → read back equal → overwrite → delete; tenants apart.
+pub async fn connections_and_profiles<S: MetaConnectionStore + TenantProfileStore>(s: &S) {
+    let (a, b) = (TenantId(9001), TenantId(9002));
+    assert_eq!(s.get_connection(a).await.expect("get"), None);
+    let conn = connection(a);
+    s.put_connection(&conn).await.expect("put");
+    assert_eq!(s.get_connection(a).await.expect("get"), Some(conn.clone()));
+    assert_eq!(s.get_connection(b).await.expect("get"), None, "another tenant sees nothing");
+    let invalid = MetaConnection { status: ConnectionStatus::Invalid, ..conn };
+    s.put_connection(&invalid).await.expect("overwrite");
+    assert_eq!(s.get_connection(a).await.expect("get").map(|c| c.status), Some(ConnectionStatus::Invalid));
+    s.delete_connection(a).await.expect("delete");
+    assert_eq!(s.get_connection(a).await.expect("get"), None);
+    s.delete_connection(a).await.expect("deleting what is gone is fine");
+
+    let profile = TenantProfile {
+        tenant_id: b,
+        display_name: "Clínica Ñandú".into(),
+        reporting_time_zone: Some("America/Bogota".into()),
+        currency: Some("COP".into()),
+        updated_at: t0(),
+    };
+    assert_eq!(s.get_profile(b).await.expect("get"), None);
+    s.put_profile(&profile).await.expect("put");
+    assert_eq!(s.get_profile(b).await.expect("get"), Some(profile));
+    assert_eq!(s.get_profile(a).await.expect("get"), None);
+}
+
+/// The connected index pages every tenant exactly once, in a stable order.
+pub async fn connected_index<S: ConnectedIndex>(s: &S) {
+    for t in 9100..9107 {
+        s.mark_connected(&ConnectedTenant { tenant_id: TenantId(t), connected_at: t0() }).await.expect("mark");
+    }
+    s.mark_disconnected(TenantId(9103)).await.expect("unmark");
+    s.mark_connected(&ConnectedTenant { tenant_id: TenantId(9100), connected_at: t0() }).await.expect("again");
+    let (mut seen, mut cursor, mut pages) = (Vec::new(), None::<String>, 0);
+    loop {
+        let (page, next) = s.connected_page(cursor.as_deref(), 2).await.expect("page");
+        assert!(page.len() <= 2);
+        seen.extend(page.into_iter().map(|c| c.tenant_id.0));
+        pages += 1;
+        match next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+        assert!(pages < 10, "paging must end");
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, vec![9100, 9101, 9102, 9104, 9105, 9106]);
+}
+
+/// An OAuth state is taken once, and only with its own tenant and user.
+pub async fn oauth_states<S: OAuthStateStore>(s: &S) {
+    let state = StoredState {
+        nonce: "n-conformance".into(),
+        tenant_id: TenantId(9200),
+        user_id: "u".into(),
+        expires_at: t0() + Duration::minutes(10),
+    };
+    s.save_state(&state).await.expect("save");
+    assert_eq!(s.take_state(&state.nonce, TenantId(9201), "u").await.expect("take"), None, "other tenant");
+    assert_eq!(s.take_state(&state.nonce, TenantId(9200), "v").await.expect("take"), None, "other user");
+    assert_eq!(s.take_state(&state.nonce, TenantId(9200), "u").await.expect("take"), Some(state.clone()));
+    assert_eq!(s.take_state(&state.nonce, TenantId(9200), "u").await.expect("take"), None, "single use");
+    assert_eq!(s.take_state("never-issued", TenantId(9200), "u").await.expect("take"), None);
+}
+
+/// Exactly `limit` requests per tenant per minute; the next minute and other tenants start afresh.
+pub async fn rate_limiter<S: RateLimiter>(s: &S) {
+    let (t, other) = (TenantId(9300), TenantId(9301));
+    let at = t0() + Duration::seconds(5);
+    for remaining in (0..3).rev() {
+        assert_eq!(s.check(t, at, 3).await.expect("check"), RateDecision::Allowed { remaining });
+    }
+    assert_eq!(s.check(t, at, 3).await.expect("check"), RateDecision::Limited { retry_after_secs: 55 });
+    assert!(matches!(s.check(other, at, 3).await.expect("check"), RateDecision::Allowed { remaining: 2 }));
+    assert!(matches!(s.check(t, at + Duration::minutes(1), 3).await.expect("check"), RateDecision::Allowed { .. }));
+}
+
+fn audit_entry(id: &str, tenant: Option<TenantId>, at: DateTime<Utc>) -> AuditEntry {
+    AuditEntry {
+        id: id.into(),
+        at,
+        request_id: format!("req-{id}"),
+        tenant_id: tenant,
+        user_id: tenant.map(|_| "u".to_string()),
+        role: None,
+        action: "probe".into(),
+        method: "GET".into(),
+        route: "/crm/probe".into(),
+        status: 200,
+        outcome: Outcome::Success,
+        error_code: None,
+    }
+}
+
+/// Audit records come back per tenant, newest first; unauthenticated ones never under a tenant.
+pub async fn audit_log<S: AuditLog>(s: &S) {
+    let t = TenantId(9400);
+    s.record(&audit_entry("a1", Some(t), t0()), 90).await.expect("record");
+    s.record(&audit_entry("a2", Some(t), t0() + Duration::seconds(1)), 90).await.expect("record");
+    s.record(&audit_entry("x1", Some(TenantId(9401)), t0()), 90).await.expect("record");
+    s.record(&audit_entry("anon", None, t0()), 90).await.expect("record");
+    let ids: Vec<String> = s.recent(t, 10).await.expect("recent").into_iter().map(|e| e.id).collect();
+    assert_eq!(ids, vec!["a2", "a1"]);
+    assert_eq!(s.recent(t, 1).await.expect("recent").len(), 1);
+}
+
+#[cfg(test)]
+mod memory_twins {
+    use super::*;
+    use crate::store::audit::MemoryAuditLog;
+    use crate::store::connected_index::MemoryConnectedIndex;
+    use crate::store::memory::MemoryStore;
+    use crate::store::oauth_states::MemoryOAuthStates;
+    use crate::store::ratelimit::MemoryRateLimiter;
+
+    #[tokio::test]
+    async fn memory_connections_and_profiles_conform() {
+        connections_and_profiles(&MemoryStore::default()).await;
+    }
+    #[tokio::test]
+    async fn memory_connected_index_conforms() {
+        connected_index(&MemoryConnectedIndex::default()).await;
+    }
+    #[tokio::test]
+    async fn memory_oauth_states_conform() {
+        oauth_states(&MemoryOAuthStates::default()).await;
+    }
+    #[tokio::test]
+    async fn memory_rate_limiter_conforms() {
+        rate_limiter(&MemoryRateLimiter::default()).await;
+    }
+    #[tokio::test]
+    async fn memory_audit_log_conforms() {
+        audit_log(&MemoryAuditLog::default()).await;
+    }
+}

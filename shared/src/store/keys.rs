@@ -1,0 +1,109 @@
+//! Every key of the single table (ARCHITECTURE.md "DynamoDB"), built in one place. Tenant-scoped
+//! items live under `T#{tenant}`, where the tenant comes from a verified JWT, a signed state or a
+//! stored index — never from a request body.
+
+use chrono::NaiveDate;
+
+use crate::domain::ids::TenantId;
+
+/// Partition of everything a tenant owns.
+pub fn tenant(t: TenantId) -> String {
+    format!("T#{t}")
+}
+
+// ---------------------------------------------------------------- tenant items (PK `T#{tenant}`)
+
+pub const META_CONNECTION: &str = "META#CONN";
+pub const TENANT_PROFILE: &str = "PROFILE";
+
+pub fn audit_sk(ts_millis: i64, id: &str) -> String {
+    format!("AUDIT#{ts_millis:013}#{id}")
+}
+pub fn lead(id: &str) -> String {
+    format!("LEAD#{id}")
+}
+pub fn opportunity(id: &str) -> String {
+    format!("OPP#{id}")
+}
+pub fn sale(id: &str) -> String {
+    format!("SALE#{id}")
+}
+pub fn cart(id: &str) -> String {
+    format!("CART#{id}")
+}
+/// Idempotency marker of an applied CRM event.
+pub fn event_marker(event_id: &str) -> String {
+    format!("EVT#{event_id}")
+}
+/// Daily aggregate of CRM numbers (local day in the tenant's reporting zone).
+pub fn agg_day(d: NaiveDate) -> String {
+    format!("AGG#D#{}", d.format("%Y-%m-%d"))
+}
+/// Monthly rollup of the daily aggregates.
+pub fn agg_month(d: NaiveDate) -> String {
+    format!("AGG#M#{}", d.format("%Y-%m"))
+}
+/// One Meta ad account-day of spend (day in the account's zone).
+pub fn spend_day(account: &str, d: NaiveDate) -> String {
+    format!("SPEND#{account}#{}", d.format("%Y-%m-%d"))
+}
+pub fn spend_month(account: &str, d: NaiveDate) -> String {
+    format!("SPENDM#{account}#{}", d.format("%Y-%m"))
+}
+/// When the spend sync last wrote the account.
+pub fn spend_sync(account: &str) -> String {
+    format!("SPENDSYNC#{account}")
+}
+/// A lead-ads lead's inbox item.
+pub fn leadgen_inbox(leadgen_id: &str) -> String {
+    format!("LEADGEN#{leadgen_id}")
+}
+
+// ------------------------------------------------------------------------ other partitions
+
+/// Requests that never proved a tenant are audited under one partition per day.
+pub fn unauthenticated_audit_pk(day: &str) -> String {
+    format!("AUDIT#UNAUTH#{day}")
+}
+pub fn rate_limit_pk(t: TenantId) -> String {
+    format!("RL#{t}")
+}
+pub fn rate_limit_sk(epoch_minute: i64) -> String {
+    format!("W#{epoch_minute}")
+}
+/// Tenants with a Meta connection (`META#CONNECTED` / `T#{tenant}`): what the spend sync fans out over.
+pub const CONNECTED_INDEX_PK: &str = "META#CONNECTED";
+/// OAuth states: `OAUTH#{nonce}` / `OAUTH`, single use, TTL.
+pub fn oauth_state(nonce: &str) -> String {
+    format!("OAUTH#{nonce}")
+}
+pub const OAUTH_STATE_SK: &str = "OAUTH";
+/// Which tenant a Facebook Page's leads belong to: `META#PAGE#{page}` / `OWNER`.
+pub fn page(page_id: &str) -> String {
+    format!("META#PAGE#{page_id}")
+}
+pub const PAGE_OWNER_SK: &str = "OWNER";
+/// `GSI1PK` of a tenant's open lead-ads inbox items (sparse: settled items leave the index).
+pub fn leadgen_open_index(t: TenantId) -> String {
+    format!("LEADGEN#OPEN#{}", tenant(t))
+}
+/// Dead-lettered CRM events: `DLQ#crm-events` / `{received_at}#{event id}`.
+pub const DEAD_LETTER_CRM_EVENTS: &str = "DLQ#crm-events";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_sort_keys_order_by_time() {
+        assert!(audit_sk(999, "z") < audit_sk(1_000, "a"));
+    }
+
+    #[test]
+    fn day_and_month_keys_sort_chronologically() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap_or_default();
+        assert!(agg_day(d(2026, 9, 30)) < agg_day(d(2026, 10, 1)));
+        assert!(agg_month(d(2026, 9, 30)) < agg_month(d(2026, 10, 1)));
+        assert_eq!(spend_day("act_1", d(2026, 1, 2)), "SPEND#act_1#2026-01-02");
+    }
+}

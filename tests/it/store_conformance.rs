@@ -1,0 +1,30 @@
+//! The store conformance suite (`crm_shared::store::conformance`) against DynamoDB on moto: the
+//! same checks the in-memory twins pass in the unit tests.
+
+use crm_shared::store::conformance;
+use integration_tests::TestEnv;
+
+#[tokio::test]
+async fn dynamo_connections_and_profiles_conform() {
+    conformance::connections_and_profiles(&TestEnv::new().await.store).await;
+}
+
+#[tokio::test]
+async fn dynamo_connected_index_conforms() {
+    conformance::connected_index(&TestEnv::new().await.store).await;
+}
+
+#[tokio::test]
+async fn dynamo_oauth_states_conform() {
+    conformance::oauth_states(&TestEnv::new().await.store).await;
+}
+
+#[tokio::test]
+async fn dynamo_rate_limiter_conforms() {
+    conformance::rate_limiter(&TestEnv::new().await.store).await;
+}
+
+#[tokio::test]
+async fn dynamo_audit_log_conforms() {
+    conformance::audit_log(&TestEnv::new().await.store).await;
+}
