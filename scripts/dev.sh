@@ -16,13 +16,15 @@ trap cleanup EXIT INT TERM
 
 if (exec 3<>"/dev/tcp/127.0.0.1/$MOTO_PORT") 2>/dev/null; then
   if curl -fsS "http://127.0.0.1:$MOTO_PORT/moto-api/data.json" >/dev/null 2>&1; then
-    echo "dev: reusing the moto server already on port $MOTO_PORT" >&2
+    echo "dev: reusing the moto server already on port $MOTO_PORT (if it is a plain threaded moto_server, concurrent transactions are not atomic)" >&2
   else
     echo "dev: port $MOTO_PORT is taken by something that is not moto; set MOTO_PORT" >&2
     exit 1
   fi
 else
-  .venv/bin/moto_server -H 127.0.0.1 -p "$MOTO_PORT" >.local/moto.log 2>&1 &
+  # One request at a time, not `moto_server`: moto's threaded server is not atomic for
+  # TransactWriteItems under concurrent requests; DynamoDB's transactions are serializable.
+  .venv/bin/python infra/local/moto_serial.py -H 127.0.0.1 -p "$MOTO_PORT" >.local/moto.log 2>&1 &
   pids+=($!)
   for _ in $(seq 1 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$MOTO_PORT") 2>/dev/null && break
