@@ -4,6 +4,8 @@
 use chrono::{TimeZone, Utc};
 use crm_events::{handle_event, Summary};
 use crm_shared::domain::ids::TenantId;
+use crm_shared::domain::money::Currency;
+use crm_shared::domain::zone::Zone;
 use crm_shared::events::{apply_event, ingest_lead, parse_event, Applied, EntityId, NewLead};
 use crm_shared::store::TenantProfile;
 use crm_shared::App;
@@ -20,8 +22,8 @@ async fn set_zone(env: &TestEnv, tenant: i64, zone: &str) {
         .put_profile(&TenantProfile {
             tenant_id: TenantId(tenant),
             display_name: format!("Tenant {tenant}"),
-            reporting_time_zone: Some(zone.into()),
-            currency: Some("USD".into()),
+            reporting_time_zone: Zone::parse(zone).ok(),
+            currency: Currency::parse("USD").ok(),
             updated_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("t"),
         })
         .await
@@ -84,7 +86,7 @@ async fn samples_update_entities_and_local_day_aggregates() {
         assert_eq!(s.applied, 1, "{name}: {s:?}");
     }
     let profile = env.app.profiles.get_profile(TenantId(t)).await.expect("get").expect("profile");
-    assert_eq!(profile.reporting_time_zone.as_deref(), Some("America/Argentina/Buenos_Aires"));
+    assert_eq!(profile.reporting_time_zone.map(|z| z.name()), Some("America/Argentina/Buenos_Aires"));
     assert_eq!(profile.display_name, "Demo Clinic");
 
     let lead = env.item(t, "LEAD#L-1001").await.expect("lead");

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use chrono::Duration;
 use crm_shared::api::http::body_json;
 use crm_shared::domain::ids::TenantId;
+use crm_shared::domain::money::Currency;
+use crm_shared::domain::zone::Zone;
 use crm_shared::platform::secrets::SecretString;
 use crm_shared::store::ratelimit::{RateDecision, RateLimiter};
 use crm_shared::store::{ConnectionStatus, MetaConnection, TenantProfile};
@@ -37,8 +39,8 @@ async fn store_round_trips_profiles_and_connections() {
     let profile = TenantProfile {
         tenant_id: TenantId(3),
         display_name: "Clínica Sur".into(),
-        reporting_time_zone: Some("America/Bogota".into()),
-        currency: Some("COP".into()),
+        reporting_time_zone: Zone::parse("America/Bogota").ok(),
+        currency: Currency::parse("COP").ok(),
         updated_at: t0(),
     };
     env.app.profiles.put_profile(&profile).await.expect("put profile");

@@ -5,6 +5,7 @@ use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use crm_shared::api::http::body_json;
 use crm_shared::domain::ids::TenantId;
 use crm_shared::domain::money::{Currency, MinorUnits};
+use crm_shared::domain::zone::Zone;
 use crm_shared::marketing::aggregates::{DailySpend, SpendRow};
 use crm_shared::marketing::dashboard::load_dashboard;
 use crm_shared::store::{ConnectionStatus, MetaConnection, TenantProfile};
@@ -21,8 +22,8 @@ async fn profile(env: &TestEnv, t: i64, zone: &str, currency: Option<&str>) {
         .put_profile(&TenantProfile {
             tenant_id: TenantId(t),
             display_name: format!("T{t}"),
-            reporting_time_zone: Some(zone.into()),
-            currency: currency.map(str::to_string),
+            reporting_time_zone: Zone::parse(zone).ok(),
+            currency: currency.and_then(|c| Currency::parse(c).ok()),
             updated_at: t0() - Duration::days(400),
         })
         .await

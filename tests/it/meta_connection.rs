@@ -7,6 +7,7 @@ use base64::Engine;
 use chrono::Duration;
 use crm_shared::api::http::body_json;
 use crm_shared::domain::ids::TenantId;
+use crm_shared::domain::zone::Zone;
 use crm_shared::meta::oauth_state::{self, StateClaims, StateKey};
 use crm_shared::platform::clock::Clock;
 use crm_shared::platform::secrets::SecretString;
@@ -505,8 +506,8 @@ async fn connect_stores_the_frontends_selection_and_defaults_time_zone_and_curre
     assert_eq!(status["data"]["ad_account_ids"], json!([account]));
     assert_eq!(status["data"]["ad_account_name"], "Owned account 2 of business 1");
     let profile = m.env.app.profiles.get_profile(TenantId(1)).await.expect("get").expect("profile");
-    assert_eq!(profile.reporting_time_zone.as_deref(), Some("America/Argentina/Buenos_Aires"));
-    assert_eq!(profile.currency.as_deref(), Some("ARS"));
+    assert_eq!(profile.reporting_time_zone.map(|z| z.name()), Some("America/Argentina/Buenos_Aires"));
+    assert_eq!(profile.currency.as_ref().map(|c| c.code()), Some("ARS"));
 }
 
 #[tokio::test]
@@ -518,7 +519,7 @@ async fn connect_keeps_a_reporting_time_zone_already_set() {
         .put_profile(&TenantProfile {
             tenant_id: TenantId(1),
             display_name: "Ventas Sur".into(),
-            reporting_time_zone: Some("Europe/Madrid".into()),
+            reporting_time_zone: Zone::parse("Europe/Madrid").ok(),
             currency: None,
             updated_at: t0(),
         })

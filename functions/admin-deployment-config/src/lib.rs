@@ -49,7 +49,7 @@ mod tests {
             tenant_id: TenantId(3),
             display_name: "Ventas Norte".into(),
             reporting_time_zone: None,
-            currency: Some("MXN".into()),
+            currency: crm_shared::domain::money::Currency::parse("MXN").ok(),
             updated_at: app.clock.now(),
         };
         app.profiles.put_profile(&profile).await.expect("put");

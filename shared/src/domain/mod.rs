@@ -5,3 +5,5 @@
 
 pub mod ids;
 pub mod money;
+pub mod period;
+pub mod zone;

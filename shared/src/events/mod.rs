@@ -26,8 +26,8 @@ use serde_json::Value;
 
 use crate::domain::ids::TenantId;
 use crate::domain::money::{Currency, MinorUnits};
+use crate::domain::zone::{local_day, reporting_zone, Zone};
 use crate::marketing::aggregates::{counter, Counters};
-use crate::marketing::formulas::{local_day, reporting_zone};
 use crate::store::{
     attr, from_item, is_transaction_conflict, keys, retry_conflicts, to_item, Conflict, DynamoStore, Item, StoreError,
     TenantProfile,
@@ -265,7 +265,7 @@ pub struct TenantChange {
     #[serde(default)]
     pub display_name: Option<String>,
     #[serde(default)]
-    pub reporting_time_zone: Option<String>,
+    pub reporting_time_zone: Option<Zone>,
     #[serde(default)]
     pub currency: Option<Currency>,
 }
@@ -365,11 +365,6 @@ pub fn parse_event(raw: &Value) -> Result<CrmEvent, Malformed> {
         "cart.updated" => CrmEventKind::CartUpdated(field(detail, "cart")?),
         "tenant.updated" => {
             let t: TenantChange = field(detail, "tenant")?;
-            if let Some(z) = &t.reporting_time_zone {
-                if z.parse::<Tz>().is_err() {
-                    return Err(malformed(format!("detail.tenant.reporting_time_zone {z:?} is not an IANA zone")));
-                }
-            }
             CrmEventKind::TenantUpdated(t)
         }
         other => return Err(malformed(format!("unknown detail-type {other:?}; known: {}", DETAIL_TYPES.join(", ")))),
@@ -685,7 +680,7 @@ async fn read<T: serde::de::DeserializeOwned>(
 
 async fn tenant_zone(store: &DynamoStore, pk: &str) -> Result<Tz, StoreError> {
     let (profile, _) = read::<TenantProfile>(store, pk, keys::TENANT_PROFILE).await?;
-    Ok(reporting_zone(profile.as_ref().and_then(|p| p.reporting_time_zone.as_deref())))
+    Ok(reporting_zone(profile.as_ref().and_then(|p| p.reporting_time_zone)))
 }
 
 /// Reads what the event touches and decides every write (pure decisions on the records read).
@@ -882,11 +877,11 @@ async fn plan_writes(store: &DynamoStore, event: &CrmEvent, pk: &str) -> Result<
             if let Some(n) = &ch.display_name {
                 p.display_name.clone_from(n);
             }
-            if let Some(z) = &ch.reporting_time_zone {
-                p.reporting_time_zone = Some(z.clone());
+            if let Some(z) = ch.reporting_time_zone {
+                p.reporting_time_zone = Some(z);
             }
             if let Some(c) = ch.currency {
-                p.currency = Some(c.code().to_string());
+                p.currency = Some(c);
             }
             p.updated_at = event.occurred_at;
             plan.puts.push(put_of(pk, keys::TENANT_PROFILE, &p, raw)?);
@@ -1044,7 +1039,7 @@ mod tests {
     fn deltas_count_totals_sources_campaigns_and_ads_per_local_day_and_month() {
         let mut d = Deltas::default();
         let a = Attribution { source: "META_ADS".into(), campaign_id: Some("c1".into()), ad_id: Some("a1".into()) };
-        let tz = crate::marketing::formulas::reporting_zone(Some("America/Bogota"));
+        let tz = reporting_zone(Zone::parse("America/Bogota").ok());
         // 02:00 UTC on Dec 1st is 21:00 on Nov 30th in Bogotá.
         let at = Utc.with_ymd_and_hms(2026, 12, 1, 2, 0, 0).single().expect("t");
         d.bump("leads", &a, at, tz, 1);

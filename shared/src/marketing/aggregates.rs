@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::TenantId;
 use crate::domain::money::{Currency, MinorUnits};
-use crate::marketing::formulas::{Period, MAX_DAILY_SERIES_DAYS};
+use crate::domain::period::{Period, MAX_DAILY_SERIES_DAYS};
 use crate::store::{
     attr, from_item, is_transaction_conflict, keys, retry_conflicts, to_item, Conflict, DynamoStore, Item, ReadCost,
     StoreError,

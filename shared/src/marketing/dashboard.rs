@@ -17,14 +17,13 @@ use serde_json::{json, Value};
 use crate::api::app::App;
 use crate::domain::ids::TenantId;
 use crate::domain::money::{Currency, MinorUnits};
+use crate::domain::period::{all_range_floor, parse_range, resolve_period, Period, RangeSpec};
+use crate::domain::zone::{local_day, reporting_zone};
 use crate::marketing::aggregates::{
     bucket, buckets, counter, get, plan_reads, AccountSpend, CrmAggregates, Granularity, ReadPlan,
     DEFAULT_ATTRIBUTION_SETTING,
 };
-use crate::marketing::formulas::{
-    all_range_floor, cpa, local_day, major, parse_range, rate_percent, reporting_zone, resolve_period, roas,
-    roi_percent, roi_ratio, Period, RangeSpec,
-};
+use crate::marketing::formulas::{cpa, major, rate_percent, roas, roi_percent, roi_ratio};
 use crate::meta::connection::{token_status, TokenStatus};
 use crate::platform::error::ApiError;
 use crate::store::ReadCost;
@@ -65,8 +64,7 @@ pub async fn load_dashboard(
     let profile = app.profiles.get_profile(tenant).await?;
     let conn = app.connections.get_connection(tenant).await?;
     cost.add(ReadCost { items_read: 2, requests: 2 });
-    let zone_name = profile.as_ref().and_then(|p| p.reporting_time_zone.clone());
-    let zone = reporting_zone(zone_name.as_deref());
+    let zone = reporting_zone(profile.as_ref().and_then(|p| p.reporting_time_zone));
     let today = local_day(now, zone);
     let accounts: Vec<String> = conn.as_ref().map(|c| c.ad_account_ids.clone()).unwrap_or_default();
 
@@ -140,7 +138,7 @@ fn first_data_day(crm: &CrmAggregates, spend: &[AccountSpend]) -> Option<NaiveDa
 /// The profile's currency, else the primary ad account's, else the only Meta revenue currency,
 /// else USD.
 pub fn reporting_currency(profile: Option<&TenantProfile>, accounts: &[AccountSpend], crm: &CrmAggregates) -> Currency {
-    if let Some(c) = profile.and_then(|p| p.currency.as_deref()).and_then(|c| Currency::parse(c).ok()) {
+    if let Some(c) = profile.and_then(|p| p.currency) {
         return c;
     }
     if let Some(c) = accounts.iter().find_map(|a| a.currency) {
@@ -648,7 +646,7 @@ mod tests {
             tenant_id: TenantId(1),
             display_name: "x".into(),
             reporting_time_zone: None,
-            currency: Some("MXN".into()),
+            currency: Currency::parse("MXN").ok(),
             updated_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("t"),
         };
         assert_eq!(reporting_currency(Some(&profile), &[account("COP", 1)], &crm), cur("MXN"));

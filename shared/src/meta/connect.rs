@@ -10,6 +10,8 @@ use url::Url;
 
 use crate::api::app::App;
 use crate::domain::ids::TenantId;
+use crate::domain::money::Currency;
+use crate::domain::zone::Zone;
 pub use crate::meta::access::{app_secret, graph_client, meta_failure, usable_token};
 use crate::meta::graph::{AdAccount, Business, GraphClient, GraphSettings, MetaError, RetryPolicy, OAUTH_SCOPES};
 use crate::meta::oauth_state::{self, StateKey, StoredState, STATE_TTL_SECS};
@@ -301,8 +303,8 @@ pub struct ConnectResult {
     pub ad_account_ids: Vec<String>,
     pub ad_account_name: Option<String>,
     pub primary_account: AdAccount,
-    pub reporting_time_zone: Option<String>,
-    pub currency: Option<String>,
+    pub reporting_time_zone: Option<Zone>,
+    pub currency: Option<Currency>,
 }
 
 /// Validates the selection against what the token can see, stores it, and defaults the tenant's
@@ -359,6 +361,14 @@ pub async fn select_accounts(
         }
     }
     let primary = selected.first().map(|a| (*a).clone()).ok_or_else(|| ApiError::internal("empty selection"))?;
+    // Reports and the spend sync need each account's currency and zone: refuse what we cannot
+    // read now, instead of storing it and guessing later.
+    let mut primary_settings = None;
+    for account in &selected {
+        let settings = account_settings(account)?;
+        primary_settings.get_or_insert(settings);
+    }
+    let (primary_zone, primary_currency) = primary_settings.ok_or_else(|| ApiError::internal("empty selection"))?;
     let business_name = match &business_id {
         Some(b) => match graph.businesses(&token).await {
             Ok(list) => list.into_iter().find(|x| &x.id == b).map(|x| x.name),
@@ -388,8 +398,8 @@ pub async fn select_accounts(
         updated_at: now,
     });
     if profile.reporting_time_zone.is_none() || profile.currency.is_none() {
-        profile.reporting_time_zone = profile.reporting_time_zone.or_else(|| primary.timezone_name.clone());
-        profile.currency = profile.currency.or_else(|| primary.currency.clone());
+        profile.reporting_time_zone = profile.reporting_time_zone.or(Some(primary_zone));
+        profile.currency = profile.currency.or(Some(primary_currency));
         profile.updated_at = now;
         app.profiles.put_profile(&profile).await?;
     }
@@ -404,6 +414,25 @@ pub async fn select_accounts(
         reporting_time_zone: profile.reporting_time_zone,
         currency: profile.currency,
     })
+}
+
+/// An ad account's zone and currency as Meta reports them; one we do not know is a 502 (Meta's
+/// answer is unusable), never replaced by a default.
+fn account_settings(account: &AdAccount) -> Result<(Zone, Currency), ApiError> {
+    let unusable = |what: String| ApiError::BadGateway {
+        code: "meta_account_unusable",
+        message: format!("Meta reports {what} for ad account {}; it cannot be reported on", account.id),
+    };
+    let zone = match account.timezone_name.as_deref() {
+        Some(name) => Zone::parse(name).map_err(|e| unusable(format!("time zone {:?}", e.0)))?,
+        None => return Err(unusable("no time zone".into())),
+    };
+    let currency = match account.currency.as_deref() {
+        Some(code) => Currency::parse(code)
+            .map_err(|_| unusable(format!("currency {:?}", code.chars().take(8).collect::<String>())))?,
+        None => return Err(unusable("no currency".into())),
+    };
+    Ok((zone, currency))
 }
 
 // ----------------------------------------------------------------------------------- disconnect
@@ -472,8 +501,8 @@ async fn revoke_at_meta(app: &App, conn: &MetaConnection) -> Result<(), &'static
 pub struct DeploymentConfig {
     pub company_name: String,
     pub tenant_id: TenantId,
-    pub reporting_time_zone: Option<String>,
-    pub currency: Option<String>,
+    pub reporting_time_zone: Option<Zone>,
+    pub currency: Option<Currency>,
 }
 
 pub async fn deployment_config(app: &App, tenant: TenantId) -> Result<DeploymentConfig, ApiError> {
@@ -494,6 +523,32 @@ pub async fn deployment_config(app: &App, tenant: TenantId) -> Result<Deployment
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn account(currency: Option<&str>, zone: Option<&str>) -> AdAccount {
+        AdAccount {
+            id: "act_1".into(),
+            account_id: "1".into(),
+            name: "Main".into(),
+            currency: currency.map(str::to_string),
+            timezone_name: zone.map(str::to_string),
+            account_status: 1,
+        }
+    }
+
+    #[test]
+    fn unknown_account_currency_or_zone_is_refused_with_502() {
+        let ok = account_settings(&account(Some("KWD"), Some("Asia/Kuwait"))).expect("known");
+        assert_eq!((ok.0.name(), ok.1.code()), ("Asia/Kuwait", "KWD"));
+        for bad in [
+            account(Some("XYZ"), Some("Asia/Kuwait")),
+            account(Some("USD"), Some("Mars/Olympus")),
+            account(None, Some("UTC")),
+            account(Some("USD"), None),
+        ] {
+            let err = account_settings(&bad).expect_err("refused");
+            assert_eq!((err.status().as_u16(), err.code()), (502, "meta_account_unusable"), "{bad:?}");
+        }
+    }
 
     #[test]
     fn ad_account_ids_are_normalized_or_refused() {

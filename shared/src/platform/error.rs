@@ -154,6 +154,16 @@ impl<E: DomainError> From<E> for ApiError {
     }
 }
 
+/// A range query the API cannot accept.
+impl DomainError for crate::domain::period::InvalidRange {
+    fn failure(&self) -> Failure {
+        Failure::BadRequest
+    }
+    fn code(&self) -> &'static str {
+        "invalid_parameter"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +226,12 @@ mod tests {
         assert!(!internal.body().to_string().contains("t-123"));
         let busy = ApiError::from(Probe::Busy);
         assert_eq!((busy.status().as_u16(), busy.retry_after()), (503, Some(4)));
+    }
+
+    #[test]
+    fn an_invalid_range_is_a_400_invalid_parameter() {
+        let err = ApiError::from(crate::domain::period::InvalidRange("from must not be after to".into()));
+        assert_eq!((err.status().as_u16(), err.code()), (400, "invalid_parameter"));
     }
 
     #[test]

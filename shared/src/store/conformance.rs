@@ -8,6 +8,8 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use crate::domain::ids::TenantId;
+use crate::domain::money::Currency;
+use crate::domain::zone::Zone;
 use crate::store::audit::{AuditEntry, AuditLog, Outcome};
 use crate::store::connected_index::{ConnectedIndex, ConnectedTenant};
 use crate::store::oauth_states::{OAuthStateStore, StoredState};
@@ -55,8 +57,8 @@ pub async fn connections_and_profiles<S: MetaConnectionStore + TenantProfileStor
     let profile = TenantProfile {
         tenant_id: b,
         display_name: "Clínica Ñandú".into(),
-        reporting_time_zone: Some("America/Bogota".into()),
-        currency: Some("COP".into()),
+        reporting_time_zone: Zone::parse("America/Bogota").ok(),
+        currency: Currency::parse("COP").ok(),
         updated_at: t0(),
     };
     assert_eq!(s.get_profile(b).await.expect("get"), None);

@@ -11,6 +11,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::TenantId;
+use crate::domain::money::Currency;
+use crate::domain::zone::Zone;
 use crate::platform::error::{DomainError, Failure};
 
 pub mod audit;
@@ -132,12 +134,12 @@ pub struct MetaConnection {
 pub struct TenantProfile {
     pub tenant_id: TenantId,
     pub display_name: String,
-    /// IANA zone; defaults to the primary Meta ad account's zone once connected.
+    /// Defaults to the primary Meta ad account's zone once connected.
     #[serde(default)]
-    pub reporting_time_zone: Option<String>,
-    /// ISO 4217.
+    pub reporting_time_zone: Option<Zone>,
+    /// The reporting currency.
     #[serde(default)]
-    pub currency: Option<String>,
+    pub currency: Option<Currency>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -249,7 +251,7 @@ mod tests {
         let p = TenantProfile {
             tenant_id: TenantId(5),
             display_name: "Clínica Demo".into(),
-            reporting_time_zone: Some("America/Argentina/Buenos_Aires".into()),
+            reporting_time_zone: Zone::parse("America/Argentina/Buenos_Aires").ok(),
             currency: None,
             updated_at: Utc::now(),
         };

@@ -22,6 +22,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use crm_shared::domain::ids::TenantId;
 use crm_shared::domain::money::{Currency, MinorUnits};
+use crm_shared::domain::zone::Zone;
 use crm_shared::events::{Attribution, Deltas, LeadRecord, OpportunityRecord, SaleRecord};
 use crm_shared::marketing::aggregates::{rollup_month, DailySpend, SpendRow};
 use crm_shared::marketing::dashboard::load_dashboard;
@@ -362,8 +363,8 @@ async fn run_scale(scale: usize) -> Result<Row, BoxError> {
         .put_profile(&TenantProfile {
             tenant_id: TENANT,
             display_name: "Bench".into(),
-            reporting_time_zone: Some("UTC".into()),
-            currency: Some("USD".into()),
+            reporting_time_zone: Zone::parse("UTC").ok(),
+            currency: Currency::parse("USD").ok(),
             updated_at: now(),
         })
         .await?;
