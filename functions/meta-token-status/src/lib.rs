@@ -5,7 +5,7 @@
 //! the frontend's banner.
 
 use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
-use crm_shared::meta::connection::token_status;
+use crm_shared::domain::connection::token_status;
 use crm_shared::platform::auth::Access;
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;

@@ -3,7 +3,9 @@
 //!
 //! Imports nothing else of this crate.
 
+pub mod connection;
 pub mod ids;
 pub mod money;
 pub mod period;
+pub mod profile;
 pub mod zone;

@@ -15,6 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Value};
 
 use crate::api::app::App;
+use crate::domain::connection::{token_status, TokenStatus};
 use crate::domain::ids::TenantId;
 use crate::domain::money::{Currency, MinorUnits};
 use crate::domain::period::{all_range_floor, parse_range, resolve_period, Period, RangeSpec};
@@ -24,7 +25,6 @@ use crate::marketing::aggregates::{
     DEFAULT_ATTRIBUTION_SETTING,
 };
 use crate::marketing::formulas::{cpa, major, rate_percent, roas, roi_percent, roi_ratio};
-use crate::meta::connection::{token_status, TokenStatus};
 use crate::platform::error::ApiError;
 use crate::store::ReadCost;
 use crate::store::TenantProfile;
@@ -546,8 +546,8 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+    use crate::domain::connection::token_status;
     use crate::marketing::aggregates::SpendRow;
-    use crate::meta::connection::token_status;
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).expect("date")

@@ -7,8 +7,8 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 
 use crate::api::app::App;
+use crate::domain::connection::{token_status, TokenState};
 use crate::domain::ids::TenantId;
-use crate::meta::connection::{token_status, TokenState};
 use crate::meta::graph::{api_error, GraphClient, GraphSettings, MetaError};
 use crate::platform::config::Config;
 use crate::platform::error::ApiError;

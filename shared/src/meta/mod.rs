@@ -4,7 +4,6 @@
 
 pub mod access;
 pub mod connect;
-pub mod connection;
 pub mod graph;
 pub mod leadgen;
 pub mod oauth_state;

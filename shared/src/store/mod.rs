@@ -6,14 +6,14 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::domain::ids::TenantId;
-use crate::domain::money::Currency;
-use crate::domain::zone::Zone;
 use crate::platform::error::{DomainError, Failure};
+
+pub use crate::domain::connection::{ConnectionStatus, MetaConnection};
+pub use crate::domain::profile::TenantProfile;
 
 pub mod audit;
 #[cfg(any(test, feature = "test-support"))]
@@ -89,58 +89,6 @@ impl DomainError for StoreError {
             StoreError::Dynamo(_) | StoreError::Corrupt(_) => "internal_error",
         }
     }
-}
-
-/// Whether the stored Meta token still works as far as we know.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConnectionStatus {
-    Active,
-    /// Meta answered code 190 for it: needs a new login, never retried.
-    Invalid,
-}
-
-/// `T#{tenant}` / `META#CONN`: the tenant's Meta connection.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MetaConnection {
-    pub tenant_id: TenantId,
-    /// KMS ciphertext (base64) of the long-lived token; context = tenant.
-    pub token_ciphertext_b64: String,
-    pub status: ConnectionStatus,
-    #[serde(default)]
-    pub meta_user_id: Option<String>,
-    /// `None` for tokens that never expire (system-user tokens).
-    #[serde(default)]
-    pub expires_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub data_access_expires_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub scopes: Vec<String>,
-    #[serde(default)]
-    pub business_id: Option<String>,
-    #[serde(default)]
-    pub business_name: Option<String>,
-    #[serde(default)]
-    pub ad_account_ids: Vec<String>,
-    #[serde(default)]
-    pub ad_account_name: Option<String>,
-    pub connected_at: DateTime<Utc>,
-    pub connected_by: String,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// `T#{tenant}` / `PROFILE`: display name and reporting settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TenantProfile {
-    pub tenant_id: TenantId,
-    pub display_name: String,
-    /// Defaults to the primary Meta ad account's zone once connected.
-    #[serde(default)]
-    pub reporting_time_zone: Option<Zone>,
-    /// The reporting currency.
-    #[serde(default)]
-    pub currency: Option<Currency>,
-    pub updated_at: DateTime<Utc>,
 }
 
 #[async_trait]
@@ -244,7 +192,10 @@ pub mod memory {
 
 #[cfg(test)]
 mod tests {
+    use chrono::Utc;
+
     use super::*;
+    use crate::domain::zone::Zone;
 
     #[test]
     fn item_roundtrip_strips_keys() {

@@ -1,13 +1,52 @@
-//! The tenant's Meta connection as the dashboard sees it: connected / expired / missing.
+//! The tenant's Meta connection: the stored record (`T#{tenant}` / `META#CONN`) and what it says
+//! to the user — connected / expired / missing.
 //!
 //! Long-lived user tokens last ~60 days and cannot be refreshed once expired; data access lapses
 //! ~90 days after the user was last active (FIELD-NOTES 12). So "expires soon" is surfaced a week
 //! ahead and a token Meta rejected with code 190 is expired for good.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::store::{ConnectionStatus, MetaConnection};
+use crate::domain::ids::TenantId;
+
+/// Whether the stored Meta token still works as far as we know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    Active,
+    /// Meta answered code 190 for it: needs a new login, never retried.
+    Invalid,
+}
+
+/// `T#{tenant}` / `META#CONN`: the tenant's Meta connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetaConnection {
+    pub tenant_id: TenantId,
+    /// KMS ciphertext (base64) of the long-lived token; context = tenant.
+    pub token_ciphertext_b64: String,
+    pub status: ConnectionStatus,
+    #[serde(default)]
+    pub meta_user_id: Option<String>,
+    /// `None` for tokens that never expire (system-user tokens).
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub data_access_expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub business_id: Option<String>,
+    #[serde(default)]
+    pub business_name: Option<String>,
+    #[serde(default)]
+    pub ad_account_ids: Vec<String>,
+    #[serde(default)]
+    pub ad_account_name: Option<String>,
+    pub connected_at: DateTime<Utc>,
+    pub connected_by: String,
+    pub updated_at: DateTime<Utc>,
+}
 
 /// Warn this long before expiry.
 pub const EXPIRES_SOON: i64 = 7;
