@@ -28,3 +28,13 @@ async fn dynamo_rate_limiter_conforms() {
 async fn dynamo_audit_log_conforms() {
     conformance::audit_log(&TestEnv::new().await.store).await;
 }
+
+#[tokio::test]
+async fn dynamo_page_index_conforms() {
+    conformance::page_index(&TestEnv::new().await.store).await;
+}
+
+#[tokio::test]
+async fn dynamo_lead_inbox_conforms() {
+    conformance::lead_inbox(&TestEnv::new().await.store).await;
+}

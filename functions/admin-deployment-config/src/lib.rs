@@ -21,7 +21,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn deployment(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
-    Reply::ok(&connect::deployment_config(app, caller.tenant_id).await?)
+    Reply::ok(&connect::deployment_config(app.profiles.as_ref(), caller.tenant_id).await?)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! never a JSON page, and never the code or the token anywhere.
 
 use crm_shared::api::http::{run_endpoint, AuditNote, Endpoint, Reply, RequestCtx};
-use crm_shared::meta::connect;
+use crm_shared::meta::login::{self, LoginRefused};
 use crm_shared::platform::auth::Access;
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
@@ -23,12 +23,16 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn callback(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
-    let outcome = connect::complete_login(app, &ctx.query, ctx.now).await;
-    if let Err(code) = outcome.result {
-        tracing::info!(outcome = code, "Meta login failed");
+    let outcome = login::complete_login(app, &ctx.query, ctx.now).await;
+    if let Err(refused) = outcome.result {
+        tracing::info!(outcome = refused.code(), "Meta login failed");
     }
-    let note = AuditNote { tenant_id: outcome.tenant_id, user_id: outcome.user_id, error_code: outcome.result.err() };
-    Ok(Reply::redirect(connect::frontend_redirect(&app.config.frontend_url, outcome.result)).with_audit(note))
+    let note = AuditNote {
+        tenant_id: outcome.tenant_id,
+        user_id: outcome.user_id,
+        error_code: outcome.result.err().map(LoginRefused::code),
+    };
+    Ok(Reply::redirect(login::frontend_redirect(&app.config.frontend_url, outcome.result)).with_audit(note))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! any `state` the frontend sends (`tenant_<x>`) is ignored on purpose.
 
 use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
-use crm_shared::meta::connect;
+use crm_shared::meta::login;
 use crm_shared::platform::auth::Access;
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
@@ -19,5 +19,5 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn login_url(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
-    Reply::ok(&connect::start_login(app, caller, ctx.now).await?)
+    Reply::ok(&login::start_login(app, caller, ctx.now).await?)
 }

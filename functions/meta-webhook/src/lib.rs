@@ -52,26 +52,17 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     }
 }
 
-async fn secret(app: &App, name: SecretName) -> Result<Option<crm_shared::platform::secrets::SecretString>, ApiError> {
-    Ok(app.secrets().await?.get(name).cloned())
-}
-
 async fn verify_subscription(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
-    let expected = secret(app, SecretName::MetaWebhookVerifyToken).await?;
-    let challenge = leadgen::verify_subscription(&ctx.query, expected.as_ref())?;
+    let expected = app.secrets().await?.get(SecretName::MetaWebhookVerifyToken);
+    let challenge = leadgen::verify_subscription(&ctx.query, expected)?;
     tracing::info!("Meta webhook subscription verified");
     Ok(Reply::text(challenge))
 }
 
 async fn receive_delivery(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
-    let app_secret = secret(app, SecretName::MetaAppSecret)
-        .await?
-        .ok_or_else(|| ApiError::internal("META_APP_SECRET is not configured for the Meta webhook"))?;
+    let app_secret = app.required_secret(SecretName::MetaAppSecret).await?;
     let header = ctx.headers.get(leadgen::SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-    if !leadgen::signature_is_valid(&app_secret, &ctx.body, header) {
-        let code = if header.is_some() { "invalid_signature" } else { "missing_signature" };
-        return Err(ApiError::unauthorized(code, "the webhook signature is missing or does not match the body"));
-    }
+    leadgen::verify_signature(app_secret, &ctx.body, header)?;
     let delivery = leadgen::parse_delivery(&ctx.body)?;
     let report: DeliveryReport = leadgen::process_delivery(app, delivery, ctx.now).await?;
     tracing::info!(
@@ -85,15 +76,8 @@ async fn receive_delivery(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError>
         pending = report.pending,
         "Meta lead-ads delivery processed"
     );
-    if report.pending > 0 {
-        // Meta re-delivers on a non-2xx answer; the leads already settled are not fetched again.
-        return Err(ApiError::Unavailable {
-            code: "leads_pending",
-            message: format!("{} lead(s) could not be processed yet; re-deliver", report.pending),
-            retry_after_secs: Some(60),
-        });
-    }
-    Reply::ok(&report)
+    // Leads still open → 503: Meta re-delivers; the leads already settled are not fetched again.
+    Reply::ok(&report.into_answer()?)
 }
 
 #[cfg(test)]

@@ -12,11 +12,12 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use crate::platform::clock::{Clock, SystemClock};
 use crate::platform::config::{Config, ConfigError};
 use crate::platform::crypto::{KmsTokenCipher, TokenCipher};
-use crate::platform::error::ApiError;
-use crate::platform::secrets::{SecretName, SecretResolver, SecretString, Secrets};
+use crate::platform::secrets::{SecretError, SecretName, SecretResolver, SecretString, Secrets};
 use crate::store::audit::AuditLog;
 use crate::store::connected_index::ConnectedIndex;
+use crate::store::leadgen_inbox::LeadInbox;
 use crate::store::oauth_states::OAuthStateStore;
+use crate::store::pages::PageIndex;
 use crate::store::ratelimit::RateLimiter;
 use crate::store::{DynamoStore, MetaConnectionStore, TenantProfileStore};
 
@@ -58,6 +59,10 @@ pub struct App {
     pub http: HttpClient,
     pub oauth_states: Arc<dyn OAuthStateStore>,
     pub connected_index: Arc<dyn ConnectedIndex>,
+    /// Facebook Page → tenant (lead-ads webhook).
+    pub pages: Arc<dyn PageIndex>,
+    /// The lead-ads inbox (one item per announced lead until it is ingested).
+    pub lead_inbox: Arc<dyn LeadInbox>,
 }
 
 impl std::fmt::Debug for App {
@@ -109,25 +114,27 @@ impl App {
             sdk: Some(sdk.clone()),
             http: HttpClient::default(),
             oauth_states: store.clone(),
-            connected_index: store,
+            connected_index: store.clone(),
+            pages: store.clone(),
+            lead_inbox: store,
         }
     }
 
+    /// The DynamoDB adapter [`crate::events::ingest_lead`] takes until it takes the events store
+    /// port (TODO(merge): events port); `None` for in-memory apps, where leads are not ingested.
+    pub fn lead_ingest_store(&self) -> Option<&DynamoStore> {
+        self.dynamo.as_ref()
+    }
+
     /// The resolved secrets (first call resolves them); a failure is logged naming the variable and
-    /// answered as a 500 — never a fallback.
-    pub async fn secrets(&self) -> Result<&Secrets, ApiError> {
-        self.secrets.get().await.map_err(|e| {
-            tracing::error!(error = %e, "secrets unavailable");
-            ApiError::internal(e)
-        })
+    /// answered as a 500 (its [`crate::platform::error::DomainError`] mapping) — never a fallback.
+    pub async fn secrets(&self) -> Result<&Secrets, SecretError> {
+        self.secrets.get().await.inspect_err(|e| tracing::error!(error = %e, "secrets unavailable"))
     }
 
     /// One secret this function cannot work without (500 naming it when not configured).
-    pub async fn required_secret(&self, name: SecretName) -> Result<&SecretString, ApiError> {
-        self.secrets()
-            .await?
-            .get(name)
-            .ok_or_else(|| ApiError::internal(format!("{} is not configured for this function", name.env_var())))
+    pub async fn required_secret(&self, name: SecretName) -> Result<&SecretString, SecretError> {
+        self.secrets().await?.require(name)
     }
 
     /// In-memory adapters, for unit tests of handlers.
@@ -144,6 +151,8 @@ impl App {
             rate_limiter: Arc::new(MemoryRateLimiter::default()),
             oauth_states: Arc::new(crate::store::oauth_states::MemoryOAuthStates::default()),
             connected_index: Arc::new(crate::store::connected_index::MemoryConnectedIndex::default()),
+            pages: Arc::new(crate::store::pages::MemoryPageIndex::default()),
+            lead_inbox: Arc::new(crate::store::leadgen_inbox::MemoryLeadInbox::default()),
         };
         let secrets = SecretResolver::new(config.secret_sources.clone(), None);
         let app = Self {
@@ -160,6 +169,8 @@ impl App {
             http: HttpClient::default(),
             oauth_states: mem.oauth_states.clone(),
             connected_index: mem.connected_index.clone(),
+            pages: mem.pages.clone(),
+            lead_inbox: mem.lead_inbox.clone(),
         };
         (app, mem)
     }
@@ -174,4 +185,6 @@ pub struct InMemory {
     pub rate_limiter: Arc<crate::store::ratelimit::MemoryRateLimiter>,
     pub oauth_states: Arc<crate::store::oauth_states::MemoryOAuthStates>,
     pub connected_index: Arc<crate::store::connected_index::MemoryConnectedIndex>,
+    pub pages: Arc<crate::store::pages::MemoryPageIndex>,
+    pub lead_inbox: Arc<crate::store::leadgen_inbox::MemoryLeadInbox>,
 }

@@ -9,20 +9,20 @@ use chrono::{DateTime, Utc};
 use crate::api::app::App;
 use crate::domain::connection::{token_status, TokenState};
 use crate::domain::ids::TenantId;
-use crate::meta::graph::{api_error, GraphClient, GraphSettings, MetaError};
+use crate::meta::error::MetaFlowError;
+use crate::meta::graph::{GraphClient, GraphSettings, MetaError};
 use crate::platform::config::Config;
-use crate::platform::error::ApiError;
 use crate::platform::secrets::{SecretName, SecretString};
-use crate::store::{ConnectionStatus, MetaConnection};
+use crate::store::{ConnectionStatus, MetaConnection, MetaConnectionStore};
 
-pub async fn app_secret(app: &App) -> Result<SecretString, ApiError> {
-    app.required_secret(SecretName::MetaAppSecret).await.cloned()
+pub async fn app_secret(app: &App) -> Result<SecretString, MetaFlowError> {
+    Ok(app.required_secret(SecretName::MetaAppSecret).await?.clone())
 }
 
 /// The Graph client for this request (the HTTP client is the App's, built once).
-pub async fn graph_client(app: &App) -> Result<GraphClient, ApiError> {
+pub async fn graph_client(app: &App) -> Result<GraphClient, MetaFlowError> {
     let meta = &app.config.meta;
-    let app_id = Config::require(&meta.app_id, "META_APP_ID").map_err(ApiError::internal)?.clone();
+    let app_id = Config::require(&meta.app_id, "META_APP_ID")?.clone();
     Ok(GraphClient::new(
         app.http.get().clone(),
         GraphSettings {
@@ -41,34 +41,40 @@ pub async fn usable_token(
     app: &App,
     tenant: TenantId,
     now: DateTime<Utc>,
-) -> Result<(MetaConnection, SecretString), ApiError> {
-    let conn = app.connections.get_connection(tenant).await?.ok_or_else(|| ApiError::Conflict {
-        code: "meta_not_connected",
-        message: "Meta is not connected for this account; connect it first".into(),
-    })?;
+) -> Result<(MetaConnection, SecretString), MetaFlowError> {
+    let conn = app.connections.get_connection(tenant).await?.ok_or(MetaFlowError::NotConnected)?;
     if token_status(Some(&conn), now).status == TokenState::Expired {
-        return Err(ApiError::Conflict {
-            code: "meta_token_expired",
-            message: "the Meta connection has expired; reconnect the Meta account".into(),
-        });
+        return Err(MetaFlowError::ConnectionExpired);
     }
-    let ciphertext = B64.decode(&conn.token_ciphertext_b64).map_err(ApiError::internal)?;
-    let token = app.cipher.decrypt(tenant, &ciphertext).await.map_err(ApiError::internal)?;
+    let token = stored_token(app, &conn).await?;
     Ok((conn, token))
 }
 
-/// Turns a Meta failure into the response; a token Meta rejected (190) is marked expired first,
-/// so token-status says "reconnect" and nothing retries it.
-pub async fn meta_failure(app: &App, conn: &MetaConnection, err: MetaError, now: DateTime<Utc>) -> ApiError {
+/// The connection's token, decrypted under its tenant's context.
+pub async fn stored_token(app: &App, conn: &MetaConnection) -> Result<SecretString, MetaFlowError> {
+    let ciphertext = B64
+        .decode(&conn.token_ciphertext_b64)
+        .map_err(|e| MetaFlowError::internal(format!("stored Meta token is not base64: {e}")))?;
+    Ok(app.cipher.decrypt(conn.tenant_id, &ciphertext).await?)
+}
+
+/// Turns a Meta failure into the flow's error; a token Meta rejected (190) is marked expired
+/// first, so token-status says "reconnect" and nothing retries it.
+pub async fn meta_failure(
+    connections: &dyn MetaConnectionStore,
+    conn: &MetaConnection,
+    err: MetaError,
+    now: DateTime<Utc>,
+) -> MetaFlowError {
     if let MetaError::InvalidToken { .. } = err {
         let mut invalid = conn.clone();
         invalid.status = ConnectionStatus::Invalid;
         invalid.updated_at = now;
-        if let Err(e) = app.connections.put_connection(&invalid).await {
+        if let Err(e) = connections.put_connection(&invalid).await {
             tracing::error!(error = %e, "could not mark the Meta connection expired");
         } else {
             tracing::warn!(tenant_id = conn.tenant_id.0, "Meta rejected the stored token; marked expired");
         }
     }
-    api_error(&err)
+    MetaFlowError::Peer(err)
 }

@@ -1,10 +1,20 @@
 //! Meta: the Graph API client (paging, `appsecret_proof`, usage headers, errors), OAuth and its
 //! signed state, the stored connection, ad accounts and pages, and lead ads ([`leadgen`]).
 //! The spend sync (insights → daily spend) will live in `meta/insights/`.
+//!
+//! Storage goes through narrow store ports only (connections, OAuth states, the page index, the
+//! lead-ads inbox: `crate::store`); failures are [`error::MetaFlowError`] (HTTP mapping in one
+//! place) and the callback's redirect codes [`error::LoginRefused`].
+//!
+//! Files, lowest first: [`graph`] (the Graph client), [`error`], [`oauth_state`], [`access`] (the
+//! stored connection's token and Graph client), [`pages`] (page claims), [`leadgen`] (lead ads),
+//! [`login`] (login URL + OAuth callback), [`connect`] (accounts, selection, disconnect).
 
 pub mod access;
 pub mod connect;
+pub mod error;
 pub mod graph;
 pub mod leadgen;
+pub mod login;
 pub mod oauth_state;
 pub mod pages;

@@ -1,8 +1,8 @@
-//! The page → tenant index of the Meta lead-ads webhook: `META#PAGE#{page_id}` / `OWNER` →
-//! the tenant whose Meta connection manages that Facebook Page.
+//! Who owns a Facebook Page's leads: the rules of claiming a page in the page index
+//! ([`crate::store::pages`]: `META#PAGE#{page_id}` / `OWNER` → tenant).
 //!
 //! Lead-ads webhooks name a page, never a tenant, and nothing in a payload is trusted
-//! (FIELD-NOTES 23): a change is processed only for a page this index maps to a tenant. The index
+//! (FIELD-NOTES 23): a change is processed only for a page the index maps to a tenant. The index
 //! is written when a tenant connects Meta (OAuth callback) and again when it selects its ad
 //! accounts: the pages its token can see through `GET /me/accounts` (permission
 //! `pages_show_list`, part of the login's scopes) are claimed for it.
@@ -11,29 +11,14 @@
 //! tenant's claim is refused (logged) while the owner still has a Meta connection, and takes the
 //! page over once the owner has disconnected. Re-claiming one's own page refreshes its name.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
-use crate::api::app::App;
+pub use crate::domain::ids::is_meta_id;
 use crate::domain::ids::TenantId;
-use crate::meta::graph::FacebookPage;
-use crate::store::{attr, from_item, is_condition_failure, keys, to_item, DynamoStore, StoreError};
-
-/// Whether `id` looks like a Meta object id (digits only, so it can never shape another key).
-pub fn is_meta_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// `META#PAGE#{page_id}` / `OWNER`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PageOwner {
-    pub page_id: String,
-    pub tenant_id: TenantId,
-    #[serde(default)]
-    pub page_name: String,
-    pub registered_at: DateTime<Utc>,
-}
+use crate::meta::graph::{FacebookPage, GraphClient};
+use crate::platform::secrets::SecretString;
+pub use crate::store::pages::{PageIndex, PageOwner};
+use crate::store::{MetaConnectionStore, StoreError};
 
 /// What a claim did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,59 +29,30 @@ pub enum Claim {
     OwnedByAnotherTenant,
 }
 
-/// The owner of `page_id`, if any tenant claimed it.
-pub async fn owner_of(store: &DynamoStore, page_id: &str) -> Result<Option<PageOwner>, StoreError> {
-    if !is_meta_id(page_id) {
-        return Ok(None);
-    }
-    store.get_item(keys::page(page_id), keys::PAGE_OWNER_SK).await?.map(from_item).transpose()
-}
-
-/// Puts `owner` if the page is free or already `expected`'s.
-async fn put_if_owner(store: &DynamoStore, owner: &PageOwner, expected: TenantId) -> Result<bool, StoreError> {
-    let item = to_item(keys::page(&owner.page_id), keys::PAGE_OWNER_SK, owner)?;
-    let res = store
-        .client
-        .put_item()
-        .table_name(&store.table)
-        .set_item(Some(item))
-        .condition_expression("attribute_not_exists(#pk) OR #tenant = :tenant")
-        .expression_attribute_names("#pk", attr::PK)
-        .expression_attribute_names("#tenant", "tenant_id")
-        .expression_attribute_values(":tenant", AttributeValue::N(expected.0.to_string()))
-        .send()
-        .await;
-    match res {
-        Ok(_) => Ok(true),
-        Err(e) if is_condition_failure(&e) => Ok(false),
-        Err(e) => Err(StoreError::from_sdk(e)),
-    }
-}
-
 /// Claims `page` for `tenant` (see the module doc for the rules).
 pub async fn claim_page(
-    app: &App,
-    store: &DynamoStore,
+    pages: &dyn PageIndex,
+    connections: &dyn MetaConnectionStore,
     tenant: TenantId,
     page: &FacebookPage,
     now: DateTime<Utc>,
 ) -> Result<Claim, StoreError> {
     let owner =
         PageOwner { page_id: page.id.clone(), tenant_id: tenant, page_name: page.name.clone(), registered_at: now };
-    if put_if_owner(store, &owner, tenant).await? {
+    if pages.put_if_owner(&owner, tenant).await? {
         return Ok(Claim::Claimed);
     }
     // Owned by someone else: take it over only when that tenant no longer has a Meta connection.
-    let Some(current) = owner_of(store, &page.id).await? else {
-        return Ok(if put_if_owner(store, &owner, tenant).await? {
+    let Some(current) = pages.owner_of(&page.id).await? else {
+        return Ok(if pages.put_if_owner(&owner, tenant).await? {
             Claim::Claimed
         } else {
             Claim::OwnedByAnotherTenant
         });
     };
     if current.tenant_id != tenant
-        && app.connections.get_connection(current.tenant_id).await?.is_none()
-        && put_if_owner(store, &owner, current.tenant_id).await?
+        && connections.get_connection(current.tenant_id).await?.is_none()
+        && pages.put_if_owner(&owner, current.tenant_id).await?
     {
         return Ok(Claim::Claimed);
     }
@@ -106,25 +62,34 @@ pub async fn claim_page(
 /// Claims every page the tenant's token can see. Best effort: a failure is logged, never fails the
 /// caller's flow (the next connect or account selection registers again). Returns pages claimed.
 pub async fn register_managed_pages(
-    app: &App,
-    graph: &crate::meta::graph::GraphClient,
-    token: &crate::platform::secrets::SecretString,
+    pages: &dyn PageIndex,
+    connections: &dyn MetaConnectionStore,
+    graph: &GraphClient,
+    token: &SecretString,
     tenant: TenantId,
     now: DateTime<Utc>,
 ) -> usize {
-    let Some(store) = app.dynamo.as_ref() else {
-        return 0;
-    };
-    let pages = match graph.managed_pages(token).await {
+    let managed = match graph.managed_pages(token).await {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(tenant_id = tenant.0, error = %e, "Facebook pages could not be listed; lead-ads webhooks for them are not mapped yet");
             return 0;
         }
     };
+    claim_all(pages, connections, tenant, &managed, now).await
+}
+
+/// Claims each of `managed` (ids that are not Meta ids are skipped); returns pages claimed.
+async fn claim_all(
+    pages: &dyn PageIndex,
+    connections: &dyn MetaConnectionStore,
+    tenant: TenantId,
+    managed: &[FacebookPage],
+    now: DateTime<Utc>,
+) -> usize {
     let mut claimed = 0;
-    for page in pages.iter().filter(|p| is_meta_id(&p.id)) {
-        match claim_page(app, store, tenant, page, now).await {
+    for page in managed.iter().filter(|p| is_meta_id(&p.id)) {
+        match claim_page(pages, connections, tenant, page, now).await {
             Ok(Claim::Claimed) => claimed += 1,
             Ok(Claim::OwnedByAnotherTenant) => {
                 tracing::warn!(tenant_id = tenant.0, page_id = %page.id, "page already belongs to another connected tenant; not claimed");
@@ -136,7 +101,7 @@ pub async fn register_managed_pages(
     }
     tracing::info!(
         tenant_id = tenant.0,
-        pages = pages.len(),
+        pages = managed.len(),
         claimed,
         "Facebook pages registered for lead-ads webhooks"
     );
@@ -145,14 +110,69 @@ pub async fn register_managed_pages(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use chrono::TimeZone;
 
-    #[test]
-    fn only_numeric_ids_make_page_keys() {
-        assert!(is_meta_id("1080000000000001"));
-        for bad in ["", "12a", "1#2", "../x", "123456789012345678901234567890123"] {
-            assert!(!is_meta_id(bad), "{bad}");
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use crate::store::pages::MemoryPageIndex;
+    use crate::store::{ConnectionStatus, MetaConnection};
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().expect("date")
+    }
+
+    fn connection(tenant: TenantId) -> MetaConnection {
+        MetaConnection {
+            tenant_id: tenant,
+            token_ciphertext_b64: String::new(),
+            status: ConnectionStatus::Active,
+            meta_user_id: None,
+            expires_at: None,
+            data_access_expires_at: None,
+            scopes: vec![],
+            business_id: None,
+            business_name: None,
+            ad_account_ids: vec![],
+            ad_account_name: None,
+            connected_at: now(),
+            connected_by: "u".into(),
+            updated_at: now(),
         }
-        assert_eq!(keys::page("42"), "META#PAGE#42");
+    }
+
+    fn page(id: &str, name: &str) -> FacebookPage {
+        FacebookPage { id: id.into(), name: name.into() }
+    }
+
+    async fn owner(pages: &MemoryPageIndex, id: &str) -> Option<(i64, String)> {
+        pages.owner_of(id).await.expect("owner").map(|o| (o.tenant_id.0, o.page_name))
+    }
+
+    #[tokio::test]
+    async fn a_page_stays_with_a_connected_owner_and_moves_once_it_disconnects() {
+        let (pages, conns) = (MemoryPageIndex::default(), MemoryStore::default());
+        let (t1, t2) = (TenantId(1), TenantId(2));
+        conns.put_connection(&connection(t1)).await.expect("connect 1");
+        conns.put_connection(&connection(t2)).await.expect("connect 2");
+        let p = page("100", "Clinic");
+        assert_eq!(claim_page(&pages, &conns, t1, &p, now()).await.expect("claim"), Claim::Claimed);
+        assert_eq!(claim_page(&pages, &conns, t2, &p, now()).await.expect("claim"), Claim::OwnedByAnotherTenant);
+        assert_eq!(owner(&pages, "100").await, Some((1, "Clinic".into())));
+        let renamed = page("100", "Clinic Norte");
+        assert_eq!(claim_page(&pages, &conns, t1, &renamed, now()).await.expect("re-claim"), Claim::Claimed);
+        assert_eq!(owner(&pages, "100").await, Some((1, "Clinic Norte".into())));
+
+        conns.delete_connection(t1).await.expect("disconnect 1");
+        assert_eq!(claim_page(&pages, &conns, t2, &p, now()).await.expect("take over"), Claim::Claimed);
+        assert_eq!(owner(&pages, "100").await, Some((2, "Clinic".into())));
+    }
+
+    #[tokio::test]
+    async fn only_meta_page_ids_are_claimed() {
+        let (pages, conns) = (MemoryPageIndex::default(), MemoryStore::default());
+        let managed = [page("100", "A"), page("../x", "B"), page("1#2", "C"), page("200", "D")];
+        assert_eq!(claim_all(&pages, &conns, TenantId(1), &managed, now()).await, 2);
+        assert_eq!(owner(&pages, "200").await, Some((1, "D".into())));
+        assert_eq!(owner(&pages, "../x").await, None);
     }
 }

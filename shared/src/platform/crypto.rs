@@ -21,17 +21,16 @@ pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// Checks a raw HMAC-SHA256 signature in constant time.
+pub fn verify_hmac_sha256(key: &[u8], data: &[u8], signature: &[u8]) -> bool {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    mac.update(data);
+    mac.verify_slice(signature).is_ok()
+}
+
 /// Checks a hex HMAC-SHA256 signature in constant time.
 pub fn verify_hmac_sha256_hex(key: &[u8], data: &[u8], signature_hex: &str) -> bool {
-    match hex::decode(signature_hex.trim()) {
-        Ok(sig) => {
-            let mut mac =
-                Hmac::<Sha256>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-            mac.update(data);
-            mac.verify_slice(&sig).is_ok()
-        }
-        Err(_) => false,
-    }
+    hex::decode(signature_hex.trim()).is_ok_and(|sig| verify_hmac_sha256(key, data, &sig))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +148,8 @@ mod tests {
         assert!(!verify_hmac_sha256_hex(b"k", b"body!", &sig));
         assert!(!verify_hmac_sha256_hex(b"other", b"body", &sig));
         assert!(!verify_hmac_sha256_hex(b"k", b"body", "zz"));
+        assert!(verify_hmac_sha256(b"k", b"body", &hmac_sha256(b"k", b"body")));
+        assert!(!verify_hmac_sha256(b"k", b"body", &hmac_sha256(b"k", b"body")[..31]));
     }
 
     #[tokio::test]

@@ -118,6 +118,8 @@ impl ApiError {
 pub enum Failure {
     /// The caller's input is wrong (400); the message says why.
     BadRequest,
+    /// The caller did not prove who it is (401), e.g. a webhook without a valid signature.
+    Unauthorized,
     Forbidden,
     NotFound,
     /// The request conflicts with the current state (409), e.g. Meta not connected.
@@ -144,6 +146,7 @@ impl<E: DomainError> From<E> for ApiError {
         let (code, message) = (e.code(), e.to_string());
         match e.failure() {
             Failure::BadRequest => ApiError::BadRequest { code, message },
+            Failure::Unauthorized => ApiError::Unauthorized { code, message },
             Failure::Forbidden => ApiError::Forbidden { code, message },
             Failure::NotFound => ApiError::NotFound { code, message },
             Failure::Conflict => ApiError::Conflict { code, message },
@@ -161,6 +164,17 @@ impl DomainError for crate::domain::period::InvalidRange {
     }
     fn code(&self) -> &'static str {
         "invalid_parameter"
+    }
+}
+
+/// A secret that could not be resolved or is not configured: our deployment's fault (500, the
+/// variable named in the log, never in the body).
+impl DomainError for crate::platform::secrets::SecretError {
+    fn failure(&self) -> Failure {
+        Failure::Internal
+    }
+    fn code(&self) -> &'static str {
+        "internal_error"
     }
 }
 

@@ -88,6 +88,8 @@ pub enum SecretError {
     Fetch { var: &'static str, reason: String },
     #[error("secret {var} is empty in Secrets Manager")]
     Empty { var: &'static str },
+    #[error("{var} is not configured for this function")]
+    NotConfigured { var: &'static str },
 }
 
 /// All secrets after resolution; `None` = not configured for this function.
@@ -99,6 +101,11 @@ pub struct Secrets {
 impl Secrets {
     pub fn get(&self, name: SecretName) -> Option<&SecretString> {
         self.values.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// A secret the caller cannot work without: [`SecretError::NotConfigured`] naming its variable.
+    pub fn require(&self, name: SecretName) -> Result<&SecretString, SecretError> {
+        self.get(name).ok_or(SecretError::NotConfigured { var: name.env_var() })
     }
 }
 

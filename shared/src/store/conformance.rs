@@ -12,7 +12,9 @@ use crate::domain::money::Currency;
 use crate::domain::zone::Zone;
 use crate::store::audit::{AuditEntry, AuditLog, Outcome};
 use crate::store::connected_index::{ConnectedIndex, ConnectedTenant};
+use crate::store::leadgen_inbox::{InboxItem, InboxLead, InboxStatus, LeadInbox};
 use crate::store::oauth_states::{OAuthStateStore, StoredState};
+use crate::store::pages::{PageIndex, PageOwner};
 use crate::store::ratelimit::{RateDecision, RateLimiter};
 use crate::store::{ConnectionStatus, MetaConnection, MetaConnectionStore, TenantProfile, TenantProfileStore};
 
@@ -147,13 +149,98 @@ pub async fn audit_log<S: AuditLog>(s: &S) {
     assert_eq!(s.recent(t, 1).await.expect("recent").len(), 1);
 }
 
+fn page_owner(page: &str, tenant: i64, name: &str) -> PageOwner {
+    PageOwner { page_id: page.into(), tenant_id: TenantId(tenant), page_name: name.into(), registered_at: t0() }
+}
+
+/// A free page is claimed; another tenant's claim is refused while the owner holds it; the owner
+/// re-claims (renames) it; a claim that expects the current owner takes it over; of two racing
+/// claims on a free page exactly one wins; ids that are not Meta ids have no owner.
+pub async fn page_index<S: PageIndex>(s: &S) {
+    let page = "90000000001";
+    assert_eq!(s.owner_of(page).await.expect("get"), None);
+    assert!(s.put_if_owner(&page_owner(page, 9500, "Clinic"), TenantId(9500)).await.expect("claim"));
+    assert_eq!(s.owner_of(page).await.expect("get"), Some(page_owner(page, 9500, "Clinic")));
+    assert!(!s.put_if_owner(&page_owner(page, 9501, "Other"), TenantId(9501)).await.expect("claim"), "owned");
+    assert_eq!(s.owner_of(page).await.expect("get").map(|o| o.tenant_id), Some(TenantId(9500)));
+    assert!(s.put_if_owner(&page_owner(page, 9500, "Renamed"), TenantId(9500)).await.expect("re-claim"));
+    assert_eq!(s.owner_of(page).await.expect("get").map(|o| o.page_name), Some("Renamed".into()));
+    assert!(s.put_if_owner(&page_owner(page, 9501, "Taken"), TenantId(9500)).await.expect("take over"));
+    assert_eq!(s.owner_of(page).await.expect("get"), Some(page_owner(page, 9501, "Taken")));
+    assert!(!s.put_if_owner(&page_owner(page, 9500, "Back"), TenantId(9500)).await.expect("claim"), "no longer");
+
+    let free = "90000000002";
+    let (first, second) = (page_owner(free, 9502, "A"), page_owner(free, 9503, "B"));
+    let (a, b) = tokio::join!(s.put_if_owner(&first, TenantId(9502)), s.put_if_owner(&second, TenantId(9503)));
+    let (a, b) = (a.expect("claim a"), b.expect("claim b"));
+    assert!(a ^ b, "exactly one racing claim wins ({a}, {b})");
+    let winner = if a { 9502 } else { 9503 };
+    assert_eq!(s.owner_of(free).await.expect("get").map(|o| o.tenant_id), Some(TenantId(winner)));
+
+    assert_eq!(s.owner_of("not-a-page").await.expect("get"), None);
+    assert!(s.put_if_owner(&page_owner("1#2", 9500, "x"), TenantId(9500)).await.is_err(), "never shapes a key");
+}
+
+fn inbox_lead(id: &str) -> InboxLead {
+    InboxLead { leadgen_id: id.into(), page_id: "90000000003".into(), form_id: Some("77".into()) }
+}
+
+async fn open_ids<S: LeadInbox>(s: &S, tenant: TenantId, limit: usize) -> Vec<String> {
+    s.open_items(tenant, limit).await.expect("open items").into_iter().map(|l| l.leadgen_id).collect()
+}
+
+/// Opening is once per lead (re-deliveries count, keep the status); open items come back oldest
+/// first per tenant; a failed attempt keeps the item open with its reason; settling takes it out
+/// of the open list and an open status never re-opens it; an item never opened stays absent.
+pub async fn lead_inbox<S: LeadInbox>(s: &S) {
+    let (t, other) = (TenantId(9600), TenantId(9601));
+    let at = |secs: i64| t0() + Duration::seconds(secs);
+    assert_eq!(s.get(t, "1001").await.expect("get"), None);
+    for (i, id) in ["1001", "1002", "1003"].into_iter().enumerate() {
+        assert_eq!(s.open(t, &inbox_lead(id), at(i as i64)).await.expect("open"), InboxStatus::Pending);
+    }
+    assert_eq!(s.open(other, &inbox_lead("1001"), at(0)).await.expect("open"), InboxStatus::Pending);
+    assert_eq!(s.open(t, &inbox_lead("1001"), at(10)).await.expect("re-open"), InboxStatus::Pending);
+    let first = InboxItem {
+        lead: inbox_lead("1001"),
+        status: InboxStatus::Pending,
+        deliveries: 2,
+        attempts: 0,
+        last_error: None,
+    };
+    assert_eq!(s.get(t, "1001").await.expect("get"), Some(first));
+    assert_eq!(open_ids(s, t, 10).await, vec!["1001", "1002", "1003"], "oldest first");
+    assert_eq!(open_ids(s, t, 2).await, vec!["1001", "1002"]);
+
+    s.settle(t, "1002", InboxStatus::AwaitingReconnect, Some("meta_token_rejected"), at(20)).await.expect("park");
+    let parked = s.get(t, "1002").await.expect("get").expect("parked");
+    assert_eq!((parked.status, parked.attempts), (InboxStatus::AwaitingReconnect, 1));
+    assert_eq!(parked.last_error.as_deref(), Some("meta_token_rejected"));
+    assert_eq!(s.open(t, &inbox_lead("1002"), at(21)).await.expect("open"), InboxStatus::AwaitingReconnect);
+
+    s.settle(t, "1001", InboxStatus::Done, None, at(30)).await.expect("done");
+    s.settle(t, "1001", InboxStatus::Pending, Some("late"), at(31)).await.expect("late attempt is ignored");
+    let done = s.get(t, "1001").await.expect("get").expect("done");
+    assert_eq!((done.status, done.attempts, done.last_error), (InboxStatus::Done, 1, None));
+    assert_eq!(s.open(t, &inbox_lead("1001"), at(32)).await.expect("open"), InboxStatus::Done);
+    s.settle(t, "1003", InboxStatus::Failed, Some("meta_refused"), at(33)).await.expect("failed");
+    assert_eq!(s.get(t, "1003").await.expect("get").map(|i| i.status), Some(InboxStatus::Failed));
+    assert_eq!(open_ids(s, t, 10).await, vec!["1002"], "settled items leave the open list");
+    assert_eq!(open_ids(s, other, 10).await, vec!["1001"], "tenants apart");
+
+    s.settle(t, "1999", InboxStatus::Done, None, at(40)).await.expect("settle unknown");
+    assert_eq!(s.get(t, "1999").await.expect("get"), None, "never opened: nothing written");
+}
+
 #[cfg(test)]
 mod memory_twins {
     use super::*;
     use crate::store::audit::MemoryAuditLog;
     use crate::store::connected_index::MemoryConnectedIndex;
+    use crate::store::leadgen_inbox::MemoryLeadInbox;
     use crate::store::memory::MemoryStore;
     use crate::store::oauth_states::MemoryOAuthStates;
+    use crate::store::pages::MemoryPageIndex;
     use crate::store::ratelimit::MemoryRateLimiter;
 
     #[tokio::test]
@@ -175,5 +262,13 @@ mod memory_twins {
     #[tokio::test]
     async fn memory_audit_log_conforms() {
         audit_log(&MemoryAuditLog::default()).await;
+    }
+    #[tokio::test]
+    async fn memory_page_index_conforms() {
+        page_index(&MemoryPageIndex::default()).await;
+    }
+    #[tokio::test]
+    async fn memory_lead_inbox_conforms() {
+        lead_inbox(&MemoryLeadInbox::default()).await;
     }
 }

@@ -2,7 +2,7 @@
 //! items live under `T#{tenant}`, where the tenant comes from a verified JWT, a signed state or a
 //! stored index — never from a request body.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::ids::TenantId;
 
@@ -86,6 +86,10 @@ pub const PAGE_OWNER_SK: &str = "OWNER";
 /// `GSI1PK` of a tenant's open lead-ads inbox items (sparse: settled items leave the index).
 pub fn leadgen_open_index(t: TenantId) -> String {
     format!("LEADGEN#OPEN#{}", tenant(t))
+}
+/// `GSI1SK` of an open lead-ads inbox item: `{received_at (RFC 3339)}#{leadgen_id}`, oldest first.
+pub fn leadgen_open_sk(received_at: DateTime<Utc>, leadgen_id: &str) -> String {
+    format!("{}#{leadgen_id}", received_at.to_rfc3339())
 }
 /// Dead-lettered CRM events: `DLQ#crm-events` / `{received_at}#{event id}`.
 pub const DEAD_LETTER_CRM_EVENTS: &str = "DLQ#crm-events";

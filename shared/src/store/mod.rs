@@ -23,6 +23,8 @@ pub mod keys;
 pub mod oauth_states;
 pub use dynamo::{is_condition_failure, is_transaction_conflict, retry_conflicts, Conflict, DynamoStore, Revision};
 pub mod connected_index;
+pub mod leadgen_inbox;
+pub mod pages;
 pub mod ratelimit;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -33,6 +35,8 @@ pub mod attr {
     pub const SK: &str = "SK";
     pub const GSI1PK: &str = "GSI1PK";
     pub const GSI1SK: &str = "GSI1SK";
+    /// The sparse global index over `GSI1PK` / `GSI1SK`.
+    pub const GSI1: &str = "GSI1";
     /// Epoch seconds; DynamoDB TTL deletes the item some time after.
     pub const TTL: &str = "ttl";
 }

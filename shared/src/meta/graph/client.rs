@@ -1,48 +1,24 @@
-//! The Meta Graph API client every Meta call of the product goes through.
-//!
-//! - versioned base URL from config (`META_GRAPH_BASE_URL` + `META_GRAPH_API_VERSION`);
-//! - `appsecret_proof` (HMAC-SHA256 of the access token with the app secret) on every call that
-//!   carries a token;
-//! - cursor paging until `paging.next` is absent, following `next` only when its scheme, host and
-//!   port equal the configured base URL (FIELD-NOTES 22: `next` carries the token);
-//! - Meta error codes mapped to [`MetaError`] (190 → re-auth, 10/200-299 → permission,
-//!   4/17/32/613/80000-80014 → throttling, 1/2/`is_transient` → transient);
-//! - retries with exponential backoff on transient errors and throttling, honouring
-//!   `estimated_time_to_regain_access` (`X-Business-Use-Case-Usage`), `X-Ad-Account-Usage` and
-//!   `X-App-Usage`; a wait longer than the configured budget gives up at once with the wait as
-//!   `Retry-After` instead of holding a Lambda;
-//! - a timeout on every request.
-//!
-//! Graph URLs are never logged (`reqwest` errors are stripped of their URL) and tokens, codes and
-//! secrets never leave this module except as [`SecretString`].
+//! The Graph client itself: versioned URLs, `appsecret_proof` on every call with a token, one
+//! call with the retry policy (backoff, Meta's own waits, the budget), cursor paging on the
+//! configured origin only, and the calls the product makes.
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
-use http::{HeaderMap, Method};
+use http::Method;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
+use super::errors::{throttle_wait, GraphErrorBody, MetaError};
+use super::wire::{
+    epoch, parse_token, AccessToken, AdAccount, Business, FacebookPage, Leadgen, Page, TokenInfo, AD_ACCOUNT_FIELDS,
+    LEADGEN_FIELDS, PAGE_FIELDS, PAGE_LIMIT,
+};
 use crate::platform::crypto::hmac_sha256;
-use crate::platform::error::ApiError;
-pub use crate::platform::retry::{RetryPolicy, Sleeper, TokioSleeper};
+use crate::platform::retry::{RetryPolicy, Sleeper, TokioSleeper};
 use crate::platform::secrets::SecretString;
 
-/// Scopes the product asks for: insights (`ads_read`), business listing (`business_management`)
-/// and lead-ads retrieval (`leads_retrieval` plus the page permissions it depends on).
-pub const OAUTH_SCOPES: &[&str] =
-    &["ads_read", "business_management", "leads_retrieval", "pages_show_list", "pages_read_engagement"];
-
-/// Fields of a Facebook Page the product reads (never the page's own access token).
-pub const PAGE_FIELDS: &str = "id,name";
-/// Fields of a lead-ads lead (`GET /{leadgen_id}`) the product reads.
-pub const LEADGEN_FIELDS: &str = "created_time,field_data,campaign_id,campaign_name,ad_id,ad_name";
-/// Fields of an ad account the product reads.
-pub const AD_ACCOUNT_FIELDS: &str = "id,account_id,name,currency,timezone_name,account_status";
-/// Page size asked of Meta for list calls.
-pub const PAGE_LIMIT: &str = "100";
 /// Guard against a peer that pages forever.
 const MAX_PAGES: usize = 500;
 
@@ -57,95 +33,6 @@ pub struct GraphSettings {
     pub retry: RetryPolicy,
 }
 
-/// A Meta failure, typed by what the caller should do about it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MetaError {
-    /// Code 190: the token is invalid or expired; needs a new login, never retried.
-    #[error("Meta rejected the access token (code 190, subcode {subcode:?})")]
-    InvalidToken { subcode: Option<i64> },
-    /// Code 10 or 200-299: the token lacks a permission for this object.
-    #[error("Meta denied permission (code {code})")]
-    Permission { code: i64 },
-    /// Rate limited; `retry_after` when Meta said how long.
-    #[error("Meta is throttling requests (code {code})")]
-    Throttled { code: i64, retry_after: Option<Duration> },
-    /// Codes 1/2, `is_transient`, or a 5xx without a Graph error.
-    #[error("Meta had a transient failure (code {code})")]
-    Transient { code: i64 },
-    #[error("Meta did not answer in time")]
-    Timeout,
-    #[error("Meta could not be reached")]
-    Unreachable,
-    /// Any other Graph error (bad parameter, used code, …). `message` is Meta's, for logs only.
-    #[error("Meta refused the request (code {code}, subcode {subcode:?}): {message}")]
-    Request { code: i64, subcode: Option<i64>, message: String },
-    #[error("Meta answered with an unexpected body")]
-    InvalidResponse,
-    /// A `paging.next` that does not point at the configured Graph host (never followed).
-    #[error("paging.next points outside the configured Graph base URL")]
-    ForeignPagingUrl,
-}
-
-impl MetaError {
-    /// Whether another attempt may succeed.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Throttled { .. } | Self::Transient { .. } | Self::Timeout | Self::Unreachable)
-    }
-}
-
-/// Maps a Graph error code to its kind (`retry_after` is filled in from the usage headers).
-pub fn classify(code: i64, subcode: Option<i64>, is_transient: bool, message: &str) -> MetaError {
-    match code {
-        190 => MetaError::InvalidToken { subcode },
-        10 | 200..=299 => MetaError::Permission { code },
-        4 | 17 | 32 | 613 | 80000..=80014 => MetaError::Throttled { code, retry_after: None },
-        1 | 2 => MetaError::Transient { code },
-        _ if is_transient => MetaError::Transient { code },
-        _ => MetaError::Request { code, subcode, message: message.chars().take(300).collect() },
-    }
-}
-
-/// The longest wait Meta asks for in its usage headers, if any.
-pub fn throttle_wait(headers: &HeaderMap) -> Option<Duration> {
-    let json = |name: &str| {
-        headers.get(name).and_then(|v| v.to_str().ok()).and_then(|s| serde_json::from_str::<Value>(s).ok())
-    };
-    let mut wait: Option<Duration> = None;
-    let mut take = |d: Duration| wait = Some(wait.map_or(d, |w| w.max(d)));
-    // {"<business id>": [{"type": "ads_insights", "call_count": 98, "estimated_time_to_regain_access": 5}]} (minutes)
-    if let Some(Value::Object(map)) = json("x-business-use-case-usage") {
-        for entries in map.values() {
-            for e in entries.as_array().into_iter().flatten() {
-                if let Some(min) = e.get("estimated_time_to_regain_access").and_then(Value::as_u64) {
-                    if min > 0 {
-                        take(Duration::from_secs(min * 60));
-                    }
-                }
-            }
-        }
-    }
-    // {"acc_id_util_pct": 99.5, "reset_time_duration": 120} (seconds)
-    if let Some(v) = json("x-ad-account-usage") {
-        let pct = v.get("acc_id_util_pct").and_then(Value::as_f64).unwrap_or(0.0);
-        if let Some(secs) = v.get("reset_time_duration").and_then(Value::as_u64) {
-            if pct >= 100.0 && secs > 0 {
-                take(Duration::from_secs(secs));
-            }
-        }
-    }
-    // {"call_count": 100, "total_cputime": 12, "total_time": 40} (percent of a rolling hour):
-    // no time is given; a full bucket means "not within a request's budget".
-    if let Some(v) = json("x-app-usage") {
-        let full = ["call_count", "total_cputime", "total_time"]
-            .iter()
-            .any(|k| v.get(*k).and_then(Value::as_f64).is_some_and(|p| p >= 100.0));
-        if full {
-            take(Duration::from_secs(60));
-        }
-    }
-    wait
-}
-
 /// `paging.next` is followed only on the configured Graph origin.
 pub fn same_origin(base: &Url, candidate: &Url) -> bool {
     base.scheme() == candidate.scheme()
@@ -156,119 +43,6 @@ pub fn same_origin(base: &Url, candidate: &Url) -> bool {
 /// The proof Meta requires with every token: hex HMAC-SHA256(app_secret, access_token).
 pub fn appsecret_proof(app_secret: &SecretString, token: &SecretString) -> String {
     hex::encode(hmac_sha256(app_secret.expose().as_bytes(), token.expose().as_bytes()))
-}
-
-/// An access token as Meta hands it out.
-#[derive(Debug, Clone)]
-pub struct AccessToken {
-    pub token: SecretString,
-    pub expires_in: Option<i64>,
-}
-
-/// What `debug_token` says about a token.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TokenInfo {
-    pub is_valid: bool,
-    pub app_id: Option<String>,
-    pub user_id: Option<String>,
-    /// `None` = never expires (Meta sends 0).
-    pub expires_at: Option<DateTime<Utc>>,
-    pub data_access_expires_at: Option<DateTime<Utc>>,
-    pub scopes: Vec<String>,
-}
-
-/// A Business Manager (portfolio), as the frontend reads it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Business {
-    pub id: String,
-    #[serde(default)]
-    pub name: String,
-}
-
-/// An ad account, as the frontend reads it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AdAccount {
-    /// `act_<account_id>`.
-    pub id: String,
-    pub account_id: String,
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub currency: Option<String>,
-    #[serde(default)]
-    pub timezone_name: Option<String>,
-    /// 1 = active, 2 = disabled, 3 = unsettled, … (Meta's numbers).
-    #[serde(default)]
-    pub account_status: i64,
-}
-
-/// A Facebook Page the connected user manages (lead-ads webhooks are per page).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FacebookPage {
-    pub id: String,
-    #[serde(default)]
-    pub name: String,
-}
-
-/// One answer of a lead-ads form field (`field_data[]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LeadField {
-    pub name: String,
-    #[serde(default)]
-    pub values: Vec<String>,
-}
-
-/// A lead-ads lead as `GET /{leadgen_id}?fields=`[`LEADGEN_FIELDS`] returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Leadgen {
-    pub id: String,
-    /// Meta's `2026-11-24T12:00:00+0000` (no colon in the offset).
-    pub created_time: String,
-    #[serde(default)]
-    pub field_data: Vec<LeadField>,
-    #[serde(default)]
-    pub campaign_id: Option<String>,
-    #[serde(default)]
-    pub campaign_name: Option<String>,
-    #[serde(default)]
-    pub ad_id: Option<String>,
-    #[serde(default)]
-    pub ad_name: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct GraphErrorBody {
-    error: GraphError,
-}
-
-#[derive(Deserialize)]
-struct GraphError {
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    code: i64,
-    #[serde(default)]
-    error_subcode: Option<i64>,
-    #[serde(default)]
-    is_transient: bool,
-}
-
-#[derive(Deserialize)]
-struct Page<T> {
-    #[serde(default = "Vec::new")]
-    data: Vec<T>,
-    #[serde(default)]
-    paging: Option<Paging>,
-}
-
-#[derive(Deserialize)]
-struct Paging {
-    #[serde(default)]
-    next: Option<String>,
-}
-
-fn epoch(secs: Option<i64>) -> Option<DateTime<Utc>> {
-    secs.filter(|s| *s > 0).and_then(|s| Utc.timestamp_opt(s, 0).single())
 }
 
 /// The Graph API client. Cheap to build per request (the `reqwest::Client` is shared).
@@ -346,12 +120,7 @@ impl GraphClient {
             resp.bytes().await.map_err(|e| if e.is_timeout() { MetaError::Timeout } else { MetaError::Unreachable })?;
         let body: Option<Value> = serde_json::from_slice(&bytes).ok();
         if let Some(err) = body.as_ref().and_then(|b| serde_json::from_value::<GraphErrorBody>(b.clone()).ok()) {
-            let e = err.error;
-            let mut mapped = classify(e.code, e.error_subcode, e.is_transient, &e.message);
-            if let MetaError::Throttled { retry_after, .. } = &mut mapped {
-                *retry_after = throttle_wait(&headers);
-            }
-            return Err(mapped);
+            return Err(err.error.classify(&headers));
         }
         if status.is_server_error() {
             return Err(MetaError::Transient { code: i64::from(status.as_u16()) });
@@ -556,102 +325,11 @@ impl GraphClient {
     }
 }
 
-fn parse_token(v: Value) -> Result<AccessToken, MetaError> {
-    let token =
-        v.get("access_token").and_then(Value::as_str).filter(|t| !t.is_empty()).ok_or(MetaError::InvalidResponse)?;
-    Ok(AccessToken { token: SecretString::new(token), expires_in: v.get("expires_in").and_then(Value::as_i64) })
-}
-
-/// The API error a Meta failure becomes when no better handling applies (502/503 for peer trouble,
-/// never a 500: it is not our bug).
-pub fn api_error(err: &MetaError) -> ApiError {
-    match err {
-        MetaError::InvalidToken { .. } => ApiError::Conflict {
-            code: "meta_token_expired",
-            message: "Meta no longer accepts the stored token; reconnect the Meta account".into(),
-        },
-        MetaError::Permission { .. } => ApiError::forbidden(
-            "meta_permission_denied",
-            "the connected Meta user lacks permission for this; reconnect granting the requested permissions",
-        ),
-        MetaError::Throttled { retry_after, .. } => ApiError::Unavailable {
-            code: "meta_throttled",
-            message: "Meta is rate limiting this account; retry later".into(),
-            retry_after_secs: Some(retry_after.map_or(60, |d| d.as_secs().max(1))),
-        },
-        MetaError::Transient { .. } | MetaError::Timeout | MetaError::Unreachable => ApiError::Unavailable {
-            code: "meta_unavailable",
-            message: "Meta is temporarily unavailable; retry shortly".into(),
-            retry_after_secs: Some(5),
-        },
-        MetaError::Request { .. } | MetaError::InvalidResponse | MetaError::ForeignPagingUrl => {
-            ApiError::BadGateway { code: "meta_error", message: "Meta answered with an error".into() }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
 
-    use http::HeaderValue;
-
     use super::*;
-
-    #[test]
-    fn error_codes_map_to_their_kind() {
-        assert_eq!(classify(190, Some(463), false, ""), MetaError::InvalidToken { subcode: Some(463) });
-        assert_eq!(classify(10, None, false, ""), MetaError::Permission { code: 10 });
-        assert_eq!(classify(200, None, false, ""), MetaError::Permission { code: 200 });
-        assert_eq!(classify(299, None, false, ""), MetaError::Permission { code: 299 });
-        for code in [4, 17, 32, 613, 80000, 80004, 80014] {
-            assert_eq!(classify(code, None, false, ""), MetaError::Throttled { code, retry_after: None }, "{code}");
-        }
-        assert_eq!(classify(1, None, false, ""), MetaError::Transient { code: 1 });
-        assert_eq!(classify(2, None, false, ""), MetaError::Transient { code: 2 });
-        assert_eq!(classify(100, Some(33), true, ""), MetaError::Transient { code: 100 });
-        assert!(matches!(classify(100, Some(36009), false, "used code"), MetaError::Request { code: 100, .. }));
-        assert!(matches!(classify(80015, None, false, ""), MetaError::Request { .. }));
-    }
-
-    #[test]
-    fn invalid_token_and_permission_are_never_retried() {
-        assert!(!MetaError::InvalidToken { subcode: None }.is_retryable());
-        assert!(!MetaError::Permission { code: 10 }.is_retryable());
-        assert!(MetaError::Throttled { code: 17, retry_after: None }.is_retryable());
-        assert!(MetaError::Transient { code: 2 }.is_retryable());
-    }
-
-    #[test]
-    fn throttle_wait_reads_business_use_case_minutes() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            "x-business-use-case-usage",
-            HeaderValue::from_static(
-                r#"{"123":[{"type":"ads_insights","call_count":98,"total_cputime":10,"total_time":20,"estimated_time_to_regain_access":5},{"type":"ads_management","estimated_time_to_regain_access":2}]}"#,
-            ),
-        );
-        assert_eq!(throttle_wait(&h), Some(Duration::from_secs(300)));
-    }
-
-    #[test]
-    fn throttle_wait_ignores_zero_and_reads_ad_account_and_app_usage() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            "x-business-use-case-usage",
-            HeaderValue::from_static(r#"{"1":[{"estimated_time_to_regain_access":0}]}"#),
-        );
-        h.insert("x-app-usage", HeaderValue::from_static(r#"{"call_count":20,"total_cputime":5,"total_time":5}"#));
-        assert_eq!(throttle_wait(&h), None);
-        h.insert("x-ad-account-usage", HeaderValue::from_static(r#"{"acc_id_util_pct":100,"reset_time_duration":90}"#));
-        assert_eq!(throttle_wait(&h), Some(Duration::from_secs(90)));
-        h.insert("x-app-usage", HeaderValue::from_static(r#"{"call_count":100,"total_cputime":5,"total_time":5}"#));
-        assert_eq!(throttle_wait(&h), Some(Duration::from_secs(90)));
-        h.remove("x-ad-account-usage");
-        assert_eq!(throttle_wait(&h), Some(Duration::from_secs(60)));
-        h.insert("x-app-usage", HeaderValue::from_static("not json"));
-        assert_eq!(throttle_wait(&h), None);
-    }
 
     #[test]
     fn paging_next_is_followed_only_on_the_graph_origin() {
@@ -734,18 +412,6 @@ mod tests {
         let err = c.businesses(&SecretString::new("t")).await.expect_err("must fail");
         assert!(matches!(err, MetaError::Unreachable | MetaError::Timeout), "{err:?}");
         assert_eq!(sleeper.0.lock().map(|v| v.len()).unwrap_or(0), 2, "3 attempts = 2 waits");
-        assert_eq!(api_error(&err).status().as_u16(), 503);
-    }
-
-    #[test]
-    fn api_errors_are_502_503_or_reconnect() {
-        assert_eq!(api_error(&MetaError::InvalidToken { subcode: None }).code(), "meta_token_expired");
-        let t = api_error(&MetaError::Throttled { code: 17, retry_after: Some(Duration::from_secs(300)) });
-        assert_eq!((t.status().as_u16(), t.retry_after()), (503, Some(300)));
-        assert_eq!(api_error(&MetaError::InvalidResponse).status().as_u16(), 502);
-        assert_eq!(
-            api_error(&MetaError::Request { code: 100, subcode: None, message: "x".into() }).status().as_u16(),
-            502
-        );
+        assert!(err.is_retryable(), "a peer that may recover (503, meta::error)");
     }
 }

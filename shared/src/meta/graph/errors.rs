@@ -1,0 +1,190 @@
+//! Meta failures typed by what the caller should do about them: Graph error codes classified
+//! ([`classify`]: 190 → re-auth, 10/200-299 → permission, 4/17/32/613/80000-80014 → throttling,
+//! 1/2/`is_transient` → transient) and the wait Meta's usage headers ask for ([`throttle_wait`]).
+//! What each becomes for the API caller is `meta::error`'s.
+
+use std::time::Duration;
+
+use http::HeaderMap;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// A Meta failure, typed by what the caller should do about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetaError {
+    /// Code 190: the token is invalid or expired; needs a new login, never retried.
+    #[error("Meta rejected the access token (code 190, subcode {subcode:?})")]
+    InvalidToken { subcode: Option<i64> },
+    /// Code 10 or 200-299: the token lacks a permission for this object.
+    #[error("Meta denied permission (code {code})")]
+    Permission { code: i64 },
+    /// Rate limited; `retry_after` when Meta said how long.
+    #[error("Meta is throttling requests (code {code})")]
+    Throttled { code: i64, retry_after: Option<Duration> },
+    /// Codes 1/2, `is_transient`, or a 5xx without a Graph error.
+    #[error("Meta had a transient failure (code {code})")]
+    Transient { code: i64 },
+    #[error("Meta did not answer in time")]
+    Timeout,
+    #[error("Meta could not be reached")]
+    Unreachable,
+    /// Any other Graph error (bad parameter, used code, …). `message` is Meta's, for logs only.
+    #[error("Meta refused the request (code {code}, subcode {subcode:?}): {message}")]
+    Request { code: i64, subcode: Option<i64>, message: String },
+    #[error("Meta answered with an unexpected body")]
+    InvalidResponse,
+    /// A `paging.next` that does not point at the configured Graph host (never followed).
+    #[error("paging.next points outside the configured Graph base URL")]
+    ForeignPagingUrl,
+}
+
+impl MetaError {
+    /// Whether another attempt may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Throttled { .. } | Self::Transient { .. } | Self::Timeout | Self::Unreachable)
+    }
+}
+
+/// Maps a Graph error code to its kind (`retry_after` is filled in from the usage headers).
+pub fn classify(code: i64, subcode: Option<i64>, is_transient: bool, message: &str) -> MetaError {
+    match code {
+        190 => MetaError::InvalidToken { subcode },
+        10 | 200..=299 => MetaError::Permission { code },
+        4 | 17 | 32 | 613 | 80000..=80014 => MetaError::Throttled { code, retry_after: None },
+        1 | 2 => MetaError::Transient { code },
+        _ if is_transient => MetaError::Transient { code },
+        _ => MetaError::Request { code, subcode, message: message.chars().take(300).collect() },
+    }
+}
+
+/// The longest wait Meta asks for in its usage headers, if any.
+pub fn throttle_wait(headers: &HeaderMap) -> Option<Duration> {
+    let json = |name: &str| {
+        headers.get(name).and_then(|v| v.to_str().ok()).and_then(|s| serde_json::from_str::<Value>(s).ok())
+    };
+    let mut wait: Option<Duration> = None;
+    let mut take = |d: Duration| wait = Some(wait.map_or(d, |w| w.max(d)));
+    // {"<business id>": [{"type": "ads_insights", "call_count": 98, "estimated_time_to_regain_access": 5}]} (minutes)
+    if let Some(Value::Object(map)) = json("x-business-use-case-usage") {
+        for entries in map.values() {
+            for e in entries.as_array().into_iter().flatten() {
+                if let Some(min) = e.get("estimated_time_to_regain_access").and_then(Value::as_u64) {
+                    if min > 0 {
+                        take(Duration::from_secs(min * 60));
+                    }
+                }
+            }
+        }
+    }
+    // {"acc_id_util_pct": 99.5, "reset_time_duration": 120} (seconds)
+    if let Some(v) = json("x-ad-account-usage") {
+        let pct = v.get("acc_id_util_pct").and_then(Value::as_f64).unwrap_or(0.0);
+        if let Some(secs) = v.get("reset_time_duration").and_then(Value::as_u64) {
+            if pct >= 100.0 && secs > 0 {
+                take(Duration::from_secs(secs));
+            }
+        }
+    }
+    // {"call_count": 100, "total_cputime": 12, "total_time": 40} (percent of a rolling hour):
+    // no time is given; a full bucket means "not within a request's budget".
+    if let Some(v) = json("x-app-usage") {
+        let full = ["call_count", "total_cputime", "total_time"]
+            .iter()
+            .any(|k| v.get(*k).and_then(Value::as_f64).is_some_and(|p| p >= 100.0));
+        if full {
+            take(Duration::from_secs(60));
+        }
+    }
+    wait
+}
+
+/// `{"error": {...}}` as Graph answers a failed call.
+#[derive(Deserialize)]
+pub(super) struct GraphErrorBody {
+    pub(super) error: GraphError,
+}
+
+#[derive(Deserialize)]
+pub(super) struct GraphError {
+    #[serde(default)]
+    pub(super) message: String,
+    #[serde(default)]
+    pub(super) code: i64,
+    #[serde(default)]
+    pub(super) error_subcode: Option<i64>,
+    #[serde(default)]
+    pub(super) is_transient: bool,
+}
+
+impl GraphError {
+    /// The kind of this error; `retry_after` comes from the answer's usage headers.
+    pub(super) fn classify(&self, headers: &HeaderMap) -> MetaError {
+        let mut mapped = classify(self.code, self.error_subcode, self.is_transient, &self.message);
+        if let MetaError::Throttled { retry_after, .. } = &mut mapped {
+            *retry_after = throttle_wait(headers);
+        }
+        mapped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn error_codes_map_to_their_kind() {
+        assert_eq!(classify(190, Some(463), false, ""), MetaError::InvalidToken { subcode: Some(463) });
+        assert_eq!(classify(10, None, false, ""), MetaError::Permission { code: 10 });
+        assert_eq!(classify(200, None, false, ""), MetaError::Permission { code: 200 });
+        assert_eq!(classify(299, None, false, ""), MetaError::Permission { code: 299 });
+        for code in [4, 17, 32, 613, 80000, 80004, 80014] {
+            assert_eq!(classify(code, None, false, ""), MetaError::Throttled { code, retry_after: None }, "{code}");
+        }
+        assert_eq!(classify(1, None, false, ""), MetaError::Transient { code: 1 });
+        assert_eq!(classify(2, None, false, ""), MetaError::Transient { code: 2 });
+        assert_eq!(classify(100, Some(33), true, ""), MetaError::Transient { code: 100 });
+        assert!(matches!(classify(100, Some(36009), false, "used code"), MetaError::Request { code: 100, .. }));
+        assert!(matches!(classify(80015, None, false, ""), MetaError::Request { .. }));
+    }
+
+    #[test]
+    fn invalid_token_and_permission_are_never_retried() {
+        assert!(!MetaError::InvalidToken { subcode: None }.is_retryable());
+        assert!(!MetaError::Permission { code: 10 }.is_retryable());
+        assert!(MetaError::Throttled { code: 17, retry_after: None }.is_retryable());
+        assert!(MetaError::Transient { code: 2 }.is_retryable());
+    }
+
+    #[test]
+    fn throttle_wait_reads_business_use_case_minutes() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-business-use-case-usage",
+            HeaderValue::from_static(
+                r#"{"123":[{"type":"ads_insights","call_count":98,"total_cputime":10,"total_time":20,"estimated_time_to_regain_access":5},{"type":"ads_management","estimated_time_to_regain_access":2}]}"#,
+            ),
+        );
+        assert_eq!(throttle_wait(&h), Some(Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn throttle_wait_ignores_zero_and_reads_ad_account_and_app_usage() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-business-use-case-usage",
+            HeaderValue::from_static(r#"{"1":[{"estimated_time_to_regain_access":0}]}"#),
+        );
+        h.insert("x-app-usage", HeaderValue::from_static(r#"{"call_count":20,"total_cputime":5,"total_time":5}"#));
+        assert_eq!(throttle_wait(&h), None);
+        h.insert("x-ad-account-usage", HeaderValue::from_static(r#"{"acc_id_util_pct":100,"reset_time_duration":90}"#));
+        assert_eq!(throttle_wait(&h), Some(Duration::from_secs(90)));
+        h.insert("x-app-usage", HeaderValue::from_static(r#"{"call_count":100,"total_cputime":5,"total_time":5}"#));
+        assert_eq!(throttle_wait(&h), Some(Duration::from_secs(90)));
+        h.remove("x-ad-account-usage");
+        assert_eq!(throttle_wait(&h), Some(Duration::from_secs(60)));
+        h.insert("x-app-usage", HeaderValue::from_static("not json"));
+        assert_eq!(throttle_wait(&h), None);
+    }
+}

@@ -1,0 +1,128 @@
+//! What Graph sends and the product reads: the fields asked for, tokens, token debug info,
+//! businesses, ad accounts, pages, lead-ads leads, and the paged-list envelope.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::errors::MetaError;
+use crate::platform::secrets::SecretString;
+
+/// Scopes the product asks for: insights (`ads_read`), business listing (`business_management`)
+/// and lead-ads retrieval (`leads_retrieval` plus the page permissions it depends on).
+pub const OAUTH_SCOPES: &[&str] =
+    &["ads_read", "business_management", "leads_retrieval", "pages_show_list", "pages_read_engagement"];
+
+/// Fields of a Facebook Page the product reads (never the page's own access token).
+pub const PAGE_FIELDS: &str = "id,name";
+/// Fields of a lead-ads lead (`GET /{leadgen_id}`) the product reads.
+pub const LEADGEN_FIELDS: &str = "created_time,field_data,campaign_id,campaign_name,ad_id,ad_name";
+/// Fields of an ad account the product reads.
+pub const AD_ACCOUNT_FIELDS: &str = "id,account_id,name,currency,timezone_name,account_status";
+/// Page size asked of Meta for list calls.
+pub const PAGE_LIMIT: &str = "100";
+
+/// An access token as Meta hands it out.
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    pub token: SecretString,
+    pub expires_in: Option<i64>,
+}
+
+/// What `debug_token` says about a token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenInfo {
+    pub is_valid: bool,
+    pub app_id: Option<String>,
+    pub user_id: Option<String>,
+    /// `None` = never expires (Meta sends 0).
+    pub expires_at: Option<DateTime<Utc>>,
+    pub data_access_expires_at: Option<DateTime<Utc>>,
+    pub scopes: Vec<String>,
+}
+
+/// A Business Manager (portfolio), as the frontend reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Business {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+/// An ad account, as the frontend reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdAccount {
+    /// `act_<account_id>`.
+    pub id: String,
+    pub account_id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub timezone_name: Option<String>,
+    /// 1 = active, 2 = disabled, 3 = unsettled, … (Meta's numbers).
+    #[serde(default)]
+    pub account_status: i64,
+}
+
+/// A Facebook Page the connected user manages (lead-ads webhooks are per page).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FacebookPage {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+/// One answer of a lead-ads form field (`field_data[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadField {
+    pub name: String,
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+/// A lead-ads lead as `GET /{leadgen_id}?fields=`[`LEADGEN_FIELDS`] returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leadgen {
+    pub id: String,
+    /// Meta's `2026-11-24T12:00:00+0000` (no colon in the offset).
+    pub created_time: String,
+    #[serde(default)]
+    pub field_data: Vec<LeadField>,
+    #[serde(default)]
+    pub campaign_id: Option<String>,
+    #[serde(default)]
+    pub campaign_name: Option<String>,
+    #[serde(default)]
+    pub ad_id: Option<String>,
+    #[serde(default)]
+    pub ad_name: Option<String>,
+}
+
+/// One page of a paged edge.
+#[derive(Deserialize)]
+pub(super) struct Page<T> {
+    #[serde(default = "Vec::new")]
+    pub(super) data: Vec<T>,
+    #[serde(default)]
+    pub(super) paging: Option<Paging>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct Paging {
+    #[serde(default)]
+    pub(super) next: Option<String>,
+}
+
+/// Epoch seconds → time; Meta's `0` means "never".
+pub(super) fn epoch(secs: Option<i64>) -> Option<DateTime<Utc>> {
+    secs.filter(|s| *s > 0).and_then(|s| Utc.timestamp_opt(s, 0).single())
+}
+
+/// `{"access_token": "...", "expires_in": 5183944}`.
+pub(super) fn parse_token(v: Value) -> Result<AccessToken, MetaError> {
+    let token =
+        v.get("access_token").and_then(Value::as_str).filter(|t| !t.is_empty()).ok_or(MetaError::InvalidResponse)?;
+    Ok(AccessToken { token: SecretString::new(token), expires_in: v.get("expires_in").and_then(Value::as_i64) })
+}

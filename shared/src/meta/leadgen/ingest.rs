@@ -1,0 +1,458 @@
+//! Processing a verified delivery: route its changes to tenants, open their inbox items, then
+//! fetch each open lead from Graph with bounded concurrency inside a time budget and ingest it
+//! through [`crate::events::ingest_lead`], settling its inbox item with the outcome. Also the
+//! replay of a tenant's open leads when it reconnects (Meta does not re-deliver what we answered
+//! 200 for). The module doc of [`crate::meta::leadgen`] has the guarantees.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::inbox::{self, InboxStatus, LeadInbox};
+use super::lead::{event_id, new_lead};
+use super::webhook::{Delivery, LeadgenChange, WebhookError};
+use crate::api::app::App;
+use crate::domain::ids::TenantId;
+use crate::events::{ingest_lead, Applied, EntityId, NewLead};
+use crate::meta::access::{graph_client, meta_failure, usable_token};
+use crate::meta::error::MetaFlowError;
+use crate::meta::graph::{GraphClient, Leadgen, MetaError};
+use crate::platform::error::DomainError;
+use crate::platform::secrets::SecretString;
+use crate::store::{DynamoStore, MetaConnection, MetaConnectionStore};
+
+/// Graph fetches in flight at once per delivery.
+pub const FETCH_CONCURRENCY: usize = 16;
+/// No new fetch starts after this long; what is left stays open for Meta's re-delivery.
+pub const PROCESSING_BUDGET: Duration = Duration::from_secs(8);
+/// Most open leads one replay looks at.
+pub const REPLAY_BATCH: usize = 200;
+/// Time a replay may spend (it runs inside the OAuth callback).
+pub const REPLAY_BUDGET: Duration = Duration::from_secs(5);
+
+/// What a delivery did, change by change (the `data` of the webhook's answer).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DeliveryReport {
+    /// Distinct leadgen changes in the delivery.
+    pub received: usize,
+    pub created: usize,
+    /// Already ingested (re-delivery, or the same lead in another delivery).
+    pub duplicates: usize,
+    /// Pages no tenant owns (logged by page id, skipped).
+    pub unknown_page: usize,
+    pub invalid: usize,
+    pub awaiting_reconnect: usize,
+    pub failed: usize,
+    /// Still open after this delivery (transient failure or out of time): Meta must re-deliver.
+    pub pending: usize,
+}
+
+impl DeliveryReport {
+    /// The webhook's answer: the report when every lead is settled or parked, else
+    /// [`WebhookError::LeadsPending`] (503), so Meta re-delivers; settled leads are not fetched
+    /// again.
+    pub fn into_answer(self) -> Result<Self, WebhookError> {
+        match self.pending {
+            0 => Ok(self),
+            n => Err(WebhookError::LeadsPending(n)),
+        }
+    }
+}
+
+/// How much work one delivery may do before answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Graph fetches (and inbox writes) in flight at once.
+    pub concurrency: usize,
+    /// No new fetch starts after this long.
+    pub budget: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { concurrency: FETCH_CONCURRENCY, budget: PROCESSING_BUDGET }
+    }
+}
+
+/// What fetching and ingesting leads uses, shared by a delivery's tasks.
+#[derive(Clone)]
+struct Ingest {
+    inbox: Arc<dyn LeadInbox>,
+    connections: Arc<dyn MetaConnectionStore>,
+    graph: Arc<GraphClient>,
+    /// What [`ingest_lead`] takes today (see the TODO at its call); `None` in memory.
+    events: Option<DynamoStore>,
+}
+
+impl Ingest {
+    fn new(app: &App, graph: Arc<GraphClient>) -> Self {
+        Self {
+            inbox: app.lead_inbox.clone(),
+            connections: app.connections.clone(),
+            graph,
+            events: app.lead_ingest_store().cloned(),
+        }
+    }
+}
+
+/// One tenant's Graph access for this delivery.
+struct TenantAccess {
+    tenant: TenantId,
+    /// `None` = not connected or expired: its leads wait for a reconnect.
+    token: Option<(MetaConnection, SecretString)>,
+    /// Set once Meta answered 190 during this delivery.
+    rejected: AtomicBool,
+    /// One ingest at a time per tenant: a tenant's leads of one delivery mostly land on the same
+    /// day/month aggregate items, and concurrent transactions on them only conflict and retry.
+    /// (Fetches stay concurrent; they are the slow part.)
+    ingest: tokio::sync::Mutex<()>,
+}
+
+impl TenantAccess {
+    fn new(tenant: TenantId, token: Option<(MetaConnection, SecretString)>) -> Self {
+        Self { tenant, token, rejected: AtomicBool::new(false), ingest: tokio::sync::Mutex::new(()) }
+    }
+}
+
+/// How one lead's attempt ended (its inbox item is settled accordingly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    Created,
+    Duplicate,
+    AwaitingReconnect,
+    Failed,
+    Pending,
+}
+
+/// Processes a verified, parsed delivery (see the module doc) with the default [`Limits`].
+pub async fn process_delivery(
+    app: &App,
+    delivery: Delivery,
+    now: DateTime<Utc>,
+) -> Result<DeliveryReport, MetaFlowError> {
+    process_delivery_with(app, delivery, now, Limits::default()).await
+}
+
+/// [`process_delivery`] with explicit limits. `Err` only for failures before any lead was fetched
+/// (storage or secrets down): Meta then re-delivers the whole delivery.
+pub async fn process_delivery_with(
+    app: &App,
+    delivery: Delivery,
+    now: DateTime<Utc>,
+    limits: Limits,
+) -> Result<DeliveryReport, MetaFlowError> {
+    let started = tokio::time::Instant::now();
+    let mut report =
+        DeliveryReport { received: delivery.changes.len(), invalid: delivery.invalid, ..Default::default() };
+    let routed = inbox::route_by_page(app.pages.as_ref(), delivery.changes).await?;
+    report.unknown_page = routed.unknown_page;
+    if routed.by_tenant.is_empty() {
+        return Ok(report);
+    }
+    // Durable first: every lead has an inbox item before any Graph call.
+    let opened = inbox::open_all(&app.lead_inbox, routed.by_tenant, now, limits.concurrency).await?;
+    report.duplicates += opened.already_settled;
+    if opened.open.is_empty() {
+        return Ok(report);
+    }
+    let graph = Arc::new(graph_client(app).await?);
+    let access = tenants_access(app, &opened.open, now).await;
+    fetch_and_ingest(&Ingest::new(app, graph), &access, opened.open, now, limits, started, &mut report).await;
+    Ok(report)
+}
+
+/// Processes `tenant`'s open leads (parked while its token was expired, or left pending) with the
+/// token it just connected with. Called by the OAuth callback: Meta does not re-deliver a lead we
+/// answered 200 for, so a reconnect is what brings parked leads in. Reads only open items (sparse
+/// index); what the batch/budget does not reach stays open for the next replay or re-delivery.
+pub async fn replay_open_leads(
+    app: &App,
+    graph: &GraphClient,
+    conn: &MetaConnection,
+    token: &SecretString,
+    now: DateTime<Utc>,
+) -> Result<DeliveryReport, MetaFlowError> {
+    let started = tokio::time::Instant::now();
+    let tenant = conn.tenant_id;
+    let open: Vec<(TenantId, LeadgenChange)> = inbox::open_leads(app.lead_inbox.as_ref(), tenant, REPLAY_BATCH)
+        .await?
+        .into_iter()
+        .map(|c| (tenant, c))
+        .collect();
+    let mut report = DeliveryReport { received: open.len(), ..Default::default() };
+    if open.is_empty() {
+        return Ok(report);
+    }
+    let access = TenantAccess::new(tenant, Some((conn.clone(), token.clone())));
+    let access = BTreeMap::from([(tenant, Arc::new(access))]);
+    let graph = Arc::new(GraphClient::new(app.http.get().clone(), graph.settings().clone()));
+    let limits = Limits { concurrency: FETCH_CONCURRENCY, budget: REPLAY_BUDGET };
+    fetch_and_ingest(&Ingest::new(app, graph), &access, open, now, limits, started, &mut report).await;
+    tracing::info!(
+        tenant_id = tenant.0,
+        replayed = report.received,
+        created = report.created,
+        still_open = report.pending + report.awaiting_reconnect,
+        "open lead-ads leads replayed after connect"
+    );
+    Ok(report)
+}
+
+/// Each tenant's token for this delivery. One tenant's broken token/KMS/storage does not hold up
+/// the others' leads: it gets no entry, and its leads stay pending for the re-delivery.
+async fn tenants_access(
+    app: &App,
+    open: &[(TenantId, LeadgenChange)],
+    now: DateTime<Utc>,
+) -> BTreeMap<TenantId, Arc<TenantAccess>> {
+    let mut access = BTreeMap::new();
+    for tenant in open.iter().map(|(t, _)| *t).collect::<BTreeSet<_>>() {
+        let token = match usable_token(app, tenant, now).await {
+            Ok(t) => Some(t),
+            Err(e @ (MetaFlowError::NotConnected | MetaFlowError::ConnectionExpired)) => {
+                tracing::warn!(
+                    tenant_id = tenant.0,
+                    reason = e.code(),
+                    "lead-ads leads wait for the tenant to reconnect Meta"
+                );
+                None
+            }
+            Err(e) => {
+                tracing::error!(tenant_id = tenant.0, error = %e, "tenant's Meta token unavailable; its leads stay open");
+                continue;
+            }
+        };
+        access.insert(tenant, Arc::new(TenantAccess::new(tenant, token)));
+    }
+    access
+}
+
+/// Fetches and ingests `open` leads with bounded concurrency until the budget (counted from
+/// `started`) is spent; what was not reached is counted `pending` (its inbox item stays open).
+async fn fetch_and_ingest(
+    deps: &Ingest,
+    access: &BTreeMap<TenantId, Arc<TenantAccess>>,
+    open: Vec<(TenantId, LeadgenChange)>,
+    now: DateTime<Utc>,
+    limits: Limits,
+    started: tokio::time::Instant,
+    report: &mut DeliveryReport,
+) {
+    let concurrency = limits.concurrency.max(1);
+    let mut set = tokio::task::JoinSet::new();
+    let mut queue = open.into_iter();
+    loop {
+        while set.len() < concurrency && started.elapsed() < limits.budget {
+            let Some((tenant, change)) = queue.next() else { break };
+            let Some(acc) = access.get(&tenant).cloned() else {
+                report.pending += 1;
+                continue;
+            };
+            let deps = deps.clone();
+            set.spawn(async move { attempt_lead(&deps, &acc, &change, now).await });
+        }
+        match set.join_next().await {
+            Some(Ok(outcome)) => match outcome {
+                Attempt::Created => report.created += 1,
+                Attempt::Duplicate => report.duplicates += 1,
+                Attempt::AwaitingReconnect => report.awaiting_reconnect += 1,
+                Attempt::Failed => report.failed += 1,
+                Attempt::Pending => report.pending += 1,
+            },
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "lead task failed; left open");
+                report.pending += 1;
+            }
+            None => break,
+        }
+    }
+    // Not reached within the budget: still pending in the inbox.
+    let left = queue.count();
+    if left > 0 {
+        tracing::warn!(left, "processing budget spent; the rest stays open for a re-delivery or replay");
+        report.pending += left;
+    }
+}
+
+/// Fetch → map → ingest one lead, settling its inbox item with the outcome.
+async fn attempt_lead(deps: &Ingest, access: &TenantAccess, change: &LeadgenChange, now: DateTime<Utc>) -> Attempt {
+    let lead = match fetch_lead(deps, access, change, now).await {
+        Ok(lead) => lead,
+        Err(settled) => return settled,
+    };
+    let (Ok(new), Ok(event)) = (new_lead(change, &lead, now), event_id(&change.leadgen_id)) else {
+        inbox::settle(
+            deps.inbox.as_ref(),
+            access.tenant,
+            &change.leadgen_id,
+            InboxStatus::Failed,
+            Some("lead_unmappable"),
+            now,
+        )
+        .await;
+        return Attempt::Failed;
+    };
+    ingest(deps, access, change, new, event, now).await
+}
+
+/// The lead from Graph, or the attempt's end: parked (no usable token, or Meta rejected it: the
+/// connection is marked expired once per delivery), left pending (Meta may recover) or failed
+/// (Meta refused it for good).
+async fn fetch_lead(
+    deps: &Ingest,
+    access: &TenantAccess,
+    change: &LeadgenChange,
+    now: DateTime<Utc>,
+) -> Result<Leadgen, Attempt> {
+    let tenant = access.tenant;
+    let settle = |status: InboxStatus, reason: &'static str| {
+        inbox::settle(deps.inbox.as_ref(), tenant, &change.leadgen_id, status, Some(reason), now)
+    };
+    let Some((conn, token)) = access.token.as_ref().filter(|_| !access.rejected.load(Ordering::Relaxed)) else {
+        settle(InboxStatus::AwaitingReconnect, "meta_not_connected_or_expired").await;
+        return Err(Attempt::AwaitingReconnect);
+    };
+    match deps.graph.leadgen(token, &change.leadgen_id).await {
+        Ok(l) => Ok(l),
+        Err(err @ MetaError::InvalidToken { .. }) => {
+            if !access.rejected.swap(true, Ordering::Relaxed) {
+                // Marks the connection expired (token-status then says "reconnect").
+                let _ = meta_failure(deps.connections.as_ref(), conn, err, now).await;
+            }
+            settle(InboxStatus::AwaitingReconnect, "meta_token_rejected").await;
+            Err(Attempt::AwaitingReconnect)
+        }
+        Err(e) if e.is_retryable() => {
+            tracing::warn!(tenant_id = tenant.0, leadgen_id = %change.leadgen_id, error = %e, "lead fetch failed; left open for Meta's re-delivery");
+            settle(InboxStatus::Pending, "meta_unavailable").await;
+            Err(Attempt::Pending)
+        }
+        Err(e) => {
+            tracing::warn!(tenant_id = tenant.0, leadgen_id = %change.leadgen_id, error = %e, "Meta refused the lead");
+            let reason = match e {
+                MetaError::Permission { .. } => "meta_permission_denied",
+                _ => "meta_refused",
+            };
+            settle(InboxStatus::Failed, reason).await;
+            Err(Attempt::Failed)
+        }
+    }
+}
+
+/// Ingests the mapped lead (one at a time per tenant) and settles its inbox item: `done` whether
+/// it was created now or counted before; left `pending` when the ingest failed.
+async fn ingest(
+    deps: &Ingest,
+    access: &TenantAccess,
+    change: &LeadgenChange,
+    lead: NewLead,
+    event: EntityId,
+    now: DateTime<Utc>,
+) -> Attempt {
+    let tenant = access.tenant;
+    let ingested = {
+        let _one_at_a_time = access.ingest.lock().await;
+        // TODO(merge): events port — `ingest_lead` takes the DynamoDB adapter today; pass the
+        // events store port here (and drop `Ingest::events` / `App::lead_ingest_store`) once it does.
+        match &deps.events {
+            Some(store) => ingest_lead(store, tenant, event, lead, now).await.map_err(|e| e.to_string()),
+            None => Err("this App has no CRM event store".to_string()),
+        }
+    };
+    match ingested {
+        Ok(applied) => {
+            inbox::settle(deps.inbox.as_ref(), tenant, &change.leadgen_id, InboxStatus::Done, None, now).await;
+            if applied == Applied::Applied {
+                tracing::info!(tenant_id = tenant.0, leadgen_id = %change.leadgen_id, "lead-ads lead created");
+                Attempt::Created
+            } else {
+                Attempt::Duplicate
+            }
+        }
+        Err(e) => {
+            tracing::error!(tenant_id = tenant.0, leadgen_id = %change.leadgen_id, error = %e, "lead could not be ingested; left open");
+            inbox::settle(
+                deps.inbox.as_ref(),
+                tenant,
+                &change.leadgen_id,
+                InboxStatus::Pending,
+                Some("ingest_failed"),
+                now,
+            )
+            .await;
+            Attempt::Pending
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::leadgen_inbox::InboxItem;
+    use crate::store::pages::{PageIndex, PageOwner};
+    use crate::testing::{unit_app, unit_now};
+
+    fn delivery(ids: &[&str], page: &str) -> Delivery {
+        let changes = ids
+            .iter()
+            .map(|id| LeadgenChange {
+                leadgen_id: id.to_string(),
+                page_id: page.into(),
+                form_id: None,
+                ad_id: None,
+                created_time: None,
+            })
+            .collect();
+        Delivery { changes, other_fields: 0, invalid: 1 }
+    }
+
+    #[tokio::test]
+    async fn leads_of_a_tenant_without_meta_are_parked_and_unknown_pages_skipped_without_graph() {
+        let (app, mem) = unit_app(&[("META_APP_ID", "app"), ("META_APP_SECRET", "s")]);
+        let owner = PageOwner {
+            page_id: "100".into(),
+            tenant_id: TenantId(1),
+            page_name: String::new(),
+            registered_at: unit_now(),
+        };
+        assert!(mem.pages.put_if_owner(&owner, TenantId(1)).await.expect("claim"));
+
+        let report = process_delivery(&app, delivery(&["11", "12"], "100"), unit_now()).await.expect("processed");
+        let parked = DeliveryReport { received: 2, invalid: 1, awaiting_reconnect: 2, ..Default::default() };
+        assert_eq!(report, parked);
+        let item: Option<InboxItem> = mem.lead_inbox.get(TenantId(1), "11").await.expect("get");
+        assert_eq!(
+            item.map(|i| (i.status, i.last_error)),
+            Some((InboxStatus::AwaitingReconnect, Some("meta_not_connected_or_expired".into())))
+        );
+        assert_eq!(report.clone().into_answer(), Ok(report), "parked leads are answered 200");
+
+        let stray = process_delivery(&app, delivery(&["13"], "999"), unit_now()).await.expect("processed");
+        assert_eq!((stray.unknown_page, stray.awaiting_reconnect), (1, 0));
+        assert_eq!(mem.lead_inbox.get(TenantId(1), "13").await.expect("get"), None, "nothing opened");
+    }
+
+    #[tokio::test]
+    async fn leads_the_budget_did_not_reach_stay_pending_and_ask_for_a_redelivery() {
+        let (app, mem) = unit_app(&[("META_APP_ID", "app"), ("META_APP_SECRET", "s")]);
+        let owner = PageOwner {
+            page_id: "100".into(),
+            tenant_id: TenantId(1),
+            page_name: String::new(),
+            registered_at: unit_now(),
+        };
+        assert!(mem.pages.put_if_owner(&owner, TenantId(1)).await.expect("claim"));
+        let out_of_time = Limits { concurrency: 2, budget: Duration::ZERO };
+        let report = process_delivery_with(&app, delivery(&["21", "22", "23"], "100"), unit_now(), out_of_time)
+            .await
+            .expect("processed");
+        assert_eq!((report.pending, report.awaiting_reconnect), (3, 0));
+        assert_eq!(mem.lead_inbox.open_items(TenantId(1), 10).await.expect("open").len(), 3);
+        let answer = crate::platform::error::ApiError::from(report.into_answer().expect_err("503"));
+        assert_eq!((answer.status().as_u16(), answer.code()), (503, "leads_pending"));
+    }
+}
