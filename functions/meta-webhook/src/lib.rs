@@ -148,6 +148,54 @@ mod tests {
         assert_eq!(resp.status(), 413);
     }
 
+    fn signed_post(app_secret: &str, body: &str) -> Request {
+        let sig = leadgen::sign(app_secret, body.as_bytes());
+        req("POST", "/crm/webhooks/meta", &[("x-hub-signature-256", &sig)], body)
+    }
+
+    fn leadgen_delivery(page: &str, leadgen_ids: &[&str]) -> String {
+        let changes: Vec<serde_json::Value> = leadgen_ids
+            .iter()
+            .map(|id| serde_json::json!({"field": "leadgen", "value": {"leadgen_id": id, "page_id": page, "form_id": "77"}}))
+            .collect();
+        serde_json::json!({"object": "page", "entry": [{"id": page, "time": 1, "changes": changes}]}).to_string()
+    }
+
+    #[tokio::test]
+    async fn changes_for_a_page_no_tenant_owns_are_answered_200_and_open_nothing() {
+        use crm_shared::store::leadgen_inbox::LeadInbox;
+        let (app, mem) = app();
+        let resp = handle(&app, signed_post("app-secret", &leadgen_delivery("100", &["11"]))).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(body_json(&resp)["data"]["unknown_page"], 1);
+        let owner = crm_shared::domain::ids::TenantId(1);
+        assert_eq!(mem.lead_inbox.get(owner, "11").await.expect("get"), None);
+    }
+
+    #[tokio::test]
+    async fn leads_of_a_tenant_without_a_meta_connection_are_parked_and_answered_200() {
+        use crm_shared::store::leadgen_inbox::{InboxStatus, LeadInbox};
+        use crm_shared::store::pages::{PageIndex, PageOwner};
+        let (app, mem) = unit_app(&[
+            ("META_APP_ID", "app"),
+            ("META_APP_SECRET", "app-secret"),
+            ("META_WEBHOOK_VERIFY_TOKEN", "verify-me"),
+        ]);
+        let tenant = crm_shared::domain::ids::TenantId(1);
+        let owner = PageOwner {
+            page_id: "100".into(),
+            tenant_id: tenant,
+            page_name: String::new(),
+            registered_at: app.clock.now(),
+        };
+        assert!(mem.pages.put_if_owner(&owner, tenant).await.expect("claim"));
+        let resp = handle(&app, signed_post("app-secret", &leadgen_delivery("100", &["11", "12"]))).await;
+        assert_eq!(resp.status(), 200, "{:?}", body_json(&resp));
+        assert_eq!(body_json(&resp)["data"]["awaiting_reconnect"], 2);
+        let parked = mem.lead_inbox.get(tenant, "12").await.expect("get").map(|i| i.status);
+        assert_eq!(parked, Some(InboxStatus::AwaitingReconnect), "kept for the replay after reconnect");
+    }
+
     #[tokio::test]
     async fn other_methods_are_405() {
         let (app, _) = app();

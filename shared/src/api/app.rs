@@ -121,7 +121,7 @@ impl App {
     }
 
     /// The DynamoDB adapter [`crate::events::ingest_lead`] takes until it takes the events store
-    /// port (TODO(merge): events port); `None` for in-memory apps, where leads are not ingested.
+    /// port (then this goes); `None` for in-memory apps, where leads are not ingested.
     pub fn lead_ingest_store(&self) -> Option<&DynamoStore> {
         self.dynamo.as_ref()
     }
