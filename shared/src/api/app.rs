@@ -120,8 +120,9 @@ impl App {
         }
     }
 
-    /// The DynamoDB adapter [`crate::events::ingest_lead`] takes until it takes the events store
-    /// port (then this goes); `None` for in-memory apps, where leads are not ingested.
+    /// The DynamoDB adapter the events folder's `ingest_lead` takes until it takes the events store
+    /// port (then this goes; `api` names no feature folder); `None` for in-memory apps, where
+    /// leads are not ingested.
     pub fn lead_ingest_store(&self) -> Option<&DynamoStore> {
         self.dynamo.as_ref()
     }
