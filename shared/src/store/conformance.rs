@@ -159,26 +159,26 @@ fn page_owner(page: &str, tenant: i64, name: &str) -> PageOwner {
 pub async fn page_index<S: PageIndex>(s: &S) {
     let page = "90000000001";
     assert_eq!(s.owner_of(page).await.expect("get"), None);
-    assert!(s.put_if_owner(&page_owner(page, 9500, "Clinic"), TenantId(9500)).await.expect("claim"));
-    assert_eq!(s.owner_of(page).await.expect("get"), Some(page_owner(page, 9500, "Clinic")));
-    assert!(!s.put_if_owner(&page_owner(page, 9501, "Other"), TenantId(9501)).await.expect("claim"), "owned");
-    assert_eq!(s.owner_of(page).await.expect("get").map(|o| o.tenant_id), Some(TenantId(9500)));
-    assert!(s.put_if_owner(&page_owner(page, 9500, "Renamed"), TenantId(9500)).await.expect("re-claim"));
+    assert!(s.put_if_owner(&page_owner(page, 9700, "Clinic"), TenantId(9700)).await.expect("claim"));
+    assert_eq!(s.owner_of(page).await.expect("get"), Some(page_owner(page, 9700, "Clinic")));
+    assert!(!s.put_if_owner(&page_owner(page, 9701, "Other"), TenantId(9701)).await.expect("claim"), "owned");
+    assert_eq!(s.owner_of(page).await.expect("get").map(|o| o.tenant_id), Some(TenantId(9700)));
+    assert!(s.put_if_owner(&page_owner(page, 9700, "Renamed"), TenantId(9700)).await.expect("re-claim"));
     assert_eq!(s.owner_of(page).await.expect("get").map(|o| o.page_name), Some("Renamed".into()));
-    assert!(s.put_if_owner(&page_owner(page, 9501, "Taken"), TenantId(9500)).await.expect("take over"));
-    assert_eq!(s.owner_of(page).await.expect("get"), Some(page_owner(page, 9501, "Taken")));
-    assert!(!s.put_if_owner(&page_owner(page, 9500, "Back"), TenantId(9500)).await.expect("claim"), "no longer");
+    assert!(s.put_if_owner(&page_owner(page, 9701, "Taken"), TenantId(9700)).await.expect("take over"));
+    assert_eq!(s.owner_of(page).await.expect("get"), Some(page_owner(page, 9701, "Taken")));
+    assert!(!s.put_if_owner(&page_owner(page, 9700, "Back"), TenantId(9700)).await.expect("claim"), "no longer");
 
     let free = "90000000002";
-    let (first, second) = (page_owner(free, 9502, "A"), page_owner(free, 9503, "B"));
-    let (a, b) = tokio::join!(s.put_if_owner(&first, TenantId(9502)), s.put_if_owner(&second, TenantId(9503)));
+    let (first, second) = (page_owner(free, 9702, "A"), page_owner(free, 9703, "B"));
+    let (a, b) = tokio::join!(s.put_if_owner(&first, TenantId(9702)), s.put_if_owner(&second, TenantId(9703)));
     let (a, b) = (a.expect("claim a"), b.expect("claim b"));
     assert!(a ^ b, "exactly one racing claim wins ({a}, {b})");
-    let winner = if a { 9502 } else { 9503 };
+    let winner = if a { 9702 } else { 9703 };
     assert_eq!(s.owner_of(free).await.expect("get").map(|o| o.tenant_id), Some(TenantId(winner)));
 
     assert_eq!(s.owner_of("not-a-page").await.expect("get"), None);
-    assert!(s.put_if_owner(&page_owner("1#2", 9500, "x"), TenantId(9500)).await.is_err(), "never shapes a key");
+    assert!(s.put_if_owner(&page_owner("1#2", 9700, "x"), TenantId(9700)).await.is_err(), "never shapes a key");
 }
 
 fn inbox_lead(id: &str) -> InboxLead {
@@ -193,7 +193,7 @@ async fn open_ids<S: LeadInbox>(s: &S, tenant: TenantId, limit: usize) -> Vec<St
 /// first per tenant; a failed attempt keeps the item open with its reason; settling takes it out
 /// of the open list and an open status never re-opens it; an item never opened stays absent.
 pub async fn lead_inbox<S: LeadInbox>(s: &S) {
-    let (t, other) = (TenantId(9600), TenantId(9601));
+    let (t, other) = (TenantId(9800), TenantId(9801));
     let at = |secs: i64| t0() + Duration::seconds(secs);
     assert_eq!(s.get(t, "1001").await.expect("get"), None);
     for (i, id) in ["1001", "1002", "1003"].into_iter().enumerate() {
