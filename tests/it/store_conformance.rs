@@ -28,3 +28,13 @@ async fn dynamo_rate_limiter_conforms() {
 async fn dynamo_audit_log_conforms() {
     conformance::audit_log(&TestEnv::new().await.store).await;
 }
+
+#[tokio::test]
+async fn dynamo_aggregates_conform() {
+    conformance::aggregates(&TestEnv::new().await.store).await;
+}
+
+#[tokio::test]
+async fn dynamo_spend_conforms() {
+    conformance::spend(&TestEnv::new().await.store).await;
+}

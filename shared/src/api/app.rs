@@ -14,10 +14,12 @@ use crate::platform::config::{Config, ConfigError};
 use crate::platform::crypto::{KmsTokenCipher, TokenCipher};
 use crate::platform::error::ApiError;
 use crate::platform::secrets::{SecretName, SecretResolver, SecretString, Secrets};
+use crate::store::aggregates::AggregateStore;
 use crate::store::audit::AuditLog;
 use crate::store::connected_index::ConnectedIndex;
 use crate::store::oauth_states::OAuthStateStore;
 use crate::store::ratelimit::RateLimiter;
+use crate::store::spend::SpendStore;
 use crate::store::{DynamoStore, MetaConnectionStore, TenantProfileStore};
 
 /// The shared outbound HTTP client, built on first use and then reused for the container's life.
@@ -50,6 +52,8 @@ pub struct App {
     pub audit: Arc<dyn AuditLog>,
     pub connections: Arc<dyn MetaConnectionStore>,
     pub profiles: Arc<dyn TenantProfileStore>,
+    pub aggregates: Arc<dyn AggregateStore>,
+    pub spend: Arc<dyn SpendStore>,
     pub cipher: Arc<dyn TokenCipher>,
     /// The DynamoDB adapter, for functions that need more than the ports above.
     pub dynamo: Option<DynamoStore>,
@@ -104,6 +108,8 @@ impl App {
             audit: store.clone(),
             connections: store.clone(),
             profiles: store.clone(),
+            aggregates: store.clone(),
+            spend: store.clone(),
             cipher: Arc::new(cipher),
             dynamo: Some(dynamo),
             sdk: Some(sdk.clone()),
@@ -140,6 +146,7 @@ impl App {
 
         let mem = InMemory {
             store: Arc::new(MemoryStore::default()),
+            table: Arc::new(crate::store::memory_table::MemoryTable::default()),
             audit: Arc::new(MemoryAuditLog::default()),
             rate_limiter: Arc::new(MemoryRateLimiter::default()),
             oauth_states: Arc::new(crate::store::oauth_states::MemoryOAuthStates::default()),
@@ -154,6 +161,8 @@ impl App {
             audit: mem.audit.clone(),
             connections: mem.store.clone(),
             profiles: mem.store.clone(),
+            aggregates: mem.table.clone(),
+            spend: mem.table.clone(),
             cipher: Arc::new(FakeTokenCipher),
             dynamo: None,
             sdk: None,
@@ -170,6 +179,8 @@ impl App {
 #[derive(Debug, Clone)]
 pub struct InMemory {
     pub store: Arc<crate::store::memory::MemoryStore>,
+    /// Items of the twins that read key ranges (aggregates, spend).
+    pub table: Arc<crate::store::memory_table::MemoryTable>,
     pub audit: Arc<crate::store::audit::MemoryAuditLog>,
     pub rate_limiter: Arc<crate::store::ratelimit::MemoryRateLimiter>,
     pub oauth_states: Arc<crate::store::oauth_states::MemoryOAuthStates>,

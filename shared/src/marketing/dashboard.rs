@@ -18,16 +18,18 @@ use crate::api::app::App;
 use crate::domain::connection::{token_status, TokenStatus};
 use crate::domain::ids::TenantId;
 use crate::domain::money::{Currency, MinorUnits};
+use crate::domain::period::InvalidRange;
 use crate::domain::period::{all_range_floor, parse_range, resolve_period, Period, RangeSpec};
 use crate::domain::zone::{local_day, reporting_zone};
 use crate::marketing::aggregates::{
-    bucket, buckets, counter, get, plan_reads, AccountSpend, CrmAggregates, Granularity, ReadPlan,
-    DEFAULT_ATTRIBUTION_SETTING,
+    bucket, buckets, counter, get, load_account_spend, load_crm_aggregates, plan_reads, AccountSpend, CrmAggregates,
+    Granularity, ReadPlan,
 };
 use crate::marketing::formulas::{cpa, major, rate_percent, roas, roi_percent, roi_ratio};
-use crate::platform::error::ApiError;
-use crate::store::ReadCost;
-use crate::store::TenantProfile;
+use crate::platform::error::{DomainError, Failure};
+use crate::store::aggregates::AggregateStore;
+use crate::store::spend::{SpendStore, DEFAULT_ATTRIBUTION_SETTING};
+use crate::store::{MetaConnectionStore, ReadCost, StoreError, TenantProfile, TenantProfileStore};
 
 /// How CRM numbers are attributed (the response says which rule was used).
 pub const CRM_ATTRIBUTION_RULE: &str = "first_touch_lead_source: leads with lead_source = META_ADS, and the \
@@ -49,20 +51,63 @@ pub struct Dashboard {
     pub cost: ReadCost,
 }
 
-/// Loads the numbers of the caller's tenant for the period in `query` (`default_range` if none).
-/// Bad parameters are 400s before anything is read.
+/// The stores a dashboard reads (all `GetItem`/`Query`; nothing here reads a lead).
+#[derive(Clone, Copy)]
+pub struct DashboardStores<'a> {
+    pub profiles: &'a dyn TenantProfileStore,
+    pub connections: &'a dyn MetaConnectionStore,
+    pub aggregates: &'a dyn AggregateStore,
+    pub spend: &'a dyn SpendStore,
+}
+
+impl<'a> From<&'a App> for DashboardStores<'a> {
+    fn from(app: &'a App) -> Self {
+        Self {
+            profiles: app.profiles.as_ref(),
+            connections: app.connections.as_ref(),
+            aggregates: app.aggregates.as_ref(),
+            spend: app.spend.as_ref(),
+        }
+    }
+}
+
+/// Why a dashboard could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum DashboardError {
+    #[error(transparent)]
+    Range(#[from] InvalidRange),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl DomainError for DashboardError {
+    fn failure(&self) -> Failure {
+        match self {
+            DashboardError::Range(e) => e.failure(),
+            DashboardError::Store(e) => e.failure(),
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            DashboardError::Range(e) => e.code(),
+            DashboardError::Store(e) => e.code(),
+        }
+    }
+}
+
+/// Loads the numbers of `tenant` for the period in `query` (`default_range` if none). Bad
+/// parameters are refused before anything is read.
 pub async fn load_dashboard(
-    app: &App,
+    stores: DashboardStores<'_>,
     tenant: TenantId,
     query: &[(String, String)],
     default_range: &str,
     now: DateTime<Utc>,
-) -> Result<Dashboard, ApiError> {
+) -> Result<Dashboard, DashboardError> {
     let (name, spec) = parse_range(query, default_range)?;
-    let store = app.dynamo.as_ref().ok_or_else(|| ApiError::internal("the dashboard needs DynamoDB"))?;
     let mut cost = ReadCost::default();
-    let profile = app.profiles.get_profile(tenant).await?;
-    let conn = app.connections.get_connection(tenant).await?;
+    let profile = stores.profiles.get_profile(tenant).await?;
+    let conn = stores.connections.get_connection(tenant).await?;
     cost.add(ReadCost { items_read: 2, requests: 2 });
     let zone = reporting_zone(profile.as_ref().and_then(|p| p.reporting_time_zone));
     let today = local_day(now, zone);
@@ -73,13 +118,13 @@ pub async fn load_dashboard(
         RangeSpec::All => Period { name: name.clone(), from: all_range_floor(today), to: today },
         _ => resolve_period(&name, spec, today, None),
     };
-    let (mut plan, mut crm, mut spend) = read_period(store, tenant, &accounts, &period, today, &mut cost).await?;
+    let (mut plan, mut crm, mut spend) = read_period(stores, tenant, &accounts, &period, today, &mut cost).await?;
     if spec == RangeSpec::All {
         period = resolve_period(&name, spec, today, first_data_day(&crm, &spend));
         crm.by_bucket.retain(|d, _| *d >= bucket(plan.granularity, period.from));
         if plan_reads(&period, today).granularity != plan.granularity {
             // A young tenant: re-read its few days at daily granularity.
-            (plan, crm, spend) = read_period(store, tenant, &accounts, &period, today, &mut cost).await?;
+            (plan, crm, spend) = read_period(stores, tenant, &accounts, &period, today, &mut cost).await?;
         }
     }
     let currency = reporting_currency(profile.as_ref(), &spend, &crm);
@@ -106,19 +151,19 @@ pub async fn load_dashboard(
 }
 
 async fn read_period(
-    store: &crate::store::DynamoStore,
+    stores: DashboardStores<'_>,
     tenant: TenantId,
     accounts: &[String],
     period: &Period,
     today: NaiveDate,
     cost: &mut ReadCost,
-) -> Result<(ReadPlan, CrmAggregates, Vec<AccountSpend>), ApiError> {
+) -> Result<(ReadPlan, CrmAggregates, Vec<AccountSpend>), StoreError> {
     let plan = plan_reads(period, today);
-    let (crm, c) = store.load_crm_aggregates(tenant, period, &plan).await?;
+    let (crm, c) = load_crm_aggregates(stores.aggregates, tenant, period, &plan).await?;
     cost.add(c);
     let mut spend = Vec::new();
     for acct in accounts {
-        let (s, c) = store.load_account_spend(tenant, acct, period, &plan).await?;
+        let (s, c) = load_account_spend(stores.spend, tenant, acct, period, &plan).await?;
         cost.add(c);
         spend.push(s);
     }
@@ -529,25 +574,13 @@ impl RowKind {
     }
 }
 
-/// The body of every dashboard endpoint: caller's tenant → numbers → `view`.
-pub async fn dashboard_reply(
-    app: &App,
-    ctx: crate::api::http::RequestCtx,
-    default_range: &str,
-    view: fn(&Dashboard) -> Value,
-) -> Result<crate::api::http::Reply, ApiError> {
-    let caller = ctx.caller()?;
-    let dashboard = load_dashboard(app, caller.tenant_id, &ctx.query, default_range, ctx.now).await?;
-    crate::api::http::Reply::ok(&view(&dashboard))
-}
-
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
 
     use super::*;
     use crate::domain::connection::token_status;
-    use crate::marketing::aggregates::SpendRow;
+    use crate::store::spend::SpendRow;
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).expect("date")

@@ -15,15 +15,18 @@ use crate::platform::error::{DomainError, Failure};
 pub use crate::domain::connection::{ConnectionStatus, MetaConnection};
 pub use crate::domain::profile::TenantProfile;
 
+pub mod aggregates;
 pub mod audit;
 #[cfg(any(test, feature = "test-support"))]
 pub mod conformance;
 mod dynamo;
 pub mod keys;
+pub mod memory_table;
 pub mod oauth_states;
 pub use dynamo::{is_condition_failure, is_transaction_conflict, retry_conflicts, Conflict, DynamoStore, Revision};
 pub mod connected_index;
 pub mod ratelimit;
+pub mod spend;
 
 pub type Item = HashMap<String, AttributeValue>;
 
