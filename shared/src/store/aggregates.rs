@@ -103,7 +103,7 @@ pub fn counter_update(
     if !sets.is_empty() {
         clauses.push(format!("SET {}", sets.join(", ")));
     }
-    (clauses.join(" "), attr_names, values)
+    UpdateExpression { expression: clauses.join(" "), names: attr_names, values }
 }
 
 /// Reads (and, outside CRM event transactions, adds to) a tenant's aggregate items.
@@ -151,7 +151,7 @@ impl AggregateStore for DynamoStore {
         counters: &Counters,
         names: &Names,
     ) -> Result<(), StoreError> {
-        let (expr, attr_names, values) = counter_update(counters, names);
+        let UpdateExpression { expression: expr, names: attr_names, values } = counter_update(counters, names);
         if expr.is_empty() {
             return Ok(());
         }
