@@ -72,12 +72,18 @@ impl AggregateItem {
     }
 }
 
-/// `ADD` of `counters` and `SET` of `names` as one update expression with its placeholders:
-/// `(expression, attribute names, attribute values)`. Shared by every writer of aggregate items.
-pub fn counter_update(
-    counters: &Counters,
-    names: &Names,
-) -> (String, Vec<(String, String)>, Vec<(String, AttributeValue)>) {
+/// One update expression with its placeholders.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateExpression {
+    /// Empty when there is nothing to update.
+    pub expression: String,
+    pub names: Vec<(String, String)>,
+    pub values: Vec<(String, AttributeValue)>,
+}
+
+/// `ADD` of `counters` and `SET` of `names` on one aggregate item. Shared by every writer of
+/// aggregate items.
+pub fn counter_update(counters: &Counters, names: &Names) -> UpdateExpression {
     let (mut clauses, mut attr_names, mut values) = (Vec::new(), Vec::new(), Vec::new());
     let adds: Vec<String> = counters
         .iter()
