@@ -22,16 +22,21 @@ use crate::domain::period::InvalidRange;
 use crate::domain::period::{all_range_floor, parse_range, resolve_period, Period, RangeSpec};
 use crate::domain::zone::{local_day, reporting_zone};
 use crate::marketing::aggregates::{
-    bucket, buckets, counter, get, load_account_spend, load_crm_aggregates, plan_reads, AccountSpend, CrmAggregates,
+    bucket, counter, get, load_account_spend, load_crm_aggregates, plan_reads, AccountSpend, CrmAggregates,
     Granularity, ReadPlan,
 };
-use crate::marketing::formulas::{cpa, major, rate_percent, roas, roi_percent, roi_ratio};
+use crate::marketing::formulas::{major, roas, roi_percent};
 use crate::platform::error::{DomainError, Failure};
 use crate::store::aggregates::AggregateStore;
-use crate::store::spend::{SpendStore, DEFAULT_ATTRIBUTION_SETTING};
+use crate::store::spend::SpendStore;
 use crate::store::{MetaConnectionStore, ReadCost, StoreError, TenantProfile, TenantProfileStore};
 
 /// How CRM numbers are attributed (the response says which rule was used).
+mod rows;
+mod views;
+
+pub use rows::RowKind;
+
 pub const CRM_ATTRIBUTION_RULE: &str = "first_touch_lead_source: leads with lead_source = META_ADS, and the \
 opportunities and completed sales of those leads, each counted on the local day it happened; campaign and ad \
 come from the lead at creation";
@@ -200,6 +205,7 @@ pub fn reporting_currency(profile: Option<&TenantProfile>, accounts: &[AccountSp
     }
 }
 
+/// A Meta-attributed counter (`{metric}__src__META_ADS`).
 fn meta(c: &BTreeMap<String, i64>, metric: &str) -> i64 {
     get(c, &counter::by_source(metric, counter::META_SOURCE))
 }
@@ -265,313 +271,6 @@ impl Dashboard {
                 .collect(),
         )
     }
-
-    pub fn spend_synced_at(&self) -> Option<DateTime<Utc>> {
-        self.accounts.iter().filter_map(|a| a.synced_at).max()
-    }
-
-    pub fn attribution(&self) -> Value {
-        let meta_setting = self
-            .accounts
-            .iter()
-            .find_map(|a| a.attribution_setting.clone())
-            .unwrap_or_else(|| DEFAULT_ATTRIBUTION_SETTING.to_string());
-        json!({
-            "crm_rule": CRM_ATTRIBUTION_RULE,
-            "lead_source": counter::META_SOURCE,
-            "meta_attribution_setting": meta_setting,
-        })
-    }
-
-    fn primary_account(&self) -> Option<&str> {
-        self.connection.ad_account_ids.first().map(String::as_str)
-    }
-
-    fn period_json(&self) -> Value {
-        json!({
-            "name": self.period.name,
-            "from": self.period.from,
-            "to": self.period.to,
-            "days": self.period.days(),
-            "time_zone": self.time_zone,
-        })
-    }
-
-    /// Campaign rows (`ad_id` = campaign id) and creative rows (one per ad).
-    pub fn rows(&self, kind: RowKind) -> Vec<Value> {
-        #[derive(Default)]
-        struct Acc {
-            name: Option<String>,
-            campaign_name: Option<String>,
-            status: Option<String>,
-            currency: Option<Currency>,
-            spend: i64,
-            impressions: i64,
-            clicks: i64,
-            meta_leads: i64,
-        }
-        let mut rows: BTreeMap<String, Acc> = BTreeMap::new();
-        for a in &self.accounts {
-            let src = match kind {
-                RowKind::Campaign => &a.campaigns,
-                RowKind::Ad => &a.ads,
-            };
-            for r in src {
-                let e = rows.entry(r.id.clone()).or_default();
-                e.name = Some(r.name.clone());
-                e.campaign_name = match kind {
-                    RowKind::Campaign => Some(r.name.clone()),
-                    RowKind::Ad => r.campaign_name.clone(),
-                };
-                e.status = Some(r.status.clone());
-                e.currency = a.currency;
-                e.spend += r.spend_minor.0;
-                e.impressions += r.impressions;
-                e.clicks += r.clicks;
-                e.meta_leads += r.meta_leads;
-            }
-        }
-        let tag = kind.tag();
-        let t = &self.crm.total;
-        for metric in [counter::LEADS, counter::OPPORTUNITIES, counter::SALES] {
-            for id in counter::ids(t, metric, tag) {
-                rows.entry(id.to_string()).or_default();
-            }
-        }
-        let mut out: Vec<(i64, i64, Value)> = rows
-            .into_iter()
-            .map(|(id, acc)| {
-                let cur = acc.currency.unwrap_or(self.currency);
-                let by = |metric: &str| get(t, &format!("{metric}__{tag}__{id}"));
-                let leads = by(counter::LEADS);
-                let opportunities = by(counter::OPPORTUNITIES);
-                let sales = by(counter::SALES);
-                let revenue = MinorUnits(by(&counter::revenue(cur.code())));
-                let spend = MinorUnits(acc.spend);
-                let ratio = roi_ratio(revenue, spend);
-                // Names from the spend sync, else the ones the CRM's leads carried, else the id.
-                let crm_name = self.crm.names.get(&format!("name__{tag}__{id}")).cloned();
-                let crm_campaign_name = match kind {
-                    RowKind::Campaign => crm_name.clone(),
-                    RowKind::Ad => self
-                        .crm
-                        .names
-                        .get(&counter::ad_campaign(&id))
-                        .and_then(|c| self.crm.names.get(&counter::campaign_name(c)))
-                        .cloned(),
-                };
-                let ad_name = acc.name.clone().or(crm_name).unwrap_or_else(|| id.clone());
-                let campaign_name = acc.campaign_name.or(crm_campaign_name).unwrap_or_else(|| ad_name.clone());
-                let row = json!({
-                    "ad_id": id,
-                    "ad_name": ad_name,
-                    "campaign_name": campaign_name,
-                    "status": acc.status.unwrap_or_else(|| "unknown".into()),
-                    "currency": cur,
-                    "spend": major(spend, cur),
-                    "spend_minor": spend,
-                    "leads": leads,
-                    "opportunities": opportunities,
-                    "sales": sales,
-                    "revenue": major(revenue, cur),
-                    "revenue_minor": revenue,
-                    "roi": ratio.unwrap_or(0.0),
-                    "roi_ratio": ratio,
-                    "roas": roas(revenue, spend),
-                    "cpa_minor": cpa(spend, leads),
-                    "meta_leads": acc.meta_leads,
-                    "impressions": acc.impressions,
-                    "clicks": acc.clicks,
-                });
-                (spend.0, leads, row)
-            })
-            .collect();
-        out.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
-        out.into_iter().map(|(_, _, v)| v).collect()
-    }
-
-    /// `campaigns.{campaigns, creatives, account_total_spend}` as the frontend reads it.
-    pub fn campaigns_block(&self) -> Value {
-        let h = self.headline();
-        json!({
-            "campaigns": self.rows(RowKind::Campaign),
-            "creatives": self.rows(RowKind::Ad),
-            "account_total_spend": major(h.spend, h.currency),
-            "account_total_spend_minor": h.spend,
-            "currency": h.currency,
-        })
-    }
-
-    /// `GET /stats/roi` (and `meta.roi` / `roi` of the other views).
-    pub fn roi_view(&self, with_campaigns: bool) -> Value {
-        let h = self.headline();
-        let cur = h.currency;
-        let cpa_exact = cpa(h.spend, h.leads);
-        let mut v = json!({
-            // The frontend's fields.
-            "total_spend": major(h.spend, cur),
-            "total_revenue": major(h.revenue, cur),
-            "currency": cur,
-            "cpa": cpa_exact.map_or(0.0, |c| major(c, cur)),
-            "leads": h.leads,
-            "leads_converted": h.customers,
-            "patients_converted": h.customers,
-            "is_connected": self.connection.connected,
-            "ad_account_id": self.primary_account(),
-            "time_range": self.period.name,
-            // Exact values.
-            "total_spend_minor": h.spend,
-            "total_revenue_minor": h.revenue,
-            "cpa_minor": cpa_exact,
-            "cost_per_opportunity_minor": cpa(h.spend, h.opportunities),
-            "roas": roas(h.revenue, h.spend),
-            "roi_percent": roi_percent(h.revenue, h.spend),
-            "roi_ratio": roi_ratio(h.revenue, h.spend),
-            "ltv_minor": h.revenue.div_round(h.customers),
-            "paying_customers": h.customers,
-            "opportunities": h.opportunities,
-            "sales": h.sales,
-            "attribution": self.attribution(),
-            "other_currencies": self.other_currencies(),
-            "period": self.period_json(),
-            "spend_synced_at": self.spend_synced_at(),
-        });
-        if with_campaigns {
-            v["campaigns"] = Value::Array(self.rows(RowKind::Campaign));
-        }
-        v
-    }
-
-    /// The chart series: one point per bucket, zero-filled.
-    pub fn series(&self) -> Value {
-        let cur = self.currency;
-        let spend_by: BTreeMap<NaiveDate, i64> = self
-            .accounts
-            .iter()
-            .filter(|a| a.currency == Some(cur))
-            .flat_map(|a| a.by_bucket.iter().map(|(d, m)| (*d, m.0)))
-            .fold(BTreeMap::new(), |mut acc, (d, m)| {
-                *acc.entry(d).or_insert(0) += m;
-                acc
-            });
-        let empty = BTreeMap::new();
-        let points: Vec<Value> = buckets(self.granularity, &self.period)
-            .into_iter()
-            .map(|d| {
-                let c = self.crm.by_bucket.get(&d).unwrap_or(&empty);
-                let revenue = MinorUnits(meta(c, &counter::revenue(cur.code())));
-                let spend = MinorUnits(spend_by.get(&d).copied().unwrap_or(0));
-                json!({
-                    "date": d,
-                    "leads": meta(c, counter::LEADS),
-                    "opportunities": meta(c, counter::OPPORTUNITIES),
-                    "sales": meta(c, counter::SALES),
-                    "revenue_minor": revenue,
-                    "revenue": major(revenue, cur),
-                    "spend_minor": spend,
-                    "spend": major(spend, cur),
-                })
-            })
-            .collect();
-        json!({ "granularity": self.granularity, "currency": cur, "points": points })
-    }
-
-    fn connection_json(&self) -> Value {
-        json!({
-            "status": self.connection.status,
-            "connected": self.connection.connected,
-            "needs_reconnect": self.connection.needs_reconnect,
-            "expires_at": self.connection.expires_at,
-            "ad_account_id": self.primary_account(),
-            "ad_account_ids": self.connection.ad_account_ids,
-        })
-    }
-
-    /// `GET /stats`.
-    pub fn stats_view(&self) -> Value {
-        let h = self.headline();
-        let cur = h.currency;
-        let t = &self.crm.total;
-        let by_source: BTreeMap<&str, i64> = t
-            .iter()
-            .filter_map(|(k, v)| k.strip_prefix("leads__src__").map(|s| (s, *v)))
-            .filter(|(_, v)| *v != 0)
-            .collect();
-        let cpa_exact = cpa(h.spend, h.leads);
-        json!({
-            "time_range": self.period.name,
-            "period": self.period_json(),
-            "currency": cur,
-            "meta_connected": self.connection.connected,
-            "meta_connection": self.connection_json(),
-            "spend_synced_at": self.spend_synced_at(),
-            "leads": h.leads,
-            "leads_all_sources": get(t, counter::LEADS),
-            "leads_by_source": by_source,
-            "opportunities": h.opportunities,
-            "sales": h.sales,
-            "paying_customers": h.customers,
-            "revenue": major(h.revenue, cur),
-            "revenue_minor": h.revenue,
-            "spend": major(h.spend, cur),
-            "spend_minor": h.spend,
-            "cpa": cpa_exact.map(|c| major(c, cur)),
-            "cpa_minor": cpa_exact,
-            "roas": roas(h.revenue, h.spend),
-            "roi_percent": roi_percent(h.revenue, h.spend),
-            "lead_to_opportunity_rate": rate_percent(h.opportunities, h.leads),
-            "opportunity_to_sale_rate": rate_percent(h.sales, h.opportunities),
-            "series": self.series(),
-            "roi": self.roi_view(false),
-            "campaigns": self.campaigns_block(),
-            "other_currencies": self.other_currencies(),
-            "attribution": self.attribution(),
-        })
-    }
-
-    /// `GET /combined-stats`: the page's main load.
-    pub fn combined_view(&self) -> Value {
-        let h = self.headline();
-        let connected = self.connection.connected;
-        json!({
-            "time_range": self.period.name,
-            "period": self.period_json(),
-            "meta": {
-                "meta_connected": connected,
-                "currency": h.currency,
-                "roi": self.roi_view(false),
-                "campaigns": self.campaigns_block(),
-                "spend_synced_at": self.spend_synced_at(),
-                "connection": self.connection_json(),
-            },
-            "google": { "connected": false },
-            "combined": {
-                "meta_connected": connected,
-                "google_connected": false,
-                "total_platforms": u8::from(connected),
-                "currency": h.currency,
-                "total_spend": major(h.spend, h.currency),
-                "total_spend_minor": h.spend,
-                "total_leads": h.leads,
-            },
-        })
-    }
-}
-
-/// Which rows: campaigns or ads (creatives).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RowKind {
-    Campaign,
-    Ad,
-}
-
-impl RowKind {
-    fn tag(self) -> &'static str {
-        match self {
-            RowKind::Campaign => "camp",
-            RowKind::Ad => "ad",
-        }
-    }
 }
 
 #[cfg(test)]
@@ -629,6 +328,73 @@ mod tests {
             currency: cur(currency),
             cost: ReadCost::default(),
         }
+    }
+
+    #[tokio::test]
+    async fn loads_numbers_through_the_in_memory_stores() {
+        use crate::domain::connection::{ConnectionStatus, MetaConnection};
+        use crate::domain::zone::Zone;
+        use crate::store::aggregates::{AggBucket, AggregateStore, Names};
+        use crate::store::spend::{DailySpend, SpendStore};
+
+        let (app, mem) = crate::testing::unit_app(&[]);
+        let (t, now) = (TenantId(3), crate::testing::unit_now());
+        let today = d(2026, 11, 24);
+        app.profiles
+            .put_profile(&TenantProfile {
+                tenant_id: t,
+                display_name: "Demo".into(),
+                reporting_time_zone: Zone::parse("America/Bogota").ok(),
+                currency: Some(cur("USD")),
+                updated_at: now,
+            })
+            .await
+            .expect("profile");
+        app.connections
+            .put_connection(&MetaConnection {
+                tenant_id: t,
+                token_ciphertext_b64: String::new(),
+                status: ConnectionStatus::Active,
+                meta_user_id: None,
+                expires_at: None,
+                data_access_expires_at: None,
+                scopes: vec![],
+                business_id: None,
+                business_name: None,
+                ad_account_ids: vec!["act_1".into()],
+                ad_account_name: None,
+                connected_at: now,
+                connected_by: "u".into(),
+                updated_at: now,
+            })
+            .await
+            .expect("connection");
+        let leads = counters(&[("leads", 5), ("leads__src__META_ADS", 4), ("revenue__USD__src__META_ADS", 90_000)]);
+        mem.table.add_to_aggregate(t, AggBucket::Day, today, &leads, &Names::new()).await.expect("agg");
+        let mut day = account("USD", 30_000).campaigns;
+        day[0].id = "c1".into();
+        let spend = DailySpend {
+            tenant_id: t,
+            ad_account_id: "act_1".into(),
+            date: today,
+            currency: cur("USD"),
+            account_time_zone: None,
+            attribution_setting: "unified".into(),
+            synced_at: now,
+            campaigns: day,
+            ads: vec![],
+        };
+        mem.table.put_daily_spend(&spend).await.expect("spend");
+
+        let q = vec![("time_range".to_string(), "7d".to_string())];
+        let dash = load_dashboard((&app).into(), t, &q, "30d", now).await.expect("load");
+        let h = dash.headline();
+        assert_eq!((h.leads, h.spend, h.revenue), (4, MinorUnits(30_000), MinorUnits(90_000)));
+        assert_eq!(dash.roi_view(false)["roi_percent"], 200.0);
+        assert_eq!(dash.cost.items_read, 2 + 1 + 1 + 1, "profile, connection, one aggregate day, one spend day, sync marker");
+        let bad = vec![("time_range".to_string(), "forever".to_string())];
+        let err = load_dashboard((&app).into(), t, &bad, "30d", now).await.expect_err("bad range");
+        assert_eq!(crate::ApiError::from(err).status().as_u16(), 400);
     }
 
     #[test]
