@@ -3,7 +3,7 @@
 //! `App::from_env` reads configuration and builds SDK clients; it makes no network call (AWS
 //! credentials and secrets are resolved lazily on first use), which keeps init fast.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
@@ -22,24 +22,27 @@ use crate::store::ratelimit::RateLimiter;
 use crate::store::spend::SpendStore;
 use crate::store::{DynamoStore, MetaConnectionStore, TenantProfileStore};
 
-/// The shared outbound HTTP client, built on first use and then reused for the container's life.
+/// The shared outbound HTTP client (rustls; its connection pool is reused across invocations).
 ///
-/// Building a rustls client parses the root certificates (~20 ms in debug builds), so functions
-/// that never call a peer do not pay for it at cold start; none of it touches the network.
-/// Per-request timeouts are set by each peer's client (e.g. [`crate::meta::graph::GraphClient`]).
-#[derive(Debug, Clone, Default)]
-pub struct HttpClient(Arc<OnceLock<reqwest::Client>>);
+/// Built once per cold start; a client that cannot be built fails the start with a clear error,
+/// never a silent fallback to a client without timeouts. Per-request timeouts are set by each
+/// peer's client (e.g. [`crate::meta::graph::GraphClient`]).
+#[derive(Debug, Clone)]
+pub struct HttpClient(reqwest::Client);
 
 impl HttpClient {
+    pub fn new() -> Result<Self, ConfigError> {
+        reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(20))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map(HttpClient)
+            .map_err(|e| ConfigError::new("outbound HTTP client", format!("could not be built: {e}")))
+    }
+
     pub fn get(&self) -> &reqwest::Client {
-        self.0.get_or_init(|| {
-            reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .timeout(Duration::from_secs(20))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap_or_else(|_| reqwest::Client::new())
-        })
+        &self.0
     }
 }
 
@@ -90,17 +93,17 @@ impl App {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
         let sdk = load_sdk_config().await;
-        Ok(Self::with_aws(config, &sdk, Arc::new(SystemClock)))
+        Self::with_aws(config, &sdk, Arc::new(SystemClock))
     }
 
     /// Real adapters (DynamoDB, KMS, Secrets Manager) over `sdk`.
-    pub fn with_aws(config: Config, sdk: &SdkConfig, clock: Arc<dyn Clock>) -> Self {
+    pub fn with_aws(config: Config, sdk: &SdkConfig, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
         let dynamo = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone());
         let cipher = KmsTokenCipher::new(aws_sdk_kms::Client::new(sdk), config.kms_key_id.clone());
         let secrets =
             SecretResolver::new(config.secret_sources.clone(), Some(aws_sdk_secretsmanager::Client::new(sdk)));
         let store = Arc::new(dynamo.clone());
-        Self {
+        Ok(Self {
             config: Arc::new(config),
             clock,
             secrets: Arc::new(secrets),
@@ -113,10 +116,10 @@ impl App {
             cipher: Arc::new(cipher),
             dynamo: Some(dynamo),
             sdk: Some(sdk.clone()),
-            http: HttpClient::default(),
+            http: HttpClient::new()?,
             oauth_states: store.clone(),
             connected_index: store,
-        }
+        })
     }
 
     /// The resolved secrets (first call resolves them); a failure is logged naming the variable and
@@ -166,7 +169,7 @@ impl App {
             cipher: Arc::new(FakeTokenCipher),
             dynamo: None,
             sdk: None,
-            http: HttpClient::default(),
+            http: HttpClient::new().unwrap_or_else(|e| panic!("unit test HTTP client: {e}")),
             oauth_states: mem.oauth_states.clone(),
             connected_index: mem.connected_index.clone(),
         };

@@ -74,7 +74,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(var: &'static str, reason: impl Into<String>) -> Self {
+    pub fn new(var: &'static str, reason: impl Into<String>) -> Self {
         Self { var, reason: reason.into() }
     }
 }

@@ -358,7 +358,7 @@ async fn run_scale(scale: usize) -> Result<Row, BoxError> {
     let mut env = provisioned.env();
     env.push(("RATE_LIMIT_PER_MINUTE".into(), "100000".into()));
     let config = Config::from_lookup(|k| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone()))?;
-    let app = App::with_aws(config, &sdk, Arc::new(ManualClock::new(now())));
+    let app = App::with_aws(config, &sdk, Arc::new(ManualClock::new(now())))?;
     app.profiles
         .put_profile(&TenantProfile {
             tenant_id: TENANT,
