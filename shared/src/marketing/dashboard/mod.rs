@@ -391,7 +391,11 @@ mod tests {
         let h = dash.headline();
         assert_eq!((h.leads, h.spend, h.revenue), (4, MinorUnits(30_000), MinorUnits(90_000)));
         assert_eq!(dash.roi_view(false)["roi_percent"], 200.0);
-        assert_eq!(dash.cost.items_read, 2 + 1 + 1 + 1, "profile, connection, one aggregate day, one spend day, sync marker");
+        assert_eq!(
+            dash.cost.items_read,
+            2 + 1 + 1 + 1,
+            "profile, connection, one aggregate day, one spend day, sync marker"
+        );
         let bad = vec![("time_range".to_string(), "forever".to_string())];
         let err = load_dashboard((&app).into(), t, &bad, "30d", now).await.expect_err("bad range");
         assert_eq!(crate::ApiError::from(err).status().as_u16(), 400);
