@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::NaiveDate;
 
 use super::memory_table::MemoryTable;
-use super::{attr, keys, DynamoStore, Item, ReadCost, StoreError};
+use super::{attr, keys, DynamoStore, Item, ItemReads, ReadCost, StoreError};
 use crate::domain::ids::TenantId;
 
 /// Counter values by attribute name.
@@ -84,37 +84,36 @@ pub struct UpdateExpression {
 /// `ADD` of `counters` and `SET` of `names` on one aggregate item. Shared by every writer of
 /// aggregate items.
 pub fn counter_update(counters: &Counters, names: &Names) -> UpdateExpression {
-    let (mut clauses, mut attr_names, mut values) = (Vec::new(), Vec::new(), Vec::new());
-    let adds: Vec<String> = counters
-        .iter()
-        .enumerate()
-        .map(|(i, (name, n))| {
-            attr_names.push((format!("#c{i}"), name.clone()));
-            values.push((format!(":c{i}"), AttributeValue::N(n.to_string())));
-            format!("#c{i} :c{i}")
-        })
-        .collect();
-    if !adds.is_empty() {
-        clauses.push(format!("ADD {}", adds.join(", ")));
+    let mut out = UpdateExpression { expression: String::new(), names: Vec::new(), values: Vec::new() };
+    let mut clauses = Vec::new();
+    let adds = counters.iter().map(|(k, n)| (k, AttributeValue::N(n.to_string())));
+    let sets = names.iter().map(|(k, v)| (k, AttributeValue::S(v.clone())));
+    let parts: [(&str, &str, Vec<_>); 2] = [("ADD", "c", adds.collect()), ("SET", "n", sets.collect())];
+    for (verb, tag, attrs) in parts {
+        let terms: Vec<String> = attrs
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, value))| {
+                out.names.push((format!("#{tag}{i}"), name.clone()));
+                out.values.push((format!(":{tag}{i}"), value));
+                if verb == "ADD" {
+                    format!("#{tag}{i} :{tag}{i}")
+                } else {
+                    format!("#{tag}{i} = :{tag}{i}")
+                }
+            })
+            .collect();
+        if !terms.is_empty() {
+            clauses.push(format!("{verb} {}", terms.join(", ")));
+        }
     }
-    let sets: Vec<String> = names
-        .iter()
-        .enumerate()
-        .map(|(i, (name, value))| {
-            attr_names.push((format!("#n{i}"), name.clone()));
-            values.push((format!(":n{i}"), AttributeValue::S(value.clone())));
-            format!("#n{i} = :n{i}")
-        })
-        .collect();
-    if !sets.is_empty() {
-        clauses.push(format!("SET {}", sets.join(", ")));
-    }
-    UpdateExpression { expression: clauses.join(" "), names: attr_names, values }
+    out.expression = clauses.join(" ");
+    out
 }
 
 /// Reads (and, outside CRM event transactions, adds to) a tenant's aggregate items.
 #[async_trait]
-pub trait AggregateStore: Send + Sync {
+pub trait AggregateStore: ItemReads {
     /// Items of `bucket` whose day (or month) lies in `from..=to`, oldest first, and the read's cost.
     async fn aggregate_items(
         &self,
@@ -122,7 +121,10 @@ pub trait AggregateStore: Send + Sync {
         bucket: AggBucket,
         from: NaiveDate,
         to: NaiveDate,
-    ) -> Result<(Vec<AggregateItem>, ReadCost), StoreError>;
+    ) -> Result<(Vec<AggregateItem>, ReadCost), StoreError> {
+        let (items, cost) = self.item_range(keys::tenant(tenant), bucket.sort_key(from), bucket.sort_key(to)).await?;
+        Ok((items.iter().filter_map(|i| AggregateItem::parse(bucket, i)).collect(), cost))
+    }
 
     /// Adds `counters` to (and sets `names` on) one item, creating it when missing.
     async fn add_to_aggregate(
@@ -137,18 +139,6 @@ pub trait AggregateStore: Send + Sync {
 
 #[async_trait]
 impl AggregateStore for DynamoStore {
-    async fn aggregate_items(
-        &self,
-        tenant: TenantId,
-        bucket: AggBucket,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<(Vec<AggregateItem>, ReadCost), StoreError> {
-        let (items, cost) =
-            self.query_between(keys::tenant(tenant), bucket.sort_key(from), bucket.sort_key(to)).await?;
-        Ok((items.iter().filter_map(|i| AggregateItem::parse(bucket, i)).collect(), cost))
-    }
-
     async fn add_to_aggregate(
         &self,
         tenant: TenantId,
@@ -181,18 +171,6 @@ impl AggregateStore for DynamoStore {
 
 #[async_trait]
 impl AggregateStore for MemoryTable {
-    async fn aggregate_items(
-        &self,
-        tenant: TenantId,
-        bucket: AggBucket,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<(Vec<AggregateItem>, ReadCost), StoreError> {
-        let items = self.lock().between(&keys::tenant(tenant), &bucket.sort_key(from), &bucket.sort_key(to));
-        let cost = ReadCost { items_read: items.len() as u64, requests: 1 };
-        Ok((items.iter().filter_map(|i| AggregateItem::parse(bucket, i)).collect(), cost))
-    }
-
     async fn add_to_aggregate(
         &self,
         tenant: TenantId,
@@ -218,5 +196,21 @@ impl AggregateStore for MemoryTable {
         }
         table.put(item);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counter_update_adds_counters_and_sets_names() {
+        let counters: Counters = [("leads".to_string(), 2), ("sales".to_string(), -1)].into();
+        let names: Names = [("name__camp__c1".to_string(), "Promo".to_string())].into();
+        let u = counter_update(&counters, &names);
+        assert_eq!(u.expression, "ADD #c0 :c0, #c1 :c1 SET #n0 = :n0");
+        assert_eq!(u.names[2], ("#n0".to_string(), "name__camp__c1".to_string()));
+        assert_eq!(u.values[1], (":c1".to_string(), AttributeValue::N("-1".into())));
+        assert_eq!(counter_update(&Counters::new(), &Names::new()).expression, "");
     }
 }

@@ -44,3 +44,20 @@ impl Locked<'_> {
         self.0.range((Bound::Included(lo), Bound::Included(hi))).map(|(_, v)| v.clone()).collect()
     }
 }
+
+#[async_trait::async_trait]
+impl super::ItemReads for MemoryTable {
+    async fn item(&self, pk: String, sk: &str) -> Result<Option<Item>, super::StoreError> {
+        Ok(self.lock().get(&pk, sk))
+    }
+    async fn item_range(
+        &self,
+        pk: String,
+        from: String,
+        to: String,
+    ) -> Result<(Vec<Item>, super::ReadCost), super::StoreError> {
+        let items = self.lock().between(&pk, &from, &to);
+        let cost = super::ReadCost { items_read: items.len() as u64, requests: 1 };
+        Ok((items, cost))
+    }
+}

@@ -107,6 +107,25 @@ pub trait TenantProfileStore: Send + Sync {
     async fn put_profile(&self, profile: &TenantProfile) -> Result<(), StoreError>;
 }
 
+/// Consistent reads of raw items: what ports whose DynamoDB and in-memory sides share their
+/// parsing are built on (implemented by [`DynamoStore`] and [`memory_table::MemoryTable`]).
+#[async_trait]
+pub trait ItemReads: Send + Sync {
+    async fn item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError>;
+    /// Items of `pk` with `from <= SK <= to`, in sort-key order, and what reading them cost.
+    async fn item_range(&self, pk: String, from: String, to: String) -> Result<(Vec<Item>, ReadCost), StoreError>;
+}
+
+#[async_trait]
+impl ItemReads for DynamoStore {
+    async fn item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.get_item(pk, sk).await
+    }
+    async fn item_range(&self, pk: String, from: String, to: String) -> Result<(Vec<Item>, ReadCost), StoreError> {
+        self.query_between(pk, from, to).await
+    }
+}
+
 /// Serializes `value` and adds the item's keys.
 pub fn to_item<T: Serialize>(pk: String, sk: &str, value: &T) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::memory_table::MemoryTable;
 use super::{
-    attr, from_item, is_transaction_conflict, keys, retry_conflicts, to_item, Conflict, DynamoStore, Item, ReadCost,
-    StoreError,
+    attr, from_item, is_transaction_conflict, keys, retry_conflicts, to_item, Conflict, DynamoStore, Item, ItemReads,
+    ReadCost, StoreError,
 };
 use crate::domain::ids::TenantId;
 use crate::domain::money::{Currency, MinorUnits};
@@ -187,12 +187,14 @@ fn synced_at_of(item: &Item) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// Spend items of a tenant's ad accounts.
+/// Spend items of a tenant's ad accounts. Only the write differs between DynamoDB and the
+/// in-memory twin; reads are the same parsing of the same items.
 #[async_trait]
-pub trait SpendStore: Send + Sync {
+pub trait SpendStore: ItemReads {
     /// Upserts one account-day (a restated day overwrites) and keeps the month's rollup equal to
     /// the sum of its days, atomically; re-running with the same day changes nothing.
     async fn put_daily_spend(&self, day: &DailySpend) -> Result<(), StoreError>;
+
     /// The account's days in `from..=to`, oldest first.
     async fn spend_days(
         &self,
@@ -200,7 +202,12 @@ pub trait SpendStore: Send + Sync {
         account: &str,
         from: NaiveDate,
         to: NaiveDate,
-    ) -> Result<(Vec<DailySpend>, ReadCost), StoreError>;
+    ) -> Result<(Vec<DailySpend>, ReadCost), StoreError> {
+        let range = (keys::spend_day(account, from), keys::spend_day(account, to));
+        let (items, cost) = self.item_range(keys::tenant(tenant), range.0, range.1).await?;
+        Ok((items.into_iter().map(from_item).collect::<Result<_, _>>()?, cost))
+    }
+
     /// The account's monthly rollups for the months of `from..=to`, oldest first.
     async fn spend_months(
         &self,
@@ -208,9 +215,16 @@ pub trait SpendStore: Send + Sync {
         account: &str,
         from: NaiveDate,
         to: NaiveDate,
-    ) -> Result<(Vec<MonthlySpend>, ReadCost), StoreError>;
+    ) -> Result<(Vec<MonthlySpend>, ReadCost), StoreError> {
+        let range = (keys::spend_month(account, from), keys::spend_month(account, to));
+        let (items, cost) = self.item_range(keys::tenant(tenant), range.0, range.1).await?;
+        Ok((items.into_iter().map(from_item).collect::<Result<_, _>>()?, cost))
+    }
+
     /// When the sync last wrote the account.
-    async fn spend_synced_at(&self, tenant: TenantId, account: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
+    async fn spend_synced_at(&self, tenant: TenantId, account: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(self.item(keys::tenant(tenant), &keys::spend_sync(account)).await?.as_ref().and_then(synced_at_of))
+    }
 }
 
 #[async_trait]
@@ -250,36 +264,6 @@ impl SpendStore for DynamoStore {
         .await?;
         written.ok_or_else(|| StoreError::Dynamo("spend upsert kept conflicting with concurrent writers".into()))
     }
-
-    async fn spend_days(
-        &self,
-        tenant: TenantId,
-        account: &str,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<(Vec<DailySpend>, ReadCost), StoreError> {
-        let (items, cost) = self
-            .query_between(keys::tenant(tenant), keys::spend_day(account, from), keys::spend_day(account, to))
-            .await?;
-        Ok((items.into_iter().map(from_item).collect::<Result<_, _>>()?, cost))
-    }
-
-    async fn spend_months(
-        &self,
-        tenant: TenantId,
-        account: &str,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<(Vec<MonthlySpend>, ReadCost), StoreError> {
-        let (items, cost) = self
-            .query_between(keys::tenant(tenant), keys::spend_month(account, from), keys::spend_month(account, to))
-            .await?;
-        Ok((items.into_iter().map(from_item).collect::<Result<_, _>>()?, cost))
-    }
-
-    async fn spend_synced_at(&self, tenant: TenantId, account: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        Ok(self.get_item(keys::tenant(tenant), &keys::spend_sync(account)).await?.as_ref().and_then(synced_at_of))
-    }
 }
 
 #[async_trait]
@@ -296,39 +280,6 @@ impl SpendStore for MemoryTable {
         table.put(to_item(pk.clone(), &month_sk, &month)?);
         table.put(sync_marker(&pk, &day.ad_account_id, day.synced_at));
         Ok(())
-    }
-
-    async fn spend_days(
-        &self,
-        tenant: TenantId,
-        account: &str,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<(Vec<DailySpend>, ReadCost), StoreError> {
-        let items =
-            self.lock().between(&keys::tenant(tenant), &keys::spend_day(account, from), &keys::spend_day(account, to));
-        let cost = ReadCost { items_read: items.len() as u64, requests: 1 };
-        Ok((items.into_iter().map(from_item).collect::<Result<_, _>>()?, cost))
-    }
-
-    async fn spend_months(
-        &self,
-        tenant: TenantId,
-        account: &str,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<(Vec<MonthlySpend>, ReadCost), StoreError> {
-        let items = self.lock().between(
-            &keys::tenant(tenant),
-            &keys::spend_month(account, from),
-            &keys::spend_month(account, to),
-        );
-        let cost = ReadCost { items_read: items.len() as u64, requests: 1 };
-        Ok((items.into_iter().map(from_item).collect::<Result<_, _>>()?, cost))
-    }
-
-    async fn spend_synced_at(&self, tenant: TenantId, account: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        Ok(self.lock().get(&keys::tenant(tenant), &keys::spend_sync(account)).as_ref().and_then(synced_at_of))
     }
 }
 
