@@ -26,7 +26,7 @@ use crate::store::{DynamoStore, MetaConnectionStore, TenantProfileStore};
 ///
 /// Built once per cold start; a client that cannot be built fails the start with a clear error,
 /// never a silent fallback to a client without timeouts. Per-request timeouts are set by each
-/// peer's client (e.g. [`crate::meta::graph::GraphClient`]).
+/// peer's client (e.g. the Graph client in `meta`).
 #[derive(Debug, Clone)]
 pub struct HttpClient(reqwest::Client);
 
