@@ -20,6 +20,8 @@ pub mod api;
 pub mod automation;
 pub mod domain;
 pub mod events;
+#[cfg(test)]
+mod layering;
 pub mod marketing;
 pub mod meta;
 pub mod platform;

@@ -60,7 +60,7 @@ async fn racing_redeliveries_and_sales_count_exactly_once() {
     assert_eq!((deliveries.iter().filter(|(d, _)| *d).count(), next), (20, 40));
 
     // Two Lambda instances (separate SDK clients) share the deliveries, all in flight at once.
-    let other = App::with_aws((*env.app.config).clone(), &sdk_config().await, env.clock.clone());
+    let other = App::with_aws((*env.app.config).clone(), &sdk_config().await, env.clock.clone()).expect("app");
     let start = std::sync::Arc::new(tokio::sync::Barrier::new(deliveries.len()));
     let tasks: Vec<_> = deliveries
         .into_iter()

@@ -154,7 +154,7 @@ async fn concurrent_delivery_of_the_same_event_is_counted_once() {
     let env = TestEnv::new().await;
     let t = 24;
     // Two Lambda instances: separate SDK clients and Apps over the same table.
-    let other = App::with_aws((*env.app.config).clone(), &sdk_config().await, env.clock.clone());
+    let other = App::with_aws((*env.app.config).clone(), &sdk_config().await, env.clock.clone()).expect("app");
     for round in 0..3 {
         let ev = lead(t, &format!("L-{round}"), &format!("e-{round}"), "2026-11-20T10:00:00Z", "META_ADS", Some("c1"));
         let parsed = parse_event(&ev).expect("parse");
@@ -307,7 +307,7 @@ async fn ingested_meta_lead_is_idempotent_on_its_external_id() {
 async fn concurrent_different_events_on_the_same_day_all_count() {
     let env = TestEnv::new().await;
     let t = 30;
-    let other = App::with_aws((*env.app.config).clone(), &sdk_config().await, env.clock.clone());
+    let other = App::with_aws((*env.app.config).clone(), &sdk_config().await, env.clock.clone()).expect("app");
     let mut tasks = Vec::new();
     for i in 0..12 {
         let app = if i % 2 == 0 { env.app.clone() } else { other.clone() };

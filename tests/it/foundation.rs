@@ -74,7 +74,8 @@ async fn rate_limit_across_two_instances_allows_exactly_the_limit() {
     let env = TestEnv::new().await;
     // A second "Lambda instance": its own SDK clients and App over the same table.
     let sdk2 = sdk_config().await;
-    let other: Arc<dyn RateLimiter> = App::with_aws((*env.app.config).clone(), &sdk2, env.clock.clone()).rate_limiter;
+    let other: Arc<dyn RateLimiter> =
+        App::with_aws((*env.app.config).clone(), &sdk2, env.clock.clone()).expect("app").rate_limiter;
     let mine = env.app.rate_limiter.clone();
     let limit = 10;
     let mut tasks = Vec::new();
@@ -233,7 +234,7 @@ async fn secrets_are_resolved_from_secrets_manager_arns() {
             );
         }
     }
-    let broken = App::with_aws(config, &env.sdk, env.clock.clone());
+    let broken = App::with_aws(config, &env.sdk, env.clock.clone()).expect("app");
     let resp = meta_token_status::handle(&broken, get("/crm/marketing/token-status", 1, "admin")).await;
     assert_eq!(resp.status(), 500, "a secret that cannot be read fails loudly, never falls back");
     assert_eq!(body_json(&resp)["error"]["code"], "internal_error");

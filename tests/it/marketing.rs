@@ -6,8 +6,8 @@ use crm_shared::api::http::body_json;
 use crm_shared::domain::ids::TenantId;
 use crm_shared::domain::money::{Currency, MinorUnits};
 use crm_shared::domain::zone::Zone;
-use crm_shared::marketing::aggregates::{DailySpend, SpendRow};
 use crm_shared::marketing::dashboard::load_dashboard;
+use crm_shared::store::spend::{DailySpend, SpendRow, SpendStore};
 use crm_shared::store::{ConnectionStatus, MetaConnection, TenantProfile};
 use integration_tests::*;
 use serde_json::{json, Value};
@@ -456,8 +456,9 @@ async fn all_reads_monthly_rollups_from_the_first_data() {
     );
     assert_eq!(s["series"]["points"][1]["spend_minor"], 2_000);
 
-    let dash =
-        load_dashboard(&env.app, TenantId(t), &[("time_range".into(), "all".into())], "all", t0()).await.expect("load");
+    let dash = load_dashboard((&env.app).into(), TenantId(t), &[("time_range".into(), "all".into())], "all", t0())
+        .await
+        .expect("load");
     assert!(dash.cost.items_read <= 100, "{:?}", dash.cost);
 }
 
@@ -493,7 +494,7 @@ async fn read_cost_does_not_grow_with_leads() {
             })
             .collect();
         send(&env, events).await;
-        let dash = load_dashboard(&env.app, TenantId(t), &q, "30d", t0()).await.expect("load");
+        let dash = load_dashboard((&env.app).into(), TenantId(t), &q, "30d", t0()).await.expect("load");
         costs.push((dash.headline().leads, dash.cost.items_read));
     }
     assert_eq!(costs[0].0, 30);

@@ -38,3 +38,13 @@ async fn dynamo_page_index_conforms() {
 async fn dynamo_lead_inbox_conforms() {
     conformance::lead_inbox(&TestEnv::new().await.store).await;
 }
+
+#[tokio::test]
+async fn dynamo_aggregates_conform() {
+    conformance::aggregates(&TestEnv::new().await.store).await;
+}
+
+#[tokio::test]
+async fn dynamo_spend_conforms() {
+    conformance::spend(&TestEnv::new().await.store).await;
+}

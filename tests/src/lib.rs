@@ -75,7 +75,7 @@ impl TestEnv {
         let config =
             Config::from_lookup(|k| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone())).expect("config");
         let clock = Arc::new(ManualClock::new(t0()));
-        let app = App::with_aws(config, &sdk, clock.clone());
+        let app = App::with_aws(config, &sdk, clock.clone()).expect("app");
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
         let store = DynamoStore::new(dynamo.clone(), resources.table.clone());
         Self { app, clock, sdk, resources, dynamo, store }

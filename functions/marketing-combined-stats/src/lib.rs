@@ -4,10 +4,10 @@
 //! tenant's aggregate and spend items (`Query` only, never a per-lead read), see
 //! [`crm_shared::marketing::dashboard`].
 
-use crm_shared::api::http::{run_endpoint, Endpoint};
-use crm_shared::marketing::dashboard::{dashboard_reply, Dashboard};
+use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::marketing::dashboard::load_dashboard;
 use crm_shared::platform::auth::Access;
-use crm_shared::App;
+use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 
@@ -22,5 +22,11 @@ pub const ENDPOINT: Endpoint = Endpoint {
 pub const DEFAULT_RANGE: &str = "all";
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    run_endpoint(app, &ENDPOINT, req, |ctx| dashboard_reply(app, ctx, DEFAULT_RANGE, Dashboard::combined_view)).await
+    run_endpoint(app, &ENDPOINT, req, |ctx| view(app, ctx)).await
+}
+
+async fn view(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
+    let tenant = ctx.caller()?.tenant_id;
+    let dashboard = load_dashboard(app.into(), tenant, &ctx.query, DEFAULT_RANGE, ctx.now).await?;
+    Reply::ok(&dashboard.combined_view())
 }

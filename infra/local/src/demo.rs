@@ -4,8 +4,8 @@ use chrono::{DateTime, Duration, Utc};
 use crm_shared::domain::ids::TenantId;
 use crm_shared::domain::money::{Currency, MinorUnits};
 use crm_shared::events::{apply_event, parse_event};
-use crm_shared::marketing::aggregates::{DailySpend, SpendRow};
 use crm_shared::platform::auth::sign_hs256;
+use crm_shared::store::spend::{DailySpend, SpendRow, SpendStore};
 use crm_shared::store::{DynamoStore, TenantProfile, TenantProfileStore};
 use serde_json::json;
 

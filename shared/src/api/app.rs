@@ -3,7 +3,7 @@
 //! `App::from_env` reads configuration and builds SDK clients; it makes no network call (AWS
 //! credentials and secrets are resolved lazily on first use), which keeps init fast.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
@@ -13,32 +13,37 @@ use crate::platform::clock::{Clock, SystemClock};
 use crate::platform::config::{Config, ConfigError};
 use crate::platform::crypto::{KmsTokenCipher, TokenCipher};
 use crate::platform::secrets::{SecretError, SecretName, SecretResolver, SecretString, Secrets};
+use crate::store::aggregates::AggregateStore;
 use crate::store::audit::AuditLog;
 use crate::store::connected_index::ConnectedIndex;
 use crate::store::leadgen_inbox::LeadInbox;
 use crate::store::oauth_states::OAuthStateStore;
 use crate::store::pages::PageIndex;
 use crate::store::ratelimit::RateLimiter;
+use crate::store::spend::SpendStore;
 use crate::store::{DynamoStore, MetaConnectionStore, TenantProfileStore};
 
-/// The shared outbound HTTP client, built on first use and then reused for the container's life.
+/// The shared outbound HTTP client (rustls; its connection pool is reused across invocations).
 ///
-/// Building a rustls client parses the root certificates (~20 ms in debug builds), so functions
-/// that never call a peer do not pay for it at cold start; none of it touches the network.
-/// Per-request timeouts are set by each peer's client (e.g. [`crate::meta::graph::GraphClient`]).
-#[derive(Debug, Clone, Default)]
-pub struct HttpClient(Arc<OnceLock<reqwest::Client>>);
+/// Built once per cold start; a client that cannot be built fails the start with a clear error,
+/// never a silent fallback to a client without timeouts. Per-request timeouts are set by each
+/// peer's client (e.g. the Graph client in `meta`).
+#[derive(Debug, Clone)]
+pub struct HttpClient(reqwest::Client);
 
 impl HttpClient {
+    pub fn new() -> Result<Self, ConfigError> {
+        reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(20))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map(HttpClient)
+            .map_err(|e| ConfigError::new("outbound HTTP client", format!("could not be built: {e}")))
+    }
+
     pub fn get(&self) -> &reqwest::Client {
-        self.0.get_or_init(|| {
-            reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .timeout(Duration::from_secs(20))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap_or_else(|_| reqwest::Client::new())
-        })
+        &self.0
     }
 }
 
@@ -51,6 +56,8 @@ pub struct App {
     pub audit: Arc<dyn AuditLog>,
     pub connections: Arc<dyn MetaConnectionStore>,
     pub profiles: Arc<dyn TenantProfileStore>,
+    pub aggregates: Arc<dyn AggregateStore>,
+    pub spend: Arc<dyn SpendStore>,
     pub cipher: Arc<dyn TokenCipher>,
     /// The DynamoDB adapter, for functions that need more than the ports above.
     pub dynamo: Option<DynamoStore>,
@@ -91,17 +98,17 @@ impl App {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
         let sdk = load_sdk_config().await;
-        Ok(Self::with_aws(config, &sdk, Arc::new(SystemClock)))
+        Self::with_aws(config, &sdk, Arc::new(SystemClock))
     }
 
     /// Real adapters (DynamoDB, KMS, Secrets Manager) over `sdk`.
-    pub fn with_aws(config: Config, sdk: &SdkConfig, clock: Arc<dyn Clock>) -> Self {
+    pub fn with_aws(config: Config, sdk: &SdkConfig, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
         let dynamo = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone());
         let cipher = KmsTokenCipher::new(aws_sdk_kms::Client::new(sdk), config.kms_key_id.clone());
         let secrets =
             SecretResolver::new(config.secret_sources.clone(), Some(aws_sdk_secretsmanager::Client::new(sdk)));
         let store = Arc::new(dynamo.clone());
-        Self {
+        Ok(Self {
             config: Arc::new(config),
             clock,
             secrets: Arc::new(secrets),
@@ -109,15 +116,17 @@ impl App {
             audit: store.clone(),
             connections: store.clone(),
             profiles: store.clone(),
+            aggregates: store.clone(),
+            spend: store.clone(),
             cipher: Arc::new(cipher),
             dynamo: Some(dynamo),
             sdk: Some(sdk.clone()),
-            http: HttpClient::default(),
+            http: HttpClient::new()?,
             oauth_states: store.clone(),
             connected_index: store.clone(),
             pages: store.clone(),
             lead_inbox: store,
-        }
+        })
     }
 
     /// The DynamoDB adapter the events folder's `ingest_lead` takes until it takes the events store
@@ -148,6 +157,7 @@ impl App {
 
         let mem = InMemory {
             store: Arc::new(MemoryStore::default()),
+            table: Arc::new(crate::store::memory_table::MemoryTable::default()),
             audit: Arc::new(MemoryAuditLog::default()),
             rate_limiter: Arc::new(MemoryRateLimiter::default()),
             oauth_states: Arc::new(crate::store::oauth_states::MemoryOAuthStates::default()),
@@ -164,10 +174,12 @@ impl App {
             audit: mem.audit.clone(),
             connections: mem.store.clone(),
             profiles: mem.store.clone(),
+            aggregates: mem.table.clone(),
+            spend: mem.table.clone(),
             cipher: Arc::new(FakeTokenCipher),
             dynamo: None,
             sdk: None,
-            http: HttpClient::default(),
+            http: HttpClient::new().unwrap_or_else(|e| panic!("unit test HTTP client: {e}")),
             oauth_states: mem.oauth_states.clone(),
             connected_index: mem.connected_index.clone(),
             pages: mem.pages.clone(),
@@ -182,6 +194,8 @@ impl App {
 #[derive(Debug, Clone)]
 pub struct InMemory {
     pub store: Arc<crate::store::memory::MemoryStore>,
+    /// Items of the twins that read key ranges (aggregates, spend).
+    pub table: Arc<crate::store::memory_table::MemoryTable>,
     pub audit: Arc<crate::store::audit::MemoryAuditLog>,
     pub rate_limiter: Arc<crate::store::ratelimit::MemoryRateLimiter>,
     pub oauth_states: Arc<crate::store::oauth_states::MemoryOAuthStates>,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::platform::retry::{Jitter, RetryPolicy};
 use crate::platform::secrets::{SecretName, SecretSource, SecretString};
 
 /// `(name, default, secret?, what it is)` for every variable the product reads.
@@ -74,7 +75,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(var: &'static str, reason: impl Into<String>) -> Self {
+    pub fn new(var: &'static str, reason: impl Into<String>) -> Self {
         Self { var, reason: reason.into() }
     }
 }
@@ -88,7 +89,7 @@ pub struct MetaConfig {
     pub dialog_base_url: Url,
     /// Timeout of each Graph request.
     pub request_timeout: Duration,
-    pub retry: crate::platform::retry::RetryPolicy,
+    pub retry: RetryPolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -120,102 +121,22 @@ impl Config {
 
     /// Reads through `get` (tests pass a map instead of mutating the process env).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let opt = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let table_name = opt("TABLE_NAME").ok_or_else(|| ConfigError::new("TABLE_NAME", "is required"))?;
-        let url_or = |var: &'static str, default: &str| -> Result<Url, ConfigError> {
-            let raw = opt(var).unwrap_or_else(|| default.to_string());
-            let url = Url::parse(&raw).map_err(|e| ConfigError::new(var, format!("not a URL ({e})")))?;
-            if !matches!(url.scheme(), "http" | "https") {
-                return Err(ConfigError::new(var, "must be an http(s) URL"));
-            }
-            Ok(url)
-        };
-        let number = |var: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
-            match opt(var) {
-                None => Ok(default),
-                Some(v) => {
-                    let n: u64 =
-                        v.parse().map_err(|_| ConfigError::new(var, format!("must be a whole number, got {v:?}")))?;
-                    if n < min || n > max {
-                        return Err(ConfigError::new(var, format!("must be between {min} and {max}, got {n}")));
-                    }
-                    Ok(n)
-                }
-            }
-        };
-
-        let cors_allowed_origins = opt("CORS_ALLOWED_ORIGINS")
-            .unwrap_or_else(|| "http://localhost:5173,http://localhost:3000".into())
-            .split(',')
-            .map(|o| o.trim().trim_end_matches('/').to_string())
-            .filter(|o| !o.is_empty())
-            .collect::<Vec<_>>();
-        if let Some(bad) = cors_allowed_origins.iter().find(|o| *o == "*" || Url::parse(o).is_err()) {
-            return Err(ConfigError::new(
-                "CORS_ALLOWED_ORIGINS",
-                format!("{bad:?} is not an exact origin (credentials forbid '*')"),
-            ));
-        }
-
-        let redirect_uri = match opt("META_REDIRECT_URI") {
-            None => None,
-            Some(_) => Some(url_or("META_REDIRECT_URI", "")?),
-        };
-        let graph_api_version = opt("META_GRAPH_API_VERSION").unwrap_or_else(|| "v21.0".into());
-        if !is_graph_version(&graph_api_version) {
-            return Err(ConfigError::new(
-                "META_GRAPH_API_VERSION",
-                format!("expected like v21.0, got {graph_api_version:?}"),
-            ));
-        }
-
-        let mut secret_sources = Vec::new();
-        for name in SecretName::ALL {
-            let source = match (opt(name.env_var()), opt(name.arn_env_var())) {
-                (Some(_), Some(_)) => {
-                    return Err(ConfigError::new(
-                        name.arn_env_var(),
-                        format!("set either {} or {}, not both", name.env_var(), name.arn_env_var()),
-                    ));
-                }
-                (Some(v), None) => SecretSource::Plain(SecretString::new(v)),
-                (None, Some(arn)) => SecretSource::Arn(arn),
-                (None, None) => SecretSource::Unset,
-            };
-            secret_sources.push((name, source));
-        }
-        if secret_sources.iter().any(|(n, s)| *n == SecretName::JwtSecretKey && *s == SecretSource::Unset) {
-            return Err(ConfigError::new("JWT_SECRET_KEY", "is required (or JWT_SECRET_KEY_ARN)"));
-        }
-
+        let env = Env(&get);
         Ok(Self {
-            table_name,
-            event_bus_name: opt("EVENT_BUS_NAME").unwrap_or_else(|| "crm-marketing".into()),
-            kms_key_id: opt("KMS_KEY_ID"),
-            frontend_url: url_or("FRONTEND_URL", "http://localhost:5173")?,
-            cors_allowed_origins,
-            rate_limit_per_minute: number("RATE_LIMIT_PER_MINUTE", 100, 1, 1_000_000)? as u32,
-            max_body_bytes: number("MAX_BODY_BYTES", 65_536, 1, 6 * 1024 * 1024)? as usize,
-            audit_retention_days: number("AUDIT_RETENTION_DAYS", 90, 1, 3650)? as u32,
-            meta: MetaConfig {
-                app_id: opt("META_APP_ID"),
-                redirect_uri,
-                graph_api_version,
-                graph_base_url: url_or("META_GRAPH_BASE_URL", "https://graph.facebook.com")?,
-                dialog_base_url: url_or("META_DIALOG_BASE_URL", "https://www.facebook.com")?,
-                request_timeout: Duration::from_millis(number("META_HTTP_TIMEOUT_MS", 5_000, 100, 60_000)?),
-                retry: crate::platform::retry::RetryPolicy {
-                    max_attempts: number("META_RETRY_MAX_ATTEMPTS", 3, 1, 10)? as u32,
-                    base_delay: Duration::from_millis(number("META_RETRY_BASE_DELAY_MS", 250, 0, 60_000)?),
-                    max_delay: Duration::from_millis(number("META_RETRY_MAX_DELAY_MS", 2_000, 0, 60_000)?),
-                    jitter: crate::platform::retry::Jitter::Proportional,
-                },
-            },
+            table_name: env.opt("TABLE_NAME").ok_or_else(|| ConfigError::new("TABLE_NAME", "is required"))?,
+            event_bus_name: env.opt("EVENT_BUS_NAME").unwrap_or_else(|| "crm-marketing".into()),
+            kms_key_id: env.opt("KMS_KEY_ID"),
+            frontend_url: env.url_or("FRONTEND_URL", "http://localhost:5173")?,
+            cors_allowed_origins: cors_origins(&env)?,
+            rate_limit_per_minute: env.number("RATE_LIMIT_PER_MINUTE", 100, 1, 1_000_000)? as u32,
+            max_body_bytes: env.number("MAX_BODY_BYTES", 65_536, 1, 6 * 1024 * 1024)? as usize,
+            audit_retention_days: env.number("AUDIT_RETENTION_DAYS", 90, 1, 3650)? as u32,
+            meta: MetaConfig::read(&env)?,
             ycloud: YcloudConfig {
-                base_url: url_or("YCLOUD_BASE_URL", "https://api.ycloud.com")?,
-                whatsapp_number: opt("YCLOUD_WHATSAPP_NUMBER"),
+                base_url: env.url_or("YCLOUD_BASE_URL", "https://api.ycloud.com")?,
+                whatsapp_number: env.opt("YCLOUD_WHATSAPP_NUMBER"),
             },
-            secret_sources,
+            secret_sources: secret_sources(&env)?,
         })
     }
 
@@ -223,6 +144,112 @@ impl Config {
     pub fn require<'a, T>(value: &'a Option<T>, var: &'static str) -> Result<&'a T, ConfigError> {
         value.as_ref().ok_or_else(|| ConfigError::new(var, "is required by this function"))
     }
+}
+
+/// The environment as read through a lookup: trimmed, empty = unset, typed readers that name the
+/// variable in every error.
+struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
+    fn opt(&self, k: &str) -> Option<String> {
+        (self.0)(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    }
+
+    fn url_or(&self, var: &'static str, default: &str) -> Result<Url, ConfigError> {
+        let raw = self.opt(var).unwrap_or_else(|| default.to_string());
+        let url = Url::parse(&raw).map_err(|e| ConfigError::new(var, format!("not a URL ({e})")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ConfigError::new(var, "must be an http(s) URL"));
+        }
+        Ok(url)
+    }
+
+    fn number(&self, var: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+        let Some(v) = self.opt(var) else {
+            return Ok(default);
+        };
+        let n: u64 = v.parse().map_err(|_| ConfigError::new(var, format!("must be a whole number, got {v:?}")))?;
+        if n < min || n > max {
+            return Err(ConfigError::new(var, format!("must be between {min} and {max}, got {n}")));
+        }
+        Ok(n)
+    }
+
+    fn millis(&self, var: &'static str, default: u64, min: u64, max: u64) -> Result<Duration, ConfigError> {
+        self.number(var, default, min, max).map(Duration::from_millis)
+    }
+}
+
+fn cors_origins<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<Vec<String>, ConfigError> {
+    let origins = env
+        .opt("CORS_ALLOWED_ORIGINS")
+        .unwrap_or_else(|| "http://localhost:5173,http://localhost:3000".into())
+        .split(',')
+        .map(|o| o.trim().trim_end_matches('/').to_string())
+        .filter(|o| !o.is_empty())
+        .collect::<Vec<_>>();
+    if let Some(bad) = origins.iter().find(|o| *o == "*" || Url::parse(o).is_err()) {
+        return Err(ConfigError::new(
+            "CORS_ALLOWED_ORIGINS",
+            format!("{bad:?} is not an exact origin (credentials forbid '*')"),
+        ));
+    }
+    Ok(origins)
+}
+
+impl MetaConfig {
+    fn read<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<Self, ConfigError> {
+        let redirect_uri = match env.opt("META_REDIRECT_URI") {
+            None => None,
+            Some(_) => Some(env.url_or("META_REDIRECT_URI", "")?),
+        };
+        let graph_api_version = env.opt("META_GRAPH_API_VERSION").unwrap_or_else(|| "v21.0".into());
+        if !is_graph_version(&graph_api_version) {
+            return Err(ConfigError::new(
+                "META_GRAPH_API_VERSION",
+                format!("expected like v21.0, got {graph_api_version:?}"),
+            ));
+        }
+        Ok(MetaConfig {
+            app_id: env.opt("META_APP_ID"),
+            redirect_uri,
+            graph_api_version,
+            graph_base_url: env.url_or("META_GRAPH_BASE_URL", "https://graph.facebook.com")?,
+            dialog_base_url: env.url_or("META_DIALOG_BASE_URL", "https://www.facebook.com")?,
+            request_timeout: env.millis("META_HTTP_TIMEOUT_MS", 5_000, 100, 60_000)?,
+            retry: RetryPolicy {
+                max_attempts: env.number("META_RETRY_MAX_ATTEMPTS", 3, 1, 10)? as u32,
+                base_delay: env.millis("META_RETRY_BASE_DELAY_MS", 250, 0, 60_000)?,
+                max_delay: env.millis("META_RETRY_MAX_DELAY_MS", 2_000, 0, 60_000)?,
+                jitter: Jitter::Proportional,
+            },
+        })
+    }
+}
+
+/// Where each secret comes from: `NAME` (plain) or `NAME_ARN`, never both; the JWT key is required.
+fn secret_sources<F: Fn(&str) -> Option<String>>(
+    env: &Env<'_, F>,
+) -> Result<Vec<(SecretName, SecretSource)>, ConfigError> {
+    let mut sources = Vec::new();
+    for name in SecretName::ALL {
+        let source = match (env.opt(name.env_var()), env.opt(name.arn_env_var())) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    name.arn_env_var(),
+                    format!("set either {} or {}, not both", name.env_var(), name.arn_env_var()),
+                ));
+            }
+            (Some(v), None) => SecretSource::Plain(SecretString::new(v)),
+            (None, Some(arn)) => SecretSource::Arn(arn),
+            (None, None) => SecretSource::Unset,
+        };
+        sources.push((name, source));
+    }
+    if sources.iter().any(|(n, s)| *n == SecretName::JwtSecretKey && *s == SecretSource::Unset) {
+        return Err(ConfigError::new("JWT_SECRET_KEY", "is required (or JWT_SECRET_KEY_ARN)"));
+    }
+    Ok(sources)
 }
 
 fn is_graph_version(v: &str) -> bool {

@@ -3,7 +3,7 @@
 //! retry/backoff policy.
 //!
 //! Imports only [`crate::domain`]: the store uses the clock and retry policy, so platform sits
-//! below it; the HTTP pipeline and app wiring, which use the store, are in [`crate::api`].
+//! below it; the HTTP pipeline and app wiring, which use the store, are in `api`.
 
 pub mod auth;
 pub mod clock;

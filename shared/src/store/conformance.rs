@@ -5,17 +5,19 @@
 //!
 //! Checks use tenants from 9000 up, and each runner gives them a fresh store (a fresh table).
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 
 use crate::domain::ids::TenantId;
-use crate::domain::money::Currency;
+use crate::domain::money::{Currency, MinorUnits};
 use crate::domain::zone::Zone;
+use crate::store::aggregates::{AggBucket, AggregateStore, Counters, Names};
 use crate::store::audit::{AuditEntry, AuditLog, Outcome};
 use crate::store::connected_index::{ConnectedIndex, ConnectedTenant};
 use crate::store::leadgen_inbox::{InboxItem, InboxLead, InboxStatus, LeadInbox};
 use crate::store::oauth_states::{OAuthStateStore, StoredState};
 use crate::store::pages::{PageIndex, PageOwner};
 use crate::store::ratelimit::{RateDecision, RateLimiter};
+use crate::store::spend::{DailySpend, SpendRow, SpendStore};
 use crate::store::{ConnectionStatus, MetaConnection, MetaConnectionStore, TenantProfile, TenantProfileStore};
 
 fn t0() -> DateTime<Utc> {
@@ -232,6 +234,95 @@ pub async fn lead_inbox<S: LeadInbox>(s: &S) {
     assert_eq!(s.get(t, "1999").await.expect("get"), None, "never opened: nothing written");
 }
 
+fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default()
+}
+
+/// Counters add up per item, names are set, a range returns only its items (oldest first), and
+/// tenants never see each other's items.
+pub async fn aggregates<S: AggregateStore>(s: &S) {
+    let (t, other) = (TenantId(9500), TenantId(9501));
+    let c = |pairs: &[(&str, i64)]| pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect::<Counters>();
+    let names: Names = [("name__camp__c1".to_string(), "Black Friday".to_string())].into();
+    for (d, n) in [(day(2026, 10, 31), 1), (day(2026, 11, 1), 2), (day(2026, 11, 2), 3)] {
+        s.add_to_aggregate(t, AggBucket::Day, d, &c(&[("leads", n)]), &Names::new()).await.expect("add");
+    }
+    s.add_to_aggregate(t, AggBucket::Day, day(2026, 11, 1), &c(&[("leads", 5), ("sales", 1)]), &names)
+        .await
+        .expect("add");
+    s.add_to_aggregate(t, AggBucket::Month, day(2026, 11, 20), &c(&[("leads", 10)]), &Names::new()).await.expect("add");
+    s.add_to_aggregate(other, AggBucket::Day, day(2026, 11, 1), &c(&[("leads", 100)]), &Names::new())
+        .await
+        .expect("add");
+
+    let (items, cost) = s.aggregate_items(t, AggBucket::Day, day(2026, 11, 1), day(2026, 11, 30)).await.expect("read");
+    assert_eq!(items.iter().map(|i| i.date).collect::<Vec<_>>(), vec![day(2026, 11, 1), day(2026, 11, 2)]);
+    assert_eq!(items[0].counters, c(&[("leads", 7), ("sales", 1)]));
+    assert_eq!(items[0].names, names);
+    assert_eq!(cost.items_read, 2, "a range reads only its items");
+    let (months, _) = s.aggregate_items(t, AggBucket::Month, day(2026, 1, 1), day(2026, 12, 1)).await.expect("read");
+    assert_eq!(
+        months.iter().map(|i| (i.date, i.counters.clone())).collect::<Vec<_>>(),
+        vec![(day(2026, 11, 1), c(&[("leads", 10)]))]
+    );
+    let (none, _) = s.aggregate_items(t, AggBucket::Day, day(2026, 12, 1), day(2026, 12, 31)).await.expect("read");
+    assert!(none.is_empty());
+}
+
+fn spend_day(date: NaiveDate, campaigns: &[(&str, i64)], currency: &str) -> DailySpend {
+    let row = |id: &str, spend: i64| SpendRow {
+        id: id.into(),
+        name: format!("Campaign {id}"),
+        status: "active".into(),
+        campaign_id: None,
+        campaign_name: None,
+        spend_minor: MinorUnits(spend),
+        impressions: 100,
+        clicks: 10,
+        meta_leads: 1,
+    };
+    DailySpend {
+        tenant_id: TenantId(9600),
+        ad_account_id: "act_9600".into(),
+        date,
+        currency: Currency::parse(currency).unwrap_or(Currency::USD),
+        account_time_zone: Some("America/Bogota".into()),
+        attribution_setting: "unified".into(),
+        synced_at: t0(),
+        campaigns: campaigns.iter().map(|(id, v)| row(id, *v)).collect(),
+        ads: vec![],
+    }
+}
+
+/// A re-run changes nothing, a restated day overwrites, the month stays the sum of its days, and a
+/// currency change is refused rather than mixed in.
+pub async fn spend<S: SpendStore>(s: &S) {
+    let (t, acct) = (TenantId(9600), "act_9600");
+    let nov = |d| day(2026, 11, d);
+    s.put_daily_spend(&spend_day(nov(1), &[("c1", 1_000), ("c2", 500)], "USD")).await.expect("put");
+    s.put_daily_spend(&spend_day(nov(2), &[("c1", 2_000)], "USD")).await.expect("put");
+    s.put_daily_spend(&spend_day(nov(2), &[("c1", 2_000)], "USD")).await.expect("re-run");
+    s.put_daily_spend(&spend_day(nov(1), &[("c1", 1_200)], "USD")).await.expect("restated");
+    let (days, _) = s.spend_days(t, acct, nov(1), nov(30)).await.expect("days");
+    assert_eq!(
+        days.iter().map(|d| (d.date, d.total_spend().0)).collect::<Vec<_>>(),
+        vec![(nov(1), 1_200), (nov(2), 2_000)]
+    );
+    let (months, _) = s.spend_months(t, acct, nov(1), nov(30)).await.expect("months");
+    assert_eq!(months.len(), 1);
+    let m = &months[0];
+    assert_eq!(
+        (m.month, m.campaigns.iter().map(|r| (r.id.as_str(), r.spend_minor.0)).collect::<Vec<_>>()),
+        (nov(1), vec![("c1", 3_200)])
+    );
+    assert_eq!(m.campaigns[0].impressions, 200, "impressions of the restated day are replaced, not added");
+    assert_eq!(s.spend_synced_at(t, acct).await.expect("synced"), Some(t0()));
+    assert_eq!(s.spend_synced_at(t, "act_other").await.expect("synced"), None);
+    assert!(s.put_daily_spend(&spend_day(nov(3), &[("c1", 1)], "EUR")).await.is_err(), "currency change refused");
+    let (days, _) = s.spend_days(t, acct, nov(3), nov(3)).await.expect("days");
+    assert!(days.is_empty(), "a refused day writes nothing");
+}
+
 #[cfg(test)]
 mod memory_twins {
     use super::*;
@@ -239,6 +330,7 @@ mod memory_twins {
     use crate::store::connected_index::MemoryConnectedIndex;
     use crate::store::leadgen_inbox::MemoryLeadInbox;
     use crate::store::memory::MemoryStore;
+    use crate::store::memory_table::MemoryTable;
     use crate::store::oauth_states::MemoryOAuthStates;
     use crate::store::pages::MemoryPageIndex;
     use crate::store::ratelimit::MemoryRateLimiter;
@@ -270,5 +362,13 @@ mod memory_twins {
     #[tokio::test]
     async fn memory_lead_inbox_conforms() {
         lead_inbox(&MemoryLeadInbox::default()).await;
+    }
+    #[tokio::test]
+    async fn memory_aggregates_conform() {
+        aggregates(&MemoryTable::default()).await;
+    }
+    #[tokio::test]
+    async fn memory_spend_conforms() {
+        spend(&MemoryTable::default()).await;
     }
 }

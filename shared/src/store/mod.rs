@@ -15,17 +15,20 @@ use crate::platform::error::{DomainError, Failure};
 pub use crate::domain::connection::{ConnectionStatus, MetaConnection};
 pub use crate::domain::profile::TenantProfile;
 
+pub mod aggregates;
 pub mod audit;
 #[cfg(any(test, feature = "test-support"))]
 pub mod conformance;
 mod dynamo;
 pub mod keys;
+pub mod memory_table;
 pub mod oauth_states;
 pub use dynamo::{is_condition_failure, is_transaction_conflict, retry_conflicts, Conflict, DynamoStore, Revision};
 pub mod connected_index;
 pub mod leadgen_inbox;
 pub mod pages;
 pub mod ratelimit;
+pub mod spend;
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -106,6 +109,25 @@ pub trait MetaConnectionStore: Send + Sync {
 pub trait TenantProfileStore: Send + Sync {
     async fn get_profile(&self, tenant: TenantId) -> Result<Option<TenantProfile>, StoreError>;
     async fn put_profile(&self, profile: &TenantProfile) -> Result<(), StoreError>;
+}
+
+/// Consistent reads of raw items: what ports whose DynamoDB and in-memory sides share their
+/// parsing are built on (implemented by [`DynamoStore`] and [`memory_table::MemoryTable`]).
+#[async_trait]
+pub trait ItemReads: Send + Sync {
+    async fn item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError>;
+    /// Items of `pk` with `from <= SK <= to`, in sort-key order, and what reading them cost.
+    async fn item_range(&self, pk: String, from: String, to: String) -> Result<(Vec<Item>, ReadCost), StoreError>;
+}
+
+#[async_trait]
+impl ItemReads for DynamoStore {
+    async fn item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.get_item(pk, sk).await
+    }
+    async fn item_range(&self, pk: String, from: String, to: String) -> Result<(Vec<Item>, ReadCost), StoreError> {
+        self.query_between(pk, from, to).await
+    }
 }
 
 /// Serializes `value` and adds the item's keys.

@@ -24,12 +24,12 @@ use crm_shared::domain::ids::TenantId;
 use crm_shared::domain::money::{Currency, MinorUnits};
 use crm_shared::domain::zone::Zone;
 use crm_shared::events::{Attribution, Deltas, LeadRecord, OpportunityRecord, SaleRecord};
-use crm_shared::marketing::aggregates::{rollup_month, DailySpend, SpendRow};
 use crm_shared::marketing::dashboard::load_dashboard;
 use crm_shared::platform::auth::sign_hs256;
 use crm_shared::platform::clock::ManualClock;
 use crm_shared::platform::config::Config;
 use crm_shared::platform::secrets::SecretName;
+use crm_shared::store::spend::{rollup_month, DailySpend, SpendRow};
 use crm_shared::store::{keys, to_item, ConnectionStatus, DynamoStore, Item, MetaConnection, TenantProfile};
 use crm_shared::App;
 use local_stack::provision::{provision, ResourceNames};
@@ -358,7 +358,7 @@ async fn run_scale(scale: usize) -> Result<Row, BoxError> {
     let mut env = provisioned.env();
     env.push(("RATE_LIMIT_PER_MINUTE".into(), "100000".into()));
     let config = Config::from_lookup(|k| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone()))?;
-    let app = App::with_aws(config, &sdk, Arc::new(ManualClock::new(now())));
+    let app = App::with_aws(config, &sdk, Arc::new(ManualClock::new(now())))?;
     app.profiles
         .put_profile(&TenantProfile {
             tenant_id: TENANT,
@@ -394,8 +394,8 @@ async fn run_scale(scale: usize) -> Result<Row, BoxError> {
 
     let q30 = [("range".to_string(), "30d".to_string())];
     let qall = [("time_range".to_string(), "all".to_string())];
-    let d30 = load_dashboard(&app, TENANT, &q30, "30d", now()).await?;
-    let dall = load_dashboard(&app, TENANT, &qall, "all", now()).await?;
+    let d30 = load_dashboard((&app).into(), TENANT, &q30, "30d", now()).await?;
+    let dall = load_dashboard((&app).into(), TENANT, &qall, "all", now()).await?;
     let stats30_ms = latency(&app, "/crm/marketing/stats?range=30d", warm_runs(scale)).await?;
     let all_ms = latency(&app, "/crm/marketing/stats?time_range=all", warm_runs(scale)).await?;
     let store = app.dynamo.as_ref().ok_or("no store")?;

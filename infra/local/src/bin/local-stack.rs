@@ -68,7 +68,7 @@ async fn main() -> Result<(), BoxError> {
     env.extend(provisioned.env());
     let config = Config::from_lookup(|k| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let app = App::with_aws(config, &sdk, clock.clone());
+    let app = App::with_aws(config, &sdk, clock.clone())?;
     if demo::seed(app.profiles.as_ref(), clock.now()).await? {
         if let Some(store) = app.dynamo.as_ref() {
             println!("Seeding 30 days of demo leads, opportunities, sales and Meta spend for tenant 1 …");

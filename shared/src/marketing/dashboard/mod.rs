@@ -1,0 +1,460 @@
+//! The marketing dashboard's numbers for one tenant and period, and the three views the endpoints
+//! serve (`/stats`, `/stats/roi`, `/combined-stats`).
+//!
+//! Reads: the tenant profile and Meta connection (2 `GetItem`s), the CRM aggregate items of the
+//! period and the spend items of each connected ad account (`Query` only, see
+//! [`crate::marketing::aggregates`]). Nothing here reads a lead.
+//!
+//! Every view serves the frontend's fields with their types (numbers in major units, `cpa` always a
+//! number, `roi` of rows a ratio that is 0 without spend) and, beside them, the exact values:
+//! `*_minor` integers with the currency, and `null` where a ratio is undefined.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::{json, Value};
+
+use crate::api::app::App;
+use crate::domain::connection::{token_status, TokenStatus};
+use crate::domain::ids::TenantId;
+use crate::domain::money::{Currency, MinorUnits};
+use crate::domain::period::InvalidRange;
+use crate::domain::period::{all_range_floor, parse_range, resolve_period, Period, RangeSpec};
+use crate::domain::zone::{local_day, reporting_zone};
+use crate::marketing::aggregates::{
+    bucket, counter, get, load_account_spend, load_crm_aggregates, plan_reads, AccountSpend, CrmAggregates,
+    Granularity, ReadPlan,
+};
+use crate::marketing::formulas::{major, roas, roi_percent};
+use crate::platform::error::{DomainError, Failure};
+use crate::store::aggregates::AggregateStore;
+use crate::store::spend::SpendStore;
+use crate::store::{MetaConnectionStore, ReadCost, StoreError, TenantProfile, TenantProfileStore};
+
+/// How CRM numbers are attributed (the response says which rule was used).
+mod rows;
+mod views;
+
+pub use rows::RowKind;
+
+pub const CRM_ATTRIBUTION_RULE: &str = "first_touch_lead_source: leads with lead_source = META_ADS, and the \
+opportunities and completed sales of those leads, each counted on the local day it happened; campaign and ad \
+come from the lead at creation";
+
+/// Everything the views need, loaded once per request.
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    pub tenant_id: TenantId,
+    pub period: Period,
+    pub time_zone: String,
+    pub granularity: Granularity,
+    pub crm: CrmAggregates,
+    pub accounts: Vec<AccountSpend>,
+    pub connection: TokenStatus,
+    pub profile: Option<TenantProfile>,
+    pub currency: Currency,
+    pub cost: ReadCost,
+}
+
+/// The stores a dashboard reads (all `GetItem`/`Query`; nothing here reads a lead).
+#[derive(Clone, Copy)]
+pub struct DashboardStores<'a> {
+    pub profiles: &'a dyn TenantProfileStore,
+    pub connections: &'a dyn MetaConnectionStore,
+    pub aggregates: &'a dyn AggregateStore,
+    pub spend: &'a dyn SpendStore,
+}
+
+impl<'a> From<&'a App> for DashboardStores<'a> {
+    fn from(app: &'a App) -> Self {
+        Self {
+            profiles: app.profiles.as_ref(),
+            connections: app.connections.as_ref(),
+            aggregates: app.aggregates.as_ref(),
+            spend: app.spend.as_ref(),
+        }
+    }
+}
+
+/// Why a dashboard could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum DashboardError {
+    #[error(transparent)]
+    Range(#[from] InvalidRange),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl DomainError for DashboardError {
+    fn failure(&self) -> Failure {
+        match self {
+            DashboardError::Range(e) => e.failure(),
+            DashboardError::Store(e) => e.failure(),
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            DashboardError::Range(e) => e.code(),
+            DashboardError::Store(e) => e.code(),
+        }
+    }
+}
+
+/// Loads the numbers of `tenant` for the period in `query` (`default_range` if none). Bad
+/// parameters are refused before anything is read.
+pub async fn load_dashboard(
+    stores: DashboardStores<'_>,
+    tenant: TenantId,
+    query: &[(String, String)],
+    default_range: &str,
+    now: DateTime<Utc>,
+) -> Result<Dashboard, DashboardError> {
+    let (name, spec) = parse_range(query, default_range)?;
+    let mut cost = ReadCost::default();
+    let profile = stores.profiles.get_profile(tenant).await?;
+    let conn = stores.connections.get_connection(tenant).await?;
+    cost.add(ReadCost { items_read: 2, requests: 2 });
+    let zone = reporting_zone(profile.as_ref().and_then(|p| p.reporting_time_zone));
+    let today = local_day(now, zone);
+    let accounts: Vec<String> = conn.as_ref().map(|c| c.ad_account_ids.clone()).unwrap_or_default();
+
+    // `all` reads from the 37-month floor in one pass and then starts at the first data found.
+    let mut period = match spec {
+        RangeSpec::All => Period { name: name.clone(), from: all_range_floor(today), to: today },
+        _ => resolve_period(&name, spec, today, None),
+    };
+    let (mut plan, mut crm, mut spend) = read_period(stores, tenant, &accounts, &period, today, &mut cost).await?;
+    if spec == RangeSpec::All {
+        period = resolve_period(&name, spec, today, first_data_day(&crm, &spend));
+        crm.by_bucket.retain(|d, _| *d >= bucket(plan.granularity, period.from));
+        if plan_reads(&period, today).granularity != plan.granularity {
+            // A young tenant: re-read its few days at daily granularity.
+            (plan, crm, spend) = read_period(stores, tenant, &accounts, &period, today, &mut cost).await?;
+        }
+    }
+    let currency = reporting_currency(profile.as_ref(), &spend, &crm);
+    tracing::info!(
+        tenant_id = tenant.0,
+        from = %period.from,
+        to = %period.to,
+        items_read = cost.items_read,
+        requests = cost.requests,
+        "dashboard loaded"
+    );
+    Ok(Dashboard {
+        tenant_id: tenant,
+        period,
+        time_zone: zone.name().to_string(),
+        granularity: plan.granularity,
+        crm,
+        accounts: spend,
+        connection: token_status(conn.as_ref(), now),
+        profile,
+        currency,
+        cost,
+    })
+}
+
+async fn read_period(
+    stores: DashboardStores<'_>,
+    tenant: TenantId,
+    accounts: &[String],
+    period: &Period,
+    today: NaiveDate,
+    cost: &mut ReadCost,
+) -> Result<(ReadPlan, CrmAggregates, Vec<AccountSpend>), StoreError> {
+    let plan = plan_reads(period, today);
+    let (crm, c) = load_crm_aggregates(stores.aggregates, tenant, period, &plan).await?;
+    cost.add(c);
+    let mut spend = Vec::new();
+    for acct in accounts {
+        let (s, c) = load_account_spend(stores.spend, tenant, acct, period, &plan).await?;
+        cost.add(c);
+        spend.push(s);
+    }
+    Ok((plan, crm, spend))
+}
+
+/// The first series bucket with any CRM counter or spend (for `all`).
+fn first_data_day(crm: &CrmAggregates, spend: &[AccountSpend]) -> Option<NaiveDate> {
+    let crm_first = crm.by_bucket.iter().find(|(_, c)| c.values().any(|v| *v != 0)).map(|(d, _)| *d);
+    let spend_first = spend.iter().filter_map(|a| a.by_bucket.iter().find(|(_, m)| m.0 != 0).map(|(d, _)| *d)).min();
+    match (crm_first, spend_first) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The profile's currency, else the primary ad account's, else the only Meta revenue currency,
+/// else USD.
+pub fn reporting_currency(profile: Option<&TenantProfile>, accounts: &[AccountSpend], crm: &CrmAggregates) -> Currency {
+    if let Some(c) = profile.and_then(|p| p.currency) {
+        return c;
+    }
+    if let Some(c) = accounts.iter().find_map(|a| a.currency) {
+        return c;
+    }
+    let meta_revenue: Vec<Currency> = counter::revenue_currencies(&crm.total)
+        .iter()
+        .filter(|c| get(&crm.total, &counter::by_source(&counter::revenue(c), counter::META_SOURCE)) != 0)
+        .filter_map(|c| Currency::parse(c).ok())
+        .collect();
+    match meta_revenue.as_slice() {
+        [only] => *only,
+        _ => Currency::USD,
+    }
+}
+
+/// A Meta-attributed counter (`{metric}__src__META_ADS`).
+fn meta(c: &BTreeMap<String, i64>, metric: &str) -> i64 {
+    get(c, &counter::by_source(metric, counter::META_SOURCE))
+}
+
+/// Meta-attributed headline numbers in one currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Headline {
+    pub currency: Currency,
+    pub leads: i64,
+    pub opportunities: i64,
+    pub sales: i64,
+    pub customers: i64,
+    pub revenue: MinorUnits,
+    pub spend: MinorUnits,
+}
+
+impl Dashboard {
+    pub fn headline(&self) -> Headline {
+        self.headline_in(self.currency)
+    }
+
+    fn headline_in(&self, cur: Currency) -> Headline {
+        let t = &self.crm.total;
+        Headline {
+            currency: cur,
+            leads: meta(t, counter::LEADS),
+            opportunities: meta(t, counter::OPPORTUNITIES),
+            sales: meta(t, counter::SALES),
+            customers: meta(t, counter::CUSTOMERS),
+            revenue: MinorUnits(meta(t, &counter::revenue(cur.code()))),
+            spend: self.spend_in(cur),
+        }
+    }
+
+    fn spend_in(&self, cur: Currency) -> MinorUnits {
+        MinorUnits(self.accounts.iter().filter(|a| a.currency == Some(cur)).map(|a| a.total().0).sum())
+    }
+
+    /// Amounts in currencies other than the reporting one: listed, never added.
+    pub fn other_currencies(&self) -> Value {
+        let mut curs: BTreeSet<Currency> = counter::revenue_currencies(&self.crm.total)
+            .iter()
+            .filter_map(|c| Currency::parse(c).ok())
+            .filter(|c| meta(&self.crm.total, &counter::revenue(c.code())) != 0)
+            .collect();
+        curs.extend(self.accounts.iter().filter_map(|a| a.currency));
+        curs.remove(&self.currency);
+        Value::Array(
+            curs.into_iter()
+                .map(|c| {
+                    let revenue = MinorUnits(meta(&self.crm.total, &counter::revenue(c.code())));
+                    let spend = self.spend_in(c);
+                    json!({
+                        "currency": c,
+                        "revenue_minor": revenue,
+                        "revenue": major(revenue, c),
+                        "spend_minor": spend,
+                        "spend": major(spend, c),
+                        "roas": roas(revenue, spend),
+                        "roi_percent": roi_percent(revenue, spend),
+                    })
+                })
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::connection::token_status;
+    use crate::store::spend::SpendRow;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).expect("date")
+    }
+
+    fn cur(c: &str) -> Currency {
+        Currency::parse(c).expect("currency")
+    }
+
+    fn counters(pairs: &[(&str, i64)]) -> BTreeMap<String, i64> {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    fn account(currency: &str, spend: i64) -> AccountSpend {
+        AccountSpend {
+            ad_account_id: "act_1".into(),
+            currency: Some(cur(currency)),
+            attribution_setting: Some("unified".into()),
+            campaigns: vec![SpendRow {
+                id: "c1".into(),
+                name: "C1".into(),
+                status: "paused".into(),
+                campaign_id: None,
+                campaign_name: None,
+                spend_minor: MinorUnits(spend),
+                impressions: 100,
+                clicks: 5,
+                meta_leads: 1,
+            }],
+            ads: vec![],
+            by_bucket: BTreeMap::new(),
+            synced_at: None,
+        }
+    }
+
+    fn dashboard(total: &[(&str, i64)], accounts: Vec<AccountSpend>, currency: &str) -> Dashboard {
+        Dashboard {
+            tenant_id: TenantId(1),
+            period: Period { name: "30d".into(), from: d(2026, 10, 26), to: d(2026, 11, 24) },
+            time_zone: "UTC".into(),
+            granularity: Granularity::Day,
+            crm: CrmAggregates { total: counters(total), ..Default::default() },
+            accounts,
+            connection: token_status(None, Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).single().expect("t")),
+            profile: None,
+            currency: cur(currency),
+            cost: ReadCost::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn loads_numbers_through_the_in_memory_stores() {
+        use crate::domain::connection::{ConnectionStatus, MetaConnection};
+        use crate::domain::zone::Zone;
+        use crate::store::aggregates::{AggBucket, AggregateStore, Names};
+        use crate::store::spend::{DailySpend, SpendStore};
+
+        let (app, mem) = crate::testing::unit_app(&[]);
+        let (t, now) = (TenantId(3), crate::testing::unit_now());
+        let today = d(2026, 11, 24);
+        app.profiles
+            .put_profile(&TenantProfile {
+                tenant_id: t,
+                display_name: "Demo".into(),
+                reporting_time_zone: Zone::parse("America/Bogota").ok(),
+                currency: Some(cur("USD")),
+                updated_at: now,
+            })
+            .await
+            .expect("profile");
+        app.connections
+            .put_connection(&MetaConnection {
+                tenant_id: t,
+                token_ciphertext_b64: String::new(),
+                status: ConnectionStatus::Active,
+                meta_user_id: None,
+                expires_at: None,
+                data_access_expires_at: None,
+                scopes: vec![],
+                business_id: None,
+                business_name: None,
+                ad_account_ids: vec!["act_1".into()],
+                ad_account_name: None,
+                connected_at: now,
+                connected_by: "u".into(),
+                updated_at: now,
+            })
+            .await
+            .expect("connection");
+        let leads = counters(&[("leads", 5), ("leads__src__META_ADS", 4), ("revenue__USD__src__META_ADS", 90_000)]);
+        mem.table.add_to_aggregate(t, AggBucket::Day, today, &leads, &Names::new()).await.expect("agg");
+        let mut day = account("USD", 30_000).campaigns;
+        day[0].id = "c1".into();
+        let spend = DailySpend {
+            tenant_id: t,
+            ad_account_id: "act_1".into(),
+            date: today,
+            currency: cur("USD"),
+            account_time_zone: None,
+            attribution_setting: "unified".into(),
+            synced_at: now,
+            campaigns: day,
+            ads: vec![],
+        };
+        mem.table.put_daily_spend(&spend).await.expect("spend");
+
+        let q = vec![("time_range".to_string(), "7d".to_string())];
+        let dash = load_dashboard((&app).into(), t, &q, "30d", now).await.expect("load");
+        let h = dash.headline();
+        assert_eq!((h.leads, h.spend, h.revenue), (4, MinorUnits(30_000), MinorUnits(90_000)));
+        assert_eq!(dash.roi_view(false)["roi_percent"], 200.0);
+        assert_eq!(
+            dash.cost.items_read,
+            2 + 1 + 1 + 1,
+            "profile, connection, one aggregate day, one spend day, sync marker"
+        );
+        let bad = vec![("time_range".to_string(), "forever".to_string())];
+        let err = load_dashboard((&app).into(), t, &bad, "30d", now).await.expect_err("bad range");
+        assert_eq!(crate::ApiError::from(err).status().as_u16(), 400);
+    }
+
+    #[test]
+    fn roi_view_has_frontend_numbers_and_exact_values() {
+        // 3 Meta leads, 1 customer, revenue 250.00, spend 100.00 (one more website lead ignored).
+        let dash = dashboard(
+            &[
+                ("leads", 4),
+                ("leads__src__META_ADS", 3),
+                ("customers__src__META_ADS", 1),
+                ("revenue__USD__src__META_ADS", 25_000),
+                ("opps__src__META_ADS", 2),
+            ],
+            vec![account("USD", 10_000)],
+            "USD",
+        );
+        let v = dash.roi_view(true);
+        assert_eq!(v["total_spend"], serde_json::json!(100.0));
+        assert_eq!(v["total_revenue"], serde_json::json!(250.0));
+        assert_eq!(v["cpa"], serde_json::json!(33.33)); // 10000 / 3 = 3333 minor units
+        assert_eq!(v["cpa_minor"], 3_333);
+        assert_eq!(v["cost_per_opportunity_minor"], 5_000);
+        assert_eq!(v["roas"], serde_json::json!(2.5));
+        assert_eq!(v["roi_percent"], serde_json::json!(150.0));
+        assert_eq!(v["ltv_minor"], 25_000);
+        assert_eq!((v["leads"].clone(), v["leads_converted"].clone()), (serde_json::json!(3), serde_json::json!(1)));
+        assert_eq!(v["is_connected"], false);
+        assert_eq!(v["campaigns"][0]["status"], "paused");
+        assert_eq!(v["campaigns"][0]["roi"], serde_json::json!(-1.0));
+    }
+
+    #[test]
+    fn cpa_is_a_number_for_the_frontend_and_null_exactly_without_leads() {
+        let v = dashboard(&[], vec![account("USD", 10_000)], "USD").roi_view(false);
+        assert_eq!((v["cpa"].clone(), v["cpa_minor"].clone()), (serde_json::json!(0.0), Value::Null));
+        assert_eq!(v["roi_percent"], serde_json::json!(-100.0));
+        let v = dashboard(&[("leads__src__META_ADS", 2)], vec![], "USD").roi_view(false);
+        assert_eq!((v["roas"].clone(), v["roi_percent"].clone()), (Value::Null, Value::Null));
+    }
+
+    #[test]
+    fn reporting_currency_prefers_profile_then_account_then_revenue() {
+        let crm = CrmAggregates {
+            total: counters(&[("revenue__EUR", 5), ("revenue__EUR__src__META_ADS", 5)]),
+            ..Default::default()
+        };
+        let profile = TenantProfile {
+            tenant_id: TenantId(1),
+            display_name: "x".into(),
+            reporting_time_zone: None,
+            currency: Currency::parse("MXN").ok(),
+            updated_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("t"),
+        };
+        assert_eq!(reporting_currency(Some(&profile), &[account("COP", 1)], &crm), cur("MXN"));
+        assert_eq!(reporting_currency(None, &[account("COP", 1)], &crm), cur("COP"));
+        assert_eq!(reporting_currency(None, &[], &crm), cur("EUR"));
+        assert_eq!(reporting_currency(None, &[], &CrmAggregates::default()), Currency::USD);
+    }
+}

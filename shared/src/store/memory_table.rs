@@ -1,0 +1,63 @@
+//! An in-memory stand-in for the single table: items by `(PK, SK)` in sort-key order, behind one
+//! lock. In-memory twins of ports whose DynamoDB side reads key ranges keep their items here, in
+//! exactly the shape the DynamoDB side stores, so both sides parse them with the same code.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::{Mutex, MutexGuard};
+
+use super::{attr, Item};
+
+#[derive(Debug, Default)]
+pub struct MemoryTable(Mutex<BTreeMap<(String, String), Item>>);
+
+/// The table while its lock is held: a twin's whole operation runs under one guard, which makes
+/// it atomic as a DynamoDB transaction is.
+pub struct Locked<'a>(MutexGuard<'a, BTreeMap<(String, String), Item>>);
+
+impl MemoryTable {
+    pub fn lock(&self) -> Locked<'_> {
+        Locked(self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl Locked<'_> {
+    pub fn get(&self, pk: &str, sk: &str) -> Option<Item> {
+        self.0.get(&(pk.to_string(), sk.to_string())).cloned()
+    }
+
+    /// Stores `item` under its own `PK`/`SK` attributes (an item without them is ignored).
+    pub fn put(&mut self, item: Item) {
+        let key = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+        if let (Some(pk), Some(sk)) = (key(attr::PK), key(attr::SK)) {
+            self.0.insert((pk, sk), item);
+        }
+    }
+
+    /// Items of `pk` with `from <= SK <= to`, in sort-key order (a `Query … BETWEEN`).
+    pub fn between(&self, pk: &str, from: &str, to: &str) -> Vec<Item> {
+        if from > to {
+            return Vec::new();
+        }
+        let lo = (pk.to_string(), from.to_string());
+        let hi = (pk.to_string(), to.to_string());
+        self.0.range((Bound::Included(lo), Bound::Included(hi))).map(|(_, v)| v.clone()).collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl super::ItemReads for MemoryTable {
+    async fn item(&self, pk: String, sk: &str) -> Result<Option<Item>, super::StoreError> {
+        Ok(self.lock().get(&pk, sk))
+    }
+    async fn item_range(
+        &self,
+        pk: String,
+        from: String,
+        to: String,
+    ) -> Result<(Vec<Item>, super::ReadCost), super::StoreError> {
+        let items = self.lock().between(&pk, &from, &to);
+        let cost = super::ReadCost { items_read: items.len() as u64, requests: 1 };
+        Ok((items, cost))
+    }
+}
