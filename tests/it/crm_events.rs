@@ -3,6 +3,7 @@
 
 use chrono::{TimeZone, Utc};
 use crm_events::{handle_event, Summary};
+use crm_shared::domain::crm::{AdAttribution, Contact};
 use crm_shared::domain::ids::TenantId;
 use crm_shared::domain::money::Currency;
 use crm_shared::domain::zone::Zone;
@@ -283,13 +284,13 @@ async fn ingested_meta_lead_is_idempotent_on_its_external_id() {
         created_at: Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).single().expect("t"),
         source: serde_json::from_value(json!("META_ADS")).expect("source"),
         status: serde_json::from_value(json!("new")).expect("status"),
-        name: Some("Webhook Lead".into()),
-        phone: None,
-        email: None,
-        campaign_id: serde_json::from_value(json!("c-77")).expect("tag"),
-        campaign_name: None,
-        ad_id: None,
-        ad_name: None,
+        contact: Contact { name: Some("Webhook Lead".into()), phone: None, email: None },
+        attribution: AdAttribution {
+            campaign_id: serde_json::from_value(json!("c-77")).expect("tag"),
+            campaign_name: None,
+            ad_id: None,
+            ad_name: None,
+        },
         opted_out: false,
     };
     let event_id = || EntityId::parse("meta-leadgen:5550001").expect("id");

@@ -48,3 +48,9 @@ async fn dynamo_aggregates_conform() {
 async fn dynamo_spend_conforms() {
     conformance::spend(&TestEnv::new().await.store).await;
 }
+
+#[tokio::test]
+async fn dynamo_event_store_conforms() {
+    let store = TestEnv::new().await.store;
+    conformance::event_store(&store, &store, &store).await;
+}

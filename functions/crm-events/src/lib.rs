@@ -38,8 +38,6 @@ pub enum InvocationError {
     Retry { failed: u32, first: String },
     #[error("cannot dead-letter a malformed event: {0}")]
     DeadLetter(#[from] StoreError),
-    #[error("crm-events needs DynamoDB")]
-    NoStore,
 }
 
 /// Splits the payload into EventBridge events.
@@ -66,7 +64,7 @@ fn events_of(payload: Value) -> Vec<Value> {
 }
 
 pub async fn handle_event(app: &App, payload: Value) -> Result<Summary, InvocationError> {
-    let store = app.dynamo.as_ref().ok_or(InvocationError::NoStore)?;
+    let store = app.events.as_ref();
     let mut summary = Summary::default();
     let mut first_failure: Option<String> = None;
     for raw in events_of(payload) {
@@ -110,9 +108,45 @@ pub async fn handle_event(app: &App, payload: Value) -> Result<Summary, Invocati
 
 #[cfg(test)]
 mod tests {
+    use crm_shared::store::events::dead_letters;
+    use crm_shared::testing::unit_app;
+    use crm_shared::testing::unit_now;
     use serde_json::json;
 
     use super::*;
+
+    fn event(detail_type: &str, event_id: &str, key: &str, body: Value) -> Value {
+        json!({"source": "crm", "detail-type": detail_type, "detail": {
+            "event_id": event_id, "tenant_id": 5, "occurred_at": "2026-11-20T10:00:00Z", key: body}})
+    }
+
+    /// The handler runs on the events port: the in-memory app applies, de-duplicates,
+    /// dead-letters and asks for retries like the DynamoDB one (`tests/it/crm_events.rs`).
+    #[tokio::test]
+    async fn a_batch_is_applied_through_the_events_port() {
+        let (app, mem) = unit_app(&[]);
+        let lead = event(
+            "lead.created",
+            "e-1",
+            "lead",
+            json!({"id": "L-1", "created_at": "2026-11-20T10:00:00Z", "source": "WEBSITE"}),
+        );
+        let unknown = event("lead.deleted", "e-2", "lead", json!({"id": "L-1"}));
+        let s = handle_event(&app, json!([lead.clone(), unknown, lead])).await.expect("batch");
+        assert_eq!(s, Summary { applied: 1, duplicate: 1, dead_lettered: 1, ..Summary::default() });
+        let dlq = dead_letters(mem.table.as_ref(), unit_now(), unit_now()).await.expect("dead letters");
+        assert_eq!(dlq.len(), 1);
+        assert!(dlq[0].reason.contains("lead.deleted"), "{}", dlq[0].reason);
+
+        let early_sale = event(
+            "sale.completed",
+            "e-3",
+            "sale",
+            json!({"id": "S-1", "lead_id": "L-2", "amount_minor": 100, "currency": "USD", "completed_at": "2026-11-20T11:00:00Z"}),
+        );
+        let err = handle_event(&app, early_sale).await.expect_err("retried");
+        assert!(matches!(&err, InvocationError::Retry { failed: 1, first } if first.contains("L-2")), "{err}");
+    }
 
     #[test]
     fn accepts_one_event_an_array_or_an_sqs_redrive_batch() {

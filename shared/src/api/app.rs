@@ -16,6 +16,7 @@ use crate::platform::secrets::{SecretError, SecretName, SecretResolver, SecretSt
 use crate::store::aggregates::AggregateStore;
 use crate::store::audit::AuditLog;
 use crate::store::connected_index::ConnectedIndex;
+use crate::store::events::EventStore;
 use crate::store::leadgen_inbox::LeadInbox;
 use crate::store::oauth_states::OAuthStateStore;
 use crate::store::pages::PageIndex;
@@ -70,6 +71,8 @@ pub struct App {
     pub pages: Arc<dyn PageIndex>,
     /// The lead-ads inbox (one item per announced lead until it is ingested).
     pub lead_inbox: Arc<dyn LeadInbox>,
+    /// Where CRM events are applied (entities, markers, aggregates, dead letters).
+    pub events: Arc<dyn EventStore>,
 }
 
 impl std::fmt::Debug for App {
@@ -125,7 +128,8 @@ impl App {
             oauth_states: store.clone(),
             connected_index: store.clone(),
             pages: store.clone(),
-            lead_inbox: store,
+            lead_inbox: store.clone(),
+            events: store,
         })
     }
 
@@ -155,9 +159,12 @@ impl App {
         use crate::store::memory::MemoryStore;
         use crate::store::ratelimit::MemoryRateLimiter;
 
+        let store = Arc::new(MemoryStore::default());
+        let table = Arc::new(crate::store::memory_table::MemoryTable::default());
         let mem = InMemory {
-            store: Arc::new(MemoryStore::default()),
-            table: Arc::new(crate::store::memory_table::MemoryTable::default()),
+            events: Arc::new(crate::store::events::MemoryEventStore::new(table.clone(), store.clone())),
+            store,
+            table,
             audit: Arc::new(MemoryAuditLog::default()),
             rate_limiter: Arc::new(MemoryRateLimiter::default()),
             oauth_states: Arc::new(crate::store::oauth_states::MemoryOAuthStates::default()),
@@ -184,6 +191,7 @@ impl App {
             connected_index: mem.connected_index.clone(),
             pages: mem.pages.clone(),
             lead_inbox: mem.lead_inbox.clone(),
+            events: mem.events.clone(),
         };
         (app, mem)
     }
@@ -194,7 +202,7 @@ impl App {
 #[derive(Debug, Clone)]
 pub struct InMemory {
     pub store: Arc<crate::store::memory::MemoryStore>,
-    /// Items of the twins that read key ranges (aggregates, spend).
+    /// Items of the twins that read key ranges (aggregates, spend) and of the events twin.
     pub table: Arc<crate::store::memory_table::MemoryTable>,
     pub audit: Arc<crate::store::audit::MemoryAuditLog>,
     pub rate_limiter: Arc<crate::store::ratelimit::MemoryRateLimiter>,
@@ -202,4 +210,7 @@ pub struct InMemory {
     pub connected_index: Arc<crate::store::connected_index::MemoryConnectedIndex>,
     pub pages: Arc<crate::store::pages::MemoryPageIndex>,
     pub lead_inbox: Arc<crate::store::leadgen_inbox::MemoryLeadInbox>,
+    /// The events twin: its items are in `table` (the aggregates it adds are what `aggregates`
+    /// reads), its tenant profiles are `store`'s (one item in DynamoDB).
+    pub events: Arc<crate::store::events::MemoryEventStore>,
 }

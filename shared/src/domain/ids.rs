@@ -1,4 +1,5 @@
-//! Identity types that carry meaning: a tenant is an integer id, never a free string.
+//! Identity types that carry meaning: a tenant is an integer id, never a free string; the ids,
+//! tags, sources and statuses of CRM entities are validated strings, safe in keys and counter names.
 
 use std::fmt;
 
@@ -76,6 +77,98 @@ impl From<AdAccountId> for String {
     }
 }
 
+/// A string that is not a valid value of one of the validated id types below.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what} {value:?}")]
+pub struct InvalidId {
+    pub what: &'static str,
+    pub value: String,
+}
+
+fn valid_token(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
+}
+
+/// Declares a string newtype whose `parse`/`Deserialize` normalise and validate the input, so a
+/// value of the type is always safe to use in keys and counter names.
+macro_rules! validated_string {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $normalize:expr, $valid:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(raw: &str) -> Result<Self, InvalidId> {
+                let s: String = ($normalize)(raw);
+                if ($valid)(s.as_str()) {
+                    Ok(Self(s))
+                } else {
+                    Err(InvalidId { what: $what, value: s })
+                }
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+validated_string!(
+    /// An id the CRM gives an entity (`LEAD#{id}` etc.): 1–128 of `[A-Za-z0-9_.:-]`.
+    EntityId, "id", |s: &str| s.to_string(), |s: &str| valid_token(s, 128)
+);
+
+validated_string!(
+    /// A Meta campaign / ad id (used inside counter names): 1–64 safe characters.
+    Tag, "tag", |s: &str| s.to_string(), |s: &str| valid_token(s, 64)
+);
+
+validated_string!(
+    /// Lead source, upper-case (`META_ADS`, `WEBSITE`, `REFERRAL`, …).
+    LeadSource, "lead source", |s: &str| s.trim().to_ascii_uppercase(),
+    |s: &str| !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+);
+
+impl LeadSource {
+    /// The source of leads from Meta lead ads (the only source counted per campaign and ad).
+    pub const META_ADS: &'static str = "META_ADS";
+
+    pub fn meta_ads() -> Self {
+        LeadSource(Self::META_ADS.into())
+    }
+}
+
+validated_string!(
+    /// A status word (`new`, `contacted`, `qualified`, `pending`, `won`, …): lower-case token.
+    Status, "status", |s: &str| s.trim().to_ascii_lowercase(),
+    |s: &str| !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+);
+
+impl Status {
+    /// A lead's status until the CRM says otherwise.
+    pub fn new_lead() -> Self {
+        Status("new".into())
+    }
+    /// An opportunity's status until the CRM says otherwise.
+    pub fn pending() -> Self {
+        Status("pending".into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +191,17 @@ mod tests {
         let json = serde_json::to_string(&AdAccountId::parse("9").expect("id")).expect("json");
         assert_eq!(json, "\"act_9\"", "stored and sent as the plain string");
         assert!(serde_json::from_str::<AdAccountId>("\"act_x\"").is_err());
+    }
+
+    #[test]
+    fn validated_ids_normalise_and_refuse_unsafe_values() {
+        assert_eq!(LeadSource::parse(" meta_ads ").map(|s| s.as_str().to_string()), Ok("META_ADS".into()));
+        assert_eq!(Status::parse("Won").map(|s| s.as_str().to_string()), Ok("won".into()));
+        assert_eq!(EntityId::parse("meta:123_4.5-6").map(|s| s.as_str().len()), Ok(14));
+        let err = EntityId::parse("bad id").expect_err("space");
+        assert_eq!(err.to_string(), "invalid id \"bad id\"");
+        assert!(Tag::parse(&"x".repeat(65)).is_err());
+        assert!(serde_json::from_value::<Tag>(serde_json::json!("c#1")).is_err());
+        assert_eq!(LeadSource::meta_ads().as_str(), LeadSource::META_ADS);
     }
 }

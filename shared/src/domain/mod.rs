@@ -1,9 +1,11 @@
 //! Typed values every feature shares: ids, money (integer minor units + ISO 4217), time zones
-//! (IANA) and reporting periods. Parsed once at the edge, never re-validated downstream.
+//! (IANA), reporting periods, and the field groups of CRM entities (contact, ad attribution, …).
+//! Parsed once at the edge, never re-validated downstream.
 //!
 //! Imports nothing else of this crate.
 
 pub mod connection;
+pub mod crm;
 pub mod ids;
 pub mod money;
 pub mod period;

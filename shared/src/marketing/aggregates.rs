@@ -32,7 +32,7 @@ pub mod counter {
     pub const SALES: &str = "sales";
     /// Leads whose first completed sale happened that day (paying customers acquired).
     pub const CUSTOMERS: &str = "customers";
-    pub const META_SOURCE: &str = "META_ADS";
+    pub const META_SOURCE: &str = crate::domain::ids::LeadSource::META_ADS;
 
     pub fn revenue(currency: &str) -> String {
         format!("revenue__{currency}")

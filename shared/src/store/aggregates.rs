@@ -179,22 +179,7 @@ impl AggregateStore for MemoryTable {
         counters: &Counters,
         names: &Names,
     ) -> Result<(), StoreError> {
-        let (pk, sk) = (keys::tenant(tenant), bucket.sort_key(date));
-        let mut table = self.lock();
-        let mut item = table.get(&pk, &sk).unwrap_or_else(|| {
-            Item::from([
-                (attr::PK.to_string(), AttributeValue::S(pk.clone())),
-                (attr::SK.to_string(), AttributeValue::S(sk.clone())),
-            ])
-        });
-        for (name, n) in counters {
-            let old = item.get(name).and_then(|v| v.as_n().ok()).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
-            item.insert(name.clone(), AttributeValue::N((old + n).to_string()));
-        }
-        for (name, value) in names {
-            item.insert(name.clone(), AttributeValue::S(value.clone()));
-        }
-        table.put(item);
+        self.lock().add(&keys::tenant(tenant), &bucket.sort_key(date), counters, names);
         Ok(())
     }
 }

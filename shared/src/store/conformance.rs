@@ -7,17 +7,23 @@
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 
+use crate::domain::crm::{AdAttribution, CartContents, CartLine, Contact, OpportunityTerms, Payment};
 use crate::domain::ids::TenantId;
 use crate::domain::money::{Currency, MinorUnits};
 use crate::domain::zone::Zone;
 use crate::store::aggregates::{AggBucket, AggregateStore, Counters, Names};
 use crate::store::audit::{AuditEntry, AuditLog, Outcome};
 use crate::store::connected_index::{ConnectedIndex, ConnectedTenant};
+use crate::store::events::{
+    dead_letters, DeadLetter, Entity, EventCommit, EventMarker, EventStore, GuardedPut, Versioned,
+};
 use crate::store::leadgen_inbox::{InboxItem, InboxLead, InboxStatus, LeadInbox};
 use crate::store::oauth_states::{OAuthStateStore, StoredState};
 use crate::store::pages::{PageIndex, PageOwner};
 use crate::store::ratelimit::{RateDecision, RateLimiter};
+use crate::store::records::{CartRecord, CountedAttribution, LeadRecord, OpportunityRecord, SaleRecord};
 use crate::store::spend::{DailySpend, SpendRow, SpendStore};
+use crate::store::{Conflict, Revision};
 use crate::store::{ConnectionStatus, MetaConnection, MetaConnectionStore, TenantProfile, TenantProfileStore};
 
 fn t0() -> DateTime<Utc> {
@@ -323,11 +329,211 @@ pub async fn spend<S: SpendStore>(s: &S) {
     assert!(days.is_empty(), "a refused day writes nothing");
 }
 
+fn commit(tenant: TenantId, event_id: &str, writer: &str) -> EventCommit {
+    EventCommit {
+        tenant,
+        marker: EventMarker {
+            event_id: event_id.into(),
+            detail_type: "lead.created".into(),
+            applied_at: t0(),
+            stale: false,
+            writer: writer.into(),
+            expires_at: t0() + Duration::days(35),
+        },
+        puts: Vec::new(),
+        aggregates: Default::default(),
+        attempt: 1,
+    }
+}
+
+fn adding(mut c: EventCommit, sk: &str, counters: &[(&str, i64)], names: &[(&str, &str)]) -> EventCommit {
+    let a = c.aggregates.entry(sk.to_string()).or_default();
+    a.counters.extend(counters.iter().map(|(k, v)| (k.to_string(), *v)));
+    a.names.extend(names.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    c
+}
+
+fn putting(mut c: EventCommit, entity: Entity, expected: Revision) -> EventCommit {
+    c.puts.push(GuardedPut { entity, expected });
+    c
+}
+
+fn conformance_lead(version: u64) -> LeadRecord {
+    LeadRecord {
+        lead_id: "L-1".into(),
+        version,
+        counted: true,
+        created_at: Some(t0()),
+        source: Some("META_ADS".into()),
+        attribution: AdAttribution {
+            campaign_id: Some("c1".into()),
+            campaign_name: Some("Ñ".into()),
+            ..Default::default()
+        },
+        contact: Contact { name: Some("Ana".into()), ..Default::default() },
+        ..Default::default()
+    }
+}
+
+/// CRM events' port: the marker is exclusive, guarded puts conflict on a stale revision (also a
+/// profile the profile port wrote), counters add up, a conflicting commit writes nothing, every
+/// record reads back as written, dead letters are kept. `profiles` is the same store's profile
+/// port, `items` its aggregate port (what the dashboard reads the counters through).
+pub async fn event_store<S: EventStore, P: TenantProfileStore, A: AggregateStore>(s: &S, profiles: &P, items: &A) {
+    let t = TenantId(9500);
+    let ok = |r: Result<Result<(), Conflict>, crate::store::StoreError>| r.expect("commit");
+    let nov24 = day(2026, 11, 24);
+    let aggregate = |bucket: AggBucket| async move {
+        let (mut found, _) = items.aggregate_items(t, bucket, nov24, nov24).await.expect("aggregates");
+        assert!(found.len() <= 1);
+        found.pop()
+    };
+
+    // The marker: absent, committed once, then every other commit of the event conflicts.
+    assert_eq!(s.marker(t, "e-1").await.expect("marker"), None);
+    let first = adding(commit(t, "e-1", "w1"), "AGG#D#2026-11-24", &[("leads", 1)], &[]);
+    assert_eq!(ok(s.commit(&first).await), Ok(()));
+    let found = s.marker(t, "e-1").await.expect("marker").expect("written");
+    assert_eq!((found.writer.as_deref(), found.stale), (Some("w1"), false));
+    let again = adding(commit(t, "e-1", "w2"), "AGG#D#2026-11-24", &[("leads", 1)], &[]);
+    assert_eq!(ok(s.commit(&again).await), Err(Conflict), "the marker is exclusive");
+    assert_eq!(s.marker(TenantId(9501), "e-1").await.expect("marker"), None, "markers are per tenant");
+    let mut stale = commit(t, "e-stale", "w3");
+    stale.marker.stale = true;
+    assert_eq!(ok(s.commit(&stale).await), Ok(()));
+    assert!(s.marker(t, "e-stale").await.expect("marker").expect("written").stale);
+
+    // Counters add up (also negative deltas) and names are set, last writer wins.
+    let more = adding(
+        commit(t, "e-2", "w"),
+        "AGG#D#2026-11-24",
+        &[("leads", 2), ("customers", -1)],
+        &[("name__camp__c1", "A")],
+    );
+    assert_eq!(ok(s.commit(&more).await), Ok(()));
+    let renamed = adding(commit(t, "e-3", "w"), "AGG#D#2026-11-24", &[], &[("name__camp__c1", "B")]);
+    assert_eq!(ok(s.commit(&renamed).await), Ok(()));
+    let day = aggregate(AggBucket::Day).await.expect("item");
+    assert_eq!((day.counters.get("leads"), day.counters.get("customers")), (Some(&3), Some(&-1)));
+    assert_eq!(day.names.get("name__camp__c1").map(String::as_str), Some("B"));
+    assert_eq!(aggregate(AggBucket::Month).await, None);
+
+    // Guarded puts: absent → created at revision 1; a put guarded by a stale revision conflicts.
+    assert_eq!(s.lead(t, "L-1").await.expect("lead"), Versioned::default());
+    let create = putting(commit(t, "e-4", "w"), Entity::Lead(conformance_lead(1)), Revision::ABSENT);
+    assert_eq!(ok(s.commit(&create).await), Ok(()));
+    assert_eq!(s.lead(t, "L-1").await.expect("lead"), Versioned::new(conformance_lead(1), Revision::at(1)));
+    let recreate = putting(commit(t, "e-5", "w"), Entity::Lead(conformance_lead(2)), Revision::ABSENT);
+    assert_eq!(ok(s.commit(&recreate).await), Err(Conflict), "it exists now");
+    let update = putting(commit(t, "e-5", "w"), Entity::Lead(conformance_lead(2)), Revision::at(1));
+    assert_eq!(ok(s.commit(&update).await), Ok(()));
+    let behind = putting(commit(t, "e-6", "w"), Entity::Lead(conformance_lead(3)), Revision::at(1));
+    assert_eq!(ok(s.commit(&behind).await), Err(Conflict), "revision 1 is stale");
+    assert_eq!(s.lead(t, "L-1").await.expect("lead"), Versioned::new(conformance_lead(2), Revision::at(2)));
+
+    // All or nothing: one stale guard cancels the marker, the other puts and the counters.
+    let usd = Currency::parse("USD").expect("usd");
+    let sale = SaleRecord {
+        sale_id: "S-1".into(),
+        lead_id: "L-1".into(),
+        opportunity_id: Some("O-1".into()),
+        payment: Payment { amount_minor: MinorUnits(900), currency: usd, completed_at: t0() },
+        counted_under: CountedAttribution { source: Some("META_ADS".into()), ..Default::default() },
+    };
+    let mixed = putting(
+        putting(
+            adding(commit(t, "e-7", "w"), "AGG#D#2026-11-24", &[("sales", 1)], &[("name__ad__1", "x")]),
+            Entity::Sale(sale.clone()),
+            Revision::ABSENT,
+        ),
+        Entity::Lead(conformance_lead(9)),
+        Revision::at(1),
+    );
+    assert_eq!(ok(s.commit(&mixed).await), Err(Conflict));
+    assert_eq!(s.marker(t, "e-7").await.expect("marker"), None, "no marker");
+    assert_eq!(s.sale(t, "S-1").await.expect("sale"), Versioned::default(), "no sale");
+    let day = aggregate(AggBucket::Day).await.expect("item");
+    assert_eq!((day.counters.get("sales"), day.names.get("name__ad__1")), (None, None), "no counters");
+    assert_eq!(s.lead(t, "L-1").await.expect("lead").revision, Revision::at(2));
+
+    // Every record kind reads back as written.
+    let opp = OpportunityRecord {
+        opportunity_id: "O-1".into(),
+        version: 2,
+        counted: true,
+        lead_id: Some("L-1".into()),
+        terms: OpportunityTerms { value_minor: Some(MinorUnits(5)), currency: Some(usd), deadline: Some(t0()) },
+        ..Default::default()
+    };
+    let cart = CartRecord {
+        cart_id: "C-1".into(),
+        version: 3,
+        lead_id: None,
+        contents: CartContents {
+            items: vec![CartLine { sku: "A".into(), quantity: 2, unit_price_minor: Some(MinorUnits(150)) }],
+            currency: None,
+            last_activity_at: t0(),
+        },
+    };
+    let all = [Entity::Sale(sale.clone()), Entity::Opportunity(opp.clone()), Entity::Cart(cart.clone())];
+    let mut c = commit(t, "e-8", "w");
+    c.puts = all.into_iter().map(|entity| GuardedPut { entity, expected: Revision::ABSENT }).collect();
+    assert_eq!(ok(s.commit(&c).await), Ok(()));
+    assert_eq!(s.sale(t, "S-1").await.expect("sale"), Versioned::new(sale, Revision::at(1)));
+    assert_eq!(s.opportunity(t, "O-1").await.expect("opp"), Versioned::new(opp, Revision::at(1)));
+    assert_eq!(s.cart(t, "C-1").await.expect("cart"), Versioned::new(cart, Revision::at(1)));
+
+    // The profile is the profile port's item: written there it has no revision (0), and a put
+    // there makes a commit guarded by an earlier read conflict.
+    let p = TenantId(9502);
+    let profile = TenantProfile {
+        tenant_id: p,
+        display_name: "Before".into(),
+        reporting_time_zone: Zone::parse("America/Bogota").ok(),
+        currency: None,
+        updated_at: t0(),
+    };
+    assert_eq!(s.profile(p).await.expect("profile"), Versioned::default());
+    profiles.put_profile(&profile).await.expect("put");
+    assert_eq!(s.profile(p).await.expect("profile"), Versioned::new(profile.clone(), Revision::at(0)));
+    let renamed = TenantProfile { display_name: "After".into(), ..profile.clone() };
+    let c = putting(commit(p, "e-9", "w"), Entity::Profile(renamed.clone()), Revision::at(0));
+    assert_eq!(ok(s.commit(&c).await), Ok(()));
+    assert_eq!(profiles.get_profile(p).await.expect("get"), Some(renamed.clone()), "one profile item");
+    assert_eq!(s.profile(p).await.expect("profile").revision, Revision::at(1));
+    profiles.put_profile(&profile).await.expect("overwrite");
+    let c = putting(commit(p, "e-10", "w"), Entity::Profile(renamed), Revision::at(1));
+    assert_eq!(ok(s.commit(&c).await), Err(Conflict), "the profile port wrote it since");
+
+    // Dead letters are kept whole, oldest first.
+    let letter = |id: &str, at: DateTime<Utc>| DeadLetter {
+        received_at: at,
+        id: id.into(),
+        event_id: Some(id.into()),
+        detail_type: Some("lead.deleted".into()),
+        tenant_id: Some(9500),
+        reason: "unknown detail-type \"lead.deleted\"".into(),
+        payload: "{\"source\":\"crm\"}".into(),
+        expires_at: at + Duration::days(30),
+    };
+    let (late, early) = (letter("e-late", t0() + Duration::seconds(1)), letter("e-early", t0()));
+    assert_eq!(s.dead_letter(&late).await.expect("dlq"), "2026-11-24T12:00:01.000Z#e-late");
+    s.dead_letter(&early).await.expect("dlq");
+    let anonymous = DeadLetter { event_id: None, detail_type: None, tenant_id: None, ..letter("gen-1", t0()) };
+    s.dead_letter(&anonymous).await.expect("dlq");
+    let kept = dead_letters(items, t0(), t0() + Duration::seconds(1)).await.expect("read");
+    assert_eq!(kept, vec![early.clone(), anonymous, late]);
+    assert_eq!(dead_letters(items, t0(), t0()).await.expect("read").len(), 2, "received in the window");
+}
+
 #[cfg(test)]
 mod memory_twins {
+    use std::sync::Arc;
+
     use super::*;
     use crate::store::audit::MemoryAuditLog;
     use crate::store::connected_index::MemoryConnectedIndex;
+    use crate::store::events::MemoryEventStore;
     use crate::store::leadgen_inbox::MemoryLeadInbox;
     use crate::store::memory::MemoryStore;
     use crate::store::memory_table::MemoryTable;
@@ -370,5 +576,11 @@ mod memory_twins {
     #[tokio::test]
     async fn memory_spend_conforms() {
         spend(&MemoryTable::default()).await;
+    }
+    #[tokio::test]
+    async fn memory_event_store_conforms() {
+        let (table, profiles) = (Arc::new(MemoryTable::default()), Arc::new(MemoryStore::default()));
+        let events = MemoryEventStore::new(table.clone(), profiles.clone());
+        event_store(&events, profiles.as_ref(), table.as_ref()).await;
     }
 }

@@ -123,19 +123,42 @@ pub fn is_transaction_conflict<R>(e: &SdkError<TransactWriteItemsError, R>) -> b
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Revision(Option<u64>);
 
+impl Default for Revision {
+    fn default() -> Self {
+        Self::ABSENT
+    }
+}
+
 impl Revision {
     /// The attribute holding the revision.
     pub const ATTR: &'static str = "rev";
+    /// The item did not exist.
+    pub const ABSENT: Revision = Revision(None);
+
+    /// An existing item at revision `n` (`0`: written without a revision).
+    pub fn at(n: u64) -> Self {
+        Revision(Some(n))
+    }
+
+    /// The revision a guarded put writes.
+    pub fn next(self) -> u64 {
+        self.0.unwrap_or(0) + 1
+    }
 
     pub fn of(item: Option<&Item>) -> Self {
         Revision(item.map(|i| i.get(Self::ATTR).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0)))
     }
 
+    /// `item` carrying the next revision: what a guarded put of it stores.
+    pub fn stamped(self, mut item: Item) -> Item {
+        item.insert(Self::ATTR.into(), AttributeValue::N(self.next().to_string()));
+        item
+    }
+
     /// A transactional put of `item` with the next revision, conditioned on this one still being
     /// the stored one (or on the item still not existing).
-    pub fn guarded_put(self, table: &str, mut item: Item) -> Result<TransactWriteItem, StoreError> {
-        item.insert(Self::ATTR.into(), AttributeValue::N((self.0.unwrap_or(0) + 1).to_string()));
-        let put = Put::builder().table_name(table).set_item(Some(item));
+    pub fn guarded_put(self, table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder().table_name(table).set_item(Some(self.stamped(item)));
         let put = match self.0 {
             None => put.condition_expression("attribute_not_exists(#pk)").expression_attribute_names("#pk", attr::PK),
             Some(0) => put

@@ -2,7 +2,7 @@
 //! items live under `T#{tenant}`, where the tenant comes from a verified JWT, a signed state or a
 //! stored index — never from a request body.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 
 use crate::domain::ids::TenantId;
 
@@ -91,8 +91,12 @@ pub fn leadgen_open_index(t: TenantId) -> String {
 pub fn leadgen_open_sk(received_at: DateTime<Utc>, leadgen_id: &str) -> String {
     format!("{}#{leadgen_id}", received_at.to_rfc3339())
 }
-/// Dead-lettered CRM events: `DLQ#crm-events` / `{received_at}#{event id}`.
+/// Dead-lettered CRM events: `DLQ#crm-events` / [`dead_letter`].
 pub const DEAD_LETTER_CRM_EVENTS: &str = "DLQ#crm-events";
+/// `{received_at, RFC 3339 with milliseconds}#{event id}`: dead letters sort by arrival.
+pub fn dead_letter(received_at: DateTime<Utc>, id: &str) -> String {
+    format!("{}#{id}", received_at.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
 
 #[cfg(test)]
 mod tests {

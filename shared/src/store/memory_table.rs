@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
+use aws_sdk_dynamodb::types::AttributeValue;
+
 use super::{attr, Item};
 
 #[derive(Debug, Default)]
@@ -32,6 +34,25 @@ impl Locked<'_> {
         if let (Some(pk), Some(sk)) = (key(attr::PK), key(attr::SK)) {
             self.0.insert((pk, sk), item);
         }
+    }
+
+    /// `ADD` of `counters` and `SET` of `names` on the item at `pk`/`sk`, created when missing: what
+    /// DynamoDB does with an aggregate item's `counter_update` expression.
+    pub fn add(&mut self, pk: &str, sk: &str, counters: &BTreeMap<String, i64>, names: &BTreeMap<String, String>) {
+        let mut item = self.get(pk, sk).unwrap_or_else(|| {
+            Item::from([
+                (attr::PK.to_string(), AttributeValue::S(pk.to_string())),
+                (attr::SK.to_string(), AttributeValue::S(sk.to_string())),
+            ])
+        });
+        for (name, n) in counters {
+            let old = item.get(name).and_then(|v| v.as_n().ok()).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+            item.insert(name.clone(), AttributeValue::N((old + n).to_string()));
+        }
+        for (name, value) in names {
+            item.insert(name.clone(), AttributeValue::S(value.clone()));
+        }
+        self.put(item);
     }
 
     /// Items of `pk` with `from <= SK <= to`, in sort-key order (a `Query … BETWEEN`).

@@ -20,9 +20,11 @@ pub mod audit;
 #[cfg(any(test, feature = "test-support"))]
 pub mod conformance;
 mod dynamo;
+pub mod events;
 pub mod keys;
 pub mod memory_table;
 pub mod oauth_states;
+pub mod records;
 pub use dynamo::{is_condition_failure, is_transaction_conflict, retry_conflicts, Conflict, DynamoStore, Revision};
 pub mod connected_index;
 pub mod leadgen_inbox;

@@ -20,15 +20,17 @@ use std::time::{Duration as StdDuration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use crm_shared::domain::crm::{AdAttribution, Payment};
 use crm_shared::domain::ids::TenantId;
 use crm_shared::domain::money::{Currency, MinorUnits};
 use crm_shared::domain::zone::Zone;
-use crm_shared::events::{Attribution, Deltas, LeadRecord, OpportunityRecord, SaleRecord};
+use crm_shared::events::{Attribution, Deltas};
 use crm_shared::marketing::dashboard::load_dashboard;
 use crm_shared::platform::auth::sign_hs256;
 use crm_shared::platform::clock::ManualClock;
 use crm_shared::platform::config::Config;
 use crm_shared::platform::secrets::SecretName;
+use crm_shared::store::records::{CountedAttribution, LeadRecord, OpportunityRecord, SaleRecord};
 use crm_shared::store::spend::{rollup_month, DailySpend, SpendRow};
 use crm_shared::store::{keys, to_item, ConnectionStatus, DynamoStore, Item, MetaConnection, TenantProfile};
 use crm_shared::App;
@@ -156,15 +158,18 @@ async fn load(app: &App, n: usize) -> Result<(), BoxError> {
             counted: true,
             created_at: Some(created),
             source: Some(if meta { "META_ADS" } else { ["WEBSITE", "REFERRAL", "WALK_IN"][i % 3] }.into()),
-            campaign_id: meta.then(|| format!("c{camp}")),
-            ad_id: meta.then(|| format!("c{camp}-a{ad}")),
+            attribution: AdAttribution {
+                campaign_id: meta.then(|| format!("c{camp}")),
+                ad_id: meta.then(|| format!("c{camp}-a{ad}")),
+                ..Default::default()
+            },
             status: Some("new".into()),
             ..Default::default()
         };
         let attribution = Attribution {
             source: lead.source.clone().unwrap_or_default(),
-            campaign_id: lead.campaign_id.clone(),
-            ad_id: lead.ad_id.clone(),
+            campaign_id: lead.attribution.campaign_id.clone(),
+            ad_id: lead.attribution.ad_id.clone(),
         };
         deltas.bump("leads", &attribution, created, zone, 1);
         let mut lead = lead;
@@ -182,9 +187,7 @@ async fn load(app: &App, n: usize) -> Result<(), BoxError> {
                     lead_id: Some(lead.lead_id.clone()),
                     created_at: Some(opp_at),
                     status: Some("pending".into()),
-                    source: Some(attribution.source.clone()),
-                    campaign_id: attribution.campaign_id.clone(),
-                    ad_id: attribution.ad_id.clone(),
+                    counted_under: CountedAttribution::from(&attribution),
                     ..Default::default()
                 },
             )?);
@@ -202,20 +205,16 @@ async fn load(app: &App, n: usize) -> Result<(), BoxError> {
                         sale_id: format!("S{i:07}"),
                         lead_id: lead.lead_id.clone(),
                         opportunity_id: Some(format!("O{i:07}")),
-                        amount_minor: amount,
-                        currency: usd,
-                        completed_at: sale_at,
-                        source: Some(attribution.source.clone()),
-                        campaign_id: attribution.campaign_id.clone(),
-                        ad_id: attribution.ad_id.clone(),
+                        payment: Payment { amount_minor: amount, currency: usd, completed_at: sale_at },
+                        counted_under: CountedAttribution::from(&attribution),
                     },
                 )?);
             }
         }
         entities.push(to_item(pk.clone(), &keys::lead(&lead.lead_id), &lead)?);
     }
-    let mut aggregates = Vec::with_capacity(deltas.0.len());
-    for (sk, counters) in &deltas.0 {
+    let mut aggregates = Vec::with_capacity(deltas.counters.len());
+    for (sk, counters) in &deltas.counters {
         let mut item = Item::new();
         item.insert("PK".into(), AttributeValue::S(pk.clone()));
         item.insert("SK".into(), AttributeValue::S(sk.clone()));

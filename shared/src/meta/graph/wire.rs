@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::errors::MetaError;
+use crate::domain::crm::AdAttribution;
 use crate::platform::secrets::SecretString;
 
 /// Scopes the product asks for: insights (`ads_read`), business listing (`business_management`)
@@ -90,14 +91,9 @@ pub struct Leadgen {
     pub created_time: String,
     #[serde(default)]
     pub field_data: Vec<LeadField>,
-    #[serde(default)]
-    pub campaign_id: Option<String>,
-    #[serde(default)]
-    pub campaign_name: Option<String>,
-    #[serde(default)]
-    pub ad_id: Option<String>,
-    #[serde(default)]
-    pub ad_name: Option<String>,
+    /// `campaign_id`, `campaign_name`, `ad_id`, `ad_name` (top-level in Graph's answer).
+    #[serde(flatten)]
+    pub attribution: AdAttribution,
 }
 
 /// One page of a paged edge.

@@ -49,22 +49,23 @@ pub fn new_lead(change: &LeadgenChange, lead: &Leadgen, now: DateTime<Utc>) -> R
         "name": name,
         "email": answer(lead, &["email"]),
         "phone": answer(lead, &["phone_number", "phone"]),
-        "campaign_id": id_or_none(&lead.campaign_id),
-        "campaign_name": lead.campaign_name,
-        "ad_id": id_or_none(&lead.ad_id).or_else(|| id_or_none(&change.ad_id)),
-        "ad_name": lead.ad_name,
+        "campaign_id": id_or_none(&lead.attribution.campaign_id),
+        "campaign_name": lead.attribution.campaign_name,
+        "ad_id": id_or_none(&lead.attribution.ad_id).or_else(|| id_or_none(&change.ad_id)),
+        "ad_name": lead.attribution.ad_name,
     });
     serde_json::from_value(value)
 }
 
 /// The ingest event id of a lead: `meta-leadgen:{leadgen_id}`.
 pub fn event_id(leadgen_id: &str) -> Result<EntityId, Malformed> {
-    EntityId::parse(&format!("meta-leadgen:{leadgen_id}"))
+    EntityId::parse(&format!("meta-leadgen:{leadgen_id}")).map_err(Malformed::from)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::crm::AdAttribution;
     use crate::meta::graph::LeadField;
 
     #[test]
@@ -94,19 +95,21 @@ mod tests {
                 LeadField { name: "EMAIL".into(), values: vec!["ana@example.com".into()] },
                 LeadField { name: "phone_number".into(), values: vec!["+5491100000000".into()] },
             ],
-            campaign_id: Some("120200000000001".into()),
-            campaign_name: Some("Spring".into()),
-            ad_id: None,
-            ad_name: None,
+            attribution: AdAttribution {
+                campaign_id: Some("120200000000001".into()),
+                campaign_name: Some("Spring".into()),
+                ad_id: None,
+                ad_name: None,
+            },
         };
         let now = Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).single().expect("t");
         let l = new_lead(&c, &lead, now).expect("lead");
         assert_eq!(l.id.as_str(), "meta:444");
         assert_eq!(l.source.as_str(), "META_ADS");
-        assert_eq!(l.campaign_id.as_ref().map(|t| t.as_str()), Some("120200000000001"));
-        assert_eq!(l.ad_id.as_ref().map(|t| t.as_str()), Some("55"), "falls back to the change's ad id");
-        assert_eq!(l.name.as_deref(), Some("Ana Gómez"));
-        assert_eq!(l.email.as_deref(), Some("ana@example.com"));
+        assert_eq!(l.attribution.campaign_id.as_ref().map(|t| t.as_str()), Some("120200000000001"));
+        assert_eq!(l.attribution.ad_id.as_ref().map(|t| t.as_str()), Some("55"), "falls back to the change's ad id");
+        assert_eq!(l.contact.name.as_deref(), Some("Ana Gómez"));
+        assert_eq!(l.contact.email.as_deref(), Some("ana@example.com"));
         assert_eq!(l.created_at, Utc.with_ymd_and_hms(2026, 11, 24, 15, 0, 0).single().expect("t"));
         assert_eq!(event_id("444").expect("id").as_str(), "meta-leadgen:444");
     }

@@ -1,0 +1,217 @@
+//! Applying events through the in-memory twin of the port: idempotency, ordering, races and a
+//! lost commit answer.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::TimeZone;
+use serde_json::{json, Value};
+
+use super::*;
+use crate::events::parse_event;
+use crate::store::aggregates::AggBucket;
+use crate::store::events::{DeadLetter, FoundMarker, MemoryEventStore, Versioned};
+use crate::store::memory::MemoryStore;
+use crate::store::memory_table::MemoryTable;
+use crate::store::records::{CartRecord, LeadRecord, OpportunityRecord, SaleRecord};
+use crate::store::{Conflict, TenantProfile};
+use crate::testing::unit_app;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().expect("t")
+}
+
+fn crm(detail_type: &str, event_id: &str, body_key: &str, body: Value) -> CrmEvent {
+    parse_event(&json!({
+        "source": "crm",
+        "detail-type": detail_type,
+        "detail": {"event_id": event_id, "tenant_id": 3, "occurred_at": "2026-11-20T12:00:00Z", body_key: body},
+    }))
+    .expect("event")
+}
+
+fn lead(id: &str, event_id: &str) -> CrmEvent {
+    crm(
+        "lead.created",
+        event_id,
+        "lead",
+        json!({"id": id, "created_at": "2026-11-20T10:00:00Z", "source": "META_ADS", "campaign_id": "c1"}),
+    )
+}
+
+fn sale(id: &str, event_id: &str, amount: i64, minute: u32) -> CrmEvent {
+    let at = format!("2026-11-21T10:{minute:02}:00Z");
+    crm(
+        "sale.completed",
+        event_id,
+        "sale",
+        json!({"id": id, "lead_id": "L-1", "amount_minor": amount, "currency": "USD", "completed_at": at}),
+    )
+}
+
+/// A twin over its own table, and the table (to read the aggregate items back).
+fn twin() -> (MemoryEventStore, Arc<MemoryTable>) {
+    let table = Arc::new(MemoryTable::default());
+    (MemoryEventStore::new(table.clone(), Arc::new(MemoryStore::default())), table)
+}
+
+/// Counter `name` of tenant 3's aggregate item `sk`, as stored.
+fn counter(table: &MemoryTable, sk: &str, name: &str) -> i64 {
+    let item = table.lock().get("T#3", sk).unwrap_or_default();
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_redelivered_event_is_counted_once() {
+    let (store, table) = twin();
+    assert_eq!(apply_event(&store, &lead("L-1", "e-1"), now()).await.expect("1"), Applied::Applied);
+    assert_eq!(apply_event(&store, &lead("L-1", "e-1"), now()).await.expect("2"), Applied::Duplicate);
+    // The same fact under another event id is recorded as stale, not counted again.
+    assert_eq!(apply_event(&store, &lead("L-1", "e-1-resent"), now()).await.expect("3"), Applied::Stale);
+    let marker = store.marker(TenantId(3), "e-1-resent").await.expect("marker").expect("written");
+    assert!(marker.stale);
+    assert_eq!(counter(&table, "AGG#D#2026-11-20", "leads"), 1);
+    assert_eq!(counter(&table, "AGG#M#2026-11", "leads__camp__c1"), 1);
+}
+
+#[tokio::test]
+async fn a_sale_before_its_lead_is_not_yet_known_and_writes_nothing() {
+    let (store, table) = twin();
+    let s = sale("S-1", "e-s1", 900, 0);
+    let err = apply_event(&store, &s, now()).await.expect_err("lead first");
+    assert!(matches!(&err, ApplyError::LeadNotYetKnown(l) if l == "L-1"), "{err}");
+    assert_eq!(store.marker(TenantId(3), "e-s1").await.expect("marker"), None);
+    assert_eq!(store.sale(TenantId(3), "S-1").await.expect("sale").value, None);
+    apply_event(&store, &lead("L-1", "e-1"), now()).await.expect("lead");
+    assert_eq!(apply_event(&store, &s, now()).await.expect("retry"), Applied::Applied);
+    assert_eq!(counter(&table, "AGG#D#2026-11-21", "revenue__USD__src__META_ADS"), 900);
+    let lead = store.lead(TenantId(3), "L-1").await.expect("lead");
+    assert_eq!(lead.revision, crate::store::Revision::at(2), "created, then its first sale");
+}
+
+#[tokio::test]
+async fn an_older_update_is_ignored() {
+    let (store, table) = twin();
+    let upd = |v: u64, status: &str| {
+        crm("lead.updated", &format!("e-u{v}"), "lead", json!({"id": "L-1", "version": v, "status": status}))
+    };
+    assert_eq!(apply_event(&store, &upd(3, "qualified"), now()).await.expect("v3"), Applied::Applied);
+    assert_eq!(counter(&table, "AGG#D#2026-11-20", "leads"), 0, "a stub is not counted");
+    assert_eq!(apply_event(&store, &lead("L-1", "e-1"), now()).await.expect("created"), Applied::Applied);
+    assert_eq!(apply_event(&store, &upd(2, "contacted"), now()).await.expect("v2"), Applied::Stale);
+    let rec = store.lead(TenantId(3), "L-1").await.expect("lead").value.expect("stored");
+    assert_eq!((rec.version, rec.status.as_deref(), rec.counted), (3, Some("qualified"), true));
+    assert_eq!(counter(&table, "AGG#D#2026-11-20", "leads"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_deliveries_count_exactly_once() {
+    let (store, table) = twin();
+    let store = Arc::new(store);
+    apply_event(store.as_ref(), &lead("L-1", "e-1"), now()).await.expect("lead");
+    let mut tasks = Vec::new();
+    let mut revenue = 0;
+    for i in 0..24_u32 {
+        let ev = if i % 3 == 0 {
+            sale("S-dup", "e-dup", 5_000, 0)
+        } else {
+            revenue += 100 + i64::from(i);
+            sale(&format!("S-{i}"), &format!("e-sale-{i}"), 100 + i64::from(i), 1 + i)
+        };
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { apply_event(store.as_ref(), &ev, now()).await }));
+    }
+    let mut applied = 0;
+    for t in tasks {
+        if t.await.expect("join").expect("apply") == Applied::Applied {
+            applied += 1;
+        }
+    }
+    assert_eq!(applied, 16 + 1, "each distinct sale once, the duplicate once");
+    let day = "AGG#D#2026-11-21";
+    assert_eq!(counter(&table, day, "sales"), 17);
+    assert_eq!(counter(&table, day, "revenue__USD"), revenue + 5_000);
+    assert_eq!(counter(&table, day, "customers"), 1);
+    let lead = store.lead(TenantId(3), "L-1").await.expect("lead").value.expect("lead");
+    assert_eq!(lead.first_sale_at.map(|t| t.to_rfc3339()), Some("2026-11-21T10:00:00+00:00".into()));
+}
+
+/// A twin whose first commit goes through but answers as if it had lost a race (the answer of a
+/// DynamoDB transaction lost to a timeout, retried by the SDK into a cancellation).
+struct LostAnswer {
+    inner: MemoryEventStore,
+    lost: AtomicBool,
+}
+
+#[async_trait]
+impl EventStore for LostAnswer {
+    async fn marker(&self, t: TenantId, e: &str) -> Result<Option<FoundMarker>, StoreError> {
+        self.inner.marker(t, e).await
+    }
+    async fn lead(&self, t: TenantId, id: &str) -> Result<Versioned<LeadRecord>, StoreError> {
+        self.inner.lead(t, id).await
+    }
+    async fn opportunity(&self, t: TenantId, id: &str) -> Result<Versioned<OpportunityRecord>, StoreError> {
+        self.inner.opportunity(t, id).await
+    }
+    async fn sale(&self, t: TenantId, id: &str) -> Result<Versioned<SaleRecord>, StoreError> {
+        self.inner.sale(t, id).await
+    }
+    async fn cart(&self, t: TenantId, id: &str) -> Result<Versioned<CartRecord>, StoreError> {
+        self.inner.cart(t, id).await
+    }
+    async fn profile(&self, t: TenantId) -> Result<Versioned<TenantProfile>, StoreError> {
+        self.inner.profile(t).await
+    }
+    async fn commit(&self, c: &EventCommit) -> Result<Result<(), Conflict>, StoreError> {
+        let done = self.inner.commit(c).await?;
+        Ok(if self.lost.swap(false, Ordering::SeqCst) { Err(Conflict) } else { done })
+    }
+    async fn dead_letter(&self, l: &DeadLetter) -> Result<String, StoreError> {
+        self.inner.dead_letter(l).await
+    }
+}
+
+#[tokio::test]
+async fn a_commit_whose_answer_was_lost_is_still_ours() {
+    let (inner, table) = twin();
+    let store = LostAnswer { inner, lost: AtomicBool::new(true) };
+    assert_eq!(apply_event(&store, &lead("L-1", "e-1"), now()).await.expect("apply"), Applied::Applied);
+    let store = LostAnswer { inner: store.inner, lost: AtomicBool::new(true) };
+    assert_eq!(apply_event(&store, &lead("L-1", "e-2"), now()).await.expect("apply"), Applied::Stale);
+    assert_eq!(apply_event(&store, &lead("L-1", "e-2"), now()).await.expect("again"), Applied::Duplicate);
+    assert_eq!(counter(&table, "AGG#D#2026-11-20", "leads"), 1);
+}
+
+/// `App::in_memory` wires the events twin to the profile and aggregate ports' twins: a tenant
+/// update is the profile the app reads, its zone places the next lead on its local day, and the
+/// dashboard's port reads the counters.
+#[tokio::test]
+async fn the_in_memory_app_applies_events_against_its_own_profiles() {
+    let (app, _mem) = unit_app(&[]);
+    let tenant = crm(
+        "tenant.updated",
+        "e-t",
+        "tenant",
+        json!({"display_name": "Clinic", "reporting_time_zone": "America/Bogota", "currency": "USD"}),
+    );
+    assert_eq!(apply_event(app.events.as_ref(), &tenant, now()).await.expect("tenant"), Applied::Applied);
+    let profile = app.profiles.get_profile(TenantId(3)).await.expect("get").expect("profile");
+    assert_eq!(profile.display_name, "Clinic");
+    // 03:00Z on Nov 21 is 22:00 on Nov 20 in Bogotá.
+    let late = crm(
+        "lead.created",
+        "e-late",
+        "lead",
+        json!({"id": "L-9", "created_at": "2026-11-21T03:00:00Z", "source": "WEBSITE"}),
+    );
+    let CrmEventKind::LeadCreated(new) = late.kind else { panic!("lead.created") };
+    let event_id = EntityId::parse("e-late").expect("id");
+    ingest_lead(app.events.as_ref(), TenantId(3), event_id, new, now()).await.expect("ingest");
+    // The dashboard's aggregate port reads what the event wrote.
+    let nov = |d| chrono::NaiveDate::from_ymd_opt(2026, 11, d).expect("day");
+    let (days, _) = app.aggregates.aggregate_items(TenantId(3), AggBucket::Day, nov(20), nov(21)).await.expect("read");
+    let leads: Vec<_> = days.iter().map(|d| (d.date, d.counters.get("leads__src__WEBSITE").copied())).collect();
+    assert_eq!(leads, vec![(nov(20), Some(1))]);
+}

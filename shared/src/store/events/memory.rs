@@ -1,0 +1,117 @@
+//! The in-memory twin of [`EventStore`]: the same items as on DynamoDB, in the shared
+//! [`MemoryTable`], so the aggregates it writes are what the aggregate port's twin reads.
+
+use std::sync::{Arc, MutexGuard};
+
+use super::*;
+use crate::store::memory::MemoryStore;
+use crate::store::memory_table::{Locked, MemoryTable};
+
+/// The in-memory twin of [`EventStore`]: a commit's conditions are checked and its items written
+/// under the table's one lock, so it is all or nothing like the DynamoDB transaction. Reads parse
+/// the items with the DynamoDB side's code.
+///
+/// Tenant profiles are one item in DynamoDB, shared with [`crate::store::TenantProfileStore`];
+/// here they are that port's twin's ([`MemoryStore`]). The table keeps the profile item as the
+/// last commit wrote it, with its revision: while the profile port's copy is still that one the
+/// revision holds; once the profile port wrote another, the profile has no revision (`0`), as
+/// after `put_profile` on DynamoDB. Lock order: the table, then the profiles.
+#[derive(Debug)]
+pub struct MemoryEventStore {
+    table: Arc<MemoryTable>,
+    profiles: Arc<MemoryStore>,
+}
+
+impl Default for MemoryEventStore {
+    fn default() -> Self {
+        Self::new(Arc::new(MemoryTable::default()), Arc::new(MemoryStore::default()))
+    }
+}
+
+type Profiles<'a> = MutexGuard<'a, std::collections::HashMap<TenantId, TenantProfile>>;
+
+impl MemoryEventStore {
+    /// A twin writing into `table` whose tenant profiles are `profiles`' (as
+    /// [`crate::App::in_memory`] wires it).
+    pub fn new(table: Arc<MemoryTable>, profiles: Arc<MemoryStore>) -> Self {
+        Self { table, profiles }
+    }
+
+    fn profiles(&self) -> Profiles<'_> {
+        self.profiles.profiles.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn profile_revision(table: &Locked<'_>, profiles: &Profiles<'_>, tenant: TenantId) -> Result<Revision, StoreError> {
+        let Some(current) = profiles.get(&tenant) else {
+            return Ok(Revision::ABSENT);
+        };
+        let written = table.get(&keys::tenant(tenant), keys::TENANT_PROFILE);
+        let ours = match &written {
+            Some(item) => from_item::<TenantProfile>(item.clone())? == *current,
+            None => false,
+        };
+        Ok(if ours { Revision::of(written.as_ref()) } else { Revision::at(0) })
+    }
+}
+
+#[async_trait]
+impl EventStore for MemoryEventStore {
+    async fn marker(&self, tenant: TenantId, event_id: &str) -> Result<Option<FoundMarker>, StoreError> {
+        read_marker(self.table.as_ref(), tenant, event_id).await
+    }
+    async fn lead(&self, tenant: TenantId, id: &str) -> Result<Versioned<LeadRecord>, StoreError> {
+        read_versioned(self.table.as_ref(), tenant, &keys::lead(id)).await
+    }
+    async fn opportunity(&self, tenant: TenantId, id: &str) -> Result<Versioned<OpportunityRecord>, StoreError> {
+        read_versioned(self.table.as_ref(), tenant, &keys::opportunity(id)).await
+    }
+    async fn sale(&self, tenant: TenantId, id: &str) -> Result<Versioned<SaleRecord>, StoreError> {
+        read_versioned(self.table.as_ref(), tenant, &keys::sale(id)).await
+    }
+    async fn cart(&self, tenant: TenantId, id: &str) -> Result<Versioned<CartRecord>, StoreError> {
+        read_versioned(self.table.as_ref(), tenant, &keys::cart(id)).await
+    }
+    async fn profile(&self, tenant: TenantId) -> Result<Versioned<TenantProfile>, StoreError> {
+        let table = self.table.lock();
+        let profiles = self.profiles();
+        let revision = Self::profile_revision(&table, &profiles, tenant)?;
+        Ok(Versioned { value: profiles.get(&tenant).cloned(), revision })
+    }
+
+    async fn commit(&self, c: &EventCommit) -> Result<Result<(), Conflict>, StoreError> {
+        let pk = keys::tenant(c.tenant);
+        let mut table = self.table.lock();
+        let mut profiles = self.profiles();
+        // Every condition first, then every write: nothing is written unless all hold.
+        if table.get(&pk, &keys::event_marker(&c.marker.event_id)).is_some() {
+            return Ok(Err(Conflict));
+        }
+        for p in &c.puts {
+            let current = match &p.entity {
+                Entity::Profile(_) => Self::profile_revision(&table, &profiles, c.tenant)?,
+                e => Revision::of(table.get(&pk, &e.sort_key()).as_ref()),
+            };
+            if current != p.expected {
+                return Ok(Err(Conflict));
+            }
+        }
+        let items: Vec<Item> =
+            c.puts.iter().map(|p| Ok(p.expected.stamped(p.entity.to_item(&pk)?))).collect::<Result<_, StoreError>>()?;
+        table.put(marker_item(&pk, &c.marker));
+        for (p, item) in c.puts.iter().zip(items) {
+            if let Entity::Profile(profile) = &p.entity {
+                profiles.insert(c.tenant, profile.clone());
+            }
+            table.put(item);
+        }
+        for (sk, a) in c.aggregates.iter().filter(|(_, a)| !a.is_empty()) {
+            table.add(&pk, sk, &a.counters, &a.names);
+        }
+        Ok(Ok(()))
+    }
+
+    async fn dead_letter(&self, letter: &DeadLetter) -> Result<String, StoreError> {
+        self.table.lock().put(dead_letter_item(letter));
+        Ok(letter.sort_key())
+    }
+}
