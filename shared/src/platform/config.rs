@@ -59,7 +59,8 @@ pub const ENV_VARS: &[(&str, &str, bool, &str)] = &[
         false,
         "comma-separated exact origins allowed with credentials",
     ),
-    ("RATE_LIMIT_PER_MINUTE", "100", false, "requests per tenant per minute, across all instances"),
+    ("RATE_LIMIT_PER_MINUTE", "100", false, "requests per user per route per minute, across all instances"),
+    ("TENANT_RATE_LIMIT_PER_MINUTE", "1000", false, "requests per tenant per minute, all users and routes together"),
     ("MAX_BODY_BYTES", "65536", false, "largest accepted request body"),
     ("AUDIT_RETENTION_DAYS", "90", false, "audit records expire (TTL) after this many days"),
     ("RUST_LOG", "info", false, "log filter (tracing EnvFilter syntax)"),
@@ -105,7 +106,10 @@ pub struct Config {
     pub kms_key_id: Option<String>,
     pub frontend_url: Url,
     pub cors_allowed_origins: Vec<String>,
+    /// Per user (JWT subject) per route.
     pub rate_limit_per_minute: u32,
+    /// Per tenant, all users and routes together.
+    pub tenant_rate_limit_per_minute: u32,
     pub max_body_bytes: usize,
     pub audit_retention_days: u32,
     pub meta: MetaConfig,
@@ -129,6 +133,7 @@ impl Config {
             frontend_url: env.url_or("FRONTEND_URL", "http://localhost:5173")?,
             cors_allowed_origins: cors_origins(&env)?,
             rate_limit_per_minute: env.number("RATE_LIMIT_PER_MINUTE", 100, 1, 1_000_000)? as u32,
+            tenant_rate_limit_per_minute: env.number("TENANT_RATE_LIMIT_PER_MINUTE", 1_000, 1, 10_000_000)? as u32,
             max_body_bytes: env.number("MAX_BODY_BYTES", 65_536, 1, 6 * 1024 * 1024)? as usize,
             audit_retention_days: env.number("AUDIT_RETENTION_DAYS", 90, 1, 3650)? as u32,
             meta: MetaConfig::read(&env)?,

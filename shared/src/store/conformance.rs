@@ -20,7 +20,7 @@ use crate::store::events::{
 use crate::store::leadgen_inbox::{InboxItem, InboxLead, InboxStatus, LeadInbox};
 use crate::store::oauth_states::{OAuthStateStore, StoredState};
 use crate::store::pages::{PageIndex, PageOwner};
-use crate::store::ratelimit::{RateDecision, RateLimiter};
+use crate::store::ratelimit::{RateBucket, RateDecision, RateLimiter};
 use crate::store::records::{CartRecord, CountedAttribution, LeadRecord, OpportunityRecord, SaleRecord};
 use crate::store::spend::{DailySpend, SpendRow, SpendStore};
 use crate::store::{Conflict, Revision};
@@ -118,14 +118,23 @@ pub async fn oauth_states<S: OAuthStateStore>(s: &S) {
 
 /// Exactly `limit` requests per tenant per minute; the next minute and other tenants start afresh.
 pub async fn rate_limiter<S: RateLimiter>(s: &S) {
-    let (t, other) = (TenantId(9300), TenantId(9301));
+    let (t, other) = (RateBucket::tenant(TenantId(9300)), RateBucket::tenant(TenantId(9301)));
     let at = t0() + Duration::seconds(5);
     for remaining in (0..3).rev() {
-        assert_eq!(s.check(t, at, 3).await.expect("check"), RateDecision::Allowed { remaining });
+        assert_eq!(s.check(&t, at, 3).await.expect("check"), RateDecision::Allowed { remaining });
     }
-    assert_eq!(s.check(t, at, 3).await.expect("check"), RateDecision::Limited { retry_after_secs: 55 });
-    assert!(matches!(s.check(other, at, 3).await.expect("check"), RateDecision::Allowed { remaining: 2 }));
-    assert!(matches!(s.check(t, at + Duration::minutes(1), 3).await.expect("check"), RateDecision::Allowed { .. }));
+    assert_eq!(s.check(&t, at, 3).await.expect("check"), RateDecision::Limited { retry_after_secs: 55 });
+    assert!(matches!(s.check(&other, at, 3).await.expect("check"), RateDecision::Allowed { remaining: 2 }));
+    assert!(matches!(s.check(&t, at + Duration::minutes(1), 3).await.expect("check"), RateDecision::Allowed { .. }));
+    // A user's bucket on a route is its own: the tenant's exhausted window does not touch it, and
+    // neither does the same user on another route.
+    let (ana, bob) =
+        (RateBucket::user_route(TenantId(9300), "ana", "r1"), RateBucket::user_route(TenantId(9300), "bob", "r1"));
+    assert!(matches!(s.check(&ana, at, 1).await.expect("check"), RateDecision::Allowed { .. }));
+    assert!(matches!(s.check(&ana, at, 1).await.expect("check"), RateDecision::Limited { .. }));
+    assert!(matches!(s.check(&bob, at, 1).await.expect("check"), RateDecision::Allowed { .. }));
+    let ana_r2 = RateBucket::user_route(TenantId(9300), "ana", "r2");
+    assert!(matches!(s.check(&ana_r2, at, 1).await.expect("check"), RateDecision::Allowed { .. }));
 }
 
 fn audit_entry(id: &str, tenant: Option<TenantId>, at: DateTime<Utc>) -> AuditEntry {

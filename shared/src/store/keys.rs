@@ -65,8 +65,14 @@ pub fn leadgen_inbox(leadgen_id: &str) -> String {
 pub fn unauthenticated_audit_pk(day: &str) -> String {
     format!("AUDIT#UNAUTH#{day}")
 }
+/// The tenant's window counters (all users and routes together).
 pub fn rate_limit_pk(t: TenantId) -> String {
     format!("RL#{t}")
+}
+/// One user's window counters on one route (`route` is an endpoint name: no `#`).
+pub fn rate_limit_user_route_pk(t: TenantId, user: &str, route: &str) -> String {
+    let user: String = user.chars().take(128).collect();
+    format!("RL#{t}#U#{route}#{user}")
 }
 pub fn rate_limit_sk(epoch_minute: i64) -> String {
     format!("W#{epoch_minute}")

@@ -23,7 +23,7 @@ use crate::platform::secrets::SecretName;
 
 mod reply;
 use crate::store::audit::{AuditEntry, Outcome};
-use crate::store::ratelimit::RateDecision;
+use crate::store::ratelimit::{RateBucket, RateDecision};
 use reply::render_reply;
 pub use reply::{render_error, timestamp, AuditNote, Reply};
 
@@ -222,10 +222,18 @@ async fn admit(
     // Recorded before the role check, so a refused role is audited under its tenant.
     progress.caller = Some(who.clone());
     auth::authorize(&who, endpoint.access)?;
-    match app.rate_limiter.check(who.tenant_id, now, app.config.rate_limit_per_minute).await? {
-        RateDecision::Allowed { .. } => Ok(()),
-        RateDecision::Limited { retry_after_secs } => Err(ApiError::RateLimited { retry_after_secs }),
+    // The user's own budget on this route first, so a user already over it spends none of the
+    // tenant's ceiling; then the ceiling over all the tenant's users.
+    let limits = [
+        (RateBucket::user_route(who.tenant_id, &who.user_id, endpoint.name), app.config.rate_limit_per_minute),
+        (RateBucket::tenant(who.tenant_id), app.config.tenant_rate_limit_per_minute),
+    ];
+    for (bucket, limit) in limits {
+        if let RateDecision::Limited { retry_after_secs } = app.rate_limiter.check(&bucket, now, limit).await? {
+            return Err(ApiError::RateLimited { retry_after_secs });
+        }
     }
+    Ok(())
 }
 
 /// What the endpoint's function receives (the body within its limit).
