@@ -48,3 +48,13 @@ async fn dynamo_aggregates_conform() {
 async fn dynamo_spend_conforms() {
     conformance::spend(&TestEnv::new().await.store).await;
 }
+
+#[tokio::test]
+async fn eventbridge_job_bus_conforms() {
+    let env = TestEnv::new().await;
+    let bus = crm_shared::store::job_bus::EventBridgeJobBus::new(
+        aws_sdk_eventbridge::Client::new(&env.sdk),
+        env.resources.event_bus.clone(),
+    );
+    conformance::job_bus(&bus).await;
+}

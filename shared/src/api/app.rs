@@ -16,6 +16,7 @@ use crate::platform::secrets::{SecretError, SecretName, SecretResolver, SecretSt
 use crate::store::aggregates::AggregateStore;
 use crate::store::audit::AuditLog;
 use crate::store::connected_index::ConnectedIndex;
+use crate::store::job_bus::{EventBridgeJobBus, JobBus};
 use crate::store::leadgen_inbox::LeadInbox;
 use crate::store::oauth_states::OAuthStateStore;
 use crate::store::pages::PageIndex;
@@ -70,6 +71,8 @@ pub struct App {
     pub pages: Arc<dyn PageIndex>,
     /// The lead-ads inbox (one item per announced lead until it is ingested).
     pub lead_inbox: Arc<dyn LeadInbox>,
+    /// The product's EventBridge bus, for job fan-out (`spend-sync.requested`).
+    pub job_bus: Arc<dyn JobBus>,
 }
 
 impl std::fmt::Debug for App {
@@ -108,6 +111,7 @@ impl App {
         let secrets =
             SecretResolver::new(config.secret_sources.clone(), Some(aws_sdk_secretsmanager::Client::new(sdk)));
         let store = Arc::new(dynamo.clone());
+        let job_bus = EventBridgeJobBus::new(aws_sdk_eventbridge::Client::new(sdk), config.event_bus_name.clone());
         Ok(Self {
             config: Arc::new(config),
             clock,
@@ -126,6 +130,7 @@ impl App {
             connected_index: store.clone(),
             pages: store.clone(),
             lead_inbox: store,
+            job_bus: Arc::new(job_bus),
         })
     }
 
@@ -164,6 +169,7 @@ impl App {
             connected_index: Arc::new(crate::store::connected_index::MemoryConnectedIndex::default()),
             pages: Arc::new(crate::store::pages::MemoryPageIndex::default()),
             lead_inbox: Arc::new(crate::store::leadgen_inbox::MemoryLeadInbox::default()),
+            job_bus: Arc::new(crate::store::job_bus::MemoryJobBus::default()),
         };
         let secrets = SecretResolver::new(config.secret_sources.clone(), None);
         let app = Self {
@@ -184,6 +190,7 @@ impl App {
             connected_index: mem.connected_index.clone(),
             pages: mem.pages.clone(),
             lead_inbox: mem.lead_inbox.clone(),
+            job_bus: mem.job_bus.clone(),
         };
         (app, mem)
     }
@@ -202,4 +209,5 @@ pub struct InMemory {
     pub connected_index: Arc<crate::store::connected_index::MemoryConnectedIndex>,
     pub pages: Arc<crate::store::pages::MemoryPageIndex>,
     pub lead_inbox: Arc<crate::store::leadgen_inbox::MemoryLeadInbox>,
+    pub job_bus: Arc<crate::store::job_bus::MemoryJobBus>,
 }

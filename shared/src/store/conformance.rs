@@ -13,6 +13,7 @@ use crate::domain::zone::Zone;
 use crate::store::aggregates::{AggBucket, AggregateStore, Counters, Names};
 use crate::store::audit::{AuditEntry, AuditLog, Outcome};
 use crate::store::connected_index::{ConnectedIndex, ConnectedTenant};
+use crate::store::job_bus::{JobBus, JobEvent, MAX_BATCH};
 use crate::store::leadgen_inbox::{InboxItem, InboxLead, InboxStatus, LeadInbox};
 use crate::store::oauth_states::{OAuthStateStore, StoredState};
 use crate::store::pages::{PageIndex, PageOwner};
@@ -323,6 +324,23 @@ pub async fn spend<S: SpendStore>(s: &S) {
     assert!(days.is_empty(), "a refused day writes nothing");
 }
 
+/// The job bus: a full batch is accepted entry by entry; more than [`MAX_BATCH`] is refused
+/// whole; an empty batch is a no-op.
+pub async fn job_bus<B: JobBus>(b: &B) {
+    let events: Vec<JobEvent> = (0..MAX_BATCH)
+        .map(|i| JobEvent {
+            source: "crm-marketing.conformance".into(),
+            detail_type: "conformance.checked".into(),
+            detail: format!("{{\"tenant_id\":{}}}", 9000 + i),
+        })
+        .collect();
+    assert_eq!(b.put_events(&events).await.expect("a full batch"), Vec::<usize>::new());
+    assert_eq!(b.put_events(&[]).await.expect("nothing to put"), Vec::<usize>::new());
+    let mut too_many = events.clone();
+    too_many.push(events[0].clone());
+    assert!(b.put_events(&too_many).await.is_err(), "PutEvents takes at most {MAX_BATCH} entries");
+}
+
 #[cfg(test)]
 mod memory_twins {
     use super::*;
@@ -366,6 +384,12 @@ mod memory_twins {
     #[tokio::test]
     async fn memory_aggregates_conform() {
         aggregates(&MemoryTable::default()).await;
+    }
+    #[tokio::test]
+    async fn memory_job_bus_conforms() {
+        let bus = crate::store::job_bus::MemoryJobBus::default();
+        job_bus(&bus).await;
+        assert_eq!(bus.published().len(), MAX_BATCH);
     }
     #[tokio::test]
     async fn memory_spend_conforms() {
