@@ -113,7 +113,7 @@ fn expected_total(date: NaiveDate, restated: bool) -> i64 {
 #[tokio::test]
 async fn multi_page_insights_are_stored_per_account_day_with_status_leads_and_attribution() {
     let m = MetaTestEnv::new().await;
-    let account = ad_account_id(1, true, 1);
+    let account = ad_account_id(1, true, 2);
     connect(&m, 1, &account).await;
     let sleeper = Arc::new(RecordingSleeper::default());
     let t = sync(&m, 1, sleeper.clone()).await.expect("synced");
@@ -166,7 +166,7 @@ async fn multi_page_insights_are_stored_per_account_day_with_status_leads_and_at
 #[tokio::test]
 async fn rerun_is_idempotent_and_a_restated_day_overwrites() {
     let m = MetaTestEnv::with_env(&[("META_SYNC_WINDOW_DAYS", "7")]).await;
-    let account = ad_account_id(1, true, 1);
+    let account = ad_account_id(1, true, 2);
     connect(&m, 1, &account).await;
     let sleeper = Arc::new(RecordingSleeper::default());
     sync(&m, 1, sleeper.clone()).await.expect("first run");
@@ -206,7 +206,7 @@ async fn rerun_is_idempotent_and_a_restated_day_overwrites() {
 #[tokio::test]
 async fn an_expired_token_stops_that_tenant_only() {
     let m = MetaTestEnv::with_env(&[("META_SYNC_WINDOW_DAYS", "3")]).await;
-    let (a1, a2) = (ad_account_id(1, true, 1), ad_account_id(1, false, 1));
+    let (a1, a2) = (ad_account_id(1, true, 2), ad_account_id(1, false, 1));
     let token_1 = connect(&m, 1, &a1).await;
     connect(&m, 2, &a2).await;
     m.sandbox.with(|s| s.revoke_token(&token_1));
@@ -233,7 +233,7 @@ async fn an_expired_token_stops_that_tenant_only() {
 #[tokio::test]
 async fn throttling_is_backed_off_within_budget_and_otherwise_retried_later() {
     let m = MetaTestEnv::with_env(&[("META_SYNC_WINDOW_DAYS", "3")]).await;
-    let account = ad_account_id(1, true, 1);
+    let account = ad_account_id(1, true, 2);
     connect(&m, 1, &account).await;
 
     // Two throttled answers without a wait from Meta: the client backs off (recorded) and goes on.
@@ -265,7 +265,7 @@ async fn throttling_is_backed_off_within_budget_and_otherwise_retried_later() {
 #[tokio::test]
 async fn reduce_the_amount_of_data_halves_the_range() {
     let m = MetaTestEnv::new().await;
-    let account = ad_account_id(1, true, 1);
+    let account = ad_account_id(1, true, 2);
     connect(&m, 1, &account).await;
     m.sandbox.with(|s| s.max_insights_days = Some(7));
     let t = sync(&m, 1, Arc::new(RecordingSleeper::default())).await.expect("synced");
@@ -313,7 +313,7 @@ async fn fan_out_publishes_exactly_one_event_per_connected_tenant() {
 #[tokio::test]
 async fn the_local_endpoint_runs_fan_out_and_every_tenant() {
     let m = MetaTestEnv::with_env(&[("META_SYNC_WINDOW_DAYS", "2")]).await;
-    let account = ad_account_id(1, true, 1);
+    let account = ad_account_id(1, true, 2);
     connect(&m, 1, &account).await;
     let api = local_stack::server::LocalApi::new(m.env.app.clone());
     let resp = api.dispatch(request("POST", local_stack::server::LOCAL_SPEND_SYNC_PATH, None, None, None)).await;

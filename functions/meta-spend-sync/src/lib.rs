@@ -155,9 +155,21 @@ mod tests {
                "resources": ["arn:aws:events:us-east-1:1:rule/spend-sync"], "detail": {}})
     }
 
+    fn sample(text: &str) -> Value {
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("sample: {e}"))
+    }
+
     #[test]
     fn the_event_chooses_the_mode() {
         assert_eq!(invocation_of(&scheduled()), Invocation::FanOut);
+        assert_eq!(
+            invocation_of(&sample(include_str!("../../../events/spend-sync-scheduled.json"))),
+            Invocation::FanOut
+        );
+        assert_eq!(
+            invocation_of(&sample(include_str!("../../../events/spend-sync-requested.json"))),
+            Invocation::Tenant(TenantId(1))
+        );
         let req = json!({"detail-type": "spend-sync.requested", "source": "crm-marketing.spend-sync", "detail": {"tenant_id": 7}});
         assert_eq!(invocation_of(&req), Invocation::Tenant(TenantId(7)));
         for bad in [

@@ -23,7 +23,7 @@
 //!   (`level=campaign|ad`, `time_increment=1`, `time_range`): one row per campaign (or ad) and day
 //!   of the range, deterministic values, spend as a decimal string in the account currency, ads
 //!   covering 90 % of their campaign's spend (as at Meta, not all spend is attributed to an ad),
-//!   cursor-paged. The demo account serves the demo's campaigns. Switches: `restated_days`
+//!   cursor-paged. The demo account serves the demo's campaigns (spend on the demo's scale). Switches: `restated_days`
 //!   (those days answer higher numbers, as when Meta restates), `max_insights_days` (longer ranges
 //!   answer code 100 / subcode 1487534), [`SandboxState::revoke_token`] (one token → 190).
 //!
@@ -1126,12 +1126,14 @@ fn insights(state: &SandboxState, act: &str, q: &HashMap<String, String>) -> Res
     let fields: Vec<&str> = q.get("fields").map(|f| f.split(',').map(str::trim).collect()).unwrap_or_default();
     let (currency, _) = state.account_currency_zone(act);
     let campaigns = sandbox_campaigns(act);
+    // The demo account answers on the scale of the demo's seeded spend (ARS 10,000+ a day).
+    let scale = if act == crate::demo::DEMO_AD_ACCOUNT { 1_000 } else { 1 };
     let mut rows = Vec::new();
     for d in 0..days {
         let date = since + chrono::Duration::days(d);
         let restated = state.restated_days.contains(&date);
         for (k, c) in campaigns.iter().enumerate() {
-            let spend = sandbox_campaign_spend(k, date, restated);
+            let spend = sandbox_campaign_spend(k, date, restated) * scale;
             let leads = sandbox_campaign_leads(k, date, restated);
             let entries: Vec<(Option<&SandboxEntity>, i64, i64)> = match level {
                 "campaign" => vec![(None, spend, leads)],
