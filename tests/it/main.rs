@@ -6,4 +6,5 @@ mod foundation;
 mod marketing;
 mod meta_connection;
 mod meta_webhook;
+mod spend_sync;
 mod store_conformance;

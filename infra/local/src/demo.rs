@@ -39,8 +39,8 @@ pub const DEMO_AD_ACCOUNT: &str = "act_5100000001001";
 const DEMO_CURRENCY: &str = "ARS";
 /// `(campaign id, name, [(ad id, ad name)])`.
 /// `(id, name)` of an ad.
-type DemoAd = (&'static str, &'static str);
-const DEMO_CAMPAIGNS: [(&str, &str, [DemoAd; 2]); 3] = [
+pub type DemoAd = (&'static str, &'static str);
+pub const DEMO_CAMPAIGNS: [(&str, &str, [DemoAd; 2]); 3] = [
     (
         "120210000000001",
         "Implantes - Leads",

@@ -22,6 +22,9 @@ use crate::routes::{path_matches, routes, Route};
 /// Where the local server accepts CRM domain events (EventBridge's job in AWS).
 pub const LOCAL_EVENTS_PATH: &str = "/__local/crm-events";
 
+/// Where the local server runs the Meta spend sync by hand (the hourly schedule's job in AWS).
+pub const LOCAL_SPEND_SYNC_PATH: &str = "/__local/spend-sync";
+
 /// API Gateway's own payload limit; the functions apply the product's smaller limit.
 const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
 
@@ -40,6 +43,9 @@ impl LocalApi {
         let path = req.uri().path().to_string();
         if path == LOCAL_EVENTS_PATH {
             return self.put_crm_events(req).await;
+        }
+        if path == LOCAL_SPEND_SYNC_PATH {
+            return self.run_spend_sync(req).await;
         }
         let matching: Vec<&Route> = self.routes.iter().filter(|r| path_matches(r.endpoint.path, &path)).collect();
         if matching.is_empty() {
@@ -68,6 +74,30 @@ impl LocalApi {
         let (status, body) = match crm_events::handle_event(&self.app, payload).await {
             Ok(summary) => (http::StatusCode::OK, serde_json::json!({"success": true, "data": summary})),
             // Lambda would retry the invocation; locally the caller sees why.
+            Err(e) => (
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"success": false, "error": {"code": "invocation_failed", "message": e.to_string()}, "detail": e.to_string()}),
+            ),
+        };
+        let mut resp = lambda_http::Response::new(Body::Text(body.to_string()));
+        *resp.status_mut() = status;
+        resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        resp
+    }
+
+    /// Local stand-in of the hourly schedule → `meta-spend-sync` (fan-out, publishing to the bus in
+    /// moto) and of the bus rule → `meta-spend-sync` per tenant (moto delivers no events, so every
+    /// connected tenant is synced here in turn). The answer is both summaries.
+    async fn run_spend_sync(&self, req: lambda_http::Request) -> lambda_http::Response<Body> {
+        if req.method() != http::Method::POST {
+            return render_error(&ApiError::MethodNotAllowed);
+        }
+        let sleeper = std::sync::Arc::new(crm_shared::platform::retry::TokioSleeper);
+        let (status, body) = match meta_spend_sync::run_by_hand(&self.app, sleeper).await {
+            Ok((fan_out, tenants)) => (
+                http::StatusCode::OK,
+                serde_json::json!({"success": true, "data": {"fan_out": fan_out, "tenants": tenants}}),
+            ),
             Err(e) => (
                 http::StatusCode::SERVICE_UNAVAILABLE,
                 serde_json::json!({"success": false, "error": {"code": "invocation_failed", "message": e.to_string()}, "detail": e.to_string()}),

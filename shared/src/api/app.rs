@@ -17,6 +17,7 @@ use crate::store::aggregates::AggregateStore;
 use crate::store::audit::AuditLog;
 use crate::store::connected_index::ConnectedIndex;
 use crate::store::events::EventStore;
+use crate::store::job_bus::{EventBridgeJobBus, JobBus};
 use crate::store::leadgen_inbox::LeadInbox;
 use crate::store::oauth_states::OAuthStateStore;
 use crate::store::pages::PageIndex;
@@ -70,6 +71,8 @@ pub struct App {
     pub lead_inbox: Arc<dyn LeadInbox>,
     /// Where CRM events are applied (entities, markers, aggregates, dead letters).
     pub events: Arc<dyn EventStore>,
+    /// The product's EventBridge bus, for job fan-out (`spend-sync.requested`).
+    pub job_bus: Arc<dyn JobBus>,
 }
 
 impl std::fmt::Debug for App {
@@ -108,6 +111,7 @@ impl App {
         let secrets =
             SecretResolver::new(config.secret_sources.clone(), Some(aws_sdk_secretsmanager::Client::new(sdk)));
         let store = Arc::new(dynamo);
+        let job_bus = EventBridgeJobBus::new(aws_sdk_eventbridge::Client::new(sdk), config.event_bus_name.clone());
         Ok(Self {
             config: Arc::new(config),
             clock,
@@ -125,6 +129,7 @@ impl App {
             pages: store.clone(),
             lead_inbox: store.clone(),
             events: store,
+            job_bus: Arc::new(job_bus),
         })
     }
 
@@ -159,6 +164,7 @@ impl App {
             connected_index: Arc::new(crate::store::connected_index::MemoryConnectedIndex::default()),
             pages: Arc::new(crate::store::pages::MemoryPageIndex::default()),
             lead_inbox: Arc::new(crate::store::leadgen_inbox::MemoryLeadInbox::default()),
+            job_bus: Arc::new(crate::store::job_bus::MemoryJobBus::default()),
         };
         let secrets = SecretResolver::new(config.secret_sources.clone(), None);
         let app = Self {
@@ -178,6 +184,7 @@ impl App {
             pages: mem.pages.clone(),
             lead_inbox: mem.lead_inbox.clone(),
             events: mem.events.clone(),
+            job_bus: mem.job_bus.clone(),
         };
         (app, mem)
     }
@@ -199,4 +206,5 @@ pub struct InMemory {
     /// The events twin: its items are in `table` (the aggregates it adds are what `aggregates`
     /// reads), its tenant profiles are `store`'s (one item in DynamoDB).
     pub events: Arc<crate::store::events::MemoryEventStore>,
+    pub job_bus: Arc<crate::store::job_bus::MemoryJobBus>,
 }

@@ -43,6 +43,12 @@ pub const ENV_VARS: &[(&str, &str, bool, &str)] = &[
         false,
         "longest wait between Graph attempts; a longer wait Meta asks for fails fast with Retry-After",
     ),
+    (
+        "META_SYNC_WINDOW_DAYS",
+        "28",
+        false,
+        "trailing days of Meta insights the spend sync re-pulls (Meta restates recent days; at most 1125 = 37 months)",
+    ),
     ("YCLOUD_API_KEY / YCLOUD_API_KEY_ARN", "(required by WhatsApp senders)", true, "YCloud API key"),
     (
         "YCLOUD_WEBHOOK_SECRET / YCLOUD_WEBHOOK_SECRET_ARN",
@@ -91,6 +97,8 @@ pub struct MetaConfig {
     /// Timeout of each Graph request.
     pub request_timeout: Duration,
     pub retry: RetryPolicy,
+    /// Trailing days the spend sync re-pulls (`META_SYNC_WINDOW_DAYS`; Meta restates recent days).
+    pub sync_window_days: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -228,6 +236,8 @@ impl MetaConfig {
                 max_delay: env.millis("META_RETRY_MAX_DELAY_MS", 2_000, 0, 60_000)?,
                 jitter: Jitter::Proportional,
             },
+            // Meta serves at most 37 months of insights (FIELD-NOTES 8).
+            sync_window_days: env.number("META_SYNC_WINDOW_DAYS", 28, 1, 1125)? as u32,
         })
     }
 }
@@ -288,6 +298,17 @@ mod tests {
         assert_eq!(c.cors_allowed_origins, vec!["http://localhost:5173", "http://localhost:3000"]);
         assert_eq!(c.event_bus_name, "crm-marketing");
         assert_eq!(c.max_body_bytes, 65_536);
+        assert_eq!(c.meta.sync_window_days, 28);
+    }
+
+    #[test]
+    fn sync_window_is_capped_at_37_months() {
+        let mut pairs = MIN.to_vec();
+        pairs.push(("META_SYNC_WINDOW_DAYS", "1125"));
+        assert_eq!(load(&pairs).expect("37 months").meta.sync_window_days, 1125);
+        let mut pairs = MIN.to_vec();
+        pairs.push(("META_SYNC_WINDOW_DAYS", "1126"));
+        assert_eq!(load(&pairs).expect_err("past Meta's backfill limit").var, "META_SYNC_WINDOW_DAYS");
     }
 
     #[test]

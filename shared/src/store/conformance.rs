@@ -17,6 +17,7 @@ use crate::store::connected_index::{ConnectedIndex, ConnectedTenant};
 use crate::store::events::{
     dead_letters, DeadLetter, Entity, EventCommit, EventMarker, EventStore, GuardedPut, Versioned,
 };
+use crate::store::job_bus::{JobBus, JobEvent, MAX_BATCH};
 use crate::store::leadgen_inbox::{InboxItem, InboxLead, InboxStatus, LeadInbox};
 use crate::store::oauth_states::{OAuthStateStore, StoredState};
 use crate::store::pages::{PageIndex, PageOwner};
@@ -535,6 +536,23 @@ pub async fn event_store<S: EventStore, P: TenantProfileStore, A: AggregateStore
     assert_eq!(dead_letters(items, t0(), t0()).await.expect("read").len(), 2, "received in the window");
 }
 
+/// The job bus: a full batch is accepted entry by entry; more than [`MAX_BATCH`] is refused
+/// whole; an empty batch is a no-op.
+pub async fn job_bus<B: JobBus>(b: &B) {
+    let events: Vec<JobEvent> = (0..MAX_BATCH)
+        .map(|i| JobEvent {
+            source: "crm-marketing.conformance".into(),
+            detail_type: "conformance.checked".into(),
+            detail: format!("{{\"tenant_id\":{}}}", 9000 + i),
+        })
+        .collect();
+    assert_eq!(b.put_events(&events).await.expect("a full batch"), Vec::<usize>::new());
+    assert_eq!(b.put_events(&[]).await.expect("nothing to put"), Vec::<usize>::new());
+    let mut too_many = events.clone();
+    too_many.push(events[0].clone());
+    assert!(b.put_events(&too_many).await.is_err(), "PutEvents takes at most {MAX_BATCH} entries");
+}
+
 #[cfg(test)]
 mod memory_twins {
     use std::sync::Arc;
@@ -581,6 +599,12 @@ mod memory_twins {
     #[tokio::test]
     async fn memory_aggregates_conform() {
         aggregates(&MemoryTable::default()).await;
+    }
+    #[tokio::test]
+    async fn memory_job_bus_conforms() {
+        let bus = crate::store::job_bus::MemoryJobBus::default();
+        job_bus(&bus).await;
+        assert_eq!(bus.published().len(), MAX_BATCH);
     }
     #[tokio::test]
     async fn memory_spend_conforms() {

@@ -27,6 +27,7 @@ pub mod oauth_states;
 pub mod records;
 pub use dynamo::{is_condition_failure, is_transaction_conflict, retry_conflicts, Conflict, DynamoStore, Revision};
 pub mod connected_index;
+pub mod job_bus;
 pub mod leadgen_inbox;
 pub mod pages;
 pub mod ratelimit;

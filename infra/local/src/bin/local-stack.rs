@@ -116,6 +116,8 @@ async fn main() -> Result<(), BoxError> {
         "  curl -s -X POST http://{addr}{} -H 'content-type: application/json' --data @events/crm-lead-created.json",
         local_stack::server::LOCAL_EVENTS_PATH
     );
+    println!("Meta spend sync by hand (hourly schedule stand-in: fan-out + every connected tenant):");
+    println!("  make spend-sync   # = curl -s -X POST http://{addr}{}", local_stack::server::LOCAL_SPEND_SYNC_PATH);
     println!();
     println!("Routes:");
     for r in local_stack::routes::routes() {
