@@ -19,7 +19,6 @@ use integration_tests::*;
 use local_stack::sandbox_meta::{ad_account_id, sandbox_campaign_leads, sandbox_campaign_spend};
 use meta_spend_sync::{handle_event_with, InvocationError, Summary};
 use serde_json::{json, Value};
-use url::Url;
 
 #[derive(Default)]
 struct RecordingSleeper(Mutex<Vec<Duration>>);
@@ -46,27 +45,14 @@ const SINCE: &str = "2026-10-28";
 const UNTIL: &str = "2026-11-24";
 
 fn jwt_now(env: &TestEnv, tenant: i64) -> String {
-    crm_shared::platform::auth::sign_hs256(
-        &json!({"user_id": "user-1", "email": "u@x.io", "role": "admin", "tenant_id": tenant, "exp": env.clock.now().timestamp() + 600}),
-        JWT_KEY.as_bytes(),
-    )
+    jwt_at_clock(env, tenant, "admin")
 }
 
 /// The OAuth connect flow for `tenant`, then the selection of `account`; returns the tenant's token.
 async fn connect(m: &MetaTestEnv, tenant: i64, account: &str) -> String {
     let env = &m.env;
     let before: BTreeSet<String> = m.sandbox.with(|s| s.long_lived_tokens()).into_iter().collect();
-    let req = request("GET", "/crm/auth/meta/url", Some(&jwt_now(env, tenant)), Some(ADMIN_TOKEN), None);
-    let resp = meta_auth_url::handle(&env.app, req).await;
-    let auth_url = Url::parse(body_json(&resp)["data"]["auth_url"].as_str().expect("auth_url")).expect("url");
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-    let dialog = client.get(auth_url).send().await.expect("dialog");
-    let loc = dialog.headers().get("location").and_then(|v| v.to_str().ok()).expect("location");
-    let cb = Url::parse(loc).expect("callback url");
-    let uri = format!("{}?{}", cb.path(), cb.query().unwrap_or(""));
-    let resp = meta_auth_callback::handle(&env.app, request("GET", &uri, None, None, None)).await;
-    let to = resp.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    assert!(to.ends_with("?success=connected"), "connect failed: {to}");
+    oauth_connect(env, tenant).await;
     let body = json!({"account_id": account, "account_name": "Sandbox"});
     let req = request("POST", "/crm/marketing/connect", Some(&jwt_now(env, tenant)), Some(ADMIN_TOKEN), Some(body));
     let resp = meta_connect::handle(&env.app, req).await;
