@@ -338,15 +338,38 @@ async fn other_currencies_are_reported_beside_never_added() {
     spend(&env, t, "act_eur", "EUR", d(2026, 11, 20), vec![row("e1", "E1", 2_000, None)], vec![]).await;
     let (_, body) = call(&env, "/crm/marketing/stats?range=30d", t).await;
     let s = &body["data"];
+    // EUR spend has no EUR→USD rate yet: revenue is never mixed, ratios are null with a reason.
     assert_eq!((s["revenue_minor"].clone(), s["spend_minor"].clone()), (json!(10_000), json!(5_000)));
-    assert_eq!(s["roas"], json!(2.0));
+    assert_eq!(s["roas"], Value::Null);
+    assert!(s["reason"].as_str().is_some_and(|r| r.starts_with("no_fx_rate")), "{}", s["reason"]);
     assert_eq!(
         s["other_currencies"],
-        json!([{"currency": "EUR", "revenue_minor": 7_000, "revenue": 70.0, "spend_minor": 2_000, "spend": 20.0, "roas": 3.5, "roi_percent": 250.0}])
+        json!([{"currency": "EUR", "revenue_minor": 7_000, "revenue": 70.0, "spend_minor": 2_000, "spend": 20.0, "roas": 3.5, "roi_percent": 250.0, "spend_converted_to_reporting_currency": true}])
     );
     let rows = s["campaigns"]["campaigns"].as_array().expect("rows");
     let e1 = rows.iter().find(|r| r["ad_id"] == "e1").expect("e1");
-    assert_eq!((e1["currency"].clone(), e1["spend"].clone()), (json!("EUR"), json!(20.0)));
+    assert_eq!((e1["currency"].clone(), e1["spend_billed_currency"].clone()), (json!("USD"), json!("EUR")));
+    assert_eq!((e1["spend_billed_minor"].clone(), e1["roi"].clone()), (json!(2_000), Value::Null));
+    // With a rate (1 EUR = 1.1 USD) the EUR spend joins the USD figures: 50.00 + 22.00.
+    use crm_shared::store::fx_rates::FxRateStore;
+    let rate = crm_shared::store::fx_rates::FxRate {
+        tenant_id: TenantId(t),
+        from: Currency::parse("EUR").expect("EUR"),
+        to: Currency::USD,
+        rate: crm_shared::domain::fx::ScaledRate::parse("1.1").expect("rate"),
+        effective_from: d(2026, 11, 1),
+        source: "manual".into(),
+        set_by: "it".into(),
+        updated_at: Utc::now(),
+    };
+    env.store.put_fx_rates(&[rate]).await.expect("rate");
+    let (_, body) = call(&env, "/crm/marketing/stats?range=30d", t).await;
+    let s = &body["data"];
+    assert_eq!((s["spend_minor"].clone(), s["roas"].clone()), (json!(7_200), json!(1.3889)));
+    assert_eq!(s["fx"]["rates"][0]["rate"], "1.1");
+    let rows = s["campaigns"]["campaigns"].as_array().expect("rows");
+    let e1 = rows.iter().find(|r| r["ad_id"] == "e1").expect("e1");
+    assert_eq!((e1["spend_minor"].clone(), e1["currency"].clone()), (json!(2_200), json!("USD")));
 }
 
 #[tokio::test]

@@ -27,7 +27,8 @@ pub async fn seed(
             tenant_id: DEMO_TENANT,
             display_name: "Demo Clinic".into(),
             reporting_time_zone: None,
-            currency: None,
+            // The demo's sales currency: a USD-billed ad account's spend is converted into it.
+            currency: Currency::parse(DEMO_CURRENCY).ok(),
             updated_at: now,
         })
         .await?;
