@@ -631,6 +631,18 @@ async fn demo_seed_gives_a_coherent_dashboard_where_rows_add_up_to_totals() {
     assert_eq!(sum(rows, "revenue_minor"), roi["total_revenue_minor"].as_i64().expect("revenue"));
     assert!(rows.iter().chain(ads).all(|r| r["currency"] == "ARS"));
     assert_eq!(meta["campaigns"]["account_total_spend_minor"], roi["total_spend_minor"]);
+    // The demo reports in its sales currency from the start (not the ad account's).
+    assert_eq!(meta["currency"], "ARS");
+    let profile = env.app.profiles.get_profile(demo::DEMO_TENANT).await.expect("profile").expect("demo profile");
+    assert_eq!(profile.currency.map(|c| c.code().to_string()), Some("ARS".into()));
+    // A USD-billed account's spend would be converted at the demo's manual rate.
+    use crm_shared::store::fx_rates::FxRateStore;
+    let (rates, _) = env
+        .store
+        .fx_rates(demo::DEMO_TENANT, Currency::USD, Currency::parse("ARS").expect("ARS"), d(2026, 11, 24))
+        .await
+        .expect("rates");
+    assert_eq!(rates.iter().map(|r| r.rate.to_string()).collect::<Vec<_>>(), vec![demo::DEMO_USD_RATE.to_string()]);
 }
 
 // ------------------------------------------------------------------ FX rates + campaigns API
