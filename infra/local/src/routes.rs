@@ -67,6 +67,10 @@ pub fn routes() -> Vec<Route> {
             handler: |app, req| Box::pin(marketing_campaign_insights::handle(app, req)),
         },
         Route {
+            endpoint: &marketing_settings::ENDPOINT,
+            handler: |app, req| Box::pin(marketing_settings::handle(app, req)),
+        },
+        Route {
             endpoint: &meta_webhook::VERIFY_ENDPOINT,
             handler: |app, req| Box::pin(meta_webhook::handle(app, req)),
         },

@@ -7,3 +7,4 @@ pub mod campaigns;
 pub mod dashboard;
 pub mod formulas;
 pub mod fx;
+pub mod settings;
