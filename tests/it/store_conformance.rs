@@ -50,6 +50,11 @@ async fn dynamo_spend_conforms() {
 }
 
 #[tokio::test]
+async fn dynamo_fx_rates_conform() {
+    conformance::fx_rates(&TestEnv::new().await.store).await;
+}
+
+#[tokio::test]
 async fn dynamo_event_store_conforms() {
     let store = TestEnv::new().await.store;
     conformance::event_store(&store, &store, &store).await;

@@ -17,6 +17,7 @@ use crate::store::aggregates::AggregateStore;
 use crate::store::audit::AuditLog;
 use crate::store::connected_index::ConnectedIndex;
 use crate::store::events::EventStore;
+use crate::store::fx_rates::FxRateStore;
 use crate::store::job_bus::{EventBridgeJobBus, JobBus};
 use crate::store::leadgen_inbox::LeadInbox;
 use crate::store::oauth_states::OAuthStateStore;
@@ -60,6 +61,8 @@ pub struct App {
     pub profiles: Arc<dyn TenantProfileStore>,
     pub aggregates: Arc<dyn AggregateStore>,
     pub spend: Arc<dyn SpendStore>,
+    /// Tenants' manual exchange rates (cross-currency ROI).
+    pub fx_rates: Arc<dyn FxRateStore>,
     pub cipher: Arc<dyn TokenCipher>,
     /// One outbound HTTP client per container (rustls; connection pool reused across invocations).
     pub http: HttpClient,
@@ -122,6 +125,7 @@ impl App {
             profiles: store.clone(),
             aggregates: store.clone(),
             spend: store.clone(),
+            fx_rates: store.clone(),
             cipher: Arc::new(cipher),
             http: HttpClient::new()?,
             oauth_states: store.clone(),
@@ -177,6 +181,7 @@ impl App {
             profiles: mem.store.clone(),
             aggregates: mem.table.clone(),
             spend: mem.table.clone(),
+            fx_rates: mem.table.clone(),
             cipher: Arc::new(FakeTokenCipher),
             http: HttpClient::new().unwrap_or_else(|e| panic!("unit test HTTP client: {e}")),
             oauth_states: mem.oauth_states.clone(),

@@ -8,6 +8,7 @@
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 
 use crate::domain::crm::{AdAttribution, CartContents, CartLine, Contact, OpportunityTerms, Payment};
+use crate::domain::fx::ScaledRate;
 use crate::domain::ids::TenantId;
 use crate::domain::money::{Currency, MinorUnits};
 use crate::domain::zone::Zone;
@@ -17,6 +18,7 @@ use crate::store::connected_index::{ConnectedIndex, ConnectedTenant};
 use crate::store::events::{
     dead_letters, DeadLetter, Entity, EventCommit, EventMarker, EventStore, GuardedPut, Versioned,
 };
+use crate::store::fx_rates::{effective_on, FxRate, FxRateStore, MANUAL_SOURCE};
 use crate::store::job_bus::{JobBus, JobEvent, MAX_BATCH};
 use crate::store::leadgen_inbox::{InboxItem, InboxLead, InboxStatus, LeadInbox};
 use crate::store::oauth_states::{OAuthStateStore, StoredState};
@@ -538,6 +540,43 @@ pub async fn event_store<S: EventStore, P: TenantProfileStore, A: AggregateStore
 
 /// The job bus: a full batch is accepted entry by entry; more than [`MAX_BATCH`] is refused
 /// whole; an empty batch is a no-op.
+/// FX rates: put → read back by pair up to a day, oldest first; same day overwrites; pairs and
+/// tenants apart; the effective rate of a day is the last one starting on or before it.
+pub async fn fx_rates<S: FxRateStore>(s: &S) {
+    let (a, b) = (TenantId(9601), TenantId(9602));
+    let (usd, ars, eur) = (Currency::USD, Currency::parse("ARS").expect("ARS"), Currency::parse("EUR").expect("EUR"));
+    let day = |m: u32, d: u32| NaiveDate::from_ymd_opt(2026, m, d).expect("day");
+    let rate = |t: TenantId, from: Currency, to: Currency, r: &str, eff: NaiveDate| FxRate {
+        tenant_id: t,
+        from,
+        to,
+        rate: ScaledRate::parse(r).expect("rate"),
+        effective_from: eff,
+        source: MANUAL_SOURCE.into(),
+        set_by: "u1".into(),
+        updated_at: t0(),
+    };
+    s.put_fx_rates(&[
+        rate(a, usd, ars, "1000", day(11, 1)),
+        rate(a, usd, ars, "1050.25", day(11, 15)),
+        rate(a, eur, ars, "1100", day(11, 1)),
+        rate(b, usd, ars, "9", day(11, 1)),
+    ])
+    .await
+    .expect("put");
+    s.put_fx_rates(&[rate(a, usd, ars, "1010", day(11, 1))]).await.expect("overwrite");
+    let (got, _) = s.fx_rates(a, usd, ars, day(11, 30)).await.expect("read");
+    let shown: Vec<(String, NaiveDate)> = got.iter().map(|r| (r.rate.to_string(), r.effective_from)).collect();
+    assert_eq!(shown, vec![("1010".into(), day(11, 1)), ("1050.25".into(), day(11, 15))]);
+    assert_eq!(effective_on(&got, day(11, 14)).map(|r| r.rate.to_string()), Some("1010".into()));
+    assert_eq!(effective_on(&got, day(11, 15)).map(|r| r.rate.to_string()), Some("1050.25".into()));
+    assert_eq!(effective_on(&got, day(10, 31)), None);
+    let (early, _) = s.fx_rates(a, usd, ars, day(11, 10)).await.expect("read");
+    assert_eq!(early.len(), 1, "rates after up_to are not read");
+    assert_eq!(s.fx_rates(b, usd, ars, day(11, 30)).await.expect("b").0.len(), 1, "tenants apart");
+    assert!(s.fx_rates(a, ars, usd, day(11, 30)).await.expect("inverse").0.is_empty(), "pairs are directed");
+}
+
 pub async fn job_bus<B: JobBus>(b: &B) {
     let events: Vec<JobEvent> = (0..MAX_BATCH)
         .map(|i| JobEvent {
@@ -605,6 +644,10 @@ mod memory_twins {
         let bus = crate::store::job_bus::MemoryJobBus::default();
         job_bus(&bus).await;
         assert_eq!(bus.published().len(), MAX_BATCH);
+    }
+    #[tokio::test]
+    async fn memory_fx_rates_conform() {
+        fx_rates(&MemoryTable::default()).await;
     }
     #[tokio::test]
     async fn memory_spend_conforms() {

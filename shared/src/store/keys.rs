@@ -54,6 +54,14 @@ pub fn spend_month(account: &str, d: NaiveDate) -> String {
 pub fn spend_sync(account: &str) -> String {
     format!("SPENDSYNC#{account}")
 }
+/// A tenant's manual exchange rate `from`→`to` effective from `d` (until the next one).
+pub fn fx_rate(from: &str, to: &str, d: NaiveDate) -> String {
+    format!("FX#{from}#{to}#{}", d.format("%Y-%m-%d"))
+}
+/// Sorts before every rate of the pair (the low end of a pair's `Query`).
+pub fn fx_pair_floor(from: &str, to: &str) -> String {
+    format!("FX#{from}#{to}#0000")
+}
 /// A lead-ads lead's inbox item.
 pub fn leadgen_inbox(leadgen_id: &str) -> String {
     format!("LEADGEN#{leadgen_id}")

@@ -21,6 +21,7 @@ pub mod audit;
 pub mod conformance;
 mod dynamo;
 pub mod events;
+pub mod fx_rates;
 pub mod keys;
 pub mod memory_table;
 pub mod oauth_states;
