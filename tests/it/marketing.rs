@@ -349,7 +349,8 @@ async fn other_currencies_are_reported_beside_never_added() {
     let rows = s["campaigns"]["campaigns"].as_array().expect("rows");
     let e1 = rows.iter().find(|r| r["ad_id"] == "e1").expect("e1");
     assert_eq!((e1["currency"].clone(), e1["spend_billed_currency"].clone()), (json!("USD"), json!("EUR")));
-    assert_eq!((e1["spend_billed_minor"].clone(), e1["roi"].clone()), (json!(2_000), Value::Null));
+    assert_eq!((e1["spend_billed_minor"].clone(), e1["roi"].clone()), (json!(2_000), json!(0.0)));
+    assert_eq!(e1["roi_ratio"], Value::Null, "no rate: the exact ratio is unknown");
     // With a rate (1 EUR = 1.1 USD) the EUR spend joins the USD figures: 50.00 + 22.00.
     use crm_shared::store::fx_rates::FxRateStore;
     let rate = crm_shared::store::fx_rates::FxRate {

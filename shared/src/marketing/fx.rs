@@ -451,7 +451,9 @@ mod tests {
         assert_eq!(roi["fx"]["complete"], false);
         assert_eq!(roi["fx"]["missing_rates"][0]["days"], serde_json::json!(["2026-11-10"]));
         assert_eq!(roi["fx"]["missing_rates"][0]["unconverted_spend_minor"], 10_000);
-        assert_eq!(roi["campaigns"][0]["roi"], Value::Null);
+        // The frontend's row `roi` stays a number; the exact ratio is null with the reason.
+        assert_eq!(roi["campaigns"][0]["roi"], 0.0);
+        assert_eq!(roi["campaigns"][0]["roi_ratio"], Value::Null);
         assert_eq!(roi["campaigns"][0]["reason"], NO_RATE_REASON);
         // No rate at all: still null, never 0.
         let (app, _mem, t) = seed().await;

@@ -136,9 +136,10 @@ impl Dashboard {
             "sales": sales,
             "revenue": major(revenue, cur),
             "revenue_minor": revenue,
-            // The frontend's ratio: 0 without spend (it calls `toFixed`), `null` only when spend
-            // could not be converted (then `reason` says why).
-            "roi": if reason.is_some() { None } else { Some(ratio.unwrap_or(0.0)) },
+            // The frontend's ratio is always a number (FRONTEND-CONTRACT: 0 without spend, it calls
+            // `toFixed`); the exact `roi_ratio` is `null` when undefined or unconvertible, with
+            // `reason` saying which.
+            "roi": ratio.unwrap_or(0.0),
             "roi_ratio": ratio,
             "roas": ok(roas(revenue, spend)),
             "cpa_minor": if reason.is_some() { None } else { cpa(spend, leads) },
