@@ -8,5 +8,7 @@ pkgs=()
 for d in functions/*/; do pkgs+=(-p "$(basename "$d")"); done
 # One invocation, so the functions and the bench share one feature-unified build.
 cargo build --release --bins "${pkgs[@]}" -p local-stack
-mkdir -p target/bench
-target/release/bench-cold-start --runs "${RUNS:-20}" "$@" | tee target/bench/cold-start.md
+target_dir="$(scripts/target-dir.sh)"
+mkdir -p "$target_dir/bench"
+"$target_dir/release/bench-cold-start" --runs "${RUNS:-20}" --bin-dir "$target_dir/release" "$@" \
+  | tee "$target_dir/bench/cold-start.md"

@@ -9,7 +9,8 @@ scripts/bootstrap.sh
 mkdir -p .local
 
 port="$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
-.venv/bin/moto_server -H 127.0.0.1 -p "$port" >.local/bench-moto.log 2>&1 &
+# Serial moto, as in `make dev` and the tests (moto's threaded server is not atomic for transactions).
+.venv/bin/python infra/local/moto_serial.py -H 127.0.0.1 -p "$port" >.local/bench-moto.log 2>&1 &
 moto_pid=$!
 trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT INT TERM
 for _ in $(seq 1 100); do
@@ -22,4 +23,4 @@ export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench
 export RUST_LOG="${RUST_LOG:-warn}"
 
 cargo build -q --release -p local-stack --bin bench-dashboard
-target/release/bench-dashboard
+"$(scripts/target-dir.sh)/release/bench-dashboard"

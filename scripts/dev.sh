@@ -39,6 +39,6 @@ export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"
 export RUST_LOG="${RUST_LOG:-warn}"
 
 cargo build -q -p local-stack --bin local-stack
-target/debug/local-stack &
+"$(scripts/target-dir.sh)/debug/local-stack" &
 pids+=($!)
 wait "${pids[-1]}"

@@ -162,8 +162,8 @@ async fn concurrent_delivery_of_the_same_event_is_counted_once() {
         let (a, b) = (env.app.clone(), other.clone());
         let (p1, p2) = (parsed.clone(), parsed);
         let now = t0();
-        let t1 = tokio::spawn(async move { apply_event(a.dynamo.as_ref().expect("store"), &p1, now).await });
-        let t2 = tokio::spawn(async move { apply_event(b.dynamo.as_ref().expect("store"), &p2, now).await });
+        let t1 = tokio::spawn(async move { apply_event(a.events.as_ref(), &p1, now).await });
+        let t2 = tokio::spawn(async move { apply_event(b.events.as_ref(), &p2, now).await });
         let mut outcomes = vec![t1.await.expect("join").expect("apply 1"), t2.await.expect("join").expect("apply 2")];
         outcomes.sort_by_key(|o| format!("{o:?}"));
         assert_eq!(outcomes, vec![Applied::Applied, Applied::Duplicate], "round {round}");
@@ -295,8 +295,8 @@ async fn ingested_meta_lead_is_idempotent_on_its_external_id() {
     };
     let event_id = || EntityId::parse("meta-leadgen:5550001").expect("id");
     let tenant = TenantId(t);
-    assert_eq!(ingest_lead(env.store(), tenant, event_id(), new_lead(()), t0()).await.expect("1"), Applied::Applied);
-    assert_eq!(ingest_lead(env.store(), tenant, event_id(), new_lead(()), t0()).await.expect("2"), Applied::Duplicate);
+    assert_eq!(ingest_lead(&env.store, tenant, event_id(), new_lead(()), t0()).await.expect("1"), Applied::Applied);
+    assert_eq!(ingest_lead(&env.store, tenant, event_id(), new_lead(()), t0()).await.expect("2"), Applied::Duplicate);
     // The CRM later emits lead.created for the same lead under its own event id: still one lead.
     let crm = lead(t, "meta:5550001", "crm-evt-1", "2026-11-20T10:00:00Z", "META_ADS", Some("c-77"));
     assert_eq!(deliver(&env, crm).await.stale, 1);
@@ -315,7 +315,7 @@ async fn concurrent_different_events_on_the_same_day_all_count() {
         let ev =
             parse_event(&lead(t, &format!("L-{i}"), &format!("e-{i}"), "2026-11-20T10:00:00Z", "META_ADS", Some("c1")))
                 .expect("parse");
-        tasks.push(tokio::spawn(async move { apply_event(app.dynamo.as_ref().expect("store"), &ev, t0()).await }));
+        tasks.push(tokio::spawn(async move { apply_event(app.events.as_ref(), &ev, t0()).await }));
     }
     for task in tasks {
         assert_eq!(task.await.expect("join").expect("apply"), Applied::Applied);

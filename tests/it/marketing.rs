@@ -76,7 +76,7 @@ async fn spend(
     campaigns: Vec<SpendRow>,
     ads: Vec<SpendRow>,
 ) {
-    env.store()
+    env.store
         .put_daily_spend(&DailySpend {
             tenant_id: TenantId(t),
             ad_account_id: account.into(),
@@ -582,7 +582,7 @@ async fn demo_seed_gives_a_coherent_dashboard_where_rows_add_up_to_totals() {
     use local_stack::demo;
     let env = TestEnv::new().await;
     demo::seed(env.app.profiles.as_ref(), t0()).await.expect("profile");
-    let applied = demo::seed_dashboard(env.store(), t0(), 10).await.expect("demo data");
+    let applied = demo::seed_dashboard(&env.store, t0(), 10).await.expect("demo data");
     assert!(applied > 30, "{applied} events");
     connect(&env, demo::DEMO_TENANT.0, &[demo::DEMO_AD_ACCOUNT]).await;
 

@@ -238,9 +238,4 @@ impl TestEnv {
             .expect("get_item")
             .item
     }
-
-    /// The DynamoDB adapter of the test's App.
-    pub fn store(&self) -> &crm_shared::store::DynamoStore {
-        self.app.dynamo.as_ref().expect("dynamo store")
-    }
 }

@@ -5,8 +5,9 @@ use crm_shared::domain::ids::TenantId;
 use crm_shared::domain::money::{Currency, MinorUnits};
 use crm_shared::events::{apply_event, parse_event};
 use crm_shared::platform::auth::sign_hs256;
+use crm_shared::store::events::EventStore;
 use crm_shared::store::spend::{DailySpend, SpendRow, SpendStore};
-use crm_shared::store::{DynamoStore, TenantProfile, TenantProfileStore};
+use crm_shared::store::{TenantProfile, TenantProfileStore};
 use serde_json::json;
 
 pub const DEMO_TENANT: TenantId = TenantId(1);
@@ -61,7 +62,11 @@ const DEMO_CAMPAIGNS: [(&str, &str, [DemoAd; 2]); 3] = [
 /// events (`crm_events::apply_event`: leads, opportunities, sales, idempotent) and the daily spend
 /// items the Meta spend sync writes (`put_daily_spend`). Deterministic, so the numbers are the same
 /// on every machine. Returns how many events were applied.
-pub async fn seed_dashboard(store: &DynamoStore, now: DateTime<Utc>, days: i64) -> Result<usize, BoxError> {
+pub async fn seed_dashboard<S: EventStore + SpendStore + ?Sized>(
+    store: &S,
+    now: DateTime<Utc>,
+    days: i64,
+) -> Result<usize, BoxError> {
     let mut applied = 0;
     let event = |detail_type: &str, id: String, at: DateTime<Utc>, key: &str, body: serde_json::Value| {
         json!({

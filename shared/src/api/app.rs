@@ -60,9 +60,6 @@ pub struct App {
     pub aggregates: Arc<dyn AggregateStore>,
     pub spend: Arc<dyn SpendStore>,
     pub cipher: Arc<dyn TokenCipher>,
-    /// The DynamoDB adapter, for functions that need more than the ports above.
-    pub dynamo: Option<DynamoStore>,
-    pub sdk: Option<SdkConfig>,
     /// One outbound HTTP client per container (rustls; connection pool reused across invocations).
     pub http: HttpClient,
     pub oauth_states: Arc<dyn OAuthStateStore>,
@@ -110,7 +107,7 @@ impl App {
         let cipher = KmsTokenCipher::new(aws_sdk_kms::Client::new(sdk), config.kms_key_id.clone());
         let secrets =
             SecretResolver::new(config.secret_sources.clone(), Some(aws_sdk_secretsmanager::Client::new(sdk)));
-        let store = Arc::new(dynamo.clone());
+        let store = Arc::new(dynamo);
         Ok(Self {
             config: Arc::new(config),
             clock,
@@ -122,8 +119,6 @@ impl App {
             aggregates: store.clone(),
             spend: store.clone(),
             cipher: Arc::new(cipher),
-            dynamo: Some(dynamo),
-            sdk: Some(sdk.clone()),
             http: HttpClient::new()?,
             oauth_states: store.clone(),
             connected_index: store.clone(),
@@ -131,13 +126,6 @@ impl App {
             lead_inbox: store.clone(),
             events: store,
         })
-    }
-
-    /// The DynamoDB adapter the events folder's `ingest_lead` takes until it takes the events store
-    /// port (then this goes; `api` names no feature folder); `None` for in-memory apps, where
-    /// leads are not ingested.
-    pub fn lead_ingest_store(&self) -> Option<&DynamoStore> {
-        self.dynamo.as_ref()
     }
 
     /// The resolved secrets (first call resolves them); a failure is logged naming the variable and
@@ -184,8 +172,6 @@ impl App {
             aggregates: mem.table.clone(),
             spend: mem.table.clone(),
             cipher: Arc::new(FakeTokenCipher),
-            dynamo: None,
-            sdk: None,
             http: HttpClient::new().unwrap_or_else(|e| panic!("unit test HTTP client: {e}")),
             oauth_states: mem.oauth_states.clone(),
             connected_index: mem.connected_index.clone(),

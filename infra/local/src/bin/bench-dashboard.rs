@@ -132,8 +132,7 @@ async fn batch_write(store: &DynamoStore, items: Vec<Item>) -> Result<(), BoxErr
 }
 
 /// Loads `n` leads with opportunities and sales, their aggregates, and 3 years of spend days.
-async fn load(app: &App, n: usize) -> Result<(), BoxError> {
-    let store = app.dynamo.as_ref().ok_or("no store")?;
+async fn load(store: &DynamoStore, n: usize) -> Result<(), BoxError> {
     let pk = keys::tenant(TENANT);
     let zone = chrono_tz::Tz::UTC;
     let usd = Currency::parse("USD")?;
@@ -357,6 +356,7 @@ async fn run_scale(scale: usize) -> Result<Row, BoxError> {
     let mut env = provisioned.env();
     env.push(("RATE_LIMIT_PER_MINUTE".into(), "100000".into()));
     let config = Config::from_lookup(|k| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone()))?;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone());
     let app = App::with_aws(config, &sdk, Arc::new(ManualClock::new(now())))?;
     app.profiles
         .put_profile(&TenantProfile {
@@ -387,7 +387,7 @@ async fn run_scale(scale: usize) -> Result<Row, BoxError> {
         .await?;
 
     let t = Instant::now();
-    load(&app, scale).await?;
+    load(&store, scale).await?;
     let load_secs = t.elapsed().as_secs_f64();
     eprintln!("bench: loaded {scale} leads in {load_secs:.1} s");
 
@@ -397,9 +397,8 @@ async fn run_scale(scale: usize) -> Result<Row, BoxError> {
     let dall = load_dashboard((&app).into(), TENANT, &qall, "all", now()).await?;
     let stats30_ms = latency(&app, "/crm/marketing/stats?range=30d", warm_runs(scale)).await?;
     let all_ms = latency(&app, "/crm/marketing/stats?time_range=all", warm_runs(scale)).await?;
-    let store = app.dynamo.as_ref().ok_or("no store")?;
     let t = Instant::now();
-    let naive_items = naive(store, now() - Duration::days(30)).await?;
+    let naive_items = naive(&store, now() - Duration::days(30)).await?;
     let naive_ms = t.elapsed().as_secs_f64() * 1000.0;
     eprintln!(
         "bench: {scale} leads: 30d read {} items, all read {}, naive {naive_items}",

@@ -9,6 +9,7 @@ use crm_shared::api::app::load_sdk_config;
 use crm_shared::platform::clock::{Clock, SystemClock};
 use crm_shared::platform::config::Config;
 use crm_shared::platform::secrets::SecretName;
+use crm_shared::store::DynamoStore;
 use crm_shared::App;
 use local_stack::provision::{provision, ResourceNames};
 use local_stack::sandbox_meta::{SandboxMeta, SANDBOX_PAGE_ID};
@@ -70,14 +71,13 @@ async fn main() -> Result<(), BoxError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let app = App::with_aws(config, &sdk, clock.clone())?;
     if demo::seed(app.profiles.as_ref(), clock.now()).await? {
-        if let Some(store) = app.dynamo.as_ref() {
-            println!("Seeding 30 days of demo leads, opportunities, sales and Meta spend for tenant 1 …");
-            let n = demo::seed_dashboard(store, clock.now(), 30).await?;
-            println!(
-                "  {n} CRM events applied; connect ad account {} in the wizard to see its spend.",
-                demo::DEMO_AD_ACCOUNT
-            );
-        }
+        println!("Seeding 30 days of demo leads, opportunities, sales and Meta spend for tenant 1 …");
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), app.config.table_name.clone());
+        let n = demo::seed_dashboard(&store, clock.now(), 30).await?;
+        println!(
+            "  {n} CRM events applied; connect ad account {} in the wizard to see its spend.",
+            demo::DEMO_AD_ACCOUNT
+        );
     }
 
     let addr = server::spawn(app, SocketAddr::from(([127, 0, 0, 1], port))).await?;

@@ -23,7 +23,8 @@ use crate::meta::error::MetaFlowError;
 use crate::meta::graph::{GraphClient, Leadgen, MetaError};
 use crate::platform::error::DomainError;
 use crate::platform::secrets::SecretString;
-use crate::store::{DynamoStore, MetaConnection, MetaConnectionStore};
+use crate::store::events::EventStore;
+use crate::store::{MetaConnection, MetaConnectionStore};
 
 /// Graph fetches in flight at once per delivery.
 pub const FETCH_CONCURRENCY: usize = 16;
@@ -84,18 +85,12 @@ struct Ingest {
     inbox: Arc<dyn LeadInbox>,
     connections: Arc<dyn MetaConnectionStore>,
     graph: Arc<GraphClient>,
-    /// What [`ingest_lead`] takes today (see the TODO at its call); `None` in memory.
-    events: Option<DynamoStore>,
+    events: Arc<dyn EventStore>,
 }
 
 impl Ingest {
     fn new(app: &App, graph: Arc<GraphClient>) -> Self {
-        Self {
-            inbox: app.lead_inbox.clone(),
-            connections: app.connections.clone(),
-            graph,
-            events: app.lead_ingest_store().cloned(),
-        }
+        Self { inbox: app.lead_inbox.clone(), connections: app.connections.clone(), graph, events: app.events.clone() }
     }
 }
 
@@ -356,12 +351,7 @@ async fn ingest(
     let tenant = access.tenant;
     let ingested = {
         let _one_at_a_time = access.ingest.lock().await;
-        // TODO(merge): events port — `ingest_lead` takes the DynamoDB adapter today; pass the
-        // events store port here (and drop `Ingest::events` / `App::lead_ingest_store`) once it does.
-        match &deps.events {
-            Some(store) => ingest_lead(store, tenant, event, lead, now).await.map_err(|e| e.to_string()),
-            None => Err("this App has no CRM event store".to_string()),
-        }
+        ingest_lead(deps.events.as_ref(), tenant, event, lead, now).await.map_err(|e| e.to_string())
     };
     match ingested {
         Ok(applied) => {
