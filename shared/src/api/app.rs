@@ -15,6 +15,11 @@ use crate::platform::crypto::{KmsTokenCipher, TokenCipher};
 use crate::platform::secrets::{SecretError, SecretName, SecretResolver, SecretString, Secrets};
 use crate::store::aggregates::AggregateStore;
 use crate::store::audit::AuditLog;
+use crate::store::automation::claims::SendClaims;
+use crate::store::automation::contacts::Contacts;
+use crate::store::automation::due::DueStore;
+use crate::store::automation::log::AutomationLog;
+use crate::store::automation::rules::RulesStore;
 use crate::store::connected_index::ConnectedIndex;
 use crate::store::events::EventStore;
 use crate::store::leadgen_inbox::LeadInbox;
@@ -70,6 +75,12 @@ pub struct App {
     pub lead_inbox: Arc<dyn LeadInbox>,
     /// Where CRM events are applied (entities, markers, aggregates, dead letters).
     pub events: Arc<dyn EventStore>,
+    /// WhatsApp HSM automation: due items, send claims, contacts (cap, opt-outs), log, rules.
+    pub due: Arc<dyn DueStore>,
+    pub send_claims: Arc<dyn SendClaims>,
+    pub contacts: Arc<dyn Contacts>,
+    pub automation_log: Arc<dyn AutomationLog>,
+    pub automation_rules: Arc<dyn RulesStore>,
 }
 
 impl std::fmt::Debug for App {
@@ -124,7 +135,12 @@ impl App {
             connected_index: store.clone(),
             pages: store.clone(),
             lead_inbox: store.clone(),
-            events: store,
+            events: store.clone(),
+            due: store.clone(),
+            send_claims: store.clone(),
+            contacts: store.clone(),
+            automation_log: store.clone(),
+            automation_rules: store,
         })
     }
 
@@ -178,6 +194,11 @@ impl App {
             pages: mem.pages.clone(),
             lead_inbox: mem.lead_inbox.clone(),
             events: mem.events.clone(),
+            due: mem.table.clone(),
+            send_claims: mem.table.clone(),
+            contacts: mem.table.clone(),
+            automation_log: mem.table.clone(),
+            automation_rules: mem.table.clone(),
         };
         (app, mem)
     }

@@ -1,0 +1,361 @@
+//! WhatsApp HSM automation against moto and Sandbox YCloud over real HTTP: CRM events schedule due
+//! items, the evaluator re-checks and sends each message at most once (counted at the sandbox).
+
+use chrono::{DateTime, Duration, Utc};
+use crm_shared::automation::evaluator::{self, external_id, Outcome, RunSummary, Settings};
+use crm_shared::domain::hsm::{LogStatus, TriggerKind};
+use crm_shared::domain::ids::TenantId;
+use crm_shared::platform::retry::{Jitter, RetryPolicy};
+use crm_shared::store::automation::due::DueItem;
+use crm_shared::store::automation::rules::{AutomationRule, QuietHours, RuleSet};
+use integration_tests::{crm_event, t0, HsmTestEnv};
+use serde_json::{json, Value};
+
+fn settings() -> Settings {
+    Settings {
+        max_attempts: 3,
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base_delay: std::time::Duration::from_secs(60),
+            max_delay: std::time::Duration::from_secs(600),
+            jitter: Jitter::Proportional,
+        },
+        ..Settings::default()
+    }
+}
+
+fn rule(trigger: TriggerKind) -> AutomationRule {
+    AutomationRule {
+        trigger,
+        enabled: true,
+        template_name: trigger.as_str().into(),
+        language: "es".into(),
+        delay_minutes: None,
+        quiet_hours: None,
+    }
+}
+
+async fn enable(h: &HsmTestEnv, tenant: i64, rules: Vec<AutomationRule>) {
+    let set = RuleSet {
+        tenant_id: TenantId(tenant),
+        rules,
+        contact_window_hours: None,
+        updated_at: t0(),
+        updated_by: "it".into(),
+    };
+    h.env.app.automation_rules.put_rules(&set).await.expect("rules");
+}
+
+async fn enable_all(h: &HsmTestEnv, tenant: i64) {
+    enable(h, tenant, TriggerKind::ALL.into_iter().map(rule).collect()).await;
+}
+
+fn iso(at: DateTime<Utc>) -> String {
+    at.to_rfc3339()
+}
+
+async fn deliver(h: &HsmTestEnv, ev: Value) {
+    crm_events::handle_event(&h.env.app, ev).await.expect("event applied");
+}
+
+async fn lead(h: &HsmTestEnv, tenant: i64, id: &str, phone: &str, at: DateTime<Utc>) {
+    let body = json!({"id": id, "version": 1, "created_at": iso(at), "source": "META_ADS", "status": "new",
+        "name": "Ana Pérez", "phone": phone, "opted_out": false});
+    deliver(h, crm_event("lead.created", tenant, &format!("e-{id}"), &iso(at), "lead", body)).await;
+}
+
+async fn run(h: &HsmTestEnv) -> RunSummary {
+    run_with(h, &settings()).await
+}
+
+async fn run_with(h: &HsmTestEnv, s: &Settings) -> RunSummary {
+    let client = evaluator::ycloud_client(&h.env.app).await.expect("client");
+    evaluator::run(&h.env.app, &client, s, None).await.expect("run")
+}
+
+fn sends(h: &HsmTestEnv, tenant: i64, trigger: TriggerKind, entity: &str) -> usize {
+    let x = external_id(TenantId(tenant), trigger, entity);
+    h.ycloud.with(|s| s.sends_by_external_id.get(&x).copied().unwrap_or(0))
+}
+
+async fn log(h: &HsmTestEnv, tenant: i64) -> Vec<crm_shared::store::automation::log::LogEntry> {
+    h.env.app.automation_log.page(TenantId(tenant), 100, None).await.expect("log").0
+}
+
+#[tokio::test]
+async fn lead_followup_fires_24h_after_creation_once_and_not_before() {
+    let h = HsmTestEnv::new().await;
+    enable_all(&h, 1).await;
+    lead(&h, 1, "L-1", "+5491155550101", t0()).await;
+    let due = h.env.app.due.due_item(TenantId(1), TriggerKind::LeadFollowup, "L-1").await.expect("due");
+    assert_eq!(due.map(|d| d.due_at), Some(t0() + Duration::hours(24)), "scheduled by the CRM event");
+
+    h.env.clock.set(t0() + Duration::hours(24) - Duration::seconds(1));
+    let early = run(&h).await;
+    assert_eq!((early.items, h.ycloud.with(|s| s.send_requests)), (0, 0), "not before its time");
+
+    h.env.clock.set(t0() + Duration::hours(24));
+    let r = run(&h).await;
+    assert_eq!(r.count(Outcome::Sent), 1, "{r:?}");
+    assert_eq!(sends(&h, 1, TriggerKind::LeadFollowup, "L-1"), 1);
+    let msg = h.ycloud.with(|s| s.messages[0].clone());
+    assert_eq!(
+        (msg.to.as_str(), msg.template.as_str(), msg.params.clone()),
+        ("+5491155550101", "lead_followup", vec!["Ana".to_string()])
+    );
+    let entries = log(&h, 1).await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!((entries[0].status, entries[0].lead_name.as_deref()), (LogStatus::Sent, Some("Ana Pérez")));
+    assert!(entries[0].phone_masked.as_deref().is_some_and(|p| !p.contains("55550101")), "phone masked");
+
+    // Again, and a re-delivered lead.created: nothing more is sent or scheduled.
+    assert_eq!(run(&h).await.items, 0);
+    lead(&h, 1, "L-1", "+5491155550101", t0()).await;
+    assert!(h.env.app.due.due_item(TenantId(1), TriggerKind::LeadFollowup, "L-1").await.expect("due").is_none());
+    h.env.clock.set(t0() + Duration::days(3));
+    run(&h).await;
+    assert_eq!(sends(&h, 1, TriggerKind::LeadFollowup, "L-1"), 1);
+}
+
+#[tokio::test]
+async fn each_trigger_fires_at_its_condition_and_not_before() {
+    let h = HsmTestEnv::new().await;
+    enable_all(&h, 2).await;
+    // Different contacts, so the per-contact cap does not interfere.
+    lead(&h, 2, "L-opp", "+5491155550201", t0() - Duration::days(30)).await;
+    lead(&h, 2, "L-sale", "+5491155550202", t0() - Duration::days(30)).await;
+    lead(&h, 2, "L-cart", "+5491155550203", t0() - Duration::days(30)).await;
+    h.env.clock.set(t0() - Duration::days(29));
+    run(&h).await; // the three follow-ups (long due) go out first
+    assert_eq!(h.ycloud.with(|s| s.accepted()), 3);
+    h.env.clock.set(t0());
+    let opp = json!({"id": "O-1", "version": 1, "lead_id": "L-opp", "created_at": iso(t0()), "status": "pending",
+        "deadline": iso(t0() + Duration::hours(10)), "value_minor": 1000, "currency": "USD"});
+    deliver(&h, crm_event("opportunity.created", 2, "e-o1", &iso(t0()), "opportunity", opp)).await;
+    let sale =
+        json!({"id": "S-1", "lead_id": "L-sale", "amount_minor": 1000, "currency": "USD", "completed_at": iso(t0())});
+    deliver(&h, crm_event("sale.completed", 2, "e-s1", &iso(t0()), "sale", sale)).await;
+    let cart = json!({"id": "C-1", "version": 1, "lead_id": "L-cart", "currency": "USD", "last_activity_at": iso(t0()),
+        "items": [{"sku": "A", "quantity": 1, "unit_price_minor": 100}]});
+    deliver(&h, crm_event("cart.updated", 2, "e-c1", &iso(t0()), "cart", cart)).await;
+
+    // Since the contacts got the follow-up a month ago, the cap does not hold them back.
+    let cases = [
+        (TriggerKind::OpportunityReminder, "O-1", t0() + Duration::hours(8)),
+        (TriggerKind::AbandonedCart, "C-1", t0() + Duration::hours(48)),
+        (TriggerKind::PostSaleFeedback, "S-1", t0() + Duration::days(7)),
+    ];
+    for (trigger, entity, at) in cases {
+        h.env.clock.set(at - Duration::minutes(1));
+        run(&h).await;
+        assert_eq!(sends(&h, 2, trigger, entity), 0, "{trigger} not before {at}");
+        h.env.clock.set(at);
+        run(&h).await;
+        assert_eq!(sends(&h, 2, trigger, entity), 1, "{trigger} at {at}");
+    }
+    assert!(h.ycloud.with(|s| s.duplicates()).is_empty());
+}
+
+#[tokio::test]
+async fn a_condition_that_stopped_holding_cancels_and_logs_instead_of_sending() {
+    let h = HsmTestEnv::new().await;
+    enable_all(&h, 3).await;
+    lead(&h, 3, "L-1", "+5491155550301", t0()).await;
+    lead(&h, 3, "L-2", "+5491155550302", t0()).await;
+    // The CRM says L-1 was contacted: its due item is cancelled at once.
+    let upd = json!({"id": "L-1", "version": 2, "status": "contacted"});
+    deliver(&h, crm_event("lead.updated", 3, "e-L-1-v2", &iso(t0() + Duration::hours(1)), "lead", upd)).await;
+    assert!(h.env.app.due.due_item(TenantId(3), TriggerKind::LeadFollowup, "L-1").await.expect("due").is_none());
+    // L-2 changes after its item was read by nobody: the evaluator re-checks the entity itself.
+    h.env
+        .app
+        .due
+        .schedule(&DueItem::new(TenantId(3), TriggerKind::LeadFollowup, "L-1", t0() + Duration::hours(24)))
+        .await
+        .expect("s");
+    h.env.clock.set(t0() + Duration::hours(25));
+    let r = run(&h).await;
+    assert_eq!((r.count(Outcome::Cancelled), r.count(Outcome::Sent)), (1, 1), "{r:?}");
+    assert_eq!(sends(&h, 3, TriggerKind::LeadFollowup, "L-1"), 0);
+    let cancelled: Vec<_> = log(&h, 3).await.into_iter().filter(|e| e.status == LogStatus::Cancelled).collect();
+    assert_eq!(cancelled.len(), 1);
+    assert_eq!(cancelled[0].entity_id, "L-1");
+}
+
+#[tokio::test]
+async fn two_evaluators_in_parallel_send_every_message_exactly_once() {
+    let h = HsmTestEnv::new().await;
+    enable_all(&h, 4).await;
+    h.ycloud.with(|s| s.latency = std::time::Duration::from_millis(20));
+    for i in 0..20 {
+        lead(&h, 4, &format!("L-{i}"), &format!("+54911555504{i:02}"), t0()).await;
+    }
+    h.env.clock.set(t0() + Duration::hours(24));
+    let (a, b) = tokio::join!(run(&h), run(&h));
+    assert_eq!(a.count(Outcome::Sent) + b.count(Outcome::Sent), 20, "{a:?} {b:?}");
+    assert_eq!(h.ycloud.with(|s| s.accepted()), 20);
+    assert!(h.ycloud.with(|s| s.duplicates()).is_empty(), "no externalId sent twice");
+    assert_eq!(log(&h, 4).await.len(), 20);
+}
+
+#[tokio::test]
+async fn throttling_and_5xx_are_retried_later_then_failed_after_the_limit() {
+    let h = HsmTestEnv::new().await;
+    enable_all(&h, 5).await;
+    lead(&h, 5, "L-1", "+5491155550501", t0()).await;
+    lead(&h, 5, "L-2", "+5491155550502", t0()).await;
+    let mut now = t0() + Duration::hours(24);
+    h.env.clock.set(now);
+    // One 503 then fine: L-x retried in a later run and sent once.
+    h.ycloud.with(|s| s.fail_next = 1);
+    let r = run(&h).await;
+    assert_eq!((r.count(Outcome::Deferred), r.count(Outcome::Sent)), (1, 1), "{r:?}");
+    now += Duration::minutes(2);
+    h.env.clock.set(now);
+    assert_eq!(run(&h).await.count(Outcome::Sent), 1);
+    assert_eq!(h.ycloud.with(|s| s.accepted()), 2);
+
+    // Always 429 (Retry-After 7 s): deferred twice, then logged failed — never dropped silently.
+    lead(&h, 5, "L-3", "+5491155550503", now).await;
+    now += Duration::hours(24);
+    h.ycloud.with(|s| s.throttle_next = 100);
+    for _ in 0..2 {
+        h.env.clock.set(now);
+        assert_eq!(run(&h).await.count(Outcome::Deferred), 1);
+        let due =
+            h.env.app.due.due_item(TenantId(5), TriggerKind::LeadFollowup, "L-3").await.expect("d").expect("kept");
+        assert!(due.due_at > now, "retried later, not now");
+        now = due.due_at;
+    }
+    h.env.clock.set(now);
+    assert_eq!(run(&h).await.count(Outcome::Failed), 1);
+    let failed: Vec<_> = log(&h, 5).await.into_iter().filter(|e| e.status == LogStatus::Failed).collect();
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].reason.as_deref().is_some_and(|r| r.contains("3 attempts")), "{:?}", failed[0].reason);
+    assert_eq!(sends(&h, 5, TriggerKind::LeadFollowup, "L-3"), 0);
+}
+
+#[tokio::test]
+async fn a_send_with_an_unknown_outcome_is_looked_up_not_repeated() {
+    let h = HsmTestEnv::new().await;
+    enable_all(&h, 6).await;
+    lead(&h, 6, "L-1", "+5491155550601", t0()).await;
+    h.env.clock.set(t0() + Duration::hours(24));
+    h.ycloud.with(|s| s.drop_answer_next = 1);
+    let r = run(&h).await;
+    assert_eq!(r.count(Outcome::Deferred), 1, "{r:?}");
+    assert_eq!(sends(&h, 6, TriggerKind::LeadFollowup, "L-1"), 1, "YCloud got it; we don't know");
+    // Not before the lease ran out…
+    h.env.clock.set(t0() + Duration::hours(24) + Duration::minutes(5));
+    assert_eq!(run(&h).await.count(Outcome::Sent), 0);
+    // …then looked up by externalId and recorded, not sent again.
+    h.env.clock.set(t0() + Duration::hours(25));
+    let r = run(&h).await;
+    assert_eq!(r.count(Outcome::FoundSent), 1, "{r:?}");
+    assert_eq!(sends(&h, 6, TriggerKind::LeadFollowup, "L-1"), 1);
+    assert_eq!(log(&h, 6).await.iter().filter(|e| e.status == LogStatus::Sent).count(), 1);
+}
+
+#[tokio::test]
+async fn quiet_hours_defer_until_the_window_opens() {
+    let h = HsmTestEnv::new().await;
+    let mut r = rule(TriggerKind::LeadFollowup);
+    r.quiet_hours = Some(QuietHours { start_hour: 10, end_hour: 14 }); // UTC: no zone set
+    enable(&h, 7, vec![r]).await;
+    lead(&h, 7, "L-1", "+5491155550701", t0()).await; // due 12:00 next day: inside
+    h.env.clock.set(t0() + Duration::hours(24));
+    assert_eq!(run(&h).await.count(Outcome::Deferred), 1);
+    let due = h.env.app.due.due_item(TenantId(7), TriggerKind::LeadFollowup, "L-1").await.expect("d").expect("kept");
+    assert_eq!(due.due_at, t0() + Duration::hours(26), "14:00");
+    assert_eq!(h.ycloud.with(|s| s.send_requests), 0);
+    h.env.clock.set(due.due_at);
+    assert_eq!(run(&h).await.count(Outcome::Sent), 1);
+}
+
+#[tokio::test]
+async fn at_most_one_automated_template_per_contact_per_day() {
+    let h = HsmTestEnv::new().await;
+    enable_all(&h, 8).await;
+    lead(&h, 8, "L-1", "+5491155550801", t0()).await;
+    let cart = json!({"id": "C-1", "version": 1, "lead_id": "L-1", "currency": "USD",
+        "last_activity_at": iso(t0() - Duration::hours(24)), "items": [{"sku": "A", "quantity": 1}]});
+    deliver(&h, crm_event("cart.updated", 8, "e-c1", &iso(t0()), "cart", cart)).await;
+    h.env.clock.set(t0() + Duration::hours(24));
+    let r = run(&h).await;
+    assert_eq!((r.count(Outcome::Sent), r.count(Outcome::Deferred)), (1, 1), "{r:?}");
+    assert_eq!(h.ycloud.with(|s| s.accepted()), 1);
+    // A day later the other one goes out.
+    h.env.clock.set(t0() + Duration::hours(48) + Duration::minutes(1));
+    assert_eq!(run(&h).await.count(Outcome::Sent), 1);
+    assert_eq!(h.ycloud.with(|s| s.accepted()), 2);
+}
+
+#[tokio::test]
+async fn opted_out_invalid_phones_and_unapproved_templates_are_skipped_and_logged() {
+    let h = HsmTestEnv::new().await;
+    let mut paused = rule(TriggerKind::AbandonedCart);
+    paused.template_name = "promo_paused".into();
+    let mut rejected = rule(TriggerKind::PostSaleFeedback);
+    rejected.template_name = "promo_rejected".into();
+    enable(&h, 9, vec![rule(TriggerKind::LeadFollowup), paused, rejected]).await;
+    lead(&h, 9, "L-stop", "+5491155550901", t0()).await;
+    lead(&h, 9, "L-bad", "011 5555", t0()).await;
+    h.ycloud.with(|s| {
+        s.wa_error = Some(131050);
+        s.wa_error_next = 1;
+    });
+    h.env.clock.set(t0() + Duration::hours(24));
+    let r = run(&h).await;
+    assert_eq!(r.count(Outcome::Skipped), 2, "{r:?}");
+    assert!(h.env.app.contacts.is_opted_out(TenantId(9), "+5491155550901").await.expect("opt"), "131050 opts out");
+    let reasons: Vec<String> = log(&h, 9).await.into_iter().filter_map(|e| e.reason).collect();
+    assert!(reasons.iter().any(|r| r.contains("131050")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("E.164")), "{reasons:?}");
+
+    // Opted out: a later trigger for the same contact is skipped without calling YCloud.
+    let requests = h.ycloud.with(|s| s.send_requests);
+    let cart = json!({"id": "C-1", "version": 1, "lead_id": "L-stop", "currency": "USD",
+        "last_activity_at": iso(t0()), "items": [{"sku": "A", "quantity": 1}]});
+    deliver(&h, crm_event("cart.updated", 9, "e-c1", &iso(t0()), "cart", cart)).await;
+    let sale =
+        json!({"id": "S-1", "lead_id": "L-stop", "amount_minor": 1, "currency": "USD", "completed_at": iso(t0())});
+    deliver(&h, crm_event("sale.completed", 9, "e-s1", &iso(t0()), "sale", sale)).await;
+    h.env.clock.set(t0() + Duration::hours(48));
+    let r = run(&h).await;
+    h.env.clock.set(t0() + Duration::days(7));
+    let r2 = run(&h).await;
+    assert_eq!(r.count(Outcome::Skipped) + r2.count(Outcome::Skipped), 2, "{r:?} {r2:?}");
+    assert_eq!(h.ycloud.with(|s| s.send_requests), requests);
+
+    // A paused template is re-queued, not dropped; a rejected one is logged and skipped.
+    lead(&h, 9, "L-ok", "+5491155550903", t0() + Duration::days(8)).await;
+    let cart = json!({"id": "C-2", "version": 1, "lead_id": "L-ok", "currency": "USD",
+        "last_activity_at": iso(t0() + Duration::days(7)), "items": [{"sku": "A", "quantity": 1}]});
+    deliver(&h, crm_event("cart.updated", 9, "e-c2", &iso(t0()), "cart", cart)).await;
+    let at = iso(t0() + Duration::days(2));
+    let sale = json!({"id": "S-2", "lead_id": "L-ok", "amount_minor": 1, "currency": "USD", "completed_at": at});
+    deliver(&h, crm_event("sale.completed", 9, "e-s2", &iso(t0()), "sale", sale)).await;
+    h.env.clock.set(t0() + Duration::days(9));
+    let r = run(&h).await;
+    assert_eq!((r.count(Outcome::Sent), r.count(Outcome::Deferred), r.count(Outcome::Skipped)), (1, 1, 1), "{r:?}");
+    assert!(
+        h.env.app.due.due_item(TenantId(9), TriggerKind::AbandonedCart, "C-2").await.expect("d").is_some(),
+        "paused: kept"
+    );
+    assert!(log(&h, 9).await.iter().any(|e| e.reason.as_deref() == Some("template is REJECTED")));
+}
+
+#[tokio::test]
+async fn tenants_are_isolated() {
+    let h = HsmTestEnv::new().await;
+    enable_all(&h, 10).await;
+    lead(&h, 10, "L-1", "+5491155551001", t0()).await;
+    lead(&h, 11, "L-1", "+5491155551001", t0()).await; // tenant 11 has no rules: nothing scheduled
+    assert!(h.env.app.due.due_item(TenantId(11), TriggerKind::LeadFollowup, "L-1").await.expect("d").is_none());
+    h.env.clock.set(t0() + Duration::hours(24));
+    assert_eq!(run(&h).await.count(Outcome::Sent), 1);
+    assert_eq!(sends(&h, 10, TriggerKind::LeadFollowup, "L-1"), 1);
+    assert_eq!(sends(&h, 11, TriggerKind::LeadFollowup, "L-1"), 0);
+    assert!(log(&h, 11).await.is_empty());
+    assert_eq!(log(&h, 10).await.len(), 1);
+}
