@@ -453,6 +453,8 @@ impl Run<'_> {
             body_params: params,
             external_id: xid,
         };
+        // Where an inbound STOP from this phone applies (written before the send can reach it).
+        self.app.contacts.record_recipient(t, phone.as_str()).await?;
         match self.api.send_template(&msg).await {
             Ok(m) => {
                 let sk = self

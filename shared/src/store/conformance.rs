@@ -658,6 +658,15 @@ pub async fn contacts<S: Contacts>(s: &S) {
     s.opt_out(t, phone, "inbound STOP", t0()).await.expect("opt out");
     assert!(s.is_opted_out(t, phone).await.expect("opted out"));
     assert!(!s.is_opted_out(other, phone).await.expect("other tenant"));
+
+    assert!(s.tenants_of(phone).await.expect("none yet").is_empty());
+    s.record_recipient(t, phone).await.expect("record");
+    s.record_recipient(other, phone).await.expect("record");
+    s.record_recipient(t, phone).await.expect("again");
+    s.record_recipient(t, "+5491155550199").await.expect("another phone");
+    let mut tenants = s.tenants_of(phone).await.expect("tenants");
+    tenants.sort_by_key(|t| t.0);
+    assert_eq!(tenants, vec![t, other]);
 }
 
 fn log_entry(t: TenantId, n: i64) -> LogEntry {

@@ -91,6 +91,11 @@ pub fn contact_send(phone: &str) -> String {
 pub fn opt_out(phone: &str) -> String {
     format!("OPTOUT#{phone}")
 }
+/// Which tenants sent automated messages to a phone (`WA#RECIPIENT#{phone}` / `T#{tenant}`): where
+/// an inbound STOP, which names no tenant, applies.
+pub fn recipient_index(phone: &str) -> String {
+    format!("WA#RECIPIENT#{phone}")
+}
 /// Idempotency marker of a YCloud webhook event.
 pub fn ycloud_event(event_id: &str) -> String {
     format!("YCEVT#{event_id}")

@@ -27,6 +27,22 @@ pub trait Contacts: Send + Sync {
     async fn release_contact(&self, tenant: TenantId, phone: &str, holder: &str) -> Result<(), StoreError>;
     async fn opt_out(&self, tenant: TenantId, phone: &str, reason: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
     async fn is_opted_out(&self, tenant: TenantId, phone: &str) -> Result<bool, StoreError>;
+    /// Notes that `tenant` messaged `phone` (the recipient index).
+    async fn record_recipient(&self, tenant: TenantId, phone: &str) -> Result<(), StoreError>;
+    /// The tenants that messaged `phone`.
+    async fn tenants_of(&self, phone: &str) -> Result<Vec<TenantId>, StoreError>;
+}
+
+fn recipient_item(tenant: TenantId, phone: &str) -> Item {
+    Item::from([
+        (attr::PK.to_string(), s(&keys::recipient_index(phone))),
+        (attr::SK.to_string(), s(&keys::tenant(tenant))),
+        ("tenant_id".to_string(), AttributeValue::N(tenant.0.to_string())),
+    ])
+}
+
+fn tenant_of(item: &Item) -> Option<TenantId> {
+    item.get("tenant_id").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).map(TenantId)
 }
 
 fn ms(at: DateTime<Utc>) -> String {
@@ -107,6 +123,15 @@ impl Contacts for DynamoStore {
     async fn is_opted_out(&self, tenant: TenantId, phone: &str) -> Result<bool, StoreError> {
         Ok(self.get_item(keys::tenant(tenant), &keys::opt_out(phone)).await?.is_some())
     }
+
+    async fn record_recipient(&self, tenant: TenantId, phone: &str) -> Result<(), StoreError> {
+        self.put_item(recipient_item(tenant, phone)).await
+    }
+
+    async fn tenants_of(&self, phone: &str) -> Result<Vec<TenantId>, StoreError> {
+        let (items, _) = self.query_between(keys::recipient_index(phone), "T#".into(), "T#~".into()).await?;
+        Ok(items.iter().filter_map(tenant_of).collect())
+    }
 }
 
 #[async_trait]
@@ -150,5 +175,14 @@ impl Contacts for MemoryTable {
 
     async fn is_opted_out(&self, tenant: TenantId, phone: &str) -> Result<bool, StoreError> {
         Ok(self.lock().get(&keys::tenant(tenant), &keys::opt_out(phone)).is_some())
+    }
+
+    async fn record_recipient(&self, tenant: TenantId, phone: &str) -> Result<(), StoreError> {
+        self.lock().put(recipient_item(tenant, phone));
+        Ok(())
+    }
+
+    async fn tenants_of(&self, phone: &str) -> Result<Vec<TenantId>, StoreError> {
+        Ok(self.lock().between(&keys::recipient_index(phone), "T#", "T#~").iter().filter_map(tenant_of).collect())
     }
 }
