@@ -359,3 +359,243 @@ async fn tenants_are_isolated() {
     assert!(log(&h, 11).await.is_empty());
     assert_eq!(log(&h, 10).await.len(), 1);
 }
+
+// ------------------------------------------------------------------------------- HTTP endpoints
+
+fn webhook_request(body: Vec<u8>, signature: Option<&str>) -> lambda_http::Request {
+    let mut b = lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("/crm/webhooks/ycloud")
+        .header("content-type", "application/json");
+    if let Some(s) = signature {
+        b = b.header("YCloud-Signature", s);
+    }
+    b.body(lambda_http::Body::Binary(body)).expect("request")
+}
+
+async fn post_webhook(h: &HsmTestEnv, event: &Value, t: i64) -> (u16, Value) {
+    let (body, sig) = h.ycloud.signed(event, t);
+    let resp = ycloud_webhook::handle(&h.env.app, webhook_request(body, Some(&sig))).await;
+    (resp.status().as_u16(), crm_shared::api::http::body_json(&resp))
+}
+
+async fn sent_lead(h: &HsmTestEnv, tenant: i64, id: &str, phone: &str) -> DateTime<Utc> {
+    enable_all(h, tenant).await;
+    lead(h, tenant, id, phone, t0()).await;
+    let now = t0() + Duration::hours(24);
+    h.env.clock.set(now);
+    assert_eq!(run(h).await.count(Outcome::Sent), 1);
+    now
+}
+
+#[tokio::test]
+async fn delivery_statuses_move_forward_only_whatever_their_order_and_repeats() {
+    let h = HsmTestEnv::new().await;
+    let now = sent_lead(&h, 20, "L-1", "+5491155552001").await;
+    let xid = external_id(TenantId(20), TriggerKind::LeadFollowup, "L-1");
+    let events = h.ycloud.status_events(&xid, &["sent", "delivered", "read"]).expect("message");
+    // Out of order and duplicated: read first, then delivered, sent, read again.
+    for ev in [&events[2], &events[1], &events[0], &events[2], &events[1]] {
+        let (status, body) = post_webhook(&h, ev, now.timestamp()).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let entry = log(&h, 20).await.remove(0);
+    assert_eq!(entry.status, LogStatus::Read, "read never reverts to delivered");
+    assert_eq!(entry.history.iter().map(|c| c.status).collect::<Vec<_>>(), vec![LogStatus::Sent, LogStatus::Read]);
+    // A failure reported after delivery does not undo it either.
+    let failed = h.ycloud.status_events(&xid, &["failed"]).expect("message");
+    post_webhook(&h, &failed[0], now.timestamp()).await;
+    assert_eq!(log(&h, 20).await[0].status, LogStatus::Read);
+}
+
+#[tokio::test]
+async fn forged_and_stale_signatures_are_rejected_with_nothing_written() {
+    let h = HsmTestEnv::new().await;
+    let now = sent_lead(&h, 21, "L-1", "+5491155552101").await;
+    let xid = external_id(TenantId(21), TriggerKind::LeadFollowup, "L-1");
+    let ev = h.ycloud.status_events(&xid, &["read"]).expect("message").remove(0);
+    let before = h
+        .env
+        .all_items()
+        .await
+        .iter()
+        .filter(|i| !i.get("SK").and_then(|v| v.as_s().ok()).is_some_and(|s| s.starts_with("AUDIT#")))
+        .count();
+    // Forged (another secret), tampered body, missing header, stale (6 minutes old).
+    let body = ev.to_string().into_bytes();
+    let forged = local_stack::sandbox_ycloud::sign("not-the-secret", now.timestamp(), &body);
+    let (_, good) = h.ycloud.signed(&ev, now.timestamp());
+    let tampered = ev.to_string().replace("read", "sent").into_bytes();
+    let (stale_body, stale) = h.ycloud.signed(&ev, now.timestamp() - 360);
+    for (body, sig) in [(body.clone(), Some(forged)), (tampered, Some(good)), (body, None), (stale_body, Some(stale))] {
+        let resp = ycloud_webhook::handle(&h.env.app, webhook_request(body, sig.as_deref())).await;
+        assert_eq!(resp.status(), 401);
+    }
+    let after = h.env.all_items().await;
+    let is_audit = |i: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>| {
+        i.get("SK").and_then(|v| v.as_s().ok()).is_some_and(|s| s.starts_with("AUDIT#"))
+    };
+    assert_eq!(after.iter().filter(|i| !is_audit(i)).count(), before, "nothing but audit records written");
+    assert_eq!(log(&h, 21).await[0].status, LogStatus::Sent, "no status applied");
+    let stop = h.ycloud.inbound_event("+5491155552101", integration_tests::YCLOUD_SENDER, "STOP");
+    let (b, _) = h.ycloud.signed(&stop, now.timestamp());
+    let forged = local_stack::sandbox_ycloud::sign("x", now.timestamp(), &b);
+    assert_eq!(ycloud_webhook::handle(&h.env.app, webhook_request(b, Some(&forged))).await.status(), 401);
+    assert!(!h.env.app.contacts.is_opted_out(TenantId(21), "+5491155552101").await.expect("read"));
+}
+
+#[tokio::test]
+async fn an_inbound_stop_opts_the_contact_out_of_every_trigger() {
+    let h = HsmTestEnv::new().await;
+    let now = sent_lead(&h, 22, "L-1", "+5491155552201").await;
+    let stop = h.ycloud.inbound_event("+5491155552201", integration_tests::YCLOUD_SENDER, "Baja");
+    let (status, body) = post_webhook(&h, &stop, now.timestamp()).await;
+    assert_eq!((status, body["data"]["opted_out_tenants"].as_u64()), (200, Some(1)), "{body}");
+    assert!(h.env.app.contacts.is_opted_out(TenantId(22), "+5491155552201").await.expect("read"));
+    // The same contact's cart is not messaged.
+    let cart = json!({"id": "C-1", "version": 1, "lead_id": "L-1", "currency": "USD",
+        "last_activity_at": iso(now), "items": [{"sku": "A", "quantity": 1}]});
+    deliver(&h, crm_event("cart.updated", 22, "e-c1", &iso(now), "cart", cart)).await;
+    h.env.clock.set(now + Duration::hours(49));
+    let r = run(&h).await;
+    assert_eq!(r.count(Outcome::Skipped), 1, "{r:?}");
+    assert_eq!(h.ycloud.with(|s| s.accepted()), 1);
+}
+
+#[tokio::test]
+async fn log_pages_are_stable_while_entries_arrive_and_cursors_are_the_tenants() {
+    use crm_shared::store::automation::log::LogEntry;
+    let h = HsmTestEnv::new().await;
+    let entry = |tenant: i64, n: i64| LogEntry {
+        id: format!("e{n:03}"),
+        tenant_id: TenantId(tenant),
+        trigger: TriggerKind::LeadFollowup,
+        entity_id: format!("L-{n}"),
+        lead_name: Some(format!("Lead {n}")),
+        template: None,
+        language: None,
+        phone_masked: None,
+        status: LogStatus::Sent,
+        created_at: t0() + Duration::seconds(n),
+        updated_at: t0() + Duration::seconds(n),
+        history: vec![],
+        reason: None,
+        message_id: None,
+    };
+    for n in 1..=25 {
+        h.env.app.automation_log.append(&entry(23, n)).await.expect("append");
+    }
+    h.env.app.automation_log.append(&entry(24, 99)).await.expect("append");
+    let page = |q: String, tenant: i64| {
+        let app = h.env.app.clone();
+        async move {
+            let resp = automation_logs::handle(
+                &app,
+                integration_tests::get(&format!("/crm/marketing/automation-logs{q}"), tenant, "setter"),
+            )
+            .await;
+            (resp.status().as_u16(), crm_shared::api::http::body_json(&resp))
+        }
+    };
+    let (status, first) = page("?limit=10".into(), 23).await;
+    assert_eq!(status, 200);
+    let ids = |b: &Value| {
+        b["data"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|e| e["id"].as_str().map(str::to_string)).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    let mut seen = ids(&first);
+    assert_eq!(seen[0], "e025", "newest first");
+    assert_eq!(first["data"][0]["trigger_type"], "lead_followup");
+    assert_eq!(first["data"][0]["lead_name"], "Lead 25");
+    let mut cursor = first["next_cursor"].as_str().map(str::to_string);
+    // Entries arriving meanwhile do not shift the pages already being read.
+    for n in 26..=30 {
+        h.env.app.automation_log.append(&entry(23, n)).await.expect("append");
+    }
+    let c = cursor.clone().expect("cursor");
+    let (status, other) = page(format!("?cursor={c}"), 24).await;
+    assert_eq!(status, 400, "another tenant's cursor: {other}");
+    while let Some(c) = cursor {
+        let (status, next) = page(format!("?limit=10&cursor={c}"), 23).await;
+        assert_eq!(status, 200, "{next}");
+        seen.extend(ids(&next));
+        cursor = next["next_cursor"].as_str().map(str::to_string);
+    }
+    let expected: Vec<String> = (1..=25).rev().map(|n| format!("e{n:03}")).collect();
+    assert_eq!(seen, expected, "every entry once, in order");
+    // offset, as the frontend client sends it.
+    let (_, by_offset) = page("?limit=5&offset=5".into(), 23).await;
+    assert_eq!(ids(&by_offset), ["e025", "e024", "e023", "e022", "e021"]);
+    let (_, other_tenant) = page(String::new(), 24).await;
+    assert_eq!(ids(&other_tenant), ["e099"]);
+}
+
+#[tokio::test]
+async fn rules_are_validated_saved_and_listed_with_counts_and_templates_are_served() {
+    let h = HsmTestEnv::new().await;
+    let req = |method: &str, role: &str, body: Value| {
+        integration_tests::request(
+            method,
+            "/crm/marketing/automation/rules",
+            Some(&integration_tests::jwt(25, role)),
+            Some(integration_tests::ADMIN_TOKEN),
+            Some(body),
+        )
+    };
+    let cases = [
+        (json!({"rules": [{"trigger_type": "birthday", "template_name": "lead_followup"}]}), "unknown trigger_type"),
+        (
+            json!({"rules": [{"trigger_type": "lead_followup", "template_name": "lead_followup", "delay_minutes": -1}]}),
+            "negative",
+        ),
+        (json!({"rules": [{"trigger_type": "lead_followup", "template_name": ""}]}), "empty"),
+        (json!({"rules": [{"trigger_type": "lead_followup", "template_name": "no_such_template"}]}), "not found"),
+    ];
+    for (body, why) in cases {
+        let resp = automation_rules::handle(&h.env.app, req("POST", "admin", body)).await;
+        let b = crm_shared::api::http::body_json(&resp);
+        assert_eq!(resp.status(), 400, "{b}");
+        assert!(b["detail"].as_str().is_some_and(|d| d.contains(why)), "{b}");
+    }
+    let resp = automation_rules::handle(&h.env.app, req("POST", "setter", json!({"rules": []}))).await;
+    assert_eq!(resp.status(), 403, "only manage roles change rules");
+    let body = json!({"rules": [{"trigger_type": "lead_followup", "is_active": true, "template_name": "lead_followup", "language": "es", "delay_minutes": 60}]});
+    let resp = automation_rules::handle(&h.env.app, req("PUT", "marketing", body)).await;
+    let saved = crm_shared::api::http::body_json(&resp);
+    assert_eq!(resp.status(), 200, "{saved}");
+    assert_eq!(saved["data"][0]["is_active"], true);
+    assert_eq!(saved["data"][0]["delay_minutes"], 60);
+    // The rule is in force: the lead is due 1 h after creation.
+    lead(&h, 25, "L-1", "+5491155552501", t0()).await;
+    h.env.clock.set(t0() + Duration::hours(1));
+    assert_eq!(run(&h).await.count(Outcome::Sent), 1);
+    h.env.clock.set(t0()); // the test JWTs expire an hour after t0
+    let listed =
+        automation_rules::handle(&h.env.app, integration_tests::get("/crm/marketing/automation/rules", 25, "setter"))
+            .await;
+    let listed = crm_shared::api::http::body_json(&listed);
+    assert_eq!(
+        (listed["data"][0]["trigger_count"].as_i64(), listed["data"][0]["success_count"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(4));
+    let other =
+        automation_rules::handle(&h.env.app, integration_tests::get("/crm/marketing/automation/rules", 26, "setter"))
+            .await;
+    assert_eq!(crm_shared::api::http::body_json(&other)["data"][0]["is_active"], false, "tenant apart");
+
+    let resp =
+        hsm_templates::handle(&h.env.app, integration_tests::get("/crm/marketing/hsm/templates", 25, "closer")).await;
+    let t = crm_shared::api::http::body_json(&resp);
+    assert_eq!(resp.status(), 200, "{t}");
+    let statuses: Vec<(String, String)> = t["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| (x["name"].as_str().unwrap_or("").to_string(), x["status"].as_str().unwrap_or("").to_string()))
+        .collect();
+    assert!(statuses.contains(&("promo_paused".into(), "PAUSED".into())), "{statuses:?}");
+    assert!(statuses.contains(&("lead_followup".into(), "APPROVED".into())));
+}
