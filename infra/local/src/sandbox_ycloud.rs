@@ -73,6 +73,9 @@ pub struct SandboxYcloudState {
     /// The next N sends are accepted (and counted) but their answer is dropped.
     pub drop_answer_next: u32,
     pub next_id: u64,
+    /// Where accepted messages' status webhooks are posted (`make dev`: the local API's
+    /// `/crm/webhooks/ycloud`), signed; `None` (tests): built on demand with `status_events`.
+    pub webhook_url: Option<String>,
 }
 
 impl Default for SandboxYcloudState {
@@ -104,6 +107,7 @@ impl Default for SandboxYcloudState {
             wa_error_next: 0,
             drop_answer_next: 0,
             next_id: 1,
+            webhook_url: None,
         }
     }
 }
@@ -262,6 +266,35 @@ impl SandboxYcloud {
         })
     }
 
+    /// Posts `sent` → `delivered` → `read` for the message, signed, as YCloud would: a second
+    /// apart, and — like YCloud — sometimes out of order or twice.
+    pub async fn post_statuses(&self, url: &str, external_id: &str) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let Some(mut events) = self.status_events(external_id, &["sent", "delivered", "read"]) else {
+            return;
+        };
+        match rand::random::<u8>() % 4 {
+            0 => events.swap(1, 2),
+            1 => events.push(events[1].clone()),
+            _ => {}
+        }
+        let client = reqwest::Client::new();
+        for ev in events {
+            let (body, sig) = self.signed(&ev, chrono::Utc::now().timestamp());
+            let sent = client
+                .post(url)
+                .header("content-type", "application/json")
+                .header("YCloud-Signature", sig)
+                .body(body)
+                .send()
+                .await;
+            if let Err(e) = sent {
+                tracing::warn!(error = %e, "sandbox ycloud: webhook post failed");
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
     async fn handle(&self, req: hyper::Request<Incoming>) -> Result<Resp, std::io::Error> {
         let (method, path) = (req.method().clone(), req.uri().path().to_string());
         let query: HashMap<String, String> = req
@@ -358,6 +391,10 @@ impl SandboxYcloud {
             params,
             status: "accepted".into(),
         });
+        if let Some(url) = s.webhook_url.clone() {
+            let (me, xid) = (self.clone(), external_id.clone().unwrap_or_default());
+            tokio::spawn(async move { me.post_statuses(&url, &xid).await });
+        }
         if s.drop_answer_next > 0 {
             s.drop_answer_next -= 1;
             return Err(std::io::Error::other("answer dropped"));

@@ -91,7 +91,12 @@ async fn main() -> Result<(), BoxError> {
             "  {n} CRM events applied; connect ad account {} in the wizard to see its spend.",
             demo::DEMO_AD_ACCOUNT
         );
+        let n = demo::seed_hsm(&app, clock.now()).await?;
+        println!(
+            "  {n} leads with past-due WhatsApp follow-ups: `make hsm-evaluate` sends them through Sandbox YCloud."
+        );
     }
+    ycloud.with(|s| s.webhook_url = Some(format!("http://127.0.0.1:{port}/crm/webhooks/ycloud")));
 
     let addr = server::spawn(app, SocketAddr::from(([127, 0, 0, 1], port))).await?;
     let token = demo::jwt(&jwt_key, demo::DEMO_TENANT, "admin", clock.now(), Duration::hours(12));
