@@ -40,6 +40,7 @@ async fn enable(h: &HsmTestEnv, tenant: i64, rules: Vec<AutomationRule>) {
         tenant_id: TenantId(tenant),
         rules,
         contact_window_hours: None,
+        daily_recipient_cap: None,
         updated_at: t0(),
         updated_by: "it".into(),
     };
@@ -598,4 +599,28 @@ async fn rules_are_validated_saved_and_listed_with_counts_and_templates_are_serv
         .collect();
     assert!(statuses.contains(&("promo_paused".into(), "PAUSED".into())), "{statuses:?}");
     assert!(statuses.contains(&("lead_followup".into(), "APPROVED".into())));
+}
+
+#[tokio::test]
+async fn the_daily_recipient_cap_holds_and_the_rest_goes_out_the_next_day() {
+    let h = HsmTestEnv::new().await;
+    let set = RuleSet {
+        tenant_id: TenantId(27),
+        rules: vec![rule(TriggerKind::LeadFollowup)],
+        contact_window_hours: None,
+        daily_recipient_cap: Some(2),
+        updated_at: t0(),
+        updated_by: "it".into(),
+    };
+    h.env.app.automation_rules.put_rules(&set).await.expect("rules");
+    for i in 0..3 {
+        lead(&h, 27, &format!("L-{i}"), &format!("+54911555527{i:02}"), t0() - Duration::hours(1)).await;
+    }
+    h.env.clock.set(t0() + Duration::hours(23));
+    let r = run(&h).await;
+    assert_eq!((r.count(Outcome::Sent), r.count(Outcome::Deferred)), (2, 1), "{r:?}");
+    assert_eq!(h.ycloud.with(|s| s.accepted()), 2);
+    h.env.clock.set(t0() + Duration::hours(46)); // the next UTC day, after the quiet hours
+    assert_eq!(run(&h).await.count(Outcome::Sent), 1);
+    assert_eq!(h.ycloud.with(|s| s.accepted()), 3);
 }

@@ -215,6 +215,7 @@ pub async fn seed_hsm(
         tenant_id: DEMO_TENANT,
         rules,
         contact_window_hours: None,
+        daily_recipient_cap: None,
         updated_at: now,
         updated_by: "demo".into(),
     };

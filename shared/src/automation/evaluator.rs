@@ -39,6 +39,10 @@ use crate::store::records::LeadRecord;
 use crate::store::StoreError;
 use crate::App;
 
+/// Automated sends a tenant makes per UTC day unless its rules say otherwise (Meta's second
+/// messaging tier; a new number starts at 250 — set `daily_recipient_cap` to the portfolio's tier).
+pub const DEFAULT_DAILY_RECIPIENT_CAP: u32 = 1_000;
+
 /// How one run behaves.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -443,6 +447,27 @@ impl Run<'_> {
             };
             self.app.send_claims.settle(&retry).await?;
             return Ok(self.defer(item, later, false, "contact got an automated message within the window").await?);
+        }
+        // The tenant's daily cap on unique recipients (Meta's tier): none left → tomorrow.
+        let cap = set.daily_recipient_cap.unwrap_or(DEFAULT_DAILY_RECIPIENT_CAP);
+        if !self.app.contacts.take_daily_slot(t, self.now.date_naive(), cap).await? {
+            self.app.contacts.release_contact(t, phone.as_str(), &xid).await?;
+            let tomorrow = self.now.date_naive().succ_opt().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc());
+            let later = tomorrow.unwrap_or(self.now + Duration::hours(24));
+            tracing::warn!(
+                tenant_id = t.0,
+                cap,
+                "daily recipient cap reached (Meta messaging tier); sends deferred to tomorrow"
+            );
+            let retry = SendClaim {
+                state: ClaimState::Retry,
+                next_attempt_at: Some(later),
+                reason: Some("daily recipient cap".into()),
+                updated_at: self.now,
+                ..claim
+            };
+            self.app.send_claims.settle(&retry).await?;
+            return Ok(self.defer(item, later, false, "daily recipient cap reached").await?);
         }
         // 4. Send.
         let params = [target.first_name()].into_iter().take(placeholders).collect();

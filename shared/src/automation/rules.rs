@@ -68,6 +68,8 @@ pub struct RulesInput {
     pub rules: Vec<RuleInput>,
     #[serde(default)]
     pub contact_window_hours: Option<u32>,
+    #[serde(default)]
+    pub daily_recipient_cap: Option<u32>,
 }
 
 /// Validates `input` against the templates YCloud has and merges it into `current`.
@@ -86,6 +88,7 @@ pub fn validate(
         tenant_id: tenant,
         rules: vec![],
         contact_window_hours: None,
+        daily_recipient_cap: None,
         updated_at: now,
         updated_by: by.into(),
     });
@@ -136,6 +139,12 @@ pub fn validate(
             return Err(RulesError::Invalid("contact_window_hours must be at most 720".into()));
         }
         set.contact_window_hours = Some(h);
+    }
+    if let Some(cap) = input.daily_recipient_cap {
+        if cap == 0 {
+            return Err(RulesError::Invalid("daily_recipient_cap must be positive".into()));
+        }
+        set.daily_recipient_cap = Some(cap);
     }
     set.rules.sort_by_key(|r| r.trigger);
     set.updated_at = now;

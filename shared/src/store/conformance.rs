@@ -664,6 +664,12 @@ pub async fn contacts<S: Contacts>(s: &S) {
     s.record_recipient(other, phone).await.expect("record");
     s.record_recipient(t, phone).await.expect("again");
     s.record_recipient(t, "+5491155550199").await.expect("another phone");
+    let day = t0().date_naive();
+    let (x, y, z) =
+        tokio::join!(s.take_daily_slot(t, day, 2), s.take_daily_slot(t, day, 2), s.take_daily_slot(t, day, 2));
+    assert_eq!([x, y, z].into_iter().filter(|r| *r.as_ref().expect("slot")).count(), 2, "exactly the cap");
+    assert!(s.take_daily_slot(t, day.succ_opt().unwrap_or(day), 2).await.expect("next day"));
+    assert!(s.take_daily_slot(other, day, 2).await.expect("other tenant"));
     let mut tenants = s.tenants_of(phone).await.expect("tenants");
     tenants.sort_by_key(|t| t.0);
     assert_eq!(tenants, vec![t, other]);
@@ -740,6 +746,7 @@ pub async fn automation_rules<S: RulesStore>(s: &S) {
             quiet_hours: Some(QuietHours { start_hour: 22, end_hour: 8 }),
         }],
         contact_window_hours: Some(12),
+        daily_recipient_cap: None,
         updated_at: t0(),
         updated_by: "u1".into(),
     };

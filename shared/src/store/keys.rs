@@ -100,6 +100,10 @@ pub fn recipient_index(phone: &str) -> String {
 pub fn ycloud_event(event_id: &str) -> String {
     format!("YCEVT#{event_id}")
 }
+/// Automated sends of a tenant on a UTC day (the daily recipient cap's counter).
+pub fn automation_day(d: NaiveDate) -> String {
+    format!("HSM#DAY#{}", d.format("%Y-%m-%d"))
+}
 /// The tenant's automation rules (one item, every trigger).
 pub const AUTOMATION_RULES: &str = "HSM#RULES";
 /// The tenant's automation counters per trigger (top-level `ADD` counters).

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::{s, text};
 use crate::domain::ids::TenantId;
@@ -27,6 +27,9 @@ pub trait Contacts: Send + Sync {
     async fn release_contact(&self, tenant: TenantId, phone: &str, holder: &str) -> Result<(), StoreError>;
     async fn opt_out(&self, tenant: TenantId, phone: &str, reason: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
     async fn is_opted_out(&self, tenant: TenantId, phone: &str) -> Result<bool, StoreError>;
+    /// Takes one of the tenant's `cap` sends of UTC day `day` (Meta's limit on unique recipients a
+    /// day; the per-contact cap makes each send a distinct recipient); `false` when none is left.
+    async fn take_daily_slot(&self, tenant: TenantId, day: NaiveDate, cap: u32) -> Result<bool, StoreError>;
     /// Notes that `tenant` messaged `phone` (the recipient index).
     async fn record_recipient(&self, tenant: TenantId, phone: &str) -> Result<(), StoreError>;
     /// The tenants that messaged `phone`.
@@ -124,6 +127,27 @@ impl Contacts for DynamoStore {
         Ok(self.get_item(keys::tenant(tenant), &keys::opt_out(phone)).await?.is_some())
     }
 
+    async fn take_daily_slot(&self, tenant: TenantId, day: NaiveDate, cap: u32) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::PK, s(&keys::tenant(tenant)))
+            .key(attr::SK, s(&keys::automation_day(day)))
+            .update_expression("ADD #n :one")
+            .condition_expression("attribute_not_exists(#n) OR #n < :cap")
+            .expression_attribute_names("#n", "sends")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":cap", AttributeValue::N(cap.to_string()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(StoreError::from_sdk(e)),
+        }
+    }
+
     async fn record_recipient(&self, tenant: TenantId, phone: &str) -> Result<(), StoreError> {
         self.put_item(recipient_item(tenant, phone)).await
     }
@@ -175,6 +199,20 @@ impl Contacts for MemoryTable {
 
     async fn is_opted_out(&self, tenant: TenantId, phone: &str) -> Result<bool, StoreError> {
         Ok(self.lock().get(&keys::tenant(tenant), &keys::opt_out(phone)).is_some())
+    }
+
+    async fn take_daily_slot(&self, tenant: TenantId, day: NaiveDate, cap: u32) -> Result<bool, StoreError> {
+        let mut table = self.lock();
+        let (pk, sk) = (keys::tenant(tenant), keys::automation_day(day));
+        let n = table
+            .get(&pk, &sk)
+            .and_then(|i| i.get("sends").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok()))
+            .unwrap_or(0);
+        if n >= u64::from(cap) {
+            return Ok(false);
+        }
+        table.add(&pk, &sk, &std::collections::BTreeMap::from([("sends".to_string(), 1)]), &Default::default());
+        Ok(true)
     }
 
     async fn record_recipient(&self, tenant: TenantId, phone: &str) -> Result<(), StoreError> {

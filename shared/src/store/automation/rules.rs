@@ -43,6 +43,10 @@ pub struct RuleSet {
     /// At most one automated template per contact per this many hours (default 24).
     #[serde(default)]
     pub contact_window_hours: Option<u32>,
+    /// Most automated sends (distinct recipients) a UTC day (Meta's messaging tier; default
+    /// `automation::evaluator::DEFAULT_DAILY_RECIPIENT_CAP`).
+    #[serde(default)]
+    pub daily_recipient_cap: Option<u32>,
     pub updated_at: DateTime<Utc>,
     pub updated_by: String,
 }
