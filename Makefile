@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_INCREMENTAL ?= 0
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: dev hsm-evaluate test lint fmt unit bench bench-cold-start bench-dashboard build-arm64 deploy clean-local
+.PHONY: dev hsm-evaluate test lint fmt unit spend-sync bench bench-cold-start bench-dashboard build-arm64 deploy clean-local
 
 ## Run the product locally: moto + sandbox Meta/YCloud + every function on http://127.0.0.1:8080
 dev:
@@ -25,6 +25,10 @@ test:
 
 fmt:
 	cargo fmt --all
+
+## Run the Meta spend sync by hand against `make dev` (moto fires no schedules): fan-out + every tenant
+spend-sync:
+	@curl -sS -X POST "http://127.0.0.1:$${LOCAL_API_PORT:-8080}/__local/spend-sync"; echo
 
 ## Benchmarks (release builds; not part of CI): cold start of every function, dashboard read cost
 bench: bench-cold-start bench-dashboard

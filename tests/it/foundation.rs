@@ -8,7 +8,7 @@ use crm_shared::domain::ids::TenantId;
 use crm_shared::domain::money::Currency;
 use crm_shared::domain::zone::Zone;
 use crm_shared::platform::secrets::SecretString;
-use crm_shared::store::ratelimit::{RateDecision, RateLimiter};
+use crm_shared::store::ratelimit::{RateBucket, RateDecision, RateLimiter};
 use crm_shared::store::{ConnectionStatus, MetaConnection, TenantProfile};
 use crm_shared::App;
 use integration_tests::*;
@@ -81,7 +81,7 @@ async fn rate_limit_across_two_instances_allows_exactly_the_limit() {
     let mut tasks = Vec::new();
     for i in 0..30 {
         let rl = if i % 2 == 0 { mine.clone() } else { other.clone() };
-        tasks.push(tokio::spawn(async move { rl.check(TenantId(5), t0(), limit).await }));
+        tasks.push(tokio::spawn(async move { rl.check(&RateBucket::tenant(TenantId(5)), t0(), limit).await }));
     }
     let mut allowed = 0;
     for t in tasks {
@@ -91,9 +91,12 @@ async fn rate_limit_across_two_instances_allows_exactly_the_limit() {
     }
     assert_eq!(allowed, limit);
     // Another tenant is unaffected; the next minute starts afresh.
-    assert!(matches!(mine.check(TenantId(6), t0(), limit).await.expect("check"), RateDecision::Allowed { .. }));
     assert!(matches!(
-        mine.check(TenantId(5), t0() + Duration::seconds(60), limit).await.expect("check"),
+        mine.check(&RateBucket::tenant(TenantId(6)), t0(), limit).await.expect("check"),
+        RateDecision::Allowed { .. }
+    ));
+    assert!(matches!(
+        mine.check(&RateBucket::tenant(TenantId(5)), t0() + Duration::seconds(60), limit).await.expect("check"),
         RateDecision::Allowed { .. }
     ));
 }

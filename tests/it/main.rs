@@ -7,4 +7,5 @@ mod foundation;
 mod marketing;
 mod meta_connection;
 mod meta_webhook;
+mod spend_sync;
 mod store_conformance;

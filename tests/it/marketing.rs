@@ -338,15 +338,38 @@ async fn other_currencies_are_reported_beside_never_added() {
     spend(&env, t, "act_eur", "EUR", d(2026, 11, 20), vec![row("e1", "E1", 2_000, None)], vec![]).await;
     let (_, body) = call(&env, "/crm/marketing/stats?range=30d", t).await;
     let s = &body["data"];
+    // EUR spend has no EUR→USD rate yet: revenue is never mixed, ratios are null with a reason.
     assert_eq!((s["revenue_minor"].clone(), s["spend_minor"].clone()), (json!(10_000), json!(5_000)));
-    assert_eq!(s["roas"], json!(2.0));
+    assert_eq!(s["roas"], Value::Null);
+    assert!(s["reason"].as_str().is_some_and(|r| r.starts_with("no_fx_rate")), "{}", s["reason"]);
     assert_eq!(
         s["other_currencies"],
-        json!([{"currency": "EUR", "revenue_minor": 7_000, "revenue": 70.0, "spend_minor": 2_000, "spend": 20.0, "roas": 3.5, "roi_percent": 250.0}])
+        json!([{"currency": "EUR", "revenue_minor": 7_000, "revenue": 70.0, "spend_minor": 2_000, "spend": 20.0, "roas": 3.5, "roi_percent": 250.0, "spend_converted_to_reporting_currency": true}])
     );
     let rows = s["campaigns"]["campaigns"].as_array().expect("rows");
     let e1 = rows.iter().find(|r| r["ad_id"] == "e1").expect("e1");
-    assert_eq!((e1["currency"].clone(), e1["spend"].clone()), (json!("EUR"), json!(20.0)));
+    assert_eq!((e1["currency"].clone(), e1["spend_billed_currency"].clone()), (json!("USD"), json!("EUR")));
+    assert_eq!((e1["spend_billed_minor"].clone(), e1["roi"].clone()), (json!(2_000), Value::Null));
+    // With a rate (1 EUR = 1.1 USD) the EUR spend joins the USD figures: 50.00 + 22.00.
+    use crm_shared::store::fx_rates::FxRateStore;
+    let rate = crm_shared::store::fx_rates::FxRate {
+        tenant_id: TenantId(t),
+        from: Currency::parse("EUR").expect("EUR"),
+        to: Currency::USD,
+        rate: crm_shared::domain::fx::ScaledRate::parse("1.1").expect("rate"),
+        effective_from: d(2026, 11, 1),
+        source: "manual".into(),
+        set_by: "it".into(),
+        updated_at: Utc::now(),
+    };
+    env.store.put_fx_rates(&[rate]).await.expect("rate");
+    let (_, body) = call(&env, "/crm/marketing/stats?range=30d", t).await;
+    let s = &body["data"];
+    assert_eq!((s["spend_minor"].clone(), s["roas"].clone()), (json!(7_200), json!(1.3889)));
+    assert_eq!(s["fx"]["rates"][0]["rate"], "1.1");
+    let rows = s["campaigns"]["campaigns"].as_array().expect("rows");
+    let e1 = rows.iter().find(|r| r["ad_id"] == "e1").expect("e1");
+    assert_eq!((e1["spend_minor"].clone(), e1["currency"].clone()), (json!(2_200), json!("USD")));
 }
 
 #[tokio::test]
@@ -608,4 +631,160 @@ async fn demo_seed_gives_a_coherent_dashboard_where_rows_add_up_to_totals() {
     assert_eq!(sum(rows, "revenue_minor"), roi["total_revenue_minor"].as_i64().expect("revenue"));
     assert!(rows.iter().chain(ads).all(|r| r["currency"] == "ARS"));
     assert_eq!(meta["campaigns"]["account_total_spend_minor"], roi["total_spend_minor"]);
+    // The demo reports in its sales currency from the start (not the ad account's).
+    assert_eq!(meta["currency"], "ARS");
+    let profile = env.app.profiles.get_profile(demo::DEMO_TENANT).await.expect("profile").expect("demo profile");
+    assert_eq!(profile.currency.map(|c| c.code().to_string()), Some("ARS".into()));
+    // A USD-billed account's spend would be converted at the demo's manual rate.
+    use crm_shared::store::fx_rates::FxRateStore;
+    let (rates, _) = env
+        .store
+        .fx_rates(demo::DEMO_TENANT, Currency::USD, Currency::parse("ARS").expect("ARS"), d(2026, 11, 24))
+        .await
+        .expect("rates");
+    assert_eq!(rates.iter().map(|r| r.rate.to_string()).collect::<Vec<_>>(), vec![demo::DEMO_USD_RATE.to_string()]);
+}
+
+// ------------------------------------------------------------------ FX rates + campaigns API
+
+async fn call_campaigns(env: &TestEnv, uri: &str, t: i64) -> (u16, Value) {
+    let req = get(uri, t, "setter");
+    let path = uri.split('?').next().unwrap_or(uri);
+    let resp = if path.ends_with("/insights") {
+        marketing_campaign_insights::handle(&env.app, req).await
+    } else if path == "/crm/marketing/campaigns" {
+        marketing_campaigns::handle(&env.app, req).await
+    } else {
+        marketing_campaign::handle(&env.app, req).await
+    };
+    (resp.status().as_u16(), body_json(&resp))
+}
+
+/// ARS sales, a USD ad account: campaign 111 (2 CRM leads, 1 sale of 300,000.00 ARS) spent
+/// 100.00 USD on Nov 20 and 200.00 USD on Nov 21; campaign 222 (1 lead) 50.00 USD on Nov 20.
+/// Rates: 1000 ARS/USD from Nov 1, 1100 from Nov 21 — set through the endpoint.
+#[tokio::test]
+async fn fx_rates_round_trip_and_campaigns_join_converted_spend_with_crm_numbers() {
+    use crm_shared::store::fx_rates::FxRateStore;
+    let env = TestEnv::new().await;
+    let t = 41;
+    profile(&env, t, "UTC", Some("ARS")).await;
+    connect(&env, t, &["act_41"]).await;
+    send(
+        &env,
+        vec![
+            lead(t, "L1", "2026-11-20T10:00:00Z", "META_ADS", Some("111"), None),
+            lead(t, "L2", "2026-11-20T11:00:00Z", "META_ADS", Some("111"), None),
+            lead(t, "L3", "2026-11-20T12:00:00Z", "META_ADS", Some("222"), None),
+            opp(t, "O1", "L1", "2026-11-21T09:00:00Z"),
+            sale(t, "S1", "L1", 30_000_000, "ARS", "2026-11-22T09:00:00Z"),
+        ],
+    )
+    .await;
+    let c = |id: &str, s| row(id, &format!("Campaign {id}"), s, None);
+    spend(&env, t, "act_41", "USD", d(2026, 11, 20), vec![c("111", 10_000), c("222", 5_000)], vec![]).await;
+    spend(&env, t, "act_41", "USD", d(2026, 11, 21), vec![c("111", 20_000)], vec![]).await;
+
+    // Before any rate: ratios null with a reason, never 0.
+    let (status, body) = call_campaigns(&env, "/crm/marketing/campaigns?time_range=30d", t).await;
+    assert_eq!(status, 200, "{body}");
+    let first = &body["data"]["campaigns"][0];
+    assert_eq!((first["roi"].clone(), first["cpa_minor"].clone()), (Value::Null, Value::Null), "{first}");
+    assert!(first["reason"].as_str().is_some_and(|r| r.starts_with("no_fx_rate")));
+
+    // PUT /fx-rates (manage role), stored exactly in DynamoDB.
+    let rates = json!({"rates": [
+        {"from": "USD", "to": "ARS", "rate": "1000", "effective_from": "2026-11-01"},
+        {"from": "USD", "to": "ARS", "rate": "1100.5", "effective_from": "2026-11-21"},
+    ]});
+    let put = request("PUT", "/crm/marketing/fx-rates", Some(&jwt(t, "admin")), Some(ADMIN_TOKEN), Some(rates));
+    let resp = marketing_fx_rates::handle(&env.app, put).await;
+    assert_eq!(resp.status(), 200, "{}", body_json(&resp));
+    let ars = Currency::parse("ARS").expect("ARS");
+    let (stored, _) = env.store.fx_rates(TenantId(t), Currency::USD, ars, d(2026, 11, 30)).await.expect("read");
+    let stored: Vec<(String, i64)> = stored.iter().map(|r| (r.rate.to_string(), r.rate.0)).collect();
+    assert_eq!(stored, vec![("1000".into(), 1_000_000_000_000), ("1100.5".into(), 1_100_500_000_000)]);
+    let bad = json!({"rates": [{"from": "USD", "to": "ARS", "rate": "1,5", "effective_from": "2026-11-01"}]});
+    let put = request("PUT", "/crm/marketing/fx-rates", Some(&jwt(t, "admin")), Some(ADMIN_TOKEN), Some(bad));
+    let resp = marketing_fx_rates::handle(&env.app, put).await;
+    assert_eq!(resp.status(), 400);
+    assert!(body_json(&resp)["detail"].as_str().is_some_and(|d| d.contains("rate")));
+    let put = request("PUT", "/crm/marketing/fx-rates", Some(&jwt(t, "setter")), Some(ADMIN_TOKEN), Some(json!({})));
+    assert_eq!(marketing_fx_rates::handle(&env.app, put).await.status(), 403);
+
+    // The list: by spend, in ARS. 111: 100 × 1000 + 200 × 1100.5 = 100,000 + 220,100 ARS.
+    let (status, body) = call_campaigns(&env, "/crm/marketing/campaigns?time_range=30d", t).await;
+    assert_eq!(status, 200, "{body}");
+    let list = &body["data"];
+    assert_eq!((list["total"].clone(), list["currency"].clone()), (json!(2), json!("ARS")));
+    let c111 = &list["campaigns"][0];
+    assert_eq!((c111["id"].clone(), c111["status"].clone()), (json!("111"), json!("ACTIVE")));
+    assert_eq!(c111["spend_minor"], 32_010_000);
+    assert_eq!(
+        (c111["spend_billed_minor"].clone(), c111["spend_billed_currency"].clone()),
+        (json!(30_000), json!("USD"))
+    );
+    assert_eq!(
+        (c111["leads"].clone(), c111["meta_leads"].clone(), c111["lead_gap"].clone()),
+        (json!(2), json!(4), json!(2))
+    );
+    assert_eq!((c111["opportunities"].clone(), c111["revenue_minor"].clone()), (json!(1), json!(30_000_000)));
+    assert_eq!(c111["cpa_minor"], 16_005_000);
+    assert_eq!(c111["roi"], json!(-0.0628)); // (30,000,000 − 32,010,000) / 32,010,000
+    assert_eq!(
+        (c111["impressions"].clone(), c111["clicks"].clone(), c111["ctr"].clone()),
+        (json!(2000), json!(100), json!(5.0))
+    );
+    assert_eq!((c111["cpc_minor"].clone(), c111["cpm_minor"].clone()), (json!(320_100), json!(16_005_000)));
+    let c222 = &list["campaigns"][1];
+    assert_eq!(
+        (c222["id"].clone(), c222["spend_minor"].clone(), c222["roi"].clone()),
+        (json!("222"), json!(5_000_000), json!(-1.0))
+    );
+    assert_eq!(list["fx"]["rates"].as_array().map(Vec::len), Some(2));
+    assert_eq!(list["fx"]["rates"][0]["source"], "manual");
+
+    // Filters and paging.
+    let (_, body) = call_campaigns(&env, "/crm/marketing/campaigns?status=paused", t).await;
+    assert_eq!(body["data"]["campaigns"], json!([]));
+    let (_, body) = call_campaigns(&env, "/crm/marketing/campaigns?status=active&limit=1&offset=1", t).await;
+    assert_eq!(
+        (body["data"]["campaigns"][0]["id"].clone(), body["data"]["next_offset"].clone()),
+        (json!("222"), Value::Null)
+    );
+
+    // One campaign, and its daily rows at each day's rate.
+    let (status, body) = call_campaigns(&env, "/crm/marketing/campaigns/111?time_range=30d", t).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["data"]["name"].clone(), body["data"]["status"].clone()),
+        (json!("Campaign 111"), json!("ACTIVE"))
+    );
+    assert_eq!(body["data"]["performance"]["spend_minor"], 32_010_000);
+    let roi_pct = body["data"]["performance"]["roi_percentage"].as_f64().map(|v| (v * 100.0).round() as i64);
+    assert_eq!(roi_pct, Some(-628)); // −6.28 %
+    let (status, body) = call_campaigns(&env, "/crm/marketing/campaigns/111/insights?time_range=7d", t).await;
+    assert_eq!(status, 200, "{body}");
+    let rows = body["data"]["insights"].as_array().expect("rows");
+    let on = |day: &str| rows.iter().find(|r| r["date"] == day).cloned().unwrap_or(Value::Null);
+    assert_eq!(
+        (on("2026-11-20")["spend_minor"].clone(), on("2026-11-20")["leads"].clone()),
+        (json!(10_000_000), json!(2))
+    );
+    assert_eq!(on("2026-11-21")["spend_minor"], 22_010_000);
+    assert_eq!(on("2026-11-22")["revenue_minor"], 30_000_000);
+
+    // Bad parameters → 400; unknown campaign → 404.
+    for uri in [
+        "/crm/marketing/campaigns?status=running",
+        "/crm/marketing/campaigns?limit=0",
+        "/crm/marketing/campaigns?offset=x",
+        "/crm/marketing/campaigns?time_range=forever",
+        "/crm/marketing/campaigns/abc",
+        "/crm/marketing/campaigns/111/insights?time_range=zzz",
+        "/crm/marketing/campaigns/111/insights?limit=3",
+    ] {
+        assert_eq!(call_campaigns(&env, uri, t).await.0, 400, "{uri}");
+    }
+    assert_eq!(call_campaigns(&env, "/crm/marketing/campaigns/999", t).await.0, 404);
 }

@@ -723,7 +723,7 @@ async fn every_endpoint_rejects_missing_or_invalid_credentials() {
 
 #[tokio::test]
 async fn every_endpoint_is_rate_limited_and_audited() {
-    let m = MetaTestEnv::with_env(&[("RATE_LIMIT_PER_MINUTE", "1")]).await;
+    let m = MetaTestEnv::with_env(&[("RATE_LIMIT_PER_MINUTE", "1"), ("TENANT_RATE_LIMIT_PER_MINUTE", "1")]).await;
     for (i, (method, path, name, handler)) in authenticated_endpoints().into_iter().enumerate() {
         let tenant = 100 + i as i64;
         let body = (method == "POST").then(|| json!({}));
@@ -744,7 +744,8 @@ async fn every_endpoint_is_rate_limited_and_audited() {
         assert_eq!(audit.len(), 2, "{name}");
         assert!(audit.iter().all(|a| s(a, "action") == name));
     }
-    // The callback has no JWT: it is limited under the tenant its signed state names.
+    // The callback has no JWT: it is limited under the tenant its signed state names (here the
+    // login URL's request already used the tenant's ceiling of 1).
     let cb = follow_dialog(&auth_url(&m.env, 200).await).await;
     assert_eq!(redirect_error(&callback(&m.env, &cb).await).as_deref(), Some("rate_limited"));
     assert!(connection_items(&m.env, 200).await.is_empty());

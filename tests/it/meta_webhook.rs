@@ -11,7 +11,6 @@ use integration_tests::*;
 use lambda_http::{Body, Request, Response};
 use local_stack::sandbox_meta::{SandboxLead, DEMO_LEADGEN_IDS, SANDBOX_PAGE_ID};
 use serde_json::{json, Value};
-use url::Url;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -25,26 +24,13 @@ async fn webhook_env() -> MetaTestEnv {
 }
 
 fn jwt_now(env: &TestEnv, tenant: i64) -> String {
-    crm_shared::platform::auth::sign_hs256(
-        &json!({"user_id": "user-1", "email": "u@x.io", "role": "admin", "tenant_id": tenant, "exp": env.clock.now().timestamp() + 600}),
-        JWT_KEY.as_bytes(),
-    )
+    jwt_at_clock(env, tenant, "admin")
 }
 
 /// The whole OAuth connect flow for `tenant` (dialog at Sandbox Meta, then our callback).
 async fn connect(m: &MetaTestEnv, tenant: i64) {
     let env = &m.env;
-    let req = request("GET", "/crm/auth/meta/url", Some(&jwt_now(env, tenant)), Some(ADMIN_TOKEN), None);
-    let resp = meta_auth_url::handle(&env.app, req).await;
-    let auth_url = Url::parse(body_json(&resp)["data"]["auth_url"].as_str().expect("auth_url")).expect("url");
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-    let dialog = client.get(auth_url).send().await.expect("dialog");
-    let loc = dialog.headers().get("location").and_then(|v| v.to_str().ok()).expect("location");
-    let cb = Url::parse(loc).expect("callback url");
-    let uri = format!("{}?{}", cb.path(), cb.query().unwrap_or(""));
-    let resp = meta_auth_callback::handle(&env.app, request("GET", &uri, None, None, None)).await;
-    let to = resp.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    assert!(to.ends_with("?success=connected"), "connect failed: {to}");
+    oauth_connect(env, tenant).await;
 }
 
 fn post(body: &[u8], signature: Option<&str>) -> Request {

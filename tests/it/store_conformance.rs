@@ -50,9 +50,24 @@ async fn dynamo_spend_conforms() {
 }
 
 #[tokio::test]
+async fn dynamo_fx_rates_conform() {
+    conformance::fx_rates(&TestEnv::new().await.store).await;
+}
+
+#[tokio::test]
 async fn dynamo_event_store_conforms() {
     let store = TestEnv::new().await.store;
     conformance::event_store(&store, &store, &store).await;
+}
+
+#[tokio::test]
+async fn eventbridge_job_bus_conforms() {
+    let env = TestEnv::new().await;
+    let bus = crm_shared::store::job_bus::EventBridgeJobBus::new(
+        aws_sdk_eventbridge::Client::new(&env.sdk),
+        env.resources.event_bus.clone(),
+    );
+    conformance::job_bus(&bus).await;
 }
 
 #[tokio::test]

@@ -240,6 +240,32 @@ impl TestEnv {
     }
 }
 
+/// A CRM JWT for `tenant` with `role`, valid ten minutes after the test clock's now.
+pub fn jwt_at_clock(env: &TestEnv, tenant: i64, role: &str) -> String {
+    use crm_shared::platform::clock::Clock;
+    sign_hs256(
+        &json!({"user_id": "user-1", "email": "u@x.io", "role": role, "tenant_id": tenant, "exp": env.clock.now().timestamp() + 600}),
+        JWT_KEY.as_bytes(),
+    )
+}
+
+/// The whole OAuth connect flow for `tenant` through the real handlers: our login URL, Sandbox
+/// Meta's dialog over real HTTP, our callback (which must redirect with `?success=connected`).
+pub async fn oauth_connect(env: &TestEnv, tenant: i64) {
+    let req = request("GET", "/crm/auth/meta/url", Some(&jwt_at_clock(env, tenant, "admin")), Some(ADMIN_TOKEN), None);
+    let resp = meta_auth_url::handle(&env.app, req).await;
+    let body: Value = serde_json::from_slice(resp.body().as_ref()).expect("auth url body");
+    let auth_url = url::Url::parse(body["data"]["auth_url"].as_str().expect("auth_url")).expect("url");
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let dialog = client.get(auth_url).send().await.expect("dialog");
+    let loc = dialog.headers().get("location").and_then(|v| v.to_str().ok()).expect("location");
+    let cb = url::Url::parse(loc).expect("callback url");
+    let uri = format!("{}?{}", cb.path(), cb.query().unwrap_or(""));
+    let resp = meta_auth_callback::handle(&env.app, request("GET", &uri, None, None, None)).await;
+    let to = resp.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    assert!(to.ends_with("?success=connected"), "connect failed: {to}");
+}
+
 // ------------------------------------------------------------------------ YCloud sandbox harness
 
 pub const YCLOUD_API_KEY: &str = "it-ycloud-key";

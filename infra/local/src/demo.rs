@@ -6,6 +6,7 @@ use crm_shared::domain::money::{Currency, MinorUnits};
 use crm_shared::events::{apply_event, parse_event};
 use crm_shared::platform::auth::sign_hs256;
 use crm_shared::store::events::EventStore;
+use crm_shared::store::fx_rates::{FxRate, FxRateStore, MANUAL_SOURCE};
 use crm_shared::store::spend::{DailySpend, SpendRow, SpendStore};
 use crm_shared::store::{TenantProfile, TenantProfileStore};
 use serde_json::json;
@@ -27,7 +28,8 @@ pub async fn seed(
             tenant_id: DEMO_TENANT,
             display_name: "Demo Clinic".into(),
             reporting_time_zone: None,
-            currency: None,
+            // The demo's sales currency: a USD-billed ad account's spend is converted into it.
+            currency: Currency::parse(DEMO_CURRENCY).ok(),
             updated_at: now,
         })
         .await?;
@@ -37,10 +39,12 @@ pub async fn seed(
 /// The sandbox's first ad account (what the demo connects to) and its currency.
 pub const DEMO_AD_ACCOUNT: &str = "act_5100000001001";
 const DEMO_CURRENCY: &str = "ARS";
+/// The demo's manual USD → ARS rate (ARS per USD).
+pub const DEMO_USD_RATE: &str = "1050.25";
 /// `(campaign id, name, [(ad id, ad name)])`.
 /// `(id, name)` of an ad.
-type DemoAd = (&'static str, &'static str);
-const DEMO_CAMPAIGNS: [(&str, &str, [DemoAd; 2]); 3] = [
+pub type DemoAd = (&'static str, &'static str);
+pub const DEMO_CAMPAIGNS: [(&str, &str, [DemoAd; 2]); 3] = [
     (
         "120210000000001",
         "Implantes - Leads",
@@ -62,7 +66,7 @@ const DEMO_CAMPAIGNS: [(&str, &str, [DemoAd; 2]); 3] = [
 /// events (`crm_events::apply_event`: leads, opportunities, sales, idempotent) and the daily spend
 /// items the Meta spend sync writes (`put_daily_spend`). Deterministic, so the numbers are the same
 /// on every machine. Returns how many events were applied.
-pub async fn seed_dashboard<S: EventStore + SpendStore + ?Sized>(
+pub async fn seed_dashboard<S: EventStore + SpendStore + FxRateStore + ?Sized>(
     store: &S,
     now: DateTime<Utc>,
     days: i64,
@@ -74,6 +78,19 @@ pub async fn seed_dashboard<S: EventStore + SpendStore + ?Sized>(
             "time": at.to_rfc3339(), "detail": {"event_id": id, "tenant_id": DEMO_TENANT.0, "occurred_at": at.to_rfc3339(), key: body}
         })
     };
+    // A manual USD → ARS rate, so a USD-billed ad account's spend shows in ARS ROI too.
+    store
+        .put_fx_rates(&[FxRate {
+            tenant_id: DEMO_TENANT,
+            from: Currency::USD,
+            to: Currency::parse(DEMO_CURRENCY)?,
+            rate: crm_shared::domain::fx::ScaledRate::parse(DEMO_USD_RATE)?,
+            effective_from: (now - Duration::days(days + 30)).date_naive(),
+            source: MANUAL_SOURCE.into(),
+            set_by: "demo".into(),
+            updated_at: now,
+        }])
+        .await?;
     let mut events = Vec::new();
     for d in (1..=days).rev() {
         let day = (now - Duration::days(d)).date_naive();

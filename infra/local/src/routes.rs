@@ -51,6 +51,26 @@ pub fn routes() -> Vec<Route> {
             handler: |app, req| Box::pin(marketing_stats_roi::handle(app, req)),
         },
         Route {
+            endpoint: &marketing_fx_rates::ENDPOINT,
+            handler: |app, req| Box::pin(marketing_fx_rates::handle(app, req)),
+        },
+        Route {
+            endpoint: &marketing_campaigns::ENDPOINT,
+            handler: |app, req| Box::pin(marketing_campaigns::handle(app, req)),
+        },
+        Route {
+            endpoint: &marketing_campaign::ENDPOINT,
+            handler: |app, req| Box::pin(marketing_campaign::handle(app, req)),
+        },
+        Route {
+            endpoint: &marketing_campaign_insights::ENDPOINT,
+            handler: |app, req| Box::pin(marketing_campaign_insights::handle(app, req)),
+        },
+        Route {
+            endpoint: &marketing_settings::ENDPOINT,
+            handler: |app, req| Box::pin(marketing_settings::handle(app, req)),
+        },
+        Route {
             endpoint: &meta_webhook::VERIFY_ENDPOINT,
             handler: |app, req| Box::pin(meta_webhook::handle(app, req)),
         },

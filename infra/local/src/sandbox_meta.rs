@@ -18,6 +18,15 @@
 //!   [`SandboxMeta::signed_leadgen_delivery`] builds the webhook delivery Meta would post for
 //!   them, signed (`X-Hub-Signature-256`) with the app secret.
 //!
+//! - `GET /{v}/act_{n}` (currency, time zone), `/{v}/act_{n}/campaigns` and `/ads` (with
+//!   `effective_status`: campaign 1 ACTIVE, 2 PAUSED, 3 ARCHIVED) and `/{v}/act_{n}/insights`
+//!   (`level=campaign|ad`, `time_increment=1`, `time_range`): one row per campaign (or ad) and day
+//!   of the range, deterministic values, spend as a decimal string in the account currency, ads
+//!   covering 90 % of their campaign's spend (as at Meta, not all spend is attributed to an ad),
+//!   cursor-paged. The demo account serves the demo's campaigns (spend on the demo's scale). Switches: `restated_days`
+//!   (those days answer higher numbers, as when Meta restates), `max_insights_days` (longer ranges
+//!   answer code 100 / subcode 1487534), [`SandboxState::revoke_token`] (one token → 190).
+//!
 //! Every call with a user token must carry the right `appsecret_proof`. Errors have Meta's shape
 //! (`{"error": {message, type, code, error_subcode, fbtrace_id}}`) and responses carry
 //! `x-app-usage` / `x-business-use-case-usage`. Switches ([`SandboxState`], held by tests, or
@@ -179,6 +188,14 @@ pub struct SandboxState {
     /// `METHOD /path` of every call (never the query: it carries tokens).
     pub calls: Vec<String>,
     pub permissions_revoked: u32,
+    /// Days whose insights answer restated (higher) numbers.
+    pub restated_days: Vec<chrono::NaiveDate>,
+    /// Insights ranges longer than this answer "reduce the amount of data" (100 / 1487534).
+    pub max_insights_days: Option<i64>,
+    /// `(currency, time zone)` of an ad account, overriding owned = ARS / client = USD.
+    pub account_overrides: HashMap<String, (String, String)>,
+    /// The query of every insights call (without token and proof).
+    pub insights_queries: Vec<HashMap<String, String>>,
     codes: HashMap<String, CodeGrant>,
     tokens: HashMap<String, TokenGrant>,
 }
@@ -206,6 +223,10 @@ impl Default for SandboxState {
             now: None,
             calls: Vec::new(),
             permissions_revoked: 0,
+            restated_days: Vec::new(),
+            max_insights_days: None,
+            account_overrides: HashMap::new(),
+            insights_queries: Vec::new(),
             codes: HashMap::new(),
             tokens: HashMap::new(),
         }
@@ -225,6 +246,26 @@ impl SandboxState {
     /// Long-lived tokens the sandbox issued (tests compare them with what the product stored).
     pub fn long_lived_tokens(&self) -> Vec<String> {
         self.tokens.keys().filter(|t| t.starts_with("EAAL")).cloned().collect()
+    }
+
+    /// Meta invalidates this one token (its calls answer 190 from now on).
+    pub fn revoke_token(&mut self, token: &str) {
+        if let Some(g) = self.tokens.get_mut(token) {
+            g.revoked = true;
+        }
+    }
+
+    /// `(currency, time zone)` of an ad account: overrides, else owned accounts (`act_51…`) ARS,
+    /// others USD (as [`Self::account`] lists them).
+    pub fn account_currency_zone(&self, act: &str) -> (String, String) {
+        if let Some(o) = self.account_overrides.get(act) {
+            return o.clone();
+        }
+        if act.starts_with("act_51") {
+            ("ARS".into(), "America/Argentina/Buenos_Aires".into())
+        } else {
+            ("USD".into(), "America/New_York".into())
+        }
     }
 
     /// Creates a lead on `page_id` attributed to `campaign_id` / `ad_id` (sandbox defaults when
@@ -557,6 +598,33 @@ impl SandboxMeta {
                             state.pages.iter().map(|(id, name)| json!({"id": id, "name": name})).collect();
                         self.page(&state, &path, &query, all)
                     }
+                    (Method::GET, [act]) if is_act(act) => {
+                        let (currency, tz) = state.account_currency_zone(act);
+                        json_resp(StatusCode::OK, json!({"id": act, "currency": currency, "timezone_name": tz}))
+                    }
+                    (Method::GET, [act, edge @ ("campaigns" | "ads")]) if is_act(act) => {
+                        let all: Vec<Value> = sandbox_campaigns(act)
+                            .iter()
+                            .flat_map(|c| {
+                                if *edge == "campaigns" {
+                                    vec![json!({"id": c.id, "name": c.name, "effective_status": c.status, "objective": "OUTCOME_LEADS"})]
+                                } else {
+                                    c.ads.iter().map(|a| json!({"id": a.id, "name": a.name, "effective_status": a.status, "campaign_id": c.id})).collect()
+                                }
+                            })
+                            .collect();
+                        self.page(&state, &path, &query, all)
+                    }
+                    (Method::GET, [act, "insights"]) if is_act(act) => {
+                        let mut recorded = query.clone();
+                        recorded.remove("access_token");
+                        recorded.remove("appsecret_proof");
+                        state.insights_queries.push(recorded);
+                        match insights(&state, act, &query) {
+                            Ok(all) => self.page(&state, &path, &query, all),
+                            Err(resp) => *resp,
+                        }
+                    }
                     (Method::GET, [id]) if id.bytes().all(|b| b.is_ascii_digit()) => match state.leads.get(*id) {
                         Some(lead) => {
                             let full = lead.graph_object();
@@ -884,6 +952,14 @@ impl SandboxMeta {
                 if let Some(n) = num("page_size") {
                     s.page_size = n.clamp(1, 500) as usize;
                 }
+                if let Some(n) = num("max_insights_days") {
+                    s.max_insights_days = Some(n.max(1) as i64);
+                }
+                if let Some(d) =
+                    q.get("restate_day").and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                {
+                    s.restated_days.push(d);
+                }
                 if let Some(v) = q.get("reject_tokens") {
                     s.reject_tokens = v == "true" || v == "1";
                 }
@@ -933,4 +1009,165 @@ impl SandboxMeta {
             }),
         )
     }
+}
+
+// ------------------------------------------------------------------------------- ads insights
+
+fn is_act(s: &str) -> bool {
+    s.strip_prefix("act_").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A campaign (or ad) of the sandbox's ad accounts.
+#[derive(Debug, Clone)]
+pub struct SandboxEntity {
+    pub id: String,
+    pub name: String,
+    pub status: &'static str,
+    pub ads: Vec<SandboxEntity>,
+}
+
+/// The campaigns of `act` with their ads: the demo's for the demo account, else three made-up
+/// ones; campaign 1 ACTIVE (ad 2 PAUSED), 2 PAUSED, 3 ARCHIVED.
+pub fn sandbox_campaigns(act: &str) -> Vec<SandboxEntity> {
+    let statuses =
+        [("ACTIVE", ["ACTIVE", "PAUSED"]), ("PAUSED", ["CAMPAIGN_PAUSED"; 2]), ("ARCHIVED", ["ARCHIVED"; 2])];
+    let n = act.trim_start_matches("act_");
+    (0..3)
+        .map(|k| {
+            let (status, ad_status) = statuses[k];
+            if act == crate::demo::DEMO_AD_ACCOUNT {
+                let (id, name, ads) = crate::demo::DEMO_CAMPAIGNS[k];
+                SandboxEntity {
+                    id: id.into(),
+                    name: name.into(),
+                    status,
+                    ads: ads
+                        .iter()
+                        .zip(ad_status)
+                        .map(|((id, name), s)| SandboxEntity {
+                            id: (*id).into(),
+                            name: (*name).into(),
+                            status: s,
+                            ads: vec![],
+                        })
+                        .collect(),
+                }
+            } else {
+                let id = format!("{n}{:02}", k + 1);
+                SandboxEntity {
+                    name: format!("Campaign {} of {act}", k + 1),
+                    status,
+                    ads: (0..2)
+                        .map(|j| SandboxEntity {
+                            id: format!("{id}{}", j + 1),
+                            name: format!("Ad {} of campaign {id}", j + 1),
+                            status: ad_status[j],
+                            ads: vec![],
+                        })
+                        .collect(),
+                    id,
+                }
+            }
+        })
+        .collect()
+}
+
+/// Spend in minor units of campaign `k` on `day` (restated days answer more).
+pub fn sandbox_campaign_spend(k: usize, day: chrono::NaiveDate, restated: bool) -> i64 {
+    use chrono::Datelike;
+    1_000 + 250 * k as i64 + i64::from(day.ordinal() % 7) * 100 + if restated { 500 } else { 0 }
+}
+
+/// Meta-reported leads of campaign `k` on `day`.
+pub fn sandbox_campaign_leads(k: usize, day: chrono::NaiveDate, restated: bool) -> i64 {
+    use chrono::Datelike;
+    (i64::from(day.ordinal() % 3) + k as i64) % 4 + i64::from(restated)
+}
+
+/// `minor` as Meta writes spend: a decimal string with the currency's digits.
+fn decimal(minor: i64, currency: &str) -> String {
+    let exp = crm_shared::domain::money::Currency::parse(currency).map(|c| c.exponent()).unwrap_or(2) as usize;
+    if exp == 0 {
+        return minor.to_string();
+    }
+    let s = format!("{:0>width$}", minor, width = exp + 1);
+    let (int, frac) = s.split_at(s.len() - exp);
+    format!("{int}.{frac}")
+}
+
+/// Every insights row of the asked range and level (before paging), or Meta's error.
+fn insights(state: &SandboxState, act: &str, q: &HashMap<String, String>) -> Result<Vec<Value>, Box<Resp>> {
+    let bad = |msg: &str| Box::new(graph_error(StatusCode::BAD_REQUEST, 100, None, "OAuthException", msg));
+    let range: Value =
+        q.get("time_range").and_then(|t| serde_json::from_str(t).ok()).ok_or_else(|| bad("time_range is required"))?;
+    let day = |k: &str| {
+        range.get(k).and_then(Value::as_str).and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    };
+    let (Some(since), Some(until)) = (day("since"), day("until")) else {
+        return Err(bad("time_range needs since and until"));
+    };
+    if until < since {
+        return Err(bad("time_range until is before since"));
+    }
+    let days = (until - since).num_days() + 1;
+    if state.max_insights_days.is_some_and(|max| days > max) {
+        return Err(Box::new(graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            Some(1_487_534),
+            "OAuthException",
+            "Please reduce the amount of data you're asking for, then retry your request",
+        )));
+    }
+    if q.get("time_increment").map(String::as_str) != Some("1") {
+        return Err(bad("the sandbox serves daily rows only (time_increment=1)"));
+    }
+    let level = q.get("level").map(String::as_str).unwrap_or("account");
+    let fields: Vec<&str> = q.get("fields").map(|f| f.split(',').map(str::trim).collect()).unwrap_or_default();
+    let (currency, _) = state.account_currency_zone(act);
+    let campaigns = sandbox_campaigns(act);
+    // The demo account answers on the scale of the demo's seeded spend (ARS 10,000+ a day).
+    let scale = if act == crate::demo::DEMO_AD_ACCOUNT { 1_000 } else { 1 };
+    let mut rows = Vec::new();
+    for d in 0..days {
+        let date = since + chrono::Duration::days(d);
+        let restated = state.restated_days.contains(&date);
+        for (k, c) in campaigns.iter().enumerate() {
+            let spend = sandbox_campaign_spend(k, date, restated) * scale;
+            let leads = sandbox_campaign_leads(k, date, restated);
+            let entries: Vec<(Option<&SandboxEntity>, i64, i64)> = match level {
+                "campaign" => vec![(None, spend, leads)],
+                // Ads cover 50 % + 40 % of the campaign's spend; the rest is not attributed to an ad.
+                "ad" => vec![(c.ads.first(), spend / 2, leads), (c.ads.get(1), spend * 2 / 5, 0)],
+                _ => return Err(bad("the sandbox serves level=campaign or level=ad")),
+            };
+            for (ad, spend, leads) in entries {
+                let mut full = json!({
+                    "account_id": act.trim_start_matches("act_"),
+                    "campaign_id": c.id, "campaign_name": c.name,
+                    "spend": decimal(spend, &currency),
+                    "impressions": (spend * 3).to_string(),
+                    "clicks": (spend / 97).to_string(),
+                    "account_currency": currency,
+                    "actions": [
+                        {"action_type": "link_click", "value": (spend / 97).to_string()},
+                        {"action_type": "lead", "value": leads.to_string()},
+                        {"action_type": "onsite_conversion.lead_grouped", "value": leads.to_string()},
+                    ],
+                });
+                if let Some(a) = ad {
+                    full["ad_id"] = json!(a.id);
+                    full["ad_name"] = json!(a.name);
+                }
+                let mut out = json!({"date_start": date.to_string(), "date_stop": date.to_string()});
+                for f in &fields {
+                    if let Some(v) = full.get(*f) {
+                        out[*f] = v.clone();
+                    }
+                }
+                rows.push(out);
+            }
+        }
+    }
+    Ok(rows)
 }

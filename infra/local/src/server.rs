@@ -24,6 +24,9 @@ pub const LOCAL_EVENTS_PATH: &str = "/__local/crm-events";
 /// Where the local server runs the HSM trigger evaluator once (the 5-minute schedule's job in AWS).
 pub const LOCAL_HSM_EVALUATE_PATH: &str = "/__local/hsm-evaluate";
 
+/// Where the local server runs the Meta spend sync by hand (the hourly schedule's job in AWS).
+pub const LOCAL_SPEND_SYNC_PATH: &str = "/__local/spend-sync";
+
 /// API Gateway's own payload limit; the functions apply the product's smaller limit.
 const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
 
@@ -45,6 +48,9 @@ impl LocalApi {
         }
         if path == LOCAL_HSM_EVALUATE_PATH {
             return self.hsm_evaluate(req).await;
+        }
+        if path == LOCAL_SPEND_SYNC_PATH {
+            return self.run_spend_sync(req).await;
         }
         let matching: Vec<&Route> = self.routes.iter().filter(|r| path_matches(r.endpoint.path, &path)).collect();
         if matching.is_empty() {
@@ -92,6 +98,30 @@ impl LocalApi {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(110);
         let (status, body) = match hsm_trigger_evaluator::handle_event(&self.app, Some(deadline)).await {
             Ok(summary) => (http::StatusCode::OK, serde_json::json!({"success": true, "data": summary})),
+            Err(e) => (
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"success": false, "error": {"code": "invocation_failed", "message": e.to_string()}, "detail": e.to_string()}),
+            ),
+        };
+        let mut resp = lambda_http::Response::new(Body::Text(body.to_string()));
+        *resp.status_mut() = status;
+        resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        resp
+    }
+
+    /// Local stand-in of the hourly schedule → `meta-spend-sync` (fan-out, publishing to the bus in
+    /// moto) and of the bus rule → `meta-spend-sync` per tenant (moto delivers no events, so every
+    /// connected tenant is synced here in turn). The answer is both summaries.
+    async fn run_spend_sync(&self, req: lambda_http::Request) -> lambda_http::Response<Body> {
+        if req.method() != http::Method::POST {
+            return render_error(&ApiError::MethodNotAllowed);
+        }
+        let sleeper = std::sync::Arc::new(crm_shared::platform::retry::TokioSleeper);
+        let (status, body) = match meta_spend_sync::run_by_hand(&self.app, sleeper).await {
+            Ok((fan_out, tenants)) => (
+                http::StatusCode::OK,
+                serde_json::json!({"success": true, "data": {"fan_out": fan_out, "tenants": tenants}}),
+            ),
             Err(e) => (
                 http::StatusCode::SERVICE_UNAVAILABLE,
                 serde_json::json!({"success": false, "error": {"code": "invocation_failed", "message": e.to_string()}, "detail": e.to_string()}),

@@ -22,6 +22,8 @@ use crate::store::automation::log::AutomationLog;
 use crate::store::automation::rules::RulesStore;
 use crate::store::connected_index::ConnectedIndex;
 use crate::store::events::EventStore;
+use crate::store::fx_rates::FxRateStore;
+use crate::store::job_bus::{EventBridgeJobBus, JobBus};
 use crate::store::leadgen_inbox::LeadInbox;
 use crate::store::oauth_states::OAuthStateStore;
 use crate::store::pages::PageIndex;
@@ -64,6 +66,8 @@ pub struct App {
     pub profiles: Arc<dyn TenantProfileStore>,
     pub aggregates: Arc<dyn AggregateStore>,
     pub spend: Arc<dyn SpendStore>,
+    /// Tenants' manual exchange rates (cross-currency ROI).
+    pub fx_rates: Arc<dyn FxRateStore>,
     pub cipher: Arc<dyn TokenCipher>,
     /// One outbound HTTP client per container (rustls; connection pool reused across invocations).
     pub http: HttpClient,
@@ -81,6 +85,8 @@ pub struct App {
     pub contacts: Arc<dyn Contacts>,
     pub automation_log: Arc<dyn AutomationLog>,
     pub automation_rules: Arc<dyn RulesStore>,
+    /// The product's EventBridge bus, for job fan-out (`spend-sync.requested`).
+    pub job_bus: Arc<dyn JobBus>,
 }
 
 impl std::fmt::Debug for App {
@@ -119,6 +125,7 @@ impl App {
         let secrets =
             SecretResolver::new(config.secret_sources.clone(), Some(aws_sdk_secretsmanager::Client::new(sdk)));
         let store = Arc::new(dynamo);
+        let job_bus = EventBridgeJobBus::new(aws_sdk_eventbridge::Client::new(sdk), config.event_bus_name.clone());
         Ok(Self {
             config: Arc::new(config),
             clock,
@@ -129,18 +136,20 @@ impl App {
             profiles: store.clone(),
             aggregates: store.clone(),
             spend: store.clone(),
+            fx_rates: store.clone(),
             cipher: Arc::new(cipher),
             http: HttpClient::new()?,
             oauth_states: store.clone(),
             connected_index: store.clone(),
             pages: store.clone(),
             lead_inbox: store.clone(),
-            events: store.clone(),
             due: store.clone(),
             send_claims: store.clone(),
             contacts: store.clone(),
             automation_log: store.clone(),
-            automation_rules: store,
+            automation_rules: store.clone(),
+            events: store,
+            job_bus: Arc::new(job_bus),
         })
     }
 
@@ -175,6 +184,7 @@ impl App {
             connected_index: Arc::new(crate::store::connected_index::MemoryConnectedIndex::default()),
             pages: Arc::new(crate::store::pages::MemoryPageIndex::default()),
             lead_inbox: Arc::new(crate::store::leadgen_inbox::MemoryLeadInbox::default()),
+            job_bus: Arc::new(crate::store::job_bus::MemoryJobBus::default()),
         };
         let secrets = SecretResolver::new(config.secret_sources.clone(), None);
         let app = Self {
@@ -187,6 +197,7 @@ impl App {
             profiles: mem.store.clone(),
             aggregates: mem.table.clone(),
             spend: mem.table.clone(),
+            fx_rates: mem.table.clone(),
             cipher: Arc::new(FakeTokenCipher),
             http: HttpClient::new().unwrap_or_else(|e| panic!("unit test HTTP client: {e}")),
             oauth_states: mem.oauth_states.clone(),
@@ -199,6 +210,7 @@ impl App {
             contacts: mem.table.clone(),
             automation_log: mem.table.clone(),
             automation_rules: mem.table.clone(),
+            job_bus: mem.job_bus.clone(),
         };
         (app, mem)
     }
@@ -220,4 +232,5 @@ pub struct InMemory {
     /// The events twin: its items are in `table` (the aggregates it adds are what `aggregates`
     /// reads), its tenant profiles are `store`'s (one item in DynamoDB).
     pub events: Arc<crate::store::events::MemoryEventStore>,
+    pub job_bus: Arc<crate::store::job_bus::MemoryJobBus>,
 }

@@ -163,6 +163,9 @@ pub struct AccountSpend {
     pub ads: Vec<SpendRow>,
     /// Spend per series bucket.
     pub by_bucket: BTreeMap<NaiveDate, MinorUnits>,
+    /// Campaign and ad rows per series bucket (daily insights, FX conversion by day).
+    pub campaigns_by_bucket: BTreeMap<NaiveDate, Vec<SpendRow>>,
+    pub ads_by_bucket: BTreeMap<NaiveDate, Vec<SpendRow>>,
     pub synced_at: Option<DateTime<Utc>>,
 }
 
@@ -170,7 +173,7 @@ impl AccountSpend {
     pub fn total(&self) -> MinorUnits {
         MinorUnits(self.campaigns.iter().map(|c| c.spend_minor.0).sum())
     }
-    fn absorb(
+    pub fn absorb(
         &mut self,
         bucket_day: NaiveDate,
         currency: Currency,
@@ -182,6 +185,8 @@ impl AccountSpend {
         self.attribution_setting.get_or_insert_with(|| attribution.to_string());
         merge_rows(&mut self.campaigns, campaigns, 1);
         merge_rows(&mut self.ads, ads, 1);
+        merge_rows(self.campaigns_by_bucket.entry(bucket_day).or_default(), campaigns, 1);
+        merge_rows(self.ads_by_bucket.entry(bucket_day).or_default(), ads, 1);
         let day_total: i64 = campaigns.iter().map(|c| c.spend_minor.0).sum();
         let e = self.by_bucket.entry(bucket_day).or_insert(MinorUnits::ZERO);
         *e = MinorUnits(e.0 + day_total);

@@ -3,5 +3,8 @@
 //! for what the spend sync writes).
 
 pub mod aggregates;
+pub mod campaigns;
 pub mod dashboard;
 pub mod formulas;
+pub mod fx;
+pub mod settings;

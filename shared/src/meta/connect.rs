@@ -3,18 +3,21 @@
 //! from. The login itself (URL + OAuth callback) is [`crate::meta::login`]. The functions in
 //! `functions/meta-*` are thin wrappers over these.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Months, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::api::app::App;
 use crate::domain::ids::{is_meta_id, AdAccountId, TenantId};
 use crate::domain::money::Currency;
+use crate::domain::period::MAX_RANGE_MONTHS;
 use crate::domain::zone::Zone;
+use crate::marketing::aggregates::counter;
 use crate::meta::access::stored_token;
 pub use crate::meta::access::{app_secret, graph_client, meta_failure, usable_token};
 use crate::meta::error::MetaFlowError;
 use crate::meta::graph::{AdAccount, Business, GraphClient, GraphSettings, MetaError, RetryPolicy};
 use crate::platform::secrets::SecretString;
+use crate::store::aggregates::{AggBucket, AggregateStore};
 use crate::store::{MetaConnection, TenantProfile, TenantProfileStore};
 
 /// Most ad accounts one tenant may select.
@@ -88,6 +91,9 @@ pub struct ConnectRequest {
     pub business_id: Option<String>,
     #[serde(default)]
     pub ad_account_ids: Option<Vec<String>>,
+    /// Sets the tenant's reporting currency explicitly (ISO 4217; else it is only defaulted).
+    #[serde(default)]
+    pub reporting_currency: Option<String>,
 }
 
 /// `data` of a successful connect.
@@ -109,6 +115,7 @@ struct Selection {
     /// Distinct, in the request's order; the first is the primary account.
     ids: Vec<AdAccountId>,
     business_id: Option<String>,
+    reporting_currency: Option<Currency>,
 }
 
 impl Selection {
@@ -134,7 +141,13 @@ impl Selection {
             .filter(|b| !b.trim().is_empty())
             .map(|b| meta_id(b, "business_id"))
             .transpose()?;
-        Ok(Self { ids, business_id })
+        let reporting_currency = req
+            .reporting_currency
+            .as_deref()
+            .filter(|c| !c.trim().is_empty())
+            .map(|c| Currency::parse(c).map_err(|_| MetaFlowError::InvalidCurrency(c.chars().take(16).collect())))
+            .transpose()?;
+        Ok(Self { ids, business_id, reporting_currency })
     }
 }
 
@@ -171,7 +184,9 @@ pub async fn select_accounts(
         now,
     )
     .await;
-    let profile = default_reporting(app.profiles.as_ref(), tenant, primary_zone, primary_currency, now).await?;
+    let defaults =
+        ReportingDefaults { zone: primary_zone, currency: primary_currency, explicit: selection.reporting_currency };
+    let profile = default_reporting(app.profiles.as_ref(), app.aggregates.as_ref(), tenant, defaults, now).await?;
     tracing::info!(tenant_id = tenant.0, accounts = selection.ids.len(), "Meta ad accounts selected");
     Ok(ConnectResult {
         connected: true,
@@ -239,13 +254,24 @@ async fn business_name(graph: &GraphClient, token: &SecretString, business_id: O
     }
 }
 
-/// The tenant's profile, its reporting zone and currency defaulted to the primary account's
-/// where not set yet (never overwritten).
-async fn default_reporting(
+/// What connect sets on the profile: the primary account's zone and currency as defaults, and a
+/// currency the manager chose (overrides).
+#[derive(Debug, Clone, Copy)]
+pub struct ReportingDefaults {
+    pub zone: Zone,
+    pub currency: Currency,
+    pub explicit: Option<Currency>,
+}
+
+/// The tenant's profile, its reporting zone defaulted to the primary account's and its currency
+/// to the tenant's CRM revenue currency (else the account's) where not set yet; never overwritten
+/// except by a currency the manager chose explicitly. An ad account billing USD must not move a
+/// tenant whose sales are in ARS off ARS: its spend is converted instead (`marketing::fx`).
+pub async fn default_reporting(
     profiles: &dyn TenantProfileStore,
+    aggregates: &dyn AggregateStore,
     tenant: TenantId,
-    zone: Zone,
-    currency: Currency,
+    d: ReportingDefaults,
     now: DateTime<Utc>,
 ) -> Result<TenantProfile, MetaFlowError> {
     let mut profile = profiles.get_profile(tenant).await?.unwrap_or_else(|| TenantProfile {
@@ -255,13 +281,45 @@ async fn default_reporting(
         currency: None,
         updated_at: now,
     });
-    if profile.reporting_time_zone.is_none() || profile.currency.is_none() {
-        profile.reporting_time_zone = profile.reporting_time_zone.or(Some(zone));
-        profile.currency = profile.currency.or(Some(currency));
+    let currency = match (d.explicit, profile.currency) {
+        (Some(c), _) => Some(c),
+        (None, Some(_)) => None,
+        (None, None) => Some(crm_revenue_currency(aggregates, tenant, now).await?.unwrap_or(d.currency)),
+    };
+    if profile.reporting_time_zone.is_none() || currency.is_some_and(|c| profile.currency != Some(c)) {
+        profile.reporting_time_zone = profile.reporting_time_zone.or(Some(d.zone));
+        profile.currency = currency.or(profile.currency);
         profile.updated_at = now;
         profiles.put_profile(&profile).await?;
     }
     Ok(profile)
+}
+
+/// The currency of the tenant's CRM revenue, from the monthly rollups of the last 37 months (one
+/// `Query` of at most 38 small items, only when connecting — cheaper than touching the event
+/// write path): the currency of the most recent month with revenue, and within a month the one
+/// with the most minor units. `None` without revenue.
+pub async fn crm_revenue_currency(
+    aggregates: &dyn AggregateStore,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+) -> Result<Option<Currency>, MetaFlowError> {
+    let today = now.date_naive();
+    let from = today.checked_sub_months(Months::new(MAX_RANGE_MONTHS)).unwrap_or(today);
+    let (months, _) = aggregates.aggregate_items(tenant, AggBucket::Month, from, today).await?;
+    for m in months.iter().rev() {
+        let best = counter::revenue_currencies(&m.counters)
+            .into_iter()
+            .filter_map(|c| {
+                Currency::parse(&c).ok().map(|cur| (m.counters.get(&counter::revenue(&c)).copied().unwrap_or(0), cur))
+            })
+            .filter(|(v, _)| *v > 0)
+            .max();
+        if let Some((_, c)) = best {
+            return Ok(Some(c));
+        }
+    }
+    Ok(None)
 }
 
 /// An ad account's zone and currency as Meta reports them; one we do not know is a 502 (Meta's
@@ -413,6 +471,7 @@ mod tests {
             account_name: None,
             business_id: business.map(str::to_string),
             ad_account_ids: ids.map(|v| v.into_iter().map(str::to_string).collect()),
+            reporting_currency: None,
         };
         let s = Selection::parse(&req(Some(vec!["1", "act_2", "act_1"]), None, Some(" 42 "))).expect("valid");
         let ids: Vec<&str> = s.ids.iter().map(AdAccountId::as_str).collect();
@@ -423,6 +482,43 @@ mod tests {
         assert_eq!(code(req(Some(vec!["1"; MAX_SELECTED_ACCOUNTS + 1]), None, None)), "too_many_accounts");
         assert_eq!(code(req(Some(vec!["act_x"]), None, None)), "invalid_account_id");
         assert_eq!(code(req(Some(vec!["1"]), None, Some("biz"))), "invalid_parameter");
+        let mut r = req(Some(vec!["1"]), None, None);
+        r.reporting_currency = Some("ARX".into());
+        assert_eq!(code(r.clone()), "invalid_currency");
+        r.reporting_currency = Some("ars".into());
+        assert_eq!(Selection::parse(&r).expect("ok").reporting_currency, Currency::parse("ARS").ok());
+    }
+
+    #[tokio::test]
+    async fn connect_keeps_the_sales_currency_of_a_tenant_with_revenue() {
+        use crate::store::aggregates::{AggregateStore, Names};
+        let (app, mem) = crate::testing::unit_app(&[]);
+        let now = crate::testing::unit_now();
+        let (ars, usd) = (Currency::parse("ARS").expect("ARS"), Currency::USD);
+        let zone = Zone::parse("America/Argentina/Buenos_Aires").expect("zone");
+        let usd_account = ReportingDefaults { zone, currency: usd, explicit: None };
+        // A tenant with ARS sales and no reporting currency connects a USD ad account: ARS.
+        let t = TenantId(21);
+        let sales: crate::store::aggregates::Counters =
+            [("revenue__ARS".to_string(), 18_000_000_i64), ("sales".to_string(), 1)].into_iter().collect();
+        mem.table.add_to_aggregate(t, AggBucket::Month, now.date_naive(), &sales, &Names::new()).await.expect("agg");
+        let p =
+            default_reporting(app.profiles.as_ref(), app.aggregates.as_ref(), t, usd_account, now).await.expect("p");
+        assert_eq!((p.currency, p.reporting_time_zone), (Some(ars), Some(zone)));
+        // Connecting again (or another account) never switches it.
+        let p =
+            default_reporting(app.profiles.as_ref(), app.aggregates.as_ref(), t, usd_account, now).await.expect("p");
+        assert_eq!(p.currency, Some(ars));
+        // A tenant without revenue gets the account's; a manager's explicit choice wins.
+        let fresh = TenantId(22);
+        let p = default_reporting(app.profiles.as_ref(), app.aggregates.as_ref(), fresh, usd_account, now)
+            .await
+            .expect("p");
+        assert_eq!(p.currency, Some(usd));
+        let chosen = ReportingDefaults { explicit: Some(ars), ..usd_account };
+        let p = default_reporting(app.profiles.as_ref(), app.aggregates.as_ref(), fresh, chosen, now).await.expect("p");
+        assert_eq!(p.currency, Some(ars));
+        assert_eq!(app.profiles.get_profile(fresh).await.expect("get").and_then(|p| p.currency), Some(ars));
     }
 
     #[tokio::test]

@@ -32,6 +32,8 @@ pub enum MetaFlowError {
     InvalidAdAccountId(#[from] InvalidAdAccountId),
     #[error("account_id or ad_account_ids is required")]
     MissingAccount,
+    #[error("reporting_currency {0:?} is not a known ISO 4217 currency code")]
+    InvalidCurrency(String),
     #[error("at most {max} ad accounts can be selected")]
     TooManyAccounts { max: usize },
     #[error("the business is not visible to the connected Meta user")]
@@ -100,6 +102,7 @@ impl DomainError for MetaFlowError {
             Self::InvalidMetaId { .. }
             | Self::InvalidAdAccountId(_)
             | Self::MissingAccount
+            | Self::InvalidCurrency(_)
             | Self::TooManyAccounts { .. }
             | Self::BusinessNotVisible
             | Self::AccountNotVisible(_) => Failure::BadRequest,
@@ -118,6 +121,7 @@ impl DomainError for MetaFlowError {
             Self::InvalidMetaId { .. } => "invalid_parameter",
             Self::InvalidAdAccountId(_) => "invalid_account_id",
             Self::MissingAccount => "missing_account",
+            Self::InvalidCurrency(_) => "invalid_currency",
             Self::TooManyAccounts { .. } => "too_many_accounts",
             Self::BusinessNotVisible => "business_not_visible",
             Self::AccountNotVisible(_) => "account_not_visible",

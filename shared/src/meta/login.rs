@@ -20,7 +20,10 @@ use crate::platform::auth::Caller;
 use crate::platform::config::Config;
 use crate::platform::secrets::SecretString;
 use crate::store::connected_index::ConnectedTenant;
-use crate::store::ratelimit::RateDecision;
+use crate::store::ratelimit::{RateBucket, RateDecision};
+
+/// The callback's route name in rate-limit buckets (its function's name).
+const CALLBACK_ROUTE: &str = "meta-auth-callback";
 use crate::store::{ConnectionStatus, MetaConnection};
 
 // ------------------------------------------------------------------------------------ login URL
@@ -146,16 +149,23 @@ async fn verified_state(
     }
 }
 
-/// Rate-limits the tenant's callbacks, then takes the stored state (once, same tenant and user,
+/// Rate-limits the callback like an authenticated route (the user of the signed state on this
+/// route, then the tenant's ceiling), then takes the stored state (once, same tenant and user,
 /// not expired: TTL deletion is lazy, so the stored expiry is checked too).
 async fn consume_state(app: &App, claims: &StateClaims, now: DateTime<Utc>) -> Result<StoredState, LoginRefused> {
     let tenant = claims.tenant_id;
-    match app.rate_limiter.check(tenant, now, app.config.rate_limit_per_minute).await {
-        Ok(RateDecision::Allowed { .. }) => {}
-        Ok(RateDecision::Limited { .. }) => return Err(LoginRefused::RateLimited),
-        Err(e) => {
-            tracing::error!(error = %e, "rate limiter unavailable");
-            return Err(LoginRefused::AuthFailed);
+    let limits = [
+        (RateBucket::user_route(tenant, &claims.user_id, CALLBACK_ROUTE), app.config.rate_limit_per_minute),
+        (RateBucket::tenant(tenant), app.config.tenant_rate_limit_per_minute),
+    ];
+    for (bucket, limit) in limits {
+        match app.rate_limiter.check(&bucket, now, limit).await {
+            Ok(RateDecision::Allowed { .. }) => {}
+            Ok(RateDecision::Limited { .. }) => return Err(LoginRefused::RateLimited),
+            Err(e) => {
+                tracing::error!(error = %e, "rate limiter unavailable");
+                return Err(LoginRefused::AuthFailed);
+            }
         }
     }
     let stored = match app.oauth_states.take_state(&claims.nonce, tenant, &claims.user_id).await {

@@ -1,6 +1,6 @@
 //! Meta: the Graph API client (paging, `appsecret_proof`, usage headers, errors), OAuth and its
 //! signed state, the stored connection, ad accounts and pages, and lead ads ([`leadgen`]).
-//! The spend sync (insights → daily spend) will live in `meta/insights/`.
+//! The spend sync (insights → daily spend, fan-out) lives in [`insights`].
 //!
 //! Storage goes through narrow store ports only (connections, OAuth states, the page index, the
 //! lead-ads inbox: `crate::store`); failures are [`error::MetaFlowError`] (HTTP mapping in one
@@ -14,6 +14,7 @@ pub mod access;
 pub mod connect;
 pub mod error;
 pub mod graph;
+pub mod insights;
 pub mod leadgen;
 pub mod login;
 pub mod oauth_state;

@@ -43,6 +43,12 @@ pub const ENV_VARS: &[(&str, &str, bool, &str)] = &[
         false,
         "longest wait between Graph attempts; a longer wait Meta asks for fails fast with Retry-After",
     ),
+    (
+        "META_SYNC_WINDOW_DAYS",
+        "28",
+        false,
+        "trailing days of Meta insights the spend sync re-pulls (Meta restates recent days; at most 1125 = 37 months)",
+    ),
     ("YCLOUD_API_KEY / YCLOUD_API_KEY_ARN", "(required by WhatsApp senders)", true, "YCloud API key"),
     (
         "YCLOUD_WEBHOOK_SECRET / YCLOUD_WEBHOOK_SECRET_ARN",
@@ -59,7 +65,8 @@ pub const ENV_VARS: &[(&str, &str, bool, &str)] = &[
         false,
         "comma-separated exact origins allowed with credentials",
     ),
-    ("RATE_LIMIT_PER_MINUTE", "100", false, "requests per tenant per minute, across all instances"),
+    ("RATE_LIMIT_PER_MINUTE", "100", false, "requests per user per route per minute, across all instances"),
+    ("TENANT_RATE_LIMIT_PER_MINUTE", "1000", false, "requests per tenant per minute, all users and routes together"),
     ("MAX_BODY_BYTES", "65536", false, "largest accepted request body"),
     ("AUDIT_RETENTION_DAYS", "90", false, "audit records expire (TTL) after this many days"),
     ("RUST_LOG", "info", false, "log filter (tracing EnvFilter syntax)"),
@@ -90,6 +97,8 @@ pub struct MetaConfig {
     /// Timeout of each Graph request.
     pub request_timeout: Duration,
     pub retry: RetryPolicy,
+    /// Trailing days the spend sync re-pulls (`META_SYNC_WINDOW_DAYS`; Meta restates recent days).
+    pub sync_window_days: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -105,7 +114,10 @@ pub struct Config {
     pub kms_key_id: Option<String>,
     pub frontend_url: Url,
     pub cors_allowed_origins: Vec<String>,
+    /// Per user (JWT subject) per route.
     pub rate_limit_per_minute: u32,
+    /// Per tenant, all users and routes together.
+    pub tenant_rate_limit_per_minute: u32,
     pub max_body_bytes: usize,
     pub audit_retention_days: u32,
     pub meta: MetaConfig,
@@ -129,6 +141,7 @@ impl Config {
             frontend_url: env.url_or("FRONTEND_URL", "http://localhost:5173")?,
             cors_allowed_origins: cors_origins(&env)?,
             rate_limit_per_minute: env.number("RATE_LIMIT_PER_MINUTE", 100, 1, 1_000_000)? as u32,
+            tenant_rate_limit_per_minute: env.number("TENANT_RATE_LIMIT_PER_MINUTE", 1_000, 1, 10_000_000)? as u32,
             max_body_bytes: env.number("MAX_BODY_BYTES", 65_536, 1, 6 * 1024 * 1024)? as usize,
             audit_retention_days: env.number("AUDIT_RETENTION_DAYS", 90, 1, 3650)? as u32,
             meta: MetaConfig::read(&env)?,
@@ -223,6 +236,8 @@ impl MetaConfig {
                 max_delay: env.millis("META_RETRY_MAX_DELAY_MS", 2_000, 0, 60_000)?,
                 jitter: Jitter::Proportional,
             },
+            // Meta serves at most 37 months of insights (FIELD-NOTES 8).
+            sync_window_days: env.number("META_SYNC_WINDOW_DAYS", 28, 1, 1125)? as u32,
         })
     }
 }
@@ -283,6 +298,17 @@ mod tests {
         assert_eq!(c.cors_allowed_origins, vec!["http://localhost:5173", "http://localhost:3000"]);
         assert_eq!(c.event_bus_name, "crm-marketing");
         assert_eq!(c.max_body_bytes, 65_536);
+        assert_eq!(c.meta.sync_window_days, 28);
+    }
+
+    #[test]
+    fn sync_window_is_capped_at_37_months() {
+        let mut pairs = MIN.to_vec();
+        pairs.push(("META_SYNC_WINDOW_DAYS", "1125"));
+        assert_eq!(load(&pairs).expect("37 months").meta.sync_window_days, 1125);
+        let mut pairs = MIN.to_vec();
+        pairs.push(("META_SYNC_WINDOW_DAYS", "1126"));
+        assert_eq!(load(&pairs).expect_err("past Meta's backfill limit").var, "META_SYNC_WINDOW_DAYS");
     }
 
     #[test]

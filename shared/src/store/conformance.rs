@@ -8,6 +8,7 @@
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 
 use crate::domain::crm::{AdAttribution, CartContents, CartLine, Contact, OpportunityTerms, Payment};
+use crate::domain::fx::ScaledRate;
 use crate::domain::hsm::{LogStatus, TriggerKind};
 use crate::domain::ids::TenantId;
 use crate::domain::money::{Currency, MinorUnits};
@@ -23,10 +24,12 @@ use crate::store::connected_index::{ConnectedIndex, ConnectedTenant};
 use crate::store::events::{
     dead_letters, DeadLetter, Entity, EventCommit, EventMarker, EventStore, GuardedPut, Versioned,
 };
+use crate::store::fx_rates::{effective_on, FxRate, FxRateStore, MANUAL_SOURCE};
+use crate::store::job_bus::{JobBus, JobEvent, MAX_BATCH};
 use crate::store::leadgen_inbox::{InboxItem, InboxLead, InboxStatus, LeadInbox};
 use crate::store::oauth_states::{OAuthStateStore, StoredState};
 use crate::store::pages::{PageIndex, PageOwner};
-use crate::store::ratelimit::{RateDecision, RateLimiter};
+use crate::store::ratelimit::{RateBucket, RateDecision, RateLimiter};
 use crate::store::records::{CartRecord, CountedAttribution, LeadRecord, OpportunityRecord, SaleRecord};
 use crate::store::spend::{DailySpend, SpendRow, SpendStore};
 use crate::store::{Conflict, Revision};
@@ -124,14 +127,23 @@ pub async fn oauth_states<S: OAuthStateStore>(s: &S) {
 
 /// Exactly `limit` requests per tenant per minute; the next minute and other tenants start afresh.
 pub async fn rate_limiter<S: RateLimiter>(s: &S) {
-    let (t, other) = (TenantId(9300), TenantId(9301));
+    let (t, other) = (RateBucket::tenant(TenantId(9300)), RateBucket::tenant(TenantId(9301)));
     let at = t0() + Duration::seconds(5);
     for remaining in (0..3).rev() {
-        assert_eq!(s.check(t, at, 3).await.expect("check"), RateDecision::Allowed { remaining });
+        assert_eq!(s.check(&t, at, 3).await.expect("check"), RateDecision::Allowed { remaining });
     }
-    assert_eq!(s.check(t, at, 3).await.expect("check"), RateDecision::Limited { retry_after_secs: 55 });
-    assert!(matches!(s.check(other, at, 3).await.expect("check"), RateDecision::Allowed { remaining: 2 }));
-    assert!(matches!(s.check(t, at + Duration::minutes(1), 3).await.expect("check"), RateDecision::Allowed { .. }));
+    assert_eq!(s.check(&t, at, 3).await.expect("check"), RateDecision::Limited { retry_after_secs: 55 });
+    assert!(matches!(s.check(&other, at, 3).await.expect("check"), RateDecision::Allowed { remaining: 2 }));
+    assert!(matches!(s.check(&t, at + Duration::minutes(1), 3).await.expect("check"), RateDecision::Allowed { .. }));
+    // A user's bucket on a route is its own: the tenant's exhausted window does not touch it, and
+    // neither does the same user on another route.
+    let (ana, bob) =
+        (RateBucket::user_route(TenantId(9300), "ana", "r1"), RateBucket::user_route(TenantId(9300), "bob", "r1"));
+    assert!(matches!(s.check(&ana, at, 1).await.expect("check"), RateDecision::Allowed { .. }));
+    assert!(matches!(s.check(&ana, at, 1).await.expect("check"), RateDecision::Limited { .. }));
+    assert!(matches!(s.check(&bob, at, 1).await.expect("check"), RateDecision::Allowed { .. }));
+    let ana_r2 = RateBucket::user_route(TenantId(9300), "ana", "r2");
+    assert!(matches!(s.check(&ana_r2, at, 1).await.expect("check"), RateDecision::Allowed { .. }));
 }
 
 fn audit_entry(id: &str, tenant: Option<TenantId>, at: DateTime<Utc>) -> AuditEntry {
@@ -532,6 +544,60 @@ pub async fn event_store<S: EventStore, P: TenantProfileStore, A: AggregateStore
     assert_eq!(dead_letters(items, t0(), t0()).await.expect("read").len(), 2, "received in the window");
 }
 
+/// The job bus: a full batch is accepted entry by entry; more than [`MAX_BATCH`] is refused
+/// whole; an empty batch is a no-op.
+/// FX rates: put → read back by pair up to a day, oldest first; same day overwrites; pairs and
+/// tenants apart; the effective rate of a day is the last one starting on or before it.
+pub async fn fx_rates<S: FxRateStore>(s: &S) {
+    let (a, b) = (TenantId(9601), TenantId(9602));
+    let (usd, ars, eur) = (Currency::USD, Currency::parse("ARS").expect("ARS"), Currency::parse("EUR").expect("EUR"));
+    let day = |m: u32, d: u32| NaiveDate::from_ymd_opt(2026, m, d).expect("day");
+    let rate = |t: TenantId, from: Currency, to: Currency, r: &str, eff: NaiveDate| FxRate {
+        tenant_id: t,
+        from,
+        to,
+        rate: ScaledRate::parse(r).expect("rate"),
+        effective_from: eff,
+        source: MANUAL_SOURCE.into(),
+        set_by: "u1".into(),
+        updated_at: t0(),
+    };
+    s.put_fx_rates(&[
+        rate(a, usd, ars, "1000", day(11, 1)),
+        rate(a, usd, ars, "1050.25", day(11, 15)),
+        rate(a, eur, ars, "1100", day(11, 1)),
+        rate(b, usd, ars, "9", day(11, 1)),
+    ])
+    .await
+    .expect("put");
+    s.put_fx_rates(&[rate(a, usd, ars, "1010", day(11, 1))]).await.expect("overwrite");
+    let (got, _) = s.fx_rates(a, usd, ars, day(11, 30)).await.expect("read");
+    let shown: Vec<(String, NaiveDate)> = got.iter().map(|r| (r.rate.to_string(), r.effective_from)).collect();
+    assert_eq!(shown, vec![("1010".into(), day(11, 1)), ("1050.25".into(), day(11, 15))]);
+    assert_eq!(effective_on(&got, day(11, 14)).map(|r| r.rate.to_string()), Some("1010".into()));
+    assert_eq!(effective_on(&got, day(11, 15)).map(|r| r.rate.to_string()), Some("1050.25".into()));
+    assert_eq!(effective_on(&got, day(10, 31)), None);
+    let (early, _) = s.fx_rates(a, usd, ars, day(11, 10)).await.expect("read");
+    assert_eq!(early.len(), 1, "rates after up_to are not read");
+    assert_eq!(s.fx_rates(b, usd, ars, day(11, 30)).await.expect("b").0.len(), 1, "tenants apart");
+    assert!(s.fx_rates(a, ars, usd, day(11, 30)).await.expect("inverse").0.is_empty(), "pairs are directed");
+}
+
+pub async fn job_bus<B: JobBus>(b: &B) {
+    let events: Vec<JobEvent> = (0..MAX_BATCH)
+        .map(|i| JobEvent {
+            source: "crm-marketing.conformance".into(),
+            detail_type: "conformance.checked".into(),
+            detail: format!("{{\"tenant_id\":{}}}", 9000 + i),
+        })
+        .collect();
+    assert_eq!(b.put_events(&events).await.expect("a full batch"), Vec::<usize>::new());
+    assert_eq!(b.put_events(&[]).await.expect("nothing to put"), Vec::<usize>::new());
+    let mut too_many = events.clone();
+    too_many.push(events[0].clone());
+    assert!(b.put_events(&too_many).await.is_err(), "PutEvents takes at most {MAX_BATCH} entries");
+}
+
 /// Due items: scheduled items are found once past due and not before, only in the lookback
 /// window, tenants and triggers apart; cancel removes; a replace only applies to the item as read.
 pub async fn due_items<S: DueStore>(s: &S) {
@@ -810,8 +876,24 @@ mod memory_twins {
         aggregates(&MemoryTable::default()).await;
     }
     #[tokio::test]
+    async fn memory_job_bus_conforms() {
+        let bus = crate::store::job_bus::MemoryJobBus::default();
+        job_bus(&bus).await;
+        assert_eq!(bus.published().len(), MAX_BATCH);
+    }
+    #[tokio::test]
+    async fn memory_fx_rates_conform() {
+        fx_rates(&MemoryTable::default()).await;
+    }
+    #[tokio::test]
     async fn memory_spend_conforms() {
         spend(&MemoryTable::default()).await;
+    }
+    #[tokio::test]
+    async fn memory_event_store_conforms() {
+        let (table, profiles) = (Arc::new(MemoryTable::default()), Arc::new(MemoryStore::default()));
+        let events = MemoryEventStore::new(table.clone(), profiles.clone());
+        event_store(&events, profiles.as_ref(), table.as_ref()).await;
     }
     #[tokio::test]
     async fn memory_due_items_conform() {
@@ -832,11 +914,5 @@ mod memory_twins {
     #[tokio::test]
     async fn memory_automation_rules_conform() {
         automation_rules(&MemoryTable::default()).await;
-    }
-    #[tokio::test]
-    async fn memory_event_store_conforms() {
-        let (table, profiles) = (Arc::new(MemoryTable::default()), Arc::new(MemoryStore::default()));
-        let events = MemoryEventStore::new(table.clone(), profiles.clone());
-        event_store(&events, profiles.as_ref(), table.as_ref()).await;
     }
 }

@@ -54,6 +54,14 @@ pub fn spend_month(account: &str, d: NaiveDate) -> String {
 pub fn spend_sync(account: &str) -> String {
     format!("SPENDSYNC#{account}")
 }
+/// A tenant's manual exchange rate `from`→`to` effective from `d` (until the next one).
+pub fn fx_rate(from: &str, to: &str, d: NaiveDate) -> String {
+    format!("FX#{from}#{to}#{}", d.format("%Y-%m-%d"))
+}
+/// Sorts before every rate of the pair (the low end of a pair's `Query`).
+pub fn fx_pair_floor(from: &str, to: &str) -> String {
+    format!("FX#{from}#{to}#0000")
+}
 /// A lead-ads lead's inbox item.
 pub fn leadgen_inbox(leadgen_id: &str) -> String {
     format!("LEADGEN#{leadgen_id}")
@@ -115,8 +123,14 @@ pub const AUTOMATION_COUNTS: &str = "HSM#COUNTS";
 pub fn unauthenticated_audit_pk(day: &str) -> String {
     format!("AUDIT#UNAUTH#{day}")
 }
+/// The tenant's window counters (all users and routes together).
 pub fn rate_limit_pk(t: TenantId) -> String {
     format!("RL#{t}")
+}
+/// One user's window counters on one route (`route` is an endpoint name: no `#`).
+pub fn rate_limit_user_route_pk(t: TenantId, user: &str, route: &str) -> String {
+    let user: String = user.chars().take(128).collect();
+    format!("RL#{t}#U#{route}#{user}")
 }
 pub fn rate_limit_sk(epoch_minute: i64) -> String {
     format!("W#{epoch_minute}")

@@ -1,6 +1,7 @@
-//! Per-tenant fixed-window rate limit shared by every Lambda instance through DynamoDB.
+//! Fixed-window rate limits shared by every Lambda instance through DynamoDB, per [`RateBucket`]
+//! (a tenant as a whole, or one user on one route).
 //!
-//! One item per (tenant, minute): `ADD count :1` guarded by `count < limit`, so concurrent
+//! One item per (bucket, minute): `ADD count :1` guarded by `count < limit`, so concurrent
 //! instances together admit exactly `limit` requests per window. The item expires by TTL.
 
 use async_trait::async_trait;
@@ -24,20 +25,35 @@ pub fn window(now: DateTime<Utc>) -> (i64, u64) {
     (minute, retry.max(1))
 }
 
+/// What a window counts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RateBucket(String);
+
+impl RateBucket {
+    /// Every request of the tenant (the ceiling over all its users and routes).
+    pub fn tenant(t: TenantId) -> Self {
+        RateBucket(keys::rate_limit_pk(t))
+    }
+    /// One user's requests on one route (`route` = the endpoint's name).
+    pub fn user_route(t: TenantId, user: &str, route: &str) -> Self {
+        RateBucket(keys::rate_limit_user_route_pk(t, user, route))
+    }
+}
+
 #[async_trait]
 pub trait RateLimiter: Send + Sync {
-    async fn check(&self, tenant: TenantId, now: DateTime<Utc>, limit: u32) -> Result<RateDecision, StoreError>;
+    async fn check(&self, bucket: &RateBucket, now: DateTime<Utc>, limit: u32) -> Result<RateDecision, StoreError>;
 }
 
 #[async_trait]
 impl RateLimiter for DynamoStore {
-    async fn check(&self, tenant: TenantId, now: DateTime<Utc>, limit: u32) -> Result<RateDecision, StoreError> {
+    async fn check(&self, bucket: &RateBucket, now: DateTime<Utc>, limit: u32) -> Result<RateDecision, StoreError> {
         let (minute, retry_after_secs) = window(now);
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key(attr::PK, AttributeValue::S(keys::rate_limit_pk(tenant)))
+            .key(attr::PK, AttributeValue::S(bucket.0.clone()))
             .key(attr::SK, AttributeValue::S(keys::rate_limit_sk(minute)))
             .update_expression("ADD #c :one SET #ttl = if_not_exists(#ttl, :ttl)")
             .condition_expression("attribute_not_exists(#c) OR #c < :limit")
@@ -68,15 +84,15 @@ impl RateLimiter for DynamoStore {
 /// In-memory limiter with the same semantics, for unit tests.
 #[cfg(any(test, feature = "test-support"))]
 #[derive(Debug, Default)]
-pub struct MemoryRateLimiter(std::sync::Mutex<std::collections::HashMap<(TenantId, i64), u32>>);
+pub struct MemoryRateLimiter(std::sync::Mutex<std::collections::HashMap<(RateBucket, i64), u32>>);
 
 #[cfg(any(test, feature = "test-support"))]
 #[async_trait]
 impl RateLimiter for MemoryRateLimiter {
-    async fn check(&self, tenant: TenantId, now: DateTime<Utc>, limit: u32) -> Result<RateDecision, StoreError> {
+    async fn check(&self, bucket: &RateBucket, now: DateTime<Utc>, limit: u32) -> Result<RateDecision, StoreError> {
         let (minute, retry_after_secs) = window(now);
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let count = map.entry((tenant, minute)).or_insert(0);
+        let count = map.entry((bucket.clone(), minute)).or_insert(0);
         if *count >= limit {
             return Ok(RateDecision::Limited { retry_after_secs });
         }
@@ -111,11 +127,23 @@ mod tests {
         let rl = MemoryRateLimiter::default();
         let t = TenantId(1);
         for i in 0..3 {
-            assert_eq!(rl.check(t, at(10, 0, 5), 3).await.expect("ok"), RateDecision::Allowed { remaining: 2 - i });
+            assert_eq!(
+                rl.check(&RateBucket::tenant(t), at(10, 0, 5), 3).await.expect("ok"),
+                RateDecision::Allowed { remaining: 2 - i }
+            );
         }
-        assert_eq!(rl.check(t, at(10, 0, 50), 3).await.expect("ok"), RateDecision::Limited { retry_after_secs: 10 });
+        assert_eq!(
+            rl.check(&RateBucket::tenant(t), at(10, 0, 50), 3).await.expect("ok"),
+            RateDecision::Limited { retry_after_secs: 10 }
+        );
         // Another tenant has its own budget; the next minute starts afresh.
-        assert!(matches!(rl.check(TenantId(2), at(10, 0, 50), 3).await.expect("ok"), RateDecision::Allowed { .. }));
-        assert!(matches!(rl.check(t, at(10, 1, 0), 3).await.expect("ok"), RateDecision::Allowed { .. }));
+        assert!(matches!(
+            rl.check(&RateBucket::tenant(TenantId(2)), at(10, 0, 50), 3).await.expect("ok"),
+            RateDecision::Allowed { .. }
+        ));
+        assert!(matches!(
+            rl.check(&RateBucket::tenant(t), at(10, 1, 0), 3).await.expect("ok"),
+            RateDecision::Allowed { .. }
+        ));
     }
 }

@@ -29,7 +29,8 @@ const JWT_KEY: &str = "bench-jwt-key";
 const ADMIN: &str = "bench-admin-token";
 const VERIFY_TOKEN: &str = "bench-verify-token";
 /// Non-HTTP functions and the sample (in `events/`) each is invoked with.
-const EVENT_SAMPLES: &[(&str, &str)] = &[("crm-events", "crm-lead-created.json")];
+const EVENT_SAMPLES: &[(&str, &str)] =
+    &[("crm-events", "crm-lead-created.json"), ("meta-spend-sync", "spend-sync-scheduled.json")];
 
 /// Counts connections through a TCP proxy to `upstream`, with the instant each was opened.
 async fn counting_proxy(upstream: SocketAddr) -> std::io::Result<(SocketAddr, Arc<Mutex<Vec<Instant>>>)> {

@@ -141,6 +141,8 @@ async fn main() -> Result<(), BoxError> {
     );
     println!("HSM evaluator (the 5-minute schedule's job): make hsm-evaluate");
     println!("  curl -s -X POST http://{addr}{}", local_stack::server::LOCAL_HSM_EVALUATE_PATH);
+    println!("Meta spend sync by hand (hourly schedule stand-in: fan-out + every connected tenant):");
+    println!("  make spend-sync   # = curl -s -X POST http://{addr}{}", local_stack::server::LOCAL_SPEND_SYNC_PATH);
     println!();
     println!("Routes:");
     for r in local_stack::routes::routes() {

@@ -23,7 +23,7 @@ use crate::platform::secrets::SecretName;
 
 mod reply;
 use crate::store::audit::{AuditEntry, Outcome};
-use crate::store::ratelimit::RateDecision;
+use crate::store::ratelimit::{RateBucket, RateDecision};
 use reply::render_reply;
 pub use reply::{render_error, timestamp, AuditNote, Reply};
 
@@ -38,7 +38,7 @@ pub struct Endpoint {
 }
 
 pub const ALLOWED_HEADERS: &str = "authorization, content-type, x-admin-token, x-tenant-id";
-pub const ALLOWED_METHODS: &str = "GET, POST, PUT, DELETE, OPTIONS";
+pub const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// What an endpoint's function receives.
@@ -49,6 +49,8 @@ pub struct RequestCtx {
     pub method: Method,
     pub headers: HeaderMap,
     pub query: Vec<(String, String)>,
+    /// The request's path (what `{param}` segments of the route are read from).
+    pub path: String,
     pub body: Vec<u8>,
     pub now: DateTime<Utc>,
 }
@@ -57,6 +59,27 @@ impl RequestCtx {
     /// The verified caller (always present on non-public endpoints).
     pub fn caller(&self) -> Result<&Caller, ApiError> {
         self.caller.as_ref().ok_or_else(|| ApiError::unauthorized("missing_token", "authentication required"))
+    }
+
+    /// The `{name}` segment of `route` (e.g. `/crm/marketing/campaigns/{id}`) in this request's
+    /// path, as sent (not decoded: callers validate it, e.g. Meta ids are digits); `None` when the
+    /// path does not match the route.
+    pub fn path_param(&self, route: &str, name: &str) -> Option<String> {
+        let want = format!("{{{name}}}");
+        let (r, p) = (route.trim_end_matches('/'), self.path.trim_end_matches('/'));
+        let (rs, ps): (Vec<&str>, Vec<&str>) = (r.split('/').collect(), p.split('/').collect());
+        if rs.len() != ps.len() {
+            return None;
+        }
+        let mut found = None;
+        for (a, b) in rs.iter().zip(&ps) {
+            if *a == want {
+                found = Some((*b).to_string());
+            } else if !(a.starts_with('{') && a.ends_with('}')) && a != b {
+                return None;
+            }
+        }
+        found
     }
 
     /// First value of a query parameter.
@@ -222,10 +245,18 @@ async fn admit(
     // Recorded before the role check, so a refused role is audited under its tenant.
     progress.caller = Some(who.clone());
     auth::authorize(&who, endpoint.access)?;
-    match app.rate_limiter.check(who.tenant_id, now, app.config.rate_limit_per_minute).await? {
-        RateDecision::Allowed { .. } => Ok(()),
-        RateDecision::Limited { retry_after_secs } => Err(ApiError::RateLimited { retry_after_secs }),
+    // The user's own budget on this route first, so a user already over it spends none of the
+    // tenant's ceiling; then the ceiling over all the tenant's users.
+    let limits = [
+        (RateBucket::user_route(who.tenant_id, &who.user_id, endpoint.name), app.config.rate_limit_per_minute),
+        (RateBucket::tenant(who.tenant_id), app.config.tenant_rate_limit_per_minute),
+    ];
+    for (bucket, limit) in limits {
+        if let RateDecision::Limited { retry_after_secs } = app.rate_limiter.check(&bucket, now, limit).await? {
+            return Err(ApiError::RateLimited { retry_after_secs });
+        }
     }
+    Ok(())
 }
 
 /// What the endpoint's function receives (the body within its limit).
@@ -246,6 +277,7 @@ fn request_ctx(
         method: req.method().clone(),
         headers: req.headers().clone(),
         query: parse_query(req),
+        path: req.uri().path().to_string(),
         body: body.to_vec(),
         now,
     })

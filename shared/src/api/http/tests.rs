@@ -143,6 +143,50 @@ async fn rate_limit_gives_429_with_retry_after() {
     assert_eq!(mem.audit.entries().len(), 4);
 }
 
+/// Headers of user `user` of tenant 9 (the fixtures' other callers are user `u`).
+fn as_user(user: &str) -> Vec<(&'static str, String)> {
+    let claims = json!({"user_id": user, "role": "admin", "tenant_id": 9, "exp": unit_now().timestamp() + 86_400});
+    let token = crate::platform::auth::sign_hs256(&claims, crate::testing::UNIT_JWT_KEY.as_bytes());
+    vec![
+        ("authorization", format!("Bearer {token}")),
+        ("x-admin-token", UNIT_ADMIN_TOKEN.into()),
+        ("content-type", "application/json".into()),
+    ]
+}
+
+#[tokio::test]
+async fn one_noisy_user_does_not_lock_out_another_user_of_the_tenant() {
+    let (app, _) = app_with(&[]);
+    let (noisy, quiet) = (as_user("noisy"), as_user("quiet"));
+    for _ in 0..3 {
+        assert_eq!(call(&app, req(Method::POST, &hdrs(&noisy), "{}")).await.status(), 200);
+    }
+    assert_eq!(call(&app, req(Method::POST, &hdrs(&noisy), "{}")).await.status(), 429);
+    assert_eq!(call(&app, req(Method::POST, &hdrs(&quiet), "{}")).await.status(), 200, "own budget");
+    // The noisy user's other routes are their own budgets too.
+    const OTHER: Endpoint =
+        Endpoint { name: "other", method: Method::POST, path: "/crm/other", access: Access::Manage };
+    let other = run_endpoint(&app, &OTHER, req(Method::POST, &hdrs(&noisy), "{}"), |_| async { Reply::ok(&1) }).await;
+    assert_eq!(other.status(), 200);
+}
+
+#[tokio::test]
+async fn the_tenant_ceiling_holds_over_all_its_users() {
+    let (app, _) = app_with(&[("TENANT_RATE_LIMIT_PER_MINUTE", "4")]);
+    for user in ["a", "a", "b", "c"] {
+        assert_eq!(call(&app, req(Method::POST, &hdrs(&as_user(user)), "{}")).await.status(), 200, "{user}");
+    }
+    let resp = call(&app, req(Method::POST, &hdrs(&as_user("d")), "{}")).await;
+    assert_eq!((resp.status().as_u16(), resp.headers()["retry-after"].to_str().ok()), (429, Some("30")));
+    // Another tenant has its own ceiling.
+    let claims = json!({"user_id": "d", "role": "admin", "tenant_id": 10, "exp": unit_now().timestamp() + 86_400});
+    let token = crate::platform::auth::sign_hs256(&claims, crate::testing::UNIT_JWT_KEY.as_bytes());
+    let bearer = format!("Bearer {token}");
+    let h =
+        [("authorization", bearer.as_str()), ("x-admin-token", UNIT_ADMIN_TOKEN), ("content-type", "application/json")];
+    assert_eq!(call(&app, req(Method::POST, &h, "{}")).await.status(), 200);
+}
+
 #[tokio::test]
 async fn bad_bodies_are_4xx() {
     let (app, _) = app_with(&[]);

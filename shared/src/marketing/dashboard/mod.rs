@@ -26,8 +26,10 @@ use crate::marketing::aggregates::{
     Granularity, ReadPlan,
 };
 use crate::marketing::formulas::{major, roas, roi_percent};
+use crate::marketing::fx::{convert_spend, SpendConversion};
 use crate::platform::error::{DomainError, Failure};
 use crate::store::aggregates::AggregateStore;
+use crate::store::fx_rates::FxRateStore;
 use crate::store::spend::SpendStore;
 use crate::store::{MetaConnectionStore, ReadCost, StoreError, TenantProfile, TenantProfileStore};
 
@@ -53,6 +55,8 @@ pub struct Dashboard {
     pub connection: TokenStatus,
     pub profile: Option<TenantProfile>,
     pub currency: Currency,
+    /// Spend billed in other currencies, converted into `currency` day by day.
+    pub fx: SpendConversion,
     pub cost: ReadCost,
 }
 
@@ -63,6 +67,7 @@ pub struct DashboardStores<'a> {
     pub connections: &'a dyn MetaConnectionStore,
     pub aggregates: &'a dyn AggregateStore,
     pub spend: &'a dyn SpendStore,
+    pub fx_rates: &'a dyn FxRateStore,
 }
 
 impl<'a> From<&'a App> for DashboardStores<'a> {
@@ -72,6 +77,7 @@ impl<'a> From<&'a App> for DashboardStores<'a> {
             connections: app.connections.as_ref(),
             aggregates: app.aggregates.as_ref(),
             spend: app.spend.as_ref(),
+            fx_rates: app.fx_rates.as_ref(),
         }
     }
 }
@@ -133,6 +139,9 @@ pub async fn load_dashboard(
         }
     }
     let currency = reporting_currency(profile.as_ref(), &spend, &crm);
+    let fx =
+        convert_spend(stores.fx_rates, stores.spend, tenant, currency, &spend, &period, plan.granularity, &mut cost)
+            .await?;
     tracing::info!(
         tenant_id = tenant.0,
         from = %period.from,
@@ -151,6 +160,7 @@ pub async fn load_dashboard(
         connection: token_status(conn.as_ref(), now),
         profile,
         currency,
+        fx,
         cost,
     })
 }
@@ -185,24 +195,22 @@ fn first_data_day(crm: &CrmAggregates, spend: &[AccountSpend]) -> Option<NaiveDa
     }
 }
 
-/// The profile's currency, else the primary ad account's, else the only Meta revenue currency,
+/// The profile's currency, else the only CRM revenue currency of the period (the sales' currency
+/// wins over the ad account's: spend is converted, revenue is not), else the primary ad account's,
 /// else USD.
 pub fn reporting_currency(profile: Option<&TenantProfile>, accounts: &[AccountSpend], crm: &CrmAggregates) -> Currency {
     if let Some(c) = profile.and_then(|p| p.currency) {
         return c;
     }
-    if let Some(c) = accounts.iter().find_map(|a| a.currency) {
-        return c;
-    }
-    let meta_revenue: Vec<Currency> = counter::revenue_currencies(&crm.total)
+    let revenue: Vec<Currency> = counter::revenue_currencies(&crm.total)
         .iter()
-        .filter(|c| get(&crm.total, &counter::by_source(&counter::revenue(c), counter::META_SOURCE)) != 0)
+        .filter(|c| get(&crm.total, &counter::revenue(c)) != 0)
         .filter_map(|c| Currency::parse(c).ok())
         .collect();
-    match meta_revenue.as_slice() {
-        [only] => *only,
-        _ => Currency::USD,
+    if let [only] = revenue.as_slice() {
+        return *only;
     }
+    accounts.iter().find_map(|a| a.currency).unwrap_or(Currency::USD)
 }
 
 /// A Meta-attributed counter (`{metric}__src__META_ADS`).
@@ -219,7 +227,10 @@ pub struct Headline {
     pub sales: i64,
     pub customers: i64,
     pub revenue: MinorUnits,
+    /// Spend in the reporting currency plus other currencies' spend converted at each day's rate.
     pub spend: MinorUnits,
+    /// Set when some spend had no rate: ratios are `null` with this reason.
+    pub reason: Option<&'static str>,
 }
 
 impl Dashboard {
@@ -236,7 +247,17 @@ impl Dashboard {
             sales: meta(t, counter::SALES),
             customers: meta(t, counter::CUSTOMERS),
             revenue: MinorUnits(meta(t, &counter::revenue(cur.code()))),
-            spend: self.spend_in(cur),
+            spend: MinorUnits(self.spend_in(cur).0 + if cur == self.currency { self.fx.total } else { 0 }),
+            reason: if cur == self.currency { self.fx.reason() } else { None },
+        }
+    }
+
+    /// Ratios from `num`/`spend`-like inputs, or `null` when some spend could not be converted.
+    pub fn unless_fx_missing<T>(&self, v: Option<T>) -> Option<T> {
+        if self.fx.complete() {
+            v
+        } else {
+            None
         }
     }
 
@@ -266,6 +287,7 @@ impl Dashboard {
                         "spend": major(spend, c),
                         "roas": roas(revenue, spend),
                         "roi_percent": roi_percent(revenue, spend),
+                        "spend_converted_to_reporting_currency": self.fx.currencies.contains(&c),
                     })
                 })
                 .collect(),
@@ -311,6 +333,8 @@ mod tests {
             }],
             ads: vec![],
             by_bucket: BTreeMap::new(),
+            campaigns_by_bucket: BTreeMap::new(),
+            ads_by_bucket: BTreeMap::new(),
             synced_at: None,
         }
     }
@@ -326,6 +350,7 @@ mod tests {
             connection: token_status(None, Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).single().expect("t")),
             profile: None,
             currency: cur(currency),
+            fx: SpendConversion::default(),
             cost: ReadCost::default(),
         }
     }
@@ -453,7 +478,8 @@ mod tests {
             updated_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("t"),
         };
         assert_eq!(reporting_currency(Some(&profile), &[account("COP", 1)], &crm), cur("MXN"));
-        assert_eq!(reporting_currency(None, &[account("COP", 1)], &crm), cur("COP"));
+        assert_eq!(reporting_currency(None, &[account("COP", 1)], &crm), cur("EUR"), "sales currency first");
+        assert_eq!(reporting_currency(None, &[account("COP", 1)], &CrmAggregates::default()), cur("COP"));
         assert_eq!(reporting_currency(None, &[], &crm), cur("EUR"));
         assert_eq!(reporting_currency(None, &[], &CrmAggregates::default()), Currency::USD);
     }

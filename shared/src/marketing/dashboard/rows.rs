@@ -105,12 +105,23 @@ impl Dashboard {
     /// One row and its sort keys `(spend, leads)`.
     fn row(&self, kind: RowKind, id: String, side: MetaSide) -> (i64, i64, Value) {
         let t = &self.crm.total;
-        let cur = side.currency.unwrap_or(self.currency);
+        // Rows are in the reporting currency: spend billed in another one is converted by day.
+        let cur = self.currency;
         let by = |metric: &str| get(t, &format!("{metric}__{}__{id}", kind.tag()));
         let (leads, opportunities, sales) = (by(counter::LEADS), by(counter::OPPORTUNITIES), by(counter::SALES));
         let revenue = MinorUnits(by(&counter::revenue(cur.code())));
-        let spend = MinorUnits(side.spend);
-        let ratio = roi_ratio(revenue, spend);
+        let foreign = side.currency.filter(|c| *c != cur);
+        let (converted, missing) = match kind {
+            RowKind::Campaign => (&self.fx.campaigns, &self.fx.missing_campaigns),
+            RowKind::Ad => (&self.fx.ads, &self.fx.missing_ads),
+        };
+        let spend = match foreign {
+            Some(_) => MinorUnits(converted.get(&id).copied().unwrap_or(0)),
+            None => MinorUnits(side.spend),
+        };
+        let reason = (foreign.is_some() && missing.contains(&id)).then_some(crate::marketing::fx::NO_RATE_REASON);
+        let ok = |v: Option<f64>| if reason.is_some() { None } else { v };
+        let ratio = ok(roi_ratio(revenue, spend));
         let (ad_name, campaign_name) = self.row_names(kind, &id, &side);
         let row = json!({
             "ad_id": id,
@@ -125,10 +136,15 @@ impl Dashboard {
             "sales": sales,
             "revenue": major(revenue, cur),
             "revenue_minor": revenue,
-            "roi": ratio.unwrap_or(0.0),
+            // The frontend's ratio: 0 without spend (it calls `toFixed`), `null` only when spend
+            // could not be converted (then `reason` says why).
+            "roi": if reason.is_some() { None } else { Some(ratio.unwrap_or(0.0)) },
             "roi_ratio": ratio,
-            "roas": roas(revenue, spend),
-            "cpa_minor": cpa(spend, leads),
+            "roas": ok(roas(revenue, spend)),
+            "cpa_minor": if reason.is_some() { None } else { cpa(spend, leads) },
+            "reason": reason,
+            "spend_billed_currency": side.currency.unwrap_or(cur),
+            "spend_billed_minor": side.spend,
             "meta_leads": side.meta_leads,
             "impressions": side.impressions,
             "clicks": side.clicks,

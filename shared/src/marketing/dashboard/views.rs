@@ -61,7 +61,7 @@ impl Dashboard {
     pub fn roi_view(&self, with_campaigns: bool) -> Value {
         let h = self.headline();
         let cur = h.currency;
-        let cpa_exact = cpa(h.spend, h.leads);
+        let cpa_exact = self.unless_fx_missing(cpa(h.spend, h.leads));
         let mut v = json!({
             // The frontend's fields.
             "total_spend": major(h.spend, cur),
@@ -78,10 +78,12 @@ impl Dashboard {
             "total_spend_minor": h.spend,
             "total_revenue_minor": h.revenue,
             "cpa_minor": cpa_exact,
-            "cost_per_opportunity_minor": cpa(h.spend, h.opportunities),
-            "roas": roas(h.revenue, h.spend),
-            "roi_percent": roi_percent(h.revenue, h.spend),
-            "roi_ratio": roi_ratio(h.revenue, h.spend),
+            "cost_per_opportunity_minor": self.unless_fx_missing(cpa(h.spend, h.opportunities)),
+            "roas": self.unless_fx_missing(roas(h.revenue, h.spend)),
+            "roi_percent": self.unless_fx_missing(roi_percent(h.revenue, h.spend)),
+            "roi_ratio": self.unless_fx_missing(roi_ratio(h.revenue, h.spend)),
+            "reason": h.reason,
+            "fx": self.fx.to_json(cur),
             "ltv_minor": h.revenue.div_round(h.customers),
             "paying_customers": h.customers,
             "opportunities": h.opportunities,
@@ -105,6 +107,7 @@ impl Dashboard {
             .iter()
             .filter(|a| a.currency == Some(cur))
             .flat_map(|a| a.by_bucket.iter().map(|(d, m)| (*d, m.0)))
+            .chain(self.fx.by_bucket.iter().map(|(d, m)| (*d, *m)))
             .fold(BTreeMap::new(), |mut acc, (d, m)| {
                 *acc.entry(d).or_insert(0) += m;
                 acc
@@ -152,7 +155,7 @@ impl Dashboard {
             .filter_map(|(k, v)| k.strip_prefix("leads__src__").map(|s| (s, *v)))
             .filter(|(_, v)| *v != 0)
             .collect();
-        let cpa_exact = cpa(h.spend, h.leads);
+        let cpa_exact = self.unless_fx_missing(cpa(h.spend, h.leads));
         json!({
             "time_range": self.period.name,
             "period": self.period_json(),
@@ -172,8 +175,10 @@ impl Dashboard {
             "spend_minor": h.spend,
             "cpa": cpa_exact.map(|c| major(c, cur)),
             "cpa_minor": cpa_exact,
-            "roas": roas(h.revenue, h.spend),
-            "roi_percent": roi_percent(h.revenue, h.spend),
+            "roas": self.unless_fx_missing(roas(h.revenue, h.spend)),
+            "roi_percent": self.unless_fx_missing(roi_percent(h.revenue, h.spend)),
+            "reason": h.reason,
+            "fx": self.fx.to_json(cur),
             "lead_to_opportunity_rate": rate_percent(h.opportunities, h.leads),
             "opportunity_to_sale_rate": rate_percent(h.sales, h.opportunities),
             "series": self.series(),

@@ -1,0 +1,49 @@
+//! `GET /crm/marketing/campaigns/{id}/insights?time_range=`: one campaign's rows per day (per
+//! month for ranges longer than the daily series): Meta's stored insights beside the CRM's numbers
+//! of the same day, spend converted at that day's rate. Stored data only; bad parameters → 400,
+//! a campaign with no numbers in the period → 404.
+
+use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::marketing::campaigns::{campaign_id, range_only, CampaignsError, DEFAULT_RANGE};
+use crm_shared::marketing::dashboard::load_dashboard;
+use crm_shared::platform::auth::Access;
+use crm_shared::{ApiError, App};
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+
+pub const ENDPOINT: Endpoint = Endpoint {
+    name: "marketing-campaign-insights",
+    method: Method::GET,
+    path: "/crm/marketing/campaigns/{id}/insights",
+    access: Access::AnyRole,
+};
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    run_endpoint(app, &ENDPOINT, req, |ctx| insights(app, ctx)).await
+}
+
+async fn insights(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
+    let tenant = ctx.caller()?.tenant_id;
+    let id = campaign_id(&ctx.path_param(ENDPOINT.path, "id").unwrap_or_default())?;
+    range_only(&ctx.query)?;
+    let dashboard =
+        load_dashboard(app.into(), tenant, &ctx.query, DEFAULT_RANGE, ctx.now).await.map_err(CampaignsError::from)?;
+    Reply::ok(&dashboard.campaign_insights(&id)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use crm_shared::testing::{caller_request, unit_app};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn bad_parameters_are_400() {
+        let (app, _) = unit_app(&[]);
+        let get = |p: &str| caller_request("GET", p, 4, "setter", "");
+        assert_eq!(handle(&app, get("/crm/marketing/campaigns/x1/insights")).await.status(), 400);
+        assert_eq!(handle(&app, get("/crm/marketing/campaigns/1/insights?status=active")).await.status(), 400);
+        assert_eq!(handle(&app, get("/crm/marketing/campaigns/1/insights?time_range=1y")).await.status(), 400);
+        assert_eq!(handle(&app, get("/crm/marketing/campaigns/1/insights")).await.status(), 404);
+    }
+}

@@ -1,0 +1,48 @@
+//! `GET /crm/marketing/campaigns/{id}?time_range=`: one campaign's status and performance (Meta's
+//! stored insights beside the CRM's numbers, spend converted into the reporting currency by day).
+//! Stored data only; a non-numeric id or bad range → 400, a campaign with no numbers → 404.
+
+use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::marketing::campaigns::{campaign_id, range_only, CampaignsError, DEFAULT_RANGE};
+use crm_shared::marketing::dashboard::load_dashboard;
+use crm_shared::platform::auth::Access;
+use crm_shared::{ApiError, App};
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+
+pub const ENDPOINT: Endpoint = Endpoint {
+    name: "marketing-campaign",
+    method: Method::GET,
+    path: "/crm/marketing/campaigns/{id}",
+    access: Access::AnyRole,
+};
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    run_endpoint(app, &ENDPOINT, req, |ctx| detail(app, ctx)).await
+}
+
+async fn detail(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
+    let tenant = ctx.caller()?.tenant_id;
+    let id = campaign_id(&ctx.path_param(ENDPOINT.path, "id").unwrap_or_default())?;
+    range_only(&ctx.query)?;
+    let dashboard =
+        load_dashboard(app.into(), tenant, &ctx.query, DEFAULT_RANGE, ctx.now).await.map_err(CampaignsError::from)?;
+    Reply::ok(&dashboard.campaign_detail(&id)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use crm_shared::testing::{caller_request, unit_app};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn bad_ids_are_400_and_unknown_campaigns_404() {
+        let (app, _) = unit_app(&[]);
+        let get = |p: &str| caller_request("GET", p, 4, "setter", "");
+        assert_eq!(handle(&app, get("/crm/marketing/campaigns/abc")).await.status(), 400);
+        assert_eq!(handle(&app, get("/crm/marketing/campaigns/1?limit=2")).await.status(), 400);
+        assert_eq!(handle(&app, get("/crm/marketing/campaigns/1?time_range=x")).await.status(), 400);
+        assert_eq!(handle(&app, get("/crm/marketing/campaigns/123")).await.status(), 404);
+    }
+}

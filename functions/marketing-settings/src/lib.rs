@@ -1,0 +1,53 @@
+//! `PATCH /crm/marketing/settings`: `{"reporting_currency":"ARS"}` sets the tenant's reporting
+//! currency explicitly (manage roles; unknown code or field → 400 with `detail`). Connecting Meta
+//! only defaults it (to the tenant's CRM revenue currency), never switches it.
+
+use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::marketing::settings::{update_settings, SettingsPatch};
+use crm_shared::platform::auth::Access;
+use crm_shared::{ApiError, App};
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+
+pub const ENDPOINT: Endpoint = Endpoint {
+    name: "marketing-settings",
+    method: Method::PATCH,
+    path: "/crm/marketing/settings",
+    access: Access::Manage,
+};
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    run_endpoint(app, &ENDPOINT, req, |ctx| patch(app, ctx)).await
+}
+
+async fn patch(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
+    let tenant = ctx.caller()?.tenant_id;
+    let body: SettingsPatch = ctx.json()?;
+    Reply::ok(&update_settings(app.profiles.as_ref(), tenant, body, ctx.now).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use crm_shared::api::http::body_json;
+    use crm_shared::domain::ids::TenantId;
+    use crm_shared::testing::{caller_request, unit_app};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_manager_sets_the_reporting_currency() {
+        let (app, _) = unit_app(&[]);
+        let req = |role: &str, body: &str| caller_request("PATCH", "/crm/marketing/settings", 6, role, body);
+        let resp = handle(&app, req("ceo", r#"{"reporting_currency":"ars"}"#)).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(body_json(&resp)["data"]["reporting_currency"], "ARS");
+        let profile = app.profiles.get_profile(TenantId(6)).await.expect("get").expect("profile");
+        assert_eq!(profile.currency.map(|c| c.code().to_string()), Some("ARS".into()));
+        for bad in [r#"{"reporting_currency":"ARX"}"#, r#"{}"#, r#"{"reporting_currency":"USD","zone":"x"}"#] {
+            let resp = handle(&app, req("admin", bad)).await;
+            assert_eq!(resp.status(), 400, "{bad}");
+            assert!(body_json(&resp)["detail"].as_str().is_some_and(|d| !d.is_empty()));
+        }
+        assert_eq!(handle(&app, req("setter", r#"{"reporting_currency":"USD"}"#)).await.status(), 403);
+    }
+}

@@ -1,0 +1,79 @@
+//! `PATCH /crm/marketing/settings`: what a manager may change of the tenant's reporting settings —
+//! the reporting currency (ISO 4217). Connecting Meta only ever defaults it; this is the explicit
+//! switch. (The reporting time zone is not changeable here: CRM aggregates are already bucketed by
+//! local day in it.)
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::domain::ids::TenantId;
+use crate::domain::money::Currency;
+use crate::platform::error::{DomainError, Failure};
+use crate::store::{StoreError, TenantProfile, TenantProfileStore};
+
+/// Body of `PATCH /crm/marketing/settings`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    #[serde(default)]
+    pub reporting_currency: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl DomainError for SettingsError {
+    fn failure(&self) -> Failure {
+        match self {
+            SettingsError::Invalid(_) => Failure::BadRequest,
+            SettingsError::Store(e) => e.failure(),
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            SettingsError::Invalid(_) => "invalid_settings",
+            SettingsError::Store(e) => e.code(),
+        }
+    }
+}
+
+/// Applies the patch to the tenant's profile (created if missing) and returns the settings.
+pub async fn update_settings(
+    profiles: &dyn TenantProfileStore,
+    tenant: TenantId,
+    patch: SettingsPatch,
+    now: DateTime<Utc>,
+) -> Result<Value, SettingsError> {
+    let Some(raw) = patch.reporting_currency else {
+        return Err(SettingsError::Invalid("nothing to change: reporting_currency is required".into()));
+    };
+    let currency = Currency::parse(&raw).map_err(|_| {
+        SettingsError::Invalid(format!(
+            "reporting_currency {:?} is not a known ISO 4217 currency code",
+            raw.chars().take(16).collect::<String>()
+        ))
+    })?;
+    let mut profile = profiles.get_profile(tenant).await?.unwrap_or_else(|| TenantProfile {
+        tenant_id: tenant,
+        display_name: String::new(),
+        reporting_time_zone: None,
+        currency: None,
+        updated_at: now,
+    });
+    let previous = profile.currency;
+    profile.currency = Some(currency);
+    profile.updated_at = now;
+    profiles.put_profile(&profile).await?;
+    tracing::info!(tenant_id = tenant.0, currency = %currency, "reporting currency set");
+    Ok(json!({
+        "reporting_currency": currency,
+        "previous_reporting_currency": previous,
+        "reporting_time_zone": profile.reporting_time_zone,
+    }))
+}
