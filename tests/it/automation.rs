@@ -624,3 +624,105 @@ async fn the_daily_recipient_cap_holds_and_the_rest_goes_out_the_next_day() {
     assert_eq!(run(&h).await.count(Outcome::Sent), 1);
     assert_eq!(h.ycloud.with(|s| s.accepted()), 3);
 }
+
+// --------------------------------------------------------------------------------- benchmark
+
+/// `cargo test -p integration-tests --release --test integration -- --ignored hsm_bench --nocapture`
+/// (README "Benchmarks"): the evaluator over the **in-memory** stores (DynamoDB's latency is not
+/// what is measured; moto serialises every request) against Sandbox YCloud over real HTTP at 20 ms
+/// per send: 10,000 due items of 100 tenants, two evaluators at once; then 100,000 leads of which
+/// 100 are due.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark; run by hand"]
+async fn hsm_bench() {
+    use std::time::Instant;
+    let ycloud = local_stack::sandbox_ycloud::SandboxYcloud::start(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        integration_tests::YCLOUD_API_KEY,
+        integration_tests::YCLOUD_WEBHOOK_SECRET,
+    )
+    .await
+    .expect("sandbox");
+    ycloud.with(|s| s.latency = std::time::Duration::from_millis(20));
+    let base = ycloud.base_url();
+    let (app, _) = crm_shared::testing::unit_app_at(
+        t0() + Duration::hours(25),
+        &[
+            ("YCLOUD_BASE_URL", &base),
+            ("YCLOUD_API_KEY", integration_tests::YCLOUD_API_KEY),
+            ("YCLOUD_WHATSAPP_NUMBER", integration_tests::YCLOUD_SENDER),
+        ],
+    );
+    let no_quiet = |t| AutomationRule { quiet_hours: Some(QuietHours { start_hour: 0, end_hour: 0 }), ..rule(t) };
+    let lead_event = |tenant: i64, id: String, at: DateTime<Utc>, phone: String| {
+        crm_event(
+            "lead.created",
+            tenant,
+            &format!("e-{id}"),
+            &iso(at),
+            "lead",
+            json!({"id": id, "version": 1, "created_at": iso(at), "source": "META_ADS", "status": "new", "name": "Ana", "phone": phone}),
+        )
+    };
+    let load = Instant::now();
+    for tenant in 1..=100 {
+        let set = RuleSet {
+            tenant_id: TenantId(tenant),
+            rules: vec![no_quiet(TriggerKind::LeadFollowup)],
+            contact_window_hours: None,
+            daily_recipient_cap: Some(100_000),
+            updated_at: t0(),
+            updated_by: "bench".into(),
+        };
+        app.automation_rules.put_rules(&set).await.expect("rules");
+        let batch: Vec<Value> =
+            (0..100).map(|i| lead_event(tenant, format!("L-{i}"), t0(), format!("+549115{tenant:03}{i:04}"))).collect();
+        crm_events::handle_event(&app, Value::Array(batch)).await.expect("events");
+    }
+    println!("loaded 10,000 due items in {:?}", load.elapsed());
+    let client = evaluator::ycloud_client(&app).await.expect("client");
+    let s = Settings { batch: 20_000, concurrency: 64, ..settings() };
+    let started = Instant::now();
+    let (a, b) = tokio::join!(evaluator::run(&app, &client, &s, None), evaluator::run(&app, &client, &s, None));
+    let elapsed = started.elapsed();
+    let (a, b) = (a.expect("run a"), b.expect("run b"));
+    let sent = a.count(Outcome::Sent) + b.count(Outcome::Sent);
+    let (accepted, duplicates) = ycloud.with(|st| (st.accepted(), st.duplicates().len()));
+    println!(
+        "10,000 due / 100 tenants, two evaluators: sent {sent} in {elapsed:?} = {:.0} sends/s; accepted at the sandbox {accepted}, duplicates {duplicates}; items read {} + {}",
+        sent as f64 / elapsed.as_secs_f64(),
+        a.items_read,
+        b.items_read
+    );
+    assert_eq!((accepted, duplicates), (10_000, 0));
+
+    // 100,000 leads of tenant 500, 100 of them due.
+    let set = RuleSet {
+        tenant_id: TenantId(500),
+        rules: vec![no_quiet(TriggerKind::LeadFollowup)],
+        contact_window_hours: None,
+        daily_recipient_cap: Some(100_000),
+        updated_at: t0(),
+        updated_by: "bench".into(),
+    };
+    app.automation_rules.put_rules(&set).await.expect("rules");
+    for chunk in 0..100 {
+        let batch: Vec<Value> = (0..1_000)
+            .map(|i| {
+                let n = chunk * 1_000 + i;
+                let at = if n < 100 { t0() } else { t0() + Duration::hours(24) };
+                lead_event(500, format!("B-{n}"), at, format!("+549117{n:06}"))
+            })
+            .collect();
+        crm_events::handle_event(&app, Value::Array(batch)).await.expect("events");
+    }
+    let started = Instant::now();
+    let r = evaluator::run(&app, &client, &s, None).await.expect("run");
+    println!(
+        "100,000 leads, 100 due: items read {}, sent {} in {:?}",
+        r.items_read,
+        r.count(Outcome::Sent),
+        started.elapsed()
+    );
+    assert_eq!(r.count(Outcome::Sent), 100);
+}
