@@ -78,7 +78,7 @@ pub async fn reconcile_entity(
     // The condition as of the due time (a lead that is `new` now may be due later).
     let holds = match check(trigger, watched.as_ref(), delay, due.unwrap_or(now).max(now)) {
         Check::Stopped(_) => None,
-        Check::Holds | Check::NotYet(_) => due,
+        Check::Holds | Check::NotYet(_) => due.map(|d| d.max(now)),
     };
     match (holds, existing) {
         (None, Some(_)) => {
@@ -91,7 +91,9 @@ pub async fn reconcile_entity(
             Ok(Scheduled::Kept)
         }
         (Some(at), _) => {
-            app.due.schedule(&DueItem::new(tenant, trigger, entity, at)).await?;
+            // Already past due (a late event, a rule enabled after the fact): due now, so it lands
+            // in the current hour bucket the evaluator reads — never in one behind its lookback.
+            app.due.schedule(&DueItem::new(tenant, trigger, entity, at.max(now))).await?;
             Ok(Scheduled::Put)
         }
     }
