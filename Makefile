@@ -3,11 +3,15 @@ SHELL := /bin/bash
 export CARGO_INCREMENTAL ?= 0
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: dev test lint fmt unit spend-sync bench bench-cold-start bench-dashboard build-arm64 deploy clean-local
+.PHONY: dev hsm-evaluate test lint fmt unit spend-sync bench bench-cold-start bench-dashboard build-arm64 deploy clean-local
 
 ## Run the product locally: moto + sandbox Meta/YCloud + every function on http://127.0.0.1:8080
 dev:
 	@scripts/dev.sh
+
+## Run the HSM trigger evaluator once against the running `make dev` (what the 5-minute schedule does)
+hsm-evaluate:
+	@curl -s -X POST http://127.0.0.1:$${LOCAL_API_PORT:-8080}/__local/hsm-evaluate; echo
 
 ## Every test: fmt, clippy -D warnings, unit + integration tests (moto started by the harness), cfn-lint
 test:

@@ -9,7 +9,8 @@
 //! - [`marketing`]: ROI formulas, aggregates, dashboard views (and the spend sync's place);
 //! - [`events`]: CRM domain events: schema, the pure decide step, apply;
 //! - [`meta`]: the Graph client, OAuth + state, the connection, accounts, pages, lead ads;
-//! - [`automation`]: WhatsApp HSM automation (its place; nothing built yet).
+//! - [`automation`]: WhatsApp HSM automation: triggers, scheduling, the evaluator (at-most-once
+//!   sends through YCloud), YCloud's webhook, the log and the rules.
 //!
 //! A handler reads like a story: [`api::http::run_endpoint`] authenticates, rate-limits,
 //! calls the endpoint's own function with a [`api::http::RequestCtx`] and renders the

@@ -1,5 +1,6 @@
 //! Integration tests: every handler against a real moto server through the real AWS SDK.
 
+mod automation;
 mod concurrency;
 mod crm_events;
 mod foundation;

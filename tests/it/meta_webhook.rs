@@ -395,3 +395,35 @@ async fn a_large_delivery_answers_within_the_budget_and_redelivery_finishes_it_o
     assert_eq!(num(&m.env.item(1, DAY).await.expect("day"), counter::LEADS), 150);
     assert_eq!(leads_of(&m.env, 1).await.len(), 150);
 }
+
+#[tokio::test]
+async fn lead_ads_leads_get_their_automated_follow_up_scheduled() {
+    use crm_shared::domain::hsm::TriggerKind;
+    use crm_shared::domain::ids::TenantId;
+    use crm_shared::store::automation::rules::{AutomationRule, RuleSet};
+    let m = webhook_env().await;
+    connect(&m, 1).await;
+    let rule = AutomationRule {
+        trigger: TriggerKind::LeadFollowup,
+        enabled: true,
+        template_name: "lead_followup".into(),
+        language: "es".into(),
+        delay_minutes: None,
+        quiet_hours: None,
+    };
+    let set = RuleSet {
+        tenant_id: TenantId(1),
+        rules: vec![rule],
+        contact_window_hours: None,
+        daily_recipient_cap: None,
+        updated_at: integration_tests::t0(),
+        updated_by: "it".into(),
+    };
+    m.env.app.automation_rules.put_rules(&set).await.expect("rules");
+    let a1 = add_lead(&m, "120200000000000011", "120200000000001011", "Ana Gómez");
+    let resp = deliver(&m, &[&a1.id]).await;
+    assert_eq!(resp.status(), 200, "{:?}", body_json(&resp));
+    let lead_id = format!("meta:{}", a1.id);
+    let due = m.env.app.due.due_item(TenantId(1), TriggerKind::LeadFollowup, &lead_id).await.expect("due");
+    assert!(due.is_some(), "the lead-ads lead's follow-up is scheduled");
+}

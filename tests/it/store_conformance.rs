@@ -69,3 +69,28 @@ async fn eventbridge_job_bus_conforms() {
     );
     conformance::job_bus(&bus).await;
 }
+
+#[tokio::test]
+async fn dynamo_due_items_conform() {
+    conformance::due_items(&TestEnv::new().await.store).await;
+}
+
+#[tokio::test]
+async fn dynamo_send_claims_conform() {
+    conformance::send_claims(&TestEnv::new().await.store).await;
+}
+
+#[tokio::test]
+async fn dynamo_contacts_conform() {
+    conformance::contacts(&TestEnv::new().await.store).await;
+}
+
+#[tokio::test]
+async fn dynamo_automation_log_conform() {
+    conformance::automation_log(&TestEnv::new().await.store).await;
+}
+
+#[tokio::test]
+async fn dynamo_automation_rules_conform() {
+    conformance::automation_rules(&TestEnv::new().await.store).await;
+}

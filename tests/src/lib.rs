@@ -265,3 +265,36 @@ pub async fn oauth_connect(env: &TestEnv, tenant: i64) {
     let to = resp.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     assert!(to.ends_with("?success=connected"), "connect failed: {to}");
 }
+
+// ------------------------------------------------------------------------ YCloud sandbox harness
+
+pub const YCLOUD_API_KEY: &str = "it-ycloud-key";
+pub const YCLOUD_WEBHOOK_SECRET: &str = "it-ycloud-webhook-secret";
+pub const YCLOUD_SENDER: &str = "+5491100000000";
+
+/// A [`TestEnv`] whose App sends WhatsApp templates to its own Sandbox YCloud over real HTTP.
+pub struct HsmTestEnv {
+    pub env: TestEnv,
+    pub ycloud: local_stack::sandbox_ycloud::SandboxYcloud,
+}
+
+impl HsmTestEnv {
+    pub async fn new() -> Self {
+        let ycloud = local_stack::sandbox_ycloud::SandboxYcloud::start(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            YCLOUD_API_KEY,
+            YCLOUD_WEBHOOK_SECRET,
+        )
+        .await
+        .expect("sandbox ycloud");
+        let base = ycloud.base_url();
+        let env = TestEnv::with_env(&[
+            ("YCLOUD_BASE_URL", &base),
+            ("YCLOUD_API_KEY", YCLOUD_API_KEY),
+            ("YCLOUD_WEBHOOK_SECRET", YCLOUD_WEBHOOK_SECRET),
+            ("YCLOUD_WHATSAPP_NUMBER", YCLOUD_SENDER),
+        ])
+        .await;
+        Self { env, ycloud }
+    }
+}

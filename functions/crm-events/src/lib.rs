@@ -15,6 +15,7 @@
 //! The payload is one EventBridge event; an array of events or an SQS batch (`Records[].body`,
 //! e.g. a redrive from the DLQ) is accepted too.
 
+use crm_shared::automation::scheduling::reconcile;
 use crm_shared::events::{apply_event, dead_letter, envelope_ids, parse_event, Applied, ApplyError};
 use crm_shared::store::StoreError;
 use crm_shared::App;
@@ -81,6 +82,14 @@ pub async fn handle_event(app: &App, payload: Value) -> Result<Summary, Invocati
         };
         match apply_event(store, &event, now).await {
             Ok(outcome) => {
+                // Schedule, move or cancel the entity's automated WhatsApp message. Idempotent, so
+                // it also runs for duplicates: a failure here fails the invocation, and the retried
+                // event (then a duplicate) schedules again.
+                if let Err(e) = reconcile(app, &event, now).await {
+                    tracing::error!(event_id = event.event_id.as_str(), error = %e, "automation scheduling failed; will be retried");
+                    summary.retry += 1;
+                    first_failure.get_or_insert_with(|| format!("{}: {e}", event.event_id.as_str()));
+                }
                 tracing::info!(event_id = event.event_id.as_str(), detail_type = event.kind.detail_type(), tenant_id = event.tenant_id.0, outcome = ?outcome, "CRM event");
                 match outcome {
                     Applied::Applied => summary.applied += 1,

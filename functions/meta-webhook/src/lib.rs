@@ -22,6 +22,8 @@
 //!   [`crm_shared::meta::leadgen::MAX_BODY_BYTES`] (1 MiB) instead of `MAX_BODY_BYTES`.
 
 use crm_shared::api::http::{run_endpoint, run_endpoint_with_body_limit, Endpoint, Reply, RequestCtx};
+use crm_shared::automation::scheduling::reconcile_entity;
+use crm_shared::domain::hsm::TriggerKind;
 use crm_shared::meta::leadgen::{self, DeliveryReport};
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::SecretName;
@@ -76,6 +78,14 @@ async fn receive_delivery(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError>
         pending = report.pending,
         "Meta lead-ads delivery processed"
     );
+    // Their automated follow-up (lead_followup), as for leads from CRM events. A failure answers
+    // 503: Meta re-delivers, the leads are duplicates then, and are scheduled again (idempotent).
+    for (tenant, lead_id) in &report.ingested {
+        if let Err(e) = reconcile_entity(app, *tenant, TriggerKind::LeadFollowup, lead_id, ctx.now).await {
+            tracing::error!(error = %e, "automation scheduling of a lead-ads lead failed");
+            return Err(e.into());
+        }
+    }
     // Leads still open → 503: Meta re-delivers; the leads already settled are not fetched again.
     Reply::ok(&report.into_answer()?)
 }

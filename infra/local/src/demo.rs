@@ -205,3 +205,53 @@ pub fn jwt(key: &str, tenant: TenantId, role: &str, now: DateTime<Utc>, valid_fo
         key.as_bytes(),
     )
 }
+
+/// WhatsApp automation for the demo tenant: every trigger enabled with the sandbox's templates, and
+/// three leads (with phones) created 25 h ago through the product's event path, so their follow-ups
+/// are past due: one `make hsm-evaluate` sends them through Sandbox YCloud, whose status webhooks
+/// then move the log to delivered/read.
+pub async fn seed_hsm(
+    app: &crm_shared::App,
+    now: DateTime<Utc>,
+) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
+    use crm_shared::domain::hsm::TriggerKind;
+    use crm_shared::store::automation::rules::{AutomationRule, QuietHours, RuleSet};
+    let rules = TriggerKind::ALL
+        .into_iter()
+        .map(|t| AutomationRule {
+            trigger: t,
+            enabled: true,
+            template_name: t.as_str().into(),
+            language: "es".into(),
+            delay_minutes: None,
+            // No quiet hours for the demo (start = end), so a run at night sends too.
+            quiet_hours: Some(QuietHours { start_hour: 0, end_hour: 0 }),
+        })
+        .collect();
+    let set = RuleSet {
+        tenant_id: DEMO_TENANT,
+        rules,
+        contact_window_hours: None,
+        daily_recipient_cap: None,
+        updated_at: now,
+        updated_by: "demo".into(),
+    };
+    app.automation_rules.put_rules(&set).await?;
+    let created = now - chrono::Duration::hours(25);
+    let leads = [
+        ("hsm-demo-1", "Ana Gómez", "+5491155550101"),
+        ("hsm-demo-2", "Bruno Díaz", "+5491155550102"),
+        ("hsm-demo-3", "Carla Ruiz", "+5491155550103"),
+    ];
+    for (id, name, phone) in leads {
+        let ev = json!({
+            "version": "0", "id": format!("evt-{id}"), "detail-type": "lead.created", "source": "crm",
+            "account": "000000000000", "time": created.to_rfc3339(), "region": "us-east-1", "resources": [],
+            "detail": {"event_id": format!("evt-{id}"), "tenant_id": DEMO_TENANT.0, "occurred_at": created.to_rfc3339(),
+                "lead": {"id": id, "version": 1, "created_at": created.to_rfc3339(), "source": "META_ADS", "status": "new",
+                    "name": name, "phone": phone, "opted_out": false}},
+        });
+        crm_events::handle_event(app, ev).await?;
+    }
+    Ok(leads.len())
+}

@@ -18,5 +18,6 @@ pub mod provision;
 pub mod routes;
 pub mod runtime_api;
 pub mod sandbox_meta;
+pub mod sandbox_ycloud;
 pub mod server;
 pub mod template;

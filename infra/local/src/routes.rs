@@ -78,6 +78,21 @@ pub fn routes() -> Vec<Route> {
             endpoint: &meta_webhook::DELIVERY_ENDPOINT,
             handler: |app, req| Box::pin(meta_webhook::handle(app, req)),
         },
+        Route { endpoint: &ycloud_webhook::ENDPOINT, handler: |app, req| Box::pin(ycloud_webhook::handle(app, req)) },
+        Route { endpoint: &automation_logs::ENDPOINT, handler: |app, req| Box::pin(automation_logs::handle(app, req)) },
+        Route {
+            endpoint: &automation_rules::READ_ENDPOINT,
+            handler: |app, req| Box::pin(automation_rules::handle(app, req)),
+        },
+        Route {
+            endpoint: &automation_rules::CREATE_ENDPOINT,
+            handler: |app, req| Box::pin(automation_rules::handle(app, req)),
+        },
+        Route {
+            endpoint: &automation_rules::UPDATE_ENDPOINT,
+            handler: |app, req| Box::pin(automation_rules::handle(app, req)),
+        },
+        Route { endpoint: &hsm_templates::ENDPOINT, handler: |app, req| Box::pin(hsm_templates::handle(app, req)) },
     ]
 }
 

@@ -21,6 +21,8 @@ use crate::routes::{path_matches, routes, Route};
 
 /// Where the local server accepts CRM domain events (EventBridge's job in AWS).
 pub const LOCAL_EVENTS_PATH: &str = "/__local/crm-events";
+/// Where the local server runs the HSM trigger evaluator once (the 5-minute schedule's job in AWS).
+pub const LOCAL_HSM_EVALUATE_PATH: &str = "/__local/hsm-evaluate";
 
 /// Where the local server runs the Meta spend sync by hand (the hourly schedule's job in AWS).
 pub const LOCAL_SPEND_SYNC_PATH: &str = "/__local/spend-sync";
@@ -43,6 +45,9 @@ impl LocalApi {
         let path = req.uri().path().to_string();
         if path == LOCAL_EVENTS_PATH {
             return self.put_crm_events(req).await;
+        }
+        if path == LOCAL_HSM_EVALUATE_PATH {
+            return self.hsm_evaluate(req).await;
         }
         if path == LOCAL_SPEND_SYNC_PATH {
             return self.run_spend_sync(req).await;
@@ -74,6 +79,25 @@ impl LocalApi {
         let (status, body) = match crm_events::handle_event(&self.app, payload).await {
             Ok(summary) => (http::StatusCode::OK, serde_json::json!({"success": true, "data": summary})),
             // Lambda would retry the invocation; locally the caller sees why.
+            Err(e) => (
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"success": false, "error": {"code": "invocation_failed", "message": e.to_string()}, "detail": e.to_string()}),
+            ),
+        };
+        let mut resp = lambda_http::Response::new(Body::Text(body.to_string()));
+        *resp.status_mut() = status;
+        resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        resp
+    }
+
+    /// Local stand-in of the scheduled rule → `hsm-trigger-evaluator`: one run, its summary back.
+    async fn hsm_evaluate(&self, req: lambda_http::Request) -> lambda_http::Response<Body> {
+        if req.method() != http::Method::POST {
+            return render_error(&ApiError::MethodNotAllowed);
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(110);
+        let (status, body) = match hsm_trigger_evaluator::handle_event(&self.app, Some(deadline)).await {
+            Ok(summary) => (http::StatusCode::OK, serde_json::json!({"success": true, "data": summary})),
             Err(e) => (
                 http::StatusCode::SERVICE_UNAVAILABLE,
                 serde_json::json!({"success": false, "error": {"code": "invocation_failed", "message": e.to_string()}, "detail": e.to_string()}),

@@ -15,6 +15,11 @@ use crate::platform::crypto::{KmsTokenCipher, TokenCipher};
 use crate::platform::secrets::{SecretError, SecretName, SecretResolver, SecretString, Secrets};
 use crate::store::aggregates::AggregateStore;
 use crate::store::audit::AuditLog;
+use crate::store::automation::claims::SendClaims;
+use crate::store::automation::contacts::Contacts;
+use crate::store::automation::due::DueStore;
+use crate::store::automation::log::AutomationLog;
+use crate::store::automation::rules::RulesStore;
 use crate::store::connected_index::ConnectedIndex;
 use crate::store::events::EventStore;
 use crate::store::fx_rates::FxRateStore;
@@ -74,6 +79,12 @@ pub struct App {
     pub lead_inbox: Arc<dyn LeadInbox>,
     /// Where CRM events are applied (entities, markers, aggregates, dead letters).
     pub events: Arc<dyn EventStore>,
+    /// WhatsApp HSM automation: due items, send claims, contacts (cap, opt-outs), log, rules.
+    pub due: Arc<dyn DueStore>,
+    pub send_claims: Arc<dyn SendClaims>,
+    pub contacts: Arc<dyn Contacts>,
+    pub automation_log: Arc<dyn AutomationLog>,
+    pub automation_rules: Arc<dyn RulesStore>,
     /// The product's EventBridge bus, for job fan-out (`spend-sync.requested`).
     pub job_bus: Arc<dyn JobBus>,
 }
@@ -132,6 +143,11 @@ impl App {
             connected_index: store.clone(),
             pages: store.clone(),
             lead_inbox: store.clone(),
+            due: store.clone(),
+            send_claims: store.clone(),
+            contacts: store.clone(),
+            automation_log: store.clone(),
+            automation_rules: store.clone(),
             events: store,
             job_bus: Arc::new(job_bus),
         })
@@ -189,6 +205,11 @@ impl App {
             pages: mem.pages.clone(),
             lead_inbox: mem.lead_inbox.clone(),
             events: mem.events.clone(),
+            due: mem.table.clone(),
+            send_claims: mem.table.clone(),
+            contacts: mem.table.clone(),
+            automation_log: mem.table.clone(),
+            automation_rules: mem.table.clone(),
             job_bus: mem.job_bus.clone(),
         };
         (app, mem)

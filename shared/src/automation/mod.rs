@@ -1,4 +1,13 @@
-//! WhatsApp HSM automation (not built yet; this is its place): triggers and due items
-//! (`triggers`, `due`), the at-most-once send protocol (`send`), the YCloud client (`ycloud`),
-//! delivery webhooks, logs and rules. It may import every folder below it (platform, domain,
-//! store, marketing, events) and `meta` for nothing.
+//! WhatsApp HSM automation: when triggers are due and whether they still hold (`triggers`),
+//! scheduling from CRM events (`scheduling`), the evaluator and its at-most-once send protocol
+//! (`evaluator`), the YCloud client (`ycloud`), YCloud's webhook (`webhook`), the log as the API
+//! serves it (`logs`) and the rules (`rules`). It may import every folder below it (platform,
+//! domain, store, api, marketing, events) and `meta` for nothing.
+
+pub mod evaluator;
+pub mod logs;
+pub mod rules;
+pub mod scheduling;
+pub mod triggers;
+pub mod webhook;
+pub mod ycloud;

@@ -7,6 +7,7 @@
 pub mod connection;
 pub mod crm;
 pub mod fx;
+pub mod hsm;
 pub mod ids;
 pub mod money;
 pub mod period;

@@ -67,6 +67,56 @@ pub fn leadgen_inbox(leadgen_id: &str) -> String {
     format!("LEADGEN#{leadgen_id}")
 }
 
+// ------------------------------------------------- WhatsApp HSM automation (PK `T#{tenant}`)
+
+/// A scheduled automated message: `DUE#{trigger}#{entity}` (in the sparse due index while due).
+pub fn due(trigger: &str, entity: &str) -> String {
+    format!("DUE#{trigger}#{entity}")
+}
+/// `GSI1PK` of due items: one partition per UTC hour of their due time (`DUE#2026-11-24T12`).
+pub fn due_bucket(at: DateTime<Utc>) -> String {
+    format!("DUE#{}", at.format("%Y-%m-%dT%H"))
+}
+/// `GSI1SK` of a due item: `{due_at, RFC 3339 millis}#{tenant}#{trigger}#{entity}`, oldest first.
+pub fn due_index_sk(at: DateTime<Utc>, t: TenantId, trigger: &str, entity: &str) -> String {
+    format!("{}#{t}#{trigger}#{entity}", at.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+/// The send claim of a (trigger, entity): the only gate against a second send.
+pub fn send_claim(trigger: &str, entity: &str) -> String {
+    format!("SENT#{trigger}#{entity}")
+}
+/// Prefix of the automation log's sort keys.
+pub const AUTOMATION_LOG_PREFIX: &str = "LOG#";
+/// An automation log entry: `LOG#{ms, 13 digits}#{id}` (queried newest first).
+pub fn automation_log(ts_millis: i64, id: &str) -> String {
+    format!("LOG#{ts_millis:013}#{id}")
+}
+/// When a contact (E.164) last got an automated template: the per-contact cap's gate.
+pub fn contact_send(phone: &str) -> String {
+    format!("CONTACT#{phone}")
+}
+/// A contact (E.164) that opted out of automated messages (e.g. replied STOP).
+pub fn opt_out(phone: &str) -> String {
+    format!("OPTOUT#{phone}")
+}
+/// Which tenants sent automated messages to a phone (`WA#RECIPIENT#{phone}` / `T#{tenant}`): where
+/// an inbound STOP, which names no tenant, applies.
+pub fn recipient_index(phone: &str) -> String {
+    format!("WA#RECIPIENT#{phone}")
+}
+/// Idempotency marker of a YCloud webhook event.
+pub fn ycloud_event(event_id: &str) -> String {
+    format!("YCEVT#{event_id}")
+}
+/// Automated sends of a tenant on a UTC day (the daily recipient cap's counter).
+pub fn automation_day(d: NaiveDate) -> String {
+    format!("HSM#DAY#{}", d.format("%Y-%m-%d"))
+}
+/// The tenant's automation rules (one item, every trigger).
+pub const AUTOMATION_RULES: &str = "HSM#RULES";
+/// The tenant's automation counters per trigger (top-level `ADD` counters).
+pub const AUTOMATION_COUNTS: &str = "HSM#COUNTS";
+
 // ------------------------------------------------------------------------ other partitions
 
 /// Requests that never proved a tenant are audited under one partition per day.

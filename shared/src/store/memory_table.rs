@@ -55,6 +55,25 @@ impl Locked<'_> {
         self.put(item);
     }
 
+    /// Removes the item at `pk`/`sk`; returns it if there was one.
+    pub fn remove(&mut self, pk: &str, sk: &str) -> Option<Item> {
+        self.0.remove(&(pk.to_string(), sk.to_string()))
+    }
+
+    /// Items whose `GSI1PK` is `gsi_pk` with `GSI1SK <= to`, in `GSI1SK` order (a sparse-index
+    /// `Query`; the twin walks its items, DynamoDB reads the index).
+    pub fn gsi1_upto(&self, gsi_pk: &str, to: &str) -> Vec<Item> {
+        let text = |i: &Item, k: &str| i.get(k).and_then(|v| v.as_s().ok()).cloned();
+        let mut hits: Vec<(String, Item)> = self
+            .0
+            .values()
+            .filter(|i| text(i, attr::GSI1PK).as_deref() == Some(gsi_pk))
+            .filter_map(|i| text(i, attr::GSI1SK).filter(|sk| sk.as_str() <= to).map(|sk| (sk, i.clone())))
+            .collect();
+        hits.sort_by(|a, b| a.0.cmp(&b.0));
+        hits.into_iter().map(|(_, i)| i).collect()
+    }
+
     /// Items of `pk` with `from <= SK <= to`, in sort-key order (a `Query … BETWEEN`).
     pub fn between(&self, pk: &str, from: &str, to: &str) -> Vec<Item> {
         if from > to {

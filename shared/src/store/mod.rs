@@ -17,6 +17,7 @@ pub use crate::domain::profile::TenantProfile;
 
 pub mod aggregates;
 pub mod audit;
+pub mod automation;
 #[cfg(any(test, feature = "test-support"))]
 pub mod conformance;
 mod dynamo;

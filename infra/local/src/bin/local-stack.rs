@@ -13,6 +13,7 @@ use crm_shared::store::DynamoStore;
 use crm_shared::App;
 use local_stack::provision::{provision, ResourceNames};
 use local_stack::sandbox_meta::{SandboxMeta, SANDBOX_PAGE_ID};
+use local_stack::sandbox_ycloud::SandboxYcloud;
 use local_stack::{demo, server};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -51,7 +52,17 @@ async fn main() -> Result<(), BoxError> {
         SandboxMeta::start(SocketAddr::from(([127, 0, 0, 1], sandbox_port)), &meta_app_id, &meta_app_secret).await?;
     // The leads of the sample delivery in events/, so it can be posted once the demo tenant connected.
     sandbox.with(|s| s.seed_demo_leads());
+    // Sandbox YCloud: the evaluator's sends, template list and message lookups go here.
+    let ycloud_port: u16 =
+        env_or("SANDBOX_YCLOUD_PORT", "8091").parse().map_err(|_| "SANDBOX_YCLOUD_PORT must be a port number")?;
+    let ycloud_key = env_or("YCLOUD_API_KEY", "local-dev-ycloud-key");
+    let ycloud_webhook_secret = env_or("YCLOUD_WEBHOOK_SECRET", "local-dev-ycloud-webhook-secret");
+    let ycloud =
+        SandboxYcloud::start(SocketAddr::from(([127, 0, 0, 1], ycloud_port)), &ycloud_key, &ycloud_webhook_secret)
+            .await?;
     let mut secrets = vec![(SecretName::JwtSecretKey, jwt_key.clone()), (SecretName::AdminToken, admin_token.clone())];
+    secrets.push((SecretName::YcloudApiKey, ycloud_key.clone()));
+    secrets.push((SecretName::YcloudWebhookSecret, ycloud_webhook_secret.clone()));
     secrets.push((SecretName::MetaAppSecret, meta_app_secret.clone()));
     secrets.push((SecretName::MetaWebhookVerifyToken, verify_token.clone()));
     let provisioned = provision(&sdk, &names, &secrets).await?;
@@ -62,6 +73,8 @@ async fn main() -> Result<(), BoxError> {
         ("META_GRAPH_BASE_URL".into(), sandbox.base_url()),
         ("META_DIALOG_BASE_URL".into(), sandbox.base_url()),
         ("META_REDIRECT_URI".into(), format!("http://127.0.0.1:{port}/crm/auth/meta/callback")),
+        ("YCLOUD_BASE_URL".into(), ycloud.base_url()),
+        ("YCLOUD_WHATSAPP_NUMBER".into(), env_or("YCLOUD_WHATSAPP_NUMBER", "+5491100000000")),
     ];
     env.extend(
         std::env::vars().filter(|(k, _)| !SecretName::ALL.iter().any(|n| n.env_var() == k || n.arn_env_var() == k)),
@@ -78,7 +91,12 @@ async fn main() -> Result<(), BoxError> {
             "  {n} CRM events applied; connect ad account {} in the wizard to see its spend.",
             demo::DEMO_AD_ACCOUNT
         );
+        let n = demo::seed_hsm(&app, clock.now()).await?;
+        println!(
+            "  {n} leads with past-due WhatsApp follow-ups: `make hsm-evaluate` sends them through Sandbox YCloud."
+        );
     }
+    ycloud.with(|s| s.webhook_url = Some(format!("http://127.0.0.1:{port}/crm/webhooks/ycloud")));
 
     let addr = server::spawn(app, SocketAddr::from(([127, 0, 0, 1], port))).await?;
     let token = demo::jwt(&jwt_key, demo::DEMO_TENANT, "admin", clock.now(), Duration::hours(12));
@@ -89,6 +107,11 @@ async fn main() -> Result<(), BoxError> {
         "Sandbox Meta   {} (switches: POST {}/__sandbox/configure?throttle_next=2, reset, GET state)",
         sandbox.base_url(),
         sandbox.base_url()
+    );
+    println!(
+        "Sandbox YCloud {} (switches: POST {}/__sandbox/configure?throttle_next=2&fail_next=1&latency_ms=20, GET state)",
+        ycloud.base_url(),
+        ycloud.base_url()
     );
     println!("Table          {}", provisioned.table);
     println!("Demo tenant    {} (\"Demo Clinic\")", demo::DEMO_TENANT);
@@ -116,6 +139,8 @@ async fn main() -> Result<(), BoxError> {
         "  curl -s -X POST http://{addr}{} -H 'content-type: application/json' --data @events/crm-lead-created.json",
         local_stack::server::LOCAL_EVENTS_PATH
     );
+    println!("HSM evaluator (the 5-minute schedule's job): make hsm-evaluate");
+    println!("  curl -s -X POST http://{addr}{}", local_stack::server::LOCAL_HSM_EVALUATE_PATH);
     println!("Meta spend sync by hand (hourly schedule stand-in: fan-out + every connected tenant):");
     println!("  make spend-sync   # = curl -s -X POST http://{addr}{}", local_stack::server::LOCAL_SPEND_SYNC_PATH);
     println!();

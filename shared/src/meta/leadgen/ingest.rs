@@ -50,6 +50,10 @@ pub struct DeliveryReport {
     pub failed: usize,
     /// Still open after this delivery (transient failure or out of time): Meta must re-deliver.
     pub pending: usize,
+    /// The CRM leads (`meta:{leadgen_id}`) created or found already ingested, by tenant: what the
+    /// webhook hands to the automation's scheduling (not part of the answer).
+    #[serde(skip)]
+    pub ingested: Vec<(TenantId, String)>,
 }
 
 impl DeliveryReport {
@@ -248,12 +252,21 @@ async fn fetch_and_ingest(
                 continue;
             };
             let deps = deps.clone();
-            set.spawn(async move { attempt_lead(&deps, &acc, &change, now).await });
+            set.spawn(async move {
+                let outcome = attempt_lead(&deps, &acc, &change, now).await;
+                (tenant, format!("meta:{}", change.leadgen_id), outcome)
+            });
         }
         match set.join_next().await {
-            Some(Ok(outcome)) => match outcome {
-                Attempt::Created => report.created += 1,
-                Attempt::Duplicate => report.duplicates += 1,
+            Some(Ok((tenant, lead_id, outcome))) => match outcome {
+                Attempt::Created => {
+                    report.created += 1;
+                    report.ingested.push((tenant, lead_id));
+                }
+                Attempt::Duplicate => {
+                    report.duplicates += 1;
+                    report.ingested.push((tenant, lead_id));
+                }
                 Attempt::AwaitingReconnect => report.awaiting_reconnect += 1,
                 Attempt::Failed => report.failed += 1,
                 Attempt::Pending => report.pending += 1,

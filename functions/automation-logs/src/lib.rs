@@ -1,0 +1,55 @@
+//! `GET /crm/marketing/automation-logs?limit=&cursor=` (also `offset=`): the caller's tenant's
+//! WhatsApp automation log, newest first. `data` is an array (the frontend's HSM page iterates it)
+//! of `{id, lead_name, trigger_type, status, created_at, …}`; the next page's opaque, signed cursor
+//! is the top-level `next_cursor` (`null` at the end). See [`crm_shared::automation::logs`].
+
+use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::automation::logs;
+use crm_shared::platform::auth::Access;
+use crm_shared::platform::secrets::SecretName;
+use crm_shared::{ApiError, App};
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+pub const ENDPOINT: Endpoint = Endpoint {
+    name: "automation-logs",
+    method: Method::GET,
+    path: "/crm/marketing/automation-logs",
+    access: Access::AnyRole,
+};
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    run_endpoint(app, &ENDPOINT, req, |ctx| list(app, ctx)).await
+}
+
+async fn list(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
+    let tenant = ctx.caller()?.tenant_id;
+    let key = app.required_secret(SecretName::JwtSecretKey).await?;
+    let page =
+        logs::list(app, key.expose().as_bytes(), tenant, ctx.query("limit"), ctx.query("cursor"), ctx.query("offset"))
+            .await?;
+    Ok(Reply::ok(&page.entries)?.with_top_level("next_cursor", json!(page.next_cursor)))
+}
+
+#[cfg(test)]
+mod tests {
+    use crm_shared::api::http::body_json;
+    use crm_shared::testing::caller_request;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn an_empty_log_is_an_empty_array_and_bad_parameters_are_400() {
+        let (app, _) = crm_shared::testing::unit_app(&[]);
+        let body =
+            body_json(&handle(&app, caller_request("GET", "/crm/marketing/automation-logs", 7, "setter", "")).await);
+        assert_eq!(body["data"], json!([]));
+        assert_eq!(body["next_cursor"], json!(null));
+        for q in ["limit=0", "limit=101", "limit=x", "cursor=forged.abc", "offset=100000"] {
+            let uri = format!("/crm/marketing/automation-logs?{q}");
+            let resp = handle(&app, caller_request("GET", &uri, 7, "setter", "")).await;
+            assert_eq!(resp.status(), 400, "{q}");
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! `GET /crm/marketing/automation/rules` (any role) and `POST`/`PUT` with `{"rules": [...]}`
+//! (manage roles): the tenant's WhatsApp automation rules, every trigger listed with its counts.
+//! A save is validated (unknown trigger, negative delay, empty template, template not found at
+//! YCloud → 400 with `detail`) and answers the saved rules. See [`crm_shared::automation::rules`].
+
+use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::automation::evaluator::ycloud_client;
+use crm_shared::automation::rules::{self, RulesInput};
+use crm_shared::platform::auth::Access;
+use crm_shared::{ApiError, App};
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+
+const NAME: &str = "automation-rules";
+const PATH: &str = "/crm/marketing/automation/rules";
+
+pub const READ_ENDPOINT: Endpoint = Endpoint { name: NAME, method: Method::GET, path: PATH, access: Access::AnyRole };
+pub const CREATE_ENDPOINT: Endpoint = Endpoint { name: NAME, method: Method::POST, path: PATH, access: Access::Manage };
+pub const UPDATE_ENDPOINT: Endpoint = Endpoint { name: NAME, method: Method::PUT, path: PATH, access: Access::Manage };
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    match *req.method() {
+        Method::POST => run_endpoint(app, &CREATE_ENDPOINT, req, |ctx| save(app, ctx)).await,
+        Method::PUT => run_endpoint(app, &UPDATE_ENDPOINT, req, |ctx| save(app, ctx)).await,
+        _ => run_endpoint(app, &READ_ENDPOINT, req, |ctx| read(app, ctx)).await,
+    }
+}
+
+async fn read(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
+    Reply::ok(&rules::read(app, ctx.caller()?.tenant_id).await?)
+}
+
+async fn save(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
+    let caller = ctx.caller()?;
+    let input: RulesInput = ctx.json()?;
+    let client = ycloud_client(app).await?;
+    let templates = client.templates().await.map_err(rules::RulesError::from)?;
+    let current = app.automation_rules.rules(caller.tenant_id).await?;
+    let set = rules::validate(caller.tenant_id, current, input, &templates, &caller.user_id, ctx.now)?;
+    app.automation_rules.put_rules(&set).await?;
+    tracing::info!(tenant_id = caller.tenant_id.0, rules = set.rules.len(), "automation rules saved");
+    Reply::ok(&rules::read(app, caller.tenant_id).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use crm_shared::testing::caller_request;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn any_role_reads_only_manage_roles_change() {
+        let (app, _) = crm_shared::testing::unit_app(&[]);
+        let resp = handle(&app, caller_request("GET", PATH, 7, "setter", "")).await;
+        assert_eq!(resp.status(), 200);
+        let body = r#"{"rules":[{"trigger_type":"lead_followup","template_name":"x"}]}"#;
+        for method in ["POST", "PUT"] {
+            let resp = handle(&app, caller_request(method, PATH, 7, "setter", body)).await;
+            assert_eq!(resp.status(), 403, "{method}");
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! `hsm-trigger-evaluator`: invoked every 5 minutes by a scheduled EventBridge rule (and locally by
+//! `POST /__local/hsm-evaluate` / `make hsm-evaluate`). One run reads only the past-due automation
+//! items and sends each WhatsApp template at most once ([`crm_shared::automation::evaluator`]);
+//! it stops claiming new work 10 s before the Lambda deadline (the rest is the next run's).
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crm_shared::automation::evaluator::{run_scheduled, EvalError};
+use crm_shared::App;
+use serde_json::Value;
+
+/// The Lambda deadline (epoch milliseconds) as an [`Instant`] of this process.
+pub fn deadline_of(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}
+
+/// One run; the answer is its summary (items, items read, outcomes).
+pub async fn handle_event(app: &App, deadline: Option<Instant>) -> Result<Value, EvalError> {
+    let summary = Box::pin(run_scheduled(app, deadline)).await?;
+    Ok(serde_json::to_value(&summary).unwrap_or(Value::Null))
+}
+
+#[cfg(test)]
+mod tests {
+    use crm_shared::testing::unit_app;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn without_a_sender_number_the_run_fails_loudly() {
+        let (app, _) = unit_app(&[("YCLOUD_API_KEY", "k")]);
+        let err = handle_event(&app, None).await.expect_err("no sender number");
+        assert!(err.to_string().contains("YCLOUD_WHATSAPP_NUMBER"), "{err}");
+    }
+
+    #[test]
+    fn a_past_deadline_is_now() {
+        assert!(deadline_of(0) <= Instant::now());
+    }
+}

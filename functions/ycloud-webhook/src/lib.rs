@@ -1,0 +1,57 @@
+//! `POST /crm/webhooks/ycloud`: YCloud's webhook (no JWT: the `YCloud-Signature` authenticates
+//! YCloud). The signature (HMAC-SHA256 of `"{t}.{raw body}"`, constant time, ≤ 5 minutes old) is
+//! checked before anything is parsed — forged, stale or missing → 401 and nothing written but the
+//! audit record. Message statuses move the automation log forward only (duplicates and
+//! out-of-order deliveries change nothing backwards); an inbound stop word opts the contact out.
+//! See [`crm_shared::automation::webhook`]. It answers at once (no call to YCloud), well inside
+//! YCloud's few seconds.
+
+use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::automation::webhook::{self, SIGNATURE_HEADER};
+use crm_shared::platform::auth::Access;
+use crm_shared::platform::secrets::SecretName;
+use crm_shared::{ApiError, App};
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+
+pub const ENDPOINT: Endpoint =
+    Endpoint { name: "ycloud-webhook", method: Method::POST, path: "/crm/webhooks/ycloud", access: Access::Public };
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    run_endpoint(app, &ENDPOINT, req, |ctx| receive(app, ctx)).await
+}
+
+async fn receive(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
+    let secret = app.required_secret(SecretName::YcloudWebhookSecret).await?;
+    let header = ctx.headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    webhook::verify_signature(secret.expose(), header, &ctx.body, ctx.now)?;
+    let outcome = webhook::process(app, &ctx.body, ctx.now).await?;
+    tracing::info!(event_type = %outcome.event_type, duplicate = outcome.duplicate, status = ?outcome.status, "YCloud delivery");
+    Reply::ok(&outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use crm_shared::api::http::body_json;
+    use crm_shared::testing::{unit_app, unit_request};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn forged_and_missing_signatures_are_401_with_nothing_written() {
+        let (app, mem) = unit_app(&[("YCLOUD_WEBHOOK_SECRET", "s")]);
+        let body = r#"{"id":"evt_1","type":"whatsapp.inbound_message.received","whatsappInboundMessage":{"from":"+5491155550101","text":{"body":"STOP"}}}"#;
+        for headers in [vec![], vec![("ycloud-signature", "t=1,s=00")]] {
+            let mut h = vec![("content-type", "application/json")];
+            h.extend(headers);
+            let resp = handle(&app, unit_request("POST", "/crm/webhooks/ycloud", &h, body)).await;
+            assert_eq!(resp.status(), 401, "{}", body_json(&resp));
+        }
+        assert!(!app
+            .contacts
+            .is_opted_out(crm_shared::domain::ids::TenantId(1), "+5491155550101")
+            .await
+            .expect("read"));
+        assert_eq!(mem.audit.entries().len(), 2, "only the audit records");
+    }
+}

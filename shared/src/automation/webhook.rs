@@ -1,0 +1,223 @@
+//! YCloud's webhook (`POST /crm/webhooks/ycloud`, FIELD-NOTES 15–16, 21):
+//!
+//! - `YCloud-Signature: t=<unix>,s=<hex>` = HMAC-SHA256 of `"{t}.{raw body}"` with the webhook
+//!   secret, checked in constant time before anything is parsed; a timestamp more than 5 minutes
+//!   away is refused — forged, stale or missing → 401 and nothing written (but the audit record);
+//! - `whatsapp.message.updated`: the status moves the send's log entry forward only (found through
+//!   the `externalId` → `SENT#` claim → `LOG#` entry, all under the tenant in the signed id);
+//!   out-of-order and repeated deliveries change nothing backwards; each event id is recorded once;
+//! - `whatsapp.inbound_message.received` whose text is a stop word (STOP, BAJA, CANCELAR, …) opts
+//!   the phone out in every tenant that messaged it.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::automation::evaluator::parse_external_id;
+use crate::domain::hsm::{LogStatus, Phone};
+use crate::platform::crypto::verify_hmac_sha256_hex;
+use crate::platform::error::{DomainError, Failure};
+use crate::store::StoreError;
+use crate::App;
+
+pub const SIGNATURE_HEADER: &str = "ycloud-signature";
+/// Oldest (or furthest in the future) signature timestamp accepted.
+pub const MAX_SKEW_SECS: i64 = 300;
+/// Words that opt a contact out (compared upper-cased, without accents or punctuation).
+pub const STOP_WORDS: [&str; 8] = ["STOP", "BAJA", "CANCELAR", "UNSUBSCRIBE", "DETENER", "PARAR", "SALIR", "ALTO"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("missing or invalid YCloud-Signature")]
+    BadSignature,
+    #[error("YCloud-Signature timestamp is too old or in the future")]
+    Stale,
+    #[error("body is not a YCloud event: {0}")]
+    Malformed(String),
+    /// A status for a send not recorded yet (its claim is being settled): YCloud retries.
+    #[error("the message's send is not recorded yet")]
+    NotYetKnown,
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+impl DomainError for WebhookError {
+    fn failure(&self) -> Failure {
+        match self {
+            Self::BadSignature | Self::Stale => Failure::Unauthorized,
+            Self::Malformed(_) => Failure::BadRequest,
+            Self::NotYetKnown => Failure::Unavailable { retry_after_secs: Some(10) },
+            Self::Store(e) => e.failure(),
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BadSignature => "invalid_signature",
+            Self::Stale => "stale_signature",
+            Self::Malformed(_) => "invalid_event",
+            Self::NotYetKnown => "not_yet_known",
+            Self::Store(e) => e.code(),
+        }
+    }
+}
+
+/// Checks `header` against `body` at `now`.
+pub fn verify_signature(
+    secret: &str,
+    header: Option<&str>,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(), WebhookError> {
+    let header = header.ok_or(WebhookError::BadSignature)?;
+    let (mut t, mut sig) = (None, None);
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", v)) => t = v.trim().parse::<i64>().ok(),
+            Some(("s", v)) => sig = Some(v.trim()),
+            _ => {}
+        }
+    }
+    let (t, sig) = (t.ok_or(WebhookError::BadSignature)?, sig.ok_or(WebhookError::BadSignature)?);
+    let mut signed = format!("{t}.").into_bytes();
+    signed.extend_from_slice(body);
+    if !verify_hmac_sha256_hex(secret.as_bytes(), &signed, sig) {
+        return Err(WebhookError::BadSignature);
+    }
+    if (now.timestamp() - t).abs() > MAX_SKEW_SECS {
+        return Err(WebhookError::Stale);
+    }
+    Ok(())
+}
+
+/// Whether an inbound text asks to stop.
+pub fn is_stop_word(text: &str) -> bool {
+    let folded: String = text
+        .trim()
+        .chars()
+        .map(|c| match c {
+            'á' | 'Á' => 'A',
+            'é' | 'É' => 'E',
+            'í' | 'Í' => 'I',
+            'ó' | 'Ó' => 'O',
+            'ú' | 'Ú' => 'U',
+            c => c.to_ascii_uppercase(),
+        })
+        .filter(|c| c.is_ascii_alphanumeric() || c.is_whitespace())
+        .collect();
+    STOP_WORDS.contains(&folded.trim())
+}
+
+/// What one delivery did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct WebhookOutcome {
+    pub event_type: String,
+    pub duplicate: bool,
+    /// The log entry's status after the event (message updates).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Tenants in which the phone was opted out (inbound stop words).
+    pub opted_out_tenants: usize,
+}
+
+/// Applies a verified delivery.
+pub async fn process(app: &App, body: &[u8], now: DateTime<Utc>) -> Result<WebhookOutcome, WebhookError> {
+    let ev: Value = serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+    let id = ev["id"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| WebhookError::Malformed("no id".into()))?;
+    let kind = ev["type"].as_str().unwrap_or_default().to_string();
+    let mut out = WebhookOutcome { event_type: kind.clone(), ..Default::default() };
+    match kind.as_str() {
+        "whatsapp.message.updated" => {
+            let m = &ev["whatsappMessage"];
+            let Some((tenant, trigger, entity)) = m["externalId"].as_str().and_then(parse_external_id) else {
+                tracing::info!(event_id = id, "status of a message that is not ours; ignored");
+                return Ok(out);
+            };
+            let status = match m["status"].as_str().unwrap_or_default() {
+                "sent" => LogStatus::Sent,
+                "delivered" => LogStatus::Delivered,
+                "read" => LogStatus::Read,
+                "failed" | "undelivered" => LogStatus::Failed,
+                _ => return Ok(out), // accepted, …
+            };
+            let claim = app.send_claims.get_claim(tenant, trigger, &entity).await?;
+            let Some(log_sk) = claim.as_ref().and_then(|c| c.log_sk.clone()) else {
+                return Err(WebhookError::NotYetKnown);
+            };
+            if let (Some(ours), Some(theirs)) = (claim.as_ref().and_then(|c| c.message_id.as_deref()), m["id"].as_str())
+            {
+                if ours != theirs {
+                    tracing::warn!(event_id = id, "status for another message under our externalId; ignored");
+                    return Ok(out);
+                }
+            }
+            out.duplicate = !app.automation_log.first_delivery(tenant, id, now).await?;
+            let reason = m["errorCode"].as_str().map(|c| {
+                format!("{c}: {}", m["errorMessage"].as_str().unwrap_or("").chars().take(120).collect::<String>())
+            });
+            let entry = app.automation_log.advance(tenant, &log_sk, status, now, reason.as_deref()).await?;
+            out.status = entry.map(|e| e.status.as_str().to_string());
+        }
+        "whatsapp.inbound_message.received" => {
+            let m = &ev["whatsappInboundMessage"];
+            let text = m["text"]["body"].as_str().unwrap_or_default();
+            let Some(phone) = m["from"].as_str().and_then(|p| Phone::parse(p).ok()) else {
+                return Ok(out);
+            };
+            if is_stop_word(text) {
+                for tenant in app.contacts.tenants_of(phone.as_str()).await? {
+                    app.contacts.opt_out(tenant, phone.as_str(), "inbound stop word", now).await?;
+                    out.opted_out_tenants += 1;
+                }
+                tracing::info!(
+                    event_id = id,
+                    tenants = out.opted_out_tenants,
+                    "contact opted out by an inbound stop word"
+                );
+            }
+        }
+        _ => {}
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn sign(secret: &str, t: i64, body: &[u8]) -> String {
+        let mut signed = format!("{t}.").into_bytes();
+        signed.extend_from_slice(body);
+        format!("t={t},s={}", hex::encode(crate::platform::crypto::hmac_sha256(secret.as_bytes(), &signed)))
+    }
+
+    #[test]
+    fn signatures_are_checked_with_their_timestamp() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().unwrap_or_default();
+        let body = br#"{"id":"evt_1"}"#;
+        let t = now.timestamp();
+        assert!(verify_signature("k", Some(&sign("k", t, body)), body, now).is_ok());
+        assert!(matches!(verify_signature("k", Some(&sign("x", t, body)), body, now), Err(WebhookError::BadSignature)));
+        assert!(matches!(
+            verify_signature("k", Some(&sign("k", t, body)), b"{}", now),
+            Err(WebhookError::BadSignature)
+        ));
+        assert!(matches!(verify_signature("k", Some(&sign("k", t - 301, body)), body, now), Err(WebhookError::Stale)));
+        assert!(matches!(verify_signature("k", None, body, now), Err(WebhookError::BadSignature)));
+        assert!(matches!(verify_signature("k", Some("t=abc,s=00"), body, now), Err(WebhookError::BadSignature)));
+        // The timestamp is part of what is signed: moving it breaks the signature.
+        let moved = sign("k", t - 1000, body).replace(&(t - 1000).to_string(), &t.to_string());
+        assert!(matches!(verify_signature("k", Some(&moved), body, now), Err(WebhookError::BadSignature)));
+    }
+
+    #[test]
+    fn stop_words_ignore_case_accents_and_punctuation() {
+        for w in ["STOP", "stop", " Baja ", "cancelar.", "Cancelar!", "parar"] {
+            assert!(is_stop_word(w), "{w}");
+        }
+        for w in ["hola", "stop sending me promos please", "no"] {
+            assert!(!is_stop_word(w), "{w}");
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Values of the WhatsApp HSM automation that the store and the automation folder share: the
+//! trigger kinds, the statuses of a log entry (ordered: a status never moves backwards) and E.164
+//! phone numbers.
+
+use serde::{Deserialize, Serialize};
+
+/// What makes an automated template message due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerKind {
+    /// Lead still `new` 24 h after its creation.
+    LeadFollowup,
+    /// Opportunity still pending, 2 h before its deadline.
+    OpportunityReminder,
+    /// 7 days after a completed sale.
+    PostSaleFeedback,
+    /// Cart with items and 48 h without activity.
+    AbandonedCart,
+}
+
+impl TriggerKind {
+    pub const ALL: [TriggerKind; 4] =
+        [Self::LeadFollowup, Self::OpportunityReminder, Self::PostSaleFeedback, Self::AbandonedCart];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LeadFollowup => "lead_followup",
+            Self::OpportunityReminder => "opportunity_reminder",
+            Self::PostSaleFeedback => "post_sale_feedback",
+            Self::AbandonedCart => "abandoned_cart",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for TriggerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Status of an automation log entry. Delivery statuses are ordered (`sent` < `delivered` <
+/// `read`; `failed` is final unless a later delivery proves otherwise); the others are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStatus {
+    /// Accepted by YCloud (or `sent` per its webhook).
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+    /// Not sent on purpose (opted out, invalid phone, disabled rule, unapproved template, cap).
+    Skipped,
+    /// The condition stopped holding (lead contacted, cart bought, …).
+    Cancelled,
+}
+
+impl LogStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Read => "read",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Sent, Self::Delivered, Self::Read, Self::Failed, Self::Skipped, Self::Cancelled]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+
+    /// Position in the delivery order: an update only applies to a higher rank. `failed` ranks
+    /// above `sent` (a failure after acceptance) but below `delivered`/`read` (YCloud does not keep
+    /// order: a `delivered` after a `failed` is the truth).
+    pub fn rank(self) -> u8 {
+        match self {
+            Self::Sent => 1,
+            Self::Failed => 2,
+            Self::Delivered => 3,
+            Self::Read => 4,
+            Self::Skipped | Self::Cancelled => 5,
+        }
+    }
+}
+
+/// A phone number in E.164 (`+` then 8–15 digits, no leading zero), as WhatsApp needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Phone(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an E.164 phone number")]
+pub struct InvalidPhone;
+
+impl Phone {
+    /// Accepts `+` and digits, ignoring spaces, dashes, dots and parentheses.
+    pub fn parse(raw: &str) -> Result<Self, InvalidPhone> {
+        let cleaned: String = raw.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')')).collect();
+        let digits = cleaned.strip_prefix('+').ok_or(InvalidPhone)?;
+        let ok =
+            (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) && !digits.starts_with('0');
+        if ok {
+            Ok(Phone(cleaned))
+        } else {
+            Err(InvalidPhone)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// For logs and the API: country code and last 2 digits only (`+54•••••••12`).
+    pub fn masked(&self) -> String {
+        let d = &self.0;
+        let keep_head = 3.min(d.len());
+        let keep_tail = 2.min(d.len().saturating_sub(keep_head));
+        format!("{}{}{}", &d[..keep_head], "•".repeat(d.len() - keep_head - keep_tail), &d[d.len() - keep_tail..])
+    }
+}
+
+impl TryFrom<String> for Phone {
+    type Error = InvalidPhone;
+    fn try_from(s: String) -> Result<Self, InvalidPhone> {
+        Phone::parse(&s)
+    }
+}
+
+impl From<Phone> for String {
+    fn from(p: Phone) -> String {
+        p.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn triggers_round_trip() {
+        for t in TriggerKind::ALL {
+            assert_eq!(TriggerKind::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(TriggerKind::parse("birthday"), None);
+    }
+
+    #[test]
+    fn statuses_never_go_backwards_by_rank() {
+        assert!(LogStatus::Read.rank() > LogStatus::Delivered.rank());
+        assert!(LogStatus::Delivered.rank() > LogStatus::Failed.rank());
+        assert!(LogStatus::Failed.rank() > LogStatus::Sent.rank());
+    }
+
+    #[test]
+    fn phones_are_e164_or_refused() {
+        assert_eq!(Phone::parse("+54 9 11 5555-0101").map(|p| p.as_str().to_string()), Ok("+5491155550101".into()));
+        for bad in ["5491155550101", "+0123456789", "+12", "+54911abc0101", "", "+1234567890123456"] {
+            assert_eq!(Phone::parse(bad), Err(InvalidPhone), "{bad}");
+        }
+        let p = Phone::parse("+5491155550101").expect("phone");
+        assert_eq!(p.masked(), "+54•••••••••01");
+    }
+}
