@@ -16,7 +16,10 @@
 //!   `campaign_id`/`_name`, `adset_id`, `ad_id`/`_name`; only the asked `fields`), created with
 //!   [`SandboxState::add_lead`] or `POST /__sandbox/leads?page_id=&campaign_id=&ad_id=&name=`;
 //!   [`SandboxMeta::signed_leadgen_delivery`] builds the webhook delivery Meta would post for
-//!   them, signed (`X-Hub-Signature-256`) with the app secret.
+//!   them, signed (`X-Hub-Signature-256`) with the app secret;
+//! - `GET /{v}/{page_id}/leadgen_forms` (the forms of the page's leads, the sandbox form on the
+//!   user's pages) and `GET /{v}/{form_id}/leads` (newest first, cursor-paged, `filtering` on
+//!   `time_created` `GREATER_THAN` — any other filter is refused), for the lead reconciliation.
 //!
 //! - `GET /{v}/act_{n}` (currency, time zone), `/{v}/act_{n}/campaigns` and `/ads` (with
 //!   `effective_status`: campaign 1 ACTIVE, 2 PAUSED, 3 ARCHIVED) and `/{v}/act_{n}/insights`
@@ -625,19 +628,37 @@ impl SandboxMeta {
                             Err(resp) => *resp,
                         }
                     }
-                    (Method::GET, [id]) if id.bytes().all(|b| b.is_ascii_digit()) => match state.leads.get(*id) {
-                        Some(lead) => {
-                            let full = lead.graph_object();
-                            let fields: Vec<&str> =
-                                query.get("fields").map(|f| f.split(',').map(str::trim).collect()).unwrap_or_default();
-                            let mut out = json!({"id": lead.id});
-                            for f in fields {
-                                if let Some(v) = full.get(f) {
-                                    out[f] = v.clone();
-                                }
-                            }
-                            json_resp(StatusCode::OK, out)
+                    (Method::GET, [page, "leadgen_forms"]) if is_numeric(page) => {
+                        let mut forms: Vec<String> =
+                            state.leads.values().filter(|l| l.page_id == *page).map(|l| l.form_id.clone()).collect();
+                        if state.pages.iter().any(|(id, _)| id == page) {
+                            forms.push(SANDBOX_FORM_ID.to_string());
                         }
+                        forms.sort();
+                        forms.dedup();
+                        let all = forms
+                            .iter()
+                            .map(|f| json!({"id": f, "name": format!("Sandbox form {f}"), "status": "ACTIVE"}))
+                            .collect();
+                        self.page(&state, &path, &query, all)
+                    }
+                    (Method::GET, [form, "leads"]) if is_numeric(form) => {
+                        let after = match created_after(&query) {
+                            Ok(a) => a,
+                            Err(resp) => return *resp,
+                        };
+                        let mut leads: Vec<&SandboxLead> = state
+                            .leads
+                            .values()
+                            .filter(|l| l.form_id == *form && after.is_none_or(|a| l.created_time > a))
+                            .collect();
+                        // Newest first, as Meta lists them.
+                        leads.sort_by(|a, b| b.created_time.cmp(&a.created_time).then_with(|| a.id.cmp(&b.id)));
+                        let all = leads.iter().map(|l| with_fields(l, &query)).collect();
+                        self.page(&state, &path, &query, all)
+                    }
+                    (Method::GET, [id]) if id.bytes().all(|b| b.is_ascii_digit()) => match state.leads.get(*id) {
+                        Some(lead) => json_resp(StatusCode::OK, with_fields(lead, &query)),
                         None => graph_error(
                             StatusCode::BAD_REQUEST,
                             100,
@@ -1012,6 +1033,41 @@ impl SandboxMeta {
 }
 
 // ------------------------------------------------------------------------------- ads insights
+
+fn is_numeric(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The lead with only the asked `fields` (and its id).
+fn with_fields(lead: &SandboxLead, q: &HashMap<String, String>) -> Value {
+    let full = lead.graph_object();
+    let mut out = json!({"id": lead.id});
+    for f in q.get("fields").map(|f| f.split(',').map(str::trim).collect::<Vec<_>>()).unwrap_or_default() {
+        if let Some(v) = full.get(f) {
+            out[f] = v.clone();
+        }
+    }
+    out
+}
+
+/// The `time_created` bound of a leads edge's `filtering` (`[{"field": "time_created",
+/// "operator": "GREATER_THAN", "value": epoch}]`); other filters are refused as Meta would.
+fn created_after(q: &HashMap<String, String>) -> Result<Option<i64>, Box<Resp>> {
+    let Some(raw) = q.get("filtering") else { return Ok(None) };
+    let bad =
+        || Box::new(graph_error(StatusCode::BAD_REQUEST, 100, None, "OAuthException", "(#100) Invalid filtering"));
+    let filters: Vec<Value> = serde_json::from_str(raw).map_err(|_| bad())?;
+    let mut after = None;
+    for f in filters {
+        match (f["field"].as_str(), f["operator"].as_str()) {
+            (Some("time_created"), Some("GREATER_THAN")) => {
+                after = Some(f["value"].as_i64().or_else(|| f["value"].as_str()?.parse().ok()).ok_or_else(bad)?);
+            }
+            _ => return Err(bad()),
+        }
+    }
+    Ok(after)
+}
 
 fn is_act(s: &str) -> bool {
     s.strip_prefix("act_").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))

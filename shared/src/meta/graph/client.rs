@@ -12,12 +12,20 @@ use url::Url;
 
 use super::errors::{throttle_wait, GraphErrorBody, MetaError};
 use super::wire::{
-    epoch, parse_token, AccessToken, AdAccount, Business, FacebookPage, Leadgen, Page, TokenInfo, AD_ACCOUNT_FIELDS,
-    LEADGEN_FIELDS, PAGE_FIELDS, PAGE_LIMIT,
+    epoch, parse_token, AccessToken, AdAccount, Business, FacebookPage, LeadForm, Leadgen, Page, TokenInfo,
+    AD_ACCOUNT_FIELDS, FORM_LEAD_FIELDS, LEADGEN_FIELDS, LEAD_FORM_FIELDS, PAGE_FIELDS, PAGE_LIMIT,
 };
 use crate::platform::crypto::hmac_sha256;
 use crate::platform::retry::{RetryPolicy, Sleeper, TokioSleeper};
 use crate::platform::secrets::SecretString;
+
+/// A Graph object id used in a path must be numeric (never a path of its own).
+fn numeric(id: &str, what: &str) -> Result<(), MetaError> {
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(MetaError::Request { code: 100, subcode: None, message: format!("{what} is not numeric") });
+    }
+    Ok(())
+}
 
 /// Guard against a peer that pages forever.
 const MAX_PAGES: usize = 500;
@@ -46,6 +54,7 @@ pub fn appsecret_proof(app_secret: &SecretString, token: &SecretString) -> Strin
 }
 
 /// The Graph API client. Cheap to build per request (the `reqwest::Client` is shared).
+#[derive(Clone)]
 pub struct GraphClient {
     http: reqwest::Client,
     settings: GraphSettings,
@@ -315,6 +324,40 @@ impl GraphClient {
         }
         let v = self.get(leadgen_id, &[("fields", LEADGEN_FIELDS)], token, "leadgen.get").await?;
         serde_json::from_value(v).map_err(|_| MetaError::InvalidResponse)
+    }
+
+    /// Lead forms of a Facebook Page (`/{page_id}/leadgen_forms`), all pages of results.
+    pub async fn lead_forms(&self, token: &SecretString, page_id: &str) -> Result<Vec<LeadForm>, MetaError> {
+        numeric(page_id, "page id")?;
+        self.get_all(
+            &format!("{page_id}/leadgen_forms"),
+            &[("fields", LEAD_FORM_FIELDS), ("limit", PAGE_LIMIT)],
+            token,
+            "page.leadgen_forms",
+        )
+        .await
+    }
+
+    /// Leads of a form created after `since` (`/{form_id}/leads` with `filtering` on
+    /// `time_created`), all pages of results.
+    pub async fn form_leads(
+        &self,
+        token: &SecretString,
+        form_id: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Leadgen>, MetaError> {
+        numeric(form_id, "form id")?;
+        let filtering = serde_json::json!([{
+            "field": "time_created", "operator": "GREATER_THAN", "value": since.timestamp()
+        }])
+        .to_string();
+        self.get_all(
+            &format!("{form_id}/leads"),
+            &[("fields", FORM_LEAD_FIELDS), ("filtering", &filtering), ("limit", PAGE_LIMIT)],
+            token,
+            "form.leads",
+        )
+        .await
     }
 
     /// Revokes the app's permissions for the user (`DELETE /me/permissions`).

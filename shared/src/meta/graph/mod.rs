@@ -26,8 +26,8 @@ mod wire;
 pub use client::{appsecret_proof, same_origin, GraphClient, GraphSettings};
 pub use errors::{classify, throttle_wait, MetaError};
 pub use wire::{
-    AccessToken, AdAccount, Business, FacebookPage, LeadField, Leadgen, TokenInfo, AD_ACCOUNT_FIELDS, LEADGEN_FIELDS,
-    OAUTH_SCOPES, PAGE_FIELDS, PAGE_LIMIT,
+    AccessToken, AdAccount, Business, FacebookPage, LeadField, LeadForm, Leadgen, TokenInfo, AD_ACCOUNT_FIELDS,
+    LEADGEN_FIELDS, OAUTH_SCOPES, PAGE_FIELDS, PAGE_LIMIT,
 };
 
 pub use crate::platform::retry::{RetryPolicy, Sleeper, TokioSleeper};

@@ -24,11 +24,13 @@ use crate::domain::money::Currency;
 use crate::domain::zone::Zone;
 use crate::meta::access::{graph_client, meta_failure, stored_token};
 use crate::meta::graph::{GraphClient, MetaError};
+use crate::meta::leadgen::{reconcile_leads, LeadReconciliation, ReconcileError};
 use crate::platform::retry::{Jitter, RetryPolicy, Sleeper};
 use crate::platform::secrets::SecretString;
 use crate::store::connected_index::ConnectedIndex;
 use crate::store::job_bus::{JobBus, JobEvent, MAX_BATCH};
 use crate::store::spend::{merge_rows, DailySpend, SpendRow, DEFAULT_ATTRIBUTION_SETTING};
+use crate::store::MetaConnection;
 use crate::store::StoreError;
 
 /// `source` of the fan-out events (not `crm`: that rule belongs to `crm-events`).
@@ -157,11 +159,17 @@ pub struct TenantSync {
     pub tenant_id: i64,
     pub outcome: TenantOutcome,
     pub accounts: Vec<AccountSync>,
+    /// The lead reconciliation after the accounts (absent when the tenant stopped before it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leads: Option<LeadReconciliation>,
+    /// Why the lead reconciliation stopped, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leads_error: Option<String>,
 }
 
 impl TenantSync {
     fn ended(tenant: TenantId, outcome: TenantOutcome) -> Self {
-        Self { tenant_id: tenant.0, outcome, accounts: vec![] }
+        Self { tenant_id: tenant.0, outcome, accounts: vec![], leads: None, leads_error: None }
     }
 }
 
@@ -219,7 +227,47 @@ pub async fn sync_tenant(app: &App, tenant: TenantId, sleeper: Arc<dyn Sleeper>)
         }
         result.accounts.push(done);
     }
+    if matches!(result.outcome, TenantOutcome::Synced | TenantOutcome::Failed) {
+        Box::pin(reconcile(app, &graph, &conn, &token, now, &mut result)).await;
+    }
     result
+}
+
+/// The lead reconciliation of the tenant, its outcome folded into the tenant's: 190 marks the
+/// connection expired, throttling defers the tenant, anything else fails it (retried later).
+async fn reconcile(
+    app: &App,
+    graph: &GraphClient,
+    conn: &MetaConnection,
+    token: &SecretString,
+    now: DateTime<Utc>,
+    result: &mut TenantSync,
+) {
+    let tenant = conn.tenant_id;
+    match reconcile_leads(app, graph, conn, token, now).await {
+        Ok(done) => result.leads = Some(done),
+        Err(ReconcileError::Meta(err @ MetaError::InvalidToken { .. })) => {
+            result.leads_error = Some(err.to_string());
+            let _ = meta_failure(app.connections.as_ref(), conn, err, now).await;
+            result.outcome = TenantOutcome::TokenExpired;
+        }
+        Err(ReconcileError::Meta(MetaError::Throttled { code, retry_after })) => {
+            let secs = retry_after.map_or(60, |d| d.as_secs().max(1));
+            tracing::warn!(
+                tenant_id = tenant.0,
+                code,
+                retry_after_secs = secs,
+                "Meta throttles the lead reconciliation; the tenant is retried later"
+            );
+            result.leads_error = Some(format!("throttled (code {code})"));
+            result.outcome = TenantOutcome::Throttled { retry_after_secs: secs };
+        }
+        Err(e) => {
+            tracing::error!(tenant_id = tenant.0, error = %e, "lead reconciliation failed");
+            result.leads_error = Some(e.to_string());
+            result.outcome = TenantOutcome::Failed;
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
