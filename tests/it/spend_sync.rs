@@ -249,6 +249,44 @@ async fn throttling_is_backed_off_within_budget_and_otherwise_retried_later() {
 }
 
 #[tokio::test]
+async fn usage_near_the_limit_defers_the_tenant_before_the_wall() {
+    let m = MetaTestEnv::with_env(&[("META_SYNC_WINDOW_DAYS", "3")]).await;
+    let account = ad_account_id(1, true, 2);
+    connect(&m, 1, &account).await;
+
+    // Below the ceiling: the whole sync runs.
+    m.sandbox.with(|s| s.usage_pct = Some(84));
+    let t = sync(&m, 1, Arc::new(RecordingSleeper::default())).await.expect("synced");
+    assert_eq!(t.outcome, TenantOutcome::Synced, "{t:?}");
+
+    // At 90 %: the first answer says so, no further call goes out, nothing waits, nothing is
+    // written; the invocation succeeds (no dead letter) and the summary says deferred.
+    m.sandbox.with(|s| {
+        s.usage_pct = Some(90);
+        s.restated_days.push(d(UNTIL));
+        s.calls.clear();
+    });
+    let before = days(&m, 1, &account).await;
+    let sleeper = Arc::new(RecordingSleeper::default());
+    let summary = handle_event_with(&m.env.app, requested(1), sleeper.clone()).await.expect("not a failure");
+    let Summary::Tenant(t) = &summary else { panic!("tenant mode") };
+    assert_eq!(t.outcome, TenantOutcome::Deferred { usage_pct: 90, retry_after_secs: 240 }, "{t:?}");
+    assert_eq!(m.sandbox.with(|s| s.calls.clone()).len(), 1, "one call, then the tenant stops");
+    assert!(sleeper.waits().is_empty(), "no waiting, no loop");
+    assert_eq!(days(&m, 1, &account).await, before, "nothing half-written");
+    assert!(t.leads.is_none(), "no lead reconciliation either");
+    let logged = serde_json::to_value(&summary).expect("summary");
+    assert_eq!(logged["outcome"]["status"], "deferred");
+    assert_eq!(logged["outcome"]["usage_pct"], 90);
+
+    // Usage recovered: the next run syncs (and picks up the restated day).
+    m.sandbox.with(|s| s.usage_pct = Some(10));
+    let t = sync(&m, 1, Arc::new(RecordingSleeper::default())).await.expect("synced");
+    assert_eq!(t.outcome, TenantOutcome::Synced, "{t:?}");
+    assert_ne!(days(&m, 1, &account).await, before);
+}
+
+#[tokio::test]
 async fn reduce_the_amount_of_data_halves_the_range() {
     let m = MetaTestEnv::new().await;
     let account = ad_account_id(1, true, 2);

@@ -195,6 +195,9 @@ pub struct SandboxState {
     pub restated_days: Vec<chrono::NaiveDate>,
     /// Insights ranges longer than this answer "reduce the amount of data" (100 / 1487534).
     pub max_insights_days: Option<i64>,
+    /// Every Graph answer carries usage headers at this percent (`X-Business-Use-Case-Usage`,
+    /// `X-Ad-Account-Usage` with a 240 s reset, `X-App-Usage`); `None` = no usage headers.
+    pub usage_pct: Option<u32>,
     /// `(currency, time zone)` of an ad account, overriding owned = ARS / client = USD.
     pub account_overrides: HashMap<String, (String, String)>,
     /// The query of every insights call (without token and proof).
@@ -228,6 +231,7 @@ impl Default for SandboxState {
             permissions_revoked: 0,
             restated_days: Vec::new(),
             max_insights_days: None,
+            usage_pct: None,
             account_overrides: HashMap::new(),
             insights_queries: Vec::new(),
             codes: HashMap::new(),
@@ -498,7 +502,31 @@ impl SandboxMeta {
         hex::encode(crm_shared::platform::crypto::hmac_sha256(self.app_secret.as_bytes(), token.as_bytes()))
     }
 
+    /// Every Graph answer, with usage headers when [`SandboxState::usage_pct`] is set.
     async fn handle(&self, req: hyper::Request<Incoming>) -> Resp {
+        let control = req.uri().path().starts_with("/__sandbox/");
+        let mut resp = self.answer(req).await;
+        let usage = lock(&self.state).usage_pct;
+        if let (false, Some(pct)) = (control, usage) {
+            let headers = [
+                (
+                    "x-business-use-case-usage",
+                    json!({ business_id(1): [{"type": "ads_insights", "call_count": pct, "total_cputime": pct / 2,
+                            "total_time": pct / 2, "estimated_time_to_regain_access": 0}]}),
+                ),
+                ("x-ad-account-usage", json!({"acc_id_util_pct": pct, "reset_time_duration": 240})),
+                ("x-app-usage", json!({"call_count": pct / 3, "total_cputime": 1, "total_time": 1})),
+            ];
+            for (name, v) in headers {
+                if let Ok(v) = header::HeaderValue::from_str(&v.to_string()) {
+                    resp.headers_mut().insert(name, v);
+                }
+            }
+        }
+        resp
+    }
+
+    async fn answer(&self, req: hyper::Request<Incoming>) -> Resp {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         let query: HashMap<String, String> = req
@@ -975,6 +1003,9 @@ impl SandboxMeta {
                 }
                 if let Some(n) = num("max_insights_days") {
                     s.max_insights_days = Some(n.max(1) as i64);
+                }
+                if let Some(v) = q.get("usage_pct") {
+                    s.usage_pct = v.parse::<u32>().ok().map(|p| p.min(200));
                 }
                 if let Some(d) =
                     q.get("restate_day").and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
-use super::errors::{throttle_wait, GraphErrorBody, MetaError};
+use super::errors::{throttle_wait, usage, GraphErrorBody, MetaError, Usage};
 use super::wire::{
     epoch, parse_token, AccessToken, AdAccount, Business, FacebookPage, LeadForm, Leadgen, Page, TokenInfo,
     AD_ACCOUNT_FIELDS, FORM_LEAD_FIELDS, LEADGEN_FIELDS, LEAD_FORM_FIELDS, PAGE_FIELDS, PAGE_LIMIT,
@@ -59,6 +59,11 @@ pub struct GraphClient {
     http: reqwest::Client,
     settings: GraphSettings,
     sleeper: std::sync::Arc<dyn Sleeper>,
+    /// Usage (percent) at or above which no call is sent ([`MetaError::NearLimit`]); `None`
+    /// for request paths, which rely on Meta's own throttling errors.
+    usage_ceiling: Option<u32>,
+    /// The usage Meta's last answer reported, shared by the clones of this client.
+    last_usage: std::sync::Arc<std::sync::Mutex<Option<Usage>>>,
 }
 
 impl std::fmt::Debug for GraphClient {
@@ -69,7 +74,34 @@ impl std::fmt::Debug for GraphClient {
 
 impl GraphClient {
     pub fn new(http: reqwest::Client, settings: GraphSettings) -> Self {
-        Self { http, settings, sleeper: std::sync::Arc::new(TokioSleeper) }
+        Self {
+            http,
+            settings,
+            sleeper: std::sync::Arc::new(TokioSleeper),
+            usage_ceiling: None,
+            last_usage: std::sync::Arc::default(),
+        }
+    }
+
+    /// Stops sending once an answer reports usage at or above `pct` percent (FIELD-NOTES 9).
+    pub fn with_usage_ceiling(mut self, pct: u32) -> Self {
+        self.usage_ceiling = Some(pct);
+        self
+    }
+
+    /// The usage Meta's last answer reported (any usage header), if any.
+    pub fn last_usage(&self) -> Option<Usage> {
+        *self.last_usage.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `Err(NearLimit)` when the last answer's usage reached the ceiling.
+    fn check_headroom(&self) -> Result<(), MetaError> {
+        match (self.usage_ceiling, self.last_usage()) {
+            (Some(ceiling), Some(u)) if u.pct >= ceiling => {
+                Err(MetaError::NearLimit { usage_pct: u.pct, retry_after: u.regain })
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn with_sleeper(mut self, sleeper: std::sync::Arc<dyn Sleeper>) -> Self {
@@ -125,6 +157,8 @@ impl GraphClient {
         })?;
         let status = resp.status();
         let headers = resp.headers().clone();
+        // Every answer replaces the reading (Meta sends the headers on each one; none = no limit near).
+        *self.last_usage.lock().unwrap_or_else(|p| p.into_inner()) = usage(&headers);
         let bytes =
             resp.bytes().await.map_err(|e| if e.is_timeout() { MetaError::Timeout } else { MetaError::Unreachable })?;
         let body: Option<Value> = serde_json::from_slice(&bytes).ok();
@@ -148,6 +182,11 @@ impl GraphClient {
         let policy = &self.settings.retry;
         let mut attempt = 1;
         loop {
+            // Before a new call only: retries of a throttled call follow the retry policy.
+            if let (1, Err(near)) = (attempt, self.check_headroom()) {
+                tracing::warn!(call = what, error = %near, "Meta call not sent");
+                return Err(near);
+            }
             let err = match self.send_once(&method, url).await {
                 Ok(v) => return Ok(v),
                 Err(e) => e,

@@ -38,6 +38,10 @@ pub const SPEND_SYNC_SOURCE: &str = "crm-marketing.spend-sync";
 /// `detail-type` of the fan-out events; detail `{"tenant_id": n}`.
 pub const SPEND_SYNC_REQUESTED: &str = "spend-sync.requested";
 
+/// Usage (percent of any Meta limit its headers report) at which a tenant's sync stops calling
+/// (FIELD-NOTES 9: slow down near 85 %).
+pub const USAGE_CEILING_PCT: u32 = 85;
+
 /// Connected tenants read per index page during fan-out.
 const INDEX_PAGE: usize = 500;
 
@@ -136,6 +140,13 @@ pub enum TenantOutcome {
     Throttled {
         retry_after_secs: u64,
     },
+    /// Meta's usage headers reached [`USAGE_CEILING_PCT`]: the tenant stopped calling before
+    /// the wall; the next schedule syncs it (what was fetched before is written only per
+    /// complete account, so nothing is half-written).
+    Deferred {
+        usage_pct: u32,
+        retry_after_secs: u64,
+    },
     /// Some account failed for another reason (logged with the account).
     Failed,
 }
@@ -190,7 +201,7 @@ pub async fn sync_tenant(app: &App, tenant: TenantId, sleeper: Arc<dyn Sleeper>)
         return TenantSync::ended(tenant, TenantOutcome::TokenExpired);
     }
     let (token, graph) = match (stored_token(app, &conn).await, graph_client(app).await) {
-        (Ok(t), Ok(g)) => (t, g.with_sleeper(sleeper)),
+        (Ok(t), Ok(g)) => (t, g.with_sleeper(sleeper).with_usage_ceiling(USAGE_CEILING_PCT)),
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!(tenant_id = tenant.0, error = %e, "spend sync cannot call Meta for this tenant");
             return TenantSync::ended(tenant, TenantOutcome::Failed);
@@ -217,6 +228,12 @@ pub async fn sync_tenant(app: &App, tenant: TenantId, sleeper: Arc<dyn Sleeper>)
                 done.error = Some(format!("throttled (code {code})"));
                 result.outcome = TenantOutcome::Throttled { retry_after_secs: secs };
             }
+            Err(SpendSyncError::Meta(MetaError::NearLimit { usage_pct, retry_after })) => {
+                done.error = Some(format!("deferred: Meta usage at {usage_pct} %"));
+                result.accounts.push(done);
+                defer(&mut result, usage_pct, retry_after);
+                return result;
+            }
             Err(e) => {
                 tracing::error!(tenant_id = tenant.0, account = %account, error = %e, "spend sync of the account failed");
                 done.error = Some(e.to_string());
@@ -231,6 +248,19 @@ pub async fn sync_tenant(app: &App, tenant: TenantId, sleeper: Arc<dyn Sleeper>)
         Box::pin(reconcile(app, &graph, &conn, &token, now, &mut result)).await;
     }
     result
+}
+
+/// The tenant stops calling Meta: its usage reached the ceiling (no further account, no
+/// reconciliation); the next schedule syncs it.
+fn defer(result: &mut TenantSync, usage_pct: u32, retry_after: Duration) {
+    let secs = retry_after.as_secs().max(1);
+    tracing::warn!(
+        tenant_id = result.tenant_id,
+        usage_pct,
+        retry_after_secs = secs,
+        "Meta usage near its limit; the tenant's sync is deferred"
+    );
+    result.outcome = TenantOutcome::Deferred { usage_pct, retry_after_secs: secs };
 }
 
 /// The lead reconciliation of the tenant, its outcome folded into the tenant's: 190 marks the
@@ -250,6 +280,10 @@ async fn reconcile(
             result.leads_error = Some(err.to_string());
             let _ = meta_failure(app.connections.as_ref(), conn, err, now).await;
             result.outcome = TenantOutcome::TokenExpired;
+        }
+        Err(ReconcileError::Meta(MetaError::NearLimit { usage_pct, retry_after })) => {
+            result.leads_error = Some(format!("deferred: Meta usage at {usage_pct} %"));
+            defer(result, usage_pct, retry_after);
         }
         Err(ReconcileError::Meta(MetaError::Throttled { code, retry_after })) => {
             let secs = retry_after.map_or(60, |d| d.as_secs().max(1));

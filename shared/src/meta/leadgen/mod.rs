@@ -31,7 +31,8 @@
 //!
 //! Files: [`webhook`] (handshake, signature, payload), [`inbox`] (page routing and the inbox over
 //! its store port), [`lead`] (a Graph lead as a CRM lead), [`ingest`] (fetch + ingest with
-//! bounded concurrency, replay), [`reconcile`] (lead forms read back, stale inbox items). Everything callers use is re-exported here.
+//! bounded concurrency, replay), [`reconcile`] (lead forms read back, stale inbox items).
+//! Everything callers use is re-exported here.
 
 pub mod inbox;
 pub mod ingest;
