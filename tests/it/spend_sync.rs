@@ -287,6 +287,44 @@ async fn usage_near_the_limit_defers_the_tenant_before_the_wall() {
 }
 
 #[tokio::test]
+async fn objective_budgets_and_schedule_are_stored_with_campaign_rows_and_shown_by_the_campaign() {
+    use local_stack::sandbox_meta::{sandbox_campaigns, sandbox_daily_budget};
+    let m = MetaTestEnv::new().await;
+    let account = ad_account_id(1, true, 2);
+    connect(&m, 1, &account).await;
+    let t = sync(&m, 1, Arc::new(RecordingSleeper::default())).await.expect("synced");
+    assert_eq!(t.outcome, TenantOutcome::Synced, "{t:?}");
+    let campaigns = sandbox_campaigns(&account);
+    let stored = days(&m, 1, &account).await;
+    let row = stored[0].campaigns.iter().find(|r| r.id == campaigns[0].id).expect("campaign row");
+    let settings = row.settings.clone().expect("settings stored");
+    assert_eq!(settings.objective.as_deref(), Some("OUTCOME_LEADS"));
+    assert_eq!(settings.daily_budget_minor, Some(sandbox_daily_budget(0)));
+    assert!(stored[0].ads.iter().all(|a| a.settings.is_none()), "ad rows carry none");
+
+    let m = &m;
+    let detail = |id: String| async move {
+        let uri = format!("/crm/marketing/campaigns/{id}?time_range=30d");
+        let req = request("GET", &uri, Some(&jwt_now(&m.env, 1)), Some(ADMIN_TOKEN), None);
+        let resp = marketing_campaign::handle(&m.env.app, req).await;
+        assert_eq!(resp.status(), 200, "{:?}", body_json(&resp));
+        body_json(&resp)["data"].clone()
+    };
+    let first = detail(campaigns[0].id.clone()).await;
+    assert_eq!(first["objective"], "OUTCOME_LEADS");
+    assert_eq!(first["daily_budget_minor"], sandbox_daily_budget(0));
+    assert_eq!(first["daily_budget"], sandbox_daily_budget(0) as f64 / 100.0, "ARS has 2 decimals");
+    assert_eq!((first["lifetime_budget"].clone(), first["budget_currency"].clone()), (Value::Null, json!("ARS")));
+    assert_eq!(first["start_time"], "2026-09-01T12:00:00Z");
+    let third = detail(campaigns[2].id.clone()).await;
+    assert_eq!(
+        (third["daily_budget"].clone(), third["lifetime_budget_minor"].clone()),
+        (Value::Null, json!(90_000_000))
+    );
+    assert_eq!(third["end_time"], "2027-01-01T02:59:00Z");
+}
+
+#[tokio::test]
 async fn reduce_the_amount_of_data_halves_the_range() {
     let m = MetaTestEnv::new().await;
     let account = ad_account_id(1, true, 2);

@@ -636,9 +636,10 @@ impl SandboxMeta {
                     (Method::GET, [act, edge @ ("campaigns" | "ads")]) if is_act(act) => {
                         let all: Vec<Value> = sandbox_campaigns(act)
                             .iter()
-                            .flat_map(|c| {
+                            .enumerate()
+                            .flat_map(|(k, c)| {
                                 if *edge == "campaigns" {
-                                    vec![json!({"id": c.id, "name": c.name, "effective_status": c.status, "objective": "OUTCOME_LEADS"})]
+                                    vec![sandbox_campaign_object(k, c)]
                                 } else {
                                     c.ads.iter().map(|a| json!({"id": a.id, "name": a.name, "effective_status": a.status, "campaign_id": c.id})).collect()
                                 }
@@ -1064,6 +1065,26 @@ impl SandboxMeta {
 }
 
 // ------------------------------------------------------------------------------- ads insights
+
+/// Campaign `k` of an account as `/{act}/campaigns` lists it: objective, a daily budget (campaigns
+/// 1 and 2, minor units as a decimal string: `sandbox_daily_budget`) or a lifetime budget with a
+/// schedule (campaign 3).
+fn sandbox_campaign_object(k: usize, c: &SandboxEntity) -> Value {
+    let mut v = json!({"id": c.id, "name": c.name, "effective_status": c.status, "objective": "OUTCOME_LEADS",
+                       "start_time": "2026-09-01T09:00:00-0300"});
+    if k < 2 {
+        v["daily_budget"] = json!(sandbox_daily_budget(k).to_string());
+    } else {
+        v["lifetime_budget"] = json!("90000000");
+        v["stop_time"] = json!("2026-12-31T23:59:00-0300");
+    }
+    v
+}
+
+/// The daily budget (minor units) of campaign `k` < 2.
+pub fn sandbox_daily_budget(k: usize) -> i64 {
+    2_500_000 + 500_000 * k as i64
+}
 
 fn is_numeric(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())

@@ -323,6 +323,7 @@ fn spend_day(date: NaiveDate, campaigns: &[(&str, i64)], currency: &str) -> Dail
         impressions: 100,
         clicks: 10,
         meta_leads: 1,
+        settings: None,
     };
     DailySpend {
         tenant_id: TenantId(9600),

@@ -412,6 +412,10 @@ fn spend_row(
         impressions: parse_count(r.impressions.as_deref(), "impressions")?,
         clicks: parse_count(r.clicks.as_deref(), "clicks")?,
         meta_leads: meta_leads(&r.actions)?,
+        settings: match level {
+            Level::Campaign => statuses.get(&r.campaign_id).map(Entity::campaign_settings),
+            Level::Ad => None,
+        },
     };
     let inside = date >= range.since && date <= range.until;
     Ok((inside.then_some(date), row))
