@@ -325,6 +325,54 @@ async fn objective_budgets_and_schedule_are_stored_with_campaign_rows_and_shown_
 }
 
 #[tokio::test]
+async fn a_large_window_goes_through_async_report_jobs_with_failed_jobs_retried_and_slow_ones_split() {
+    let m = MetaTestEnv::with_env(&[("META_SYNC_WINDOW_DAYS", "60")]).await;
+    let account = ad_account_id(1, true, 2);
+    connect(&m, 1, &account).await;
+    // The campaign-level job fails once (started again), a poll answers 2601 (polled again), and
+    // every job reports 100 % one poll before it is "Job Completed".
+    m.sandbox.with(|s| {
+        s.fail_async_jobs = 1;
+        s.async_2601_next = 1;
+        s.calls.clear();
+    });
+    let sleeper = Arc::new(RecordingSleeper::default());
+    let t = sync(&m, 1, sleeper.clone()).await.expect("synced");
+    assert_eq!(t.outcome, TenantOutcome::Synced, "{t:?}");
+    let a = &t.accounts[0];
+    assert_eq!((a.report_jobs, a.report_jobs_retried, a.ranges_split, a.days_written), (3, 1, 0, 60), "{a:?}");
+    let calls = m.sandbox.with(|s| s.calls.clone());
+    assert_eq!(
+        calls.iter().filter(|c| c.starts_with("POST") && c.ends_with(&format!("{account}/insights"))).count(),
+        3
+    );
+    assert_eq!(calls.iter().filter(|c| c.starts_with("GET") && c.ends_with(&format!("{account}/insights"))).count(), 0);
+    assert!(!sleeper.waits().is_empty() && sleeper.waits().iter().all(|w| *w >= Duration::from_secs(1)));
+    let stored = m.env.app.spend.spend_days(TenantId(1), &account, d("2026-09-26"), d(UNTIL)).await.expect("days").0;
+    assert_eq!(stored.len(), 60);
+    for day in &stored {
+        assert_eq!(day.total_spend().0, expected_total(day.date, false), "{}", day.date);
+    }
+
+    // A job over 40 days never finishes: after the polling budget (recorded, not slept) the range
+    // is split and its halves asked for synchronously.
+    m.sandbox.with(|s| {
+        s.slow_jobs_above_days = Some(40);
+        s.calls.clear();
+    });
+    let sleeper = Arc::new(RecordingSleeper::default());
+    let t = sync(&m, 1, sleeper.clone()).await.expect("synced");
+    let a = &t.accounts[0];
+    assert_eq!((t.outcome.clone(), a.report_jobs, a.ranges_split), (TenantOutcome::Synced, 2, 2), "{a:?}");
+    let waited: Duration = sleeper.waits().iter().sum();
+    assert!(waited >= Duration::from_secs(600), "two jobs waited out: {waited:?}");
+    assert_eq!(
+        m.env.app.spend.spend_days(TenantId(1), &account, d("2026-09-26"), d(UNTIL)).await.expect("d").0,
+        stored
+    );
+}
+
+#[tokio::test]
 async fn reduce_the_amount_of_data_halves_the_range() {
     let m = MetaTestEnv::new().await;
     let account = ad_account_id(1, true, 2);

@@ -17,6 +17,11 @@
 //!   [`SandboxState::add_lead`] or `POST /__sandbox/leads?page_id=&campaign_id=&ad_id=&name=`;
 //!   [`SandboxMeta::signed_leadgen_delivery`] builds the webhook delivery Meta would post for
 //!   them, signed (`X-Hub-Signature-256`) with the app secret;
+//! - `POST /{v}/act_{n}/insights` starts an async report job (`report_run_id`); `GET
+//!   /{v}/{report_run_id}` answers "Job Running" [`SandboxState::async_job_polls`] times (the last
+//!   at 100 %) then "Job Completed" (or "Job Failed", `fail_async_jobs`; 2601 on a poll,
+//!   `async_2601_next`; never done over `slow_jobs_above_days`), and
+//!   `/{v}/{report_run_id}/insights` the job's rows, paged;
 //! - `GET /{v}/{page_id}/leadgen_forms` (the forms of the page's leads, the sandbox form on the
 //!   user's pages) and `GET /{v}/{form_id}/leads` (newest first, cursor-paged, `filtering` on
 //!   `time_created` `GREATER_THAN` — any other filter is refused), for the lead reconciliation.
@@ -73,6 +78,17 @@ pub const SANDBOX_ADSET_ID: &str = "120200000000000101";
 pub const SANDBOX_AD_ID: &str = "120200000000001001";
 /// Leadgen ids of `events/meta-leadgen-webhook.json`, seeded by [`SandboxState::seed_demo_leads`].
 pub const DEMO_LEADGEN_IDS: [&str; 2] = ["1100000000000001", "1100000000000002"];
+
+/// An async insights report job (`POST /{act}/insights`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxJob {
+    pub act: String,
+    /// The query it was started with (what `/{report_run_id}/insights` answers).
+    pub query: HashMap<String, String>,
+    pub polls_left: u32,
+    pub fails: bool,
+    pub never_completes: bool,
+}
 
 /// A lead-ads lead held by the sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,6 +211,16 @@ pub struct SandboxState {
     pub restated_days: Vec<chrono::NaiveDate>,
     /// Insights ranges longer than this answer "reduce the amount of data" (100 / 1487534).
     pub max_insights_days: Option<i64>,
+    /// Async report jobs by `report_run_id`.
+    pub report_jobs: HashMap<String, SandboxJob>,
+    /// Polls a new job answers "Job Running" before "Job Completed" (the last of them at 100 %).
+    pub async_job_polls: u32,
+    /// The next this many jobs end "Job Failed".
+    pub fail_async_jobs: u32,
+    /// The next this many polls answer error 2601 (transient "error accessing adreport job").
+    pub async_2601_next: u32,
+    /// Jobs over more days than this never complete (they run "too long").
+    pub slow_jobs_above_days: Option<i64>,
     /// Every Graph answer carries usage headers at this percent (`X-Business-Use-Case-Usage`,
     /// `X-Ad-Account-Usage` with a 240 s reset, `X-App-Usage`); `None` = no usage headers.
     pub usage_pct: Option<u32>,
@@ -232,6 +258,11 @@ impl Default for SandboxState {
             restated_days: Vec::new(),
             max_insights_days: None,
             usage_pct: None,
+            report_jobs: HashMap::new(),
+            async_job_polls: 2,
+            fail_async_jobs: 0,
+            async_2601_next: 0,
+            slow_jobs_above_days: None,
             account_overrides: HashMap::new(),
             insights_queries: Vec::new(),
             codes: HashMap::new(),
@@ -657,6 +688,69 @@ impl SandboxMeta {
                             Err(resp) => *resp,
                         }
                     }
+                    (Method::POST, [act, "insights"]) if is_act(act) => {
+                        let mut recorded = query.clone();
+                        recorded.remove("access_token");
+                        recorded.remove("appsecret_proof");
+                        state.insights_queries.push(recorded.clone());
+                        let days = match insights(&state, act, &query) {
+                            Ok(_) => range_days(&query),
+                            Err(resp) => return *resp,
+                        };
+                        let id = (2_300_000_000_000_001u64 + state.report_jobs.len() as u64).to_string();
+                        let fails = state.fail_async_jobs > 0;
+                        state.fail_async_jobs = state.fail_async_jobs.saturating_sub(1);
+                        let job = SandboxJob {
+                            act: act.to_string(),
+                            query: recorded,
+                            polls_left: state.async_job_polls,
+                            fails,
+                            never_completes: state.slow_jobs_above_days.is_some_and(|max| days > max),
+                        };
+                        state.report_jobs.insert(id.clone(), job);
+                        json_resp(StatusCode::OK, json!({"report_run_id": id}))
+                    }
+                    (Method::GET, [job]) if state.report_jobs.contains_key(*job) => {
+                        if state.async_2601_next > 0 {
+                            state.async_2601_next -= 1;
+                            return graph_error(
+                                StatusCode::BAD_REQUEST,
+                                2601,
+                                None,
+                                "OAuthException",
+                                "Error accessing adreport job.",
+                            );
+                        }
+                        let Some(j) = state.report_jobs.get_mut(*job) else {
+                            return graph_error(StatusCode::BAD_REQUEST, 100, None, "OAuthException", "no such job");
+                        };
+                        let (status, pct) = if j.never_completes {
+                            ("Job Running", 50)
+                        } else if j.polls_left > 0 {
+                            j.polls_left -= 1;
+                            ("Job Running", if j.polls_left == 0 { 100 } else { 50 })
+                        } else if j.fails {
+                            ("Job Failed", 100)
+                        } else {
+                            ("Job Completed", 100)
+                        };
+                        json_resp(
+                            StatusCode::OK,
+                            json!({"id": job, "async_status": status, "async_percent_completion": pct}),
+                        )
+                    }
+                    (Method::GET, [job, "insights"]) if state.report_jobs.contains_key(*job) => {
+                        let Some(j) = state.report_jobs.get(*job).cloned() else {
+                            return graph_error(StatusCode::BAD_REQUEST, 100, None, "OAuthException", "no such job");
+                        };
+                        if j.polls_left > 0 || j.fails || j.never_completes {
+                            return graph_error(StatusCode::BAD_REQUEST, 100, None, "OAuthException", "job not completed");
+                        }
+                        match insights(&state, &j.act, &j.query) {
+                            Ok(all) => self.page(&state, &path, &query, all),
+                            Err(resp) => *resp,
+                        }
+                    }
                     (Method::GET, [page, "leadgen_forms"]) if is_numeric(page) => {
                         let mut forms: Vec<String> =
                             state.leads.values().filter(|l| l.page_id == *page).map(|l| l.form_id.clone()).collect();
@@ -1005,6 +1099,18 @@ impl SandboxMeta {
                 if let Some(n) = num("max_insights_days") {
                     s.max_insights_days = Some(n.max(1) as i64);
                 }
+                if let Some(n) = num("async_job_polls") {
+                    s.async_job_polls = n.min(100) as u32;
+                }
+                if let Some(n) = num("fail_async_jobs") {
+                    s.fail_async_jobs = n as u32;
+                }
+                if let Some(n) = num("async_2601_next") {
+                    s.async_2601_next = n as u32;
+                }
+                if let Some(n) = num("slow_jobs_above_days") {
+                    s.slow_jobs_above_days = Some(n as i64);
+                }
                 if let Some(v) = q.get("usage_pct") {
                     s.usage_pct = v.parse::<u32>().ok().map(|p| p.min(200));
                 }
@@ -1084,6 +1190,18 @@ fn sandbox_campaign_object(k: usize, c: &SandboxEntity) -> Value {
 /// The daily budget (minor units) of campaign `k` < 2.
 pub fn sandbox_daily_budget(k: usize) -> i64 {
     2_500_000 + 500_000 * k as i64
+}
+
+/// Days of an insights query's `time_range` (0 when unreadable).
+fn range_days(q: &HashMap<String, String>) -> i64 {
+    let range: Value = q.get("time_range").and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
+    let day = |k: &str| {
+        range.get(k).and_then(Value::as_str).and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    };
+    match (day("since"), day("until")) {
+        (Some(a), Some(b)) => (b - a).num_days() + 1,
+        _ => 0,
+    }
 }
 
 fn is_numeric(s: &str) -> bool {

@@ -228,6 +228,24 @@ impl GraphClient {
         self.send(Method::GET, &url, what).await
     }
 
+    /// POST with the parameters in the query (as Graph takes them) and the token.
+    pub async fn post(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+        token: &SecretString,
+        what: &'static str,
+    ) -> Result<Value, MetaError> {
+        let mut url = self.url(path, params)?;
+        self.authorize(&mut url, token);
+        self.send(Method::POST, &url, what).await
+    }
+
+    /// How this client waits (between attempts, and for callers that poll Meta).
+    pub fn sleeper(&self) -> &dyn Sleeper {
+        self.sleeper.as_ref()
+    }
+
     /// Every element of a paged edge, following `paging.next` until it is absent.
     pub async fn get_all<T: DeserializeOwned>(
         &self,

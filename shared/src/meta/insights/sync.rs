@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use super::fetch::{account_info, daily_insights, statuses, DayRange, Level};
+use super::fetch::{account_info, daily_insights, statuses, DayRange, FetchCounts, Level};
 use super::wire::{meta_leads, parse_count, parse_spend, row_status, Entity, InsightRow};
 use super::SpendSyncError;
 use crate::api::app::App;
@@ -158,8 +158,12 @@ pub struct AccountSync {
     pub days_written: u32,
     pub campaign_rows: u32,
     pub ad_rows: u32,
-    /// Times Meta asked for less data and the date range was halved.
+    /// Times Meta asked for less data (or a report job ran too long) and the date range was halved.
     pub ranges_split: u32,
+    /// Async report jobs started (windows over `fetch::ASYNC_ABOVE_DAYS` days), and restarts of
+    /// failed ones among them.
+    pub report_jobs: u32,
+    pub report_jobs_retried: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -331,8 +335,16 @@ async fn sync_account(
     let range = DayRange { since, until };
 
     let (campaigns, ads) = statuses(graph, token, account).await?;
-    let campaign_rows = daily_insights(graph, token, account, Level::Campaign, range, &mut done.ranges_split).await?;
-    let ad_rows = daily_insights(graph, token, account, Level::Ad, range, &mut done.ranges_split).await?;
+    let mut counts = FetchCounts::default();
+    let fetched = async {
+        let campaign_rows = daily_insights(graph, token, account, Level::Campaign, range, &mut counts).await?;
+        let ad_rows = daily_insights(graph, token, account, Level::Ad, range, &mut counts).await?;
+        Ok::<_, MetaError>((campaign_rows, ad_rows))
+    }
+    .await;
+    (done.ranges_split, done.report_jobs, done.report_jobs_retried) =
+        (counts.ranges_split, counts.report_jobs, counts.report_jobs_retried);
+    let (campaign_rows, ad_rows) = fetched?;
     done.campaign_rows = campaign_rows.len() as u32;
     done.ad_rows = ad_rows.len() as u32;
 
