@@ -211,6 +211,8 @@ pub struct SandboxState {
     pub restated_days: Vec<chrono::NaiveDate>,
     /// Insights ranges longer than this answer "reduce the amount of data" (100 / 1487534).
     pub max_insights_days: Option<i64>,
+    /// Every Graph call takes at least this long (benchmarks); concurrent calls overlap.
+    pub latency_ms: u64,
     /// Async report jobs by `report_run_id`.
     pub report_jobs: HashMap<String, SandboxJob>,
     /// Polls a new job answers "Job Running" before "Job Completed" (the last of them at 100 %).
@@ -258,6 +260,7 @@ impl Default for SandboxState {
             restated_days: Vec::new(),
             max_insights_days: None,
             usage_pct: None,
+            latency_ms: 0,
             report_jobs: HashMap::new(),
             async_job_polls: 2,
             fail_async_jobs: 0,
@@ -284,6 +287,18 @@ impl SandboxState {
     /// Long-lived tokens the sandbox issued (tests compare them with what the product stored).
     pub fn long_lived_tokens(&self) -> Vec<String> {
         self.tokens.keys().filter(|t| t.starts_with("EAAL")).cloned().collect()
+    }
+
+    /// A long-lived token for `user_id` with the product's scopes, valid 60 days (benchmarks
+    /// connect thousands of tenants without the dialog).
+    pub fn issue_token(&mut self, token: &str, user_id: &str) {
+        let grant = TokenGrant {
+            user_id: user_id.to_string(),
+            scopes: crm_shared::meta::graph::OAUTH_SCOPES.iter().map(|s| s.to_string()).collect(),
+            expires_at: self.now() + 60 * 24 * 3600,
+            revoked: false,
+        };
+        self.tokens.insert(token.to_string(), grant);
     }
 
     /// Meta invalidates this one token (its calls answer 190 from now on).
@@ -571,10 +586,12 @@ impl SandboxMeta {
         let delay = {
             let mut state = lock(&self.state);
             state.calls.push(format!("{method} {path}"));
-            (state.delay_next > 0).then(|| {
+            if state.delay_next > 0 {
                 state.delay_next -= 1;
-                std::time::Duration::from_millis(state.delay_ms)
-            })
+                Some(std::time::Duration::from_millis(state.delay_ms))
+            } else {
+                (state.latency_ms > 0).then(|| std::time::Duration::from_millis(state.latency_ms))
+            }
         };
         if let Some(d) = delay {
             tokio::time::sleep(d).await;
