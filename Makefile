@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_INCREMENTAL ?= 0
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: dev hsm-evaluate test lint fmt unit spend-sync bench bench-cold-start bench-dashboard build-arm64 deploy clean-local
+.PHONY: dev hsm-evaluate test lint fmt unit spend-sync bench bench-cold-start bench-dashboard bench-spend-sync build-arm64 deploy clean-local
 
 ## Run the product locally: moto + sandbox Meta/YCloud + every function on http://127.0.0.1:8080
 dev:
@@ -39,6 +39,9 @@ bench-cold-start:
 ## Dashboard: items read + warm latency of /stats at 1k and 100k leads vs a naive per-lead read (moto)
 bench-dashboard:
 	@scripts/bench-dashboard.sh
+
+bench-spend-sync:
+	@scripts/bench-spend-sync.sh
 
 ## Production build for Lambda (Graviton): needs `make dev` once (installs cargo-lambda)
 build-arm64:

@@ -290,6 +290,7 @@ async fn ingested_meta_lead_is_idempotent_on_its_external_id() {
             campaign_name: None,
             ad_id: None,
             ad_name: None,
+            adset_id: None,
         },
         opted_out: false,
     };

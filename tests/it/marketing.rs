@@ -64,6 +64,7 @@ fn row(id: &str, name: &str, spend: i64, campaign: Option<(&str, &str)>) -> Spen
         impressions: 1000,
         clicks: 50,
         meta_leads: 2,
+        settings: None,
     }
 }
 

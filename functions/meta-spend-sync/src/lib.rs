@@ -9,7 +9,9 @@
 //! The summary is logged as one JSON line. A tenant Meta throttles, or whose sync failed, fails
 //! the invocation so Lambda's async retries run it later and, when they are exhausted, the event
 //! lands in the function's dead-letter queue (failed tenants stay visible). An expired token is
-//! not retried (the connection is marked expired; token-status asks for a reconnect).
+//! not retried (the connection is marked expired; token-status asks for a reconnect). A tenant
+//! whose Meta usage headers reached the ceiling (`deferred`) stopped calling before the wall: the
+//! invocation succeeds (no dead letter for a healthy tenant) and the next schedule syncs it.
 
 use std::sync::Arc;
 

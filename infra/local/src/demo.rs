@@ -7,7 +7,7 @@ use crm_shared::events::{apply_event, parse_event};
 use crm_shared::platform::auth::sign_hs256;
 use crm_shared::store::events::EventStore;
 use crm_shared::store::fx_rates::{FxRate, FxRateStore, MANUAL_SOURCE};
-use crm_shared::store::spend::{DailySpend, SpendRow, SpendStore};
+use crm_shared::store::spend::{CampaignSettings, DailySpend, SpendRow, SpendStore};
 use crm_shared::store::{TenantProfile, TenantProfileStore};
 use serde_json::json;
 
@@ -147,6 +147,11 @@ pub async fn seed_dashboard<S: EventStore + SpendStore + FxRateStore + ?Sized>(
                 impressions: spend / 150,
                 clicks: spend / 9_000,
                 meta_leads: ((d * 7 + k as i64 * 3) % 5),
+                settings: Some(CampaignSettings {
+                    objective: Some("OUTCOME_LEADS".into()),
+                    daily_budget_minor: Some(5_000_000 + 1_000_000 * k as i64),
+                    ..Default::default()
+                }),
             }
         };
         let campaigns: Vec<SpendRow> = (0..DEMO_CAMPAIGNS.len()).map(rows).collect();
@@ -165,6 +170,7 @@ pub async fn seed_dashboard<S: EventStore + SpendStore + FxRateStore + ?Sized>(
                     impressions: spend / 150,
                     clicks: spend / 9_000,
                     meta_leads: 0,
+                    settings: None,
                 })
             })
             .collect();

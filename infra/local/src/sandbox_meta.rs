@@ -16,7 +16,15 @@
 //!   `campaign_id`/`_name`, `adset_id`, `ad_id`/`_name`; only the asked `fields`), created with
 //!   [`SandboxState::add_lead`] or `POST /__sandbox/leads?page_id=&campaign_id=&ad_id=&name=`;
 //!   [`SandboxMeta::signed_leadgen_delivery`] builds the webhook delivery Meta would post for
-//!   them, signed (`X-Hub-Signature-256`) with the app secret.
+//!   them, signed (`X-Hub-Signature-256`) with the app secret;
+//! - `POST /{v}/act_{n}/insights` starts an async report job (`report_run_id`); `GET
+//!   /{v}/{report_run_id}` answers "Job Running" [`SandboxState::async_job_polls`] times (the last
+//!   at 100 %) then "Job Completed" (or "Job Failed", `fail_async_jobs`; 2601 on a poll,
+//!   `async_2601_next`; never done over `slow_jobs_above_days`), and
+//!   `/{v}/{report_run_id}/insights` the job's rows, paged;
+//! - `GET /{v}/{page_id}/leadgen_forms` (the forms of the page's leads, the sandbox form on the
+//!   user's pages) and `GET /{v}/{form_id}/leads` (newest first, cursor-paged, `filtering` on
+//!   `time_created` `GREATER_THAN` — any other filter is refused), for the lead reconciliation.
 //!
 //! - `GET /{v}/act_{n}` (currency, time zone), `/{v}/act_{n}/campaigns` and `/ads` (with
 //!   `effective_status`: campaign 1 ACTIVE, 2 PAUSED, 3 ARCHIVED) and `/{v}/act_{n}/insights`
@@ -70,6 +78,17 @@ pub const SANDBOX_ADSET_ID: &str = "120200000000000101";
 pub const SANDBOX_AD_ID: &str = "120200000000001001";
 /// Leadgen ids of `events/meta-leadgen-webhook.json`, seeded by [`SandboxState::seed_demo_leads`].
 pub const DEMO_LEADGEN_IDS: [&str; 2] = ["1100000000000001", "1100000000000002"];
+
+/// An async insights report job (`POST /{act}/insights`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxJob {
+    pub act: String,
+    /// The query it was started with (what `/{report_run_id}/insights` answers).
+    pub query: HashMap<String, String>,
+    pub polls_left: u32,
+    pub fails: bool,
+    pub never_completes: bool,
+}
 
 /// A lead-ads lead held by the sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,6 +211,21 @@ pub struct SandboxState {
     pub restated_days: Vec<chrono::NaiveDate>,
     /// Insights ranges longer than this answer "reduce the amount of data" (100 / 1487534).
     pub max_insights_days: Option<i64>,
+    /// Every Graph call takes at least this long (benchmarks); concurrent calls overlap.
+    pub latency_ms: u64,
+    /// Async report jobs by `report_run_id`.
+    pub report_jobs: HashMap<String, SandboxJob>,
+    /// Polls a new job answers "Job Running" before "Job Completed" (the last of them at 100 %).
+    pub async_job_polls: u32,
+    /// The next this many jobs end "Job Failed".
+    pub fail_async_jobs: u32,
+    /// The next this many polls answer error 2601 (transient "error accessing adreport job").
+    pub async_2601_next: u32,
+    /// Jobs over more days than this never complete (they run "too long").
+    pub slow_jobs_above_days: Option<i64>,
+    /// Every Graph answer carries usage headers at this percent (`X-Business-Use-Case-Usage`,
+    /// `X-Ad-Account-Usage` with a 240 s reset, `X-App-Usage`); `None` = no usage headers.
+    pub usage_pct: Option<u32>,
     /// `(currency, time zone)` of an ad account, overriding owned = ARS / client = USD.
     pub account_overrides: HashMap<String, (String, String)>,
     /// The query of every insights call (without token and proof).
@@ -225,6 +259,13 @@ impl Default for SandboxState {
             permissions_revoked: 0,
             restated_days: Vec::new(),
             max_insights_days: None,
+            usage_pct: None,
+            latency_ms: 0,
+            report_jobs: HashMap::new(),
+            async_job_polls: 2,
+            fail_async_jobs: 0,
+            async_2601_next: 0,
+            slow_jobs_above_days: None,
             account_overrides: HashMap::new(),
             insights_queries: Vec::new(),
             codes: HashMap::new(),
@@ -246,6 +287,18 @@ impl SandboxState {
     /// Long-lived tokens the sandbox issued (tests compare them with what the product stored).
     pub fn long_lived_tokens(&self) -> Vec<String> {
         self.tokens.keys().filter(|t| t.starts_with("EAAL")).cloned().collect()
+    }
+
+    /// A long-lived token for `user_id` with the product's scopes, valid 60 days (benchmarks
+    /// connect thousands of tenants without the dialog).
+    pub fn issue_token(&mut self, token: &str, user_id: &str) {
+        let grant = TokenGrant {
+            user_id: user_id.to_string(),
+            scopes: crm_shared::meta::graph::OAUTH_SCOPES.iter().map(|s| s.to_string()).collect(),
+            expires_at: self.now() + 60 * 24 * 3600,
+            revoked: false,
+        };
+        self.tokens.insert(token.to_string(), grant);
     }
 
     /// Meta invalidates this one token (its calls answer 190 from now on).
@@ -495,7 +548,31 @@ impl SandboxMeta {
         hex::encode(crm_shared::platform::crypto::hmac_sha256(self.app_secret.as_bytes(), token.as_bytes()))
     }
 
+    /// Every Graph answer, with usage headers when [`SandboxState::usage_pct`] is set.
     async fn handle(&self, req: hyper::Request<Incoming>) -> Resp {
+        let control = req.uri().path().starts_with("/__sandbox/");
+        let mut resp = self.answer(req).await;
+        let usage = lock(&self.state).usage_pct;
+        if let (false, Some(pct)) = (control, usage) {
+            let headers = [
+                (
+                    "x-business-use-case-usage",
+                    json!({ business_id(1): [{"type": "ads_insights", "call_count": pct, "total_cputime": pct / 2,
+                            "total_time": pct / 2, "estimated_time_to_regain_access": 0}]}),
+                ),
+                ("x-ad-account-usage", json!({"acc_id_util_pct": pct, "reset_time_duration": 240})),
+                ("x-app-usage", json!({"call_count": pct / 3, "total_cputime": 1, "total_time": 1})),
+            ];
+            for (name, v) in headers {
+                if let Ok(v) = header::HeaderValue::from_str(&v.to_string()) {
+                    resp.headers_mut().insert(name, v);
+                }
+            }
+        }
+        resp
+    }
+
+    async fn answer(&self, req: hyper::Request<Incoming>) -> Resp {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         let query: HashMap<String, String> = req
@@ -509,10 +586,12 @@ impl SandboxMeta {
         let delay = {
             let mut state = lock(&self.state);
             state.calls.push(format!("{method} {path}"));
-            (state.delay_next > 0).then(|| {
+            if state.delay_next > 0 {
                 state.delay_next -= 1;
-                std::time::Duration::from_millis(state.delay_ms)
-            })
+                Some(std::time::Duration::from_millis(state.delay_ms))
+            } else {
+                (state.latency_ms > 0).then(|| std::time::Duration::from_millis(state.latency_ms))
+            }
         };
         if let Some(d) = delay {
             tokio::time::sleep(d).await;
@@ -605,9 +684,10 @@ impl SandboxMeta {
                     (Method::GET, [act, edge @ ("campaigns" | "ads")]) if is_act(act) => {
                         let all: Vec<Value> = sandbox_campaigns(act)
                             .iter()
-                            .flat_map(|c| {
+                            .enumerate()
+                            .flat_map(|(k, c)| {
                                 if *edge == "campaigns" {
-                                    vec![json!({"id": c.id, "name": c.name, "effective_status": c.status, "objective": "OUTCOME_LEADS"})]
+                                    vec![sandbox_campaign_object(k, c)]
                                 } else {
                                     c.ads.iter().map(|a| json!({"id": a.id, "name": a.name, "effective_status": a.status, "campaign_id": c.id})).collect()
                                 }
@@ -625,19 +705,100 @@ impl SandboxMeta {
                             Err(resp) => *resp,
                         }
                     }
-                    (Method::GET, [id]) if id.bytes().all(|b| b.is_ascii_digit()) => match state.leads.get(*id) {
-                        Some(lead) => {
-                            let full = lead.graph_object();
-                            let fields: Vec<&str> =
-                                query.get("fields").map(|f| f.split(',').map(str::trim).collect()).unwrap_or_default();
-                            let mut out = json!({"id": lead.id});
-                            for f in fields {
-                                if let Some(v) = full.get(f) {
-                                    out[f] = v.clone();
-                                }
-                            }
-                            json_resp(StatusCode::OK, out)
+                    (Method::POST, [act, "insights"]) if is_act(act) => {
+                        let mut recorded = query.clone();
+                        recorded.remove("access_token");
+                        recorded.remove("appsecret_proof");
+                        state.insights_queries.push(recorded.clone());
+                        let days = match insights(&state, act, &query) {
+                            Ok(_) => range_days(&query),
+                            Err(resp) => return *resp,
+                        };
+                        let id = (2_300_000_000_000_001u64 + state.report_jobs.len() as u64).to_string();
+                        let fails = state.fail_async_jobs > 0;
+                        state.fail_async_jobs = state.fail_async_jobs.saturating_sub(1);
+                        let job = SandboxJob {
+                            act: act.to_string(),
+                            query: recorded,
+                            polls_left: state.async_job_polls,
+                            fails,
+                            never_completes: state.slow_jobs_above_days.is_some_and(|max| days > max),
+                        };
+                        state.report_jobs.insert(id.clone(), job);
+                        json_resp(StatusCode::OK, json!({"report_run_id": id}))
+                    }
+                    (Method::GET, [job]) if state.report_jobs.contains_key(*job) => {
+                        if state.async_2601_next > 0 {
+                            state.async_2601_next -= 1;
+                            return graph_error(
+                                StatusCode::BAD_REQUEST,
+                                2601,
+                                None,
+                                "OAuthException",
+                                "Error accessing adreport job.",
+                            );
                         }
+                        let Some(j) = state.report_jobs.get_mut(*job) else {
+                            return graph_error(StatusCode::BAD_REQUEST, 100, None, "OAuthException", "no such job");
+                        };
+                        let (status, pct) = if j.never_completes {
+                            ("Job Running", 50)
+                        } else if j.polls_left > 0 {
+                            j.polls_left -= 1;
+                            ("Job Running", if j.polls_left == 0 { 100 } else { 50 })
+                        } else if j.fails {
+                            ("Job Failed", 100)
+                        } else {
+                            ("Job Completed", 100)
+                        };
+                        json_resp(
+                            StatusCode::OK,
+                            json!({"id": job, "async_status": status, "async_percent_completion": pct}),
+                        )
+                    }
+                    (Method::GET, [job, "insights"]) if state.report_jobs.contains_key(*job) => {
+                        let Some(j) = state.report_jobs.get(*job).cloned() else {
+                            return graph_error(StatusCode::BAD_REQUEST, 100, None, "OAuthException", "no such job");
+                        };
+                        if j.polls_left > 0 || j.fails || j.never_completes {
+                            return graph_error(StatusCode::BAD_REQUEST, 100, None, "OAuthException", "job not completed");
+                        }
+                        match insights(&state, &j.act, &j.query) {
+                            Ok(all) => self.page(&state, &path, &query, all),
+                            Err(resp) => *resp,
+                        }
+                    }
+                    (Method::GET, [page, "leadgen_forms"]) if is_numeric(page) => {
+                        let mut forms: Vec<String> =
+                            state.leads.values().filter(|l| l.page_id == *page).map(|l| l.form_id.clone()).collect();
+                        if state.pages.iter().any(|(id, _)| id == page) {
+                            forms.push(SANDBOX_FORM_ID.to_string());
+                        }
+                        forms.sort();
+                        forms.dedup();
+                        let all = forms
+                            .iter()
+                            .map(|f| json!({"id": f, "name": format!("Sandbox form {f}"), "status": "ACTIVE"}))
+                            .collect();
+                        self.page(&state, &path, &query, all)
+                    }
+                    (Method::GET, [form, "leads"]) if is_numeric(form) => {
+                        let after = match created_after(&query) {
+                            Ok(a) => a,
+                            Err(resp) => return *resp,
+                        };
+                        let mut leads: Vec<&SandboxLead> = state
+                            .leads
+                            .values()
+                            .filter(|l| l.form_id == *form && after.is_none_or(|a| l.created_time > a))
+                            .collect();
+                        // Newest first, as Meta lists them.
+                        leads.sort_by(|a, b| b.created_time.cmp(&a.created_time).then_with(|| a.id.cmp(&b.id)));
+                        let all = leads.iter().map(|l| with_fields(l, &query)).collect();
+                        self.page(&state, &path, &query, all)
+                    }
+                    (Method::GET, [id]) if id.bytes().all(|b| b.is_ascii_digit()) => match state.leads.get(*id) {
+                        Some(lead) => json_resp(StatusCode::OK, with_fields(lead, &query)),
                         None => graph_error(
                             StatusCode::BAD_REQUEST,
                             100,
@@ -955,6 +1116,21 @@ impl SandboxMeta {
                 if let Some(n) = num("max_insights_days") {
                     s.max_insights_days = Some(n.max(1) as i64);
                 }
+                if let Some(n) = num("async_job_polls") {
+                    s.async_job_polls = n.min(100) as u32;
+                }
+                if let Some(n) = num("fail_async_jobs") {
+                    s.fail_async_jobs = n as u32;
+                }
+                if let Some(n) = num("async_2601_next") {
+                    s.async_2601_next = n as u32;
+                }
+                if let Some(n) = num("slow_jobs_above_days") {
+                    s.slow_jobs_above_days = Some(n as i64);
+                }
+                if let Some(v) = q.get("usage_pct") {
+                    s.usage_pct = v.parse::<u32>().ok().map(|p| p.min(200));
+                }
                 if let Some(d) =
                     q.get("restate_day").and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
                 {
@@ -1012,6 +1188,73 @@ impl SandboxMeta {
 }
 
 // ------------------------------------------------------------------------------- ads insights
+
+/// Campaign `k` of an account as `/{act}/campaigns` lists it: objective, a daily budget (campaigns
+/// 1 and 2, minor units as a decimal string: `sandbox_daily_budget`) or a lifetime budget with a
+/// schedule (campaign 3).
+fn sandbox_campaign_object(k: usize, c: &SandboxEntity) -> Value {
+    let mut v = json!({"id": c.id, "name": c.name, "effective_status": c.status, "objective": "OUTCOME_LEADS",
+                       "start_time": "2026-09-01T09:00:00-0300"});
+    if k < 2 {
+        v["daily_budget"] = json!(sandbox_daily_budget(k).to_string());
+    } else {
+        v["lifetime_budget"] = json!("90000000");
+        v["stop_time"] = json!("2026-12-31T23:59:00-0300");
+    }
+    v
+}
+
+/// The daily budget (minor units) of campaign `k` < 2.
+pub fn sandbox_daily_budget(k: usize) -> i64 {
+    2_500_000 + 500_000 * k as i64
+}
+
+/// Days of an insights query's `time_range` (0 when unreadable).
+fn range_days(q: &HashMap<String, String>) -> i64 {
+    let range: Value = q.get("time_range").and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
+    let day = |k: &str| {
+        range.get(k).and_then(Value::as_str).and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    };
+    match (day("since"), day("until")) {
+        (Some(a), Some(b)) => (b - a).num_days() + 1,
+        _ => 0,
+    }
+}
+
+fn is_numeric(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The lead with only the asked `fields` (and its id).
+fn with_fields(lead: &SandboxLead, q: &HashMap<String, String>) -> Value {
+    let full = lead.graph_object();
+    let mut out = json!({"id": lead.id});
+    for f in q.get("fields").map(|f| f.split(',').map(str::trim).collect::<Vec<_>>()).unwrap_or_default() {
+        if let Some(v) = full.get(f) {
+            out[f] = v.clone();
+        }
+    }
+    out
+}
+
+/// The `time_created` bound of a leads edge's `filtering` (`[{"field": "time_created",
+/// "operator": "GREATER_THAN", "value": epoch}]`); other filters are refused as Meta would.
+fn created_after(q: &HashMap<String, String>) -> Result<Option<i64>, Box<Resp>> {
+    let Some(raw) = q.get("filtering") else { return Ok(None) };
+    let bad =
+        || Box::new(graph_error(StatusCode::BAD_REQUEST, 100, None, "OAuthException", "(#100) Invalid filtering"));
+    let filters: Vec<Value> = serde_json::from_str(raw).map_err(|_| bad())?;
+    let mut after = None;
+    for f in filters {
+        match (f["field"].as_str(), f["operator"].as_str()) {
+            (Some("time_created"), Some("GREATER_THAN")) => {
+                after = Some(f["value"].as_i64().or_else(|| f["value"].as_str()?.parse().ok()).ok_or_else(bad)?);
+            }
+            _ => return Err(bad()),
+        }
+    }
+    Ok(after)
+}
 
 fn is_act(s: &str) -> bool {
     s.strip_prefix("act_").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))

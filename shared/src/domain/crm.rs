@@ -45,11 +45,15 @@ pub struct AdAttribution<Id = String> {
     pub ad_id: Option<Id>,
     #[serde(default)]
     pub ad_name: Option<String>,
+    /// The ad set (Meta's `adset_id`); absent on older records and on CRM events without it
+    /// (not written when unknown, so stored items keep their attributes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adset_id: Option<Id>,
 }
 
 impl<Id> Default for AdAttribution<Id> {
     fn default() -> Self {
-        Self { campaign_id: None, campaign_name: None, ad_id: None, ad_name: None }
+        Self { campaign_id: None, campaign_name: None, ad_id: None, ad_name: None, adset_id: None }
     }
 }
 
@@ -61,6 +65,7 @@ impl<Id: AsRef<str>> AdAttribution<Id> {
             campaign_name: self.campaign_name.clone(),
             ad_id: self.ad_id.as_ref().map(|i| i.as_ref().to_string()),
             ad_name: self.ad_name.clone(),
+            adset_id: self.adset_id.as_ref().map(|i| i.as_ref().to_string()),
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::marketing::dashboard::{Dashboard, DashboardError, RowKind};
 use crate::marketing::formulas::{cpa, major, rate_percent, roas, roi_percent, roi_ratio};
 use crate::marketing::fx::NO_RATE_REASON;
 use crate::platform::error::{DomainError, Failure};
+use crate::store::spend::CampaignSettings;
 
 /// The range when the request names none.
 pub const DEFAULT_RANGE: &str = "30d";
@@ -215,21 +216,44 @@ impl Dashboard {
             .ok_or_else(|| CampaignsError::NotFound(id.to_string()))
     }
 
+    /// The campaign's settings from the latest synced row that has them, with its account's
+    /// currency (the reporting currency when the account's is unknown).
+    fn campaign_settings(&self, id: &str) -> Option<(CampaignSettings, Currency)> {
+        let mut found = None;
+        for a in &self.accounts {
+            for r in a.campaigns.iter().filter(|r| r.id == id) {
+                if let Some(s) = &r.settings {
+                    found = Some((s.clone(), a.currency.unwrap_or(self.currency)));
+                }
+            }
+        }
+        found
+    }
+
     /// `GET /campaigns/{id}`.
     pub fn campaign_detail(&self, id: &str) -> Result<Value, CampaignsError> {
         let row = self.campaign_row(id)?;
         let status = row.get("status").and_then(Value::as_str).unwrap_or("unknown").to_string();
+        let (settings, budget_cur) = match self.campaign_settings(id) {
+            Some((s, c)) => (Some(s), c),
+            None => (None, self.currency),
+        };
+        let budget = |f: fn(&CampaignSettings) -> Option<i64>| settings.as_ref().and_then(f).map(MinorUnits);
         Ok(json!({
             "id": id,
             "name": row.get("ad_name"),
             "status": meta_status(&status),
             "status_normalized": status,
-            // Not stored by the spend sync yet (its rows carry status, not objective or budgets).
-            "objective": Value::Null,
-            "daily_budget": Value::Null,
-            "lifetime_budget": Value::Null,
-            "start_time": Value::Null,
-            "end_time": Value::Null,
+            // As the spend sync last saw the campaign (null before it stored them, or unset at
+            // Meta); budgets in the account's currency, not converted.
+            "objective": settings.as_ref().and_then(|s| s.objective.clone()),
+            "daily_budget": budget(|s| s.daily_budget_minor).map(|b| major(b, budget_cur)),
+            "daily_budget_minor": budget(|s| s.daily_budget_minor),
+            "lifetime_budget": budget(|s| s.lifetime_budget_minor).map(|b| major(b, budget_cur)),
+            "lifetime_budget_minor": budget(|s| s.lifetime_budget_minor),
+            "budget_currency": settings.as_ref().map(|_| budget_cur),
+            "start_time": settings.as_ref().and_then(|s| s.start_time),
+            "end_time": settings.as_ref().and_then(|s| s.end_time),
             "performance": Value::Object(performance(&row, self.currency)),
             "time_range": self.period.name,
             "period": { "from": self.period.from, "to": self.period.to, "time_zone": self.time_zone },

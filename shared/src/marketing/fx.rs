@@ -306,6 +306,7 @@ mod tests {
             impressions: 1_000,
             clicks: 10,
             meta_leads: 2,
+            settings: None,
         }
     }
 

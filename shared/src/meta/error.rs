@@ -83,6 +83,11 @@ fn peer(err: &MetaError) -> (Failure, &'static str, &'static str) {
             "meta_throttled",
             "Meta is rate limiting this account; retry later",
         ),
+        MetaError::NearLimit { retry_after, .. } => (
+            Failure::Unavailable { retry_after_secs: Some(retry_after.as_secs().max(1)) },
+            "meta_throttled",
+            "Meta's usage limit for this account is nearly reached; retry later",
+        ),
         MetaError::Transient { .. } | MetaError::Timeout | MetaError::Unreachable => (
             Failure::Unavailable { retry_after_secs: Some(5) },
             "meta_unavailable",

@@ -256,6 +256,31 @@ pub async fn lead_inbox<S: LeadInbox>(s: &S) {
 
     s.settle(t, "1999", InboxStatus::Done, None, at(40)).await.expect("settle unknown");
     assert_eq!(s.get(t, "1999").await.expect("get"), None, "never opened: nothing written");
+
+    // Open items by age: only those first received before the bound, oldest first.
+    let aged = TenantId(9802);
+    for (i, id) in ["2001", "2002", "2003"].into_iter().enumerate() {
+        s.open(aged, &inbox_lead(id), at(100 * i as i64)).await.expect("open");
+    }
+    s.open(aged, &inbox_lead("2001"), at(500)).await.expect("a re-delivery keeps the first receipt");
+    let before = |secs| async move {
+        let items = s.open_items_received_before(aged, at(secs), 10).await.expect("aged");
+        items.into_iter().map(|l| l.leadgen_id).collect::<Vec<_>>()
+    };
+    assert_eq!(before(150).await, vec!["2001", "2002"]);
+    assert_eq!(before(100).await, vec!["2001"], "received exactly at the bound is not before it");
+    s.settle(aged, "2001", InboxStatus::Done, None, at(600)).await.expect("done");
+    assert_eq!(before(1000).await, vec!["2002", "2003"], "settled items are not open");
+
+    // The sweep mark: absent, set, never moved back; per tenant.
+    assert_eq!(s.lead_sweep(aged).await.expect("sweep"), None);
+    s.set_lead_sweep(aged, at(3600)).await.expect("set");
+    assert_eq!(s.lead_sweep(aged).await.expect("sweep"), Some(at(3600)));
+    s.set_lead_sweep(aged, at(60)).await.expect("older");
+    assert_eq!(s.lead_sweep(aged).await.expect("sweep"), Some(at(3600)), "an older mark never wins");
+    s.set_lead_sweep(aged, at(7200)).await.expect("newer");
+    assert_eq!(s.lead_sweep(aged).await.expect("sweep"), Some(at(7200)));
+    assert_eq!(s.lead_sweep(other).await.expect("sweep"), None, "tenants apart");
 }
 
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -304,6 +329,7 @@ fn spend_day(date: NaiveDate, campaigns: &[(&str, i64)], currency: &str) -> Dail
         impressions: 100,
         clicks: 10,
         meta_leads: 1,
+        settings: None,
     };
     DailySpend {
         tenant_id: TenantId(9600),

@@ -66,6 +66,8 @@ pub fn fx_pair_floor(from: &str, to: &str) -> String {
 pub fn leadgen_inbox(leadgen_id: &str) -> String {
     format!("LEADGEN#{leadgen_id}")
 }
+/// When the lead reconciliation last read the tenant's lead forms completely.
+pub const LEAD_SWEEP: &str = "LEADSWEEP";
 
 // ------------------------------------------------- WhatsApp HSM automation (PK `T#{tenant}`)
 

@@ -98,6 +98,18 @@ pub trait LeadInbox: Send + Sync {
     async fn open_items(&self, tenant: TenantId, limit: usize) -> Result<Vec<InboxLead>, StoreError>;
     /// The lead's item, if any.
     async fn get(&self, tenant: TenantId, leadgen_id: &str) -> Result<Option<InboxItem>, StoreError>;
+    /// Up to `limit` open items of `tenant` first received before `before`, oldest first (the
+    /// sparse index, a key condition on its sort key; no Scan).
+    async fn open_items_received_before(
+        &self,
+        tenant: TenantId,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<InboxLead>, StoreError>;
+    /// Until when the lead reconciliation has read the tenant's lead forms (`None`: never).
+    async fn lead_sweep(&self, tenant: TenantId) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Records a complete reconciliation up to `until`; an older mark never replaces a newer one.
+    async fn set_lead_sweep(&self, tenant: TenantId, until: DateTime<Utc>) -> Result<(), StoreError>;
 }
 
 fn s(v: &str) -> AttributeValue {
@@ -250,13 +262,70 @@ impl LeadInbox for DynamoStore {
             last_error: text(&item, "last_error"),
         }))
     }
+
+    async fn open_items_received_before(
+        &self,
+        tenant: TenantId,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<InboxLead>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(attr::GSI1)
+            .key_condition_expression("#gpk = :gpk AND #gsk < :before")
+            .expression_attribute_names("#gpk", attr::GSI1PK)
+            .expression_attribute_names("#gsk", attr::GSI1SK)
+            .expression_attribute_values(":gpk", s(&keys::leadgen_open_index(tenant)))
+            .expression_attribute_values(":before", s(&keys::leadgen_open_sk(before, "")))
+            .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(out.items().iter().filter_map(lead_of).collect())
+    }
+
+    async fn lead_sweep(&self, tenant: TenantId) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let Some(item) = self.get_item(keys::tenant(tenant), keys::LEAD_SWEEP).await? else {
+            return Ok(None);
+        };
+        let at = text(&item, "swept_until").ok_or_else(|| StoreError::Corrupt("lead sweep without a time".into()))?;
+        DateTime::parse_from_rfc3339(&at)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|_| StoreError::Corrupt("lead sweep time unreadable".into()))
+    }
+
+    async fn set_lead_sweep(&self, tenant: TenantId, until: DateTime<Utc>) -> Result<(), StoreError> {
+        // Fixed-width UTC text compares in time order, so the condition keeps the newest mark.
+        let at = until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(attr::PK, s(&keys::tenant(tenant)))
+            .item(attr::SK, s(keys::LEAD_SWEEP))
+            .item("swept_until", s(&at))
+            .condition_expression("attribute_not_exists(swept_until) OR swept_until < :at")
+            .expression_attribute_values(":at", s(&at))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(StoreError::from_sdk(e)),
+        }
+    }
 }
 
 /// In-memory inbox with the same semantics (conditional open, no re-opening of settled items,
 /// the open index ordered by first receipt), for unit tests.
 #[cfg(any(test, feature = "test-support"))]
 #[derive(Debug, Default)]
-pub struct MemoryLeadInbox(std::sync::Mutex<std::collections::BTreeMap<(TenantId, String), MemoryInboxItem>>);
+pub struct MemoryLeadInbox(
+    std::sync::Mutex<std::collections::BTreeMap<(TenantId, String), MemoryInboxItem>>,
+    std::sync::Mutex<HashMap<TenantId, DateTime<Utc>>>,
+);
 
 #[cfg(any(test, feature = "test-support"))]
 #[derive(Debug, Clone)]
@@ -329,5 +398,33 @@ impl LeadInbox for MemoryLeadInbox {
 
     async fn get(&self, tenant: TenantId, leadgen_id: &str) -> Result<Option<InboxItem>, StoreError> {
         Ok(self.lock().get(&(tenant, leadgen_id.to_string())).map(|e| e.item.clone()))
+    }
+
+    async fn open_items_received_before(
+        &self,
+        tenant: TenantId,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<InboxLead>, StoreError> {
+        let bound = keys::leadgen_open_sk(before, "");
+        let map = self.lock();
+        let mut open: Vec<(&String, &InboxLead)> = map
+            .iter()
+            .filter(|((t, _), e)| *t == tenant && is_meta_id(&e.item.lead.leadgen_id))
+            .filter_map(|(_, e)| e.open_sk.as_ref().filter(|sk| **sk < bound).map(|sk| (sk, &e.item.lead)))
+            .collect();
+        open.sort_by(|a, b| a.0.cmp(b.0));
+        Ok(open.into_iter().take(limit.clamp(1, 1000)).map(|(_, l)| l.clone()).collect())
+    }
+
+    async fn lead_sweep(&self, tenant: TenantId) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(self.1.lock().unwrap_or_else(|p| p.into_inner()).get(&tenant).copied())
+    }
+
+    async fn set_lead_sweep(&self, tenant: TenantId, until: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut marks = self.1.lock().unwrap_or_else(|p| p.into_inner());
+        let mark = marks.entry(tenant).or_insert(until);
+        *mark = (*mark).max(until);
+        Ok(())
     }
 }

@@ -41,6 +41,26 @@ pub struct SpendRow {
     pub clicks: i64,
     /// Leads Meta reports (`actions` lead / onsite_conversion.lead_grouped), not CRM leads.
     pub meta_leads: i64,
+    /// A campaign's objective, budgets and schedule as the sync last saw them (campaign rows;
+    /// absent on ad rows and on items written before the sync stored them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<CampaignSettings>,
+}
+
+/// A campaign's objective, budgets (minor units of the account currency; `None` when the
+/// budget is set on its ad sets) and schedule, from `/{act}/campaigns`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignSettings {
+    #[serde(default)]
+    pub objective: Option<String>,
+    #[serde(default)]
+    pub daily_budget_minor: Option<i64>,
+    #[serde(default)]
+    pub lifetime_budget_minor: Option<i64>,
+    #[serde(default)]
+    pub start_time: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub end_time: Option<DateTime<Utc>>,
 }
 
 /// `T#{tenant}` / `SPEND#{account}#{date}`: what the Meta spend sync writes per account-day.
@@ -99,6 +119,9 @@ pub fn merge_rows(into: &mut Vec<SpendRow>, rows: &[SpendRow], sign: i64) {
                     x.status.clone_from(&r.status);
                     x.campaign_id.clone_from(&r.campaign_id);
                     x.campaign_name.clone_from(&r.campaign_name);
+                    if r.settings.is_some() {
+                        x.settings.clone_from(&r.settings);
+                    }
                 }
             }
             None => {
@@ -288,6 +311,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn rows_stored_before_settings_existed_still_read_and_rows_without_settings_write_none() {
+        let old = serde_json::json!({"id": "c1", "name": "C", "status": "active", "spend_minor": 5,
+                                     "impressions": 1, "clicks": 0, "meta_leads": 0});
+        let row: SpendRow = serde_json::from_value(old).expect("old row");
+        assert_eq!(row.settings, None);
+        assert!(serde_json::to_value(&row).expect("json").get("settings").is_none(), "not written when absent");
+        // A later row without settings (a re-sync before Meta answered them) keeps the known ones.
+        let known = SpendRow {
+            settings: Some(CampaignSettings { objective: Some("OUTCOME_LEADS".into()), ..Default::default() }),
+            ..row.clone()
+        };
+        let mut merged = vec![known.clone()];
+        merge_rows(&mut merged, &[row], 1);
+        assert_eq!(merged[0].settings, known.settings);
+    }
+
+    #[test]
     fn restating_a_day_replaces_its_contribution_to_the_month() {
         let row = |id: &str, spend: i64| SpendRow {
             id: id.into(),
@@ -299,6 +339,7 @@ mod tests {
             impressions: 10,
             clicks: 1,
             meta_leads: 0,
+            settings: None,
         };
         let mut month = vec![row("c1", 500), row("c2", 100)];
         merge_rows(&mut month, &[row("c1", 200)], -1); // old day

@@ -246,6 +246,7 @@ async fn load(store: &DynamoStore, n: usize) -> Result<(), BoxError> {
                 impressions: 1_000,
                 clicks: 40,
                 meta_leads: 3,
+                settings: None,
             };
             campaigns.push(row(format!("c{c}"), format!("Campaign {c}"), spend, None));
             for a in 0..3 {

@@ -40,6 +40,7 @@ fn new_lead(version: u64) -> NewLead {
             campaign_name: Some("Spring".into()),
             ad_id: Tag::parse("a1").ok(),
             ad_name: None,
+            adset_id: None,
         },
         opted_out: false,
     }

@@ -330,6 +330,7 @@ mod tests {
                 impressions: 100,
                 clicks: 5,
                 meta_leads: 1,
+                settings: None,
             }],
             ads: vec![],
             by_bucket: BTreeMap::new(),

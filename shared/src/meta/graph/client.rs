@@ -10,14 +10,22 @@ use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
-use super::errors::{throttle_wait, GraphErrorBody, MetaError};
+use super::errors::{throttle_wait, usage, GraphErrorBody, MetaError, Usage};
 use super::wire::{
-    epoch, parse_token, AccessToken, AdAccount, Business, FacebookPage, Leadgen, Page, TokenInfo, AD_ACCOUNT_FIELDS,
-    LEADGEN_FIELDS, PAGE_FIELDS, PAGE_LIMIT,
+    epoch, parse_token, AccessToken, AdAccount, Business, FacebookPage, LeadForm, Leadgen, Page, TokenInfo,
+    AD_ACCOUNT_FIELDS, FORM_LEAD_FIELDS, LEADGEN_FIELDS, LEAD_FORM_FIELDS, PAGE_FIELDS, PAGE_LIMIT,
 };
 use crate::platform::crypto::hmac_sha256;
 use crate::platform::retry::{RetryPolicy, Sleeper, TokioSleeper};
 use crate::platform::secrets::SecretString;
+
+/// A Graph object id used in a path must be numeric (never a path of its own).
+fn numeric(id: &str, what: &str) -> Result<(), MetaError> {
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(MetaError::Request { code: 100, subcode: None, message: format!("{what} is not numeric") });
+    }
+    Ok(())
+}
 
 /// Guard against a peer that pages forever.
 const MAX_PAGES: usize = 500;
@@ -46,10 +54,16 @@ pub fn appsecret_proof(app_secret: &SecretString, token: &SecretString) -> Strin
 }
 
 /// The Graph API client. Cheap to build per request (the `reqwest::Client` is shared).
+#[derive(Clone)]
 pub struct GraphClient {
     http: reqwest::Client,
     settings: GraphSettings,
     sleeper: std::sync::Arc<dyn Sleeper>,
+    /// Usage (percent) at or above which no call is sent ([`MetaError::NearLimit`]); `None`
+    /// for request paths, which rely on Meta's own throttling errors.
+    usage_ceiling: Option<u32>,
+    /// The usage Meta's last answer reported, shared by the clones of this client.
+    last_usage: std::sync::Arc<std::sync::Mutex<Option<Usage>>>,
 }
 
 impl std::fmt::Debug for GraphClient {
@@ -60,7 +74,34 @@ impl std::fmt::Debug for GraphClient {
 
 impl GraphClient {
     pub fn new(http: reqwest::Client, settings: GraphSettings) -> Self {
-        Self { http, settings, sleeper: std::sync::Arc::new(TokioSleeper) }
+        Self {
+            http,
+            settings,
+            sleeper: std::sync::Arc::new(TokioSleeper),
+            usage_ceiling: None,
+            last_usage: std::sync::Arc::default(),
+        }
+    }
+
+    /// Stops sending once an answer reports usage at or above `pct` percent (FIELD-NOTES 9).
+    pub fn with_usage_ceiling(mut self, pct: u32) -> Self {
+        self.usage_ceiling = Some(pct);
+        self
+    }
+
+    /// The usage Meta's last answer reported (any usage header), if any.
+    pub fn last_usage(&self) -> Option<Usage> {
+        *self.last_usage.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `Err(NearLimit)` when the last answer's usage reached the ceiling.
+    fn check_headroom(&self) -> Result<(), MetaError> {
+        match (self.usage_ceiling, self.last_usage()) {
+            (Some(ceiling), Some(u)) if u.pct >= ceiling => {
+                Err(MetaError::NearLimit { usage_pct: u.pct, retry_after: u.regain })
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn with_sleeper(mut self, sleeper: std::sync::Arc<dyn Sleeper>) -> Self {
@@ -116,6 +157,8 @@ impl GraphClient {
         })?;
         let status = resp.status();
         let headers = resp.headers().clone();
+        // Every answer replaces the reading (Meta sends the headers on each one; none = no limit near).
+        *self.last_usage.lock().unwrap_or_else(|p| p.into_inner()) = usage(&headers);
         let bytes =
             resp.bytes().await.map_err(|e| if e.is_timeout() { MetaError::Timeout } else { MetaError::Unreachable })?;
         let body: Option<Value> = serde_json::from_slice(&bytes).ok();
@@ -139,6 +182,11 @@ impl GraphClient {
         let policy = &self.settings.retry;
         let mut attempt = 1;
         loop {
+            // Before a new call only: retries of a throttled call follow the retry policy.
+            if let (1, Err(near)) = (attempt, self.check_headroom()) {
+                tracing::warn!(call = what, error = %near, "Meta call not sent");
+                return Err(near);
+            }
             let err = match self.send_once(&method, url).await {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
@@ -178,6 +226,24 @@ impl GraphClient {
         let mut url = self.url(path, params)?;
         self.authorize(&mut url, token);
         self.send(Method::GET, &url, what).await
+    }
+
+    /// POST with the parameters in the query (as Graph takes them) and the token.
+    pub async fn post(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+        token: &SecretString,
+        what: &'static str,
+    ) -> Result<Value, MetaError> {
+        let mut url = self.url(path, params)?;
+        self.authorize(&mut url, token);
+        self.send(Method::POST, &url, what).await
+    }
+
+    /// How this client waits (between attempts, and for callers that poll Meta).
+    pub fn sleeper(&self) -> &dyn Sleeper {
+        self.sleeper.as_ref()
     }
 
     /// Every element of a paged edge, following `paging.next` until it is absent.
@@ -315,6 +381,40 @@ impl GraphClient {
         }
         let v = self.get(leadgen_id, &[("fields", LEADGEN_FIELDS)], token, "leadgen.get").await?;
         serde_json::from_value(v).map_err(|_| MetaError::InvalidResponse)
+    }
+
+    /// Lead forms of a Facebook Page (`/{page_id}/leadgen_forms`), all pages of results.
+    pub async fn lead_forms(&self, token: &SecretString, page_id: &str) -> Result<Vec<LeadForm>, MetaError> {
+        numeric(page_id, "page id")?;
+        self.get_all(
+            &format!("{page_id}/leadgen_forms"),
+            &[("fields", LEAD_FORM_FIELDS), ("limit", PAGE_LIMIT)],
+            token,
+            "page.leadgen_forms",
+        )
+        .await
+    }
+
+    /// Leads of a form created after `since` (`/{form_id}/leads` with `filtering` on
+    /// `time_created`), all pages of results.
+    pub async fn form_leads(
+        &self,
+        token: &SecretString,
+        form_id: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Leadgen>, MetaError> {
+        numeric(form_id, "form id")?;
+        let filtering = serde_json::json!([{
+            "field": "time_created", "operator": "GREATER_THAN", "value": since.timestamp()
+        }])
+        .to_string();
+        self.get_all(
+            &format!("{form_id}/leads"),
+            &[("fields", FORM_LEAD_FIELDS), ("filtering", &filtering), ("limit", PAGE_LIMIT)],
+            token,
+            "form.leads",
+        )
+        .await
     }
 
     /// Revokes the app's permissions for the user (`DELETE /me/permissions`).

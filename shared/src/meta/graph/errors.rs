@@ -36,6 +36,10 @@ pub enum MetaError {
     /// A `paging.next` that does not point at the configured Graph host (never followed).
     #[error("paging.next points outside the configured Graph base URL")]
     ForeignPagingUrl,
+    /// Not sent: Meta's usage headers of the last answer were at or above the client's ceiling
+    /// (FIELD-NOTES 9: slow down before the wall). Not retried by the client; the caller defers.
+    #[error("Meta usage is at {usage_pct} % of the limit; calls stop until it recovers")]
+    NearLimit { usage_pct: u32, retry_after: Duration },
 }
 
 impl MetaError {
@@ -98,6 +102,61 @@ pub fn throttle_wait(headers: &HeaderMap) -> Option<Duration> {
     wait
 }
 
+/// Meta's usage as its headers report it: the highest percentage of any limit, and how long
+/// until it recovers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub pct: u32,
+    pub regain: Duration,
+}
+
+/// How long a nearly full bucket is given to drain when Meta says nothing (its windows roll
+/// over an hour; a few minutes take the edge off).
+pub const USAGE_DEFAULT_REGAIN: Duration = Duration::from_secs(300);
+
+/// The highest usage percentage in `X-Business-Use-Case-Usage` (`call_count`, `total_cputime`,
+/// `total_time` of every entry), `X-Ad-Account-Usage` (`acc_id_util_pct`), `X-App-Usage` and
+/// `x-fb-ads-insights-throttle` (`app_id_util_pct`, `acc_id_util_pct`); `None` without any.
+pub fn usage(headers: &HeaderMap) -> Option<Usage> {
+    let json = |name: &str| {
+        headers.get(name).and_then(|v| v.to_str().ok()).and_then(|s| serde_json::from_str::<Value>(s).ok())
+    };
+    let pct_of = |v: &Value, keys: &[&str]| -> Option<f64> {
+        keys.iter().filter_map(|k| v.get(*k).and_then(Value::as_f64)).reduce(f64::max)
+    };
+    let mut pct: Option<f64> = None;
+    let mut regain = Duration::ZERO;
+    let mut take = |p: Option<f64>| {
+        if let Some(p) = p {
+            pct = Some(pct.map_or(p, |q| q.max(p)));
+        }
+    };
+    const BUCKETS: [&str; 3] = ["call_count", "total_cputime", "total_time"];
+    if let Some(Value::Object(map)) = json("x-business-use-case-usage") {
+        for e in map.values().filter_map(Value::as_array).flatten() {
+            take(pct_of(e, &BUCKETS));
+            if let Some(min) = e.get("estimated_time_to_regain_access").and_then(Value::as_u64) {
+                regain = regain.max(Duration::from_secs(min * 60));
+            }
+        }
+    }
+    if let Some(v) = json("x-ad-account-usage") {
+        take(pct_of(&v, &["acc_id_util_pct"]));
+        if let Some(secs) = v.get("reset_time_duration").and_then(Value::as_u64) {
+            regain = regain.max(Duration::from_secs(secs));
+        }
+    }
+    if let Some(v) = json("x-app-usage") {
+        take(pct_of(&v, &BUCKETS));
+    }
+    if let Some(v) = json("x-fb-ads-insights-throttle") {
+        take(pct_of(&v, &["app_id_util_pct", "acc_id_util_pct"]));
+    }
+    let pct = pct?;
+    let regain = if regain.is_zero() { USAGE_DEFAULT_REGAIN } else { regain };
+    Some(Usage { pct: pct.clamp(0.0, 1000.0).ceil() as u32, regain })
+}
+
 /// `{"error": {...}}` as Graph answers a failed call.
 #[derive(Deserialize)]
 pub(super) struct GraphErrorBody {
@@ -132,6 +191,42 @@ mod tests {
     use http::HeaderValue;
 
     use super::*;
+
+    #[test]
+    fn usage_is_the_highest_bucket_of_any_header_with_its_regain_time() {
+        let mut h = HeaderMap::new();
+        assert_eq!(usage(&h), None);
+        h.insert(
+            "x-app-usage",
+            HeaderValue::from_static(r#"{"call_count": 12, "total_cputime": 3, "total_time": 40}"#),
+        );
+        assert_eq!(usage(&h), Some(Usage { pct: 40, regain: USAGE_DEFAULT_REGAIN }));
+        h.insert(
+            "x-business-use-case-usage",
+            HeaderValue::from_static(
+                r#"{"1": [{"type": "ads_insights", "call_count": 20, "total_cputime": 86, "total_time": 5, "estimated_time_to_regain_access": 0}]}"#,
+            ),
+        );
+        assert_eq!(usage(&h).map(|u| u.pct), Some(86));
+        h.insert(
+            "x-ad-account-usage",
+            HeaderValue::from_static(r#"{"acc_id_util_pct": 91.2, "reset_time_duration": 120}"#),
+        );
+        assert_eq!(usage(&h), Some(Usage { pct: 92, regain: Duration::from_secs(120) }));
+        h.insert(
+            "x-business-use-case-usage",
+            HeaderValue::from_static(r#"{"1": [{"call_count": 50, "estimated_time_to_regain_access": 7}]}"#),
+        );
+        assert_eq!(usage(&h), Some(Usage { pct: 92, regain: Duration::from_secs(420) }));
+        h.insert(
+            "x-fb-ads-insights-throttle",
+            HeaderValue::from_static(r#"{"app_id_util_pct": 99, "acc_id_util_pct": 3}"#),
+        );
+        assert_eq!(usage(&h).map(|u| u.pct), Some(99));
+        let mut garbage = HeaderMap::new();
+        garbage.insert("x-app-usage", HeaderValue::from_static("not json"));
+        assert_eq!(usage(&garbage), None);
+    }
 
     #[test]
     fn error_codes_map_to_their_kind() {

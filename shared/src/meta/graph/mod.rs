@@ -24,10 +24,10 @@ mod errors;
 mod wire;
 
 pub use client::{appsecret_proof, same_origin, GraphClient, GraphSettings};
-pub use errors::{classify, throttle_wait, MetaError};
+pub use errors::{classify, throttle_wait, usage, MetaError, Usage, USAGE_DEFAULT_REGAIN};
 pub use wire::{
-    AccessToken, AdAccount, Business, FacebookPage, LeadField, Leadgen, TokenInfo, AD_ACCOUNT_FIELDS, LEADGEN_FIELDS,
-    OAUTH_SCOPES, PAGE_FIELDS, PAGE_LIMIT,
+    AccessToken, AdAccount, Business, FacebookPage, LeadField, LeadForm, Leadgen, TokenInfo, AD_ACCOUNT_FIELDS,
+    LEADGEN_FIELDS, OAUTH_SCOPES, PAGE_FIELDS, PAGE_LIMIT,
 };
 
 pub use crate::platform::retry::{RetryPolicy, Sleeper, TokioSleeper};

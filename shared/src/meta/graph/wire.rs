@@ -17,7 +17,11 @@ pub const OAUTH_SCOPES: &[&str] =
 /// Fields of a Facebook Page the product reads (never the page's own access token).
 pub const PAGE_FIELDS: &str = "id,name";
 /// Fields of a lead-ads lead (`GET /{leadgen_id}`) the product reads.
-pub const LEADGEN_FIELDS: &str = "created_time,field_data,campaign_id,campaign_name,ad_id,ad_name";
+pub const LEADGEN_FIELDS: &str = "created_time,field_data,campaign_id,campaign_name,adset_id,ad_id,ad_name";
+/// Fields of a lead read from a form's `leads` edge (reconciliation): the lead's plus its form.
+pub const FORM_LEAD_FIELDS: &str = "id,created_time,field_data,campaign_id,campaign_name,adset_id,ad_id,ad_name";
+/// Fields of a lead form (`/{page_id}/leadgen_forms`) the product reads.
+pub const LEAD_FORM_FIELDS: &str = "id,status";
 /// Fields of an ad account the product reads.
 pub const AD_ACCOUNT_FIELDS: &str = "id,account_id,name,currency,timezone_name,account_status";
 /// Page size asked of Meta for list calls.
@@ -94,6 +98,15 @@ pub struct Leadgen {
     /// `campaign_id`, `campaign_name`, `ad_id`, `ad_name` (top-level in Graph's answer).
     #[serde(flatten)]
     pub attribution: AdAttribution,
+}
+
+/// A lead-ads form of a page (`/{page_id}/leadgen_forms`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LeadForm {
+    pub id: String,
+    /// `ACTIVE`, `ARCHIVED`, … (leads of archived forms are still read).
+    #[serde(default)]
+    pub status: Option<String>,
 }
 
 /// One page of a paged edge.

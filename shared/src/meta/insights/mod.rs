@@ -12,7 +12,7 @@ pub mod wire;
 
 pub use sync::{
     fan_out, request_event, sync_tenant, AccountSync, FanOutSummary, TenantOutcome, TenantSync, SPEND_SYNC_REQUESTED,
-    SPEND_SYNC_SOURCE,
+    SPEND_SYNC_SOURCE, USAGE_CEILING_PCT,
 };
 
 use crate::meta::graph::MetaError;
@@ -42,6 +42,9 @@ impl DomainError for SpendSyncError {
             Self::Meta(MetaError::Throttled { retry_after, .. }) => {
                 Failure::Unavailable { retry_after_secs: Some(retry_after.map_or(60, |d| d.as_secs().max(1))) }
             }
+            Self::Meta(MetaError::NearLimit { retry_after, .. }) => {
+                Failure::Unavailable { retry_after_secs: Some(retry_after.as_secs().max(1)) }
+            }
             Self::Meta(MetaError::Transient { .. } | MetaError::Timeout | MetaError::Unreachable) => {
                 Failure::Unavailable { retry_after_secs: Some(5) }
             }
@@ -53,7 +56,7 @@ impl DomainError for SpendSyncError {
     fn code(&self) -> &'static str {
         match self {
             Self::Meta(MetaError::InvalidToken { .. }) => "meta_token_expired",
-            Self::Meta(MetaError::Throttled { .. }) => "meta_throttled",
+            Self::Meta(MetaError::Throttled { .. } | MetaError::NearLimit { .. }) => "meta_throttled",
             Self::Meta(MetaError::Transient { .. } | MetaError::Timeout | MetaError::Unreachable) => "meta_unavailable",
             Self::Meta(_) | Self::BadRow(_) | Self::BadNumber(_) => "meta_error",
             Self::AccountUnusable { .. } => "meta_account_unusable",

@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use super::fetch::{account_info, daily_insights, statuses, DayRange, Level};
+use super::fetch::{account_info, daily_insights, statuses, DayRange, FetchCounts, Level};
 use super::wire::{meta_leads, parse_count, parse_spend, row_status, Entity, InsightRow};
 use super::SpendSyncError;
 use crate::api::app::App;
@@ -24,17 +24,23 @@ use crate::domain::money::Currency;
 use crate::domain::zone::Zone;
 use crate::meta::access::{graph_client, meta_failure, stored_token};
 use crate::meta::graph::{GraphClient, MetaError};
+use crate::meta::leadgen::{reconcile_leads, LeadReconciliation, ReconcileError};
 use crate::platform::retry::{Jitter, RetryPolicy, Sleeper};
 use crate::platform::secrets::SecretString;
 use crate::store::connected_index::ConnectedIndex;
 use crate::store::job_bus::{JobBus, JobEvent, MAX_BATCH};
 use crate::store::spend::{merge_rows, DailySpend, SpendRow, DEFAULT_ATTRIBUTION_SETTING};
+use crate::store::MetaConnection;
 use crate::store::StoreError;
 
 /// `source` of the fan-out events (not `crm`: that rule belongs to `crm-events`).
 pub const SPEND_SYNC_SOURCE: &str = "crm-marketing.spend-sync";
 /// `detail-type` of the fan-out events; detail `{"tenant_id": n}`.
 pub const SPEND_SYNC_REQUESTED: &str = "spend-sync.requested";
+
+/// Usage (percent of any Meta limit its headers report) at which a tenant's sync stops calling
+/// (FIELD-NOTES 9: slow down near 85 %).
+pub const USAGE_CEILING_PCT: u32 = 85;
 
 /// Connected tenants read per index page during fan-out.
 const INDEX_PAGE: usize = 500;
@@ -134,6 +140,13 @@ pub enum TenantOutcome {
     Throttled {
         retry_after_secs: u64,
     },
+    /// Meta's usage headers reached [`USAGE_CEILING_PCT`]: the tenant stopped calling before
+    /// the wall; the next schedule syncs it (what was fetched before is written only per
+    /// complete account, so nothing is half-written).
+    Deferred {
+        usage_pct: u32,
+        retry_after_secs: u64,
+    },
     /// Some account failed for another reason (logged with the account).
     Failed,
 }
@@ -145,8 +158,12 @@ pub struct AccountSync {
     pub days_written: u32,
     pub campaign_rows: u32,
     pub ad_rows: u32,
-    /// Times Meta asked for less data and the date range was halved.
+    /// Times Meta asked for less data (or a report job ran too long) and the date range was halved.
     pub ranges_split: u32,
+    /// Async report jobs started (windows over `fetch::ASYNC_ABOVE_DAYS` days), and restarts of
+    /// failed ones among them.
+    pub report_jobs: u32,
+    pub report_jobs_retried: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -157,11 +174,17 @@ pub struct TenantSync {
     pub tenant_id: i64,
     pub outcome: TenantOutcome,
     pub accounts: Vec<AccountSync>,
+    /// The lead reconciliation after the accounts (absent when the tenant stopped before it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leads: Option<LeadReconciliation>,
+    /// Why the lead reconciliation stopped, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leads_error: Option<String>,
 }
 
 impl TenantSync {
     fn ended(tenant: TenantId, outcome: TenantOutcome) -> Self {
-        Self { tenant_id: tenant.0, outcome, accounts: vec![] }
+        Self { tenant_id: tenant.0, outcome, accounts: vec![], leads: None, leads_error: None }
     }
 }
 
@@ -182,7 +205,7 @@ pub async fn sync_tenant(app: &App, tenant: TenantId, sleeper: Arc<dyn Sleeper>)
         return TenantSync::ended(tenant, TenantOutcome::TokenExpired);
     }
     let (token, graph) = match (stored_token(app, &conn).await, graph_client(app).await) {
-        (Ok(t), Ok(g)) => (t, g.with_sleeper(sleeper)),
+        (Ok(t), Ok(g)) => (t, g.with_sleeper(sleeper).with_usage_ceiling(USAGE_CEILING_PCT)),
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!(tenant_id = tenant.0, error = %e, "spend sync cannot call Meta for this tenant");
             return TenantSync::ended(tenant, TenantOutcome::Failed);
@@ -209,6 +232,12 @@ pub async fn sync_tenant(app: &App, tenant: TenantId, sleeper: Arc<dyn Sleeper>)
                 done.error = Some(format!("throttled (code {code})"));
                 result.outcome = TenantOutcome::Throttled { retry_after_secs: secs };
             }
+            Err(SpendSyncError::Meta(MetaError::NearLimit { usage_pct, retry_after })) => {
+                done.error = Some(format!("deferred: Meta usage at {usage_pct} %"));
+                result.accounts.push(done);
+                defer(&mut result, usage_pct, retry_after);
+                return result;
+            }
             Err(e) => {
                 tracing::error!(tenant_id = tenant.0, account = %account, error = %e, "spend sync of the account failed");
                 done.error = Some(e.to_string());
@@ -219,7 +248,64 @@ pub async fn sync_tenant(app: &App, tenant: TenantId, sleeper: Arc<dyn Sleeper>)
         }
         result.accounts.push(done);
     }
+    if matches!(result.outcome, TenantOutcome::Synced | TenantOutcome::Failed) {
+        Box::pin(reconcile(app, &graph, &conn, &token, now, &mut result)).await;
+    }
     result
+}
+
+/// The tenant stops calling Meta: its usage reached the ceiling (no further account, no
+/// reconciliation); the next schedule syncs it.
+fn defer(result: &mut TenantSync, usage_pct: u32, retry_after: Duration) {
+    let secs = retry_after.as_secs().max(1);
+    tracing::warn!(
+        tenant_id = result.tenant_id,
+        usage_pct,
+        retry_after_secs = secs,
+        "Meta usage near its limit; the tenant's sync is deferred"
+    );
+    result.outcome = TenantOutcome::Deferred { usage_pct, retry_after_secs: secs };
+}
+
+/// The lead reconciliation of the tenant, its outcome folded into the tenant's: 190 marks the
+/// connection expired, throttling defers the tenant, anything else fails it (retried later).
+async fn reconcile(
+    app: &App,
+    graph: &GraphClient,
+    conn: &MetaConnection,
+    token: &SecretString,
+    now: DateTime<Utc>,
+    result: &mut TenantSync,
+) {
+    let tenant = conn.tenant_id;
+    match reconcile_leads(app, graph, conn, token, now).await {
+        Ok(done) => result.leads = Some(done),
+        Err(ReconcileError::Meta(err @ MetaError::InvalidToken { .. })) => {
+            result.leads_error = Some(err.to_string());
+            let _ = meta_failure(app.connections.as_ref(), conn, err, now).await;
+            result.outcome = TenantOutcome::TokenExpired;
+        }
+        Err(ReconcileError::Meta(MetaError::NearLimit { usage_pct, retry_after })) => {
+            result.leads_error = Some(format!("deferred: Meta usage at {usage_pct} %"));
+            defer(result, usage_pct, retry_after);
+        }
+        Err(ReconcileError::Meta(MetaError::Throttled { code, retry_after })) => {
+            let secs = retry_after.map_or(60, |d| d.as_secs().max(1));
+            tracing::warn!(
+                tenant_id = tenant.0,
+                code,
+                retry_after_secs = secs,
+                "Meta throttles the lead reconciliation; the tenant is retried later"
+            );
+            result.leads_error = Some(format!("throttled (code {code})"));
+            result.outcome = TenantOutcome::Throttled { retry_after_secs: secs };
+        }
+        Err(e) => {
+            tracing::error!(tenant_id = tenant.0, error = %e, "lead reconciliation failed");
+            result.leads_error = Some(e.to_string());
+            result.outcome = TenantOutcome::Failed;
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -249,8 +335,16 @@ async fn sync_account(
     let range = DayRange { since, until };
 
     let (campaigns, ads) = statuses(graph, token, account).await?;
-    let campaign_rows = daily_insights(graph, token, account, Level::Campaign, range, &mut done.ranges_split).await?;
-    let ad_rows = daily_insights(graph, token, account, Level::Ad, range, &mut done.ranges_split).await?;
+    let mut counts = FetchCounts::default();
+    let fetched = async {
+        let campaign_rows = daily_insights(graph, token, account, Level::Campaign, range, &mut counts).await?;
+        let ad_rows = daily_insights(graph, token, account, Level::Ad, range, &mut counts).await?;
+        Ok::<_, MetaError>((campaign_rows, ad_rows))
+    }
+    .await;
+    (done.ranges_split, done.report_jobs, done.report_jobs_retried) =
+        (counts.ranges_split, counts.report_jobs, counts.report_jobs_retried);
+    let (campaign_rows, ad_rows) = fetched?;
     done.campaign_rows = campaign_rows.len() as u32;
     done.ad_rows = ad_rows.len() as u32;
 
@@ -330,6 +424,10 @@ fn spend_row(
         impressions: parse_count(r.impressions.as_deref(), "impressions")?,
         clicks: parse_count(r.clicks.as_deref(), "clicks")?,
         meta_leads: meta_leads(&r.actions)?,
+        settings: match level {
+            Level::Campaign => statuses.get(&r.campaign_id).map(Entity::campaign_settings),
+            Level::Ad => None,
+        },
     };
     let inside = date >= range.since && date <= range.until;
     Ok((inside.then_some(date), row))

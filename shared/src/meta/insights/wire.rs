@@ -5,13 +5,15 @@
 use serde::Deserialize;
 
 use crate::domain::money::{Currency, MinorUnits};
+use crate::store::spend::CampaignSettings;
 
 /// Insight fields the sync reads, and nothing more (FIELD-NOTES 6). Ad-level rows add the ad.
 pub const CAMPAIGN_INSIGHT_FIELDS: &str =
     "campaign_id,campaign_name,spend,impressions,clicks,actions,account_currency,date_start";
 pub const AD_INSIGHT_FIELDS: &str =
     "campaign_id,campaign_name,ad_id,ad_name,spend,impressions,clicks,actions,account_currency,date_start";
-pub const CAMPAIGN_FIELDS: &str = "id,name,effective_status,objective";
+pub const CAMPAIGN_FIELDS: &str =
+    "id,name,effective_status,objective,daily_budget,lifetime_budget,start_time,stop_time";
 pub const AD_FIELDS: &str = "id,name,effective_status,campaign_id";
 pub const ACCOUNT_FIELDS: &str = "id,currency,timezone_name";
 
@@ -57,6 +59,36 @@ pub struct Entity {
     pub name: Option<String>,
     #[serde(default)]
     pub effective_status: Option<String>,
+    /// Campaigns: `OUTCOME_LEADS`, …
+    #[serde(default)]
+    pub objective: Option<String>,
+    /// Campaigns: budgets as Meta sends them (decimal strings in minor units of the account
+    /// currency; absent or "0" when the ad sets carry the budget).
+    #[serde(default)]
+    pub daily_budget: Option<String>,
+    #[serde(default)]
+    pub lifetime_budget: Option<String>,
+    /// Campaigns: `2026-11-01T10:00:00-0300`.
+    #[serde(default)]
+    pub start_time: Option<String>,
+    #[serde(default)]
+    pub stop_time: Option<String>,
+}
+
+impl Entity {
+    /// A campaign's settings as stored with its rows: budgets that are not positive integers
+    /// are absent (never guessed), times Meta sends unreadably too.
+    pub fn campaign_settings(&self) -> CampaignSettings {
+        let budget = |b: &Option<String>| b.as_deref().and_then(|v| v.trim().parse::<i64>().ok()).filter(|v| *v > 0);
+        let time = |t: &Option<String>| t.as_deref().and_then(crate::meta::leadgen::parse_meta_time);
+        CampaignSettings {
+            objective: self.objective.clone().filter(|o| !o.is_empty()),
+            daily_budget_minor: budget(&self.daily_budget),
+            lifetime_budget_minor: budget(&self.lifetime_budget),
+            start_time: time(&self.start_time),
+            end_time: time(&self.stop_time),
+        }
+    }
 }
 
 /// `GET /{act}?fields=id,currency,timezone_name`.
@@ -138,6 +170,22 @@ mod tests {
 
     fn cur(code: &str) -> Currency {
         Currency::parse(code).unwrap_or(Currency::USD)
+    }
+
+    #[test]
+    fn campaign_settings_keep_what_meta_sent_and_never_guess() {
+        let e: Entity = serde_json::from_value(serde_json::json!({
+            "id": "1", "objective": "OUTCOME_LEADS", "daily_budget": "250000", "lifetime_budget": "0",
+            "start_time": "2026-09-01T09:00:00-0300", "stop_time": "soon"
+        }))
+        .expect("entity");
+        let s = e.campaign_settings();
+        assert_eq!(s.objective.as_deref(), Some("OUTCOME_LEADS"));
+        assert_eq!((s.daily_budget_minor, s.lifetime_budget_minor), (Some(250_000), None), "0 = ad set budgets");
+        assert_eq!(s.start_time.map(|t| t.to_rfc3339()), Some("2026-09-01T12:00:00+00:00".into()));
+        assert_eq!(s.end_time, None, "unreadable time: absent");
+        let bare: Entity = serde_json::from_value(serde_json::json!({"id": "2", "daily_budget": "12.5"})).expect("e");
+        assert_eq!(bare.campaign_settings(), CampaignSettings::default());
     }
 
     #[test]

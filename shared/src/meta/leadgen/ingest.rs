@@ -175,30 +175,64 @@ pub async fn replay_open_leads(
     token: &SecretString,
     now: DateTime<Utc>,
 ) -> Result<DeliveryReport, MetaFlowError> {
-    let started = tokio::time::Instant::now();
-    let tenant = conn.tenant_id;
-    let open: Vec<(TenantId, LeadgenChange)> = inbox::open_leads(app.lead_inbox.as_ref(), tenant, REPLAY_BATCH)
-        .await?
-        .into_iter()
-        .map(|c| (tenant, c))
-        .collect();
-    let mut report = DeliveryReport { received: open.len(), ..Default::default() };
-    if open.is_empty() {
-        return Ok(report);
-    }
-    let access = TenantAccess::new(tenant, Some((conn.clone(), token.clone())));
-    let access = BTreeMap::from([(tenant, Arc::new(access))]);
-    let graph = Arc::new(GraphClient::new(app.http.get().clone(), graph.settings().clone()));
-    let limits = Limits { concurrency: FETCH_CONCURRENCY, budget: REPLAY_BUDGET };
-    fetch_and_ingest(&Ingest::new(app, graph), &access, open, now, limits, started, &mut report).await;
+    let open = inbox::open_leads(app.lead_inbox.as_ref(), conn.tenant_id, REPLAY_BATCH).await?;
+    let report = replay(app, graph, conn, token, open, now).await;
     tracing::info!(
-        tenant_id = tenant.0,
+        tenant_id = conn.tenant_id.0,
         replayed = report.received,
         created = report.created,
         still_open = report.pending + report.awaiting_reconnect,
         "open lead-ads leads replayed after connect"
     );
     Ok(report)
+}
+
+/// Meta re-delivers an unanswered lead for up to 36 h; an inbox item still open after that will
+/// not be delivered again.
+pub const WEBHOOK_RETRY_WINDOW: chrono::Duration = chrono::Duration::hours(36);
+
+/// Retries `tenant`'s inbox items still open [`WEBHOOK_RETRY_WINDOW`] after their first receipt
+/// (Meta has given up re-delivering them), at most [`REPLAY_BATCH`] per call, oldest first —
+/// run by the lead reconciliation. Younger open items are left to Meta's re-delivery.
+pub async fn replay_stale_leads(
+    app: &App,
+    graph: &GraphClient,
+    conn: &MetaConnection,
+    token: &SecretString,
+    now: DateTime<Utc>,
+) -> Result<DeliveryReport, crate::store::StoreError> {
+    let stale = app
+        .lead_inbox
+        .open_items_received_before(conn.tenant_id, now - WEBHOOK_RETRY_WINDOW, REPLAY_BATCH)
+        .await?
+        .into_iter()
+        .map(LeadgenChange::from)
+        .collect();
+    Ok(replay(app, graph, conn, token, stale, now).await)
+}
+
+/// Fetches and ingests `open` leads of the connection's tenant with its token.
+async fn replay(
+    app: &App,
+    graph: &GraphClient,
+    conn: &MetaConnection,
+    token: &SecretString,
+    open: Vec<LeadgenChange>,
+    now: DateTime<Utc>,
+) -> DeliveryReport {
+    let started = tokio::time::Instant::now();
+    let tenant = conn.tenant_id;
+    let open: Vec<(TenantId, LeadgenChange)> = open.into_iter().map(|c| (tenant, c)).collect();
+    let mut report = DeliveryReport { received: open.len(), ..Default::default() };
+    if open.is_empty() {
+        return report;
+    }
+    let access = TenantAccess::new(tenant, Some((conn.clone(), token.clone())));
+    let access = BTreeMap::from([(tenant, Arc::new(access))]);
+    let graph = Arc::new(graph.clone());
+    let limits = Limits { concurrency: FETCH_CONCURRENCY, budget: REPLAY_BUDGET };
+    fetch_and_ingest(&Ingest::new(app, graph), &access, open, now, limits, started, &mut report).await;
+    report
 }
 
 /// Each tenant's token for this delivery. One tenant's broken token/KMS/storage does not hold up

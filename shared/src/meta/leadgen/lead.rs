@@ -53,6 +53,7 @@ pub fn new_lead(change: &LeadgenChange, lead: &Leadgen, now: DateTime<Utc>) -> R
         "campaign_name": lead.attribution.campaign_name,
         "ad_id": id_or_none(&lead.attribution.ad_id).or_else(|| id_or_none(&change.ad_id)),
         "ad_name": lead.attribution.ad_name,
+        "adset_id": id_or_none(&lead.attribution.adset_id),
     });
     serde_json::from_value(value)
 }
@@ -100,6 +101,7 @@ mod tests {
                 campaign_name: Some("Spring".into()),
                 ad_id: None,
                 ad_name: None,
+                adset_id: Some("120200000000000101".into()),
             },
         };
         let now = Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).single().expect("t");
@@ -108,6 +110,7 @@ mod tests {
         assert_eq!(l.source.as_str(), "META_ADS");
         assert_eq!(l.attribution.campaign_id.as_ref().map(|t| t.as_str()), Some("120200000000001"));
         assert_eq!(l.attribution.ad_id.as_ref().map(|t| t.as_str()), Some("55"), "falls back to the change's ad id");
+        assert_eq!(l.attribution.adset_id.as_ref().map(|t| t.as_str()), Some("120200000000000101"));
         assert_eq!(l.contact.name.as_deref(), Some("Ana Gómez"));
         assert_eq!(l.contact.email.as_deref(), Some("ana@example.com"));
         assert_eq!(l.created_at, Utc.with_ymd_and_hms(2026, 11, 24, 15, 0, 0).single().expect("t"));

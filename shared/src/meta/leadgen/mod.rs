@@ -24,21 +24,29 @@
 //!   [`PROCESSING_BUDGET`], so even a 1,000-change delivery answers well inside API Gateway's 30 s;
 //!   what the budget did not reach is finished by Meta's re-delivery.
 //!
+//! - **Webhooks that never came**: the spend sync's tenant mode reconciles ([`reconcile`]): it
+//!   re-reads the lead forms of the tenant's pages since the last sweep and ingests what is
+//!   missing through the same mapping and ingest, and retries inbox items still open after Meta's
+//!   36 h of re-deliveries.
+//!
 //! Files: [`webhook`] (handshake, signature, payload), [`inbox`] (page routing and the inbox over
 //! its store port), [`lead`] (a Graph lead as a CRM lead), [`ingest`] (fetch + ingest with
-//! bounded concurrency, replay). Everything callers use is re-exported here.
+//! bounded concurrency, replay), [`reconcile`] (lead forms read back, stale inbox items).
+//! Everything callers use is re-exported here.
 
 pub mod inbox;
 pub mod ingest;
 pub mod lead;
+pub mod reconcile;
 pub mod webhook;
 
 pub use inbox::{InboxStatus, SETTLED_TTL_DAYS};
 pub use ingest::{
-    process_delivery, process_delivery_with, replay_open_leads, DeliveryReport, Limits, FETCH_CONCURRENCY,
-    PROCESSING_BUDGET, REPLAY_BATCH, REPLAY_BUDGET,
+    process_delivery, process_delivery_with, replay_open_leads, replay_stale_leads, DeliveryReport, Limits,
+    FETCH_CONCURRENCY, PROCESSING_BUDGET, REPLAY_BATCH, REPLAY_BUDGET, WEBHOOK_RETRY_WINDOW,
 };
 pub use lead::{event_id, new_lead, parse_meta_time};
+pub use reconcile::{reconcile_leads, LeadReconciliation, ReconcileError, SWEEP_OVERLAP};
 pub use webhook::{
     parse_delivery, parse_signature, sign, signature_is_valid, verify_signature, verify_subscription, Delivery,
     LeadgenChange, WebhookError, MAX_BODY_BYTES, SIGNATURE_HEADER,
