@@ -49,6 +49,10 @@ pub struct LeadReconciliation {
     pub stale_created: u32,
     /// The sweep mark moved (every page and form was read).
     pub swept: bool,
+    /// CRM lead ids (`meta:{leadgen_id}`) the sweep created or found ingested: what the function
+    /// hands to the automation's scheduling, as the webhook does (not part of the summary).
+    #[serde(skip)]
+    pub ingested: Vec<String>,
 }
 
 /// Why the reconciliation stopped (the rest waits for the next run).
@@ -84,7 +88,11 @@ pub async fn reconcile_leads(
             done.forms += 1;
             for lead in graph.form_leads(token, &form.id, since).await? {
                 done.listed += 1;
-                match ingest_listed(app, tenant, &page.id, &form.id, &lead, now).await {
+                let ingested = ingest_listed(app, tenant, &page.id, &form.id, &lead, now).await;
+                if ingested.is_ok() {
+                    done.ingested.push(format!("meta:{}", lead.id));
+                }
+                match ingested {
                     Ok(Applied::Applied) => done.created += 1,
                     Ok(_) => done.already_known += 1,
                     Err(e) => {
