@@ -15,6 +15,8 @@
 
 use std::sync::Arc;
 
+use crm_shared::automation::scheduling::reconcile_entity;
+use crm_shared::domain::hsm::TriggerKind;
 use crm_shared::domain::ids::TenantId;
 use crm_shared::meta::insights::{
     fan_out, sync_tenant, FanOutSummary, TenantOutcome, TenantSync, SPEND_SYNC_REQUESTED,
@@ -85,7 +87,11 @@ pub async fn handle_event_with(
         Invocation::FanOut => {
             Summary::FanOut(fan_out(app.connected_index.as_ref(), app.job_bus.as_ref(), sleeper.as_ref()).await?)
         }
-        Invocation::Tenant(tenant) => Summary::Tenant(Box::pin(sync_tenant(app, tenant, sleeper)).await),
+        Invocation::Tenant(tenant) => {
+            let sync = Box::pin(sync_tenant(app, tenant, sleeper)).await;
+            schedule_followups(app, &sync).await;
+            Summary::Tenant(sync)
+        }
         Invocation::Unrecognised(reason) => Summary::Ignored { reason },
     };
     tracing::info!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "meta-spend-sync");
@@ -100,6 +106,18 @@ pub async fn handle_event_with(
     }
 }
 
+/// Leads the reconciliation brought (their webhook never arrived) get their automated follow-up
+/// scheduled, as the webhook does for its leads. Scheduling is idempotent; a failure is logged
+/// (the lead itself is stored, and its due item is re-created by the lead's next CRM update).
+async fn schedule_followups(app: &App, sync: &TenantSync) {
+    let now = app.clock.now();
+    for lead_id in sync.leads.iter().flat_map(|l| l.ingested.iter()) {
+        if let Err(e) = reconcile_entity(app, TenantId(sync.tenant_id), TriggerKind::LeadFollowup, lead_id, now).await {
+            tracing::error!(tenant_id = sync.tenant_id, error = %e, "follow-up of a reconciled lead not scheduled");
+        }
+    }
+}
+
 /// By hand (locally, where moto fires no schedules and delivers no bus events): the fan-out, then
 /// the sync of every connected tenant in turn, as the bus rule would run them.
 pub async fn run_by_hand(app: &App, sleeper: Arc<dyn Sleeper>) -> Result<(FanOutSummary, Vec<TenantSync>), StoreError> {
@@ -109,7 +127,9 @@ pub async fn run_by_hand(app: &App, sleeper: Arc<dyn Sleeper>) -> Result<(FanOut
     loop {
         let (tenants, next) = app.connected_index.connected_page(cursor.as_deref(), 500).await?;
         for t in tenants {
-            synced.push(sync_tenant(app, t.tenant_id, sleeper.clone()).await);
+            let sync = sync_tenant(app, t.tenant_id, sleeper.clone()).await;
+            schedule_followups(app, &sync).await;
+            synced.push(sync);
         }
         match next {
             Some(n) => cursor = Some(n),
