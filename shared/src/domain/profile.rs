@@ -20,3 +20,16 @@ pub struct TenantProfile {
     pub currency: Option<Currency>,
     pub updated_at: DateTime<Utc>,
 }
+
+impl TenantProfile {
+    /// A tenant's profile before anything set it: no name, zone or currency yet.
+    pub fn empty(tenant_id: TenantId, at: DateTime<Utc>) -> Self {
+        TenantProfile {
+            tenant_id,
+            display_name: String::new(),
+            reporting_time_zone: None,
+            currency: None,
+            updated_at: at,
+        }
+    }
+}

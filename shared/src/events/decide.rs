@@ -229,13 +229,7 @@ fn tenant_updated(ch: &TenantChange, event: &CrmEvent, seen: &Seen) -> Decision 
     if profile.as_ref().is_some_and(|p| p.updated_at >= event.occurred_at) {
         return Decision::stale();
     }
-    let mut p = profile.unwrap_or_else(|| TenantProfile {
-        tenant_id: event.tenant_id,
-        display_name: String::new(),
-        reporting_time_zone: None,
-        currency: None,
-        updated_at: event.occurred_at,
-    });
+    let mut p = profile.unwrap_or_else(|| TenantProfile::empty(event.tenant_id, event.occurred_at));
     if let Some(n) = &ch.display_name {
         p.display_name.clone_from(n);
     }

@@ -59,13 +59,7 @@ pub async fn update_settings(
             raw.chars().take(16).collect::<String>()
         ))
     })?;
-    let mut profile = profiles.get_profile(tenant).await?.unwrap_or_else(|| TenantProfile {
-        tenant_id: tenant,
-        display_name: String::new(),
-        reporting_time_zone: None,
-        currency: None,
-        updated_at: now,
-    });
+    let mut profile = profiles.get_profile(tenant).await?.unwrap_or_else(|| TenantProfile::empty(tenant, now));
     let previous = profile.currency;
     profile.currency = Some(currency);
     profile.updated_at = now;

@@ -274,13 +274,7 @@ pub async fn default_reporting(
     d: ReportingDefaults,
     now: DateTime<Utc>,
 ) -> Result<TenantProfile, MetaFlowError> {
-    let mut profile = profiles.get_profile(tenant).await?.unwrap_or_else(|| TenantProfile {
-        tenant_id: tenant,
-        display_name: String::new(),
-        reporting_time_zone: None,
-        currency: None,
-        updated_at: now,
-    });
+    let mut profile = profiles.get_profile(tenant).await?.unwrap_or_else(|| TenantProfile::empty(tenant, now));
     let currency = match (d.explicit, profile.currency) {
         (Some(c), _) => Some(c),
         (None, Some(_)) => None,

@@ -108,6 +108,20 @@ pub fn is_condition_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> b
     e.code() == Some("ConditionalCheckFailedException")
 }
 
+/// The outcome of a conditional single-item write: `true` written, `false` its condition did not
+/// hold, an error for anything else.
+pub fn condition_held<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if is_condition_failure(&e) => Ok(false),
+        Err(e) => Err(StoreError::from_sdk(e)),
+    }
+}
+
 /// Whether a `TransactWriteItems` failed because a condition did not hold or another transaction
 /// touched the same items (then re-read and retry), as opposed to a real error.
 pub fn is_transaction_conflict<R>(e: &SdkError<TransactWriteItemsError, R>) -> bool {

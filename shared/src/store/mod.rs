@@ -27,7 +27,9 @@ pub mod keys;
 pub mod memory_table;
 pub mod oauth_states;
 pub mod records;
-pub use dynamo::{is_condition_failure, is_transaction_conflict, retry_conflicts, Conflict, DynamoStore, Revision};
+pub use dynamo::{
+    condition_held, is_condition_failure, is_transaction_conflict, retry_conflicts, Conflict, DynamoStore, Revision,
+};
 pub mod connected_index;
 pub mod job_bus;
 pub mod leadgen_inbox;

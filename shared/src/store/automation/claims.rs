@@ -16,7 +16,9 @@ use super::s;
 use crate::domain::hsm::TriggerKind;
 use crate::domain::ids::TenantId;
 use crate::store::memory_table::MemoryTable;
-use crate::store::{attr, from_item, is_condition_failure, keys, to_item, DynamoStore, Item, StoreError};
+use crate::store::{
+    attr, condition_held, from_item, is_condition_failure, keys, to_item, DynamoStore, Item, StoreError,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -179,11 +181,7 @@ impl SendClaims for DynamoStore {
             .expression_attribute_values(":sending", s("sending"))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        condition_held(out)
     }
 
     async fn get_claim(

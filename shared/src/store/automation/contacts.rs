@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use super::{s, text};
 use crate::domain::ids::TenantId;
 use crate::store::memory_table::MemoryTable;
-use crate::store::{attr, is_condition_failure, keys, DynamoStore, Item, StoreError};
+use crate::store::{attr, condition_held, is_condition_failure, keys, DynamoStore, Item, StoreError};
 
 #[async_trait]
 pub trait Contacts: Send + Sync {
@@ -93,11 +93,7 @@ impl Contacts for DynamoStore {
             .expression_attribute_values(":cutoff", AttributeValue::N(ms(now - window)))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        condition_held(out)
     }
 
     async fn release_contact(&self, tenant: TenantId, phone: &str, holder: &str) -> Result<(), StoreError> {
@@ -141,11 +137,7 @@ impl Contacts for DynamoStore {
             .expression_attribute_values(":cap", AttributeValue::N(cap.to_string()))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        condition_held(out)
     }
 
     async fn record_recipient(&self, tenant: TenantId, phone: &str) -> Result<(), StoreError> {

@@ -13,7 +13,8 @@ use crate::domain::hsm::{LogStatus, TriggerKind};
 use crate::domain::ids::TenantId;
 use crate::store::memory_table::MemoryTable;
 use crate::store::{
-    attr, from_item, is_condition_failure, keys, retry_conflicts, to_item, Conflict, DynamoStore, Item, StoreError,
+    attr, condition_held, from_item, is_condition_failure, keys, retry_conflicts, to_item, Conflict, DynamoStore, Item,
+    StoreError,
 };
 
 /// Webhook event markers outlive YCloud's 7 retries (up to ~2 h apart) by far.
@@ -197,11 +198,7 @@ impl AutomationLog for DynamoStore {
             .expression_attribute_names("#pk", attr::PK)
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        condition_held(out)
     }
 }
 
