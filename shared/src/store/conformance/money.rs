@@ -1,0 +1,340 @@
+//! Conformance of the ports behind the numbers: aggregates, spend, CRM events, FX rates, job bus.
+
+use super::*;
+
+/// Counters add up per item, names are set, a range returns only its items (oldest first), and
+/// tenants never see each other's items.
+pub async fn aggregates<S: AggregateStore>(s: &S) {
+    let (t, other) = (TenantId(9500), TenantId(9501));
+    let c = |pairs: &[(&str, i64)]| pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect::<Counters>();
+    let names: Names = [("name__camp__c1".to_string(), "Black Friday".to_string())].into();
+    for (d, n) in [(day(2026, 10, 31), 1), (day(2026, 11, 1), 2), (day(2026, 11, 2), 3)] {
+        s.add_to_aggregate(t, AggBucket::Day, d, &c(&[("leads", n)]), &Names::new()).await.expect("add");
+    }
+    s.add_to_aggregate(t, AggBucket::Day, day(2026, 11, 1), &c(&[("leads", 5), ("sales", 1)]), &names)
+        .await
+        .expect("add");
+    s.add_to_aggregate(t, AggBucket::Month, day(2026, 11, 20), &c(&[("leads", 10)]), &Names::new()).await.expect("add");
+    s.add_to_aggregate(other, AggBucket::Day, day(2026, 11, 1), &c(&[("leads", 100)]), &Names::new())
+        .await
+        .expect("add");
+
+    let (items, cost) = s.aggregate_items(t, AggBucket::Day, day(2026, 11, 1), day(2026, 11, 30)).await.expect("read");
+    assert_eq!(items.iter().map(|i| i.date).collect::<Vec<_>>(), vec![day(2026, 11, 1), day(2026, 11, 2)]);
+    assert_eq!(items[0].counters, c(&[("leads", 7), ("sales", 1)]));
+    assert_eq!(items[0].names, names);
+    assert_eq!(cost.items_read, 2, "a range reads only its items");
+    let (months, _) = s.aggregate_items(t, AggBucket::Month, day(2026, 1, 1), day(2026, 12, 1)).await.expect("read");
+    assert_eq!(
+        months.iter().map(|i| (i.date, i.counters.clone())).collect::<Vec<_>>(),
+        vec![(day(2026, 11, 1), c(&[("leads", 10)]))]
+    );
+    let (none, _) = s.aggregate_items(t, AggBucket::Day, day(2026, 12, 1), day(2026, 12, 31)).await.expect("read");
+    assert!(none.is_empty());
+}
+
+fn spend_day(date: NaiveDate, campaigns: &[(&str, i64)], currency: &str) -> DailySpend {
+    let row = |id: &str, spend: i64| SpendRow {
+        id: id.into(),
+        name: format!("Campaign {id}"),
+        status: "active".into(),
+        campaign_id: None,
+        campaign_name: None,
+        spend_minor: MinorUnits(spend),
+        impressions: 100,
+        clicks: 10,
+        meta_leads: 1,
+        settings: None,
+    };
+    DailySpend {
+        tenant_id: TenantId(9600),
+        ad_account_id: "act_9600".into(),
+        date,
+        currency: Currency::parse(currency).unwrap_or(Currency::USD),
+        account_time_zone: Some("America/Bogota".into()),
+        attribution_setting: "unified".into(),
+        synced_at: t0(),
+        campaigns: campaigns.iter().map(|(id, v)| row(id, *v)).collect(),
+        ads: vec![],
+    }
+}
+
+/// A re-run changes nothing, a restated day overwrites, the month stays the sum of its days, and a
+/// currency change is refused rather than mixed in.
+pub async fn spend<S: SpendStore>(s: &S) {
+    let (t, acct) = (TenantId(9600), "act_9600");
+    let nov = |d| day(2026, 11, d);
+    s.put_daily_spend(&spend_day(nov(1), &[("c1", 1_000), ("c2", 500)], "USD")).await.expect("put");
+    s.put_daily_spend(&spend_day(nov(2), &[("c1", 2_000)], "USD")).await.expect("put");
+    s.put_daily_spend(&spend_day(nov(2), &[("c1", 2_000)], "USD")).await.expect("re-run");
+    s.put_daily_spend(&spend_day(nov(1), &[("c1", 1_200)], "USD")).await.expect("restated");
+    let (days, _) = s.spend_days(t, acct, nov(1), nov(30)).await.expect("days");
+    assert_eq!(
+        days.iter().map(|d| (d.date, d.total_spend().0)).collect::<Vec<_>>(),
+        vec![(nov(1), 1_200), (nov(2), 2_000)]
+    );
+    let (months, _) = s.spend_months(t, acct, nov(1), nov(30)).await.expect("months");
+    assert_eq!(months.len(), 1);
+    let m = &months[0];
+    assert_eq!(
+        (m.month, m.campaigns.iter().map(|r| (r.id.as_str(), r.spend_minor.0)).collect::<Vec<_>>()),
+        (nov(1), vec![("c1", 3_200)])
+    );
+    assert_eq!(m.campaigns[0].impressions, 200, "impressions of the restated day are replaced, not added");
+    assert_eq!(s.spend_synced_at(t, acct).await.expect("synced"), Some(t0()));
+    assert_eq!(s.spend_synced_at(t, "act_other").await.expect("synced"), None);
+    assert!(s.put_daily_spend(&spend_day(nov(3), &[("c1", 1)], "EUR")).await.is_err(), "currency change refused");
+    let (days, _) = s.spend_days(t, acct, nov(3), nov(3)).await.expect("days");
+    assert!(days.is_empty(), "a refused day writes nothing");
+}
+
+fn commit(tenant: TenantId, event_id: &str, writer: &str) -> EventCommit {
+    EventCommit {
+        tenant,
+        marker: EventMarker {
+            event_id: event_id.into(),
+            detail_type: "lead.created".into(),
+            applied_at: t0(),
+            stale: false,
+            writer: writer.into(),
+            expires_at: t0() + Duration::days(35),
+        },
+        puts: Vec::new(),
+        aggregates: Default::default(),
+        attempt: 1,
+    }
+}
+
+fn adding(mut c: EventCommit, sk: &str, counters: &[(&str, i64)], names: &[(&str, &str)]) -> EventCommit {
+    let a = c.aggregates.entry(sk.to_string()).or_default();
+    a.counters.extend(counters.iter().map(|(k, v)| (k.to_string(), *v)));
+    a.names.extend(names.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    c
+}
+
+fn putting(mut c: EventCommit, entity: Entity, expected: Revision) -> EventCommit {
+    c.puts.push(GuardedPut { entity, expected });
+    c
+}
+
+fn conformance_lead(version: u64) -> LeadRecord {
+    LeadRecord {
+        lead_id: "L-1".into(),
+        version,
+        counted: true,
+        created_at: Some(t0()),
+        source: Some("META_ADS".into()),
+        attribution: AdAttribution {
+            campaign_id: Some("c1".into()),
+            campaign_name: Some("Ñ".into()),
+            ..Default::default()
+        },
+        contact: Contact { name: Some("Ana".into()), ..Default::default() },
+        ..Default::default()
+    }
+}
+
+/// CRM events' port: the marker is exclusive, guarded puts conflict on a stale revision (also a
+/// profile the profile port wrote), counters add up, a conflicting commit writes nothing, every
+/// record reads back as written, dead letters are kept. `profiles` is the same store's profile
+/// port, `items` its aggregate port (what the dashboard reads the counters through).
+pub async fn event_store<S: EventStore, P: TenantProfileStore, A: AggregateStore>(s: &S, profiles: &P, items: &A) {
+    let t = TenantId(9500);
+    let ok = |r: Result<Result<(), Conflict>, crate::store::StoreError>| r.expect("commit");
+    let nov24 = day(2026, 11, 24);
+    let aggregate = |bucket: AggBucket| async move {
+        let (mut found, _) = items.aggregate_items(t, bucket, nov24, nov24).await.expect("aggregates");
+        assert!(found.len() <= 1);
+        found.pop()
+    };
+
+    // The marker: absent, committed once, then every other commit of the event conflicts.
+    assert_eq!(s.marker(t, "e-1").await.expect("marker"), None);
+    let first = adding(commit(t, "e-1", "w1"), "AGG#D#2026-11-24", &[("leads", 1)], &[]);
+    assert_eq!(ok(s.commit(&first).await), Ok(()));
+    let found = s.marker(t, "e-1").await.expect("marker").expect("written");
+    assert_eq!((found.writer.as_deref(), found.stale), (Some("w1"), false));
+    let again = adding(commit(t, "e-1", "w2"), "AGG#D#2026-11-24", &[("leads", 1)], &[]);
+    assert_eq!(ok(s.commit(&again).await), Err(Conflict), "the marker is exclusive");
+    assert_eq!(s.marker(TenantId(9501), "e-1").await.expect("marker"), None, "markers are per tenant");
+    let mut stale = commit(t, "e-stale", "w3");
+    stale.marker.stale = true;
+    assert_eq!(ok(s.commit(&stale).await), Ok(()));
+    assert!(s.marker(t, "e-stale").await.expect("marker").expect("written").stale);
+
+    // Counters add up (also negative deltas) and names are set, last writer wins.
+    let more = adding(
+        commit(t, "e-2", "w"),
+        "AGG#D#2026-11-24",
+        &[("leads", 2), ("customers", -1)],
+        &[("name__camp__c1", "A")],
+    );
+    assert_eq!(ok(s.commit(&more).await), Ok(()));
+    let renamed = adding(commit(t, "e-3", "w"), "AGG#D#2026-11-24", &[], &[("name__camp__c1", "B")]);
+    assert_eq!(ok(s.commit(&renamed).await), Ok(()));
+    let day = aggregate(AggBucket::Day).await.expect("item");
+    assert_eq!((day.counters.get("leads"), day.counters.get("customers")), (Some(&3), Some(&-1)));
+    assert_eq!(day.names.get("name__camp__c1").map(String::as_str), Some("B"));
+    assert_eq!(aggregate(AggBucket::Month).await, None);
+
+    // Guarded puts: absent → created at revision 1; a put guarded by a stale revision conflicts.
+    assert_eq!(s.lead(t, "L-1").await.expect("lead"), Versioned::default());
+    let create = putting(commit(t, "e-4", "w"), Entity::Lead(conformance_lead(1)), Revision::ABSENT);
+    assert_eq!(ok(s.commit(&create).await), Ok(()));
+    assert_eq!(s.lead(t, "L-1").await.expect("lead"), Versioned::new(conformance_lead(1), Revision::at(1)));
+    let recreate = putting(commit(t, "e-5", "w"), Entity::Lead(conformance_lead(2)), Revision::ABSENT);
+    assert_eq!(ok(s.commit(&recreate).await), Err(Conflict), "it exists now");
+    let update = putting(commit(t, "e-5", "w"), Entity::Lead(conformance_lead(2)), Revision::at(1));
+    assert_eq!(ok(s.commit(&update).await), Ok(()));
+    let behind = putting(commit(t, "e-6", "w"), Entity::Lead(conformance_lead(3)), Revision::at(1));
+    assert_eq!(ok(s.commit(&behind).await), Err(Conflict), "revision 1 is stale");
+    assert_eq!(s.lead(t, "L-1").await.expect("lead"), Versioned::new(conformance_lead(2), Revision::at(2)));
+
+    // All or nothing: one stale guard cancels the marker, the other puts and the counters.
+    let usd = Currency::parse("USD").expect("usd");
+    let sale = SaleRecord {
+        sale_id: "S-1".into(),
+        lead_id: "L-1".into(),
+        opportunity_id: Some("O-1".into()),
+        payment: Payment { amount_minor: MinorUnits(900), currency: usd, completed_at: t0() },
+        counted_under: CountedAttribution { source: Some("META_ADS".into()), ..Default::default() },
+    };
+    let mixed = putting(
+        putting(
+            adding(commit(t, "e-7", "w"), "AGG#D#2026-11-24", &[("sales", 1)], &[("name__ad__1", "x")]),
+            Entity::Sale(sale.clone()),
+            Revision::ABSENT,
+        ),
+        Entity::Lead(conformance_lead(9)),
+        Revision::at(1),
+    );
+    assert_eq!(ok(s.commit(&mixed).await), Err(Conflict));
+    assert_eq!(s.marker(t, "e-7").await.expect("marker"), None, "no marker");
+    assert_eq!(s.sale(t, "S-1").await.expect("sale"), Versioned::default(), "no sale");
+    let day = aggregate(AggBucket::Day).await.expect("item");
+    assert_eq!((day.counters.get("sales"), day.names.get("name__ad__1")), (None, None), "no counters");
+    assert_eq!(s.lead(t, "L-1").await.expect("lead").revision, Revision::at(2));
+
+    // Every record kind reads back as written.
+    let opp = OpportunityRecord {
+        opportunity_id: "O-1".into(),
+        version: 2,
+        counted: true,
+        lead_id: Some("L-1".into()),
+        terms: OpportunityTerms { value_minor: Some(MinorUnits(5)), currency: Some(usd), deadline: Some(t0()) },
+        ..Default::default()
+    };
+    let cart = CartRecord {
+        cart_id: "C-1".into(),
+        version: 3,
+        lead_id: None,
+        contents: CartContents {
+            items: vec![CartLine { sku: "A".into(), quantity: 2, unit_price_minor: Some(MinorUnits(150)) }],
+            currency: None,
+            last_activity_at: t0(),
+        },
+    };
+    let all = [Entity::Sale(sale.clone()), Entity::Opportunity(opp.clone()), Entity::Cart(cart.clone())];
+    let mut c = commit(t, "e-8", "w");
+    c.puts = all.into_iter().map(|entity| GuardedPut { entity, expected: Revision::ABSENT }).collect();
+    assert_eq!(ok(s.commit(&c).await), Ok(()));
+    assert_eq!(s.sale(t, "S-1").await.expect("sale"), Versioned::new(sale, Revision::at(1)));
+    assert_eq!(s.opportunity(t, "O-1").await.expect("opp"), Versioned::new(opp, Revision::at(1)));
+    assert_eq!(s.cart(t, "C-1").await.expect("cart"), Versioned::new(cart, Revision::at(1)));
+
+    // The profile is the profile port's item: written there it has no revision (0), and a put
+    // there makes a commit guarded by an earlier read conflict.
+    let p = TenantId(9502);
+    let profile = TenantProfile {
+        tenant_id: p,
+        display_name: "Before".into(),
+        reporting_time_zone: Zone::parse("America/Bogota").ok(),
+        currency: None,
+        updated_at: t0(),
+    };
+    assert_eq!(s.profile(p).await.expect("profile"), Versioned::default());
+    profiles.put_profile(&profile).await.expect("put");
+    assert_eq!(s.profile(p).await.expect("profile"), Versioned::new(profile.clone(), Revision::at(0)));
+    let renamed = TenantProfile { display_name: "After".into(), ..profile.clone() };
+    let c = putting(commit(p, "e-9", "w"), Entity::Profile(renamed.clone()), Revision::at(0));
+    assert_eq!(ok(s.commit(&c).await), Ok(()));
+    assert_eq!(profiles.get_profile(p).await.expect("get"), Some(renamed.clone()), "one profile item");
+    assert_eq!(s.profile(p).await.expect("profile").revision, Revision::at(1));
+    profiles.put_profile(&profile).await.expect("overwrite");
+    let c = putting(commit(p, "e-10", "w"), Entity::Profile(renamed), Revision::at(1));
+    assert_eq!(ok(s.commit(&c).await), Err(Conflict), "the profile port wrote it since");
+
+    // Dead letters are kept whole, oldest first.
+    let letter = |id: &str, at: DateTime<Utc>| DeadLetter {
+        received_at: at,
+        id: id.into(),
+        event_id: Some(id.into()),
+        detail_type: Some("lead.deleted".into()),
+        tenant_id: Some(9500),
+        reason: "unknown detail-type \"lead.deleted\"".into(),
+        payload: "{\"source\":\"crm\"}".into(),
+        expires_at: at + Duration::days(30),
+    };
+    let (late, early) = (letter("e-late", t0() + Duration::seconds(1)), letter("e-early", t0()));
+    assert_eq!(s.dead_letter(&late).await.expect("dlq"), "2026-11-24T12:00:01.000Z#e-late");
+    s.dead_letter(&early).await.expect("dlq");
+    let anonymous = DeadLetter { event_id: None, detail_type: None, tenant_id: None, ..letter("gen-1", t0()) };
+    s.dead_letter(&anonymous).await.expect("dlq");
+    let kept = dead_letters(items, t0(), t0() + Duration::seconds(1)).await.expect("read");
+    assert_eq!(kept, vec![early.clone(), anonymous, late]);
+    assert_eq!(dead_letters(items, t0(), t0()).await.expect("read").len(), 2, "received in the window");
+}
+
+/// The job bus: a full batch is accepted entry by entry; more than [`MAX_BATCH`] is refused
+/// whole; an empty batch is a no-op.
+/// FX rates: put → read back by pair up to a day, oldest first; same day overwrites; pairs and
+/// tenants apart; the effective rate of a day is the last one starting on or before it.
+pub async fn fx_rates<S: FxRateStore>(s: &S) {
+    let (a, b) = (TenantId(9601), TenantId(9602));
+    let (usd, ars, eur) = (Currency::USD, Currency::parse("ARS").expect("ARS"), Currency::parse("EUR").expect("EUR"));
+    let day = |m: u32, d: u32| NaiveDate::from_ymd_opt(2026, m, d).expect("day");
+    let rate = |t: TenantId, from: Currency, to: Currency, r: &str, eff: NaiveDate| FxRate {
+        tenant_id: t,
+        from,
+        to,
+        rate: ScaledRate::parse(r).expect("rate"),
+        effective_from: eff,
+        source: MANUAL_SOURCE.into(),
+        set_by: "u1".into(),
+        updated_at: t0(),
+    };
+    s.put_fx_rates(&[
+        rate(a, usd, ars, "1000", day(11, 1)),
+        rate(a, usd, ars, "1050.25", day(11, 15)),
+        rate(a, eur, ars, "1100", day(11, 1)),
+        rate(b, usd, ars, "9", day(11, 1)),
+    ])
+    .await
+    .expect("put");
+    s.put_fx_rates(&[rate(a, usd, ars, "1010", day(11, 1))]).await.expect("overwrite");
+    let (got, _) = s.fx_rates(a, usd, ars, day(11, 30)).await.expect("read");
+    let shown: Vec<(String, NaiveDate)> = got.iter().map(|r| (r.rate.to_string(), r.effective_from)).collect();
+    assert_eq!(shown, vec![("1010".into(), day(11, 1)), ("1050.25".into(), day(11, 15))]);
+    assert_eq!(effective_on(&got, day(11, 14)).map(|r| r.rate.to_string()), Some("1010".into()));
+    assert_eq!(effective_on(&got, day(11, 15)).map(|r| r.rate.to_string()), Some("1050.25".into()));
+    assert_eq!(effective_on(&got, day(10, 31)), None);
+    let (early, _) = s.fx_rates(a, usd, ars, day(11, 10)).await.expect("read");
+    assert_eq!(early.len(), 1, "rates after up_to are not read");
+    assert_eq!(s.fx_rates(b, usd, ars, day(11, 30)).await.expect("b").0.len(), 1, "tenants apart");
+    assert!(s.fx_rates(a, ars, usd, day(11, 30)).await.expect("inverse").0.is_empty(), "pairs are directed");
+}
+
+pub async fn job_bus<B: JobBus>(b: &B) {
+    let events: Vec<JobEvent> = (0..MAX_BATCH)
+        .map(|i| JobEvent {
+            source: "crm-marketing.conformance".into(),
+            detail_type: "conformance.checked".into(),
+            detail: format!("{{\"tenant_id\":{}}}", 9000 + i),
+        })
+        .collect();
+    assert_eq!(b.put_events(&events).await.expect("a full batch"), Vec::<usize>::new());
+    assert_eq!(b.put_events(&[]).await.expect("nothing to put"), Vec::<usize>::new());
+    let mut too_many = events.clone();
+    too_many.push(events[0].clone());
+    assert!(b.put_events(&too_many).await.is_err(), "PutEvents takes at most {MAX_BATCH} entries");
+}
