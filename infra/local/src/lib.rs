@@ -13,6 +13,7 @@
 //!   (used by `make dev` and the integration tests).
 
 pub mod demo;
+pub mod http1;
 pub mod moto;
 pub mod provision;
 pub mod routes;

@@ -24,9 +24,6 @@ use bytes::Bytes;
 use http::{header, Method, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use url::Url;
@@ -193,21 +190,10 @@ impl SandboxYcloud {
             state: Arc::new(Mutex::new(SandboxYcloudState::default())),
         };
         let server = sandbox.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let s = server.clone();
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let s = s.clone();
-                        async move { s.handle(req).await }
-                    });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-                });
-            }
-        });
+        tokio::spawn(crate::http1::serve(listener, move |req| {
+            let s = server.clone();
+            async move { s.handle(req).await }
+        }));
         Ok(sandbox)
     }
 

@@ -11,9 +11,6 @@ use crm_shared::platform::error::ApiError;
 use crm_shared::App;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use lambda_http::Body;
 use tokio::net::TcpListener;
 
@@ -76,18 +73,7 @@ impl LocalApi {
             Ok(v) => v,
             Err(e) => return render_error(&ApiError::bad_request("invalid_json", format!("body is not JSON: {e}"))),
         };
-        let (status, body) = match crm_events::handle_event(&self.app, payload).await {
-            Ok(summary) => (http::StatusCode::OK, serde_json::json!({"success": true, "data": summary})),
-            // Lambda would retry the invocation; locally the caller sees why.
-            Err(e) => (
-                http::StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({"success": false, "error": {"code": "invocation_failed", "message": e.to_string()}, "detail": e.to_string()}),
-            ),
-        };
-        let mut resp = lambda_http::Response::new(Body::Text(body.to_string()));
-        *resp.status_mut() = status;
-        resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-        resp
+        invocation_reply(crm_events::handle_event(&self.app, payload).await)
     }
 
     /// Local stand-in of the scheduled rule → `hsm-trigger-evaluator`: one run, its summary back.
@@ -96,17 +82,7 @@ impl LocalApi {
             return render_error(&ApiError::MethodNotAllowed);
         }
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(110);
-        let (status, body) = match hsm_trigger_evaluator::handle_event(&self.app, Some(deadline)).await {
-            Ok(summary) => (http::StatusCode::OK, serde_json::json!({"success": true, "data": summary})),
-            Err(e) => (
-                http::StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({"success": false, "error": {"code": "invocation_failed", "message": e.to_string()}, "detail": e.to_string()}),
-            ),
-        };
-        let mut resp = lambda_http::Response::new(Body::Text(body.to_string()));
-        *resp.status_mut() = status;
-        resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-        resp
+        invocation_reply(hsm_trigger_evaluator::handle_event(&self.app, Some(deadline)).await)
     }
 
     /// Local stand-in of the hourly schedule → `meta-spend-sync` (fan-out, publishing to the bus in
@@ -117,20 +93,8 @@ impl LocalApi {
             return render_error(&ApiError::MethodNotAllowed);
         }
         let sleeper = std::sync::Arc::new(crm_shared::platform::retry::TokioSleeper);
-        let (status, body) = match meta_spend_sync::run_by_hand(&self.app, sleeper).await {
-            Ok((fan_out, tenants)) => (
-                http::StatusCode::OK,
-                serde_json::json!({"success": true, "data": {"fan_out": fan_out, "tenants": tenants}}),
-            ),
-            Err(e) => (
-                http::StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({"success": false, "error": {"code": "invocation_failed", "message": e.to_string()}, "detail": e.to_string()}),
-            ),
-        };
-        let mut resp = lambda_http::Response::new(Body::Text(body.to_string()));
-        *resp.status_mut() = status;
-        resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-        resp
+        let result = meta_spend_sync::run_by_hand(&self.app, sleeper).await;
+        invocation_reply(result.map(|(fan_out, tenants)| serde_json::json!({"fan_out": fan_out, "tenants": tenants})))
     }
 
     async fn serve_one(
@@ -149,16 +113,7 @@ impl LocalApi {
 
     /// Serves until the task is dropped.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let api = self.clone();
-            tokio::spawn(async move {
-                let svc = service_fn(move |req| api.clone().serve_one(req));
-                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-            });
-        }
+        crate::http1::serve(listener, move |req| self.clone().serve_one(req)).await
     }
 }
 
@@ -174,4 +129,20 @@ pub async fn spawn(app: App, addr: SocketAddr) -> std::io::Result<SocketAddr> {
     let bound = listener.local_addr()?;
     tokio::spawn(Arc::new(LocalApi::new(app)).serve(listener));
     Ok(bound)
+}
+
+/// A local stand-in invocation's answer: its summary in the envelope, or 503 with why it failed
+/// (Lambda would retry the invocation; locally the caller sees the reason).
+fn invocation_reply<T: serde::Serialize, E: std::fmt::Display>(result: Result<T, E>) -> lambda_http::Response<Body> {
+    let (status, body) = match result {
+        Ok(summary) => (http::StatusCode::OK, serde_json::json!({"success": true, "data": summary})),
+        Err(e) => (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"success": false, "error": {"code": "invocation_failed", "message": e.to_string()}, "detail": e.to_string()}),
+        ),
+    };
+    let mut resp = lambda_http::Response::new(Body::Text(body.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    resp
 }

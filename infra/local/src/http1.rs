@@ -1,0 +1,32 @@
+//! The one HTTP/1 accept loop of the local stand-ins (sandboxes, the local API): every
+//! connection is served on its own task by `handler`.
+
+use std::future::Future;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+/// Serves `listener` until the task is dropped (a failed accept is skipped). A handler error
+/// drops the connection without an answer (how a stand-in simulates a lost response).
+pub async fn serve<H, Fut, E>(listener: TcpListener, handler: H)
+where
+    H: Fn(hyper::Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<hyper::Response<Full<Bytes>>, E>> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(handler);
+            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+        });
+    }
+}
