@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod metrics;
 pub mod retry;
 pub mod secrets;
 pub mod telemetry;
