@@ -30,6 +30,7 @@ fn connection(tenant: i64, ciphertext_b64: String, expires_in: Option<Duration>)
         connected_at: t0(),
         connected_by: "user-1".into(),
         updated_at: t0(),
+        revision: None,
     }
 }
 
@@ -48,9 +49,11 @@ async fn store_round_trips_profiles_and_connections() {
     assert_eq!(env.app.profiles.get_profile(TenantId(4)).await.expect("get"), None);
 
     let conn = connection(3, "Y2lwaGVy".into(), Some(Duration::days(60)));
-    env.app.connections.put_connection(&conn).await.expect("put conn");
-    assert_eq!(env.app.connections.get_connection(TenantId(3)).await.expect("get"), Some(conn));
-    env.app.connections.delete_connection(TenantId(3)).await.expect("delete");
+    let rev = env.app.connections.put_connection(&conn).await.expect("put conn").expect("created");
+    let read = env.app.connections.get_connection(TenantId(3)).await.expect("get");
+    assert_eq!(read, Some(MetaConnection { revision: Some(rev), ..conn }));
+    let read = read.expect("live");
+    env.app.connections.delete_connection(&read, t0()).await.expect("delete").expect("deleted");
     assert_eq!(env.app.connections.get_connection(TenantId(3)).await.expect("get"), None);
 }
 
@@ -123,7 +126,8 @@ async fn token_status_reports_missing_connected_and_expired() {
 
     let ct = env.app.cipher.encrypt(TenantId(11), &SecretString::new("tok")).await.expect("encrypt");
     let b64 = base64_encode(&ct);
-    env.app.connections.put_connection(&connection(11, b64.clone(), Some(Duration::days(45)))).await.expect("put");
+    let conn = connection(11, b64.clone(), Some(Duration::days(45)));
+    env.app.connections.put_connection(&conn).await.expect("put").expect("created");
     let resp = meta_token_status::handle(&env.app, get(uri, 11, "closer")).await;
     assert_eq!(resp.status(), 200);
     let body = body_json(&resp);

@@ -48,9 +48,11 @@ async fn connect(env: &TestEnv, t: i64, accounts: &[&str]) {
             connected_at: t0() - Duration::days(400),
             connected_by: "u".into(),
             updated_at: t0(),
+            revision: None,
         })
         .await
-        .expect("connection");
+        .expect("connection")
+        .expect("created");
 }
 
 fn row(id: &str, name: &str, spend: i64, campaign: Option<(&str, &str)>) -> SpendRow {

@@ -1,6 +1,7 @@
 //! `POST /crm/auth/meta/disconnect`: best-effort `DELETE /me/permissions` at Meta, then the stored
-//! connection and its connected-index entry are deleted (also when Meta is unreachable; the
-//! response says whether Meta confirmed).
+//! connection is replaced by a tombstone (no stale writer can revive it) and its connected-index
+//! entry deleted (also when Meta is unreachable; the response says whether Meta confirmed). A
+//! newer login stored during the revocation is kept: 409 `meta_connection_changed`.
 
 use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::meta::connect;
@@ -22,5 +23,5 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn disconnect(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
-    Reply::ok(&connect::disconnect(app, caller.tenant_id).await?)
+    Reply::ok(&connect::disconnect(app, caller.tenant_id, ctx.now).await?)
 }

@@ -81,8 +81,9 @@ mod tests {
             connected_at: now,
             connected_by: "u".into(),
             updated_at: now,
+            revision: None,
         };
-        app.connections.put_connection(&conn).await.expect("put");
+        app.connections.put_connection(&conn).await.expect("put").expect("created");
         let body = body_json(&handle(&app, request(7)).await);
         assert_eq!(body["data"]["status"], "connected");
         assert_eq!(body["data"]["expires_soon"], true);

@@ -46,6 +46,13 @@ pub struct MetaConnection {
     pub connected_at: DateTime<Utc>,
     pub connected_by: String,
     pub updated_at: DateTime<Utc>,
+    /// The optimistic-lock revision of the stored item this record was read from, and so the one
+    /// a write of it expects to replace: `None` = nothing stored (a write creates the connection).
+    /// Set by the store on reads; not an attribute of the record (the item keeps it as `rev`).
+    /// Connection writes are conditional on it, so a stale writer (a webhook marking an old token
+    /// expired, a slow OAuth callback) never overwrites a newer connection or revives a deleted one.
+    #[serde(skip)]
+    pub revision: Option<u64>,
 }
 
 /// Warn this long before expiry.
@@ -147,6 +154,7 @@ mod tests {
             connected_at: now() - Duration::days(1),
             connected_by: "u".into(),
             updated_at: now(),
+            revision: None,
         }
     }
 

@@ -341,9 +341,11 @@ mod tests {
                 connected_at: now,
                 connected_by: "u".into(),
                 updated_at: now,
+                revision: None,
             })
             .await
-            .expect("conn");
+            .expect("conn")
+            .expect("created");
         let day = |d: u32| NaiveDate::from_ymd_opt(2026, 11, d).expect("day");
         let c: Counters = [
             ("leads__src__META_ADS", 4),

@@ -9,11 +9,12 @@ use chrono::{DateTime, Utc};
 use crate::api::app::App;
 use crate::domain::connection::{token_status, TokenState};
 use crate::domain::ids::TenantId;
+use crate::meta::connection_writes::{mark_expired, SameLogin};
 use crate::meta::error::MetaFlowError;
-use crate::meta::graph::{GraphClient, GraphSettings, MetaError};
+use crate::meta::graph::{GraphClient, GraphSettings, MetaError, RetryPolicy};
 use crate::platform::config::Config;
 use crate::platform::secrets::{SecretName, SecretString};
-use crate::store::{ConnectionStatus, MetaConnection, MetaConnectionStore};
+use crate::store::{MetaConnection, MetaConnectionStore};
 
 pub async fn app_secret(app: &App) -> Result<SecretString, MetaFlowError> {
     Ok(app.required_secret(SecretName::MetaAppSecret).await?.clone())
@@ -34,6 +35,14 @@ pub async fn graph_client(app: &App) -> Result<GraphClient, MetaFlowError> {
             retry: meta.retry.clone(),
         },
     ))
+}
+
+/// `graph` making each call exactly once (no retry): for calls that must not be repeated, such as
+/// exchanging a single-use OAuth code (a retry after a timeout fails with "code already used")
+/// or revoking permissions on the way out.
+pub fn single_attempt(app: &App, graph: &GraphClient) -> GraphClient {
+    let once = RetryPolicy { max_attempts: 1, ..graph.settings().retry.clone() };
+    GraphClient::new(app.http.get().clone(), GraphSettings { retry: once, ..graph.settings().clone() })
 }
 
 /// The tenant's connection and its decrypted token, or a 409 that tells the user to (re)connect.
@@ -59,7 +68,8 @@ pub async fn stored_token(app: &App, conn: &MetaConnection) -> Result<SecretStri
 }
 
 /// Turns a Meta failure into the flow's error; a token Meta rejected (190) is marked expired
-/// first, so token-status says "reconnect" and nothing retries it.
+/// first, so token-status says "reconnect" and nothing retries it — only if the connection still
+/// holds that token (a reconnect or disconnect since `conn` was read is left alone).
 pub async fn meta_failure(
     connections: &dyn MetaConnectionStore,
     conn: &MetaConnection,
@@ -67,13 +77,15 @@ pub async fn meta_failure(
     now: DateTime<Utc>,
 ) -> MetaFlowError {
     if let MetaError::InvalidToken { .. } = err {
-        let mut invalid = conn.clone();
-        invalid.status = ConnectionStatus::Invalid;
-        invalid.updated_at = now;
-        if let Err(e) = connections.put_connection(&invalid).await {
-            tracing::error!(error = %e, "could not mark the Meta connection expired");
-        } else {
-            tracing::warn!(tenant_id = conn.tenant_id.0, "Meta rejected the stored token; marked expired");
+        match mark_expired(connections, conn, now).await {
+            Ok(SameLogin::Written(_)) => {
+                tracing::warn!(tenant_id = conn.tenant_id.0, "Meta rejected the stored token; marked expired")
+            }
+            Ok(SameLogin::Superseded) => tracing::info!(
+                tenant_id = conn.tenant_id.0,
+                "Meta rejected a token the tenant has since replaced or disconnected; nothing marked"
+            ),
+            Err(e) => tracing::error!(error = %e, "could not mark the Meta connection expired"),
         }
     }
     MetaFlowError::Peer(err)

@@ -12,10 +12,11 @@ use crate::domain::money::Currency;
 use crate::domain::period::MAX_RANGE_MONTHS;
 use crate::domain::zone::Zone;
 use crate::marketing::aggregates::counter;
-use crate::meta::access::stored_token;
 pub use crate::meta::access::{app_secret, graph_client, meta_failure, usable_token};
+use crate::meta::access::{single_attempt, stored_token};
+use crate::meta::connection_writes::{tombstone, update_connection, SameLogin};
 use crate::meta::error::MetaFlowError;
-use crate::meta::graph::{AdAccount, Business, GraphClient, GraphSettings, MetaError, RetryPolicy};
+use crate::meta::graph::{AdAccount, Business, GraphClient, MetaError};
 use crate::platform::secrets::SecretString;
 use crate::store::aggregates::{AggBucket, AggregateStore};
 use crate::store::{MetaConnection, TenantProfile, TenantProfileStore};
@@ -167,13 +168,20 @@ pub async fn select_accounts(
     let (primary_zone, primary_currency) = reporting_settings(&selected)?;
     let business_name = business_name(&graph, &token, selection.business_id.as_deref()).await;
 
-    let mut updated = conn.clone();
-    updated.business_id = selection.business_id.clone();
-    updated.business_name = business_name.clone();
-    updated.ad_account_ids = selection.ids.iter().map(|id| id.as_str().to_string()).collect();
-    updated.ad_account_name = Some(primary.name.clone()).filter(|n| !n.is_empty()).or(req.account_name);
-    updated.updated_at = now;
-    app.connections.put_connection(&updated).await?;
+    let ids: Vec<String> = selection.ids.iter().map(|id| id.as_str().to_string()).collect();
+    let account_name = Some(primary.name.clone()).filter(|n| !n.is_empty()).or(req.account_name);
+    let written = update_connection(app.connections.as_ref(), &conn, |c| {
+        c.business_id = selection.business_id.clone();
+        c.business_name = business_name.clone();
+        c.ad_account_ids = ids.clone();
+        c.ad_account_name = account_name.clone();
+        c.updated_at = now;
+    })
+    .await?;
+    // Validated against the token read: a newer login (or a disconnect) meanwhile must choose again.
+    let SameLogin::Written(updated) = written else {
+        return Err(MetaFlowError::ConnectionChanged);
+    };
     // Second chance to map the tenant's pages (the callback's listing is best effort).
     crate::meta::pages::register_managed_pages(
         app.pages.as_ref(),
@@ -344,9 +352,12 @@ pub struct Disconnected {
     pub message: String,
 }
 
-/// Best-effort `DELETE /me/permissions` at Meta (one attempt), then deletes the stored connection
-/// and its index entry whatever Meta said.
-pub async fn disconnect(app: &App, tenant: TenantId) -> Result<Disconnected, MetaFlowError> {
+/// Best-effort `DELETE /me/permissions` at Meta (one attempt), then replaces the stored connection
+/// with a tombstone (so no stale writer revives it) and drops its index entry, whatever Meta
+/// said. A connection changed meanwhile by the same login is still disconnected; one replaced by a
+/// newer login during the revocation is kept (409 `meta_connection_changed`: the user decides
+/// again), and one disconnected by someone else meanwhile is simply gone.
+pub async fn disconnect(app: &App, tenant: TenantId, now: DateTime<Utc>) -> Result<Disconnected, MetaFlowError> {
     let conn = app.connections.get_connection(tenant).await?;
     let Some(conn) = conn else {
         app.connected_index.mark_disconnected(tenant).await?;
@@ -364,8 +375,13 @@ pub async fn disconnect(app: &App, tenant: TenantId) -> Result<Disconnected, Met
             Err(reason)
         }
     };
+    if tombstone(app.connections.as_ref(), &conn, now).await? == SameLogin::Superseded
+        && app.connections.get_connection(tenant).await?.is_some()
+    {
+        tracing::info!(tenant_id = tenant.0, "a newer Meta login arrived during the disconnect; it is kept");
+        return Err(MetaFlowError::ConnectionChanged);
+    }
     app.connected_index.mark_disconnected(tenant).await?;
-    app.connections.delete_connection(tenant).await?;
     tracing::info!(tenant_id = tenant.0, revoked_at_meta = revoked.is_ok(), "Meta disconnected");
     Ok(Disconnected {
         disconnected: true,
@@ -380,9 +396,7 @@ pub async fn disconnect(app: &App, tenant: TenantId) -> Result<Disconnected, Met
 
 async fn revoke_at_meta(app: &App, conn: &MetaConnection) -> Result<(), &'static str> {
     let token = stored_token(app, conn).await.map_err(|_| "stored token unreadable")?;
-    let graph = graph_client(app).await.map_err(|_| "Meta client not configured")?;
-    let once = RetryPolicy { max_attempts: 1, ..graph.settings().retry.clone() };
-    let graph = GraphClient::new(app.http.get().clone(), GraphSettings { retry: once, ..graph.settings().clone() });
+    let graph = single_attempt(app, &graph_client(app).await.map_err(|_| "Meta client not configured")?);
     graph.revoke_permissions(&token).await.map_err(|e| match e {
         MetaError::InvalidToken { .. } => "token already invalid at Meta",
         MetaError::Timeout | MetaError::Unreachable | MetaError::Transient { .. } => "Meta unreachable",

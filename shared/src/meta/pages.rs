@@ -137,6 +137,7 @@ mod tests {
             connected_at: now(),
             connected_by: "u".into(),
             updated_at: now(),
+            revision: None,
         }
     }
 
@@ -152,8 +153,8 @@ mod tests {
     async fn a_page_stays_with_a_connected_owner_and_moves_once_it_disconnects() {
         let (pages, conns) = (MemoryPageIndex::default(), MemoryStore::default());
         let (t1, t2) = (TenantId(1), TenantId(2));
-        conns.put_connection(&connection(t1)).await.expect("connect 1");
-        conns.put_connection(&connection(t2)).await.expect("connect 2");
+        conns.put_connection(&connection(t1)).await.expect("connect 1").expect("created");
+        conns.put_connection(&connection(t2)).await.expect("connect 2").expect("created");
         let p = page("100", "Clinic");
         assert_eq!(claim_page(&pages, &conns, t1, &p, now()).await.expect("claim"), Claim::Claimed);
         assert_eq!(claim_page(&pages, &conns, t2, &p, now()).await.expect("claim"), Claim::OwnedByAnotherTenant);
@@ -162,7 +163,8 @@ mod tests {
         assert_eq!(claim_page(&pages, &conns, t1, &renamed, now()).await.expect("re-claim"), Claim::Claimed);
         assert_eq!(owner(&pages, "100").await, Some((1, "Clinic Norte".into())));
 
-        conns.delete_connection(t1).await.expect("disconnect 1");
+        let live = conns.get_connection(t1).await.expect("read").expect("live");
+        conns.delete_connection(&live, now()).await.expect("disconnect 1").expect("deleted");
         assert_eq!(claim_page(&pages, &conns, t2, &p, now()).await.expect("take over"), Claim::Claimed);
         assert_eq!(owner(&pages, "100").await, Some((2, "Clinic".into())));
     }

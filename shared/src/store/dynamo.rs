@@ -134,7 +134,7 @@ pub fn is_transaction_conflict<R>(e: &SdkError<TransactWriteItemsError, R>) -> b
 
 /// The optimistic-lock revision (`rev` attribute) of an item as read: `None` = the item did not
 /// exist; `Some(0)` = it exists but was written without a revision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Revision(Option<u64>);
 
 impl Default for Revision {
@@ -169,22 +169,67 @@ impl Revision {
         item
     }
 
+    /// What a read saw, as [`crate::domain::connection::MetaConnection::revision`] keeps it.
+    pub fn from_read(read: Option<u64>) -> Self {
+        Revision(read)
+    }
+
+    /// The stored revision (`None`: nothing was stored).
+    pub fn read(self) -> Option<u64> {
+        self.0
+    }
+
+    /// The condition of a write that expects this revision to still be the stored one (or the
+    /// item to still not exist): expression, attribute names, the value of `:rev` if any.
+    fn condition(self) -> (&'static str, [(&'static str, &'static str); 2], Option<AttributeValue>) {
+        match self.0 {
+            None => ("attribute_not_exists(#pk)", [("#pk", attr::PK), ("#rev", Self::ATTR)], None),
+            Some(0) => (
+                "attribute_exists(#pk) AND attribute_not_exists(#rev)",
+                [("#pk", attr::PK), ("#rev", Self::ATTR)],
+                None,
+            ),
+            Some(r) => (
+                "attribute_exists(#pk) AND #rev = :rev",
+                [("#pk", attr::PK), ("#rev", Self::ATTR)],
+                Some(AttributeValue::N(r.to_string())),
+            ),
+        }
+    }
+
     /// A transactional put of `item` with the next revision, conditioned on this one still being
     /// the stored one (or on the item still not existing).
     pub fn guarded_put(self, table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder().table_name(table).set_item(Some(self.stamped(item)));
-        let put = match self.0 {
-            None => put.condition_expression("attribute_not_exists(#pk)").expression_attribute_names("#pk", attr::PK),
-            Some(0) => put
-                .condition_expression("attribute_exists(#pk) AND attribute_not_exists(#rev)")
-                .expression_attribute_names("#pk", attr::PK)
-                .expression_attribute_names("#rev", Self::ATTR),
-            Some(r) => put
-                .condition_expression("#rev = :rev")
-                .expression_attribute_names("#rev", Self::ATTR)
-                .expression_attribute_values(":rev", AttributeValue::N(r.to_string())),
-        };
+        let (expr, names, rev) = self.condition();
+        let mut put = Put::builder().table_name(table).set_item(Some(self.stamped(item))).condition_expression(expr);
+        for (k, v) in names.into_iter().filter(|(k, _)| expr.contains(k)) {
+            put = put.expression_attribute_names(k, v);
+        }
+        if let Some(rev) = rev {
+            put = put.expression_attribute_values(":rev", rev);
+        }
         Ok(TransactWriteItem::builder().put(put.build().map_err(|e| StoreError::Dynamo(e.to_string()))?).build())
+    }
+}
+
+impl DynamoStore {
+    /// A single-item put of `item` with the next revision if `expected` is still the stored
+    /// revision (or the item still does not exist): the revision written, or [`Conflict`].
+    pub async fn put_at_revision(&self, item: Item, expected: Revision) -> Result<Result<u64, Conflict>, StoreError> {
+        let (expr, names, rev) = expected.condition();
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(expected.stamped(item)))
+            .condition_expression(expr);
+        for (k, v) in names.into_iter().filter(|(k, _)| expr.contains(k)) {
+            put = put.expression_attribute_names(k, v);
+        }
+        if let Some(rev) = rev {
+            put = put.expression_attribute_values(":rev", rev);
+        }
+        Ok(if condition_held(put.send().await)? { Ok(expected.next()) } else { Err(Conflict) })
     }
 }
 

@@ -12,14 +12,15 @@ use serde::Serialize;
 use crate::domain::ids::TenantId;
 use crate::platform::error::{DomainError, Failure};
 
-pub use crate::domain::connection::{ConnectionStatus, MetaConnection};
 pub use crate::domain::profile::TenantProfile;
+pub use connections::{ConnectionSlot, ConnectionStatus, MetaConnection, MetaConnectionStore};
 
 pub mod aggregates;
 pub mod audit;
 pub mod automation;
 #[cfg(any(test, feature = "test-support"))]
 pub mod conformance;
+pub mod connections;
 mod dynamo;
 pub mod events;
 pub mod fx_rates;
@@ -106,13 +107,6 @@ impl DomainError for StoreError {
 }
 
 #[async_trait]
-pub trait MetaConnectionStore: Send + Sync {
-    async fn get_connection(&self, tenant: TenantId) -> Result<Option<MetaConnection>, StoreError>;
-    async fn put_connection(&self, conn: &MetaConnection) -> Result<(), StoreError>;
-    async fn delete_connection(&self, tenant: TenantId) -> Result<(), StoreError>;
-}
-
-#[async_trait]
 pub trait TenantProfileStore: Send + Sync {
     async fn get_profile(&self, tenant: TenantId) -> Result<Option<TenantProfile>, StoreError>;
     async fn put_profile(&self, profile: &TenantProfile) -> Result<(), StoreError>;
@@ -153,21 +147,6 @@ pub fn from_item<T: DeserializeOwned>(mut item: Item) -> Result<T, StoreError> {
 }
 
 #[async_trait]
-impl MetaConnectionStore for DynamoStore {
-    async fn get_connection(&self, tenant: TenantId) -> Result<Option<MetaConnection>, StoreError> {
-        self.get_item(keys::tenant(tenant), keys::META_CONNECTION).await?.map(from_item).transpose()
-    }
-
-    async fn put_connection(&self, conn: &MetaConnection) -> Result<(), StoreError> {
-        self.put_item(to_item(keys::tenant(conn.tenant_id), keys::META_CONNECTION, conn)?).await
-    }
-
-    async fn delete_connection(&self, tenant: TenantId) -> Result<(), StoreError> {
-        self.delete_item(keys::tenant(tenant), keys::META_CONNECTION).await
-    }
-}
-
-#[async_trait]
 impl TenantProfileStore for DynamoStore {
     async fn get_profile(&self, tenant: TenantId) -> Result<Option<TenantProfile>, StoreError> {
         self.get_item(keys::tenant(tenant), keys::TENANT_PROFILE).await?.map(from_item).transpose()
@@ -188,27 +167,13 @@ pub mod memory {
 
     #[derive(Debug, Default)]
     pub struct MemoryStore {
-        pub connections: Mutex<HashMap<TenantId, MetaConnection>>,
+        /// Connections (and tombstones) with their revisions (see `connections`).
+        pub connections: Mutex<HashMap<TenantId, super::connections::MemorySlot>>,
         pub profiles: Mutex<HashMap<TenantId, TenantProfile>>,
     }
 
     fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         m.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    #[async_trait]
-    impl MetaConnectionStore for MemoryStore {
-        async fn get_connection(&self, tenant: TenantId) -> Result<Option<MetaConnection>, StoreError> {
-            Ok(lock(&self.connections).get(&tenant).cloned())
-        }
-        async fn put_connection(&self, conn: &MetaConnection) -> Result<(), StoreError> {
-            lock(&self.connections).insert(conn.tenant_id, conn.clone());
-            Ok(())
-        }
-        async fn delete_connection(&self, tenant: TenantId) -> Result<(), StoreError> {
-            lock(&self.connections).remove(&tenant);
-            Ok(())
-        }
     }
 
     #[async_trait]

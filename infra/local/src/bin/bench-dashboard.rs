@@ -384,8 +384,10 @@ async fn run_scale(scale: usize) -> Result<Row, BoxError> {
             connected_at: now(),
             connected_by: "bench".into(),
             updated_at: now(),
+            revision: None,
         })
-        .await?;
+        .await?
+        .map_err(|_| "bench tenant already connected")?;
 
     let t = Instant::now();
     load(&store, scale).await?;

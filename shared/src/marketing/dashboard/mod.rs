@@ -392,9 +392,11 @@ mod tests {
                 connected_at: now,
                 connected_by: "u".into(),
                 updated_at: now,
+                revision: None,
             })
             .await
-            .expect("connection");
+            .expect("connection")
+            .expect("created");
         let leads = counters(&[("leads", 5), ("leads__src__META_ADS", 4), ("revenue__USD__src__META_ADS", 90_000)]);
         mem.table.add_to_aggregate(t, AggBucket::Day, today, &leads, &Names::new()).await.expect("agg");
         let mut day = account("USD", 30_000).campaigns;

@@ -3,20 +3,48 @@
 
 use super::*;
 
-/// Connections and profiles: absent → put → read back equal → overwrite → delete; tenants apart.
+/// Connections and profiles: absent → create (only if absent) → read back with its revision →
+/// of two writers with the same read exactly one wins → stale writes refused → a disconnect
+/// leaves a tombstone no stale write or create passes → reconnect over the tombstone; tenants
+/// apart.
 pub async fn connections_and_profiles<S: MetaConnectionStore + TenantProfileStore>(s: &S) {
     let (a, b) = (TenantId(9001), TenantId(9002));
-    assert_eq!(s.get_connection(a).await.expect("get"), None);
+    let empty = s.read_connection(a).await.expect("read");
+    assert_eq!((empty.live, empty.revision), (None, Revision::ABSENT));
     let conn = connection(a);
-    s.put_connection(&conn).await.expect("put");
-    assert_eq!(s.get_connection(a).await.expect("get"), Some(conn.clone()));
+    let r1 = s.put_connection(&conn).await.expect("put").expect("created");
+    assert_eq!(s.put_connection(&conn).await.expect("put"), Err(Conflict), "created only if absent");
+    let read = s.get_connection(a).await.expect("get").expect("live");
+    assert_eq!(read, MetaConnection { revision: Some(r1), ..conn.clone() });
     assert_eq!(s.get_connection(b).await.expect("get"), None, "another tenant sees nothing");
-    let invalid = MetaConnection { status: ConnectionStatus::Invalid, ..conn };
-    s.put_connection(&invalid).await.expect("overwrite");
-    assert_eq!(s.get_connection(a).await.expect("get").map(|c| c.status), Some(ConnectionStatus::Invalid));
-    s.delete_connection(a).await.expect("delete");
+
+    // Two writers with the same read: exactly one wins, the other must re-read.
+    let expired = MetaConnection { status: ConnectionStatus::Invalid, ..read.clone() };
+    let selected = MetaConnection { ad_account_ids: vec!["act_2".into()], ..read.clone() };
+    let (x, y) = tokio::join!(s.put_connection(&expired), s.put_connection(&selected));
+    let (x, y) = (x.expect("put"), y.expect("put"));
+    assert!(x.is_ok() ^ y.is_ok(), "exactly one racing write wins ({x:?}, {y:?})");
+    let current = s.get_connection(a).await.expect("get").expect("live");
+    assert_eq!(current.status == ConnectionStatus::Invalid, x.is_ok());
+    assert!(current.revision > read.revision);
+    assert_eq!(s.put_connection(&read).await.expect("put"), Err(Conflict), "a stale write is refused");
+    assert_eq!(s.delete_connection(&read, t0()).await.expect("delete"), Err(Conflict), "so is a stale delete");
+
+    // Disconnect: nothing readable, and nothing stale passes (update, create, delete).
+    s.delete_connection(&current, t0()).await.expect("delete").expect("deleted");
     assert_eq!(s.get_connection(a).await.expect("get"), None);
-    s.delete_connection(a).await.expect("deleting what is gone is fine");
+    let tombstone = s.read_connection(a).await.expect("read");
+    assert_eq!(tombstone.live, None);
+    assert!(tombstone.revision > Revision::from_read(current.revision), "the tombstone has its own revision");
+    assert_eq!(s.put_connection(&current).await.expect("put"), Err(Conflict), "no stale update revives it");
+    assert_eq!(s.put_connection(&conn).await.expect("put"), Err(Conflict), "no create that read nothing");
+    assert_eq!(s.delete_connection(&current, t0()).await.expect("delete"), Err(Conflict));
+    assert_eq!(s.get_connection(a).await.expect("get"), None);
+    // A reconnect (which read the tombstone) works.
+    let again = MetaConnection { token_ciphertext_b64: "bmV3".into(), revision: tombstone.revision.read(), ..conn };
+    s.put_connection(&again).await.expect("put").expect("reconnected");
+    let back = s.get_connection(a).await.expect("get").expect("live");
+    assert_eq!(back.token_ciphertext_b64, "bmV3");
 
     let profile = TenantProfile {
         tenant_id: b,

@@ -65,6 +65,7 @@ pub(super) fn connection(tenant: TenantId) -> MetaConnection {
         connected_at: t0(),
         connected_by: "u1".into(),
         updated_at: t0(),
+        revision: None,
     }
 }
 
