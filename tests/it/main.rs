@@ -2,10 +2,13 @@
 
 mod automation;
 mod concurrency;
+mod connection_races;
 mod crm_events;
 mod foundation;
 mod marketing;
 mod meta_connection;
+mod meta_login;
+mod meta_login_hardening;
 mod meta_webhook;
 mod spend_sync;
 mod store_conformance;

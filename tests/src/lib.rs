@@ -46,6 +46,9 @@ pub async fn sdk_config() -> SdkConfig {
 /// One test's world: its own table, key, secrets and bus in moto, and an App over them.
 pub struct TestEnv {
     pub app: App,
+    /// The bus jobs moto does not deliver (`meta.connected`), run when a test asks, as the local
+    /// stack runs them (`local_stack::jobs`).
+    pub jobs: local_stack::jobs::LocalJobs,
     pub clock: Arc<ManualClock>,
     pub sdk: SdkConfig,
     pub resources: Provisioned,
@@ -75,10 +78,11 @@ impl TestEnv {
         let config =
             Config::from_lookup(|k| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone())).expect("config");
         let clock = Arc::new(ManualClock::new(t0()));
-        let app = App::with_aws(config, &sdk, clock.clone()).expect("app");
+        let mut app = App::with_aws(config, &sdk, clock.clone()).expect("app");
+        let jobs = local_stack::jobs::wire(&mut app);
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
         let store = DynamoStore::new(dynamo.clone(), resources.table.clone());
-        Self { app, clock, sdk, resources, dynamo, store }
+        Self { app, jobs, clock, sdk, resources, dynamo, store }
     }
 
     /// Every item of the test's table (tests may scan; request paths never do).
@@ -249,11 +253,37 @@ pub fn jwt_at_clock(env: &TestEnv, tenant: i64, role: &str) -> String {
     )
 }
 
+/// The `Cookie` header value carrying the login's browser binding, from the `Set-Cookie` of a
+/// `GET /crm/auth/meta/url` answer (what a browser would send back to the callback).
+pub fn login_cookie(resp: &lambda_http::Response<Body>) -> String {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("crm_meta_oauth="))
+        .and_then(|c| c.split(';').next())
+        .expect("the login URL sets the binding cookie")
+        .to_string()
+}
+
+/// Meta's redirect arriving at our callback from the browser: no JWT, no admin token, the
+/// browser's cookie (if any).
+pub fn callback_request(uri: &str, cookie: Option<&str>) -> Request {
+    let mut b = lambda_http::http::Request::builder().method("GET").uri(uri);
+    if let Some(c) = cookie {
+        b = b.header("cookie", c);
+    }
+    b.body(Body::Empty).expect("request")
+}
+
 /// The whole OAuth connect flow for `tenant` through the real handlers: our login URL, Sandbox
-/// Meta's dialog over real HTTP, our callback (which must redirect with `?success=connected`).
+/// Meta's dialog over real HTTP, our callback with the browser's binding cookie (which must
+/// redirect with `?success=connected`), then the `meta.connected` job the callback queued (page
+/// claims, replay of parked leads), as the bus rule would run it.
 pub async fn oauth_connect(env: &TestEnv, tenant: i64) {
     let req = request("GET", "/crm/auth/meta/url", Some(&jwt_at_clock(env, tenant, "admin")), Some(ADMIN_TOKEN), None);
     let resp = meta_auth_url::handle(&env.app, req).await;
+    let cookie = login_cookie(&resp);
     let body: Value = serde_json::from_slice(resp.body().as_ref()).expect("auth url body");
     let auth_url = url::Url::parse(body["data"]["auth_url"].as_str().expect("auth_url")).expect("url");
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
@@ -261,9 +291,20 @@ pub async fn oauth_connect(env: &TestEnv, tenant: i64) {
     let loc = dialog.headers().get("location").and_then(|v| v.to_str().ok()).expect("location");
     let cb = url::Url::parse(loc).expect("callback url");
     let uri = format!("{}?{}", cb.path(), cb.query().unwrap_or(""));
-    let resp = meta_auth_callback::handle(&env.app, request("GET", &uri, None, None, None)).await;
+    let resp = meta_auth_callback::handle(&env.app, callback_request(&uri, Some(&cookie))).await;
     let to = resp.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     assert!(to.ends_with("?success=connected"), "connect failed: {to}");
+    run_connect_jobs(env).await;
+}
+
+/// Runs the queued `meta.connected` jobs; each must succeed.
+pub async fn run_connect_jobs(env: &TestEnv) -> Vec<meta_spend_sync::Summary> {
+    env.jobs
+        .run_queued(&env.app)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|e| panic!("meta.connected job failed: {e}")))
+        .collect()
 }
 
 // ------------------------------------------------------------------------ YCloud sandbox harness

@@ -1,14 +1,18 @@
 //! `GET /crm/auth/meta/callback?code&state`: where Meta sends the admin's browser after login.
 //!
-//! No JWT (it is Meta's redirect): the signed, single-use state identifies tenant and user. Every
-//! outcome is a 302 to `{FRONTEND_URL}/crm/marketing?success=connected` or `?error=<code>` —
-//! never a JSON page, and never the code or the token anywhere.
+//! No JWT (it is Meta's redirect): the signed, single-use state identifies tenant and user, and
+//! the browser must present the binding cookie `GET /url` set (else `?error=invalid_state`, the
+//! state spent). Every outcome is a 302 to `{FRONTEND_URL}/crm/marketing?success=connected` or
+//! `?error=<code>` that also clears the cookie — never a JSON page (a time budget ends slow runs
+//! with `?error=meta_timeout`), and never the code or the token anywhere. Page claims and the
+//! replay of parked leads run after the redirect (`meta.connected` job, run by meta-spend-sync).
 
 use crm_shared::api::http::{run_endpoint, AuditNote, Endpoint, Reply, RequestCtx};
 use crm_shared::meta::login::{self, LoginRefused};
+use crm_shared::meta::login_cookie;
 use crm_shared::platform::auth::Access;
 use crm_shared::{ApiError, App};
-use lambda_http::http::Method;
+use lambda_http::http::{header::SET_COOKIE, Method};
 use lambda_http::{Body, Request, Response};
 
 pub const ENDPOINT: Endpoint = Endpoint {
@@ -23,7 +27,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn callback(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
-    let outcome = login::complete_login(app, &ctx.query, ctx.now).await;
+    let outcome = login::complete_login(app, &ctx.query, &ctx.headers, ctx.now).await;
     if let Err(refused) = outcome.result {
         tracing::info!(outcome = refused.code(), "Meta login failed");
     }
@@ -32,7 +36,10 @@ async fn callback(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
         user_id: outcome.user_id,
         error_code: outcome.result.err().map(LoginRefused::code),
     };
-    Ok(Reply::redirect(login::frontend_redirect(&app.config.frontend_url, outcome.result)).with_audit(note))
+    let clear = login_cookie::clear_cookie(&login_cookie::cookie_path(&app.config.meta));
+    Ok(Reply::redirect(login::frontend_redirect(&app.config.frontend_url, outcome.result))
+        .with_header(SET_COOKIE, &clear)
+        .with_audit(note))
 }
 
 #[cfg(test)]
@@ -70,6 +77,11 @@ mod tests {
         assert_eq!(resp.status(), 302);
         assert_eq!(location(&resp), "http://localhost:5173/crm/marketing?error=invalid_state");
         assert!(resp.body().as_ref().is_empty());
+        assert_eq!(
+            resp.headers()["set-cookie"],
+            "crm_meta_oauth=; Max-Age=0; Path=/crm/auth/meta/callback; HttpOnly; Secure; SameSite=Lax",
+            "every answer clears the binding cookie"
+        );
         assert!(mem.store.connections.lock().map(|c| c.is_empty()).unwrap_or(false));
         let audit = mem.audit.entries();
         assert_eq!((audit[0].outcome, audit[0].error_code.as_deref()), (Outcome::Failed, Some("invalid_state")));

@@ -1,13 +1,16 @@
 //! `GET /crm/auth/meta/url`: the Meta login-dialog URL for the caller's tenant.
 //!
 //! `data.auth_url` carries our own state (signed, bound to tenant + user, single-use, 10 minutes);
-//! any `state` the frontend sends (`tenant_<x>`) is ignored on purpose.
+//! any `state` the frontend sends (`tenant_<x>`) is ignored on purpose. The response also sets
+//! the login's browser binding: an HttpOnly, Secure, SameSite=Lax cookie scoped to the callback
+//! path, carrying SHA-256 of the state's nonce, which the callback requires
+//! (`crm_shared::meta::login_cookie` says where browsers keep and send it).
 
 use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::meta::login;
 use crm_shared::platform::auth::Access;
 use crm_shared::{ApiError, App};
-use lambda_http::http::Method;
+use lambda_http::http::{header::SET_COOKIE, Method};
 use lambda_http::{Body, Request, Response};
 
 pub const ENDPOINT: Endpoint =
@@ -19,5 +22,6 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn login_url(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
-    Reply::ok(&login::start_login(app, caller, ctx.now).await?)
+    let started = login::start_login(app, caller, ctx.now).await?;
+    Ok(Reply::ok(&started.url)?.with_header(SET_COOKIE, &started.set_cookie))
 }

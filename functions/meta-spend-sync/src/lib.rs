@@ -4,7 +4,12 @@
 //!   index and puts one `spend-sync.requested` event per tenant on the product bus (batches of 10,
 //!   refused entries retried);
 //! - a **`spend-sync.requested`** event (bus rule) → *tenant* mode: syncs that tenant's selected
-//!   ad accounts ([`crm_shared::meta::insights::sync_tenant`]).
+//!   ad accounts ([`crm_shared::meta::insights::sync_tenant`]);
+//! - a **`meta.connected`** event (bus rule; put by the OAuth callback after it stored a
+//!   connection and redirected the browser) → *connected* mode: the connect's slow follow-up —
+//!   the tenant's Facebook Pages claimed, its parked lead-ads leads replayed and their follow-ups
+//!   scheduled ([`crm_shared::meta::follow_up`]). A failure (storage, secrets) fails the
+//!   invocation: Lambda retries, then the dead-letter queue.
 //!
 //! The summary is logged as one JSON line. A tenant Meta throttles, or whose sync failed, fails
 //! the invocation so Lambda's async retries run it later and, when they are exhausted, the event
@@ -18,6 +23,7 @@ use std::sync::Arc;
 use crm_shared::automation::scheduling::reconcile_entity;
 use crm_shared::domain::hsm::TriggerKind;
 use crm_shared::domain::ids::TenantId;
+use crm_shared::meta::follow_up::{self, FollowUp, META_CONNECTED};
 use crm_shared::meta::insights::{
     fan_out, sync_tenant, FanOutSummary, TenantOutcome, TenantSync, SPEND_SYNC_REQUESTED,
 };
@@ -35,6 +41,8 @@ pub const SCHEDULED_EVENT: &str = "Scheduled Event";
 pub enum Invocation {
     FanOut,
     Tenant(TenantId),
+    /// A tenant's Meta connect follow-up.
+    Connected(TenantId),
     /// Not ours (logged, acknowledged: retrying would not help).
     Unrecognised(String),
 }
@@ -43,10 +51,13 @@ pub enum Invocation {
 pub fn invocation_of(payload: &Value) -> Invocation {
     match payload.get("detail-type").and_then(Value::as_str) {
         Some(SCHEDULED_EVENT) => Invocation::FanOut,
-        Some(SPEND_SYNC_REQUESTED) => match payload.pointer("/detail/tenant_id").and_then(Value::as_i64) {
-            Some(t) if t > 0 => Invocation::Tenant(TenantId(t)),
-            _ => Invocation::Unrecognised("spend-sync.requested without an integer detail.tenant_id".into()),
-        },
+        Some(kind @ (SPEND_SYNC_REQUESTED | META_CONNECTED)) => {
+            match payload.pointer("/detail/tenant_id").and_then(Value::as_i64) {
+                Some(t) if t > 0 && kind == META_CONNECTED => Invocation::Connected(TenantId(t)),
+                Some(t) if t > 0 => Invocation::Tenant(TenantId(t)),
+                _ => Invocation::Unrecognised(format!("{kind} without an integer detail.tenant_id")),
+            }
+        }
         Some(other) => {
             Invocation::Unrecognised(format!("detail-type {:?}", other.chars().take(64).collect::<String>()))
         }
@@ -60,6 +71,7 @@ pub fn invocation_of(payload: &Value) -> Invocation {
 pub enum Summary {
     FanOut(FanOutSummary),
     Tenant(TenantSync),
+    Connected(FollowUp),
     Ignored { reason: String },
 }
 
@@ -71,6 +83,8 @@ pub enum InvocationError {
     Throttled { tenant: i64, retry_after_secs: u64 },
     #[error("spend sync of tenant {0} failed; see its accounts in the log")]
     Failed(i64),
+    #[error("Meta connect follow-up of tenant {tenant} failed: {reason}")]
+    FollowUp { tenant: i64, reason: String },
 }
 
 pub async fn handle_event(app: &App, payload: Value) -> Result<Summary, InvocationError> {
@@ -92,6 +106,13 @@ pub async fn handle_event_with(
             schedule_followups(app, &sync).await;
             Summary::Tenant(sync)
         }
+        Invocation::Connected(tenant) => {
+            let done = Box::pin(follow_up::run(app, tenant, app.clock.now()))
+                .await
+                .map_err(|e| InvocationError::FollowUp { tenant: tenant.0, reason: e.to_string() })?;
+            schedule_lead_followups(app, tenant, done.leads.ingested.iter().map(|(_, id)| id)).await;
+            Summary::Connected(done)
+        }
         Invocation::Unrecognised(reason) => Summary::Ignored { reason },
     };
     tracing::info!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "meta-spend-sync");
@@ -110,10 +131,16 @@ pub async fn handle_event_with(
 /// scheduled, as the webhook does for its leads. Scheduling is idempotent; a failure is logged
 /// (the lead itself is stored, and its due item is re-created by the lead's next CRM update).
 async fn schedule_followups(app: &App, sync: &TenantSync) {
+    let leads = sync.leads.iter().flat_map(|l| l.ingested.iter());
+    schedule_lead_followups(app, TenantId(sync.tenant_id), leads).await;
+}
+
+/// Schedules the automated follow-up (`lead_followup`) of each lead, as the webhook does.
+async fn schedule_lead_followups<'a>(app: &App, tenant: TenantId, leads: impl Iterator<Item = &'a String>) {
     let now = app.clock.now();
-    for lead_id in sync.leads.iter().flat_map(|l| l.ingested.iter()) {
-        if let Err(e) = reconcile_entity(app, TenantId(sync.tenant_id), TriggerKind::LeadFollowup, lead_id, now).await {
-            tracing::error!(tenant_id = sync.tenant_id, error = %e, "follow-up of a reconciled lead not scheduled");
+    for lead_id in leads {
+        if let Err(e) = reconcile_entity(app, tenant, TriggerKind::LeadFollowup, lead_id, now).await {
+            tracing::error!(tenant_id = tenant.0, error = %e, "follow-up of a Meta lead not scheduled");
         }
     }
 }
@@ -192,11 +219,16 @@ mod tests {
             invocation_of(&sample(include_str!("../../../events/spend-sync-requested.json"))),
             Invocation::Tenant(TenantId(1))
         );
+        assert_eq!(
+            invocation_of(&sample(include_str!("../../../events/meta-connected.json"))),
+            Invocation::Connected(TenantId(1))
+        );
         let req = json!({"detail-type": "spend-sync.requested", "source": "crm-marketing.spend-sync", "detail": {"tenant_id": 7}});
         assert_eq!(invocation_of(&req), Invocation::Tenant(TenantId(7)));
         for bad in [
             json!({"detail-type": "spend-sync.requested", "detail": {"tenant_id": "7"}}),
             json!({"detail-type": "spend-sync.requested", "detail": {}}),
+            json!({"detail-type": "meta.connected", "detail": {"tenant_id": 0}}),
             json!({"detail-type": "lead.created", "detail": {}}),
             json!({}),
         ] {
@@ -259,6 +291,15 @@ mod tests {
         let summary = handle_event_with(&app, req, Arc::new(RecordingSleeper::default())).await.expect("ok");
         let Summary::Tenant(t) = summary else { panic!("tenant mode") };
         assert_eq!(t.outcome, TenantOutcome::NotConnected);
+    }
+
+    #[tokio::test]
+    async fn a_connect_follow_up_for_a_tenant_without_a_connection_does_nothing() {
+        let (app, _) = app();
+        let ev = json!({"detail-type": "meta.connected", "detail": {"tenant_id": 42}});
+        let summary = handle_event_with(&app, ev, Arc::new(RecordingSleeper::default())).await.expect("ok");
+        let Summary::Connected(done) = summary else { panic!("connected mode") };
+        assert_eq!((done.tenant_id, done.skipped, done.pages_claimed), (42, Some("meta_not_connected"), 0));
     }
 
     #[tokio::test]

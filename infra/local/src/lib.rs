@@ -6,6 +6,7 @@
 //! - [`routes`] is the one list of HTTP functions and their API routes (a test checks it against
 //!   the template);
 //! - [`server`] serves every function at its real route by calling its library handler;
+//! - [`jobs`] runs the product bus's jobs that moto does not deliver (`meta.connected`);
 //! - [`runtime_api`] is a stand-in of the Lambda Runtime API for the cold-start benchmark.
 //! - [`sandbox_meta`] is Sandbox Meta: the login dialog, token exchange, debug_token, businesses,
 //!   ad accounts, permissions, managed pages and lead-ads leads over real HTTP, with switches for
@@ -14,6 +15,7 @@
 
 pub mod demo;
 pub mod http1;
+pub mod jobs;
 pub mod moto;
 pub mod provision;
 pub mod routes;

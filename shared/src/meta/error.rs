@@ -46,6 +46,9 @@ pub enum MetaFlowError {
     AccountUnusable { account: String, what: String },
     #[error("this account has no company profile yet")]
     ProfileMissing,
+    /// The connection was replaced (a new login) or disconnected while this request worked on it.
+    #[error("the Meta connection changed meanwhile (reconnected or disconnected); reload and try again")]
+    ConnectionChanged,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -102,7 +105,7 @@ fn peer(err: &MetaError) -> (Failure, &'static str, &'static str) {
 impl DomainError for MetaFlowError {
     fn failure(&self) -> Failure {
         match self {
-            Self::NotConnected | Self::ConnectionExpired => Failure::Conflict,
+            Self::NotConnected | Self::ConnectionExpired | Self::ConnectionChanged => Failure::Conflict,
             Self::Peer(e) => peer(e).0,
             Self::InvalidMetaId { .. }
             | Self::InvalidAdAccountId(_)
@@ -132,6 +135,7 @@ impl DomainError for MetaFlowError {
             Self::AccountNotVisible(_) => "account_not_visible",
             Self::AccountUnusable { .. } => "meta_account_unusable",
             Self::ProfileMissing => "tenant_profile_missing",
+            Self::ConnectionChanged => "meta_connection_changed",
             Self::Store(e) => e.code(),
             Self::Secret(_) | Self::Config(_) | Self::Crypto(_) | Self::Internal(_) => "internal_error",
         }
@@ -156,6 +160,12 @@ pub enum LoginRefused {
     AccessDenied,
     #[error("too many attempts; retry in a minute")]
     RateLimited,
+    /// The callback's time budget ran out (Meta slow or unreachable): the user starts again.
+    #[error("Meta took too long to answer")]
+    MetaTimeout,
+    /// A newer login or a disconnect was stored while this callback waited on Meta; it wins.
+    #[error("the Meta connection changed during the login")]
+    ConnectionChanged,
 }
 
 impl LoginRefused {
@@ -166,6 +176,8 @@ impl LoginRefused {
             Self::AuthFailed => "auth_failed",
             Self::AccessDenied => "access_denied",
             Self::RateLimited => "rate_limited",
+            Self::MetaTimeout => "meta_timeout",
+            Self::ConnectionChanged => "connection_changed",
         }
     }
 }
@@ -217,6 +229,7 @@ mod tests {
                 "meta_account_unusable",
             ),
             (MetaFlowError::ProfileMissing, 404, "tenant_profile_missing"),
+            (MetaFlowError::ConnectionChanged, 409, "meta_connection_changed"),
             (MetaFlowError::Store(StoreError::Throttled), 503, "storage_busy"),
             (MetaFlowError::Store(StoreError::Dynamo("t-1 gone".into())), 500, "internal_error"),
             (MetaFlowError::Secret(SecretError::NotConfigured { var: "META_APP_SECRET" }), 500, "internal_error"),
@@ -241,10 +254,23 @@ mod tests {
             LoginRefused::AuthFailed,
             LoginRefused::AccessDenied,
             LoginRefused::RateLimited,
+            LoginRefused::MetaTimeout,
+            LoginRefused::ConnectionChanged,
         ]
         .into_iter()
         .map(LoginRefused::code)
         .collect();
-        assert_eq!(codes, ["invalid_state", "token_exchange_failed", "auth_failed", "access_denied", "rate_limited"]);
+        assert_eq!(
+            codes,
+            [
+                "invalid_state",
+                "token_exchange_failed",
+                "auth_failed",
+                "access_denied",
+                "rate_limited",
+                "meta_timeout",
+                "connection_changed"
+            ]
+        );
     }
 }

@@ -1,30 +1,42 @@
-//! The Meta login: the dialog URL with our signed single-use state, and the OAuth callback that
-//! turns the dialog's code into a stored, KMS-encrypted long-lived token (then maps the tenant's
-//! pages and replays its parked lead-ads leads). The callback always answers with a redirect to
-//! the frontend; its failures are [`LoginRefused`] codes. Never logs the code or a token.
+//! The Meta login: the dialog URL with our signed single-use state (and the cookie binding the
+//! login to the browser that asked for it, [`crate::meta::login_cookie`]), and the OAuth callback
+//! that turns the dialog's code into a stored, KMS-encrypted long-lived token.
+//!
+//! The callback always answers with a redirect to the frontend; its failures are [`LoginRefused`]
+//! codes. It runs inside a time budget (`META_CALLBACK_BUDGET_MS`, 20 s: API Gateway gives up
+//! at 29 s), so the browser gets `?error=meta_timeout` rather than a gateway error; the
+//! single-use code is exchanged exactly once (no retry); the connection is written conditionally
+//! on what was stored when the callback began ([`crate::meta::connection_writes`]); and the slow
+//! follow-up (page claims, replay of parked leads) runs after the redirect as a `meta.connected`
+//! job ([`crate::meta::follow_up`]). Never logs the code or a token.
+
+use std::time::Duration as StdDuration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
+use http::HeaderMap;
 use serde::Serialize;
 use url::Url;
 
 use crate::api::app::App;
 use crate::domain::ids::TenantId;
-use crate::meta::access::{app_secret, graph_client};
+use crate::meta::access::{app_secret, graph_client, single_attempt};
+use crate::meta::connection_writes::{store_login, SameLogin};
 pub use crate::meta::error::LoginRefused;
 use crate::meta::error::MetaFlowError;
 use crate::meta::graph::{GraphClient, TokenInfo, OAUTH_SCOPES};
+use crate::meta::login_cookie;
 use crate::meta::oauth_state::{self, StateClaims, StateKey, StoredState, STATE_TTL_SECS};
 use crate::platform::auth::Caller;
 use crate::platform::config::Config;
 use crate::platform::secrets::SecretString;
 use crate::store::connected_index::ConnectedTenant;
 use crate::store::ratelimit::{RateBucket, RateDecision};
+use crate::store::{ConnectionSlot, ConnectionStatus, MetaConnection};
 
 /// The callback's route name in rate-limit buckets (its function's name).
 const CALLBACK_ROUTE: &str = "meta-auth-callback";
-use crate::store::{ConnectionStatus, MetaConnection};
 
 // ------------------------------------------------------------------------------------ login URL
 
@@ -36,8 +48,15 @@ pub struct AuthUrl {
     pub expires_in: i64,
 }
 
+/// A started login: the URL for the frontend and the `Set-Cookie` value binding this browser.
+#[derive(Debug, Clone)]
+pub struct StartedLogin {
+    pub url: AuthUrl,
+    pub set_cookie: String,
+}
+
 /// Issues and stores a single-use state for the caller and builds the Meta login-dialog URL.
-pub async fn start_login(app: &App, caller: &Caller, now: DateTime<Utc>) -> Result<AuthUrl, MetaFlowError> {
+pub async fn start_login(app: &App, caller: &Caller, now: DateTime<Utc>) -> Result<StartedLogin, MetaFlowError> {
     let meta = &app.config.meta;
     let app_id = Config::require(&meta.app_id, "META_APP_ID")?;
     let redirect_uri = Config::require(&meta.redirect_uri, "META_REDIRECT_URI")?;
@@ -54,7 +73,8 @@ pub async fn start_login(app: &App, caller: &Caller, now: DateTime<Utc>) -> Resu
         .append_pair("state", &state)
         .append_pair("scope", &OAUTH_SCOPES.join(","))
         .append_pair("response_type", "code");
-    Ok(AuthUrl { auth_url: url.into(), expires_in: STATE_TTL_SECS })
+    let set_cookie = login_cookie::set_cookie(&claims.nonce, &login_cookie::cookie_path(meta), STATE_TTL_SECS);
+    Ok(StartedLogin { url: AuthUrl { auth_url: url.into(), expires_in: STATE_TTL_SECS }, set_cookie })
 }
 
 // ------------------------------------------------------------------------------------- callback
@@ -78,10 +98,17 @@ pub struct LoginOutcome {
     pub user_id: Option<String>,
 }
 
-/// Runs the whole callback.
-pub async fn complete_login(app: &App, query: &[(String, String)], now: DateTime<Utc>) -> LoginOutcome {
+/// Runs the whole callback inside its time budget. `headers` are the request's (the binding
+/// cookie).
+pub async fn complete_login(
+    app: &App,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    now: DateTime<Utc>,
+) -> LoginOutcome {
+    let budget = app.config.meta.callback_budget;
     let mut who: Option<(TenantId, String)> = None;
-    let result = complete_login_steps(app, query, now, &mut who).await;
+    let result = within_budget(budget, complete_login_steps(app, query, headers, now, &mut who)).await;
     let (tenant_id, user_id) = match who {
         Some((t, u)) => (Some(t), Some(u)),
         None => (None, None),
@@ -89,14 +116,30 @@ pub async fn complete_login(app: &App, query: &[(String, String)], now: DateTime
     LoginOutcome { result, tenant_id, user_id }
 }
 
+/// `steps`, or [`LoginRefused::MetaTimeout`] once `budget` is spent (the steps are dropped: a
+/// state already taken stays taken, and the user starts again).
+async fn within_budget<F>(budget: StdDuration, steps: F) -> Result<(), LoginRefused>
+where
+    F: std::future::Future<Output = Result<(), LoginRefused>>,
+{
+    match tokio::time::timeout(budget, steps).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(budget_ms = budget.as_millis() as u64, "Meta login ran out of its time budget");
+            Err(LoginRefused::MetaTimeout)
+        }
+    }
+}
+
 fn param<'q>(query: &'q [(String, String)], name: &str) -> Option<&'q str> {
     query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
 }
 
-/// State → single use → code exchange → stored connection → pages and parked leads.
+/// State → single use → browser binding → code exchange → stored connection → follow-up job.
 async fn complete_login_steps(
     app: &App,
     query: &[(String, String)],
+    headers: &HeaderMap,
     now: DateTime<Utc>,
     who: &mut Option<(TenantId, String)>,
 ) -> Result<(), LoginRefused> {
@@ -105,15 +148,28 @@ async fn complete_login_steps(
     *who = Some((tenant, claims.user_id.clone()));
     tracing::Span::current().record("tenant_id", tenant.0);
     let stored = consume_state(app, &claims, now).await?;
+    // After the state is taken: a state used from a browser without the binding is spent too.
+    // Such a callback comes from another browser (a shared or leaked link); the browser that
+    // started the login can no longer finish with that state either and simply starts again.
+    if !login_cookie::presented(headers, &claims.nonce) {
+        tracing::warn!(tenant_id = tenant.0, "OAuth state presented without its browser binding cookie");
+        return Err(LoginRefused::InvalidState);
+    }
 
     let code = param(query, "code").filter(|c| c.len() <= 4096).ok_or(LoginRefused::AuthFailed)?;
+    // What is stored now: the write below expects it still (a login or disconnect while this
+    // callback waits on Meta wins).
+    let slot = app.connections.read_connection(tenant).await.map_err(|e| {
+        tracing::error!(error = %e, "connection could not be read");
+        LoginRefused::AuthFailed
+    })?;
     let graph = graph_client(app).await.map_err(|e| {
         tracing::error!(error = %e, "Graph client unavailable");
         LoginRefused::AuthFailed
     })?;
     let token = exchange_code(app, &graph, code, now).await?;
-    let conn = store_connection(app, tenant, stored.user_id, &token, now).await?;
-    after_connect(app, &graph, &conn, &token.token, now).await;
+    store_connection(app, (tenant, &slot), stored.user_id, &token, now).await?;
+    crate::meta::follow_up::request(app, tenant).await;
     tracing::info!(tenant_id = tenant.0, "Meta connected");
     Ok(())
 }
@@ -192,7 +248,9 @@ struct NewToken {
     expires_at: Option<DateTime<Utc>>,
 }
 
-/// Code → short-lived → long-lived token, checked with `debug_token` (valid, and ours).
+/// Code → short-lived → long-lived token, checked with `debug_token` (valid, and ours). The code
+/// is single-use, so its exchange is attempted exactly once (a retry after a timeout or a 5xx
+/// would only get "code already used"); the other two calls follow the retry policy.
 async fn exchange_code(
     app: &App,
     graph: &GraphClient,
@@ -203,7 +261,10 @@ async fn exchange_code(
         tracing::error!("META_REDIRECT_URI is not configured");
         LoginRefused::AuthFailed
     })?;
-    let short = graph.exchange_code(code, &redirect_uri).await.map_err(|_| LoginRefused::TokenExchangeFailed)?;
+    let short = single_attempt(app, graph).exchange_code(code, &redirect_uri).await.map_err(|e| {
+        tracing::warn!(error = %e, "Meta refused or did not answer the code exchange (not retried)");
+        LoginRefused::TokenExchangeFailed
+    })?;
     let long = graph.exchange_long_lived(&short.token).await.map_err(|_| LoginRefused::TokenExchangeFailed)?;
     let info = graph.debug_token(&long.token).await.map_err(|_| LoginRefused::AuthFailed)?;
     if !info.is_valid || info.app_id.as_deref().is_some_and(|a| a != graph.settings().app_id) {
@@ -214,69 +275,59 @@ async fn exchange_code(
     Ok(NewToken { token: long.token, info, expires_at })
 }
 
-/// Encrypts the token under the tenant's context and stores the connection (plus its
-/// connected-index entry). A re-login of the same Meta user (expired token) keeps the tenant's
-/// selection of business and ad accounts; another Meta user starts from an empty selection.
+/// Encrypts the token under the tenant's context and stores the connection over what the callback
+/// read when it began (`slot`), plus its connected-index entry. A re-login of the same Meta user
+/// keeps the tenant's selection of business and ad accounts; another Meta user starts from an
+/// empty selection. A login stored or a disconnect made while this callback waited on Meta wins:
+/// [`LoginRefused::ConnectionChanged`].
 async fn store_connection(
     app: &App,
-    tenant: TenantId,
+    (tenant, slot): (TenantId, &ConnectionSlot),
     connected_by: String,
     new: &NewToken,
     now: DateTime<Utc>,
-) -> Result<MetaConnection, LoginRefused> {
+) -> Result<(), LoginRefused> {
     let ciphertext = app.cipher.encrypt(tenant, &new.token).await.map_err(|e| {
         tracing::error!(error = %e, "token could not be encrypted");
         LoginRefused::AuthFailed
     })?;
-    let previous = app.connections.get_connection(tenant).await.map_err(|e| {
-        tracing::error!(error = %e, "connection could not be read");
-        LoginRefused::AuthFailed
-    })?;
     let info = &new.info;
-    let previous = previous.filter(|p| p.meta_user_id.is_some() && p.meta_user_id == info.user_id);
-    let conn = MetaConnection {
-        tenant_id: tenant,
-        token_ciphertext_b64: B64.encode(ciphertext),
-        status: ConnectionStatus::Active,
-        meta_user_id: info.user_id.clone(),
-        expires_at: new.expires_at,
-        data_access_expires_at: info.data_access_expires_at,
-        scopes: info.scopes.clone(),
-        business_id: previous.as_ref().and_then(|p| p.business_id.clone()),
-        business_name: previous.as_ref().and_then(|p| p.business_name.clone()),
-        ad_account_ids: previous.as_ref().map(|p| p.ad_account_ids.clone()).unwrap_or_default(),
-        ad_account_name: previous.as_ref().and_then(|p| p.ad_account_name.clone()),
-        connected_at: now,
-        connected_by,
-        updated_at: now,
+    let build = |previous: Option<&MetaConnection>| {
+        let previous = previous.filter(|p| p.meta_user_id.is_some() && p.meta_user_id == info.user_id);
+        MetaConnection {
+            tenant_id: tenant,
+            token_ciphertext_b64: B64.encode(&ciphertext),
+            status: ConnectionStatus::Active,
+            meta_user_id: info.user_id.clone(),
+            expires_at: new.expires_at,
+            data_access_expires_at: info.data_access_expires_at,
+            scopes: info.scopes.clone(),
+            business_id: previous.and_then(|p| p.business_id.clone()),
+            business_name: previous.and_then(|p| p.business_name.clone()),
+            ad_account_ids: previous.map(|p| p.ad_account_ids.clone()).unwrap_or_default(),
+            ad_account_name: previous.and_then(|p| p.ad_account_name.clone()),
+            connected_at: now,
+            connected_by: connected_by.clone(),
+            updated_at: now,
+            revision: None,
+        }
     };
-    let saved = async {
-        app.connections.put_connection(&conn).await?;
-        app.connected_index.mark_connected(&ConnectedTenant { tenant_id: tenant, connected_at: now }).await
-    };
-    saved.await.map_err(|e| {
+    let failed = |e: crate::store::StoreError| {
         tracing::error!(error = %e, "connection could not be stored");
         LoginRefused::AuthFailed
-    })?;
-    Ok(conn)
-}
-
-/// Best effort after a connect: lead-ads webhooks name a page, not a tenant, so the pages this
-/// token manages are mapped to the tenant; leads parked while the token was expired are not
-/// re-delivered by Meta, so they are replayed now.
-async fn after_connect(
-    app: &App,
-    graph: &GraphClient,
-    conn: &MetaConnection,
-    token: &SecretString,
-    now: DateTime<Utc>,
-) {
-    let tenant = conn.tenant_id;
-    crate::meta::pages::register_managed_pages(app.pages.as_ref(), app.connections.as_ref(), graph, token, tenant, now)
-        .await;
-    if let Err(e) = crate::meta::leadgen::replay_open_leads(app, graph, conn, token, now).await {
-        tracing::warn!(tenant_id = tenant.0, error = %e, "open lead-ads leads could not be replayed; they stay open");
+    };
+    match store_login(app.connections.as_ref(), slot, build).await.map_err(failed)? {
+        SameLogin::Written(_) => {}
+        SameLogin::Superseded => {
+            tracing::warn!(
+                tenant_id = tenant.0,
+                "a newer login or a disconnect happened during this callback; it wins"
+            );
+            return Err(LoginRefused::ConnectionChanged);
+        }
     }
+    let entry = ConnectedTenant { tenant_id: tenant, connected_at: now };
+    app.connected_index.mark_connected(&entry).await.map_err(failed)
 }
 
 #[cfg(test)]

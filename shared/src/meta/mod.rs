@@ -6,16 +6,22 @@
 //! lead-ads inbox: `crate::store`); failures are [`error::MetaFlowError`] (HTTP mapping in one
 //! place) and the callback's redirect codes [`error::LoginRefused`].
 //!
-//! Files, lowest first: [`graph`] (the Graph client), [`error`], [`oauth_state`], [`access`] (the
+//! Files, lowest first: [`graph`] (the Graph client), [`error`], [`oauth_state`],
+//! [`connection_writes`] (conditional connection writes and who wins a race), [`access`] (the
 //! stored connection's token and Graph client), [`pages`] (page claims), [`leadgen`] (lead ads),
-//! [`login`] (login URL + OAuth callback), [`connect`] (accounts, selection, disconnect).
+//! [`follow_up`] (the `meta.connected` job: page claims and lead replay after a connect),
+//! [`login_cookie`] (the login's browser binding), [`login`] (login URL + OAuth callback),
+//! [`connect`] (accounts, selection, disconnect).
 
 pub mod access;
 pub mod connect;
+pub mod connection_writes;
 pub mod error;
+pub mod follow_up;
 pub mod graph;
 pub mod insights;
 pub mod leadgen;
 pub mod login;
+pub mod login_cookie;
 pub mod oauth_state;
 pub mod pages;

@@ -44,6 +44,12 @@ pub const ENV_VARS: &[(&str, &str, bool, &str)] = &[
         "longest wait between Graph attempts; a longer wait Meta asks for fails fast with Retry-After",
     ),
     (
+        "META_CALLBACK_BUDGET_MS",
+        "20000",
+        false,
+        "time budget of the whole OAuth callback (under API Gateway's 29 s); past it the browser is redirected with ?error=meta_timeout",
+    ),
+    (
         "META_SYNC_WINDOW_DAYS",
         "28",
         false,
@@ -99,6 +105,8 @@ pub struct MetaConfig {
     pub retry: RetryPolicy,
     /// Trailing days the spend sync re-pulls (`META_SYNC_WINDOW_DAYS`; Meta restates recent days).
     pub sync_window_days: u32,
+    /// Time the whole OAuth callback may take (`META_CALLBACK_BUDGET_MS`).
+    pub callback_budget: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -238,6 +246,8 @@ impl MetaConfig {
             },
             // Meta serves at most 37 months of insights (FIELD-NOTES 8).
             sync_window_days: env.number("META_SYNC_WINDOW_DAYS", 28, 1, 1125)? as u32,
+            // API Gateway answers 503 after 29 s: the callback redirects well before.
+            callback_budget: env.millis("META_CALLBACK_BUDGET_MS", 20_000, 100, 25_000)?,
         })
     }
 }

@@ -72,7 +72,10 @@ async fn main() -> Result<(), BoxError> {
         ("META_APP_ID".into(), meta_app_id.clone()),
         ("META_GRAPH_BASE_URL".into(), sandbox.base_url()),
         ("META_DIALOG_BASE_URL".into(), sandbox.base_url()),
-        ("META_REDIRECT_URI".into(), format!("http://127.0.0.1:{port}/crm/auth/meta/callback")),
+        // localhost, not 127.0.0.1: the login's binding cookie is set by the frontend's fetch of
+        // /url and must come back on the callback, so the API (VITE_API_URL) and the callback are
+        // the same host, and that host is same-site with the frontend (http://localhost:5173).
+        ("META_REDIRECT_URI".into(), format!("http://localhost:{port}/crm/auth/meta/callback")),
         ("YCLOUD_BASE_URL".into(), ycloud.base_url()),
         ("YCLOUD_WHATSAPP_NUMBER".into(), env_or("YCLOUD_WHATSAPP_NUMBER", "+5491100000000")),
     ];
@@ -82,7 +85,10 @@ async fn main() -> Result<(), BoxError> {
     env.extend(provisioned.env());
     let config = Config::from_lookup(|k| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let app = App::with_aws(config, &sdk, clock.clone())?;
+    let mut app = App::with_aws(config, &sdk, clock.clone())?;
+    // moto delivers no bus events: the OAuth callback's meta.connected job runs here, after the
+    // redirect, as the bus rule runs it in AWS.
+    let jobs = local_stack::jobs::wire(&mut app);
     if demo::seed(app.profiles.as_ref(), clock.now()).await? {
         println!("Seeding 30 days of demo leads, opportunities, sales and Meta spend for tenant 1 …");
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), app.config.table_name.clone());
@@ -98,6 +104,7 @@ async fn main() -> Result<(), BoxError> {
     }
     ycloud.with(|s| s.webhook_url = Some(format!("http://127.0.0.1:{port}/crm/webhooks/ycloud")));
 
+    jobs.spawn(app.clone());
     let addr = server::spawn(app, SocketAddr::from(([127, 0, 0, 1], port))).await?;
     let token = demo::jwt(&jwt_key, demo::DEMO_TENANT, "admin", clock.now(), Duration::hours(12));
     println!();
@@ -120,11 +127,17 @@ async fn main() -> Result<(), BoxError> {
     println!();
     println!("Try:");
     println!("  curl -s http://{addr}/crm/marketing/token-status -H 'X-Admin-Token: {admin_token}' -H 'Authorization: Bearer {token}'");
-    println!("  curl -s http://{addr}/crm/auth/meta/url -H 'X-Admin-Token: {admin_token}' -H 'Authorization: Bearer {token}'");
-    println!("    then open data.auth_url in a browser: Sandbox Meta consents and sends you back through the callback");
+    println!("  Meta login (a browser does this from the frontend with VITE_API_URL=http://localhost:{port}):");
+    println!("  curl -s -D - http://localhost:{port}/crm/auth/meta/url -H 'X-Admin-Token: {admin_token}' -H 'Authorization: Bearer {token}'");
+    println!("    keep its Set-Cookie crm_meta_oauth=… (binds the login to this client) and data.auth_url, then");
     println!(
-        "    (connecting also maps Sandbox Meta's page {SANDBOX_PAGE_ID} to the demo tenant for lead-ads webhooks)"
+        "  curl -s -o /dev/null -w '%{{redirect_url}}\\n' \"$AUTH_URL\"   # Sandbox Meta consents: our callback URL"
     );
+    println!("  curl -s -o /dev/null -w '%{{redirect_url}}\\n' -H 'Cookie: crm_meta_oauth=…' \"$CALLBACK_URL\"");
+    println!(
+        "    → …?success=connected; right after the redirect the meta.connected job maps Sandbox Meta's page {SANDBOX_PAGE_ID}"
+    );
+    println!("    to the demo tenant for lead-ads webhooks and replays parked leads");
     println!("  Meta webhook handshake:");
     println!("  curl -s 'http://{addr}/crm/webhooks/meta?hub.mode=subscribe&hub.verify_token={verify_token}&hub.challenge=1158201444'");
     println!("  Signed lead-ads delivery (after connecting; creates two META_ADS leads, idempotent):");

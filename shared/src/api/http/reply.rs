@@ -2,7 +2,7 @@
 //! redirect or plain text) and [`render_error`] for every [`ApiError`].
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use http::header::{HeaderValue, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use http::StatusCode;
 use lambda_http::{Body, Response};
 use serde::Serialize;
@@ -16,6 +16,8 @@ use crate::platform::error::ApiError;
 pub struct Reply {
     status: StatusCode,
     body: ReplyBody,
+    /// Extra response headers (e.g. the OAuth login's `Set-Cookie`), appended as given.
+    headers: Vec<(HeaderName, HeaderValue)>,
     pub(super) audit: Option<AuditNote>,
 }
 
@@ -43,7 +45,12 @@ enum ReplyBody {
 impl Reply {
     pub fn ok<T: Serialize>(data: &T) -> Result<Self, ApiError> {
         let data = serde_json::to_value(data).map_err(ApiError::internal)?;
-        Ok(Self { status: StatusCode::OK, body: ReplyBody::Data { data, extra: Map::new() }, audit: None })
+        Ok(Self {
+            status: StatusCode::OK,
+            body: ReplyBody::Data { data, extra: Map::new() },
+            headers: vec![],
+            audit: None,
+        })
     }
 
     pub fn with_status(mut self, status: StatusCode) -> Self {
@@ -61,12 +68,22 @@ impl Reply {
 
     /// `302 Found` to `location` (OAuth callback back to the frontend).
     pub fn redirect(location: impl Into<String>) -> Self {
-        Self { status: StatusCode::FOUND, body: ReplyBody::Redirect(location.into()), audit: None }
+        Self { status: StatusCode::FOUND, body: ReplyBody::Redirect(location.into()), headers: vec![], audit: None }
     }
 
     /// `200` with a plain-text body (no envelope).
     pub fn text(body: impl Into<String>) -> Self {
-        Self { status: StatusCode::OK, body: ReplyBody::Text(body.into()), audit: None }
+        Self { status: StatusCode::OK, body: ReplyBody::Text(body.into()), headers: vec![], audit: None }
+    }
+
+    /// Adds a response header (appended: several `Set-Cookie` headers stay apart). A value that is
+    /// not a valid header value is our bug: it is dropped and logged, never sent half-formed.
+    pub fn with_header(mut self, name: HeaderName, value: &str) -> Self {
+        match HeaderValue::from_str(value) {
+            Ok(v) => self.headers.push((name, v)),
+            Err(_) => tracing::error!(header = %name, "invalid response header value dropped"),
+        }
+        self
     }
 
     /// Attaches what the audit record should say (public endpoints that identify the caller
@@ -90,18 +107,26 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
 }
 
 pub(super) fn render_reply(reply: Reply, now: DateTime<Utc>) -> Response<Body> {
-    match reply.body {
+    let mut resp = render_body(reply.status, reply.body, now);
+    for (name, value) in reply.headers {
+        resp.headers_mut().append(name, value);
+    }
+    resp
+}
+
+fn render_body(status: StatusCode, body: ReplyBody, now: DateTime<Utc>) -> Response<Body> {
+    match body {
         ReplyBody::Data { data, extra } => {
             let mut body = Map::new();
             body.insert("success".into(), Value::Bool(true));
             body.insert("data".into(), data);
             body.insert("timestamp".into(), Value::String(timestamp(now)));
             body.extend(extra);
-            json_response(reply.status, &Value::Object(body))
+            json_response(status, &Value::Object(body))
         }
         ReplyBody::Redirect(location) => {
             let mut resp = Response::new(Body::Empty);
-            *resp.status_mut() = reply.status;
+            *resp.status_mut() = status;
             if let Ok(v) = HeaderValue::from_str(&location) {
                 resp.headers_mut().insert(LOCATION, v);
             }
@@ -109,7 +134,7 @@ pub(super) fn render_reply(reply: Reply, now: DateTime<Utc>) -> Response<Body> {
         }
         ReplyBody::Text(text) => {
             let mut resp = Response::new(Body::Text(text));
-            *resp.status_mut() = reply.status;
+            *resp.status_mut() = status;
             resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
             resp
         }
