@@ -9,15 +9,15 @@
 //!
 //! Design (details in `crm_shared::meta::leadgen` and `crm_shared::meta::pages`):
 //! - **Page → tenant**: `META#PAGE#{page_id}` items, claimed for a tenant from `GET /me/accounts`
-//!   when it connects Meta (callback) and selects its ad accounts; changes for pages no tenant
-//!   owns are logged by page id and skipped.
+//!   when it connects Meta (the `meta.connected` job after the callback) and selects its ad
+//!   accounts; changes for pages no tenant owns are logged by page id and skipped.
 //! - **Fast and lossless**: every lead gets an inbox item (`T#{tenant}` / `LEADGEN#{id}`) before
 //!   any Graph call; leads are fetched (`GET /{leadgen_id}`, only the fields used) with bounded
 //!   concurrency inside a time budget and ingested through the one idempotent lead path
 //!   (`meta:{leadgen_id}`, event `meta-leadgen:{leadgen_id}`). Anything still open after a
 //!   transient failure or the budget → `503`, and Meta's re-delivery (36 h of retries) finishes
 //!   it; a rejected token (190) marks the connection expired and parks the lead, and the OAuth
-//!   callback replays the tenant's open leads when it reconnects.
+//!   connect's follow-up job replays the tenant's open leads when it reconnects.
 //! - **Body limit**: deliveries batch up to 1,000 changes, so this endpoint accepts up to
 //!   [`crm_shared::meta::leadgen::MAX_BODY_BYTES`] (1 MiB) instead of `MAX_BODY_BYTES`.
 

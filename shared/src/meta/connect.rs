@@ -182,7 +182,7 @@ pub async fn select_accounts(
     let SameLogin::Written(updated) = written else {
         return Err(MetaFlowError::ConnectionChanged);
     };
-    // Second chance to map the tenant's pages (the callback's listing is best effort).
+    // Second chance to map the tenant's pages (the connect's follow-up job is best effort).
     crate::meta::pages::register_managed_pages(
         app.pages.as_ref(),
         app.connections.as_ref(),

@@ -116,8 +116,9 @@ pub async fn complete_login(
     LoginOutcome { result, tenant_id, user_id }
 }
 
-/// `steps`, or [`LoginRefused::MetaTimeout`] once `budget` is spent (the steps are dropped: a
-/// state already taken stays taken, and the user starts again).
+/// `steps`, or [`LoginRefused::MetaTimeout`] once `budget` is spent. The steps are dropped where
+/// they are: a state already taken stays taken, a write already sent may still land (the next
+/// login writes over it), and the user starts again.
 async fn within_budget<F>(budget: StdDuration, steps: F) -> Result<(), LoginRefused>
 where
     F: std::future::Future<Output = Result<(), LoginRefused>>,
@@ -168,7 +169,7 @@ async fn complete_login_steps(
         LoginRefused::AuthFailed
     })?;
     let token = exchange_code(app, &graph, code, now).await?;
-    store_connection(app, (tenant, &slot), stored.user_id, &token, now).await?;
+    store_connection(app, tenant, &slot, stored.user_id, &token, now).await?;
     crate::meta::follow_up::request(app, tenant).await;
     tracing::info!(tenant_id = tenant.0, "Meta connected");
     Ok(())
@@ -276,13 +277,16 @@ async fn exchange_code(
 }
 
 /// Encrypts the token under the tenant's context and stores the connection over what the callback
-/// read when it began (`slot`), plus its connected-index entry. A re-login of the same Meta user
+/// read when it began (`slot`), plus its connected-index entry (first: an entry without a
+/// connection is harmless — the spend sync finds nothing to sync — a connection without its entry
+/// would never be synced). A re-login of the same Meta user
 /// keeps the tenant's selection of business and ad accounts; another Meta user starts from an
 /// empty selection. A login stored or a disconnect made while this callback waited on Meta wins:
 /// [`LoginRefused::ConnectionChanged`].
 async fn store_connection(
     app: &App,
-    (tenant, slot): (TenantId, &ConnectionSlot),
+    tenant: TenantId,
+    slot: &ConnectionSlot,
     connected_by: String,
     new: &NewToken,
     now: DateTime<Utc>,
@@ -316,18 +320,18 @@ async fn store_connection(
         tracing::error!(error = %e, "connection could not be stored");
         LoginRefused::AuthFailed
     };
+    let entry = ConnectedTenant { tenant_id: tenant, connected_at: now };
+    app.connected_index.mark_connected(&entry).await.map_err(failed)?;
     match store_login(app.connections.as_ref(), slot, build).await.map_err(failed)? {
-        SameLogin::Written(_) => {}
         SameLogin::Superseded => {
             tracing::warn!(
                 tenant_id = tenant.0,
                 "a newer login or a disconnect happened during this callback; it wins"
             );
-            return Err(LoginRefused::ConnectionChanged);
+            Err(LoginRefused::ConnectionChanged)
         }
+        SameLogin::Written(_) => Ok(()),
     }
-    let entry = ConnectedTenant { tenant_id: tenant, connected_at: now };
-    app.connected_index.mark_connected(&entry).await.map_err(failed)
 }
 
 #[cfg(test)]

@@ -3,9 +3,9 @@
 //!
 //! Lead-ads webhooks name a page, never a tenant, and nothing in a payload is trusted
 //! (FIELD-NOTES 23): a change is processed only for a page the index maps to a tenant. The index
-//! is written when a tenant connects Meta (OAuth callback) and again when it selects its ad
-//! accounts: the pages its token can see through `GET /me/accounts` (permission
-//! `pages_show_list`, part of the login's scopes) are claimed for it.
+//! is written when a tenant connects Meta (the `meta.connected` job after the OAuth callback) and
+//! again when it selects its ad accounts: the pages its token can see through `GET /me/accounts`
+//! (permission `pages_show_list`, part of the login's scopes) are claimed for it.
 //!
 //! A page belongs to one tenant at a time: the first tenant to connect it claims it; another
 //! tenant's claim is refused (logged) while the owner still has a Meta connection, and takes the

@@ -32,7 +32,8 @@ pub const FETCH_CONCURRENCY: usize = 16;
 pub const PROCESSING_BUDGET: Duration = Duration::from_secs(8);
 /// Most open leads one replay looks at.
 pub const REPLAY_BATCH: usize = 200;
-/// Time a replay may spend (it runs inside the OAuth callback).
+/// Time a replay may spend (the connect's follow-up job and the reconciliation run it; what it does
+/// not reach stays open for the next replay, Meta's re-delivery or the reconciliation).
 pub const REPLAY_BUDGET: Duration = Duration::from_secs(5);
 
 /// What a delivery did, change by change (the `data` of the webhook's answer).
@@ -165,7 +166,8 @@ pub async fn process_delivery_with(
 }
 
 /// Processes `tenant`'s open leads (parked while its token was expired, or left pending) with the
-/// token it just connected with. Called by the OAuth callback: Meta does not re-deliver a lead we
+/// token it just connected with. Run by the connect's follow-up job (`crate::meta::follow_up`, after
+/// the OAuth callback's redirect): Meta does not re-deliver a lead we
 /// answered 200 for, so a reconnect is what brings parked leads in. Reads only open items (sparse
 /// index); what the batch/budget does not reach stays open for the next replay or re-delivery.
 pub async fn replay_open_leads(

@@ -17,7 +17,7 @@
 //!   delivery is answered `503`, so Meta re-delivers it (it retries for up to 36 h) and the next
 //!   delivery finishes what is open. A token Meta rejects (190), or a tenant that is not connected,
 //!   parks the lead as `awaiting_reconnect` (the connection is marked expired) and the delivery is
-//!   answered `200` — Meta will not send it again, so the OAuth callback replays the tenant's open
+//!   answered `200` — Meta will not send it again, so the connect's follow-up job replays the tenant's open
 //!   leads ([`replay_open_leads`]) once it reconnects. Leads Meta refuses for good (deleted, no
 //!   permission) are settled as `failed` with the reason.
 //! - **Answer fast**: at most [`FETCH_CONCURRENCY`] Graph fetches at a time and no new fetch after
