@@ -194,6 +194,29 @@ async fn pages_are_claimed_by_the_connected_job_after_the_redirect() {
     assert!(matches!(&ran[..], [Summary::Connected(d)] if d.skipped == Some("meta_not_connected")), "{ran:?}");
 }
 
+#[tokio::test]
+async fn the_local_stack_runs_the_connected_job_in_the_background_after_the_redirect() {
+    let m = MetaTestEnv::new().await;
+    // As `make dev` wires it: jobs run by a background task, the API served by the local server.
+    let mut app = m.env.app.clone();
+    let jobs = local_stack::jobs::wire(&mut app);
+    let runner = jobs.spawn(app.clone());
+    let api = local_stack::server::LocalApi::new(app);
+    let resp = api.dispatch(get_as(&m.env, "/crm/auth/meta/url", 1, "admin")).await;
+    let cookie = login_cookie(&resp);
+    let auth = url::Url::parse(body_json(&resp)["data"]["auth_url"].as_str().expect("url")).expect("url");
+    let cb = follow_dialog(&auth).await;
+    let uri = format!("{}?{}", cb.path(), cb.query().unwrap_or(""));
+    let resp = api.dispatch(callback_request(&uri, Some(&cookie))).await;
+    assert_eq!(query_of(&location(&resp)).get("success").map(String::as_str), Some("connected"));
+    let deadline = Instant::now() + StdDuration::from_secs(10);
+    while m.env.items_with(&format!("META#PAGE#{SANDBOX_PAGE_ID}"), "OWNER").await.is_empty() {
+        assert!(Instant::now() < deadline, "the background job never claimed the page");
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    runner.abort();
+}
+
 // --------------------------------------------------------------------- callbacks racing writers
 
 /// Starts a second login for tenant 1 whose code exchange Meta answers only after `delay_ms`,

@@ -285,3 +285,20 @@ async fn audit_note_of_a_public_reply_names_tenant_and_failure() {
     assert_eq!(audit[0].user_id.as_deref(), Some("u4"));
     assert_eq!((audit[0].outcome, audit[0].error_code.as_deref()), (Outcome::Failed, Some("invalid_state")));
 }
+
+#[tokio::test]
+async fn extra_headers_are_appended_and_invalid_values_dropped() {
+    let (app, _) = app_with(&[]);
+    let h = authed("admin");
+    let resp = run_endpoint(&app, &EP, req(Method::POST, &hdrs(&h), "{}"), |_| async {
+        Ok(Reply::redirect("http://localhost:5173/x")
+            .with_header(http::header::SET_COOKIE, "a=1; Path=/cb; HttpOnly")
+            .with_header(http::header::SET_COOKIE, "b=2")
+            .with_header(http::header::SET_COOKIE, "bad\nvalue"))
+    })
+    .await;
+    assert_eq!(resp.status(), 302);
+    let cookies: Vec<&str> = resp.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).collect();
+    assert_eq!(cookies, vec!["a=1; Path=/cb; HttpOnly", "b=2"], "both kept apart, the invalid one dropped");
+    assert_eq!(resp.headers()["location"], "http://localhost:5173/x");
+}
