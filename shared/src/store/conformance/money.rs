@@ -361,7 +361,12 @@ pub async fn provider_rates<S: ProviderRateStore>(s: &S) {
     assert_eq!(one(ECB_SOURCE, eur, mxn).await.len(), 1, "quotes apart");
     assert_eq!(one("other", eur, usd).await[0].rate.to_string(), "9", "providers apart");
     assert_eq!(one(ECB_SOURCE, usd, eur).await[0].rate.to_string(), "0.9", "bases apart");
-    assert!(s.provider_rates(ECB_SOURCE, eur, usd, day(2026, 11, 10), day(2026, 11, 1)).await.expect("read").0.is_empty());
+    assert!(s
+        .provider_rates(ECB_SOURCE, eur, usd, day(2026, 11, 10), day(2026, 11, 1))
+        .await
+        .expect("read")
+        .0
+        .is_empty());
 }
 
 pub async fn job_bus<B: JobBus>(b: &B) {
