@@ -4,6 +4,7 @@ mod automation;
 mod concurrency;
 mod crm_events;
 mod foundation;
+mod fx_provider;
 mod marketing;
 mod meta_connection;
 mod meta_webhook;
