@@ -5,6 +5,7 @@ mod concurrency;
 mod connection_races;
 mod crm_events;
 mod foundation;
+mod fx_provider;
 mod marketing;
 mod meta_connection;
 mod meta_login;

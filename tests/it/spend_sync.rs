@@ -403,7 +403,7 @@ async fn fan_out_publishes_exactly_one_event_per_connected_tenant() {
     // Through moto's EventBridge: every entry accepted (each got an event id).
     let sleeper = Arc::new(RecordingSleeper::default());
     match handle_event_with(&env.app, scheduled.clone(), sleeper.clone()).await.expect("fan-out") {
-        Summary::FanOut(s) => assert_eq!((s.tenants, s.published, s.failed, s.batches), (23, 23, 0, 3)),
+        Summary::FanOut { fan_out: s, .. } => assert_eq!((s.tenants, s.published, s.failed, s.batches), (23, 23, 0, 3)),
         other => panic!("{other:?}"),
     }
     // Through the port's twin over the same DynamoDB index: one event per tenant, each once.

@@ -55,6 +55,11 @@ async fn dynamo_fx_rates_conform() {
 }
 
 #[tokio::test]
+async fn dynamo_provider_rates_conform() {
+    conformance::provider_rates(&TestEnv::new().await.store).await;
+}
+
+#[tokio::test]
 async fn dynamo_event_store_conforms() {
     let store = TestEnv::new().await.store;
     conformance::event_store(&store, &store, &store).await;

@@ -74,6 +74,8 @@ impl TestEnv {
             vec![(SecretName::JwtSecretKey, JWT_KEY.to_string()), (SecretName::AdminToken, ADMIN_TOKEN.to_string())];
         let resources = provision(&sdk, &names, &secrets).await.expect("provision moto");
         let mut env = resources.env();
+        // No FX rates provider unless a test asks for one (tests never call the real ECB).
+        env.push(("FX_PROVIDER_URL".into(), String::new()));
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config =
             Config::from_lookup(|k| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone())).expect("config");
@@ -154,6 +156,8 @@ pub const META_REDIRECT_URI: &str = "http://127.0.0.1:8080/crm/auth/meta/callbac
 pub struct MetaTestEnv {
     pub env: TestEnv,
     pub sandbox: local_stack::sandbox_meta::SandboxMeta,
+    /// Sandbox ECB (`FX_PROVIDER_URL`), "today" = [`t0`]'s day.
+    pub ecb: local_stack::sandbox_ecb::SandboxEcb,
 }
 
 impl MetaTestEnv {
@@ -172,7 +176,13 @@ impl MetaTestEnv {
         // The sandbox's clock is the test's, so token expiries line up with the ManualClock.
         sandbox.with(|s| s.now = Some(t0().timestamp()));
         let base = sandbox.base_url();
+        let ecb = local_stack::sandbox_ecb::SandboxEcb::start(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("sandbox ecb");
+        ecb.with(|s| s.today = Some(t0().date_naive()));
+        let ecb_url = ecb.hist_90d_url();
         let mut env: Vec<(&str, &str)> = vec![
+            ("FX_PROVIDER_URL", &ecb_url),
             ("META_APP_ID", META_APP_ID),
             ("META_APP_SECRET", META_APP_SECRET),
             ("META_REDIRECT_URI", META_REDIRECT_URI),
@@ -185,7 +195,7 @@ impl MetaTestEnv {
         ];
         env.extend_from_slice(extra);
         let env = TestEnv::with_env(&env).await;
-        Self { env, sandbox }
+        Self { env, sandbox, ecb }
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! - an EventBridge **Scheduled Event** (hourly rule) → *fan-out*: pages the connected-tenant
 //!   index and puts one `spend-sync.requested` event per tenant on the product bus (batches of 10,
-//!   refused entries retried);
+//!   refused entries retried); beside it, once per run and never per tenant, the provider FX rates
+//!   (ECB) are refreshed ([`crm_shared::marketing::fx::provider`]) — concurrently, so a slow or
+//!   failing provider neither delays nor stops the fan-out (logged, `FxProviderFailures`);
 //! - a **`spend-sync.requested`** event (bus rule) → *tenant* mode: syncs that tenant's selected
 //!   ad accounts ([`crm_shared::meta::insights::sync_tenant`]);
 //! - a **`meta.connected`** event (bus rule; put by the OAuth callback after it stored a
@@ -17,16 +19,26 @@
 //! not retried (the connection is marked expired; token-status asks for a reconnect). A tenant
 //! whose Meta usage headers reached the ceiling (`deferred`) stopped calling before the wall: the
 //! invocation succeeds (no dead letter for a healthy tenant) and the next schedule syncs it.
+//!
+//! Metrics (EMF, [`crm_shared::platform::metrics`]): per tenant-mode invocation one line with
+//! `SpendSyncTenantsOk` (1 when synced) and `SpendSyncTenantsFailed` (1 when failed, throttled or its
+//! token expired; both 0 when not connected or deferred), and `SpendSyncLagSeconds`: how old the
+//! tenant's oldest `spend_synced_at` was when this run came (absent on its first sync). Measured
+//! per tenant because the fan-out reads only the connected index (a freshness read per tenant
+//! there would be 10,000 `GetItem`s an hour); CloudWatch's Maximum gives the oldest. Per fan-out:
+//! `FxProviderFailures` (0 or 1; nothing when the provider is disabled).
 
 use std::sync::Arc;
 
 use crm_shared::automation::scheduling::reconcile_entity;
 use crm_shared::domain::hsm::TriggerKind;
 use crm_shared::domain::ids::TenantId;
+use crm_shared::marketing::fx::provider::{refresh_configured, ProviderOutcome};
 use crm_shared::meta::follow_up::{self, FollowUp, META_CONNECTED};
 use crm_shared::meta::insights::{
     fan_out, sync_tenant, FanOutSummary, TenantOutcome, TenantSync, SPEND_SYNC_REQUESTED,
 };
+use crm_shared::platform::metrics::{names, MetricLine, Unit};
 use crm_shared::platform::retry::{Sleeper, TokioSleeper};
 use crm_shared::store::StoreError;
 use crm_shared::App;
@@ -69,10 +81,16 @@ pub fn invocation_of(payload: &Value) -> Invocation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "mode")]
 pub enum Summary {
-    FanOut(FanOutSummary),
+    FanOut {
+        #[serde(flatten)]
+        fan_out: FanOutSummary,
+        fx_provider: ProviderOutcome,
+    },
     Tenant(TenantSync),
     Connected(FollowUp),
-    Ignored { reason: String },
+    Ignored {
+        reason: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,11 +117,19 @@ pub async fn handle_event_with(
 ) -> Result<Summary, InvocationError> {
     let summary = match invocation_of(&payload) {
         Invocation::FanOut => {
-            Summary::FanOut(fan_out(app.connected_index.as_ref(), app.job_bus.as_ref(), sleeper.as_ref()).await?)
+            let (fx_provider, fanned) = tokio::join!(
+                refresh_configured(app),
+                fan_out(app.connected_index.as_ref(), app.job_bus.as_ref(), sleeper.as_ref())
+            );
+            if let Some(line) = provider_metrics(&fx_provider) {
+                line.emit();
+            }
+            Summary::FanOut { fan_out: fanned?, fx_provider }
         }
         Invocation::Tenant(tenant) => {
             let sync = Box::pin(sync_tenant(app, tenant, sleeper)).await;
             schedule_followups(app, &sync).await;
+            tenant_metrics(&sync, app.clock.now()).emit();
             Summary::Tenant(sync)
         }
         Invocation::Connected(tenant) => {
@@ -127,6 +153,31 @@ pub async fn handle_event_with(
     }
 }
 
+/// The metrics of one tenant-mode invocation (see the module doc).
+pub fn tenant_metrics(sync: &TenantSync, now: chrono::DateTime<chrono::Utc>) -> MetricLine {
+    let (ok, failed) = match sync.outcome {
+        TenantOutcome::Synced => (1, 0),
+        TenantOutcome::Failed | TenantOutcome::TokenExpired | TenantOutcome::Throttled { .. } => (0, 1),
+        TenantOutcome::NotConnected | TenantOutcome::Deferred { .. } => (0, 0),
+    };
+    let line =
+        MetricLine::new().count(names::SPEND_SYNC_TENANTS_OK, ok).count(names::SPEND_SYNC_TENANTS_FAILED, failed);
+    match sync.previous_synced_at {
+        // Whole seconds; i64 → f64 is exact for any lag we could see.
+        Some(at) => line.value(names::SPEND_SYNC_LAG_SECONDS, Unit::Seconds, (now - at).num_seconds().max(0) as f64),
+        None => line,
+    }
+}
+
+/// The fan-out's provider metric: `FxProviderFailures` 1 or 0, nothing when disabled.
+pub fn provider_metrics(outcome: &ProviderOutcome) -> Option<MetricLine> {
+    match outcome {
+        ProviderOutcome::Disabled => None,
+        ProviderOutcome::Refreshed(_) => Some(MetricLine::new().count(names::FX_PROVIDER_FAILURES, 0)),
+        ProviderOutcome::Failed { .. } => Some(MetricLine::new().count(names::FX_PROVIDER_FAILURES, 1)),
+    }
+}
+
 /// Leads the reconciliation brought (their webhook never arrived) get their automated follow-up
 /// scheduled, as the webhook does for its leads. Scheduling is idempotent; a failure is logged
 /// (the lead itself is stored, and its due item is re-created by the lead's next CRM update).
@@ -145,9 +196,18 @@ async fn schedule_lead_followups<'a>(app: &App, tenant: TenantId, leads: impl It
     }
 }
 
-/// By hand (locally, where moto fires no schedules and delivers no bus events): the fan-out, then
-/// the sync of every connected tenant in turn, as the bus rule would run them.
-pub async fn run_by_hand(app: &App, sleeper: Arc<dyn Sleeper>) -> Result<(FanOutSummary, Vec<TenantSync>), StoreError> {
+/// What [`run_by_hand`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ByHand {
+    pub fan_out: FanOutSummary,
+    pub fx_provider: ProviderOutcome,
+    pub tenants: Vec<TenantSync>,
+}
+
+/// By hand (locally, where moto fires no schedules and delivers no bus events): the fan-out and
+/// the provider rates, then the sync of every connected tenant in turn, as the bus rule would run them.
+pub async fn run_by_hand(app: &App, sleeper: Arc<dyn Sleeper>) -> Result<ByHand, StoreError> {
+    let fx_provider = refresh_configured(app).await;
     let fanned = fan_out(app.connected_index.as_ref(), app.job_bus.as_ref(), sleeper.as_ref()).await?;
     let mut synced = Vec::new();
     let mut cursor: Option<String> = None;
@@ -160,7 +220,7 @@ pub async fn run_by_hand(app: &App, sleeper: Arc<dyn Sleeper>) -> Result<(FanOut
         }
         match next {
             Some(n) => cursor = Some(n),
-            None => return Ok((fanned, synced)),
+            None => return Ok(ByHand { fan_out: fanned, fx_provider, tenants: synced }),
         }
     }
 }
@@ -191,6 +251,8 @@ mod tests {
         let config = Config::from_lookup(|k| match k {
             "TABLE_NAME" => Some("t".into()),
             "JWT_SECRET_KEY" => Some("k".into()),
+            // No provider: unit tests never call the ECB.
+            "FX_PROVIDER_URL" => Some(String::new()),
             _ => None,
         })
         .unwrap_or_else(|e| panic!("{e}"));
@@ -248,7 +310,13 @@ mod tests {
         }
         let sleeper = Arc::new(RecordingSleeper::default());
         let summary = handle_event_with(&app, scheduled(), sleeper.clone()).await.expect("fan-out");
-        assert_eq!(summary, Summary::FanOut(FanOutSummary { tenants: 23, published: 23, failed: 0, batches: 3 }));
+        assert_eq!(
+            summary,
+            Summary::FanOut {
+                fan_out: FanOutSummary { tenants: 23, published: 23, failed: 0, batches: 3 },
+                fx_provider: ProviderOutcome::Disabled
+            }
+        );
         let mut tenants: Vec<i64> = mem
             .job_bus
             .published()
@@ -279,7 +347,8 @@ mod tests {
         mem.job_bus.fail_next.store(3, Ordering::SeqCst);
         let sleeper = Arc::new(RecordingSleeper::default());
         let summary = handle_event_with(&app, scheduled(), sleeper.clone()).await.expect("fan-out");
-        assert_eq!(summary, Summary::FanOut(FanOutSummary { tenants: 12, published: 12, failed: 0, batches: 3 }));
+        let Summary::FanOut { fan_out, .. } = summary else { panic!("fan-out") };
+        assert_eq!(fan_out, FanOutSummary { tenants: 12, published: 12, failed: 0, batches: 3 });
         assert_eq!(mem.job_bus.published().len(), 12, "each tenant exactly once");
         assert_eq!(sleeper.0.lock().map(|w| w.len()).unwrap_or(0), 1, "one backoff before the retry");
     }
@@ -291,6 +360,55 @@ mod tests {
         let summary = handle_event_with(&app, req, Arc::new(RecordingSleeper::default())).await.expect("ok");
         let Summary::Tenant(t) = summary else { panic!("tenant mode") };
         assert_eq!(t.outcome, TenantOutcome::NotConnected);
+    }
+
+    #[test]
+    fn tenant_metrics_count_the_outcome_and_the_lag() {
+        let now = chrono::Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().unwrap_or_default();
+        let sync = |outcome: TenantOutcome, previous: Option<i64>| TenantSync {
+            tenant_id: 1,
+            outcome,
+            accounts: vec![],
+            leads: None,
+            leads_error: None,
+            previous_synced_at: previous.map(|s| now - chrono::Duration::seconds(s)),
+        };
+        let line = |s: TenantSync| -> Value {
+            serde_json::from_str(&tenant_metrics(&s, now).render(0)).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let ok = line(sync(TenantOutcome::Synced, Some(3_700)));
+        assert_eq!((ok["SpendSyncTenantsOk"].clone(), ok["SpendSyncTenantsFailed"].clone()), (json!(1.0), json!(0.0)));
+        assert_eq!(ok["SpendSyncLagSeconds"], json!(3_700.0));
+        assert_eq!(
+            ok["_aws"]["CloudWatchMetrics"][0]["Metrics"][2],
+            json!({"Name": "SpendSyncLagSeconds", "Unit": "Seconds"})
+        );
+        for failed in
+            [TenantOutcome::Failed, TenantOutcome::TokenExpired, TenantOutcome::Throttled { retry_after_secs: 60 }]
+        {
+            let v = line(sync(failed, None));
+            assert_eq!(
+                (v["SpendSyncTenantsOk"].clone(), v["SpendSyncTenantsFailed"].clone()),
+                (json!(0.0), json!(1.0))
+            );
+            assert!(v.get("SpendSyncLagSeconds").is_none(), "no lag before a first sync");
+        }
+        let idle = line(sync(TenantOutcome::NotConnected, None));
+        assert_eq!(
+            (idle["SpendSyncTenantsOk"].clone(), idle["SpendSyncTenantsFailed"].clone()),
+            (json!(0.0), json!(0.0))
+        );
+    }
+
+    #[test]
+    fn the_provider_metric_counts_failures_only_when_a_provider_is_configured() {
+        let value = |o: ProviderOutcome| {
+            provider_metrics(&o)
+                .map(|l| serde_json::from_str::<Value>(&l.render(0)).unwrap_or_default()["FxProviderFailures"].clone())
+        };
+        assert_eq!(value(ProviderOutcome::Failed { error: "HTTP 503".into() }), Some(json!(1.0)));
+        assert_eq!(value(ProviderOutcome::Refreshed(Default::default())), Some(json!(0.0)));
+        assert_eq!(value(ProviderOutcome::Disabled), None);
     }
 
     #[tokio::test]

@@ -94,7 +94,7 @@ impl LocalApi {
         }
         let sleeper = std::sync::Arc::new(crm_shared::platform::retry::TokioSleeper);
         let result = meta_spend_sync::run_by_hand(&self.app, sleeper).await;
-        invocation_reply(result.map(|(fan_out, tenants)| serde_json::json!({"fan_out": fan_out, "tenants": tenants})))
+        invocation_reply(result)
     }
 
     async fn serve_one(

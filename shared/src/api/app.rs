@@ -27,6 +27,7 @@ use crate::store::job_bus::{EventBridgeJobBus, JobBus};
 use crate::store::leadgen_inbox::LeadInbox;
 use crate::store::oauth_states::OAuthStateStore;
 use crate::store::pages::PageIndex;
+use crate::store::provider_rates::ProviderRateStore;
 use crate::store::ratelimit::RateLimiter;
 use crate::store::spend::SpendStore;
 use crate::store::{DynamoStore, MetaConnectionStore, TenantProfileStore};
@@ -68,6 +69,8 @@ pub struct App {
     pub spend: Arc<dyn SpendStore>,
     /// Tenants' manual exchange rates (cross-currency ROI).
     pub fx_rates: Arc<dyn FxRateStore>,
+    /// The rates provider's (ECB) daily rates, shared by every tenant.
+    pub provider_rates: Arc<dyn ProviderRateStore>,
     pub cipher: Arc<dyn TokenCipher>,
     /// One outbound HTTP client per container (rustls; connection pool reused across invocations).
     pub http: HttpClient,
@@ -137,6 +140,7 @@ impl App {
             aggregates: store.clone(),
             spend: store.clone(),
             fx_rates: store.clone(),
+            provider_rates: store.clone(),
             cipher: Arc::new(cipher),
             http: HttpClient::new()?,
             oauth_states: store.clone(),
@@ -198,6 +202,7 @@ impl App {
             aggregates: mem.table.clone(),
             spend: mem.table.clone(),
             fx_rates: mem.table.clone(),
+            provider_rates: mem.table.clone(),
             cipher: Arc::new(FakeTokenCipher),
             http: HttpClient::new().unwrap_or_else(|e| panic!("unit test HTTP client: {e}")),
             oauth_states: mem.oauth_states.clone(),

@@ -51,6 +51,23 @@ impl ScaledRate {
         i64::try_from(scaled).map(ScaledRate).map_err(|_| bad())
     }
 
+    /// One unit per unit (a base currency against itself).
+    pub const ONE: ScaledRate = ScaledRate(RATE_SCALE as i64);
+
+    /// The cross rate `from → to` out of two rates quoted against one base (`base → from` and
+    /// `base → to`, e.g. the ECB's EUR → USD and EUR → MXN): `to_per_base / from_per_base`, kept at
+    /// 9 decimals, rounded half away from zero (both are positive, so half up) — one rounding, of
+    /// the rate itself; the conversion that applies it rounds once more, to minor units. `None`
+    /// when the result would round to 0 or not fit. With `base_to_from` = [`Self::ONE`] (from is
+    /// the base) the result is `base_to_to` exactly.
+    pub fn cross(base_to_from: ScaledRate, base_to_to: ScaledRate) -> Option<ScaledRate> {
+        if base_to_from.0 <= 0 || base_to_to.0 <= 0 {
+            return None;
+        }
+        let v = div_round_half_away(i128::from(base_to_to.0) * RATE_SCALE, i128::from(base_to_from.0));
+        i64::try_from(v).ok().filter(|v| *v > 0).map(ScaledRate)
+    }
+
     /// Converts `amount` (minor units of `from`) into minor units of `to`:
     /// `amount × rate × 10^exp(to) / (10^9 × 10^exp(from))`, rounded half away from zero.
     pub fn convert(self, amount: MinorUnits, from: Currency, to: Currency) -> MinorUnits {
@@ -91,6 +108,26 @@ mod tests {
         for bad in ["", "0", "0.0", "-1", "+1", "1e3", "1,5", ".5", "5.", "1.0000000001", "NaN", "99999999999999"] {
             assert!(ScaledRate::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn cross_rates_divide_two_base_rates_rounding_the_ninth_decimal_half_up() {
+        let r = |s: &str| ScaledRate::parse(s).expect("rate");
+        // EUR→USD 1.0823, EUR→MXN 19.5432: USD→MXN = 19.5432 / 1.0823 = 18.057100619…
+        assert_eq!(ScaledRate::cross(r("1.0823"), r("19.5432")), Some(r("18.057100619")));
+        // USD→EUR = 1 / 1.0823 = 0.9239582370… (10th decimal 0: down); 1/3 and 2/3 round at
+        // the 9th decimal: 0.333333333 and 0.666666667.
+        assert_eq!(ScaledRate::cross(r("1.0823"), ScaledRate::ONE), Some(r("0.923958237")));
+        assert_eq!(ScaledRate::cross(r("3"), ScaledRate::ONE), Some(r("0.333333333")));
+        assert_eq!(ScaledRate::cross(r("3"), r("2")), Some(r("0.666666667")));
+        // From the base itself: the quoted rate, exactly.
+        assert_eq!(ScaledRate::cross(ScaledRate::ONE, r("19.5432")), Some(r("19.5432")));
+        // Exactly half at the 10th decimal goes up: 0.000000001 / 2 = 0.0000000005 → 0.000000001.
+        assert_eq!(ScaledRate::cross(r("2"), r("0.000000001")), Some(ScaledRate(1)));
+        // Too small to show at 9 decimals, or nonsense inputs: no rate.
+        assert_eq!(ScaledRate::cross(r("3"), r("0.000000001")), None);
+        assert_eq!(ScaledRate::cross(ScaledRate(0), r("1")), None);
+        assert_eq!(ScaledRate::cross(r("1"), ScaledRate(-5)), None);
     }
 
     #[test]

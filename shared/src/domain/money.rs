@@ -111,6 +111,8 @@ pub struct UnknownCurrency(pub String);
 impl Currency {
     /// The fallback reporting currency when a tenant has none configured and no data says otherwise.
     pub const USD: Currency = Currency { code: *b"USD", exponent: 2 };
+    /// The base of the ECB's reference rates.
+    pub const EUR: Currency = Currency { code: *b"EUR", exponent: 2 };
 
     pub fn parse(code: &str) -> Result<Self, UnknownCurrency> {
         let upper = code.trim().to_ascii_uppercase();

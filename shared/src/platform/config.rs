@@ -10,6 +10,9 @@ use url::Url;
 use crate::platform::retry::{Jitter, RetryPolicy};
 use crate::platform::secrets::{SecretName, SecretSource, SecretString};
 
+/// The European Central Bank's reference rates of the last 90 days (refreshed hourly, so gaps heal).
+pub const DEFAULT_FX_PROVIDER_URL: &str = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist-90d.xml";
+
 /// `(name, default, secret?, what it is)` for every variable the product reads.
 pub const ENV_VARS: &[(&str, &str, bool, &str)] = &[
     ("TABLE_NAME", "(required)", false, "DynamoDB single table"),
@@ -54,6 +57,13 @@ pub const ENV_VARS: &[(&str, &str, bool, &str)] = &[
         "28",
         false,
         "trailing days of Meta insights the spend sync re-pulls (Meta restates recent days; at most 1125 = 37 months)",
+    ),
+    (
+        "FX_PROVIDER_URL",
+        DEFAULT_FX_PROVIDER_URL,
+        false,
+        "ECB-format daily reference rates (EUR base) the spend sync's fan-out reads once a run; empty or `off` = \
+         no provider (manual rates only)",
     ),
     ("YCLOUD_API_KEY / YCLOUD_API_KEY_ARN", "(required by WhatsApp senders)", true, "YCloud API key"),
     (
@@ -129,6 +139,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub audit_retention_days: u32,
     pub meta: MetaConfig,
+    /// Where the spend sync reads provider FX rates (`FX_PROVIDER_URL`); `None` = disabled.
+    pub fx_provider_url: Option<Url>,
     pub ycloud: YcloudConfig,
     pub secret_sources: Vec<(SecretName, SecretSource)>,
 }
@@ -153,6 +165,7 @@ impl Config {
             max_body_bytes: env.number("MAX_BODY_BYTES", 65_536, 1, 6 * 1024 * 1024)? as usize,
             audit_retention_days: env.number("AUDIT_RETENTION_DAYS", 90, 1, 3650)? as u32,
             meta: MetaConfig::read(&env)?,
+            fx_provider_url: fx_provider_url(&env)?,
             ycloud: YcloudConfig {
                 base_url: env.url_or("YCLOUD_BASE_URL", "https://api.ycloud.com")?,
                 whatsapp_number: env.opt("YCLOUD_WHATSAPP_NUMBER"),
@@ -198,6 +211,15 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
 
     fn millis(&self, var: &'static str, default: u64, min: u64, max: u64) -> Result<Duration, ConfigError> {
         self.number(var, default, min, max).map(Duration::from_millis)
+    }
+}
+
+/// `FX_PROVIDER_URL`: unset → the ECB's; set empty (or `off`) → no provider; else an http(s) URL.
+/// (Unlike other variables, empty is not "unset": it is how the template turns the provider off.)
+fn fx_provider_url<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<Option<Url>, ConfigError> {
+    match (env.0)("FX_PROVIDER_URL").map(|v| v.trim().to_string()) {
+        Some(v) if v.is_empty() || v.eq_ignore_ascii_case("off") => Ok(None),
+        _ => env.url_or("FX_PROVIDER_URL", DEFAULT_FX_PROVIDER_URL).map(Some),
     }
 }
 
@@ -371,6 +393,20 @@ mod tests {
         )));
         pairs.push(("ADMIN_TOKEN", "plain"));
         assert_eq!(load(&pairs).expect_err("must fail").var, "ADMIN_TOKEN_ARN");
+    }
+
+    #[test]
+    fn the_fx_provider_defaults_to_the_ecb_and_empty_turns_it_off() {
+        let url = |pairs: &[(&'static str, &'static str)]| load(pairs).map(|c| c.fx_provider_url.map(String::from));
+        assert_eq!(url(MIN).expect("valid"), Some(DEFAULT_FX_PROVIDER_URL.to_string()));
+        let with = |v: &'static str| [MIN, &[("FX_PROVIDER_URL", v)]].concat();
+        assert_eq!(url(&with("")).expect("valid"), None);
+        assert_eq!(url(&with(" off ")).expect("valid"), None);
+        assert_eq!(
+            url(&with("http://127.0.0.1:8092/x.xml")).expect("valid").as_deref(),
+            Some("http://127.0.0.1:8092/x.xml")
+        );
+        assert_eq!(url(&with("ftp://x")).expect_err("must fail").var, "FX_PROVIDER_URL");
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub mod names {
     pub const SPEND_SYNC_TENANTS_OK: &str = "SpendSyncTenantsOk";
     pub const SPEND_SYNC_TENANTS_FAILED: &str = "SpendSyncTenantsFailed";
     pub const SPEND_SYNC_LAG_SECONDS: &str = "SpendSyncLagSeconds";
+    /// A spend-sync fan-out whose provider FX rates refresh failed (1; 0 when it worked).
+    pub const FX_PROVIDER_FAILURES: &str = "FxProviderFailures";
     pub const HSM_SENDS: &str = "HsmSends";
     pub const HSM_SEND_FAILURES: &str = "HsmSendFailures";
     pub const HSM_DEFERRALS: &str = "HsmDeferrals";

@@ -6,7 +6,7 @@ use std::future::Future;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem, WriteRequest};
 
 use super::{attr, Item, StoreError};
 use crate::platform::retry::{RetryPolicy, Sleeper, TokioSleeper};
@@ -97,11 +97,58 @@ impl DynamoStore {
         Ok((items, cost))
     }
 
+    /// Unconditional puts of `items` in `BatchWriteItem`s of 25 (DynamoDB's limit); the items
+    /// DynamoDB leaves unprocessed (throttling) are sent again with backoff
+    /// ([`BATCH_UNPROCESSED_RETRY`]); still unprocessed after that → [`StoreError::Throttled`].
+    pub async fn put_items(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        for chunk in items.chunks(BATCH_WRITE_MAX) {
+            let mut pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|i| {
+                    let put = PutRequest::builder().set_item(Some(i.clone())).build();
+                    put.map(|p| WriteRequest::builder().put_request(p).build())
+                        .map_err(|e| StoreError::Dynamo(e.to_string()))
+                })
+                .collect::<Result<_, _>>()?;
+            let mut attempt = 1;
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(StoreError::from_sdk)?;
+                pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                if !BATCH_UNPROCESSED_RETRY.allows_another(attempt) {
+                    return Err(StoreError::Throttled);
+                }
+                TokioSleeper.sleep(BATCH_UNPROCESSED_RETRY.backoff(attempt)).await;
+                attempt += 1;
+            }
+        }
+        Ok(())
+    }
+
     /// A put of `item` that only succeeds if the stored item is still as read (`prev`).
     pub fn guarded_put(&self, item: Item, prev: Option<&Item>) -> Result<TransactWriteItem, StoreError> {
         Revision::of(prev).guarded_put(&self.table, item)
     }
 }
+
+/// Most writes one `BatchWriteItem` takes.
+pub const BATCH_WRITE_MAX: usize = 25;
+
+/// Resends of the items a `BatchWriteItem` left unprocessed.
+const BATCH_UNPROCESSED_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 6,
+    base_delay: std::time::Duration::from_millis(50),
+    max_delay: std::time::Duration::from_secs(1),
+    jitter: crate::platform::retry::Jitter::Full,
+};
 
 /// Whether a single-item write failed because its condition did not hold (not a real error).
 pub fn is_condition_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {

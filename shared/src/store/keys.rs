@@ -137,6 +137,16 @@ pub fn rate_limit_user_route_pk(t: TenantId, user: &str, route: &str) -> String 
 pub fn rate_limit_sk(epoch_minute: i64) -> String {
     format!("W#{epoch_minute}")
 }
+/// A rates provider's daily rates of one pair (`FX#ECB#EUR#USD`): one partition per quoted
+/// currency, so a conversion reads a pair over a date range with one `Query` and the hot read of
+/// every dashboard spreads over as many partitions as there are currencies.
+pub fn provider_fx(provider: &str, base: &str, quote: &str) -> String {
+    format!("FX#{}#{base}#{quote}", provider.to_ascii_uppercase())
+}
+/// Sort key of a provider rate: its day (`yyyy-mm-dd`, sorts chronologically).
+pub fn provider_fx_day(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
 /// Tenants with a Meta connection (`META#CONNECTED` / `T#{tenant}`): what the spend sync fans out over.
 pub const CONNECTED_INDEX_PK: &str = "META#CONNECTED";
 /// OAuth states: `OAUTH#{nonce}` / `OAUTH`, single use, TTL.
@@ -179,5 +189,7 @@ mod tests {
         assert!(agg_day(d(2026, 9, 30)) < agg_day(d(2026, 10, 1)));
         assert!(agg_month(d(2026, 9, 30)) < agg_month(d(2026, 10, 1)));
         assert_eq!(spend_day("act_1", d(2026, 1, 2)), "SPEND#act_1#2026-01-02");
+        assert_eq!(provider_fx("ecb", "EUR", "USD"), "FX#ECB#EUR#USD");
+        assert!(provider_fx_day(d(2026, 9, 30)) < provider_fx_day(d(2026, 10, 1)));
     }
 }

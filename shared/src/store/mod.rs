@@ -35,6 +35,7 @@ pub mod connected_index;
 pub mod job_bus;
 pub mod leadgen_inbox;
 pub mod pages;
+pub mod provider_rates;
 pub mod ratelimit;
 pub mod spend;
 

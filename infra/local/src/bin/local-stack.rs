@@ -12,6 +12,7 @@ use crm_shared::platform::secrets::SecretName;
 use crm_shared::store::DynamoStore;
 use crm_shared::App;
 use local_stack::provision::{provision, ResourceNames};
+use local_stack::sandbox_ecb::SandboxEcb;
 use local_stack::sandbox_meta::{SandboxMeta, SANDBOX_PAGE_ID};
 use local_stack::sandbox_ycloud::SandboxYcloud;
 use local_stack::{demo, server};
@@ -60,6 +61,10 @@ async fn main() -> Result<(), BoxError> {
     let ycloud =
         SandboxYcloud::start(SocketAddr::from(([127, 0, 0, 1], ycloud_port)), &ycloud_key, &ycloud_webhook_secret)
             .await?;
+    // Sandbox ECB: the spend sync's fan-out reads the provider FX rates here.
+    let ecb_port: u16 =
+        env_or("SANDBOX_ECB_PORT", "8092").parse().map_err(|_| "SANDBOX_ECB_PORT must be a port number")?;
+    let ecb = SandboxEcb::start(SocketAddr::from(([127, 0, 0, 1], ecb_port))).await?;
     let mut secrets = vec![(SecretName::JwtSecretKey, jwt_key.clone()), (SecretName::AdminToken, admin_token.clone())];
     secrets.push((SecretName::YcloudApiKey, ycloud_key.clone()));
     secrets.push((SecretName::YcloudWebhookSecret, ycloud_webhook_secret.clone()));
@@ -77,6 +82,7 @@ async fn main() -> Result<(), BoxError> {
         // the same host, and that host is same-site with the frontend (http://localhost:5173).
         ("META_REDIRECT_URI".into(), format!("http://localhost:{port}/crm/auth/meta/callback")),
         ("YCLOUD_BASE_URL".into(), ycloud.base_url()),
+        ("FX_PROVIDER_URL".into(), ecb.hist_90d_url()),
         ("YCLOUD_WHATSAPP_NUMBER".into(), env_or("YCLOUD_WHATSAPP_NUMBER", "+5491100000000")),
     ];
     env.extend(
@@ -120,6 +126,11 @@ async fn main() -> Result<(), BoxError> {
         ycloud.base_url(),
         ycloud.base_url()
     );
+    println!(
+        "Sandbox ECB    {} (FX rates; switches: POST {}/__sandbox/configure?fail_next=1&down=true, reset, GET state)",
+        ecb.hist_90d_url(),
+        ecb.base_url()
+    );
     println!("Table          {}", provisioned.table);
     println!("Demo tenant    {} (\"Demo Clinic\")", demo::DEMO_TENANT);
     println!("Admin token    {admin_token}");
@@ -154,7 +165,7 @@ async fn main() -> Result<(), BoxError> {
     );
     println!("HSM evaluator (the 5-minute schedule's job): make hsm-evaluate");
     println!("  curl -s -X POST http://{addr}{}", local_stack::server::LOCAL_HSM_EVALUATE_PATH);
-    println!("Meta spend sync by hand (hourly schedule stand-in: fan-out + every connected tenant):");
+    println!("Meta spend sync by hand (hourly schedule stand-in: fan-out + ECB rates + every connected tenant):");
     println!("  make spend-sync   # = curl -s -X POST http://{addr}{}", local_stack::server::LOCAL_SPEND_SYNC_PATH);
     println!();
     println!("Routes:");

@@ -26,10 +26,11 @@ use crate::marketing::aggregates::{
     Granularity, ReadPlan,
 };
 use crate::marketing::formulas::{major, roas, roi_percent};
-use crate::marketing::fx::{convert_spend, SpendConversion};
+use crate::marketing::fx::{convert_spend, RateSources, SpendConversion};
 use crate::platform::error::{DomainError, Failure};
 use crate::store::aggregates::AggregateStore;
 use crate::store::fx_rates::FxRateStore;
+use crate::store::provider_rates::ProviderRateStore;
 use crate::store::spend::SpendStore;
 use crate::store::{MetaConnectionStore, ReadCost, StoreError, TenantProfile, TenantProfileStore};
 
@@ -68,6 +69,7 @@ pub struct DashboardStores<'a> {
     pub aggregates: &'a dyn AggregateStore,
     pub spend: &'a dyn SpendStore,
     pub fx_rates: &'a dyn FxRateStore,
+    pub provider_rates: &'a dyn ProviderRateStore,
 }
 
 impl<'a> From<&'a App> for DashboardStores<'a> {
@@ -78,6 +80,7 @@ impl<'a> From<&'a App> for DashboardStores<'a> {
             aggregates: app.aggregates.as_ref(),
             spend: app.spend.as_ref(),
             fx_rates: app.fx_rates.as_ref(),
+            provider_rates: app.provider_rates.as_ref(),
         }
     }
 }
@@ -139,9 +142,8 @@ pub async fn load_dashboard(
         }
     }
     let currency = reporting_currency(profile.as_ref(), &spend, &crm);
-    let fx =
-        convert_spend(stores.fx_rates, stores.spend, tenant, currency, &spend, &period, plan.granularity, &mut cost)
-            .await?;
+    let rates = RateSources { manual: stores.fx_rates, provider: stores.provider_rates };
+    let fx = convert_spend(rates, stores.spend, tenant, currency, &spend, &period, plan.granularity, &mut cost).await?;
     tracing::info!(
         tenant_id = tenant.0,
         from = %period.from,

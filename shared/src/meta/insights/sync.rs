@@ -180,11 +180,22 @@ pub struct TenantSync {
     /// Why the lead reconciliation stopped, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub leads_error: Option<String>,
+    /// The oldest `spend_synced_at` of the tenant's accounts before this run (accounts never
+    /// synced left out): how stale its spend was when this run came (the lag metric).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_synced_at: Option<DateTime<Utc>>,
 }
 
 impl TenantSync {
     fn ended(tenant: TenantId, outcome: TenantOutcome) -> Self {
-        Self { tenant_id: tenant.0, outcome, accounts: vec![], leads: None, leads_error: None }
+        Self {
+            tenant_id: tenant.0,
+            outcome,
+            accounts: vec![],
+            leads: None,
+            leads_error: None,
+            previous_synced_at: None,
+        }
     }
 }
 
@@ -213,6 +224,7 @@ pub async fn sync_tenant(app: &App, tenant: TenantId, sleeper: Arc<dyn Sleeper>)
     };
     let window = app.config.meta.sync_window_days;
     let mut result = TenantSync::ended(tenant, TenantOutcome::Synced);
+    result.previous_synced_at = oldest_synced_at(app, tenant, &conn.ad_account_ids).await;
     for account in &conn.ad_account_ids {
         let mut done = AccountSync { ad_account_id: account.clone(), ..AccountSync::default() };
         // Boxed: the account's future is deep (Graph paging, transactions) and a Lambda's main
@@ -252,6 +264,19 @@ pub async fn sync_tenant(app: &App, tenant: TenantId, sleeper: Arc<dyn Sleeper>)
         Box::pin(reconcile(app, &graph, &conn, &token, now, &mut result)).await;
     }
     result
+}
+
+/// The oldest `spend_synced_at` of `accounts` (one `GetItem` each; an unreadable one is left out).
+async fn oldest_synced_at(app: &App, tenant: TenantId, accounts: &[String]) -> Option<DateTime<Utc>> {
+    let mut oldest: Option<DateTime<Utc>> = None;
+    for account in accounts {
+        match app.spend.spend_synced_at(tenant, account).await {
+            Ok(Some(at)) => oldest = Some(oldest.map_or(at, |o| o.min(at))),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(tenant_id = tenant.0, error = %e, "spend freshness not read"),
+        }
+    }
+    oldest
 }
 
 /// The tenant stops calling Meta: its usage reached the ceiling (no further account, no

@@ -3,7 +3,7 @@
 //! so the twins that handler unit tests rely on behave like DynamoDB. A new port adds its check
 //! in the file of its concern and one line to each runner:
 //! [`access`] (tenancy, OAuth, rate limit, audit, Meta pages and lead inbox), [`money`]
-//! (aggregates, spend, CRM events, FX rates, job bus), [`automation`] (HSM stores).
+//! (aggregates, spend, CRM events, FX rates manual and provider, job bus), [`automation`] (HSM stores).
 //!
 //! Checks use tenants from 9000 up, and each runner gives them a fresh store (a fresh table).
 
@@ -31,6 +31,7 @@ use crate::store::job_bus::{JobBus, JobEvent, MAX_BATCH};
 use crate::store::leadgen_inbox::{InboxItem, InboxLead, InboxStatus, LeadInbox};
 use crate::store::oauth_states::{OAuthStateStore, StoredState};
 use crate::store::pages::{PageIndex, PageOwner};
+use crate::store::provider_rates::{ProviderRate, ProviderRateStore, ECB_SOURCE};
 use crate::store::ratelimit::{RateBucket, RateDecision, RateLimiter};
 use crate::store::records::{CartRecord, CountedAttribution, LeadRecord, OpportunityRecord, SaleRecord};
 use crate::store::spend::{DailySpend, SpendRow, SpendStore};
@@ -129,6 +130,10 @@ mod memory_twins {
     #[tokio::test]
     async fn memory_fx_rates_conform() {
         fx_rates(&MemoryTable::default()).await;
+    }
+    #[tokio::test]
+    async fn memory_provider_rates_conform() {
+        provider_rates(&MemoryTable::default()).await;
     }
     #[tokio::test]
     async fn memory_spend_conforms() {

@@ -1,4 +1,5 @@
-//! Conformance of the ports behind the numbers: aggregates, spend, CRM events, FX rates, job bus.
+//! Conformance of the ports behind the numbers: aggregates, spend, CRM events, FX rates (manual and
+//! provider), job bus.
 
 use super::*;
 
@@ -322,6 +323,50 @@ pub async fn fx_rates<S: FxRateStore>(s: &S) {
     assert_eq!(early.len(), 1, "rates after up_to are not read");
     assert_eq!(s.fx_rates(b, usd, ars, day(11, 30)).await.expect("b").0.len(), 1, "tenants apart");
     assert!(s.fx_rates(a, ars, usd, day(11, 30)).await.expect("inverse").0.is_empty(), "pairs are directed");
+}
+
+/// Provider rates: a batch of more than one `BatchWriteItem` (25) is stored whole; a pair's days
+/// read back oldest first within the range, both ends included; the same day overwrites; quotes,
+/// bases and providers are apart.
+pub async fn provider_rates<S: ProviderRateStore>(s: &S) {
+    let (eur, usd, mxn) = (Currency::parse("EUR").expect("EUR"), Currency::USD, Currency::parse("MXN").expect("MXN"));
+    let rate = |provider: &str, base: Currency, quote: Currency, d: NaiveDate, r: &str| ProviderRate {
+        provider: provider.into(),
+        base,
+        quote,
+        day: d,
+        rate: ScaledRate::parse(r).expect("rate"),
+        stored_at: t0(),
+    };
+    let first = day(2026, 10, 1);
+    let mut batch: Vec<ProviderRate> =
+        (0..40).map(|i| rate(ECB_SOURCE, eur, usd, first + Duration::days(i), &format!("1.{:04}", 1000 + i))).collect();
+    batch.push(rate(ECB_SOURCE, eur, mxn, day(2026, 10, 5), "19.5"));
+    batch.push(rate("other", eur, usd, day(2026, 10, 5), "9"));
+    batch.push(rate(ECB_SOURCE, usd, eur, day(2026, 10, 5), "0.9"));
+    s.put_provider_rates(&batch).await.expect("put");
+    let (all, _) = s.provider_rates(ECB_SOURCE, eur, usd, first, day(2026, 12, 31)).await.expect("read");
+    assert_eq!(all.len(), 40, "every item of a multi-batch put");
+    assert!(all.windows(2).all(|w| w[0].day < w[1].day), "oldest first");
+    assert_eq!(all[0], batch[0]);
+    let (some, cost) = s.provider_rates(ECB_SOURCE, eur, usd, day(2026, 10, 3), day(2026, 10, 5)).await.expect("read");
+    assert_eq!(some.iter().map(|r| r.rate.to_string()).collect::<Vec<_>>(), ["1.1002", "1.1003", "1.1004"]);
+    assert_eq!(cost.items_read, 3, "a range reads only its days");
+    s.put_provider_rates(&[rate(ECB_SOURCE, eur, usd, day(2026, 10, 3), "1.2")]).await.expect("overwrite");
+    let (again, _) = s.provider_rates(ECB_SOURCE, eur, usd, day(2026, 10, 3), day(2026, 10, 3)).await.expect("read");
+    assert_eq!(again.iter().map(|r| r.rate.to_string()).collect::<Vec<_>>(), ["1.2"]);
+    let one = |provider: &'static str, base: Currency, quote: Currency| async move {
+        s.provider_rates(provider, base, quote, day(2026, 10, 5), day(2026, 10, 5)).await.expect("read").0
+    };
+    assert_eq!(one(ECB_SOURCE, eur, mxn).await.len(), 1, "quotes apart");
+    assert_eq!(one("other", eur, usd).await[0].rate.to_string(), "9", "providers apart");
+    assert_eq!(one(ECB_SOURCE, usd, eur).await[0].rate.to_string(), "0.9", "bases apart");
+    assert!(s
+        .provider_rates(ECB_SOURCE, eur, usd, day(2026, 11, 10), day(2026, 11, 1))
+        .await
+        .expect("read")
+        .0
+        .is_empty());
 }
 
 pub async fn job_bus<B: JobBus>(b: &B) {
