@@ -218,12 +218,8 @@ async fn usd_spend_of_an_mxn_tenant_converts_through_eur_at_each_days_ecb_rate_a
     assert_eq!(i128::from(data["total_spend_minor"].as_i64().expect("spend")), manual_days + ecb_days);
 }
 
-/// The metric capture is one per process: the tests here that read it take turns.
-static CAPTURE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 #[tokio::test]
 async fn a_provider_that_is_down_stops_neither_the_fan_out_nor_the_tenants_and_is_counted() {
-    let _turn = CAPTURE.lock().await;
     let m = MetaTestEnv::with_env(&[("META_SYNC_WINDOW_DAYS", "3")]).await;
     connect(&m, 1, &ad_account_id(1, false, 1), "USD").await;
     m.ecb.with(|s| s.down = true);
@@ -251,11 +247,9 @@ async fn a_provider_that_is_down_stops_neither_the_fan_out_nor_the_tenants_and_i
 
 #[tokio::test]
 async fn tenant_outcomes_are_counted_ok_or_failed_with_the_lag() {
-    let _turn = CAPTURE.lock().await;
     let m = MetaTestEnv::with_env(&[("META_SYNC_WINDOW_DAYS", "3")]).await;
     connect(&m, 1, &ad_account_id(1, false, 1), "USD").await;
     connect(&m, 2, &ad_account_id(1, true, 2), "ARS").await;
-    // Other tests in this process may emit too: assert on lines only this test can produce.
     let line_of = |name: &str, value: f64| {
         metrics::captured()
             .into_iter()

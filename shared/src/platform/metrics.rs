@@ -9,8 +9,8 @@
 //! own tables (route names, status classes), never from a request, so no token, secret or phone
 //! number can reach a metric. Names used by the template's alarms are constants here.
 
+use std::cell::RefCell;
 use std::io::Write;
-use std::sync::Mutex;
 
 use serde_json::{json, Map, Value};
 
@@ -119,11 +119,11 @@ impl MetricLine {
             return;
         }
         let line = self.render(chrono::Utc::now().timestamp_millis());
-        if let Ok(mut captured) = CAPTURE.lock() {
-            if let Some(lines) = captured.as_mut() {
+        CAPTURE.with(|c| {
+            if let Some(lines) = c.borrow_mut().as_mut() {
                 lines.push(line.clone());
             }
-        }
+        });
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(format!("{line}\n").as_bytes());
     }
@@ -145,18 +145,20 @@ pub fn status_class(status: u16) -> &'static str {
     }
 }
 
-static CAPTURE: Mutex<Option<Vec<String>>> = Mutex::new(None);
-
-/// Starts recording every emitted line in this process (tests; lines from concurrently running
-/// tests are recorded too, so assert on lines you can tell apart). Returns what was recorded so
-/// far by the previous capture, if any.
-pub fn start_capture() -> Vec<String> {
-    CAPTURE.lock().map(|mut c| c.replace(Vec::new()).unwrap_or_default()).unwrap_or_default()
+thread_local! {
+    static CAPTURE: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
 }
 
-/// The lines recorded since [`start_capture`] (capture stays on).
+/// Starts (or restarts, empty) recording the lines emitted **on this thread** — a test's own
+/// lines: `#[tokio::test]` runs the test and every task it spawns on its one thread, so tests
+/// running in parallel never see each other's lines. Returns what the previous capture recorded.
+pub fn start_capture() -> Vec<String> {
+    CAPTURE.with(|c| c.borrow_mut().replace(Vec::new()).unwrap_or_default())
+}
+
+/// The lines recorded on this thread since [`start_capture`] (capture stays on).
 pub fn captured() -> Vec<String> {
-    CAPTURE.lock().map(|c| c.clone().unwrap_or_default()).unwrap_or_default()
+    CAPTURE.with(|c| c.borrow().clone().unwrap_or_default())
 }
 
 #[cfg(test)]
