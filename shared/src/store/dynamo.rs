@@ -6,7 +6,7 @@ use std::future::Future;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 
 use super::{attr, Item, StoreError};
 use crate::platform::retry::{RetryPolicy, Sleeper, TokioSleeper};
@@ -68,6 +68,27 @@ impl DynamoStore {
         from: String,
         to: String,
     ) -> Result<(Vec<Item>, super::ReadCost), StoreError> {
+        self.query_range(pk, from, to, false).await
+    }
+
+    /// [`Self::query_between`] with strongly consistent reads (twice the read cost): for a read
+    /// that must see every write committed before it.
+    pub async fn query_between_consistent(
+        &self,
+        pk: String,
+        from: String,
+        to: String,
+    ) -> Result<(Vec<Item>, super::ReadCost), StoreError> {
+        self.query_range(pk, from, to, true).await
+    }
+
+    async fn query_range(
+        &self,
+        pk: String,
+        from: String,
+        to: String,
+        consistent: bool,
+    ) -> Result<(Vec<Item>, super::ReadCost), StoreError> {
         let mut items = Vec::new();
         let mut cost = super::ReadCost::default();
         let mut start: Option<Item> = None;
@@ -82,6 +103,7 @@ impl DynamoStore {
                 .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
                 .expression_attribute_values(":a", AttributeValue::S(from.clone()))
                 .expression_attribute_values(":b", AttributeValue::S(to.clone()))
+                .consistent_read(consistent)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -169,22 +191,52 @@ impl Revision {
         item
     }
 
+    /// The condition "the stored item is still at this revision (or still absent)": expression,
+    /// attribute names, attribute values.
+    fn condition(self) -> (&'static str, Vec<(&'static str, &'static str)>, Option<(&'static str, AttributeValue)>) {
+        match self.0 {
+            None => ("attribute_not_exists(#pk)", vec![("#pk", attr::PK)], None),
+            Some(0) => (
+                "attribute_exists(#pk) AND attribute_not_exists(#rev)",
+                vec![("#pk", attr::PK), ("#rev", Self::ATTR)],
+                None,
+            ),
+            Some(r) => ("#rev = :rev", vec![("#rev", Self::ATTR)], Some((":rev", AttributeValue::N(r.to_string())))),
+        }
+    }
+
     /// A transactional put of `item` with the next revision, conditioned on this one still being
     /// the stored one (or on the item still not existing).
     pub fn guarded_put(self, table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder().table_name(table).set_item(Some(self.stamped(item)));
-        let put = match self.0 {
-            None => put.condition_expression("attribute_not_exists(#pk)").expression_attribute_names("#pk", attr::PK),
-            Some(0) => put
-                .condition_expression("attribute_exists(#pk) AND attribute_not_exists(#rev)")
-                .expression_attribute_names("#pk", attr::PK)
-                .expression_attribute_names("#rev", Self::ATTR),
-            Some(r) => put
-                .condition_expression("#rev = :rev")
-                .expression_attribute_names("#rev", Self::ATTR)
-                .expression_attribute_values(":rev", AttributeValue::N(r.to_string())),
-        };
+        let (expression, names, value) = self.condition();
+        let mut put =
+            Put::builder().table_name(table).set_item(Some(self.stamped(item))).condition_expression(expression);
+        for (k, v) in names {
+            put = put.expression_attribute_names(k, v);
+        }
+        if let Some((k, v)) = value {
+            put = put.expression_attribute_values(k, v);
+        }
         Ok(TransactWriteItem::builder().put(put.build().map_err(|e| StoreError::Dynamo(e.to_string()))?).build())
+    }
+
+    /// A transactional check, writing nothing, that the item at `pk`/`sk` is still at this
+    /// revision (or still absent): what ties a write elsewhere to the state of this item.
+    pub fn condition_check(self, table: &str, pk: String, sk: String) -> Result<TransactWriteItem, StoreError> {
+        let (expression, names, value) = self.condition();
+        let mut check = ConditionCheck::builder()
+            .table_name(table)
+            .key(attr::PK, AttributeValue::S(pk))
+            .key(attr::SK, AttributeValue::S(sk))
+            .condition_expression(expression);
+        for (k, v) in names {
+            check = check.expression_attribute_names(k, v);
+        }
+        if let Some((k, v)) = value {
+            check = check.expression_attribute_values(k, v);
+        }
+        let check = check.build().map_err(|e| StoreError::Dynamo(e.to_string()))?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 }
 
