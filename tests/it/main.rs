@@ -3,6 +3,7 @@
 mod automation;
 mod concurrency;
 mod crm_events;
+mod early_events;
 mod foundation;
 mod marketing;
 mod meta_connection;
