@@ -191,10 +191,9 @@ impl Revision {
         item
     }
 
-    /// The condition "the stored item is still at this revision (or still absent)": expression,
-    /// attribute names, attribute values.
-    fn condition(self) -> (&'static str, Vec<(&'static str, &'static str)>, Option<(&'static str, AttributeValue)>) {
-        match self.0 {
+    /// The condition "the stored item is still at this revision (or still absent)".
+    fn condition(self) -> RevisionCondition {
+        let (expression, names, value) = match self.0 {
             None => ("attribute_not_exists(#pk)", vec![("#pk", attr::PK)], None),
             Some(0) => (
                 "attribute_exists(#pk) AND attribute_not_exists(#rev)",
@@ -202,13 +201,14 @@ impl Revision {
                 None,
             ),
             Some(r) => ("#rev = :rev", vec![("#rev", Self::ATTR)], Some((":rev", AttributeValue::N(r.to_string())))),
-        }
+        };
+        RevisionCondition { expression, names, value }
     }
 
     /// A transactional put of `item` with the next revision, conditioned on this one still being
     /// the stored one (or on the item still not existing).
     pub fn guarded_put(self, table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
-        let (expression, names, value) = self.condition();
+        let RevisionCondition { expression, names, value } = self.condition();
         let mut put =
             Put::builder().table_name(table).set_item(Some(self.stamped(item))).condition_expression(expression);
         for (k, v) in names {
@@ -223,7 +223,7 @@ impl Revision {
     /// A transactional check, writing nothing, that the item at `pk`/`sk` is still at this
     /// revision (or still absent): what ties a write elsewhere to the state of this item.
     pub fn condition_check(self, table: &str, pk: String, sk: String) -> Result<TransactWriteItem, StoreError> {
-        let (expression, names, value) = self.condition();
+        let RevisionCondition { expression, names, value } = self.condition();
         let mut check = ConditionCheck::builder()
             .table_name(table)
             .key(attr::PK, AttributeValue::S(pk))
@@ -238,6 +238,13 @@ impl Revision {
         let check = check.build().map_err(|e| StoreError::Dynamo(e.to_string()))?;
         Ok(TransactWriteItem::builder().condition_check(check).build())
     }
+}
+
+/// A [`Revision`]'s condition expression, its attribute names and its one value (if any).
+struct RevisionCondition {
+    expression: &'static str,
+    names: Vec<(&'static str, &'static str)>,
+    value: Option<(&'static str, AttributeValue)>,
 }
 
 /// An attempt of an optimistic write lost a race: re-read and decide again.
