@@ -1,5 +1,6 @@
 //! CRM domain events on moto: samples apply, re-delivery (sequential and concurrent) counts once,
-//! out-of-order updates keep the newest state, malformed events are dead-lettered whole.
+//! out-of-order updates keep the newest state, malformed events are dead-lettered whole. Events
+//! that arrive before their lead: `early_events.rs`.
 
 use chrono::{TimeZone, Utc};
 use crm_events::{handle_event, Summary};
@@ -234,20 +235,6 @@ async fn an_earlier_sale_arriving_later_moves_the_customer_to_its_day() {
     assert_eq!((num(&d10, "customers"), num(&d10, "sales")), (0, 1));
     let month = env.item(t, "AGG#M#2026-11").await.expect("month");
     assert_eq!((num(&month, "customers"), num(&month, "sales"), num(&month, "revenue__USD")), (1, 2, 500));
-}
-
-#[tokio::test]
-async fn sale_before_its_lead_is_retried_not_lost() {
-    let env = TestEnv::new().await;
-    let t = 27;
-    let s = sale(t, "S-1", "L-late", 900, "USD", "2026-11-10T10:00:00Z");
-    let err = handle_event(&env.app, s.clone()).await.expect_err("must ask for a retry");
-    assert!(err.to_string().contains("L-late"), "{err}");
-    assert!(env.item(t, "EVT#evt-S-1").await.is_none(), "nothing of it is applied");
-    assert!(env.item(t, "SALE#S-1").await.is_none());
-    deliver(&env, lead(t, "L-late", "e-l", "2026-11-09T10:00:00Z", "META_ADS", None)).await;
-    assert_eq!(deliver(&env, s).await.applied, 1);
-    assert_eq!(num(&env.item(t, "AGG#D#2026-11-10").await.expect("day"), "revenue__USD__src__META_ADS"), 900);
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@ mod automation;
 mod concurrency;
 mod connection_races;
 mod crm_events;
+mod early_events;
 mod foundation;
 mod fx_provider;
 mod marketing;

@@ -60,6 +60,12 @@ async fn dynamo_provider_rates_conform() {
 }
 
 #[tokio::test]
+async fn dynamo_parked_events_conform() {
+    let store = TestEnv::new().await.store;
+    conformance::parked_events(&store, &store).await;
+}
+
+#[tokio::test]
 async fn dynamo_event_store_conforms() {
     let store = TestEnv::new().await.store;
     conformance::event_store(&store, &store, &store).await;

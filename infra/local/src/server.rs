@@ -64,7 +64,9 @@ impl LocalApi {
 
     /// Local stand-in of the EventBridge rule `source = crm` → `crm-events`: the body (one
     /// EventBridge event, an array of them, e.g. a file from `events/`) is handed to the function's
-    /// handler as Lambda would. Not an API route: it exists only on the local server.
+    /// handler as Lambda would. Not an API route: it exists only on the local server. `202` when
+    /// an event was parked (its lead has not arrived: counted once it does); a *Scheduled Event*
+    /// (`events/crm-events-sweep-scheduled.json`) runs the sweep of parked events.
     async fn put_crm_events(&self, req: lambda_http::Request) -> lambda_http::Response<Body> {
         if req.method() != http::Method::POST {
             return render_error(&ApiError::MethodNotAllowed);
@@ -73,7 +75,13 @@ impl LocalApi {
             Ok(v) => v,
             Err(e) => return render_error(&ApiError::bad_request("invalid_json", format!("body is not JSON: {e}"))),
         };
-        invocation_reply(crm_events::handle_event(&self.app, payload).await)
+        let result = crm_events::handle_event(&self.app, payload).await;
+        let parked = result.as_ref().is_ok_and(|s| s.parked > 0);
+        let mut resp = invocation_reply(result);
+        if parked {
+            *resp.status_mut() = http::StatusCode::ACCEPTED;
+        }
+        resp
     }
 
     /// Local stand-in of the scheduled rule → `hsm-trigger-evaluator`: one run, its summary back.

@@ -1,6 +1,7 @@
 //! Applying an event: read what it touches → [`decide`] → commit through the [`EventStore`] port,
 //! retried with [`retry_conflicts`] (re-reading and deciding again) when a commit loses a race to
-//! a concurrent delivery or to another event on the same items.
+//! a concurrent delivery or to another event on the same items. An opportunity or sale whose
+//! lead is not there yet is parked instead (`events::early`).
 //!
 //! The marker names its writer (one id per call): if a commit of this call went through but its
 //! answer was lost (a timeout the SDK retried), the marker then found is our own, and the event
@@ -10,6 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::ids::{EntityId, TenantId};
 use crate::events::decide::{decide, Seen};
+use crate::events::early::park;
 use crate::events::schema::{CrmEvent, CrmEventKind, NewLead};
 use crate::events::{Applied, ApplyError};
 use crate::store::events::{EventCommit, EventMarker, EventStore};
@@ -45,7 +47,9 @@ pub async fn read_seen<S: EventStore + ?Sized>(store: &S, event: &CrmEvent) -> R
     Ok(seen)
 }
 
-/// Applies `event` once. Safe to call any number of times, concurrently, in any order.
+/// Applies `event` once. Safe to call any number of times, concurrently, in any order. An
+/// opportunity or sale whose lead is not counted yet is parked ([`Applied::Parked`]) until the
+/// lead's arrival or the sweep redrives it (`events::early::redrive`).
 pub async fn apply_event<S: EventStore + ?Sized>(
     store: &S,
     event: &CrmEvent,
@@ -65,7 +69,16 @@ pub async fn apply_event<S: EventStore + ?Sized>(
             }));
         }
         let seen = read_seen(store, event).await?;
-        let decision = decide(event, &seen)?;
+        let decision = match decide(event, &seen) {
+            Ok(decision) => decision,
+            // Parked against the lead as read: if the lead arrived since, this conflicts and the
+            // next attempt applies the event.
+            Err(ApplyError::LeadNotYetKnown(lead)) => {
+                let parked = park(store, event, &lead, seen.lead.revision, now).await?;
+                return Ok(parked.map(|_| Applied::Parked));
+            }
+            Err(e) => return Err(e),
+        };
         let stale = decision.stale;
         let commit = EventCommit {
             tenant: event.tenant_id,

@@ -6,7 +6,9 @@
 //! - [`counting`]: the counters and names those writes add to the aggregate items;
 //! - [`apply`]: read → decide → commit through the [`crate::store::events::EventStore`] port,
 //!   retried when a commit loses a race; [`ingest_lead`] for leads from other paths;
-//! - [`dead_letter`](mod@dead_letter): keeping an event that can never be applied.
+//! - [`dead_letter`](mod@dead_letter): keeping an event that can never be applied;
+//! - [`early`]: an opportunity or sale that arrives before its lead is parked, redriven when the
+//!   lead comes (or by the sweep), expired and alarmed after [`PARK_LIMIT_DAYS`].
 //!
 //! One event = one atomic commit: the conditional put of the `EVT#{event_id}` marker, the entity
 //! put(s) guarded by the revision read (optimistic lock), and `ADD` on the counters of the
@@ -22,6 +24,7 @@
 //! profiles order by `occurred_at`. Attribution is first touch: a lead's source / campaign / ad are
 //! fixed by `lead.created`; opportunities and sales count for their lead's attribution on the local
 //! day they happen (created / completed), in the tenant's reporting zone in force when applied.
+//! An opportunity or sale that arrives before its lead waits parked for it ([`early`]).
 
 use serde::Serialize;
 
@@ -31,12 +34,14 @@ pub mod apply;
 pub mod counting;
 pub mod dead_letter;
 pub mod decide;
+pub mod early;
 pub mod schema;
 
 pub use apply::{apply_event, ingest_lead, MARKER_TTL_DAYS};
 pub use counting::{Attribution, Deltas};
 pub use dead_letter::{dead_letter, DEAD_LETTER_TTL_DAYS};
 pub use decide::{decide, Decision, Seen};
+pub use early::{redrive, Redriven, PARK_LIMIT_DAYS};
 pub use schema::{
     envelope_ids, parse_event, CartChange, CompletedSale, CrmEvent, CrmEventKind, LeadChange, Malformed, NewLead,
     NewOpportunity, OpportunityChange, TenantChange, DETAIL_TYPES, EVENT_SOURCE,
@@ -46,6 +51,7 @@ pub use schema::{
 pub use crate::domain::ids::{EntityId, LeadSource, Status, Tag};
 
 /// Why an event could not be applied *now* (EventBridge / Lambda retry it; then the SQS DLQ).
+/// [`ApplyError::LeadNotYetKnown`] is the decide step's: applying parks such an event instead.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     #[error("{0}")]
@@ -67,4 +73,7 @@ pub enum Applied {
     Duplicate,
     /// Recorded, but older than the stored state (or a fact already counted): nothing else changed.
     Stale,
+    /// Its lead has not arrived: kept (once) until the lead is applied or the limit passes
+    /// ([`early`]); nothing counted yet.
+    Parked,
 }

@@ -170,6 +170,32 @@ pub struct CrmEvent {
     pub kind: CrmEventKind,
 }
 
+impl CrmEvent {
+    /// The event as EventBridge delivers it, in the canonical shape [`parse_event`] reads back to
+    /// this same event (how an early event is kept while it waits for its lead).
+    pub fn to_envelope(&self) -> Result<Value, serde_json::Error> {
+        let (key, body) = match &self.kind {
+            CrmEventKind::LeadCreated(b) => ("lead", serde_json::to_value(b)?),
+            CrmEventKind::LeadUpdated(b) => ("lead", serde_json::to_value(b)?),
+            CrmEventKind::OpportunityCreated(b) => ("opportunity", serde_json::to_value(b)?),
+            CrmEventKind::OpportunityUpdated(b) => ("opportunity", serde_json::to_value(b)?),
+            CrmEventKind::SaleCompleted(b) => ("sale", serde_json::to_value(b)?),
+            CrmEventKind::CartUpdated(b) => ("cart", serde_json::to_value(b)?),
+            CrmEventKind::TenantUpdated(b) => ("tenant", serde_json::to_value(b)?),
+        };
+        Ok(serde_json::json!({
+            "source": EVENT_SOURCE,
+            "detail-type": self.kind.detail_type(),
+            "detail": {
+                "event_id": self.event_id,
+                "tenant_id": self.tenant_id.0,
+                "occurred_at": self.occurred_at,
+                key: body,
+            },
+        }))
+    }
+}
+
 #[derive(Deserialize)]
 struct DetailHead {
     event_id: EntityId,
@@ -277,6 +303,26 @@ mod tests {
         assert_eq!((c.contents.items.len(), c.contents.items[1].quantity), (2, 2));
         assert!(matches!(sample("crm-opportunity-created.json").kind, CrmEventKind::OpportunityCreated(_)));
         assert!(matches!(sample("crm-tenant-updated.json").kind, CrmEventKind::TenantUpdated(_)));
+    }
+
+    /// Every sample reads back unchanged from its canonical envelope.
+    #[test]
+    fn envelopes_round_trip_through_the_parser() {
+        for name in [
+            "crm-lead-created.json",
+            "crm-lead-updated.json",
+            "crm-opportunity-created.json",
+            "crm-opportunity-updated.json",
+            "crm-sale-completed.json",
+            "crm-cart-updated.json",
+            "crm-tenant-updated.json",
+        ] {
+            let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let event = parse_event(&serde_json::from_str(&text).expect("json")).expect("sample");
+            let envelope = event.to_envelope().expect("envelope");
+            assert_eq!(parse_event(&envelope).as_ref(), Ok(&event), "{name}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::future::Future;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, PutRequest, TransactWriteItem, WriteRequest};
 
 use super::{attr, Item, StoreError};
 use crate::platform::retry::{RetryPolicy, Sleeper, TokioSleeper};
@@ -68,6 +68,27 @@ impl DynamoStore {
         from: String,
         to: String,
     ) -> Result<(Vec<Item>, super::ReadCost), StoreError> {
+        self.query_range(pk, from, to, false).await
+    }
+
+    /// [`Self::query_between`] with strongly consistent reads (twice the read cost): for a read
+    /// that must see every write committed before it.
+    pub async fn query_between_consistent(
+        &self,
+        pk: String,
+        from: String,
+        to: String,
+    ) -> Result<(Vec<Item>, super::ReadCost), StoreError> {
+        self.query_range(pk, from, to, true).await
+    }
+
+    async fn query_range(
+        &self,
+        pk: String,
+        from: String,
+        to: String,
+        consistent: bool,
+    ) -> Result<(Vec<Item>, super::ReadCost), StoreError> {
         let mut items = Vec::new();
         let mut cost = super::ReadCost::default();
         let mut start: Option<Item> = None;
@@ -82,6 +103,7 @@ impl DynamoStore {
                 .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
                 .expression_attribute_values(":a", AttributeValue::S(from.clone()))
                 .expression_attribute_values(":b", AttributeValue::S(to.clone()))
+                .consistent_read(consistent)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -226,55 +248,82 @@ impl Revision {
         self.0
     }
 
-    /// The condition of a write that expects this revision to still be the stored one (or the
-    /// item to still not exist): expression, attribute names, the value of `:rev` if any.
-    fn condition(self) -> (&'static str, [(&'static str, &'static str); 2], Option<AttributeValue>) {
-        match self.0 {
-            None => ("attribute_not_exists(#pk)", [("#pk", attr::PK), ("#rev", Self::ATTR)], None),
+    /// The condition "the stored item is still at this revision (or still absent)".
+    fn condition(self) -> RevisionCondition {
+        let (expression, names, value) = match self.0 {
+            None => ("attribute_not_exists(#pk)", vec![("#pk", attr::PK)], None),
             Some(0) => (
                 "attribute_exists(#pk) AND attribute_not_exists(#rev)",
-                [("#pk", attr::PK), ("#rev", Self::ATTR)],
+                vec![("#pk", attr::PK), ("#rev", Self::ATTR)],
                 None,
             ),
             Some(r) => (
                 "attribute_exists(#pk) AND #rev = :rev",
-                [("#pk", attr::PK), ("#rev", Self::ATTR)],
-                Some(AttributeValue::N(r.to_string())),
+                vec![("#pk", attr::PK), ("#rev", Self::ATTR)],
+                Some((":rev", AttributeValue::N(r.to_string()))),
             ),
-        }
+        };
+        RevisionCondition { expression, names, value }
     }
 
     /// A transactional put of `item` with the next revision, conditioned on this one still being
     /// the stored one (or on the item still not existing).
     pub fn guarded_put(self, table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
-        let (expr, names, rev) = self.condition();
-        let mut put = Put::builder().table_name(table).set_item(Some(self.stamped(item))).condition_expression(expr);
-        for (k, v) in names.into_iter().filter(|(k, _)| expr.contains(k)) {
+        let RevisionCondition { expression, names, value } = self.condition();
+        let mut put =
+            Put::builder().table_name(table).set_item(Some(self.stamped(item))).condition_expression(expression);
+        for (k, v) in names {
             put = put.expression_attribute_names(k, v);
         }
-        if let Some(rev) = rev {
-            put = put.expression_attribute_values(":rev", rev);
+        if let Some((k, v)) = value {
+            put = put.expression_attribute_values(k, v);
         }
         Ok(TransactWriteItem::builder().put(put.build().map_err(|e| StoreError::Dynamo(e.to_string()))?).build())
     }
+
+    /// A transactional check, writing nothing, that the item at `pk`/`sk` is still at this
+    /// revision (or still absent): what ties a write elsewhere to the state of this item.
+    pub fn condition_check(self, table: &str, pk: String, sk: String) -> Result<TransactWriteItem, StoreError> {
+        let RevisionCondition { expression, names, value } = self.condition();
+        let mut check = ConditionCheck::builder()
+            .table_name(table)
+            .key(attr::PK, AttributeValue::S(pk))
+            .key(attr::SK, AttributeValue::S(sk))
+            .condition_expression(expression);
+        for (k, v) in names {
+            check = check.expression_attribute_names(k, v);
+        }
+        if let Some((k, v)) = value {
+            check = check.expression_attribute_values(k, v);
+        }
+        let check = check.build().map_err(|e| StoreError::Dynamo(e.to_string()))?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+}
+
+/// A [`Revision`]'s condition expression, its attribute names and its one value (if any).
+struct RevisionCondition {
+    expression: &'static str,
+    names: Vec<(&'static str, &'static str)>,
+    value: Option<(&'static str, AttributeValue)>,
 }
 
 impl DynamoStore {
     /// A single-item put of `item` with the next revision if `expected` is still the stored
     /// revision (or the item still does not exist): the revision written, or [`Conflict`].
     pub async fn put_at_revision(&self, item: Item, expected: Revision) -> Result<Result<u64, Conflict>, StoreError> {
-        let (expr, names, rev) = expected.condition();
+        let RevisionCondition { expression, names, value } = expected.condition();
         let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(expected.stamped(item)))
-            .condition_expression(expr);
-        for (k, v) in names.into_iter().filter(|(k, _)| expr.contains(k)) {
+            .condition_expression(expression);
+        for (k, v) in names {
             put = put.expression_attribute_names(k, v);
         }
-        if let Some(rev) = rev {
-            put = put.expression_attribute_values(":rev", rev);
+        if let Some((k, v)) = value {
+            put = put.expression_attribute_values(k, v);
         }
         Ok(if condition_held(put.send().await)? { Ok(expected.next()) } else { Err(Conflict) })
     }

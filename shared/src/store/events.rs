@@ -17,11 +17,14 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
 use crate::domain::ids::TenantId;
 use crate::store::aggregates::{counter_update, Counters, Names, UpdateExpression};
+use crate::store::dead_letters::dead_letter_item;
+pub use crate::store::dead_letters::{dead_letters, DeadLetter};
+use crate::store::parked_events::ParkedEvents;
 use crate::store::records::{CartRecord, LeadRecord, OpportunityRecord, SaleRecord};
 use crate::store::{
     attr, from_item, is_transaction_conflict, keys, to_item, Conflict, DynamoStore, Item, ItemReads, Revision,
@@ -141,31 +144,10 @@ pub struct EventCommit {
     pub attempt: u32,
 }
 
-/// A CRM event that can never be applied, kept for inspection and replay
-/// (`DLQ#crm-events` / [`keys::dead_letter`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetter {
-    pub received_at: DateTime<Utc>,
-    /// The event id, or a generated one when the event has none (part of the sort key).
-    pub id: String,
-    pub event_id: Option<String>,
-    pub detail_type: Option<String>,
-    pub tenant_id: Option<i64>,
-    pub reason: String,
-    /// The raw event (JSON), cut to a size an item can hold.
-    pub payload: String,
-    pub expires_at: DateTime<Utc>,
-}
-
-impl DeadLetter {
-    pub fn sort_key(&self) -> String {
-        keys::dead_letter(self.received_at, &self.id)
-    }
-}
-
-/// Where CRM events are applied: see the module docs.
+/// Where CRM events are applied: see the module docs. An event whose lead has not arrived is
+/// parked through the same port ([`ParkedEvents`]), tied to the lead item it found missing.
 #[async_trait]
-pub trait EventStore: Send + Sync {
+pub trait EventStore: ParkedEvents + Send + Sync {
     async fn marker(&self, tenant: TenantId, event_id: &str) -> Result<Option<FoundMarker>, StoreError>;
     async fn lead(&self, tenant: TenantId, id: &str) -> Result<Versioned<LeadRecord>, StoreError>;
     async fn opportunity(&self, tenant: TenantId, id: &str) -> Result<Versioned<OpportunityRecord>, StoreError>;
@@ -221,57 +203,6 @@ fn marker_item(pk: &str, m: &EventMarker) -> Item {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect()
-}
-
-fn dead_letter_item(l: &DeadLetter) -> Item {
-    let s = |v: &str| AttributeValue::S(v.to_string());
-    let mut item = Item::new();
-    item.insert(attr::PK.into(), s(keys::DEAD_LETTER_CRM_EVENTS));
-    item.insert(attr::SK.into(), s(&l.sort_key()));
-    item.insert("reason".into(), s(&l.reason));
-    item.insert("payload".into(), s(&l.payload));
-    if let Some(e) = &l.event_id {
-        item.insert("event_id".into(), s(e));
-    }
-    if let Some(t) = &l.detail_type {
-        item.insert("detail_type".into(), s(t));
-    }
-    if let Some(t) = l.tenant_id {
-        item.insert("tenant_id".into(), AttributeValue::N(t.to_string()));
-    }
-    item.insert("received_at".into(), s(&l.received_at.to_rfc3339()));
-    item.insert(attr::TTL.into(), AttributeValue::N(l.expires_at.timestamp().to_string()));
-    item
-}
-
-fn dead_letter_of(item: &Item) -> Result<DeadLetter, StoreError> {
-    let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-    let n = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok());
-    let corrupt = |what: &str| StoreError::Corrupt(format!("dead letter {what}"));
-    let time = |k: &str| s(k).and_then(|t| DateTime::parse_from_rfc3339(&t).ok()).map(|t| t.with_timezone(&Utc));
-    let sk = s(attr::SK).ok_or_else(|| corrupt("without a sort key"))?;
-    Ok(DeadLetter {
-        received_at: time("received_at").ok_or_else(|| corrupt("without received_at"))?,
-        id: sk.split_once('#').map(|(_, id)| id.to_string()).ok_or_else(|| corrupt("sort key"))?,
-        event_id: s("event_id"),
-        detail_type: s("detail_type"),
-        tenant_id: n("tenant_id"),
-        reason: s("reason").unwrap_or_default(),
-        payload: s("payload").unwrap_or_default(),
-        expires_at: n(attr::TTL).and_then(|t| DateTime::from_timestamp(t, 0)).ok_or_else(|| corrupt("without ttl"))?,
-    })
-}
-
-/// The dead letters received from `from` to `to` (millisecond precision), oldest first: for
-/// inspection, replay and checks (applying events never reads them).
-pub async fn dead_letters<R: ItemReads + ?Sized>(
-    r: &R,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<Vec<DeadLetter>, StoreError> {
-    let (lo, hi) = (keys::dead_letter(from, ""), keys::dead_letter(to + Duration::milliseconds(1), ""));
-    let (items, _) = r.item_range(keys::DEAD_LETTER_CRM_EVENTS.to_string(), lo, hi).await?;
-    items.iter().map(dead_letter_of).collect()
 }
 
 // ------------------------------------------------------------------------------------ DynamoDB

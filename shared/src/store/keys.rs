@@ -35,6 +35,14 @@ pub fn cart(id: &str) -> String {
 pub fn event_marker(event_id: &str) -> String {
     format!("EVT#{event_id}")
 }
+/// A CRM event parked until its lead arrives: `WAIT#{lead_id}#{event_id}` (ids never hold `#`).
+pub fn parked_event(lead_id: &str, event_id: &str) -> String {
+    format!("WAIT#{lead_id}#{event_id}")
+}
+/// The sort-key range of the events parked for a lead (`~` sorts after every id character).
+pub fn parked_for_lead(lead_id: &str) -> (String, String) {
+    (format!("WAIT#{lead_id}#"), format!("WAIT#{lead_id}#~"))
+}
 /// Daily aggregate of CRM numbers (local day in the tenant's reporting zone).
 pub fn agg_day(d: NaiveDate) -> String {
     format!("AGG#D#{}", d.format("%Y-%m-%d"))
@@ -166,6 +174,14 @@ pub fn leadgen_open_index(t: TenantId) -> String {
 /// `GSI1SK` of an open lead-ads inbox item: `{received_at (RFC 3339)}#{leadgen_id}`, oldest first.
 pub fn leadgen_open_sk(received_at: DateTime<Utc>, leadgen_id: &str) -> String {
     format!("{}#{leadgen_id}", received_at.to_rfc3339())
+}
+/// `GSI1PK` of every parked CRM event (sparse: an item leaves the index when it is redriven or
+/// expired). One partition: parked events are few and short-lived, and the sweep reads them all
+/// in one paged `Query`, with no lookback window an item could fall out of.
+pub const PARKED_INDEX: &str = "WAIT#PARKED";
+/// `GSI1SK` of a parked event: `{due, RFC 3339 millis}#{tenant}#{lead}#{event}`, soonest expiry first.
+pub fn parked_index_sk(due: DateTime<Utc>, t: TenantId, lead_id: &str, event_id: &str) -> String {
+    format!("{}#{t}#{lead_id}#{event_id}", due.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 /// Dead-lettered CRM events: `DLQ#crm-events` / [`dead_letter`].
 pub const DEAD_LETTER_CRM_EVENTS: &str = "DLQ#crm-events";

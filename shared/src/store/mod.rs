@@ -21,12 +21,14 @@ pub mod automation;
 #[cfg(any(test, feature = "test-support"))]
 pub mod conformance;
 pub mod connections;
+pub mod dead_letters;
 mod dynamo;
 pub mod events;
 pub mod fx_rates;
 pub mod keys;
 pub mod memory_table;
 pub mod oauth_states;
+pub mod parked_events;
 pub mod records;
 pub use dynamo::{
     condition_held, is_condition_failure, is_transaction_conflict, retry_conflicts, Conflict, DynamoStore, Revision,

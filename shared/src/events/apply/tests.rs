@@ -14,8 +14,9 @@ use crate::store::aggregates::AggBucket;
 use crate::store::events::{DeadLetter, FoundMarker, MemoryEventStore, Versioned};
 use crate::store::memory::MemoryStore;
 use crate::store::memory_table::MemoryTable;
+use crate::store::parked_events::{Expiry, ParkedEvent, ParkedEvents, Parking};
 use crate::store::records::{CartRecord, LeadRecord, OpportunityRecord, SaleRecord};
-use crate::store::{Conflict, TenantProfile};
+use crate::store::{Conflict, Revision, TenantProfile};
 use crate::testing::unit_app;
 
 fn now() -> DateTime<Utc> {
@@ -76,13 +77,18 @@ async fn a_redelivered_event_is_counted_once() {
 }
 
 #[tokio::test]
-async fn a_sale_before_its_lead_is_not_yet_known_and_writes_nothing() {
+async fn a_sale_before_its_lead_is_parked_and_counts_nothing_yet() {
     let (store, table) = twin();
     let s = sale("S-1", "e-s1", 900, 0);
-    let err = apply_event(&store, &s, now()).await.expect_err("lead first");
-    assert!(matches!(&err, ApplyError::LeadNotYetKnown(l) if l == "L-1"), "{err}");
+    assert_eq!(apply_event(&store, &s, now()).await.expect("park"), Applied::Parked);
+    assert_eq!(apply_event(&store, &s, now()).await.expect("again"), Applied::Parked, "a re-delivery waits too");
     assert_eq!(store.marker(TenantId(3), "e-s1").await.expect("marker"), None);
     assert_eq!(store.sale(TenantId(3), "S-1").await.expect("sale").value, None);
+    assert_eq!(counter(&table, "AGG#D#2026-11-21", "sales"), 0);
+    let waiting = store.waiting_for(TenantId(3), "L-1").await.expect("parked");
+    assert_eq!(waiting.len(), 1, "parked once");
+    assert_eq!((waiting[0].event_id.as_str(), waiting[0].parked_at), ("e-s1", now()));
+    // Once the lead is there, the same event applies (what a redrive does).
     apply_event(&store, &lead("L-1", "e-1"), now()).await.expect("lead");
     assert_eq!(apply_event(&store, &s, now()).await.expect("retry"), Applied::Applied);
     assert_eq!(counter(&table, "AGG#D#2026-11-21", "revenue__USD__src__META_ADS"), 900);
@@ -170,6 +176,30 @@ impl EventStore for LostAnswer {
     }
     async fn dead_letter(&self, l: &DeadLetter) -> Result<String, StoreError> {
         self.inner.dead_letter(l).await
+    }
+}
+
+#[async_trait]
+impl ParkedEvents for LostAnswer {
+    async fn park(&self, e: &ParkedEvent, lead: Revision) -> Result<Result<Parking, Conflict>, StoreError> {
+        self.inner.park(e, lead).await
+    }
+    async fn waiting_for(&self, t: TenantId, lead: &str) -> Result<Vec<ParkedEvent>, StoreError> {
+        self.inner.waiting_for(t, lead).await
+    }
+    async fn parked_events(&self, limit: usize) -> Result<Vec<ParkedEvent>, StoreError> {
+        self.inner.parked_events(limit).await
+    }
+    async fn release(&self, e: &ParkedEvent) -> Result<(), StoreError> {
+        self.inner.release(e).await
+    }
+    async fn expire(
+        &self,
+        e: &ParkedEvent,
+        lead: Revision,
+        l: &DeadLetter,
+    ) -> Result<Result<Expiry, Conflict>, StoreError> {
+        self.inner.expire(e, lead, l).await
     }
 }
 

@@ -3,7 +3,8 @@
 //! so the twins that handler unit tests rely on behave like DynamoDB. A new port adds its check
 //! in the file of its concern and one line to each runner:
 //! [`access`] (tenancy, OAuth, rate limit, audit, Meta pages and lead inbox), [`money`]
-//! (aggregates, spend, CRM events, FX rates manual and provider, job bus), [`automation`] (HSM stores).
+//! (aggregates, spend, CRM events and parked early events, FX rates manual and provider, job bus),
+//! [`automation`] (HSM stores).
 //!
 //! Checks use tenants from 9000 up, and each runner gives them a fresh store (a fresh table).
 
@@ -31,11 +32,12 @@ use crate::store::job_bus::{JobBus, JobEvent, MAX_BATCH};
 use crate::store::leadgen_inbox::{InboxItem, InboxLead, InboxStatus, LeadInbox};
 use crate::store::oauth_states::{OAuthStateStore, StoredState};
 use crate::store::pages::{PageIndex, PageOwner};
+use crate::store::parked_events::{Expiry, ParkedEvent, Parking};
 use crate::store::provider_rates::{ProviderRate, ProviderRateStore, ECB_SOURCE};
 use crate::store::ratelimit::{RateBucket, RateDecision, RateLimiter};
 use crate::store::records::{CartRecord, CountedAttribution, LeadRecord, OpportunityRecord, SaleRecord};
 use crate::store::spend::{DailySpend, SpendRow, SpendStore};
-use crate::store::{Conflict, Revision};
+use crate::store::{Conflict, ItemReads, Revision};
 use crate::store::{ConnectionStatus, MetaConnection, MetaConnectionStore, TenantProfile, TenantProfileStore};
 
 mod access;
@@ -144,6 +146,12 @@ mod memory_twins {
         let (table, profiles) = (Arc::new(MemoryTable::default()), Arc::new(MemoryStore::default()));
         let events = MemoryEventStore::new(table.clone(), profiles.clone());
         event_store(&events, profiles.as_ref(), table.as_ref()).await;
+    }
+    #[tokio::test]
+    async fn memory_parked_events_conform() {
+        let table = Arc::new(MemoryTable::default());
+        let events = MemoryEventStore::new(table.clone(), Arc::new(MemoryStore::default()));
+        parked_events(&events, table.as_ref()).await;
     }
     #[tokio::test]
     async fn memory_due_items_conform() {

@@ -1,5 +1,5 @@
-//! Conformance of the ports behind the numbers: aggregates, spend, CRM events, FX rates (manual and
-//! provider), job bus.
+//! Conformance of the ports behind the numbers: aggregates, spend, CRM events (and parked early
+//! events), FX rates (manual and provider), job bus.
 
 use super::*;
 
@@ -284,6 +284,81 @@ pub async fn event_store<S: EventStore, P: TenantProfileStore, A: AggregateStore
     let kept = dead_letters(items, t0(), t0() + Duration::seconds(1)).await.expect("read");
     assert_eq!(kept, vec![early.clone(), anonymous, late]);
     assert_eq!(dead_letters(items, t0(), t0()).await.expect("read").len(), 2, "received in the window");
+}
+
+/// Parked events: a park is tied to the lead item's revision and kept once per event; reads per
+/// lead (prefix-safe, per tenant) and across tenants soonest `due` first; expiry is tied to the
+/// lead too and moves the event to the dead letters once; release is idempotent.
+pub async fn parked_events<S: EventStore, R: ItemReads>(s: &S, items: &R) {
+    let (t, other) = (TenantId(9700), TenantId(9701));
+    let parked = |tenant: TenantId, lead: &str, event: &str, due_days: i64| ParkedEvent {
+        tenant_id: tenant,
+        lead_id: lead.into(),
+        event_id: event.into(),
+        detail_type: "sale.completed".into(),
+        payload: format!("{{\"event\":\"{event}\"}}"),
+        parked_at: t0(),
+        due: t0() + Duration::days(due_days),
+    };
+    let park = |p: ParkedEvent, lead: Revision| async move { s.park(&p, lead).await.expect("park") };
+
+    // Kept once: the first park and its due stand.
+    let first = parked(t, "L-1", "e-1", 7);
+    assert_eq!(park(first.clone(), Revision::ABSENT).await, Ok(Parking::Parked));
+    let later = ParkedEvent { parked_at: t0() + Duration::hours(1), due: t0() + Duration::days(8), ..first.clone() };
+    assert_eq!(park(later, Revision::ABSENT).await, Ok(Parking::AlreadyParked));
+    assert_eq!(s.waiting_for(t, "L-1").await.expect("waiting"), vec![first.clone()]);
+
+    // Tied to the lead: once its item exists, a park that read it absent conflicts.
+    let mut lead = conformance_lead(1);
+    lead.lead_id = "L-2".into();
+    let created = putting(commit(t, "e-lead", "w"), Entity::Lead(lead), Revision::ABSENT);
+    assert_eq!(s.commit(&created).await.expect("commit"), Ok(()));
+    let second = parked(t, "L-2", "e-2", 3);
+    assert_eq!(park(second.clone(), Revision::ABSENT).await, Err(Conflict), "the lead moved");
+    assert!(s.waiting_for(t, "L-2").await.expect("waiting").is_empty(), "nothing parked");
+    assert_eq!(park(second.clone(), Revision::at(1)).await, Ok(Parking::Parked));
+
+    // Per lead (L-1 is not L-10) and per tenant; across tenants, soonest due first.
+    let third = parked(t, "L-10", "e-3", 5);
+    let elsewhere = parked(other, "L-1", "e-9", 1);
+    assert_eq!(park(third.clone(), Revision::ABSENT).await, Ok(Parking::Parked));
+    assert_eq!(park(elsewhere.clone(), Revision::ABSENT).await, Ok(Parking::Parked));
+    assert_eq!(s.waiting_for(t, "L-1").await.expect("waiting"), vec![first.clone()]);
+    assert_eq!(s.waiting_for(other, "L-1").await.expect("waiting"), vec![elsewhere.clone()]);
+    let all = s.parked_events(10).await.expect("all");
+    assert_eq!(all, vec![elsewhere, second.clone(), third, first.clone()]);
+    assert_eq!(s.parked_events(2).await.expect("some").len(), 2);
+
+    // Expiry is tied to the lead, moves it to the dead letters, and happens once.
+    let letter = DeadLetter {
+        received_at: t0(),
+        id: "e-2".into(),
+        event_id: Some("e-2".into()),
+        detail_type: Some("sale.completed".into()),
+        tenant_id: Some(t.0),
+        reason: "lead L-2 did not arrive".into(),
+        payload: second.payload.clone(),
+        expires_at: t0() + Duration::days(30),
+    };
+    let (second, letter) = (&second, &letter);
+    let expire = |lead: Revision| async move { s.expire(second, lead, letter).await.expect("expire") };
+    assert_eq!(expire(Revision::ABSENT).await, Err(Conflict), "the lead moved");
+    assert_eq!(s.waiting_for(t, "L-2").await.expect("waiting").len(), 1, "still parked");
+    assert_eq!(expire(Revision::at(1)).await, Ok(Expiry::Expired));
+    assert!(s.waiting_for(t, "L-2").await.expect("waiting").is_empty());
+    let kept = dead_letters(items, t0(), t0()).await.expect("letters");
+    assert_eq!(
+        kept.iter().map(|l| (l.id.as_str(), l.payload.as_str())).collect::<Vec<_>>(),
+        vec![("e-2", "{\"event\":\"e-2\"}")]
+    );
+    assert_eq!(expire(Revision::at(1)).await, Ok(Expiry::Gone), "once");
+
+    // Released once applied; releasing again is no error.
+    s.release(&first).await.expect("release");
+    s.release(&first).await.expect("release again");
+    assert!(s.waiting_for(t, "L-1").await.expect("waiting").is_empty());
+    assert_eq!(s.parked_events(10).await.expect("all").len(), 2);
 }
 
 /// The job bus: a full batch is accepted entry by entry; more than [`MAX_BATCH`] is refused

@@ -4,8 +4,11 @@
 use std::sync::{Arc, MutexGuard};
 
 use super::*;
+use crate::store::dead_letters::dead_letter_item;
 use crate::store::memory::MemoryStore;
 use crate::store::memory_table::{Locked, MemoryTable};
+use crate::store::parked_events::{Expiry, ParkedEvent, Parking};
+use crate::store::ItemReads;
 
 /// The in-memory twin of [`EventStore`]: a commit's conditions are checked and its items written
 /// under the table's one lock, so it is all or nothing like the DynamoDB transaction. Reads parse
@@ -113,5 +116,57 @@ impl EventStore for MemoryEventStore {
     async fn dead_letter(&self, letter: &DeadLetter) -> Result<String, StoreError> {
         self.table.lock().put(dead_letter_item(letter));
         Ok(letter.sort_key())
+    }
+}
+
+/// The parked events' twin: the same items in the same table, every condition checked under its lock.
+#[async_trait]
+impl ParkedEvents for MemoryEventStore {
+    async fn park(&self, event: &ParkedEvent, lead: Revision) -> Result<Result<Parking, Conflict>, StoreError> {
+        let pk = keys::tenant(event.tenant_id);
+        let mut table = self.table.lock();
+        if table.get(&pk, &event.sort_key()).is_some() {
+            return Ok(Ok(Parking::AlreadyParked));
+        }
+        if Revision::of(table.get(&pk, &keys::lead(&event.lead_id)).as_ref()) != lead {
+            return Ok(Err(Conflict));
+        }
+        table.put(event.to_item()?);
+        Ok(Ok(Parking::Parked))
+    }
+
+    async fn waiting_for(&self, tenant: TenantId, lead_id: &str) -> Result<Vec<ParkedEvent>, StoreError> {
+        let (from, to) = keys::parked_for_lead(lead_id);
+        let (items, _) = self.table.item_range(keys::tenant(tenant), from, to).await?;
+        items.into_iter().map(from_item).collect()
+    }
+
+    async fn parked_events(&self, limit: usize) -> Result<Vec<ParkedEvent>, StoreError> {
+        let items = self.table.lock().gsi1_upto(keys::PARKED_INDEX, "~");
+        items.into_iter().take(limit).map(from_item).collect()
+    }
+
+    async fn release(&self, event: &ParkedEvent) -> Result<(), StoreError> {
+        self.table.lock().remove(&keys::tenant(event.tenant_id), &event.sort_key());
+        Ok(())
+    }
+
+    async fn expire(
+        &self,
+        event: &ParkedEvent,
+        lead: Revision,
+        letter: &DeadLetter,
+    ) -> Result<Result<Expiry, Conflict>, StoreError> {
+        let pk = keys::tenant(event.tenant_id);
+        let mut table = self.table.lock();
+        if table.get(&pk, &event.sort_key()).is_none() {
+            return Ok(Ok(Expiry::Gone));
+        }
+        if Revision::of(table.get(&pk, &keys::lead(&event.lead_id)).as_ref()) != lead {
+            return Ok(Err(Conflict));
+        }
+        table.remove(&pk, &event.sort_key());
+        table.put(dead_letter_item(letter));
+        Ok(Ok(Expiry::Expired))
     }
 }
