@@ -7,5 +7,6 @@ mod foundation;
 mod marketing;
 mod meta_connection;
 mod meta_webhook;
+mod round_trips;
 mod spend_sync;
 mod store_conformance;
