@@ -7,6 +7,7 @@ mod foundation;
 mod marketing;
 mod meta_connection;
 mod meta_webhook;
+mod metrics;
 mod round_trips;
 mod spend_sync;
 mod store_conformance;
