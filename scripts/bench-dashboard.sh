@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make bench-dashboard`: starts its own moto on a free port, loads 1,000 then 100,000 leads (with
+# `make bench-dashboard`: starts its own moto on a free port, prints the DynamoDB calls and
+# sequential depth of each read-only route (BENCH_SCALES=none: only that), then loads 1,000 then 100,000 leads (with
 # opportunities, sales and 3 years of spend days) and prints, as a markdown table, the items read
 # and warm handler latency of /stats (30 days and `all`) next to a naive per-lead read.
 # BENCH_SCALES=1000,10000 overrides the scales. Not part of `make test`.

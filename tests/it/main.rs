@@ -12,5 +12,7 @@ mod meta_connection;
 mod meta_login;
 mod meta_login_hardening;
 mod meta_webhook;
+mod metrics;
+mod round_trips;
 mod spend_sync;
 mod store_conformance;

@@ -1,7 +1,7 @@
 //! `GET /admin/config/deployment`: `{company_name}` (plus reporting time zone and currency) of the
 //! caller's tenant, from its stored profile. The frontend's connect wizard stops without it.
 
-use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::http::{run_read_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::meta::connect;
 use crm_shared::platform::auth::Access;
 use crm_shared::{ApiError, App};
@@ -16,7 +16,7 @@ pub const ENDPOINT: Endpoint = Endpoint {
 };
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    run_endpoint(app, &ENDPOINT, req, |ctx| deployment(app, ctx)).await
+    run_read_endpoint(app, &ENDPOINT, req, |ctx| deployment(app, ctx)).await
 }
 
 async fn deployment(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {

@@ -3,7 +3,7 @@
 //! of `{id, lead_name, trigger_type, status, created_at, …}`; the next page's opaque, signed cursor
 //! is the top-level `next_cursor` (`null` at the end). See [`crm_shared::automation::logs`].
 
-use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::http::{run_read_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::automation::logs;
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::SecretName;
@@ -20,7 +20,7 @@ pub const ENDPOINT: Endpoint = Endpoint {
 };
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    run_endpoint(app, &ENDPOINT, req, |ctx| list(app, ctx)).await
+    run_read_endpoint(app, &ENDPOINT, req, |ctx| list(app, ctx)).await
 }
 
 async fn list(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {

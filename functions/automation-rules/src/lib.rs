@@ -3,7 +3,7 @@
 //! A save is validated (unknown trigger, negative delay, empty template, template not found at
 //! YCloud → 400 with `detail`) and answers the saved rules. See [`crm_shared::automation::rules`].
 
-use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::http::{run_endpoint, run_read_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::automation::evaluator::ycloud_client;
 use crm_shared::automation::rules::{self, RulesInput};
 use crm_shared::platform::auth::Access;
@@ -22,7 +22,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     match *req.method() {
         Method::POST => run_endpoint(app, &CREATE_ENDPOINT, req, |ctx| save(app, ctx)).await,
         Method::PUT => run_endpoint(app, &UPDATE_ENDPOINT, req, |ctx| save(app, ctx)).await,
-        _ => run_endpoint(app, &READ_ENDPOINT, req, |ctx| read(app, ctx)).await,
+        _ => run_read_endpoint(app, &READ_ENDPOINT, req, |ctx| read(app, ctx)).await,
     }
 }
 

@@ -3,7 +3,7 @@
 //! of the same day, spend converted at that day's rate. Stored data only; bad parameters → 400,
 //! a campaign with no numbers in the period → 404.
 
-use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::http::{run_read_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::marketing::campaigns::{campaign_id, range_only, CampaignsError, DEFAULT_RANGE};
 use crm_shared::marketing::dashboard::load_dashboard;
 use crm_shared::platform::auth::Access;
@@ -19,7 +19,7 @@ pub const ENDPOINT: Endpoint = Endpoint {
 };
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    run_endpoint(app, &ENDPOINT, req, |ctx| insights(app, ctx)).await
+    run_read_endpoint(app, &ENDPOINT, req, |ctx| insights(app, ctx)).await
 }
 
 async fn insights(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {

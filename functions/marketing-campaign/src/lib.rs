@@ -2,7 +2,7 @@
 //! stored insights beside the CRM's numbers, spend converted into the reporting currency by day).
 //! Stored data only; a non-numeric id or bad range → 400, a campaign with no numbers → 404.
 
-use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::http::{run_read_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::marketing::campaigns::{campaign_id, range_only, CampaignsError, DEFAULT_RANGE};
 use crm_shared::marketing::dashboard::load_dashboard;
 use crm_shared::platform::auth::Access;
@@ -18,7 +18,7 @@ pub const ENDPOINT: Endpoint = Endpoint {
 };
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    run_endpoint(app, &ENDPOINT, req, |ctx| detail(app, ctx)).await
+    run_read_endpoint(app, &ENDPOINT, req, |ctx| detail(app, ctx)).await
 }
 
 async fn detail(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {

@@ -4,7 +4,7 @@
 //! and CRM leads; spend billed in another currency converted by day (`marketing::fx`). Reads stored
 //! data only (`marketing::dashboard`'s load and rows); bad parameters → 400.
 
-use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::http::{run_read_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::marketing::campaigns::{list_params, DEFAULT_RANGE};
 use crm_shared::marketing::dashboard::load_dashboard;
 use crm_shared::platform::auth::Access;
@@ -20,7 +20,7 @@ pub const ENDPOINT: Endpoint = Endpoint {
 };
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    run_endpoint(app, &ENDPOINT, req, |ctx| list(app, ctx)).await
+    run_read_endpoint(app, &ENDPOINT, req, |ctx| list(app, ctx)).await
 }
 
 async fn list(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {

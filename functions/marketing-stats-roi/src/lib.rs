@@ -4,7 +4,7 @@
 //! tenant's aggregate and spend items (`Query` only, never a per-lead read), see
 //! [`crm_shared::marketing::dashboard`].
 
-use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::http::{run_read_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::marketing::dashboard::load_dashboard;
 use crm_shared::platform::auth::Access;
 use crm_shared::{ApiError, App};
@@ -22,7 +22,7 @@ pub const ENDPOINT: Endpoint = Endpoint {
 pub const DEFAULT_RANGE: &str = "30d";
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    run_endpoint(app, &ENDPOINT, req, |ctx| view(app, ctx)).await
+    run_read_endpoint(app, &ENDPOINT, req, |ctx| view(app, ctx)).await
 }
 
 async fn view(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {

@@ -4,7 +4,7 @@
 //! business and ad accounts); `needs_reconnect` and `days_left` are repeated at the top level for
 //! the frontend's banner.
 
-use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::http::{run_read_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::domain::connection::token_status;
 use crm_shared::platform::auth::Access;
 use crm_shared::{ApiError, App};
@@ -20,7 +20,7 @@ pub const ENDPOINT: Endpoint = Endpoint {
 };
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    run_endpoint(app, &ENDPOINT, req, |ctx| token_status_of_caller(app, ctx)).await
+    run_read_endpoint(app, &ENDPOINT, req, |ctx| token_status_of_caller(app, ctx)).await
 }
 
 async fn token_status_of_caller(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {

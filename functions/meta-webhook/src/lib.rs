@@ -24,7 +24,7 @@
 use crm_shared::api::http::{run_endpoint, run_endpoint_with_body_limit, Endpoint, Reply, RequestCtx};
 use crm_shared::automation::scheduling::reconcile_entity;
 use crm_shared::domain::hsm::TriggerKind;
-use crm_shared::meta::leadgen::{self, DeliveryReport};
+use crm_shared::meta::leadgen::{self, DeliveryReport, WebhookError};
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::SecretName;
 use crm_shared::{ApiError, App};
@@ -56,7 +56,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn verify_subscription(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let expected = app.secrets().await?.get(SecretName::MetaWebhookVerifyToken);
-    let challenge = leadgen::verify_subscription(&ctx.query, expected)?;
+    let challenge = leadgen::verify_subscription(&ctx.query, expected).map_err(WebhookError::counted)?;
     tracing::info!("Meta webhook subscription verified");
     Ok(Reply::text(challenge))
 }
@@ -64,8 +64,8 @@ async fn verify_subscription(app: &App, ctx: RequestCtx) -> Result<Reply, ApiErr
 async fn receive_delivery(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let app_secret = app.required_secret(SecretName::MetaAppSecret).await?;
     let header = ctx.headers.get(leadgen::SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-    leadgen::verify_signature(app_secret, &ctx.body, header)?;
-    let delivery = leadgen::parse_delivery(&ctx.body)?;
+    leadgen::verify_signature(app_secret, &ctx.body, header).map_err(WebhookError::counted)?;
+    let delivery = leadgen::parse_delivery(&ctx.body).map_err(WebhookError::counted)?;
     let report: DeliveryReport = leadgen::process_delivery(app, delivery, ctx.now).await?;
     tracing::info!(
         received = report.received,
@@ -147,6 +147,34 @@ mod tests {
         let sig = leadgen::sign("app-secret", body.as_bytes());
         let resp = handle(&app, req("POST", "/crm/webhooks/meta", &[("x-hub-signature-256", &sig)], body)).await;
         assert_eq!(resp.status(), 400);
+    }
+
+    /// `WebhookRejections` lines with `Source=meta` captured so far (only this crate's tests run here).
+    fn meta_rejections() -> usize {
+        crm_shared::platform::metrics::captured()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["Source"] == "meta" && v["WebhookRejections"] == 1.0)
+            .inspect(|v| assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["Source"]])))
+            .count()
+    }
+
+    #[tokio::test]
+    async fn forged_unsigned_malformed_and_wrong_token_requests_are_counted_as_rejections() {
+        crm_shared::platform::metrics::start_capture();
+        let (app, _) = app();
+        let forged = format!("sha256={}", "0".repeat(64));
+        let sig = leadgen::sign("app-secret", b"{not json");
+        let requests = [
+            req("POST", "/crm/webhooks/meta", &[], "{}"),
+            req("POST", "/crm/webhooks/meta", &[("x-hub-signature-256", &forged)], "{}"),
+            req("POST", "/crm/webhooks/meta", &[("x-hub-signature-256", &sig)], "{not json"),
+            req("GET", "/crm/webhooks/meta?hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1", &[], ""),
+        ];
+        for r in requests {
+            assert!(handle(&app, r).await.status().is_client_error());
+        }
+        assert!(meta_rejections() >= 4, "one line per refused request");
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@
 //! YCloud's few seconds.
 
 use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
-use crm_shared::automation::webhook::{self, SIGNATURE_HEADER};
+use crm_shared::automation::webhook::{self, WebhookError, SIGNATURE_HEADER};
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::SecretName;
 use crm_shared::{ApiError, App};
@@ -24,8 +24,8 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 async fn receive(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let secret = app.required_secret(SecretName::YcloudWebhookSecret).await?;
     let header = ctx.headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-    webhook::verify_signature(secret.expose(), header, &ctx.body, ctx.now)?;
-    let outcome = webhook::process(app, &ctx.body, ctx.now).await?;
+    webhook::verify_signature(secret.expose(), header, &ctx.body, ctx.now).map_err(WebhookError::counted)?;
+    let outcome = webhook::process(app, &ctx.body, ctx.now).await.map_err(WebhookError::counted)?;
     tracing::info!(event_type = %outcome.event_type, duplicate = outcome.duplicate, status = ?outcome.status, "YCloud delivery");
     Reply::ok(&outcome)
 }
@@ -53,5 +53,31 @@ mod tests {
             .await
             .expect("read"));
         assert_eq!(mem.audit.entries().len(), 2, "only the audit records");
+    }
+
+    #[tokio::test]
+    async fn forged_stale_and_malformed_deliveries_are_counted_as_rejections() {
+        crm_shared::platform::metrics::start_capture();
+        let (app, _) = unit_app(&[("YCLOUD_WEBHOOK_SECRET", "s")]);
+        let now = app.clock.now().timestamp();
+        let sign = |t: i64, body: &str| {
+            let mac = crm_shared::platform::crypto::hmac_sha256(b"s", format!("{t}.{body}").as_bytes());
+            format!("t={t},s={}", mac.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        };
+        let (stale, malformed) = (sign(now - 3_600, "{}"), sign(now, "[1]"));
+        let cases =
+            [(None, "{}"), (Some("t=1,s=00"), "{}"), (Some(stale.as_str()), "{}"), (Some(malformed.as_str()), "[1]")];
+        for (sig, body) in cases {
+            let mut h = vec![("content-type", "application/json")];
+            h.extend(sig.map(|s| ("ycloud-signature", s)));
+            let resp = handle(&app, unit_request("POST", "/crm/webhooks/ycloud", &h, body)).await;
+            assert!(resp.status().is_client_error(), "{sig:?}: {}", body_json(&resp));
+        }
+        let lines: Vec<serde_json::Value> = crm_shared::platform::metrics::captured()
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .filter(|v: &serde_json::Value| v["Source"] == "ycloud" && v["WebhookRejections"] == 1.0)
+            .collect();
+        assert!(lines.len() >= 4, "one line per refused delivery: {lines:?}");
     }
 }

@@ -15,6 +15,7 @@
 //! - [`sandbox_ecb`] serves the ECB's reference-rate files (deterministic rates, weekend gaps,
 //!   503 and malformed switches): where `FX_PROVIDER_URL` points locally.
 
+pub mod call_log;
 pub mod demo;
 pub mod http1;
 pub mod jobs;

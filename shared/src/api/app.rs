@@ -9,6 +9,7 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
+use crate::api::memo::TenantMemo;
 use crate::platform::clock::{Clock, SystemClock};
 use crate::platform::config::{Config, ConfigError};
 use crate::platform::crypto::{KmsTokenCipher, TokenCipher};
@@ -90,7 +91,13 @@ pub struct App {
     pub automation_rules: Arc<dyn RulesStore>,
     /// The product's EventBridge bus, for job fan-out (`spend-sync.requested`).
     pub job_bus: Arc<dyn JobBus>,
+    /// Per tenant, the reporting zone and ad accounts its last dashboard request saw in this
+    /// container: the dashboard's speculative reads (see [`crate::api::memo`]).
+    pub dashboard_scopes: Arc<TenantMemo<DashboardScope>>,
 }
+
+/// What a dashboard's reads depend on: the tenant's reporting zone and its connected ad accounts.
+pub type DashboardScope = (chrono_tz::Tz, Vec<String>);
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -154,6 +161,7 @@ impl App {
             automation_rules: store.clone(),
             events: store,
             job_bus: Arc::new(job_bus),
+            dashboard_scopes: Arc::default(),
         })
     }
 
@@ -216,6 +224,7 @@ impl App {
             automation_log: mem.table.clone(),
             automation_rules: mem.table.clone(),
             job_bus: mem.job_bus.clone(),
+            dashboard_scopes: Arc::default(),
         };
         (app, mem)
     }

@@ -6,3 +6,4 @@
 
 pub mod app;
 pub mod http;
+pub mod memo;

@@ -22,7 +22,6 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use futures_util::stream::{self, StreamExt};
-use serde::Serialize;
 
 use crate::automation::triggers::{check, quiet_until, Check, Watched, DEFAULT_QUIET_HOURS};
 use crate::automation::ycloud::{Template, TemplateMessage, WhatsappApi, YcloudError};
@@ -84,35 +83,7 @@ impl Default for Settings {
     }
 }
 
-/// What happened to one due item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Sent,
-    /// The send had reached YCloud in an earlier attempt: recorded, not repeated.
-    FoundSent,
-    Deferred,
-    Cancelled,
-    Skipped,
-    Failed,
-    /// Another run holds or settled the claim.
-    Lost,
-    /// Left for the next run (deadline near).
-    NotStarted,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct RunSummary {
-    pub items: usize,
-    pub items_read: u64,
-    pub outcomes: HashMap<Outcome, usize>,
-}
-
-impl RunSummary {
-    pub fn count(&self, o: Outcome) -> usize {
-        self.outcomes.get(&o).copied().unwrap_or(0)
-    }
-}
+pub use crate::automation::summary::{Outcome, RunSummary};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
@@ -186,8 +157,20 @@ struct Run<'a> {
     rules: HashMap<TenantId, Option<RuleSet>>,
 }
 
-/// One evaluator run at the app's clock's now.
+/// One evaluator run at the app's clock's now; its sends, failures and deferrals go out as one
+/// metric line ([`RunSummary::metric_line`]).
 pub async fn run(
+    app: &App,
+    api: &dyn WhatsappApi,
+    settings: &Settings,
+    deadline: Option<Instant>,
+) -> Result<RunSummary, EvalError> {
+    let summary = run_items(app, api, settings, deadline).await?;
+    summary.metric_line().emit();
+    Ok(summary)
+}
+
+async fn run_items(
     app: &App,
     api: &dyn WhatsappApi,
     settings: &Settings,

@@ -8,6 +8,7 @@ pub mod evaluator;
 pub mod logs;
 pub mod rules;
 pub mod scheduling;
+pub mod summary;
 pub mod triggers;
 pub mod webhook;
 pub mod ycloud;

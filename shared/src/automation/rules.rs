@@ -189,8 +189,8 @@ pub fn view(set: Option<&RuleSet>, counts: &BTreeMap<String, i64>) -> Vec<Value>
 
 /// The rules answer for `tenant`.
 pub async fn read(app: &App, tenant: TenantId) -> Result<Vec<Value>, RulesError> {
-    let set = app.automation_rules.rules(tenant).await?;
-    let counts = app.automation_rules.counts(tenant).await?;
+    let store = app.automation_rules.as_ref();
+    let (set, counts) = tokio::try_join!(store.rules(tenant), store.counts(tenant))?;
     Ok(view(set.as_ref(), &counts))
 }
 

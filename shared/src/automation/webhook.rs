@@ -17,6 +17,7 @@ use crate::automation::evaluator::parse_external_id;
 use crate::domain::hsm::{LogStatus, Phone};
 use crate::platform::crypto::verify_hmac_sha256_hex;
 use crate::platform::error::{DomainError, Failure};
+use crate::platform::metrics::{dims, names, MetricLine};
 use crate::store::StoreError;
 use crate::App;
 
@@ -39,6 +40,17 @@ pub enum WebhookError {
     NotYetKnown,
     #[error("{0}")]
     Store(#[from] StoreError),
+}
+
+impl WebhookError {
+    /// Counts a refused request — missing, forged or stale signature, a body that is not a YCloud
+    /// event — in `WebhookRejections{Source=ycloud}`, and returns the error.
+    pub fn counted(self) -> Self {
+        if matches!(self, Self::BadSignature | Self::Stale | Self::Malformed(_)) {
+            MetricLine::new().dimension(dims::SOURCE, "ycloud").count(names::WEBHOOK_REJECTIONS, 1).emit();
+        }
+        self
+    }
 }
 
 impl DomainError for WebhookError {

@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use futures_util::future::try_join_all;
 use serde::Serialize;
 
 use crate::domain::ids::TenantId;
@@ -214,8 +215,10 @@ pub async fn load_crm_aggregates(
     let mut reads: Vec<(AggBucket, NaiveDate, NaiveDate)> =
         plan.day_ranges.iter().map(|(a, b)| (AggBucket::Day, *a, *b)).collect();
     reads.extend(plan.months.map(|(a, b)| (AggBucket::Month, a, b)));
-    for (kind, from, to) in reads {
-        let (items, c) = store.aggregate_items(tenant, kind, from, to).await?;
+    // Every range at once (one round trip), summed in plan order.
+    let answers =
+        try_join_all(reads.iter().map(|(kind, from, to)| store.aggregate_items(tenant, *kind, *from, *to))).await?;
+    for ((kind, _, _), (items, c)) in reads.into_iter().zip(answers) {
         cost.add(c);
         for item in items.into_iter().filter(|i| kind == AggBucket::Month || period.contains(i.date)) {
             add_all(&mut out.total, &item.counters);
@@ -236,22 +239,29 @@ pub async fn load_account_spend(
 ) -> Result<(AccountSpend, ReadCost), StoreError> {
     let mut out = AccountSpend { ad_account_id: account.to_string(), ..Default::default() };
     let mut cost = ReadCost::default();
-    for (a, b) in &plan.day_ranges {
-        let (days, c) = store.spend_days(tenant, account, *a, *b).await?;
+    // Day ranges, monthly rollups and the sync marker at once (one round trip).
+    let days = try_join_all(plan.day_ranges.iter().map(|(a, b)| store.spend_days(tenant, account, *a, *b)));
+    let months = async {
+        match plan.months {
+            Some((a, b)) => store.spend_months(tenant, account, a, b).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let (days, months, synced_at) = tokio::try_join!(days, months, store.spend_synced_at(tenant, account))?;
+    for (days, c) in days {
         cost.add(c);
         for day in days.iter().filter(|d| period.contains(d.date)) {
             let at = bucket(plan.granularity, day.date);
             out.absorb(at, day.currency, &day.attribution_setting, &day.campaigns, &day.ads);
         }
     }
-    if let Some((a, b)) = plan.months {
-        let (months, c) = store.spend_months(tenant, account, a, b).await?;
+    if let Some((months, c)) = months {
         cost.add(c);
         for m in &months {
             out.absorb(m.month, m.currency, &m.attribution_setting, &m.campaigns, &m.ads);
         }
     }
-    out.synced_at = store.spend_synced_at(tenant, account).await?;
+    out.synced_at = synced_at;
     cost.add(ReadCost { items_read: 1, requests: 1 });
     Ok((out, cost))
 }

@@ -33,6 +33,18 @@ pub mod names {
     pub const META_THROTTLES: &str = "MetaThrottles";
     pub const META_TOKEN_EXPIRED: &str = "MetaTokenExpired";
     pub const EARLY_EVENTS_EXPIRED: &str = "EarlyEventsExpired";
+    /// Handler latency of one request (under the `Requests` dimensions).
+    pub const LATENCY_MS: &str = "LatencyMs";
+}
+
+/// Dimension names (their values are `&'static str` from our own tables too).
+pub mod dims {
+    /// The function's name (`marketing-stats`), never the raw path.
+    pub const ROUTE: &str = "Route";
+    /// `2xx`…`5xx`, from [`super::status_class`].
+    pub const STATUS_CLASS: &str = "StatusClass";
+    /// Who sent a webhook: `meta` or `ycloud`.
+    pub const SOURCE: &str = "Source";
 }
 
 /// CloudWatch units we use.

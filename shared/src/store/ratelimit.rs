@@ -3,6 +3,9 @@
 //!
 //! One item per (bucket, minute): `ADD count :1` guarded by `count < limit`, so concurrent
 //! instances together admit exactly `limit` requests per window. The item expires by TTL.
+//! [`RateLimiter::release`] gives one admitted request back (`ADD count :-1` guarded by
+//! `count > 0`): the pipeline checks a user's and the tenant's bucket at once, and a request the
+//! user's bucket refused hands back what it took from the tenant's.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -43,6 +46,8 @@ impl RateBucket {
 #[async_trait]
 pub trait RateLimiter: Send + Sync {
     async fn check(&self, bucket: &RateBucket, now: DateTime<Utc>, limit: u32) -> Result<RateDecision, StoreError>;
+    /// Gives back one request [`RateLimiter::check`] admitted in `now`'s window (never below 0).
+    async fn release(&self, bucket: &RateBucket, now: DateTime<Utc>) -> Result<(), StoreError>;
 }
 
 #[async_trait]
@@ -79,6 +84,29 @@ impl RateLimiter for DynamoStore {
             Err(e) => Err(StoreError::from_sdk(e)),
         }
     }
+
+    async fn release(&self, bucket: &RateBucket, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let (minute, _) = window(now);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::PK, AttributeValue::S(bucket.0.clone()))
+            .key(attr::SK, AttributeValue::S(keys::rate_limit_sk(minute)))
+            .update_expression("ADD #c :minus")
+            .condition_expression("#c > :zero")
+            .expression_attribute_names("#c", "count")
+            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Nothing counted in the window (or it already rolled over): nothing to give back.
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(StoreError::from_sdk(e)),
+        }
+    }
 }
 
 /// In-memory limiter with the same semantics, for unit tests.
@@ -98,6 +126,15 @@ impl RateLimiter for MemoryRateLimiter {
         }
         *count += 1;
         Ok(RateDecision::Allowed { remaining: limit - *count })
+    }
+
+    async fn release(&self, bucket: &RateBucket, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let (minute, _) = window(now);
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = map.get_mut(&(bucket.clone(), minute)) {
+            *count = count.saturating_sub(1);
+        }
+        Ok(())
     }
 }
 

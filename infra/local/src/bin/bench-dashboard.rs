@@ -12,7 +12,9 @@
 //! Measured per scale: items read (`ScannedCount` summed over queries, plus `GetItem`s) and warm
 //! handler latency of `/stats?range=30d` and `/stats?time_range=all`, and the items read and time
 //! of the naive approach (query every `LEAD#`/`OPP#`/`SALE#` item of the tenant, filter by date).
-//! Prints a markdown table.
+//! Prints a markdown table. First it prints, per read-only route, the DynamoDB calls of one request
+//! and their sequential depth ([`local_stack::call_log`]), for the first request of the tenant in
+//! a container and for a warm one. `BENCH_SCALES=none` prints only that table.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,6 +36,7 @@ use crm_shared::store::records::{CountedAttribution, LeadRecord, OpportunityReco
 use crm_shared::store::spend::{rollup_month, DailySpend, SpendRow};
 use crm_shared::store::{keys, to_item, ConnectionStatus, DynamoStore, Item, MetaConnection, TenantProfile};
 use crm_shared::App;
+use local_stack::call_log::{measure, record_dynamodb_calls, DASHBOARD_ROUTES};
 use local_stack::provision::{provision, ResourceNames};
 use serde_json::json;
 
@@ -86,6 +89,17 @@ impl Rng {
     }
 }
 
+/// What each DynamoDB call costs in the round-trip table (a DynamoDB-like round trip with margin).
+const CALL_DELAY: StdDuration = StdDuration::from_millis(20);
+
+/// Meta ids are digits: campaigns 1200…1209 (`DASHBOARD_ROUTES` asks for 1201), ads 130xy.
+fn campaign(c: u64) -> String {
+    format!("12{c:02}")
+}
+fn ad_id(c: u64, a: u64) -> String {
+    format!("13{c:02}{a}")
+}
+
 struct Row {
     scale: usize,
     load_secs: f64,
@@ -131,6 +145,22 @@ async fn batch_write(store: &DynamoStore, items: Vec<Item>) -> Result<(), BoxErr
     Ok(())
 }
 
+/// The aggregate items of the bench tenant that `deltas` adds up to.
+fn aggregate_items(deltas: &Deltas) -> Vec<Item> {
+    let pk = keys::tenant(TENANT);
+    let mut aggregates = Vec::with_capacity(deltas.counters.len());
+    for (sk, counters) in &deltas.counters {
+        let mut item = Item::new();
+        item.insert("PK".into(), AttributeValue::S(pk.clone()));
+        item.insert("SK".into(), AttributeValue::S(sk.clone()));
+        for (k, v) in counters {
+            item.insert(k.clone(), AttributeValue::N(v.to_string()));
+        }
+        aggregates.push(item);
+    }
+    aggregates
+}
+
 /// Loads `n` leads with opportunities and sales, their aggregates, and 3 years of spend days.
 async fn load(store: &DynamoStore, n: usize) -> Result<(), BoxError> {
     let pk = keys::tenant(TENANT);
@@ -158,8 +188,8 @@ async fn load(store: &DynamoStore, n: usize) -> Result<(), BoxError> {
             created_at: Some(created),
             source: Some(if meta { "META_ADS" } else { ["WEBSITE", "REFERRAL", "WALK_IN"][i % 3] }.into()),
             attribution: AdAttribution {
-                campaign_id: meta.then(|| format!("c{camp}")),
-                ad_id: meta.then(|| format!("c{camp}-a{ad}")),
+                campaign_id: meta.then(|| campaign(camp)),
+                ad_id: meta.then(|| ad_id(camp, ad)),
                 ..Default::default()
             },
             status: Some("new".into()),
@@ -212,18 +242,8 @@ async fn load(store: &DynamoStore, n: usize) -> Result<(), BoxError> {
         }
         entities.push(to_item(pk.clone(), &keys::lead(&lead.lead_id), &lead)?);
     }
-    let mut aggregates = Vec::with_capacity(deltas.counters.len());
-    for (sk, counters) in &deltas.counters {
-        let mut item = Item::new();
-        item.insert("PK".into(), AttributeValue::S(pk.clone()));
-        item.insert("SK".into(), AttributeValue::S(sk.clone()));
-        for (k, v) in counters {
-            item.insert(k.clone(), AttributeValue::N(v.to_string()));
-        }
-        aggregates.push(item);
-    }
     batch_write(store, entities).await?;
-    batch_write(store, aggregates).await?;
+    batch_write(store, aggregate_items(&deltas)).await?;
 
     // One spend item per account-day (10 campaign rows + 30 ad rows) and the monthly rollups
     // computed from them by the same merge code the sync's writer uses.
@@ -248,13 +268,13 @@ async fn load(store: &DynamoStore, n: usize) -> Result<(), BoxError> {
                 meta_leads: 3,
                 settings: None,
             };
-            campaigns.push(row(format!("c{c}"), format!("Campaign {c}"), spend, None));
+            campaigns.push(row(campaign(c), format!("Campaign {c}"), spend, None));
             for a in 0..3 {
                 ads.push(row(
-                    format!("c{c}-a{a}"),
+                    ad_id(c, a),
                     format!("Ad {c}.{a}"),
                     spend / 3,
-                    Some((format!("c{c}"), format!("Campaign {c}"))),
+                    Some((campaign(c), format!("Campaign {c}"))),
                 ));
             }
         }
@@ -349,16 +369,80 @@ async fn latency(app: &App, uri: &str, runs: usize) -> Result<(f64, f64), BoxErr
     Ok((ms[ms.len() / 2], p95))
 }
 
-async fn run_scale(scale: usize) -> Result<Row, BoxError> {
-    let sdk = bench_sdk_config().await;
+/// Per read-only route: DynamoDB calls and sequential depth of the first request of the tenant in
+/// a container (no remembered zone and accounts) and of a warm one, as a markdown table. On a
+/// small table of its own (moto's `Query` time grows with the table, DynamoDB's does not), so
+/// the warm latency is the round trips': about depth × [`CALL_DELAY`].
+async fn round_trips(sdk: &aws_config::SdkConfig) -> Result<(), BoxError> {
+    let (app, store) = world(sdk).await?;
+    let mut deltas = Deltas::default();
+    let meta = Attribution { source: "META_ADS".into(), campaign_id: Some(campaign(1)), ad_id: Some(ad_id(1, 0)) };
+    for i in 0..10 {
+        deltas.bump("leads", &meta, now() - Duration::days(i % 5), chrono_tz::Tz::UTC, 1);
+    }
+    batch_write(&store, aggregate_items(&deltas)).await?;
+    for day in 0..5 {
+        let row = |id: String, camp: Option<String>| SpendRow {
+            id,
+            name: "Bench".into(),
+            status: "active".into(),
+            campaign_name: camp.as_ref().map(|_| "Bench".into()),
+            campaign_id: camp,
+            spend_minor: MinorUnits(1_000),
+            impressions: 100,
+            clicks: 4,
+            meta_leads: 2,
+            settings: None,
+        };
+        let spend = DailySpend {
+            tenant_id: TENANT,
+            ad_account_id: ACCOUNT.into(),
+            date: now().date_naive() - Duration::days(day),
+            currency: Currency::USD,
+            account_time_zone: Some("UTC".into()),
+            attribution_setting: "unified".into(),
+            synced_at: now() - Duration::hours(1),
+            campaigns: vec![row(campaign(1), None)],
+            ads: vec![row(ad_id(1, 0), Some(campaign(1)))],
+        };
+        crm_shared::store::spend::SpendStore::put_daily_spend(&store, &spend).await?;
+    }
+    let mut probe = app.clone();
+    let log = record_dynamodb_calls(&mut probe, sdk, CALL_DELAY);
+    println!(
+        "| route | DynamoDB calls | operations | sequential depth, first request | sequential depth, warm | warm latency at {} ms a call |",
+        CALL_DELAY.as_millis()
+    );
+    println!("|---|---:|---|---:|---:|---:|");
+    for (route, uri) in DASHBOARD_ROUTES {
+        // Each function is its own Lambda: its container starts without the tenant's zone and accounts.
+        probe.dashboard_scopes = Arc::default();
+        let first = measure(&probe, &log, route, request(uri)?).await?;
+        let t = Instant::now();
+        let warm = measure(&probe, &log, route, request(uri)?).await?;
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        if warm.status != 200 {
+            return Err(format!("{uri} answered {}: {}", warm.status, warm.body).into());
+        }
+        println!(
+            "| `{route}` | {} | {} | {} | {} | {ms:.0} ms |",
+            warm.calls, warm.operations, first.depth, warm.depth
+        );
+    }
+    println!();
+    Ok(())
+}
+
+/// A fresh table with the bench tenant's profile (UTC, USD) and connection (one ad account).
+async fn world(sdk: &aws_config::SdkConfig) -> Result<(App, DynamoStore), BoxError> {
     let names = ResourceNames::unique("bench");
     let secrets = vec![(SecretName::JwtSecretKey, JWT_KEY.to_string()), (SecretName::AdminToken, ADMIN.to_string())];
-    let provisioned = provision(&sdk, &names, &secrets).await?;
+    let provisioned = provision(sdk, &names, &secrets).await?;
     let mut env = provisioned.env();
     env.push(("RATE_LIMIT_PER_MINUTE".into(), "100000".into()));
     let config = Config::from_lookup(|k| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone()))?;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone());
-    let app = App::with_aws(config, &sdk, Arc::new(ManualClock::new(now())))?;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone());
+    let app = App::with_aws(config, sdk, Arc::new(ManualClock::new(now())))?;
     app.profiles
         .put_profile(&TenantProfile {
             tenant_id: TENANT,
@@ -388,7 +472,12 @@ async fn run_scale(scale: usize) -> Result<Row, BoxError> {
         })
         .await?
         .map_err(|_| "bench tenant already connected")?;
+    Ok((app, store))
+}
 
+async fn run_scale(scale: usize) -> Result<Row, BoxError> {
+    let sdk = bench_sdk_config().await;
+    let (app, store) = world(&sdk).await?;
     let t = Instant::now();
     load(&store, scale).await?;
     let load_secs = t.elapsed().as_secs_f64();
@@ -428,11 +517,21 @@ async fn main() -> Result<(), BoxError> {
         .ok()
         .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
         .filter(|v: &Vec<usize>| !v.is_empty())
-        .unwrap_or_else(|| vec![1_000, 100_000]);
+        .unwrap_or_else(|| {
+            if std::env::var("BENCH_SCALES").is_ok_and(|s| s == "none") {
+                vec![]
+            } else {
+                vec![1_000, 100_000]
+            }
+        });
     let mut rows = BTreeMap::new();
+    round_trips(&bench_sdk_config().await).await?;
     for s in scales {
         rows.insert(s, run_scale(s).await?);
         tokio::time::sleep(StdDuration::from_millis(10)).await;
+    }
+    if rows.is_empty() {
+        return Ok(());
     }
     println!("| leads (+30 % opps, 10 % sales) | load | `/stats` 30d: items read | 30d warm latency p50 / p95 | `/stats` all (3 y): items read | all warm latency p50 / p95 | naive per-lead 30d: items read | naive time | naive ÷ ours (items) |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::api::app::InMemory;
+use crate::api::app::{App, InMemory};
 use crate::store::audit::Outcome;
 use crate::testing::{unit_app_at, unit_jwt, unit_now, unit_request, UNIT_ADMIN_TOKEN};
 

@@ -3,7 +3,8 @@
 //!
 //! Reads: the tenant profile and Meta connection (2 `GetItem`s), the CRM aggregate items of the
 //! period and the spend items of each connected ad account (`Query` only, see
-//! [`crate::marketing::aggregates`]). Nothing here reads a lead.
+//! [`crate::marketing::aggregates`]), in one or two round trips ([`reads`]). Nothing here reads a
+//! lead.
 //!
 //! Every view serves the frontend's fields with their types (numbers in major units, `cpa` always a
 //! number, `roi` of rows a ratio that is 0 without spend) and, beside them, the exact values:
@@ -11,20 +12,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use crate::api::app::App;
+use crate::api::app::{App, DashboardScope};
+use crate::api::memo::TenantMemo;
 use crate::domain::connection::{token_status, TokenStatus};
 use crate::domain::ids::TenantId;
 use crate::domain::money::{Currency, MinorUnits};
 use crate::domain::period::InvalidRange;
-use crate::domain::period::{all_range_floor, parse_range, resolve_period, Period, RangeSpec};
-use crate::domain::zone::{local_day, reporting_zone};
-use crate::marketing::aggregates::{
-    bucket, counter, get, load_account_spend, load_crm_aggregates, plan_reads, AccountSpend, CrmAggregates,
-    Granularity, ReadPlan,
-};
+use crate::domain::period::{parse_range, Period};
+use crate::marketing::aggregates::{counter, get, AccountSpend, CrmAggregates, Granularity};
 use crate::marketing::formulas::{major, roas, roi_percent};
 use crate::marketing::fx::{convert_spend, RateSources, SpendConversion};
 use crate::platform::error::{DomainError, Failure};
@@ -35,6 +33,7 @@ use crate::store::spend::SpendStore;
 use crate::store::{MetaConnectionStore, ReadCost, StoreError, TenantProfile, TenantProfileStore};
 
 /// How CRM numbers are attributed (the response says which rule was used).
+mod reads;
 mod rows;
 mod views;
 
@@ -70,6 +69,9 @@ pub struct DashboardStores<'a> {
     pub spend: &'a dyn SpendStore,
     pub fx_rates: &'a dyn FxRateStore,
     pub provider_rates: &'a dyn ProviderRateStore,
+    /// The container's memory of each tenant's zone and accounts (speculative reads); `None`
+    /// reads in dependency order.
+    pub scopes: Option<&'a TenantMemo<DashboardScope>>,
 }
 
 impl<'a> From<&'a App> for DashboardStores<'a> {
@@ -81,6 +83,7 @@ impl<'a> From<&'a App> for DashboardStores<'a> {
             spend: app.spend.as_ref(),
             fx_rates: app.fx_rates.as_ref(),
             provider_rates: app.provider_rates.as_ref(),
+            scopes: Some(app.dashboard_scopes.as_ref()),
         }
     }
 }
@@ -120,27 +123,9 @@ pub async fn load_dashboard(
 ) -> Result<Dashboard, DashboardError> {
     let (name, spec) = parse_range(query, default_range)?;
     let mut cost = ReadCost::default();
-    let profile = stores.profiles.get_profile(tenant).await?;
-    let conn = stores.connections.get_connection(tenant).await?;
-    cost.add(ReadCost { items_read: 2, requests: 2 });
-    let zone = reporting_zone(profile.as_ref().and_then(|p| p.reporting_time_zone));
-    let today = local_day(now, zone);
-    let accounts: Vec<String> = conn.as_ref().map(|c| c.ad_account_ids.clone()).unwrap_or_default();
-
-    // `all` reads from the 37-month floor in one pass and then starts at the first data found.
-    let mut period = match spec {
-        RangeSpec::All => Period { name: name.clone(), from: all_range_floor(today), to: today },
-        _ => resolve_period(&name, spec, today, None),
-    };
-    let (mut plan, mut crm, mut spend) = read_period(stores, tenant, &accounts, &period, today, &mut cost).await?;
-    if spec == RangeSpec::All {
-        period = resolve_period(&name, spec, today, first_data_day(&crm, &spend));
-        crm.by_bucket.retain(|d, _| *d >= bucket(plan.granularity, period.from));
-        if plan_reads(&period, today).granularity != plan.granularity {
-            // A young tenant: re-read its few days at daily granularity.
-            (plan, crm, spend) = read_period(stores, tenant, &accounts, &period, today, &mut cost).await?;
-        }
-    }
+    let reads::Loaded { profile, conn, scope, reads, speculated } =
+        reads::load(stores, tenant, (&name, spec), now, &mut cost).await?;
+    let reads::PeriodReads { period, plan, crm, spend } = reads;
     let currency = reporting_currency(profile.as_ref(), &spend, &crm);
     let rates = RateSources { manual: stores.fx_rates, provider: stores.provider_rates };
     let fx = convert_spend(rates, stores.spend, tenant, currency, &spend, &period, plan.granularity, &mut cost).await?;
@@ -150,12 +135,13 @@ pub async fn load_dashboard(
         to = %period.to,
         items_read = cost.items_read,
         requests = cost.requests,
+        speculated,
         "dashboard loaded"
     );
     Ok(Dashboard {
         tenant_id: tenant,
         period,
-        time_zone: zone.name().to_string(),
+        time_zone: scope.zone.name().to_string(),
         granularity: plan.granularity,
         crm,
         accounts: spend,
@@ -165,36 +151,6 @@ pub async fn load_dashboard(
         fx,
         cost,
     })
-}
-
-async fn read_period(
-    stores: DashboardStores<'_>,
-    tenant: TenantId,
-    accounts: &[String],
-    period: &Period,
-    today: NaiveDate,
-    cost: &mut ReadCost,
-) -> Result<(ReadPlan, CrmAggregates, Vec<AccountSpend>), StoreError> {
-    let plan = plan_reads(period, today);
-    let (crm, c) = load_crm_aggregates(stores.aggregates, tenant, period, &plan).await?;
-    cost.add(c);
-    let mut spend = Vec::new();
-    for acct in accounts {
-        let (s, c) = load_account_spend(stores.spend, tenant, acct, period, &plan).await?;
-        cost.add(c);
-        spend.push(s);
-    }
-    Ok((plan, crm, spend))
-}
-
-/// The first series bucket with any CRM counter or spend (for `all`).
-fn first_data_day(crm: &CrmAggregates, spend: &[AccountSpend]) -> Option<NaiveDate> {
-    let crm_first = crm.by_bucket.iter().find(|(_, c)| c.values().any(|v| *v != 0)).map(|(d, _)| *d);
-    let spend_first = spend.iter().filter_map(|a| a.by_bucket.iter().find(|(_, m)| m.0 != 0).map(|(d, _)| *d)).min();
-    match (crm_first, spend_first) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
 }
 
 /// The profile's currency, else the only CRM revenue currency of the period (the sales' currency
@@ -299,7 +255,7 @@ impl Dashboard {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
+    use chrono::{NaiveDate, TimeZone};
 
     use super::*;
     use crate::domain::connection::token_status;

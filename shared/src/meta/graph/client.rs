@@ -16,6 +16,7 @@ use super::wire::{
     AD_ACCOUNT_FIELDS, FORM_LEAD_FIELDS, LEADGEN_FIELDS, LEAD_FORM_FIELDS, PAGE_FIELDS, PAGE_LIMIT,
 };
 use crate::platform::crypto::hmac_sha256;
+use crate::platform::metrics::{self, names, MetricLine};
 use crate::platform::retry::{RetryPolicy, Sleeper, TokioSleeper};
 use crate::platform::secrets::SecretString;
 
@@ -49,6 +50,20 @@ pub fn same_origin(base: &Url, candidate: &Url) -> bool {
 }
 
 /// The proof Meta requires with every token: hex HMAC-SHA256(app_secret, access_token).
+/// The metric line of one Graph request: `MetaCalls` 1, and `MetaThrottles` / `MetaTokenExpired`
+/// 1 when Meta throttled it / rejected the token (code 190). Dimensionless: no tenant, no URL.
+fn call_metric(result: &Result<Value, MetaError>) -> MetricLine {
+    let (throttled, expired) = match result {
+        Err(MetaError::Throttled { .. }) => (1, 0),
+        Err(MetaError::InvalidToken { .. }) => (0, 1),
+        _ => (0, 0),
+    };
+    MetricLine::new()
+        .count(names::META_CALLS, 1)
+        .count(names::META_THROTTLES, throttled)
+        .count(names::META_TOKEN_EXPIRED, expired)
+}
+
 pub fn appsecret_proof(app_secret: &SecretString, token: &SecretString) -> String {
     hex::encode(hmac_sha256(app_secret.expose().as_bytes(), token.expose().as_bytes()))
 }
@@ -139,7 +154,14 @@ impl GraphClient {
         q.append_pair("appsecret_proof", &appsecret_proof(&self.settings.app_secret, token));
     }
 
+    /// One HTTP request to Graph, counted in the `MetaCalls` metric line.
     async fn send_once(&self, method: &Method, url: &Url) -> Result<Value, MetaError> {
+        let result = self.request_once(method, url).await;
+        call_metric(&result).emit();
+        result
+    }
+
+    async fn request_once(&self, method: &Method, url: &Url) -> Result<Value, MetaError> {
         let resp = self
             .http
             .request(method.clone(), url.clone())
@@ -184,6 +206,7 @@ impl GraphClient {
         loop {
             // Before a new call only: retries of a throttled call follow the retry policy.
             if let (1, Err(near)) = (attempt, self.check_headroom()) {
+                metrics::count(names::META_THROTTLES, 1);
                 tracing::warn!(call = what, error = %near, "Meta call not sent");
                 return Err(near);
             }
@@ -448,6 +471,23 @@ mod tests {
         let local = Url::parse("http://127.0.0.1:4000").expect("url");
         assert!(same_origin(&local, &Url::parse("http://127.0.0.1:4000/v21.0/me?after=1").expect("url")));
         assert!(!same_origin(&local, &Url::parse("http://127.0.0.1:4001/v21.0/me").expect("url")));
+    }
+
+    #[test]
+    fn each_graph_request_counts_a_call_and_its_throttle_or_190() {
+        let line = |r: Result<Value, MetaError>| -> Value {
+            serde_json::from_str(&call_metric(&r).render(0)).expect("EMF JSON")
+        };
+        let counts = |v: &Value| (v["MetaCalls"].clone(), v["MetaThrottles"].clone(), v["MetaTokenExpired"].clone());
+        let ok = line(Ok(Value::Null));
+        assert_eq!(counts(&ok), (1.0.into(), 0.0.into(), 0.0.into()));
+        assert_eq!(ok["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([[]]));
+        let throttled = line(Err(MetaError::Throttled { code: 17, retry_after: None }));
+        assert_eq!(counts(&throttled), (1.0.into(), 1.0.into(), 0.0.into()));
+        let expired = line(Err(MetaError::InvalidToken { subcode: Some(463) }));
+        assert_eq!(counts(&expired), (1.0.into(), 0.0.into(), 1.0.into()));
+        let other = line(Err(MetaError::Permission { code: 200 }));
+        assert_eq!(counts(&other), (1.0.into(), 0.0.into(), 0.0.into()));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::domain::ids::is_meta_id;
 use crate::platform::crypto::{constant_time_eq, hmac_sha256, verify_hmac_sha256_hex};
 use crate::platform::error::{DomainError, Failure};
+use crate::platform::metrics::{dims, names, MetricLine};
 use crate::platform::secrets::SecretString;
 
 /// Largest delivery accepted: Meta batches up to 1,000 changes (~250 B each) per delivery.
@@ -34,6 +35,18 @@ pub enum WebhookError {
     /// Leads still open after processing: a non-2xx answer makes Meta re-deliver them.
     #[error("{0} lead(s) could not be processed yet; re-deliver")]
     LeadsPending(usize),
+}
+
+impl WebhookError {
+    /// Counts a refused request — wrong verify token or challenge, missing or forged signature,
+    /// a body that is not a delivery — in `WebhookRejections{Source=meta}` (leads still pending
+    /// are not a rejection), and returns the error.
+    pub fn counted(self) -> Self {
+        if !matches!(self, Self::LeadsPending(_)) {
+            MetricLine::new().dimension(dims::SOURCE, "meta").count(names::WEBHOOK_REJECTIONS, 1).emit();
+        }
+        self
+    }
 }
 
 impl DomainError for WebhookError {

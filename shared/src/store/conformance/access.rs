@@ -117,6 +117,15 @@ pub async fn rate_limiter<S: RateLimiter>(s: &S) {
     assert!(matches!(s.check(&bob, at, 1).await.expect("check"), RateDecision::Allowed { .. }));
     let ana_r2 = RateBucket::user_route(TenantId(9300), "ana", "r2");
     assert!(matches!(s.check(&ana_r2, at, 1).await.expect("check"), RateDecision::Allowed { .. }));
+    // A released request is admitted again in the same window, exactly once more.
+    s.release(&t, at).await.expect("release");
+    assert_eq!(s.check(&t, at, 3).await.expect("check"), RateDecision::Allowed { remaining: 0 });
+    assert!(matches!(s.check(&t, at, 3).await.expect("check"), RateDecision::Limited { .. }));
+    // Releasing where nothing was counted gives nothing: the budget stays exactly the limit.
+    let fresh = RateBucket::tenant(TenantId(9302));
+    s.release(&fresh, at).await.expect("release of nothing");
+    assert_eq!(s.check(&fresh, at, 1).await.expect("check"), RateDecision::Allowed { remaining: 0 });
+    assert!(matches!(s.check(&fresh, at, 1).await.expect("check"), RateDecision::Limited { .. }));
 }
 
 fn audit_entry(id: &str, tenant: Option<TenantId>, at: DateTime<Utc>) -> AuditEntry {

@@ -1,0 +1,323 @@
+//! [`run_endpoint`] and [`run_read_endpoint`]: request id + span → CORS preflight → method check →
+//! auth (admin token, JWT, role) → per-user and per-tenant rate limits → body size limit → the
+//! endpoint's function → envelope + CORS + `Retry-After` → audit record → one `Requests` metric
+//! line (route, status class, latency).
+//!
+//! Round trips: JWT verification is local; the two rate-limit buckets are checked at once; a
+//! read-only endpoint's function runs beside them ([`run_read_endpoint`]), so a dashboard
+//! request waits for its reads and its rate limit together, then for its audit record.
+
+use std::future::Future;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::{select, Either};
+use http::header::{HeaderValue, CACHE_CONTROL};
+use http::Method;
+use lambda_http::{Body, Request, Response};
+use tracing::Instrument;
+
+use super::reply::render_reply;
+use super::{add_cors, allowed_origin, parse_query, preflight, request_id, AuditNote, Endpoint, Reply, RequestCtx};
+use super::{render_error, REQUEST_ID};
+use crate::api::app::App;
+use crate::platform::auth::{self, Access, Caller};
+use crate::platform::error::ApiError;
+use crate::platform::metrics::{dims, names, status_class, MetricLine, Unit};
+use crate::platform::secrets::SecretName;
+use crate::store::audit::{AuditEntry, Outcome};
+use crate::store::ratelimit::{RateBucket, RateDecision};
+
+/// When the endpoint's function runs relative to the rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handling {
+    /// After the rate limit admitted the request (functions that write or call out).
+    AfterRateLimit,
+    /// Beside the rate limit; its result is discarded when the limit refuses (read-only functions).
+    BesideRateLimit,
+}
+
+/// Runs `handler` for `endpoint` inside the shared pipeline. Never fails: every error becomes
+/// the JSON error response. Bodies are limited to `MAX_BODY_BYTES`.
+pub async fn run_endpoint<F, Fut>(app: &App, endpoint: &Endpoint, req: Request, handler: F) -> Response<Body>
+where
+    F: FnOnce(RequestCtx) -> Fut,
+    Fut: Future<Output = Result<Reply, ApiError>>,
+{
+    pipeline(app, endpoint, app.config.max_body_bytes, Handling::AfterRateLimit, req, handler).await
+}
+
+/// [`run_endpoint`] with an endpoint-specific body limit (e.g. the Meta webhook, whose deliveries
+/// batch up to 1,000 changes). Still bounded: a larger body is a 413.
+pub async fn run_endpoint_with_body_limit<F, Fut>(
+    app: &App,
+    endpoint: &Endpoint,
+    max_body_bytes: usize,
+    req: Request,
+    handler: F,
+) -> Response<Body>
+where
+    F: FnOnce(RequestCtx) -> Fut,
+    Fut: Future<Output = Result<Reply, ApiError>>,
+{
+    pipeline(app, endpoint, max_body_bytes, Handling::AfterRateLimit, req, handler).await
+}
+
+/// [`run_endpoint`] for a function that only **reads our own store** (no write, no call to Meta
+/// or YCloud): it starts beside the rate-limit check instead of after it, once the caller is
+/// authenticated and authorised. When the limit refuses, the function is dropped unfinished and
+/// the answer is the 429 — nothing it did needs undoing.
+pub async fn run_read_endpoint<F, Fut>(app: &App, endpoint: &Endpoint, req: Request, handler: F) -> Response<Body>
+where
+    F: FnOnce(RequestCtx) -> Fut,
+    Fut: Future<Output = Result<Reply, ApiError>>,
+{
+    pipeline(app, endpoint, app.config.max_body_bytes, Handling::BesideRateLimit, req, handler).await
+}
+
+async fn pipeline<F, Fut>(
+    app: &App,
+    endpoint: &Endpoint,
+    max_body_bytes: usize,
+    handling: Handling,
+    req: Request,
+    handler: F,
+) -> Response<Body>
+where
+    F: FnOnce(RequestCtx) -> Fut,
+    Fut: Future<Output = Result<Reply, ApiError>>,
+{
+    let rid = request_id(&req);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %rid,
+        route = endpoint.name,
+        tenant_id = tracing::field::Empty,
+        user_id = tracing::field::Empty,
+    );
+    async move {
+        let started = Instant::now();
+        let resp = if req.method() == Method::OPTIONS {
+            preflight(req.headers(), &app.config.cors_allowed_origins)
+        } else {
+            answer(app, endpoint, max_body_bytes, handling, &req, &rid, handler).await
+        };
+        let status = resp.status().as_u16();
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        request_metric(endpoint.name, status, latency_ms).emit();
+        tracing::info!(status, latency_ms = latency_ms as u64, "request completed");
+        resp
+    }
+    .instrument(span)
+    .await
+}
+
+/// The request's metric line: `Requests` (and `LatencyMs`) by route and status class.
+fn request_metric(route: &'static str, status: u16, latency_ms: f64) -> MetricLine {
+    MetricLine::new()
+        .dimension(dims::ROUTE, route)
+        .dimension(dims::STATUS_CLASS, status_class(status))
+        .count(names::REQUESTS, 1)
+        .value(names::LATENCY_MS, Unit::Milliseconds, latency_ms)
+}
+
+/// Everything after the preflight: admission, the function, the response and its audit record.
+async fn answer<F, Fut>(
+    app: &App,
+    endpoint: &Endpoint,
+    max_body_bytes: usize,
+    handling: Handling,
+    req: &Request,
+    rid: &str,
+    handler: F,
+) -> Response<Body>
+where
+    F: FnOnce(RequestCtx) -> Fut,
+    Fut: Future<Output = Result<Reply, ApiError>>,
+{
+    let now = app.clock.now();
+    let mut progress = Progress::default();
+    let result = async {
+        let caller = admit(app, endpoint, req, now, &mut progress).await?;
+        let limit = async {
+            match &caller {
+                Some(who) => rate_limit(app, endpoint, who, now).await,
+                None => Ok(()),
+            }
+        };
+        let out = match handling {
+            Handling::AfterRateLimit => {
+                limit.await?;
+                handler(request_ctx(req, rid, caller.clone(), max_body_bytes, now)?).await
+            }
+            Handling::BesideRateLimit => {
+                let ctx = request_ctx(req, rid, caller.clone(), max_body_bytes, now)?;
+                gated(limit, handler(ctx)).await?
+            }
+        };
+        progress.reached_handler = true;
+        out
+    }
+    .await;
+    let (resp, entry) = respond(app, endpoint, req, rid, now, progress, result);
+    if let Err(e) = app.audit.record(&entry, app.config.audit_retention_days).await {
+        // The response stands; a lost audit record is an alarm, not a user-facing failure.
+        tracing::error!(error = %e, "audit record could not be written");
+    }
+    resp
+}
+
+/// Runs `gate` and `work` together: `work`'s output once `gate` passes; `gate`'s error (with
+/// `work` dropped, finished or not) when it fails.
+async fn gated<T>(
+    gate: impl Future<Output = Result<(), ApiError>>,
+    work: impl Future<Output = T>,
+) -> Result<T, ApiError> {
+    let (gate, work) = (std::pin::pin!(gate), std::pin::pin!(work));
+    match select(gate, work).await {
+        Either::Left((passed, work)) => {
+            passed?;
+            Ok(work.await)
+        }
+        Either::Right((out, gate)) => {
+            gate.await?;
+            Ok(out)
+        }
+    }
+}
+
+/// How far a request got, for its audit record.
+#[derive(Default)]
+struct Progress {
+    caller: Option<Caller>,
+    reached_handler: bool,
+}
+
+/// Method, then (unless public) admin token + JWT and role: the caller, `None` on a public
+/// endpoint. No round trip (secrets are resolved once per container, the JWT is checked locally).
+async fn admit(
+    app: &App,
+    endpoint: &Endpoint,
+    req: &Request,
+    now: DateTime<Utc>,
+    progress: &mut Progress,
+) -> Result<Option<Caller>, ApiError> {
+    if req.method() != endpoint.method {
+        return Err(ApiError::MethodNotAllowed);
+    }
+    if endpoint.access == Access::Public {
+        return Ok(None);
+    }
+    let jwt_key = app.required_secret(SecretName::JwtSecretKey).await?;
+    let admin = app.secrets().await?.get(SecretName::AdminToken).map(|s| s.expose());
+    let who = auth::identify(req.headers(), jwt_key.expose().as_bytes(), admin, now)?;
+    let span = tracing::Span::current();
+    span.record("tenant_id", who.tenant_id.0);
+    span.record("user_id", who.user_id.as_str());
+    // Recorded before the role check, so a refused role is audited under its tenant.
+    progress.caller = Some(who.clone());
+    auth::authorize(&who, endpoint.access)?;
+    Ok(Some(who))
+}
+
+/// The user's own budget on this route and the ceiling over all the tenant's users, checked in
+/// one round trip. A request the user's budget refuses gives back what it took of the tenant's
+/// ceiling, so a user already over their budget spends none of it.
+async fn rate_limit(app: &App, endpoint: &Endpoint, who: &Caller, now: DateTime<Utc>) -> Result<(), ApiError> {
+    let user = RateBucket::user_route(who.tenant_id, &who.user_id, endpoint.name);
+    let tenant = RateBucket::tenant(who.tenant_id);
+    let limiter = app.rate_limiter.as_ref();
+    let (user_says, tenant_says) = tokio::join!(
+        limiter.check(&user, now, app.config.rate_limit_per_minute),
+        limiter.check(&tenant, now, app.config.tenant_rate_limit_per_minute),
+    );
+    let user_admits = matches!(user_says, Ok(RateDecision::Allowed { .. }));
+    if !user_admits && matches!(tenant_says, Ok(RateDecision::Allowed { .. })) {
+        if let Err(e) = limiter.release(&tenant, now).await {
+            tracing::warn!(error = %e, "tenant rate-limit slot could not be given back");
+        }
+    }
+    for says in [user_says, tenant_says] {
+        if let RateDecision::Limited { retry_after_secs } = says? {
+            return Err(ApiError::RateLimited { retry_after_secs });
+        }
+    }
+    Ok(())
+}
+
+/// What the endpoint's function receives (the body within its limit).
+fn request_ctx(
+    req: &Request,
+    rid: &str,
+    caller: Option<Caller>,
+    max_body_bytes: usize,
+    now: DateTime<Utc>,
+) -> Result<RequestCtx, ApiError> {
+    let body = req.body().as_ref();
+    if body.len() > max_body_bytes {
+        return Err(ApiError::PayloadTooLarge { limit: max_body_bytes });
+    }
+    Ok(RequestCtx {
+        request_id: rid.to_string(),
+        caller,
+        method: req.method().clone(),
+        headers: req.headers().clone(),
+        query: parse_query(req),
+        path: req.uri().path().to_string(),
+        body: body.to_vec(),
+        now,
+    })
+}
+
+/// The response (envelope or error, CORS, request id, no-store) and its audit record.
+fn respond(
+    app: &App,
+    endpoint: &Endpoint,
+    req: &Request,
+    rid: &str,
+    now: DateTime<Utc>,
+    progress: Progress,
+    result: Result<Reply, ApiError>,
+) -> (Response<Body>, AuditEntry) {
+    let mut note = AuditNote::default();
+    let (mut resp, outcome, error_code) = match result {
+        Ok(mut reply) => {
+            note = reply.audit.take().unwrap_or_default();
+            let outcome = if note.error_code.is_some() { Outcome::Failed } else { Outcome::Success };
+            (render_reply(reply, now), outcome, note.error_code.map(str::to_string))
+        }
+        Err(err) => {
+            if err.status().is_server_error() {
+                tracing::error!(error = %err, source = ?std::error::Error::source(&err).map(ToString::to_string), code = err.code(), "request failed");
+            } else {
+                tracing::info!(code = err.code(), status = err.status().as_u16(), "request refused");
+            }
+            let outcome = if progress.reached_handler { Outcome::Failed } else { Outcome::Denied };
+            (render_error(&err), outcome, Some(err.code().to_string()))
+        }
+    };
+    add_cors(&mut resp, allowed_origin(req.headers(), &app.config.cors_allowed_origins));
+    if let Ok(v) = HeaderValue::from_str(rid) {
+        resp.headers_mut().insert(REQUEST_ID, v);
+    }
+    resp.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let caller = progress.caller.as_ref();
+    let entry = AuditEntry {
+        id: uuid::Uuid::new_v4().simple().to_string(),
+        at: now,
+        request_id: rid.to_string(),
+        tenant_id: caller.map(|c| c.tenant_id).or(note.tenant_id),
+        user_id: caller.map(|c| c.user_id.clone()).or(note.user_id),
+        role: caller.map(|c| c.role.as_str().to_string()),
+        action: endpoint.name.to_string(),
+        method: endpoint.method.to_string(),
+        route: endpoint.path.to_string(),
+        status: resp.status().as_u16(),
+        outcome,
+        error_code,
+    };
+    (resp, entry)
+}
+
+#[cfg(test)]
+mod tests;
