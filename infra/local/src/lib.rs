@@ -12,6 +12,7 @@
 //!   throttling, transient failures and rejected tokens, and signed lead-ads webhook deliveries
 //!   (used by `make dev` and the integration tests).
 
+mod contract;
 pub mod demo;
 pub mod http1;
 pub mod moto;

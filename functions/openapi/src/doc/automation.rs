@@ -1,0 +1,140 @@
+//! WhatsApp automation: the log, the rules, the YCloud templates and YCloud's webhook.
+
+use crm_shared::automation::logs::{MAX_LIMIT, MAX_OFFSET};
+use crm_shared::domain::hsm::TriggerKind;
+use crm_shared::platform::auth::Access;
+use serde_json::{json, Value};
+
+use super::ops::{Guard, Op};
+use super::schema::*;
+
+const LOG_STATUSES: &[&str] = &["sent", "delivered", "read", "failed", "skipped", "cancelled"];
+
+fn triggers() -> Value {
+    let names: Vec<&str> = TriggerKind::ALL.iter().map(|t| t.as_str()).collect();
+    one_of_strings(&names)
+}
+
+pub fn schemas() -> Vec<(&'static str, Value)> {
+    let quiet = object(&[("start_hour", int()), ("end_hour", int())]);
+    let history = object(&[("status", one_of_strings(LOG_STATUSES)), ("at", date_time())]);
+    let log = object(&[
+        ("id", string()),
+        ("lead_name", nullable(string())),
+        ("trigger_type", triggers()),
+        ("status", one_of_strings(LOG_STATUSES)),
+        ("created_at", date_time()),
+        ("updated_at", date_time()),
+        ("template_name", nullable(string())),
+        ("language", nullable(string())),
+        ("entity_id", string()),
+        ("phone", described(nullable(string()), "masked: country code and last 2 digits")),
+        ("error", nullable(string())),
+        ("message_id", nullable(string())),
+        ("status_history", array(history)),
+    ]);
+    let rule = object(&[
+        ("id", triggers()),
+        ("name", string()),
+        ("trigger_type", triggers()),
+        ("is_active", boolean()),
+        ("trigger_count", int()),
+        ("template_name", nullable(string())),
+        ("language", nullable(string())),
+        ("delay_minutes", int()),
+        ("quiet_hours", reference("QuietHours")),
+        ("success_count", int()),
+        ("error_count", int()),
+        ("skipped_count", int()),
+    ]);
+    let template = object(&[
+        ("id", described(string(), "`{name}:{language}`")),
+        ("name", string()),
+        ("category", nullable(string())),
+        ("language", string()),
+        ("status", described(string(), "`APPROVED`, `PENDING`, `REJECTED`, `PAUSED`, …")),
+        ("components", json!({"description": "YCloud's components, as YCloud gives them"})),
+    ]);
+    let outcome = object_with_optional(
+        &[("event_type", string()), ("duplicate", boolean()), ("opted_out_tenants", int())],
+        &[("status", described(string(), "the log entry's status after a message update"))],
+    );
+    vec![
+        ("QuietHours", quiet),
+        ("AutomationLogEntry", log),
+        ("AutomationRule", rule),
+        ("HsmTemplate", template),
+        ("YcloudWebhookOutcome", outcome),
+    ]
+}
+
+fn rules_input() -> Value {
+    let hours = json!({"type": "integer", "minimum": 0, "maximum": 23});
+    let rule = input(
+        &[("trigger_type", triggers())],
+        &[
+            ("is_active", boolean()),
+            ("template_name", string()),
+            ("language", string()),
+            ("delay_minutes", json!({"type": "integer", "minimum": 0, "maximum": 60 * 24 * 90})),
+            ("quiet_hours", input(&[("start_hour", hours.clone()), ("end_hour", hours)], &[], false)),
+        ],
+        false,
+    );
+    input(
+        &[("rules", json!({"type": "array", "items": rule, "minItems": 1}))],
+        &[
+            ("contact_window_hours", json!({"type": "integer", "minimum": 0, "maximum": 720})),
+            ("daily_recipient_cap", json!({"type": "integer", "minimum": 1})),
+        ],
+        false,
+    )
+}
+
+pub fn operations() -> Vec<Op> {
+    let any = Guard::Jwt(Access::AnyRole);
+    let manage = Guard::Jwt(Access::Manage);
+    let rules_path = "/crm/marketing/automation/rules";
+    let save = |method: &'static str| {
+        Op::new(method, rules_path, "automation-rules", manage, "Save automation rules")
+            .describe("Replaces the triggers named and keeps the others; the template must exist at YCloud (else 400).")
+            .body(rules_input())
+            .ok(array(reference("AutomationRule")))
+            .errors(&[502, 503])
+    };
+    vec![
+        Op::new("POST", "/crm/webhooks/ycloud", "ycloud-webhook", Guard::Signed("ycloudSignature"), "YCloud's webhook")
+            .describe(
+                "Message statuses move the automation log forward only; an inbound stop word opts the contact out.",
+            )
+            .body(json!({"type": "object", "description": "YCloud's event: `{id, type, …}`"}))
+            .ok(reference("YcloudWebhookOutcome"))
+            .errors(&[503]),
+        Op::new(
+            "GET",
+            "/crm/marketing/automation-logs",
+            "automation-logs",
+            any,
+            "The WhatsApp automation log, newest first",
+        )
+        .query("limit", json!({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}), "page size (20)")
+        .query("cursor", string(), "the previous page's `next_cursor` (signed, opaque)")
+        .query("offset", json!({"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}), "entries to skip")
+        .errors(&[400])
+        .ok_with(array(reference("AutomationLogEntry")), &[("next_cursor", nullable(string()))]),
+        Op::new("GET", rules_path, "automation-rules", any, "Every trigger's rule and counts")
+            .ok(array(reference("AutomationRule"))),
+        save("POST"),
+        save("PUT"),
+        Op::new(
+            "GET",
+            "/crm/marketing/hsm/templates",
+            "hsm-templates",
+            any,
+            "WhatsApp templates of the YCloud account",
+        )
+        .describe("Cached 60 s per container.")
+        .ok(array(reference("HsmTemplate")))
+        .errors(&[502, 503]),
+    ]
+}
