@@ -91,6 +91,31 @@ fn rules_input() -> Value {
     )
 }
 
+/// YCloud's event (other types are accepted and ignored).
+fn ycloud_event() -> Value {
+    let message = input(
+        &[],
+        &[
+            ("id", string()),
+            ("externalId", described(string(), "ours: which tenant, trigger and entity the message was for")),
+            ("status", described(string(), "`sent`, `delivered`, `read`, `failed`, `undelivered`, …")),
+            ("errorCode", string()),
+            ("errorMessage", string()),
+        ],
+        false,
+    );
+    let inbound = input(&[], &[("from", string()), ("text", input(&[], &[("body", string())], false))], false);
+    let kinds = ["whatsapp.message.updated", "whatsapp.inbound_message.received"];
+    input(
+        &[
+            ("id", json!({"type": "string", "minLength": 1})),
+            ("type", described(string(), &format!("e.g. {}", kinds.join(", ")))),
+        ],
+        &[("whatsappMessage", message), ("whatsappInboundMessage", inbound)],
+        false,
+    )
+}
+
 pub fn operations() -> Vec<Op> {
     let any = Guard::Jwt(Access::AnyRole);
     let manage = Guard::Jwt(Access::Manage);
@@ -99,6 +124,7 @@ pub fn operations() -> Vec<Op> {
         Op::new(method, rules_path, "automation-rules", manage, "Save automation rules")
             .describe("Replaces the triggers named and keeps the others; the template must exist at YCloud (else 400).")
             .body(rules_input())
+            .body_example(json!({"rules": [{"trigger_type": "lead_followup", "is_active": true, "template_name": "lead_followup", "language": "es", "delay_minutes": 1440}]}))
             .ok(array(reference("AutomationRule")))
             .errors(&[502, 503])
     };
@@ -107,7 +133,11 @@ pub fn operations() -> Vec<Op> {
             .describe(
                 "Message statuses move the automation log forward only; an inbound stop word opts the contact out.",
             )
-            .body(json!({"type": "object", "description": "YCloud's event: `{id, type, …}`"}))
+            .body(ycloud_event())
+            .body_example(json!({
+                "id": "evt_0001", "type": "whatsapp.inbound_message.received",
+                "whatsappInboundMessage": {"from": "+5491155550101", "text": {"body": "STOP"}}
+            }))
             .ok(reference("YcloudWebhookOutcome"))
             .errors(&[503]),
         Op::new(

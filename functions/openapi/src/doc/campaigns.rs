@@ -10,6 +10,9 @@ use super::dashboard::with_range;
 use super::ops::{Guard, Op};
 use super::schema::*;
 
+/// The examples use the local stack's demo data (`make dev`), so they work there.
+const DEMO_CAMPAIGN: &str = "120210000000001";
+
 /// Meta's status words of a campaign.
 const META_STATUSES: &[&str] = &["ACTIVE", "PAUSED", "ARCHIVED", "DELETED", "UNKNOWN"];
 
@@ -162,6 +165,7 @@ pub fn operations() -> Vec<Op> {
             .ok(list()),
         with_range(Op::new("GET", "/crm/marketing/campaigns/{id}", "marketing-campaign", any, "One campaign"), "30d")
             .path_param("id", id.clone(), "campaign id")
+            .example("id", json!(DEMO_CAMPAIGN))
             .ok(detail())
             .errors(&[404]),
         with_range(
@@ -169,14 +173,18 @@ pub fn operations() -> Vec<Op> {
             "30d",
         )
         .path_param("id", id, "campaign id")
+        .example("id", json!(DEMO_CAMPAIGN))
+        .example("time_range", json!("last_90d"))
         .ok(insights())
         .errors(&[404]),
         Op::new("PUT", "/crm/marketing/fx-rates", "marketing-fx-rates", manage, "Set manual exchange rates")
             .describe("All rates are validated before any is written; the dashboards convert foreign spend at the rate effective on each day.")
             .body(rates_request())
+            .body_example(json!({"rates": [{"from": "USD", "to": "ARS", "rate": "1050.25", "effective_from": "2026-11-01"}]}))
             .ok(rates_saved()),
         Op::new("PATCH", "/crm/marketing/settings", "marketing-settings", manage, "Set the reporting currency")
             .body(input(&[], &[("reporting_currency", currency())], true))
+            .body_example(json!({"reporting_currency": "ARS"}))
             .ok(object(&[
                 ("reporting_currency", currency()),
                 ("previous_reporting_currency", nullable(currency())),

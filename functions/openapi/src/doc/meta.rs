@@ -117,11 +117,13 @@ pub fn operations() -> Vec<Op> {
             .errors(&[409, 502, 503]),
         Op::new("GET", "/crm/marketing/meta-accounts", "meta-accounts", ANY, "Ad accounts of a business or of the user")
             .query("portfolio_id", json!({"type": "string", "pattern": "^[0-9]+$"}), "a business id (digits); else the user's accounts")
+            .example("portfolio_id", json!("9100000000001"))
             .ok(array(reference("AdAccount")))
             .errors(&[400, 409, 502, 503]),
         Op::new("POST", "/crm/marketing/connect", "meta-connect", MANAGE, "Select the ad accounts to report on")
             .describe("`{account_id, account_name}` or `{business_id, ad_account_ids}`; ids must be visible to the stored token (else 400).")
             .body(connect_request())
+            .body_example(json!({"account_id": "act_5100000001001", "account_name": "Owned account 1 of business 1"}))
             .ok(connect_result())
             .errors(&[409, 502, 503]),
         Op::new("GET", "/admin/config/deployment", "admin-deployment-config", ANY, "The tenant's display name and reporting settings")
@@ -135,6 +137,24 @@ pub fn operations() -> Vec<Op> {
     ]
 }
 
+/// Meta's lead-ads delivery (other `object`s and fields are accepted and ignored).
+fn delivery() -> Value {
+    let id = json!({"type": ["string", "integer"]});
+    let change_value = input(
+        &[("leadgen_id", id.clone()), ("page_id", id.clone())],
+        &[("form_id", id.clone()), ("ad_id", id.clone()), ("adgroup_id", id.clone()), ("created_time", int())],
+        false,
+    );
+    let change = input(&[("field", string())], &[("value", change_value)], false);
+    let entry = input(&[], &[("id", id), ("time", int()), ("changes", array(change))], false);
+    input(&[("object", described(string(), "`page` for lead ads"))], &[("entry", array(entry))], false)
+}
+
+/// `events/meta-leadgen-webhook.json`: two leads of the sandbox's page.
+fn sample_delivery() -> Value {
+    serde_json::from_str(include_str!("../../../../events/meta-leadgen-webhook.json")).unwrap_or(Value::Null)
+}
+
 pub fn webhook_operations() -> Vec<Op> {
     let path = "/crm/webhooks/meta";
     vec![
@@ -142,11 +162,14 @@ pub fn webhook_operations() -> Vec<Op> {
             .query("hub.mode", string(), "`subscribe`")
             .query("hub.verify_token", string(), "must equal the configured verify token")
             .query("hub.challenge", string(), "echoed back as plain text (digits only)")
+            .example("hub.mode", json!("subscribe"))
+            .example("hub.challenge", json!("1158201444"))
             .response(200, json!({"description": "the challenge", "content": {"text/plain": {"schema": string()}}}))
             .errors(&[400, 403, 429, 500]),
         Op::new("POST", path, "meta-webhook", Guard::Signed("metaSignature"), "Signed lead-ads deliveries")
             .describe("Leads become `META_ADS` CRM leads idempotently; leads still open → 503 so Meta re-delivers.")
-            .body(json!({"type": "object", "description": "Meta's delivery: `{object: \"page\", entry: [{changes: [{field: \"leadgen\", value: {…}}]}]}`"}))
+            .body(delivery())
+            .body_example(sample_delivery())
             .ok(reference("DeliveryReport"))
             .errors(&[503]),
     ]

@@ -113,6 +113,22 @@ impl Op {
         self.errors(&[400, 413, 415])
     }
 
+    /// A documented example of a parameter (also what the contract fuzzer tries first).
+    pub fn example(mut self, name: &str, value: Value) -> Self {
+        if let Some(p) = self.params.iter_mut().find(|p| p["name"] == name) {
+            p["example"] = value;
+        }
+        self
+    }
+
+    /// A documented example of the request body.
+    pub fn body_example(mut self, value: Value) -> Self {
+        if let Some(b) = self.body.as_mut() {
+            b["content"]["application/json"]["example"] = value;
+        }
+        self
+    }
+
     /// `200` with `data` in the success envelope.
     pub fn ok(self, data: Value) -> Self {
         self.ok_with(data, &[])

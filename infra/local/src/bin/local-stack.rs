@@ -83,10 +83,12 @@ async fn main() -> Result<(), BoxError> {
     let config = Config::from_lookup(|k| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let app = App::with_aws(config, &sdk, clock.clone())?;
+    // Fewer days start faster (the contract fuzzer seeds 7).
+    let days: i64 = env_or("LOCAL_DEMO_DAYS", "30").parse().map_err(|_| "LOCAL_DEMO_DAYS must be a number of days")?;
     if demo::seed(app.profiles.as_ref(), clock.now()).await? {
-        println!("Seeding 30 days of demo leads, opportunities, sales and Meta spend for tenant 1 …");
+        println!("Seeding {days} days of demo leads, opportunities, sales and Meta spend for tenant 1 …");
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), app.config.table_name.clone());
-        let n = demo::seed_dashboard(&store, clock.now(), 30).await?;
+        let n = demo::seed_dashboard(&store, clock.now(), days).await?;
         println!(
             "  {n} CRM events applied; connect ad account {} in the wizard to see its spend.",
             demo::DEMO_AD_ACCOUNT
