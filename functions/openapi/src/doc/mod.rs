@@ -32,6 +32,7 @@ fn envelopes() -> Vec<(&'static str, Value)> {
             "detail": string(),
         },
         "required": ["success", "error", "detail"],
+        "additionalProperties": false,
     });
     vec![("Envelope", envelope), ("Error", error)]
 }

@@ -5,7 +5,7 @@
 use crm_shared::platform::auth::{Access, Role};
 use serde_json::{json, Map, Value};
 
-use super::schema::{object, reference};
+use super::schema::{date_time, object};
 
 /// Every role of the CRM and the frontend, as the JWT's `role` claim spells them.
 pub const ROLES: [&str; 7] = ["ceo", "secretary", "professional", "setter", "closer", "admin", "marketing"];
@@ -134,11 +134,12 @@ impl Op {
         self.ok_with(data, &[])
     }
 
-    /// `200` with `data` in the envelope and `extra` top-level keys beside it.
+    /// `200` with `data` in the envelope and `extra` top-level keys beside it (the `Envelope`
+    /// component spelled out, so that no undocumented key passes).
     pub fn ok_with(self, data: Value, extra: &[(&str, Value)]) -> Self {
-        let mut fields = vec![("data", data)];
+        let mut fields = vec![("success", json!({"const": true})), ("data", data), ("timestamp", date_time())];
         fields.extend(extra.iter().cloned());
-        let schema = json!({"allOf": [reference("Envelope"), object(&fields)]});
+        let schema = object(&fields);
         self.response(200, json!({"description": "success", "content": {"application/json": {"schema": schema}}}))
     }
 

@@ -56,26 +56,31 @@ pub fn nullable(schema: Value) -> Value {
     }
 }
 
-/// An object whose every listed field is always present (the handlers build them so).
+/// A response object whose every listed field is always present (the handlers build them so)
+/// and which has no other field: a field the code adds without documenting it fails the contract
+/// fuzzer.
 pub fn object(fields: &[(&str, Value)]) -> Value {
     object_with_optional(fields, &[])
 }
 
-/// An object with always-present `fields` and sometimes-absent `optional` ones.
+/// A response object with always-present `fields` and sometimes-absent `optional` ones, and no
+/// other.
 pub fn object_with_optional(fields: &[(&str, Value)], optional: &[(&str, Value)]) -> Value {
     let mut props = Map::new();
     for (k, v) in fields.iter().chain(optional) {
         props.insert((*k).to_string(), v.clone());
     }
     let required: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
-    json!({"type": "object", "properties": props, "required": required})
+    json!({"type": "object", "properties": props, "required": required, "additionalProperties": false})
 }
 
-/// A request body object: unknown fields refused when `closed`.
+/// A request body object: unknown fields refused (400) when `closed`, ignored otherwise.
 pub fn input(required: &[(&str, Value)], optional: &[(&str, Value)], closed: bool) -> Value {
     let mut s = object_with_optional(required, optional);
-    if closed {
-        s["additionalProperties"] = json!(false);
+    if !closed {
+        if let Some(m) = s.as_object_mut() {
+            m.remove("additionalProperties");
+        }
     }
     s
 }
@@ -96,5 +101,7 @@ mod tests {
         let o = object_with_optional(&[("a", int())], &[("b", string())]);
         assert_eq!(o["required"], json!(["a"]));
         assert_eq!(o["properties"]["b"], string());
+        assert_eq!(o["additionalProperties"], json!(false), "responses are described completely");
+        assert!(input(&[("a", int())], &[], false).get("additionalProperties").is_none());
     }
 }
