@@ -2,10 +2,11 @@
 # Fuzzes every route against the API's own contract (`GET /openapi.json`) with schemathesis:
 # starts moto and the local stack on free ports (never `make dev`'s), connects the demo tenant to
 # Sandbox Meta, sends its due WhatsApp follow-ups (so the log has entries), mints a `ceo` JWT of
-# that tenant and runs schemathesis with these checks: no 5xx, status codes, content types and
-# response bodies as documented. Webhook bodies are signed as Meta and YCloud sign them
-# (infra/local/fuzz_hooks.py), so their parsers are fuzzed too. Everything it started is stopped
-# on exit.
+# that tenant and runs schemathesis with these checks: no 5xx; status codes, content types and
+# response bodies as documented (response objects are closed, so an undocumented field fails);
+# requests the document forbids are refused; no authenticated route answers without credentials.
+# Webhook bodies are signed as Meta and YCloud sign them (infra/local/fuzz_hooks.py), so their
+# parsers are fuzzed too. Everything it started is stopped on exit.
 #
 #   FUZZ_MAX_EXAMPLES (15)  test cases per operation and phase
 #   FUZZ_SEED (20261124)    schemathesis seed (same seed = same requests)
@@ -95,7 +96,7 @@ set +e
 # infra/local/fuzz_hooks.py signs the webhook bodies (Meta's and YCloud's signatures) and gives
 # Meta's handshake the verify token.
 SCHEMATHESIS_HOOKS=fuzz_hooks PYTHONPATH=infra/local .venv/bin/schemathesis run "$API/openapi.json" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection,ignored_auth \
   --phases examples,coverage,fuzzing --workers 1 --max-redirects 0 --request-timeout 30 \
   --max-examples "${FUZZ_MAX_EXAMPLES:-15}" --seed "${FUZZ_SEED:-20261124}" \
   --generation-with-security-parameters false --generation-database none \

@@ -70,48 +70,45 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
 
 fn rules_input() -> Value {
     let hours = json!({"type": "integer", "minimum": 0, "maximum": 23});
-    let rule = input(
-        &[("trigger_type", triggers())],
+    let quiet = input(&[("start_hour", hours.clone()), ("end_hour", hours)], &[], false);
+    let alias = |of: &str, schema: Value| described(schema, &format!("alias of `{of}`"));
+    let mut rule = input(
+        &[],
         &[
-            ("is_active", boolean()),
-            ("template_name", string()),
-            ("language", string()),
-            ("delay_minutes", json!({"type": "integer", "minimum": 0, "maximum": 60 * 24 * 90})),
-            ("quiet_hours", input(&[("start_hour", hours.clone()), ("end_hour", hours)], &[], false)),
+            ("trigger_type", triggers()),
+            ("trigger", alias("trigger_type", triggers())),
+            ("is_active", described(nullable(boolean()), "default true")),
+            ("enabled", alias("is_active", nullable(boolean()))),
+            ("template_name", described(string(), "required: an approved template of the YCloud account")),
+            ("template", alias("template_name", string())),
+            ("language", described(nullable(string()), "default `es`")),
+            ("delay_minutes", nullable(json!({"type": "integer", "minimum": 0, "maximum": 60 * 24 * 90}))),
+            ("quiet_hours", nullable(quiet)),
         ],
         false,
     );
+    rule["anyOf"] = json!([{"required": ["trigger_type"]}, {"required": ["trigger"]}]);
     input(
         &[("rules", json!({"type": "array", "items": rule, "minItems": 1}))],
         &[
-            ("contact_window_hours", json!({"type": "integer", "minimum": 0, "maximum": 720})),
-            ("daily_recipient_cap", json!({"type": "integer", "minimum": 1})),
+            ("contact_window_hours", nullable(json!({"type": "integer", "minimum": 0, "maximum": 720}))),
+            ("daily_recipient_cap", nullable(json!({"type": "integer", "minimum": 1}))),
         ],
         false,
     )
 }
 
-/// YCloud's event (other types are accepted and ignored).
+/// YCloud's event: only `id` is required; other types and fields are accepted and ignored.
 fn ycloud_event() -> Value {
-    let message = input(
-        &[],
-        &[
-            ("id", string()),
-            ("externalId", described(string(), "ours: which tenant, trigger and entity the message was for")),
-            ("status", described(string(), "`sent`, `delivered`, `read`, `failed`, `undelivered`, …")),
-            ("errorCode", string()),
-            ("errorMessage", string()),
-        ],
-        false,
-    );
-    let inbound = input(&[], &[("from", string()), ("text", input(&[], &[("body", string())], false))], false);
+    let any = |text: &str| json!({"description": text});
     let kinds = ["whatsapp.message.updated", "whatsapp.inbound_message.received"];
     input(
+        &[("id", json!({"type": "string", "minLength": 1}))],
         &[
-            ("id", json!({"type": "string", "minLength": 1})),
-            ("type", described(string(), &format!("e.g. {}", kinds.join(", ")))),
+            ("type", any(&format!("{} (others are ignored)", kinds.join(", ")))),
+            ("whatsappMessage", any("`{id, externalId (ours), status, errorCode, errorMessage}`")),
+            ("whatsappInboundMessage", any("`{from, text: {body}}`: a stop word opts the sender out")),
         ],
-        &[("whatsappMessage", message), ("whatsappInboundMessage", inbound)],
         false,
     )
 }

@@ -53,15 +53,18 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
 }
 
 fn connect_request() -> Value {
-    let ids = json!({"type": "array", "items": {"type": "string"}, "minItems": 1});
+    let ids = json!({"type": ["array", "null"], "items": {"type": "string"}});
     input(
         &[],
         &[
-            ("account_id", described(string(), "`act_…` (the frontend's wizard)")),
-            ("account_name", string()),
-            ("business_id", described(string(), "with `ad_account_ids`")),
+            ("account_id", described(nullable(string()), "`act_…` (the frontend's wizard)")),
+            ("account_name", nullable(string())),
+            ("business_id", described(nullable(string()), "with `ad_account_ids`")),
             ("ad_account_ids", ids),
-            ("reporting_currency", described(currency(), "sets the reporting currency explicitly (ISO 4217)")),
+            (
+                "reporting_currency",
+                described(nullable(currency()), "sets the reporting currency explicitly (ISO 4217)"),
+            ),
         ],
         false,
     )
@@ -137,16 +140,15 @@ pub fn operations() -> Vec<Op> {
     ]
 }
 
-/// Meta's lead-ads delivery (other `object`s and fields are accepted and ignored).
+/// Meta's lead-ads delivery. Parsed leniently, as Meta's own test deliveries vary: other
+/// `object`s and fields are ignored, a `leadgen` change without usable ids is counted `invalid`.
 fn delivery() -> Value {
-    let id = json!({"type": ["string", "integer"]});
-    let change_value = input(
-        &[("leadgen_id", id.clone()), ("page_id", id.clone())],
-        &[("form_id", id.clone()), ("ad_id", id.clone()), ("adgroup_id", id.clone()), ("created_time", int())],
-        false,
-    );
-    let change = input(&[("field", string())], &[("value", change_value)], false);
-    let entry = input(&[], &[("id", id), ("time", int()), ("changes", array(change))], false);
+    let any = |text: &str| json!({"description": text});
+    let change_value =
+        any("`{leadgen_id, page_id, form_id, ad_id, adgroup_id, created_time}`; ids as strings or numbers");
+    let change =
+        input(&[], &[("field", described(string(), "`leadgen` (others are ignored)")), ("value", change_value)], false);
+    let entry = input(&[], &[("id", any("the page id")), ("time", any("ignored")), ("changes", array(change))], false);
     input(&[("object", described(string(), "`page` for lead ads"))], &[("entry", array(entry))], false)
 }
 
