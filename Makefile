@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_INCREMENTAL ?= 0
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: dev hsm-evaluate test lint fmt unit spend-sync bench bench-cold-start bench-dashboard bench-spend-sync build-arm64 deploy clean-local
+.PHONY: dev hsm-evaluate test fuzz-contract lint fmt unit spend-sync bench bench-cold-start bench-dashboard bench-spend-sync build-arm64 deploy clean-local
 
 ## Run the product locally: moto + sandbox Meta/YCloud + every function on http://127.0.0.1:8080
 dev:
@@ -13,7 +13,8 @@ dev:
 hsm-evaluate:
 	@curl -s -X POST http://127.0.0.1:$${LOCAL_API_PORT:-8080}/__local/hsm-evaluate; echo
 
-## Every test: fmt, clippy -D warnings, unit + integration tests (moto started by the harness), cfn-lint
+## Every test: fmt, clippy -D warnings, unit + integration tests (moto started by the harness), cfn-lint,
+## the contract fuzzer (schemathesis against the local stack on free ports)
 test:
 	@scripts/bootstrap.sh
 	cargo fmt --all -- --check
@@ -21,7 +22,12 @@ test:
 	@mkdir -p target
 	set -o pipefail; cargo test --workspace --locked 2>&1 | tee target/test-output.log
 	.venv/bin/cfn-lint infra/template.yaml
+	scripts/fuzz-contract.sh
 	@scripts/test-summary.sh target/test-output.log
+
+## The contract fuzzer alone: every route of GET /openapi.json, schemathesis against the local stack
+fuzz-contract:
+	@scripts/fuzz-contract.sh
 
 fmt:
 	cargo fmt --all

@@ -16,6 +16,7 @@
 //!   503 and malformed switches): where `FX_PROVIDER_URL` points locally.
 
 pub mod call_log;
+mod contract;
 pub mod demo;
 pub mod http1;
 pub mod jobs;

@@ -93,6 +93,7 @@ pub fn routes() -> Vec<Route> {
             handler: |app, req| Box::pin(automation_rules::handle(app, req)),
         },
         Route { endpoint: &hsm_templates::ENDPOINT, handler: |app, req| Box::pin(hsm_templates::handle(app, req)) },
+        Route { endpoint: &openapi::ENDPOINT, handler: |_, req| Box::pin(async move { openapi::handle(&req) }) },
     ]
 }
 

@@ -95,10 +95,12 @@ async fn main() -> Result<(), BoxError> {
     // moto delivers no bus events: the OAuth callback's meta.connected job runs here, after the
     // redirect, as the bus rule runs it in AWS.
     let jobs = local_stack::jobs::wire(&mut app);
+    // Fewer days start faster (the contract fuzzer seeds 7).
+    let days: i64 = env_or("LOCAL_DEMO_DAYS", "30").parse().map_err(|_| "LOCAL_DEMO_DAYS must be a number of days")?;
     if demo::seed(app.profiles.as_ref(), clock.now()).await? {
-        println!("Seeding 30 days of demo leads, opportunities, sales and Meta spend for tenant 1 …");
+        println!("Seeding {days} days of demo leads, opportunities, sales and Meta spend for tenant 1 …");
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), app.config.table_name.clone());
-        let n = demo::seed_dashboard(&store, clock.now(), 30).await?;
+        let n = demo::seed_dashboard(&store, clock.now(), days).await?;
         println!(
             "  {n} CRM events applied; connect ad account {} in the wizard to see its spend.",
             demo::DEMO_AD_ACCOUNT

@@ -1,0 +1,178 @@
+//! The Meta connection: token status, OAuth login and callback, disconnect, the account picker,
+//! the tenant's deployment config, and the lead-ads webhook.
+
+use crm_shared::platform::auth::Access;
+use serde_json::{json, Value};
+
+use super::ops::{Guard, Op};
+use super::schema::*;
+
+const ANY: Guard = Guard::Jwt(Access::AnyRole);
+const MANAGE: Guard = Guard::Jwt(Access::Manage);
+
+pub fn schemas() -> Vec<(&'static str, Value)> {
+    let token_status = object(&[
+        ("status", one_of_strings(&["connected", "expired", "missing"])),
+        ("connected", boolean()),
+        ("expires_at", nullable(date_time())),
+        ("expires_soon", described(boolean(), "expires in less than 7 days")),
+        ("days_left", nullable(int())),
+        ("data_access_expires_at", nullable(date_time())),
+        ("needs_reconnect", boolean()),
+        ("scopes", array(string())),
+        ("business_id", nullable(string())),
+        ("business_name", nullable(string())),
+        ("ad_account_ids", array(string())),
+        ("ad_account_name", nullable(string())),
+        ("connected_at", nullable(date_time())),
+    ]);
+    let ad_account = object(&[
+        ("id", described(json!({"type": "string", "pattern": "^act_[0-9]+$"}), "`act_<account_id>`")),
+        ("account_id", string()),
+        ("name", string()),
+        ("currency", nullable(string())),
+        ("timezone_name", nullable(string())),
+        ("account_status", described(int(), "Meta's number: 1 = active, 2 = disabled, 3 = unsettled, …")),
+    ]);
+    let delivery_report = object(&[
+        ("received", int()),
+        ("created", int()),
+        ("duplicates", int()),
+        ("unknown_page", int()),
+        ("invalid", int()),
+        ("awaiting_reconnect", int()),
+        ("failed", int()),
+        ("pending", int()),
+    ]);
+    vec![
+        ("TokenStatus", token_status),
+        ("AdAccount", ad_account),
+        ("Business", object(&[("id", string()), ("name", string())])),
+        ("DeliveryReport", delivery_report),
+    ]
+}
+
+fn connect_request() -> Value {
+    let ids = json!({"type": ["array", "null"], "items": {"type": "string"}});
+    input(
+        &[],
+        &[
+            ("account_id", described(nullable(string()), "`act_…` (the frontend's wizard)")),
+            ("account_name", nullable(string())),
+            ("business_id", described(nullable(string()), "with `ad_account_ids`")),
+            ("ad_account_ids", ids),
+            (
+                "reporting_currency",
+                described(nullable(currency()), "sets the reporting currency explicitly (ISO 4217)"),
+            ),
+        ],
+        false,
+    )
+}
+
+fn connect_result() -> Value {
+    object(&[
+        ("connected", boolean()),
+        ("business_id", nullable(string())),
+        ("business_name", nullable(string())),
+        ("ad_account_ids", array(string())),
+        ("ad_account_name", nullable(string())),
+        ("primary_account", reference("AdAccount")),
+        ("reporting_time_zone", nullable(string())),
+        ("currency", nullable(string())),
+    ])
+}
+
+fn redirect() -> Value {
+    json!({
+        "description": "always a redirect: `{FRONTEND_URL}/crm/marketing?success=connected` or `?error=<code>` (`invalid_state`, `access_denied`, `token_exchange_failed`, `auth_failed`, `missing_tenant`)",
+        "headers": {"Location": {"required": true, "schema": {"type": "string"}}},
+    })
+}
+
+pub fn operations() -> Vec<Op> {
+    vec![
+        Op::new("GET", "/crm/marketing/token-status", "meta-token-status", ANY, "Meta connection state of the tenant")
+            .ok_with(reference("TokenStatus"), &[("needs_reconnect", boolean()), ("days_left", nullable(int()))]),
+        Op::new("GET", "/crm/auth/meta/url", "meta-auth-url", MANAGE, "Meta login-dialog URL")
+            .describe("Our own signed, single-use state bound to tenant and user; any incoming `state` is ignored.")
+            .query("state", string(), "ignored (the frontend sends `tenant_<x>`)")
+            .ok(object(&[("auth_url", json!({"type": "string", "format": "uri"})), ("expires_in", int())]))
+            .errors(&[502, 503]),
+        Op::new("GET", "/crm/auth/meta/callback", "meta-auth-callback", Guard::Public, "Meta's OAuth redirect")
+            .describe("No JWT: the signed, single-use state identifies tenant and user. Never a JSON page.")
+            .query("code", string(), "Meta's authorization code")
+            .query("state", string(), "the state issued by `/crm/auth/meta/url`")
+            .query("error", string(), "set by Meta when the user declined")
+            .query("error_reason", string(), "Meta's reason")
+            .query("error_description", string(), "Meta's text")
+            .response(302, redirect()),
+        Op::new("POST", "/crm/auth/meta/disconnect", "meta-auth-disconnect", MANAGE, "Disconnect Meta")
+            .describe("Best-effort `DELETE /me/permissions` at Meta, then the stored connection is deleted.")
+            .ok(object(&[
+                ("disconnected", boolean()),
+                ("was_connected", boolean()),
+                ("revoked_at_meta", boolean()),
+                ("message", string()),
+            ])),
+        Op::new("GET", "/crm/marketing/meta-portfolios", "meta-portfolios", ANY, "Business Managers of the connected user")
+            .ok(array(reference("Business")))
+            .errors(&[409, 502, 503]),
+        Op::new("GET", "/crm/marketing/meta-accounts", "meta-accounts", ANY, "Ad accounts of a business or of the user")
+            .query("portfolio_id", json!({"type": "string", "pattern": "^[0-9]+$"}), "a business id (digits); else the user's accounts")
+            .example("portfolio_id", json!("9100000000001"))
+            .ok(array(reference("AdAccount")))
+            .errors(&[400, 409, 502, 503]),
+        Op::new("POST", "/crm/marketing/connect", "meta-connect", MANAGE, "Select the ad accounts to report on")
+            .describe("`{account_id, account_name}` or `{business_id, ad_account_ids}`; ids must be visible to the stored token (else 400).")
+            .body(connect_request())
+            .body_example(json!({"account_id": "act_5100000001001", "account_name": "Owned account 1 of business 1"}))
+            .ok(connect_result())
+            .errors(&[409, 502, 503]),
+        Op::new("GET", "/admin/config/deployment", "admin-deployment-config", ANY, "The tenant's display name and reporting settings")
+            .ok(object(&[
+                ("company_name", string()),
+                ("tenant_id", int()),
+                ("reporting_time_zone", nullable(string())),
+                ("currency", nullable(string())),
+            ]))
+            .errors(&[404]),
+    ]
+}
+
+/// Meta's lead-ads delivery. Parsed leniently, as Meta's own test deliveries vary: other
+/// `object`s and fields are ignored, a `leadgen` change without usable ids is counted `invalid`.
+fn delivery() -> Value {
+    let any = |text: &str| json!({"description": text});
+    let change_value =
+        any("`{leadgen_id, page_id, form_id, ad_id, adgroup_id, created_time}`; ids as strings or numbers");
+    let change =
+        input(&[], &[("field", described(string(), "`leadgen` (others are ignored)")), ("value", change_value)], false);
+    let entry = input(&[], &[("id", any("the page id")), ("time", any("ignored")), ("changes", array(change))], false);
+    input(&[("object", described(string(), "`page` for lead ads"))], &[("entry", array(entry))], false)
+}
+
+/// `events/meta-leadgen-webhook.json`: two leads of the sandbox's page.
+fn sample_delivery() -> Value {
+    serde_json::from_str(include_str!("../../../../events/meta-leadgen-webhook.json")).unwrap_or(Value::Null)
+}
+
+pub fn webhook_operations() -> Vec<Op> {
+    let path = "/crm/webhooks/meta";
+    vec![
+        Op::new("GET", path, "meta-webhook", Guard::Public, "Meta's subscription handshake")
+            .query("hub.mode", string(), "`subscribe`")
+            .query("hub.verify_token", string(), "must equal the configured verify token")
+            .query("hub.challenge", string(), "echoed back as plain text (digits only)")
+            .example("hub.mode", json!("subscribe"))
+            .example("hub.challenge", json!("1158201444"))
+            .response(200, json!({"description": "the challenge", "content": {"text/plain": {"schema": string()}}}))
+            .errors(&[400, 403, 429, 500]),
+        Op::new("POST", path, "meta-webhook", Guard::Signed("metaSignature"), "Signed lead-ads deliveries")
+            .describe("Leads become `META_ADS` CRM leads idempotently; leads still open → 503 so Meta re-delivers.")
+            .body(delivery())
+            .body_example(sample_delivery())
+            .ok(reference("DeliveryReport"))
+            .errors(&[503]),
+    ]
+}
