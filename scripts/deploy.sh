@@ -50,6 +50,8 @@ PY
 
 sam validate --lint -t infra/template.yaml
 # --beta-features: the rust-cargolambda build method is a beta feature of SAM CLI.
-# --language-extensions: expand AWS::LanguageExtensions (the alarm loops) the way CloudFormation will.
+# --language-extensions: SAM CLI reads the Fn::ForEach alarm loops (AWS::LanguageExtensions) instead
+# of failing on them; the loops stay in the uploaded template, CloudFormation expands them.
 sam build --beta-features --language-extensions -t infra/template.yaml --build-dir .aws-sam/build
-sam deploy --config-file "$config" --config-env "$stage" --template-file .aws-sam/build/template.yaml
+sam deploy --language-extensions --config-file "$config" --config-env "$stage" \
+  --template-file .aws-sam/build/template.yaml
