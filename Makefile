@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_INCREMENTAL ?= 0
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: dev hsm-evaluate test fuzz-contract lint fmt unit spend-sync bench bench-cold-start bench-dashboard bench-spend-sync build-arm64 deploy clean-local
+.PHONY: dev hsm-evaluate test fuzz-contract lint fmt unit spend-sync bench bench-cold-start bench-dashboard bench-spend-sync validate package deploy clean-local
 
 ## Run the product locally: moto + sandbox Meta/YCloud + every function on http://127.0.0.1:8080
 dev:
@@ -13,21 +13,30 @@ dev:
 hsm-evaluate:
 	@curl -s -X POST http://127.0.0.1:$${LOCAL_API_PORT:-8080}/__local/hsm-evaluate; echo
 
-## Every test: fmt, clippy -D warnings, unit + integration tests (moto started by the harness), cfn-lint,
-## the contract fuzzer (schemathesis against the local stack on free ports)
+# Deploy tools live in their own venv (scripts/bootstrap.sh); SAM CLI telemetry stays off.
+SAM := SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/.venv-deploy/bin:$$PATH" sam
+
+## Every test: fmt, clippy -D warnings, unit + integration tests (moto started by the harness),
+## `sam validate --lint` (cfn-lint with SAM's view of the template), the contract fuzzer
+## (schemathesis against the local stack on free ports)
 test:
-	@scripts/bootstrap.sh
+	@scripts/bootstrap.sh test
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	@mkdir -p target
 	set -o pipefail; cargo test --workspace --locked 2>&1 | tee target/test-output.log
-	.venv/bin/cfn-lint infra/template.yaml
+	$(SAM) validate --lint -t infra/template.yaml
 	scripts/fuzz-contract.sh
 	@scripts/test-summary.sh target/test-output.log
 
 ## The contract fuzzer alone: every route of GET /openapi.json, schemathesis against the local stack
 fuzz-contract:
 	@scripts/fuzz-contract.sh
+
+## The template alone: sam validate --lint
+validate:
+	@scripts/bootstrap.sh test
+	$(SAM) validate --lint -t infra/template.yaml
 
 fmt:
 	cargo fmt --all
@@ -49,11 +58,19 @@ bench-dashboard:
 bench-spend-sync:
 	@scripts/bench-spend-sync.sh
 
-## Production build for Lambda (Graviton): needs `make dev` once (installs cargo-lambda)
-build-arm64:
-	@scripts/bootstrap.sh dev
-	rustup target add aarch64-unknown-linux-gnu
-	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release --arm64
+## Every function's Lambda package (arm64 release, zip holding only `bootstrap`), then their
+## listing with sizes; FUNCTIONS="a b" packages only those. One cargo run per function, so each is
+## built with its own features, as sam build does.
+FUNCTIONS ?= $(notdir $(wildcard functions/*))
+package:
+	@scripts/bootstrap.sh deploy
+	@for f in $(FUNCTIONS); do \
+	  echo "package: $$f" >&2; \
+	  PATH="$(CURDIR)/.venv-deploy/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip -p "$$f" || exit 1; \
+	done
+	@scripts/list-packages.sh $(FUNCTIONS)
 
-deploy: build-arm64
-	sam deploy --guided --template-file infra/template.yaml
+## Deploy a stage of infra/samconfig.toml: sam validate --lint -> sam build -> sam deploy
+STAGE ?=
+deploy:
+	@scripts/deploy.sh "$(STAGE)"

@@ -75,6 +75,73 @@ pub fn functions(text: &str) -> Vec<TemplateFunction> {
     out.into_iter().filter(|f| f.binary.is_some()).collect()
 }
 
+fn indent_of(line: &str) -> usize {
+    line.len() - line.trim_start().len()
+}
+
+/// Whether a line ends the block opened at `indent` (a key at the same or a lesser indent).
+fn closes(line: &str, indent: usize) -> bool {
+    let t = line.trim_start();
+    !t.is_empty() && !t.starts_with('#') && indent_of(line) <= indent
+}
+
+/// The lines under a key written `  <key>:` at indent 2 (a parameter, a resource, a condition, a
+/// loop or a `Globals` section), up to the next key at indent 2 or less.
+pub fn block<'a>(text: &'a str, key: &str) -> Option<Vec<&'a str>> {
+    let head = format!("  {key}:");
+    let mut lines = text.lines().skip_while(|l| l.trim_end() != head);
+    lines.next()?;
+    Some(lines.take_while(|l| !closes(l, 2)).collect())
+}
+
+/// The collection of a `Fn::ForEach::<loop_name>` loop written in block style (`    - - A` then
+/// `      - B` lines).
+pub fn foreach_collection(text: &str, loop_name: &str) -> Vec<String> {
+    let Some(lines) = block(text, &format!("Fn::ForEach::{loop_name}")) else { return vec![] };
+    let mut items = Vec::new();
+    for line in lines.iter().skip_while(|l| !l.starts_with("    - - ")) {
+        if let Some(item) = line.strip_prefix("    - - ").or_else(|| line.strip_prefix("      - ")) {
+            items.push(item.trim().to_string());
+        } else {
+            break;
+        }
+    }
+    items
+}
+
+/// Every `AWS::CloudWatch::Alarm` of the template (plain or inside a loop): the lines of its
+/// definition from its `Type` line to the next key at a lesser indent.
+pub fn alarms(text: &str) -> Vec<Vec<&str>> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim() == "Type: AWS::CloudWatch::Alarm" {
+            let indent = indent_of(line);
+            let body = lines[i + 1..].iter().take_while(|l| !closes(l, indent - 1)).copied().collect();
+            out.push(body);
+        }
+    }
+    out
+}
+
+/// Logical ids of the resources of a type (keys at indent 2 followed by their `Type` line).
+pub fn resources_of_type(text: &str, ty: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .windows(2)
+        .filter(|w| indent_of(w[0]) == 2 && w[1].trim() == format!("Type: {ty}"))
+        .map(|w| w[0].trim().trim_end_matches(':').to_string())
+        .collect()
+}
+
+/// The value of `key: value` among `lines` (first occurrence, trimmed, quotes removed).
+pub fn property<'a>(lines: &[&'a str], key: &str) -> Option<&'a str> {
+    lines.iter().find_map(|l| {
+        let t = l.trim_start().strip_prefix(key)?.strip_prefix(':')?;
+        Some(t.trim().trim_matches('"'))
+    })
+}
+
 /// `meta-token-status` → `MetaTokenStatusFunction`.
 pub fn logical_id(name: &str) -> String {
     let mut id: String = name
@@ -91,6 +158,8 @@ pub fn logical_id(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
+
+    use crm_shared::platform::metrics;
 
     use super::*;
     use crate::routes::routes;
@@ -174,6 +243,174 @@ mod tests {
         for banned in ["name = \"openssl\"", "name = \"openssl-sys\"", "name = \"native-tls\""] {
             assert!(!lock.contains(banned), "Cargo.lock contains {banned}: TLS must be rustls only");
         }
+    }
+
+    /// What every alarm notifies: the topic when `AlarmTopicArn` is set, nothing otherwise.
+    const TOPIC_ACTIONS: &str = "!If [HasAlarmTopic, [!Ref AlarmTopicArn], !Ref AWS::NoValue]";
+
+    #[test]
+    fn every_function_has_errors_and_throttles_alarms() {
+        let text = template_text();
+        let listed: BTreeSet<String> = foreach_collection(&text, "FunctionAlarms").into_iter().collect();
+        let fns: BTreeSet<String> =
+            functions(&text).into_iter().map(|f| f.logical_id.trim_end_matches("Function").to_string()).collect();
+        assert!(!fns.is_empty());
+        assert_eq!(listed, fns, "Fn::ForEach::FunctionAlarms must list every function of the template, once each");
+        let body = block(&text, "Fn::ForEach::FunctionAlarms").expect("loop");
+        for (key, metric) in [("${Name}ErrorsAlarm:", "Errors"), ("${Name}ThrottlesAlarm:", "Throttles")] {
+            let start = body.iter().position(|l| l.trim_start().trim_start_matches("- ") == key);
+            let alarm = &body[start.unwrap_or_else(|| panic!("{key} missing from the loop"))..];
+            assert_eq!(property(alarm, "Namespace"), Some("AWS/Lambda"), "{key}");
+            assert_eq!(property(alarm, "MetricName"), Some(metric), "{key}");
+            assert_eq!(
+                property(alarm, "Dimensions"),
+                Some(r#"[{ Name: FunctionName, Value: { Ref: !Sub "${Name}Function" } }]"#),
+                "{key} must watch the loop's own function"
+            );
+            assert_eq!(property(alarm, "Threshold"), Some("1"), "{key}: one failure is worth a look");
+        }
+    }
+
+    #[test]
+    fn every_dead_letter_queue_has_an_alarm() {
+        let text = template_text();
+        let lines: Vec<&str> = text.lines().collect();
+        // A dead-letter queue: named so, or named as one (Lambda DeadLetterQueue TargetArn, a
+        // rule's DeadLetterConfig Arn, an SQS RedrivePolicy deadLetterTargetArn).
+        let is_dlq = |q: &str| {
+            q.ends_with("DeadLetterQueue")
+                || lines.windows(3).any(|w| {
+                    w[0].to_ascii_lowercase().contains("deadletter")
+                        && w.iter().any(|l| l.contains(&format!("{q}.Arn")))
+                })
+        };
+        let dlqs: BTreeSet<String> =
+            resources_of_type(&text, "AWS::SQS::Queue").into_iter().filter(|q| is_dlq(q)).collect();
+        assert!(dlqs.len() >= 2, "expected the crm-events and spend-sync dead-letter queues, found {dlqs:?}");
+        let alarmed: BTreeSet<String> = foreach_collection(&text, "DeadLetterAlarms").into_iter().collect();
+        assert_eq!(alarmed, dlqs, "Fn::ForEach::DeadLetterAlarms must list every dead-letter queue");
+        let body = block(&text, "Fn::ForEach::DeadLetterAlarms").expect("loop");
+        assert_eq!(property(&body, "MetricName"), Some("ApproximateNumberOfMessagesVisible"));
+        assert_eq!(
+            property(&body, "Dimensions"),
+            Some(r#"[{ Name: QueueName, Value: !GetAtt [!Sub "${Queue}", QueueName] }]"#)
+        );
+        assert_eq!(property(&body, "Threshold"), Some("0"));
+        assert_eq!(property(&body, "ComparisonOperator"), Some("GreaterThanThreshold"), "any message alarms");
+    }
+
+    #[test]
+    fn every_alarm_notifies_the_topic_only_under_its_condition() {
+        let text = template_text();
+        let all = alarms(&text);
+        assert!(all.len() >= 6, "expected the loops and the standalone alarms, found {}", all.len());
+        for alarm in &all {
+            let desc = property(alarm, "AlarmDescription").unwrap_or("?");
+            assert_eq!(property(alarm, "AlarmActions"), Some(TOPIC_ACTIONS), "{desc}");
+            assert_eq!(property(alarm, "OKActions"), Some(TOPIC_ACTIONS), "{desc}");
+            for line in alarm.iter().filter(|l| l.contains("Actions")) {
+                let key = line.trim_start().split(':').next().unwrap_or("");
+                assert!(["AlarmActions", "OKActions"].contains(&key), "{desc}: unexpected {key}");
+            }
+            assert_eq!(property(alarm, "TreatMissingData"), Some("notBreaching"), "{desc}");
+        }
+        let param = block(&text, "AlarmTopicArn").expect("AlarmTopicArn parameter");
+        assert_eq!(property(&param, "Default"), Some(""), "the topic is optional");
+        assert!(
+            text.contains("\n  HasAlarmTopic: !Not [!Equals [!Ref AlarmTopicArn, \"\"]]\n"),
+            "condition HasAlarmTopic = AlarmTopicArn set"
+        );
+    }
+
+    #[test]
+    fn named_alarms_watch_what_the_issue_asks() {
+        let text = template_text();
+        let all = alarms(&text);
+        let find = |ns: &str, metric: &str| {
+            all.iter().any(|a| {
+                a.iter().any(|l| l.trim() == format!("Namespace: {ns}"))
+                    && a.iter().any(|l| l.trim() == format!("MetricName: {metric}"))
+            })
+        };
+        assert!(find("AWS/ApiGateway", "5xx") && find("AWS/ApiGateway", "Count"), "API 5xx rate");
+        assert!(
+            find("AWS/DynamoDB", "ReadThrottleEvents") && find("AWS/DynamoDB", "WriteThrottleEvents"),
+            "table throttles"
+        );
+        assert!(find(metrics::NAMESPACE, metrics::names::SPEND_SYNC_TENANTS_FAILED), "spend-sync failed tenants");
+        assert!(find(metrics::NAMESPACE, metrics::names::EARLY_EVENTS_EXPIRED), "early events given up on");
+        // Custom-metric alarms use only names the code emits.
+        let emitted = [
+            metrics::names::REQUESTS,
+            metrics::names::SPEND_SYNC_TENANTS_OK,
+            metrics::names::SPEND_SYNC_TENANTS_FAILED,
+            metrics::names::SPEND_SYNC_LAG_SECONDS,
+            metrics::names::HSM_SENDS,
+            metrics::names::HSM_SEND_FAILURES,
+            metrics::names::HSM_DEFERRALS,
+            metrics::names::WEBHOOK_REJECTIONS,
+            metrics::names::META_CALLS,
+            metrics::names::META_THROTTLES,
+            metrics::names::META_TOKEN_EXPIRED,
+            metrics::names::EARLY_EVENTS_EXPIRED,
+        ];
+        for alarm in all.iter().filter(|a| property(a, "Namespace") == Some(metrics::NAMESPACE)) {
+            let name = property(alarm, "MetricName").unwrap_or("");
+            assert!(emitted.contains(&name), "alarm on {name}, which crm_shared::platform::metrics does not emit");
+        }
+        // The template's list of custom metrics names each of them.
+        for name in emitted {
+            assert!(text.contains(&format!("#   {name} ")), "the template's metric comment block lacks {name}");
+        }
+    }
+
+    #[test]
+    fn public_webhooks_and_crm_events_have_reserved_concurrency() {
+        let text = template_text();
+        for (id, param) in [
+            ("MetaWebhookFunction", "WebhookReservedConcurrency"),
+            ("YcloudWebhookFunction", "WebhookReservedConcurrency"),
+            ("CrmEventsFunction", "CrmEventsReservedConcurrency"),
+        ] {
+            let f = block(&text, id).unwrap_or_else(|| panic!("{id} missing"));
+            assert_eq!(property(&f, "ReservedConcurrentExecutions"), Some(format!("!Ref {param}").as_str()), "{id}");
+            let p = block(&text, param).unwrap_or_else(|| panic!("parameter {param} missing"));
+            let default: u32 = property(&p, "Default").and_then(|d| d.parse().ok()).expect("numeric default");
+            assert!((1..=100).contains(&default), "{param}: a sane default, got {default}");
+            assert_eq!(property(&p, "MinValue"), Some("1"), "{param}: 0 would stop the function");
+        }
+    }
+
+    #[test]
+    fn tracing_is_active_for_every_function() {
+        let text = template_text();
+        let globals = block(&text, "Function").expect("Globals.Function");
+        assert_eq!(property(&globals, "Tracing"), Some("Active"));
+        for line in text.lines().filter(|l| l.trim_start().starts_with("Tracing:")) {
+            assert_eq!(line.trim(), "Tracing: Active", "a function turns tracing off");
+        }
+    }
+
+    #[test]
+    fn stage_parameters_have_no_localhost_defaults_and_cors_allows_only_used_methods() {
+        let text = template_text();
+        for name in ["FrontendUrl", "CorsAllowedOrigins"] {
+            let p = block(&text, name).unwrap_or_else(|| panic!("parameter {name} missing"));
+            assert_eq!(property(&p, "Default"), None, "{name} must be required (no default)");
+            let pattern = property(&p, "AllowedPattern").unwrap_or("");
+            assert!(pattern.starts_with("^https://"), "{name} must be https-only, pattern {pattern:?}");
+        }
+        let localhost = text.lines().any(|l| !l.trim_start().starts_with('#') && l.contains("localhost"));
+        assert!(!localhost, "no localhost in the deployed template");
+        let used: BTreeSet<String> = functions(&text).into_iter().flat_map(|f| f.routes).map(|(m, _)| m).collect();
+        let api = block(&text, "HttpApi").expect("HttpApi");
+        let allowed: BTreeSet<String> = property(&api, "AllowMethods")
+            .expect("AllowMethods")
+            .trim_matches(|c| c == '[' || c == ']')
+            .split(',')
+            .map(|m| m.trim().to_string())
+            .collect();
+        assert_eq!(allowed, used, "CORS AllowMethods must be exactly the routes' methods");
     }
 
     #[test]
