@@ -6,8 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 
 use crate::platform::clock::{Clock, SystemClock};
 use crate::platform::config::{Config, ConfigError};
@@ -98,20 +97,7 @@ impl std::fmt::Debug for App {
     }
 }
 
-/// The AWS SDK config: region/credentials/endpoint from the standard env (`AWS_ENDPOINT_URL`
-/// points it at moto locally), with timeouts so a stuck call cannot eat the Lambda's budget.
-pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(5))
-                .operation_timeout(Duration::from_secs(12))
-                .build(),
-        )
-        .load()
-        .await
-}
+pub use crate::platform::sdk_config::load_sdk_config;
 
 impl App {
     /// Configuration from the process env plus real AWS adapters.
