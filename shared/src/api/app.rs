@@ -31,7 +31,7 @@ use crate::store::ratelimit::RateLimiter;
 use crate::store::spend::SpendStore;
 use crate::store::{DynamoStore, MetaConnectionStore, TenantProfileStore};
 
-/// The shared outbound HTTP client (rustls; its connection pool is reused across invocations).
+/// The shared outbound HTTP client (rustls on ring; its connection pool is reused across invocations).
 ///
 /// Built once per cold start; a client that cannot be built fails the start with a clear error,
 /// never a silent fallback to a client without timeouts. Per-request timeouts are set by each
@@ -41,6 +41,7 @@ pub struct HttpClient(reqwest::Client);
 
 impl HttpClient {
     pub fn new() -> Result<Self, ConfigError> {
+        crate::platform::sdk_config::install_crypto_provider();
         reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(20))
