@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::config::SharedCredentialsProvider;
 use chrono::{DateTime, TimeZone, Utc};
 use crm_shared::platform::auth::sign_hs256;
 use crm_shared::platform::clock::ManualClock;
@@ -35,12 +36,17 @@ pub fn moto_endpoint() -> &'static str {
 
 /// SDK config pointed at moto with dummy credentials.
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(moto_endpoint())
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await
+    let endpoint = moto_endpoint().to_string();
+    crm_shared::platform::sdk_config::sdk_config_from(|name| match name {
+        "AWS_REGION" => Some("us-east-1".to_string()),
+        "AWS_ENDPOINT_URL" => Some(endpoint.clone()),
+        _ => None,
+    })
+    .into_builder()
+    .credentials_provider(SharedCredentialsProvider::new(aws_sdk_dynamodb::config::Credentials::new(
+        "testing", "testing", None, None, "moto",
+    )))
+    .build()
 }
 
 /// One test's world: its own table, key, secrets and bus in moto, and an App over them.
@@ -296,6 +302,7 @@ pub async fn oauth_connect(env: &TestEnv, tenant: i64) {
     let cookie = login_cookie(&resp);
     let body: Value = serde_json::from_slice(resp.body().as_ref()).expect("auth url body");
     let auth_url = url::Url::parse(body["data"]["auth_url"].as_str().expect("auth_url")).expect("url");
+    crm_shared::platform::sdk_config::install_crypto_provider();
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let dialog = client.get(auth_url).send().await.expect("dialog");
     let loc = dialog.headers().get("location").and_then(|v| v.to_str().ok()).expect("location");

@@ -187,11 +187,8 @@ impl HttpConnector for Delayed {
 /// records its calls, each answered `delay` late; returns the log.
 pub fn record_dynamodb_calls(app: &mut App, sdk: &SdkConfig, delay: Duration) -> CallLog {
     let log = CallLog::default();
-    // The SDK's own default client (the SDK config names none unless one was set).
-    let inner = sdk.http_client().unwrap_or_else(|| {
-        use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-        aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::AwsLc)).build_https()
-    });
+    // The SDK config's client (ours, on ring), or the same one if the config names none.
+    let inner = sdk.http_client().unwrap_or_else(crm_shared::platform::sdk_config::sdk_http_client);
     let delayed = http_client_fn(move |settings, components| {
         SharedHttpConnector::new(Delayed { inner: inner.http_connector(settings, components), delay })
     });

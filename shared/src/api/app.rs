@@ -6,8 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 
 use crate::api::memo::TenantMemo;
 use crate::platform::clock::{Clock, SystemClock};
@@ -33,7 +32,7 @@ use crate::store::ratelimit::RateLimiter;
 use crate::store::spend::SpendStore;
 use crate::store::{DynamoStore, MetaConnectionStore, TenantProfileStore};
 
-/// The shared outbound HTTP client (rustls; its connection pool is reused across invocations).
+/// The shared outbound HTTP client (rustls on ring; its connection pool is reused across invocations).
 ///
 /// Built once per cold start; a client that cannot be built fails the start with a clear error,
 /// never a silent fallback to a client without timeouts. Per-request timeouts are set by each
@@ -43,6 +42,7 @@ pub struct HttpClient(reqwest::Client);
 
 impl HttpClient {
     pub fn new() -> Result<Self, ConfigError> {
+        crate::platform::sdk_config::install_crypto_provider();
         reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(20))
@@ -105,20 +105,7 @@ impl std::fmt::Debug for App {
     }
 }
 
-/// The AWS SDK config: region/credentials/endpoint from the standard env (`AWS_ENDPOINT_URL`
-/// points it at moto locally), with timeouts so a stuck call cannot eat the Lambda's budget.
-pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(5))
-                .operation_timeout(Duration::from_secs(12))
-                .build(),
-        )
-        .load()
-        .await
-}
+pub use crate::platform::sdk_config::load_sdk_config;
 
 impl App {
     /// Configuration from the process env plus real AWS adapters.

@@ -85,7 +85,7 @@ pub const ENV_VARS: &[(&str, &str, bool, &str)] = &[
     ("TENANT_RATE_LIMIT_PER_MINUTE", "1000", false, "requests per tenant per minute, all users and routes together"),
     ("MAX_BODY_BYTES", "65536", false, "largest accepted request body"),
     ("AUDIT_RETENTION_DAYS", "90", false, "audit records expire (TTL) after this many days"),
-    ("RUST_LOG", "info", false, "log filter (tracing EnvFilter syntax)"),
+    ("RUST_LOG", "info", false, "log filter: `level` and/or `target=level,...` (tracing Targets syntax)"),
     ("AWS_REGION", "(set by Lambda)", false, "AWS region"),
     ("AWS_ENDPOINT_URL", "(unset in AWS)", false, "SDK endpoint override: moto locally and in tests"),
 ];

@@ -1,5 +1,5 @@
 //! Runtime primitives every layer above may use: typed config and secrets, the API error type,
-//! auth (JWT, roles, admin token), crypto (KMS, HMAC), telemetry, the clock and the one
+//! auth (JWT, roles, admin token), crypto (KMS, HMAC), the AWS SDK config, telemetry, the clock and the one
 //! retry/backoff policy.
 //!
 //! Imports only [`crate::domain`]: the store uses the clock and retry policy, so platform sits
@@ -12,5 +12,6 @@ pub mod crypto;
 pub mod error;
 pub mod metrics;
 pub mod retry;
+pub mod sdk_config;
 pub mod secrets;
 pub mod telemetry;

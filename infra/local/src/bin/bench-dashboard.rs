@@ -59,7 +59,9 @@ fn warm_runs(scale: usize) -> usize {
 /// The SDK config of the functions, but with patient timeouts: moto scans its whole table for
 /// every `Query`, which takes seconds at 100k leads (DynamoDB's cost follows the items returned).
 async fn bench_sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    crm_shared::platform::sdk_config::load_sdk_config()
+        .await
+        .into_builder()
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
                 .connect_timeout(StdDuration::from_secs(5))
@@ -67,8 +69,7 @@ async fn bench_sdk_config() -> aws_config::SdkConfig {
                 .operation_timeout(StdDuration::from_secs(600))
                 .build(),
         )
-        .load()
-        .await
+        .build()
 }
 
 fn now() -> DateTime<Utc> {

@@ -62,7 +62,7 @@ async fn main() -> Result<(), BoxError> {
         // Meta's `limit=100`, as the client asks.
         s.page_size = 100;
     });
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let sdk = crm_shared::platform::sdk_config::load_sdk_config().await;
     let names = ResourceNames::unique("bench-sync");
     let secrets = vec![(SecretName::JwtSecretKey, "bench-jwt".to_string())];
     let provisioned = provision(&sdk, &names, &secrets).await?;
