@@ -72,3 +72,25 @@ pub fn caller_request(method: &str, uri: &str, tenant: i64, role: &str, body: &s
     }
     unit_request(method, uri, &headers, body)
 }
+
+/// An active Meta connection of `tenant`, connected and updated at `at`, with no token, scopes,
+/// accounts or revision: tests set what they are about with struct update syntax.
+pub fn active_connection(tenant: crate::domain::ids::TenantId, at: DateTime<Utc>) -> crate::store::MetaConnection {
+    crate::store::MetaConnection {
+        tenant_id: tenant,
+        token_ciphertext_b64: String::new(),
+        status: crate::store::ConnectionStatus::Active,
+        meta_user_id: None,
+        expires_at: None,
+        data_access_expires_at: None,
+        scopes: vec![],
+        business_id: None,
+        business_name: None,
+        ad_account_ids: vec![],
+        ad_account_name: None,
+        connected_at: at,
+        connected_by: "u".into(),
+        updated_at: at,
+        revision: None,
+    }
+}

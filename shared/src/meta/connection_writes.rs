@@ -141,21 +141,9 @@ mod tests {
 
     fn login(token: &str) -> MetaConnection {
         MetaConnection {
-            tenant_id: TenantId(1),
             token_ciphertext_b64: token.into(),
-            status: ConnectionStatus::Active,
             meta_user_id: Some("42".into()),
-            expires_at: None,
-            data_access_expires_at: None,
-            scopes: vec![],
-            business_id: None,
-            business_name: None,
-            ad_account_ids: vec![],
-            ad_account_name: None,
-            connected_at: now(),
-            connected_by: "u".into(),
-            updated_at: now(),
-            revision: None,
+            ..crate::testing::active_connection(TenantId(1), now())
         }
     }
 

@@ -115,30 +115,14 @@ mod tests {
     use super::*;
     use crate::store::memory::MemoryStore;
     use crate::store::pages::MemoryPageIndex;
-    use crate::store::{ConnectionStatus, MetaConnection};
+    use crate::store::MetaConnection;
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().expect("date")
     }
 
     fn connection(tenant: TenantId) -> MetaConnection {
-        MetaConnection {
-            tenant_id: tenant,
-            token_ciphertext_b64: String::new(),
-            status: ConnectionStatus::Active,
-            meta_user_id: None,
-            expires_at: None,
-            data_access_expires_at: None,
-            scopes: vec![],
-            business_id: None,
-            business_name: None,
-            ad_account_ids: vec![],
-            ad_account_name: None,
-            connected_at: now(),
-            connected_by: "u".into(),
-            updated_at: now(),
-            revision: None,
-        }
+        crate::testing::active_connection(tenant, now())
     }
 
     fn page(id: &str, name: &str) -> FacebookPage {
