@@ -55,11 +55,7 @@ impl RateLimiter for DynamoStore {
     async fn check(&self, bucket: &RateBucket, now: DateTime<Utc>, limit: u32) -> Result<RateDecision, StoreError> {
         let (minute, retry_after_secs) = window(now);
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(attr::PK, AttributeValue::S(bucket.0.clone()))
-            .key(attr::SK, AttributeValue::S(keys::rate_limit_sk(minute)))
+            .bucket_update(bucket, minute)
             .update_expression("ADD #c :one SET #ttl = if_not_exists(#ttl, :ttl)")
             .condition_expression("attribute_not_exists(#c) OR #c < :limit")
             .expression_attribute_names("#c", "count")
@@ -88,11 +84,7 @@ impl RateLimiter for DynamoStore {
     async fn release(&self, bucket: &RateBucket, now: DateTime<Utc>) -> Result<(), StoreError> {
         let (minute, _) = window(now);
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(attr::PK, AttributeValue::S(bucket.0.clone()))
-            .key(attr::SK, AttributeValue::S(keys::rate_limit_sk(minute)))
+            .bucket_update(bucket, minute)
             .update_expression("ADD #c :minus")
             .condition_expression("#c > :zero")
             .expression_attribute_names("#c", "count")
@@ -106,6 +98,21 @@ impl RateLimiter for DynamoStore {
             Err(e) if is_condition_failure(&e) => Ok(()),
             Err(e) => Err(StoreError::from_sdk(e)),
         }
+    }
+}
+
+impl DynamoStore {
+    /// An `UpdateItem` on `bucket`'s counter item of `minute` (the caller adds the expressions).
+    fn bucket_update(
+        &self,
+        bucket: &RateBucket,
+        minute: i64,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::PK, AttributeValue::S(bucket.0.clone()))
+            .key(attr::SK, AttributeValue::S(keys::rate_limit_sk(minute)))
     }
 }
 
