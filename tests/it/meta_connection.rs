@@ -69,7 +69,8 @@ async fn follow_dialog(auth_url: &Url) -> Url {
 /// Meta's redirect arriving at our callback (no JWT, no admin token: it is the browser).
 async fn callback(env: &TestEnv, callback_url: &Url) -> Response<Body> {
     let uri = format!("{}?{}", callback_url.path(), callback_url.query().unwrap_or(""));
-    meta_auth_callback::handle(&env.app, request("GET", &uri, None, None, None)).await
+    meta_auth_callback::handle(&env.app.restricted(meta_auth_callback::SECRETS), request("GET", &uri, None, None, None))
+        .await
 }
 
 fn with_state(callback_url: &Url, state: &str) -> Url {
@@ -300,8 +301,11 @@ async fn two_concurrent_callbacks_with_one_state_connect_once() {
 #[tokio::test]
 async fn callback_without_code_or_state_still_redirects() {
     let m = MetaTestEnv::new().await;
-    let resp =
-        meta_auth_callback::handle(&m.env.app, request("GET", "/crm/auth/meta/callback", None, None, None)).await;
+    let resp = meta_auth_callback::handle(
+        &m.env.app.restricted(meta_auth_callback::SECRETS),
+        request("GET", "/crm/auth/meta/callback", None, None, None),
+    )
+    .await;
     assert_eq!(redirect_error(&resp).as_deref(), Some("invalid_state"));
     let cb = follow_dialog(&auth_url(&m.env, 1).await).await;
     let state = query_of(&cb)["state"].clone();
@@ -309,7 +313,11 @@ async fn callback_without_code_or_state_still_redirects() {
         "/crm/auth/meta/callback?state={}",
         url::form_urlencoded::byte_serialize(state.as_bytes()).collect::<String>()
     );
-    let resp = meta_auth_callback::handle(&m.env.app, request("GET", &no_code, None, None, None)).await;
+    let resp = meta_auth_callback::handle(
+        &m.env.app.restricted(meta_auth_callback::SECRETS),
+        request("GET", &no_code, None, None, None),
+    )
+    .await;
     assert_eq!(redirect_error(&resp).as_deref(), Some("auth_failed"));
 }
 
@@ -773,7 +781,7 @@ async fn sample_api_gateway_events_drive_callback_and_connect() {
     event["rawQueryString"] = json!(cb.query().unwrap_or(""));
     event["queryStringParameters"] = json!({"code": q["code"], "state": q["state"]});
     let req = lambda_http::request::from_str(&event.to_string()).expect("API Gateway v2 event");
-    let resp = meta_auth_callback::handle(&m.env.app, req).await;
+    let resp = meta_auth_callback::handle(&m.env.app.restricted(meta_auth_callback::SECRETS), req).await;
     assert_eq!(query_of(&location(&resp)).get("success").map(String::as_str), Some("connected"));
 
     let mut event = sample_event("apigw-meta-connect.json");

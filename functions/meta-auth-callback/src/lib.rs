@@ -7,9 +7,15 @@
 use crm_shared::api::http::{run_endpoint, AuditNote, Endpoint, Reply, RequestCtx};
 use crm_shared::meta::login::{self, LoginRefused};
 use crm_shared::platform::auth::Access;
+use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
+
+/// The secrets this function resolves; nothing else is read. Public (Meta redirects the browser
+/// here): the signed OAuth `state` authenticates the call, so it gets the Meta app secret (state
+/// key, code exchange) and never the JWT key or admin token.
+pub const SECRETS: SecretNeeds = &[SecretName::MetaAppSecret];
 
 pub const ENDPOINT: Endpoint = Endpoint {
     name: "meta-auth-callback",

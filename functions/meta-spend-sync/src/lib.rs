@@ -22,10 +22,15 @@ use crm_shared::meta::insights::{
     fan_out, sync_tenant, FanOutSummary, TenantOutcome, TenantSync, SPEND_SYNC_REQUESTED,
 };
 use crm_shared::platform::retry::{Sleeper, TokioSleeper};
+use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 use crm_shared::store::StoreError;
 use crm_shared::App;
 use serde::Serialize;
 use serde_json::Value;
+
+/// The secrets this function resolves; nothing else is read. The Meta app secret
+/// (`appsecret_proof`); not an HTTP function, so no caller auth.
+pub const SECRETS: SecretNeeds = &[SecretName::MetaAppSecret];
 
 /// `detail-type` of the events EventBridge Scheduler rules send.
 pub const SCHEDULED_EVENT: &str = "Scheduled Event";
@@ -161,9 +166,8 @@ mod tests {
     }
 
     fn app() -> (App, crm_shared::api::app::InMemory) {
-        let config = Config::from_lookup(|k| match k {
+        let config = Config::from_lookup_for(SECRETS, |k| match k {
             "TABLE_NAME" => Some("t".into()),
-            "JWT_SECRET_KEY" => Some("k".into()),
             _ => None,
         })
         .unwrap_or_else(|e| panic!("{e}"));
