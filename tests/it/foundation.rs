@@ -244,6 +244,59 @@ async fn secrets_are_resolved_from_secrets_manager_arns() {
 }
 
 #[tokio::test]
+async fn a_jwt_key_under_32_bytes_in_secrets_manager_is_refused_when_resolved() {
+    let env = TestEnv::new().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&env.sdk);
+    let short = sm
+        .create_secret()
+        .name(format!("{}/short-jwt-key", env.resources.table))
+        .secret_string("only-31-bytes-of-jwt-key-here!!")
+        .send()
+        .await
+        .expect("create secret");
+    let arn = short.arn().expect("arn").to_string();
+    let mut config = (*env.app.config).clone();
+    for (name, source) in config.secret_sources.iter_mut() {
+        if *name == crm_shared::platform::secrets::SecretName::JwtSecretKey {
+            *source = crm_shared::platform::secrets::SecretSource::Arn(arn.clone());
+        }
+    }
+    let app = App::with_aws(config, &env.sdk, env.clock.clone()).expect("app");
+    // Signed with that very key: still refused, loudly, before any token is looked at.
+    let token = crm_shared::platform::auth::sign_hs256(
+        &json!({"user_id": "u", "role": "admin", "tenant_id": 1, "exp": t0().timestamp() + 60}),
+        b"only-31-bytes-of-jwt-key-here!!",
+    );
+    let req = request("GET", "/crm/marketing/token-status", Some(&token), Some(ADMIN_TOKEN), None);
+    let resp = meta_token_status::handle(&app, req).await;
+    assert_eq!(resp.status(), 500);
+    assert_eq!(body_json(&resp)["error"]["code"], "internal_error");
+}
+
+#[tokio::test]
+async fn jwt_issuer_and_audience_are_enforced_when_configured() {
+    let env = TestEnv::with_env(&[("JWT_ISSUER", "https://crm.example.com"), ("JWT_AUDIENCE", "marketing-hub")]).await;
+    let uri = "/crm/marketing/token-status";
+    let token = |extra: serde_json::Value| {
+        let mut c = json!({"user_id": "u", "role": "admin", "tenant_id": 41, "exp": t0().timestamp() + 60});
+        if let (Some(c), Some(extra)) = (c.as_object_mut(), extra.as_object()) {
+            c.extend(extra.clone());
+        }
+        crm_shared::platform::auth::sign_hs256(&c, JWT_KEY.as_bytes())
+    };
+    let call = |t: String| meta_token_status::handle(&env.app, request("GET", uri, Some(&t), Some(ADMIN_TOKEN), None));
+    // The harness's own JWTs carry neither claim: refused once the deployment pins them.
+    assert_eq!(call(jwt(41, "admin")).await.status(), 401);
+    assert_eq!(call(token(json!({"iss": "https://crm.example.com"}))).await.status(), 401, "no aud");
+    assert_eq!(call(token(json!({"iss": "https://other.example.com", "aud": "marketing-hub"}))).await.status(), 401);
+    assert_eq!(call(token(json!({"iss": "https://crm.example.com", "aud": "billing"}))).await.status(), 401);
+    let ok = call(token(json!({"iss": "https://crm.example.com", "aud": ["billing", "marketing-hub"]}))).await;
+    assert_eq!(ok.status(), 200, "{:?}", body_json(&ok));
+    let refused = env.items_with("AUDIT#UNAUTH#", "AUDIT#").await;
+    assert_eq!(refused.len(), 4, "every refusal audited");
+}
+
+#[tokio::test]
 async fn sample_api_gateway_event_is_served_with_cookie_auth() {
     let env = TestEnv::new().await;
     let mut event = sample_event("apigw-token-status.json");

@@ -17,7 +17,7 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use crate::api::app::App;
-use crate::platform::auth::{self, Access, Caller};
+use crate::platform::auth::{self, Access, Caller, JwtRules};
 use crate::platform::error::ApiError;
 use crate::platform::secrets::SecretName;
 
@@ -238,7 +238,11 @@ async fn admit(
     }
     let jwt_key = app.required_secret(SecretName::JwtSecretKey).await?;
     let admin = app.secrets().await?.get(SecretName::AdminToken).map(|s| s.expose());
-    let who = auth::identify(req.headers(), jwt_key.expose().as_bytes(), admin, now)?;
+    let jwt = &app.config.jwt;
+    let rules = JwtRules::new(jwt_key.expose().as_bytes())
+        .with_issuer(jwt.issuer.as_deref())
+        .with_audience(jwt.audience.as_deref());
+    let who = auth::identify(req.headers(), &rules, admin, now)?;
     let span = tracing::Span::current();
     span.record("tenant_id", who.tenant_id.0);
     span.record("user_id", who.user_id.as_str());
