@@ -4,6 +4,7 @@ mod automation;
 mod concurrency;
 mod crm_events;
 mod foundation;
+mod graph_wire;
 mod marketing;
 mod meta_connection;
 mod meta_webhook;

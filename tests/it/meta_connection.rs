@@ -177,8 +177,8 @@ async fn full_connect_flow_stores_an_encrypted_token_and_indexes_the_tenant() {
     assert_eq!(index_items(&m.env).await.iter().map(|i| s(i, "SK")).collect::<Vec<_>>(), vec!["T#1"]);
     assert!(m.env.items_with("OAUTH#", "OAUTH").await.is_empty());
 
-    // Short-lived exchange, long-lived exchange and debug_token each happened once.
-    assert_eq!(m.sandbox.with(|s| s.count_calls("/oauth/access_token")), 2);
+    // Short-lived exchange, long-lived exchange (POST forms) and debug_token each happened once.
+    assert_eq!(m.sandbox.with(|s| s.count_calls("POST /v21.0/oauth/access_token")), 2);
     assert_eq!(m.sandbox.with(|s| s.count_calls("/debug_token")), 1);
     // The callback is audited under the tenant and user its state proved.
     let audit = m.env.items_with("T#1", "AUDIT#").await;

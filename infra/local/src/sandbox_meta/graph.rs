@@ -7,13 +7,31 @@ impl SandboxMeta {
     pub(super) async fn answer(&self, req: hyper::Request<Incoming>) -> Resp {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let query: HashMap<String, String> = req
+        let mut query: HashMap<String, String> = req
             .uri()
             .query()
             .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
             .unwrap_or_default();
         if let Some(control) = path.strip_prefix("/__sandbox/") {
             return self.control(&method, control, &query);
+        }
+        // Secrets never in the URL: tokens come in `Authorization: Bearer`, the code exchange
+        // as a POST form (stricter than Meta, which also takes them in the query, so tests prove
+        // the product sends none). The header's token then stands in for `access_token` below,
+        // and goes into `paging.next` as Meta puts it there.
+        if let Some(resp) = refuse_secrets_in_url(&query) {
+            lock(&self.state).calls.push(format!("{method} {path}"));
+            return resp;
+        }
+        let bearer = bearer_token(req.headers());
+        let form_content = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        let form = read_form(req).await;
+        if let Some(token) = bearer {
+            query.insert("access_token".into(), token);
         }
         let delay = {
             let mut state = lock(&self.state);
@@ -67,7 +85,14 @@ impl SandboxMeta {
             return r;
         }
         match (method.clone(), segs) {
-            (Method::GET, ["oauth", "access_token"]) => self.access_token(&mut state, &query),
+            (Method::POST, ["oauth", "access_token"]) if form_content => self.access_token(&mut state, &form),
+            (_, ["oauth", "access_token"]) => graph_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                None,
+                "OAuthException",
+                "Sandbox Meta: the token exchange must be a POST with a form body",
+            ),
             (Method::GET, ["debug_token"]) => self.debug_token(&state, &query),
             (m, rest) => {
                 let user = match self.authenticate(&state, &query) {
@@ -250,5 +275,38 @@ impl SandboxMeta {
                 }
             }
         }
+    }
+}
+
+/// Query parameters that carry secrets (Sandbox Meta refuses them in any URL).
+pub const SECRET_QUERY_PARAMS: [&str; 4] = ["access_token", "client_secret", "code", "fb_exchange_token"];
+
+/// An error naming the first secret found in a Graph URL's query, if any.
+fn refuse_secrets_in_url(query: &HashMap<String, String>) -> Option<Resp> {
+    let found = SECRET_QUERY_PARAMS.iter().find(|p| query.contains_key(**p))?;
+    Some(graph_error(
+        StatusCode::BAD_REQUEST,
+        100,
+        None,
+        "OAuthException",
+        &format!("Sandbox Meta: {found} in the query string is refused (tokens go in Authorization: Bearer, the token exchange in a POST form)"),
+    ))
+}
+
+/// The token of `Authorization: Bearer …` (or Meta's older `OAuth …`).
+fn bearer_token(headers: &http::HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = v.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("oauth"))
+        .then(|| token.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
+/// A request body read as a URL-encoded form (empty when it is not one, or too large).
+async fn read_form(req: hyper::Request<Incoming>) -> HashMap<String, String> {
+    use http_body_util::BodyExt;
+    match http_body_util::Limited::new(req.into_body(), 64 * 1024).collect().await {
+        Ok(body) => url::form_urlencoded::parse(&body.to_bytes()).into_owned().collect(),
+        Err(_) => HashMap::new(),
     }
 }

@@ -3,10 +3,10 @@
 //! - `GET /{v}/dialog/oauth`: the login dialog; consents at once and redirects the browser to
 //!   `redirect_uri?code=…&state=…` (or `?error=access_denied&error_reason=user_denied…` when told
 //!   to decline);
-//! - `GET /{v}/oauth/access_token`: `code` → short-lived token, `grant_type=fb_exchange_token` →
-//!   long-lived token (`{access_token, token_type, expires_in}`);
-//! - `GET /{v}/debug_token`: `{data: {app_id, is_valid, expires_at, data_access_expires_at, scopes,
-//!   user_id}}` (asked with the app token `app_id|app_secret`);
+//! - `POST /{v}/oauth/access_token` (form body): `code` → short-lived token,
+//!   `grant_type=fb_exchange_token` → long-lived token (`{access_token, token_type, expires_in}`);
+//! - `GET /{v}/debug_token?input_token=`: `{data: {app_id, is_valid, expires_at,
+//!   data_access_expires_at, scopes, user_id}}` (asked with the app token `app_id|app_secret`);
 //! - `GET /{v}/me/businesses`, `/{v}/{business}/owned_ad_accounts`, `/client_ad_accounts`,
 //!   `/{v}/me/adaccounts`: cursor-paged (`paging.cursors`, `paging.next` with the token in it, as
 //!   Meta does);
@@ -35,7 +35,10 @@
 //!   (those days answer higher numbers, as when Meta restates), `max_insights_days` (longer ranges
 //!   answer code 100 / subcode 1487534), [`SandboxState::revoke_token`] (one token → 190).
 //!
-//! Every call with a user token must carry the right `appsecret_proof`. Errors have Meta's shape
+//! Tokens travel in `Authorization: Bearer` only: a Graph URL carrying `access_token` (or
+//! `client_secret`, `code`, `fb_exchange_token`) is refused, and the token exchange must be a POST
+//! form, so the tests prove no secret reaches a URL (Meta itself is more lenient). Every call
+//! with a user token must carry the right `appsecret_proof`. Errors have Meta's shape
 //! (`{"error": {message, type, code, error_subcode, fbtrace_id}}`) and responses carry
 //! `x-app-usage` / `x-business-use-case-usage`. Switches ([`SandboxState`], held by tests, or
 //! `POST /__sandbox/configure?…` for a browser session) make it throttle, fail transiently,
