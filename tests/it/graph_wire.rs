@@ -68,3 +68,30 @@ async fn the_login_exchanges_by_post_and_graph_calls_carry_the_token_in_the_head
     assert_eq!(resp.status(), 200, "{:?}", body_json(&resp));
     assert_eq!(m.sandbox.with(|s| s.permissions_revoked), 1);
 }
+
+#[tokio::test]
+async fn a_hostile_expires_in_connects_without_an_expiry_and_never_panics() {
+    let m = MetaTestEnv::new().await;
+    // debug_token says "never" (0), so the product reads the exchange's expires_in.
+    m.sandbox.with(|s| {
+        s.debug_never_expires = true;
+        s.long_lived_expires_in = Some(json!(i64::MAX));
+    });
+    oauth_connect(&m.env, 1).await;
+    let status = meta_token_status::handle(&m.env.app, admin_get(&m.env, "/crm/marketing/token-status")).await;
+    let body = body_json(&status);
+    assert_eq!(body["data"]["status"], "connected", "{body}");
+    assert_eq!(body["data"]["expires_at"], json!(null), "an expiry past any date is no expiry: {body}");
+
+    // A sane expires_in is still used when debug_token says nothing.
+    let m = MetaTestEnv::new().await;
+    m.sandbox.with(|s| {
+        s.debug_never_expires = true;
+        s.long_lived_expires_in = Some(json!(86_400 * 30));
+    });
+    oauth_connect(&m.env, 1).await;
+    let status = meta_token_status::handle(&m.env.app, admin_get(&m.env, "/crm/marketing/token-status")).await;
+    let expected = (t0() + chrono::Duration::days(30)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let got = body_json(&status)["data"]["expires_at"].as_str().unwrap_or_default().to_string();
+    assert_eq!(got.get(..19), expected.get(..19), "{got} vs {expected}");
+}

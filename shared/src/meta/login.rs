@@ -5,7 +5,7 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use url::Url;
 
@@ -210,7 +210,7 @@ async fn exchange_code(
         tracing::warn!(is_valid = info.is_valid, "debug_token refused the new token");
         return Err(LoginRefused::AuthFailed);
     }
-    let expires_at = info.expires_at.or_else(|| long.expires_in.filter(|s| *s > 0).map(|s| now + Duration::seconds(s)));
+    let expires_at = info.expires_at.or_else(|| long.expires_at(now));
     Ok(NewToken { token: long.token, info, expires_at })
 }
 

@@ -230,6 +230,11 @@ pub struct SandboxState {
     pub account_overrides: HashMap<String, (String, String)>,
     /// The query of every insights call (without token and proof).
     pub insights_queries: Vec<HashMap<String, String>>,
+    /// `expires_in` of the long-lived exchange's answer, as sent (`None` = 60 days); tests send
+    /// hostile values (huge, fractional).
+    pub long_lived_expires_in: Option<Value>,
+    /// `debug_token` says `expires_at: 0` (Meta's "never"), so the product falls back on `expires_in`.
+    pub debug_never_expires: bool,
     codes: HashMap<String, CodeGrant>,
     tokens: HashMap<String, TokenGrant>,
 }
@@ -268,6 +273,8 @@ impl Default for SandboxState {
             slow_jobs_above_days: None,
             account_overrides: HashMap::new(),
             insights_queries: Vec::new(),
+            long_lived_expires_in: None,
+            debug_never_expires: false,
             codes: HashMap::new(),
             tokens: HashMap::new(),
         }
