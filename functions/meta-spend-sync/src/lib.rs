@@ -53,7 +53,7 @@ pub fn invocation_of(payload: &Value) -> Invocation {
             _ => Invocation::Unrecognised("spend-sync.requested without an integer detail.tenant_id".into()),
         },
         Some(other) => {
-            Invocation::Unrecognised(format!("detail-type {:?}", other.chars().take(64).collect::<String>()))
+            Invocation::Unrecognised(format!("detail-type {:?}", crm_shared::platform::telemetry::bounded(other, 64)))
         }
         None => Invocation::Unrecognised("no detail-type".into()),
     }

@@ -105,7 +105,7 @@ impl YcloudError {
         let wa_code =
             err["whatsappApiError"]["code"].as_i64().or_else(|| err["whatsappApiError"]["code"].as_str()?.parse().ok());
         let code = err["code"].as_str().unwrap_or("").to_string();
-        let message = err["message"].as_str().unwrap_or("").chars().take(200).collect::<String>();
+        let message = crate::platform::telemetry::peer_text(err["message"].as_str().unwrap_or(""));
         let retry_after = retry_after.map(crate::platform::clock::peer_wait);
         match wa_code {
             Some(131050) => return Self::OptedOut,

@@ -19,6 +19,7 @@ use crate::meta::oauth_state::{self, StateClaims, StateKey, StoredState, STATE_T
 use crate::platform::auth::Caller;
 use crate::platform::config::Config;
 use crate::platform::secrets::SecretString;
+use crate::platform::telemetry::peer_text;
 use crate::store::connected_index::ConnectedTenant;
 use crate::store::ratelimit::{RateBucket, RateDecision};
 
@@ -136,7 +137,13 @@ async fn verified_state(
             *who = Some((c.tenant_id, c.user_id.clone()));
             let _ = app.oauth_states.take_state(&c.nonce, c.tenant_id, &c.user_id).await;
         }
-        tracing::info!(meta_error = error, "Meta login was not completed");
+        // Meta's (or anyone's) query values: bounded before they reach a log line.
+        tracing::info!(
+            meta_error = %peer_text(error),
+            meta_error_reason = %peer_text(param(query, "error_reason").unwrap_or("")),
+            meta_error_description = %peer_text(param(query, "error_description").unwrap_or("")),
+            "Meta login was not completed"
+        );
         return Err(if error == "access_denied" { LoginRefused::AccessDenied } else { LoginRefused::AuthFailed });
     }
     match claims {

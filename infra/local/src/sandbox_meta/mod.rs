@@ -577,39 +577,6 @@ impl SandboxMeta {
         }
         resp
     }
-
-    /// One page of `all`, with Meta's cursors and a `next` URL that carries the query (token included).
-    fn page(&self, state: &SandboxState, path: &str, q: &HashMap<String, String>, all: Vec<Value>) -> Resp {
-        let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(25).clamp(1, state.page_size.max(1));
-        let start = q
-            .get("after")
-            .and_then(|a| hex::decode(a).ok())
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.parse::<usize>().ok())
-            .unwrap_or(0)
-            .min(all.len());
-        let end = (start + limit).min(all.len());
-        let cursor = |i: usize| hex::encode(i.to_string());
-        let mut body = json!({ "data": all[start..end].to_vec() });
-        if end > start {
-            body["paging"] = json!({"cursors": {"before": cursor(start), "after": cursor(end)}});
-        }
-        if end < all.len() {
-            let base = if state.poison_next { Url::parse("http://attacker.invalid:9") } else { Ok(self.url.clone()) };
-            if let Ok(mut next) = base {
-                next.set_path(path);
-                {
-                    let mut pairs = next.query_pairs_mut();
-                    for (k, v) in q.iter().filter(|(k, _)| *k != "after") {
-                        pairs.append_pair(k, v);
-                    }
-                    pairs.append_pair("after", &cursor(end));
-                }
-                body["paging"]["next"] = json!(next.as_str());
-            }
-        }
-        json_resp(StatusCode::OK, body)
-    }
 }
 
 // ------------------------------------------------------------------------------- ads insights

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::platform::clock::peer_wait;
+use crate::platform::telemetry::peer_text;
 
 /// A Meta failure, typed by what the caller should do about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,7 +60,7 @@ pub fn classify(code: i64, subcode: Option<i64>, is_transient: bool, message: &s
         4 | 17 | 32 | 613 | 80000..=80014 => MetaError::Throttled { code, retry_after: None },
         1 | 2 => MetaError::Transient { code },
         _ if is_transient => MetaError::Transient { code },
-        _ => MetaError::Request { code, subcode, message: message.chars().take(300).collect() },
+        _ => MetaError::Request { code, subcode, message: peer_text(message) },
     }
 }
 
