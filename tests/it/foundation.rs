@@ -8,6 +8,7 @@ use crm_shared::domain::ids::TenantId;
 use crm_shared::domain::money::Currency;
 use crm_shared::domain::zone::Zone;
 use crm_shared::platform::secrets::SecretString;
+use crm_shared::store::audit::AuditLog;
 use crm_shared::store::ratelimit::{RateBucket, RateDecision, RateLimiter};
 use crm_shared::store::{ConnectionStatus, MetaConnection, TenantProfile};
 use crm_shared::App;
@@ -178,9 +179,41 @@ async fn audit_is_written_for_success_and_for_denied_requests() {
     assert_eq!(anon.len(), 1);
     assert_eq!(s(&anon[0], "outcome"), "denied");
     assert_eq!(s(&anon[0], "error_code"), "missing_token");
+    // Under its day's shard of the request id, and read back by the day's reader.
+    let rid = s(&anon[0], "request_id");
+    let pk = crm_shared::store::keys::unauthenticated_audit_pk(
+        t0().date_naive(),
+        crm_shared::store::keys::unauthenticated_audit_shard(&rid),
+    );
+    assert_eq!(s(&anon[0], "PK"), pk);
+    let read = env.store.unauthenticated(t0().date_naive(), 10).await.expect("read");
+    assert_eq!(read.iter().map(|e| e.request_id.clone()).collect::<Vec<_>>(), vec![rid]);
     // Audit never stores tokens or headers.
     let dump = format!("{:?}", env.all_items().await);
     assert!(!dump.contains(ADMIN_TOKEN) && !dump.contains("Bearer"));
+}
+
+#[tokio::test]
+async fn a_flood_of_unauthenticated_requests_spreads_over_the_audit_shards() {
+    let env = TestEnv::new().await;
+    let uri = "/crm/marketing/token-status";
+    for _ in 0..48 {
+        let resp =
+            meta_token_status::handle(&env.app, request("GET", uri, Some("not-a-jwt"), Some(ADMIN_TOKEN), None)).await;
+        assert_eq!(resp.status(), 401);
+    }
+    let anon = env.items_with("AUDIT#UNAUTH#", "AUDIT#").await;
+    assert_eq!(anon.len(), 48, "each refusal audited");
+    let mut per_partition: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for item in &anon {
+        let pk = item.get("PK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        assert!(pk.starts_with(&format!("AUDIT#UNAUTH#{}#", t0().format("%Y-%m-%d"))), "{pk}");
+        *per_partition.entry(pk).or_default() += 1;
+    }
+    // 48 random request ids over 16 shards: never one hot partition (p < 1e-9 of < 8 shards used).
+    assert!(per_partition.len() >= 8, "{per_partition:?}");
+    assert!(per_partition.values().all(|n| *n <= 12), "{per_partition:?}");
+    assert_eq!(env.store.unauthenticated(t0().date_naive(), 1000).await.expect("read").len(), 48);
 }
 
 #[tokio::test]
