@@ -13,7 +13,7 @@ use crate::platform::auth::sign_hs256;
 use crate::platform::clock::ManualClock;
 use crate::platform::config::Config;
 
-pub const UNIT_JWT_KEY: &str = "unit-jwt-key";
+pub const UNIT_JWT_KEY: &str = "unit-jwt-key-at-least-32-bytes-long";
 pub const UNIT_ADMIN_TOKEN: &str = "unit-admin-token";
 
 /// 2026-11-24T12:00:00Z, the instant every unit-test clock starts at.

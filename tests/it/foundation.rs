@@ -8,6 +8,7 @@ use crm_shared::domain::ids::TenantId;
 use crm_shared::domain::money::Currency;
 use crm_shared::domain::zone::Zone;
 use crm_shared::platform::secrets::SecretString;
+use crm_shared::store::audit::AuditLog;
 use crm_shared::store::ratelimit::{RateBucket, RateDecision, RateLimiter};
 use crm_shared::store::{ConnectionStatus, MetaConnection, TenantProfile};
 use crm_shared::App;
@@ -182,9 +183,41 @@ async fn audit_is_written_for_success_and_for_denied_requests() {
     assert_eq!(anon.len(), 1);
     assert_eq!(s(&anon[0], "outcome"), "denied");
     assert_eq!(s(&anon[0], "error_code"), "missing_token");
+    // Under its day's shard of the request id, and read back by the day's reader.
+    let rid = s(&anon[0], "request_id");
+    let pk = crm_shared::store::keys::unauthenticated_audit_pk(
+        t0().date_naive(),
+        crm_shared::store::keys::unauthenticated_audit_shard(&rid),
+    );
+    assert_eq!(s(&anon[0], "PK"), pk);
+    let read = env.store.unauthenticated(t0().date_naive(), 10).await.expect("read");
+    assert_eq!(read.iter().map(|e| e.request_id.clone()).collect::<Vec<_>>(), vec![rid]);
     // Audit never stores tokens or headers.
     let dump = format!("{:?}", env.all_items().await);
     assert!(!dump.contains(ADMIN_TOKEN) && !dump.contains("Bearer"));
+}
+
+#[tokio::test]
+async fn a_flood_of_unauthenticated_requests_spreads_over_the_audit_shards() {
+    let env = TestEnv::new().await;
+    let uri = "/crm/marketing/token-status";
+    for _ in 0..48 {
+        let resp =
+            meta_token_status::handle(&env.app, request("GET", uri, Some("not-a-jwt"), Some(ADMIN_TOKEN), None)).await;
+        assert_eq!(resp.status(), 401);
+    }
+    let anon = env.items_with("AUDIT#UNAUTH#", "AUDIT#").await;
+    assert_eq!(anon.len(), 48, "each refusal audited");
+    let mut per_partition: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for item in &anon {
+        let pk = item.get("PK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        assert!(pk.starts_with(&format!("AUDIT#UNAUTH#{}#", t0().format("%Y-%m-%d"))), "{pk}");
+        *per_partition.entry(pk).or_default() += 1;
+    }
+    // 48 random request ids over 16 shards: never one hot partition (p < 1e-9 of < 8 shards used).
+    assert!(per_partition.len() >= 8, "{per_partition:?}");
+    assert!(per_partition.values().all(|n| *n <= 12), "{per_partition:?}");
+    assert_eq!(env.store.unauthenticated(t0().date_naive(), 1000).await.expect("read").len(), 48);
 }
 
 #[tokio::test]
@@ -245,6 +278,59 @@ async fn secrets_are_resolved_from_secrets_manager_arns() {
     let resp = meta_token_status::handle(&broken, get("/crm/marketing/token-status", 1, "admin")).await;
     assert_eq!(resp.status(), 500, "a secret that cannot be read fails loudly, never falls back");
     assert_eq!(body_json(&resp)["error"]["code"], "internal_error");
+}
+
+#[tokio::test]
+async fn a_jwt_key_under_32_bytes_in_secrets_manager_is_refused_when_resolved() {
+    let env = TestEnv::new().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&env.sdk);
+    let short = sm
+        .create_secret()
+        .name(format!("{}/short-jwt-key", env.resources.table))
+        .secret_string("only-31-bytes-of-jwt-key-here!!")
+        .send()
+        .await
+        .expect("create secret");
+    let arn = short.arn().expect("arn").to_string();
+    let mut config = (*env.app.config).clone();
+    for (name, source) in config.secret_sources.iter_mut() {
+        if *name == crm_shared::platform::secrets::SecretName::JwtSecretKey {
+            *source = crm_shared::platform::secrets::SecretSource::Arn(arn.clone());
+        }
+    }
+    let app = App::with_aws(config, &env.sdk, env.clock.clone()).expect("app");
+    // Signed with that very key: still refused, loudly, before any token is looked at.
+    let token = crm_shared::platform::auth::sign_hs256(
+        &json!({"user_id": "u", "role": "admin", "tenant_id": 1, "exp": t0().timestamp() + 60}),
+        b"only-31-bytes-of-jwt-key-here!!",
+    );
+    let req = request("GET", "/crm/marketing/token-status", Some(&token), Some(ADMIN_TOKEN), None);
+    let resp = meta_token_status::handle(&app, req).await;
+    assert_eq!(resp.status(), 500);
+    assert_eq!(body_json(&resp)["error"]["code"], "internal_error");
+}
+
+#[tokio::test]
+async fn jwt_issuer_and_audience_are_enforced_when_configured() {
+    let env = TestEnv::with_env(&[("JWT_ISSUER", "https://crm.example.com"), ("JWT_AUDIENCE", "marketing-hub")]).await;
+    let uri = "/crm/marketing/token-status";
+    let token = |extra: serde_json::Value| {
+        let mut c = json!({"user_id": "u", "role": "admin", "tenant_id": 41, "exp": t0().timestamp() + 60});
+        if let (Some(c), Some(extra)) = (c.as_object_mut(), extra.as_object()) {
+            c.extend(extra.clone());
+        }
+        crm_shared::platform::auth::sign_hs256(&c, JWT_KEY.as_bytes())
+    };
+    let call = |t: String| meta_token_status::handle(&env.app, request("GET", uri, Some(&t), Some(ADMIN_TOKEN), None));
+    // The harness's own JWTs carry neither claim: refused once the deployment pins them.
+    assert_eq!(call(jwt(41, "admin")).await.status(), 401);
+    assert_eq!(call(token(json!({"iss": "https://crm.example.com"}))).await.status(), 401, "no aud");
+    assert_eq!(call(token(json!({"iss": "https://other.example.com", "aud": "marketing-hub"}))).await.status(), 401);
+    assert_eq!(call(token(json!({"iss": "https://crm.example.com", "aud": "billing"}))).await.status(), 401);
+    let ok = call(token(json!({"iss": "https://crm.example.com", "aud": ["billing", "marketing-hub"]}))).await;
+    assert_eq!(ok.status(), 200, "{:?}", body_json(&ok));
+    let refused = env.items_with("AUDIT#UNAUTH#", "AUDIT#").await;
+    assert_eq!(refused.len(), 4, "every refusal audited");
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ mod crm_events;
 mod early_events;
 mod foundation;
 mod fx_provider;
+mod graph_wire;
 mod isolation;
 mod marketing;
 mod meta_connection;

@@ -79,7 +79,8 @@ pub(crate) async fn dialog(env: &TestEnv, tenant: i64) -> Login {
 /// Meta's redirect arriving at our callback from the browser holding `cookie`.
 pub(crate) async fn callback(env: &TestEnv, callback_url: &Url, cookie: &str) -> Response<Body> {
     let uri = format!("{}?{}", callback_url.path(), callback_url.query().unwrap_or(""));
-    meta_auth_callback::handle(&env.app, callback_request(&uri, Some(cookie))).await
+    meta_auth_callback::handle(&env.app.restricted(meta_auth_callback::SECRETS), callback_request(&uri, Some(cookie)))
+        .await
 }
 
 pub(crate) fn with_state(callback_url: &Url, state: &str) -> Url {
@@ -180,8 +181,8 @@ async fn full_connect_flow_stores_an_encrypted_token_and_indexes_the_tenant() {
     assert_eq!(index_items(&m.env).await.iter().map(|i| s(i, "SK")).collect::<Vec<_>>(), vec!["T#1"]);
     assert!(m.env.items_with("OAUTH#", "OAUTH").await.is_empty());
 
-    // Short-lived exchange, long-lived exchange and debug_token each happened once.
-    assert_eq!(m.sandbox.with(|s| s.count_calls("/oauth/access_token")), 2);
+    // Short-lived exchange, long-lived exchange (POST forms) and debug_token each happened once.
+    assert_eq!(m.sandbox.with(|s| s.count_calls("POST /v21.0/oauth/access_token")), 2);
     assert_eq!(m.sandbox.with(|s| s.count_calls("/debug_token")), 1);
     // The callback is audited under the tenant and user its state proved.
     let audit = m.env.items_with("T#1", "AUDIT#").await;
@@ -314,8 +315,11 @@ async fn two_concurrent_callbacks_with_one_state_connect_once() {
 #[tokio::test]
 async fn callback_without_code_or_state_still_redirects() {
     let m = MetaTestEnv::new().await;
-    let resp =
-        meta_auth_callback::handle(&m.env.app, request("GET", "/crm/auth/meta/callback", None, None, None)).await;
+    let resp = meta_auth_callback::handle(
+        &m.env.app.restricted(meta_auth_callback::SECRETS),
+        request("GET", "/crm/auth/meta/callback", None, None, None),
+    )
+    .await;
     assert_eq!(redirect_error(&resp).as_deref(), Some("invalid_state"));
     let login = dialog(&m.env, 1).await;
     let cb = login.cb.clone();
@@ -324,7 +328,11 @@ async fn callback_without_code_or_state_still_redirects() {
         "/crm/auth/meta/callback?state={}",
         url::form_urlencoded::byte_serialize(state.as_bytes()).collect::<String>()
     );
-    let resp = meta_auth_callback::handle(&m.env.app, callback_request(&no_code, Some(&login.cookie))).await;
+    let resp = meta_auth_callback::handle(
+        &m.env.app.restricted(meta_auth_callback::SECRETS),
+        callback_request(&no_code, Some(&login.cookie)),
+    )
+    .await;
     assert_eq!(redirect_error(&resp).as_deref(), Some("auth_failed"));
 }
 
@@ -355,7 +363,7 @@ async fn sample_api_gateway_events_drive_callback_and_connect() {
     // API Gateway (v2) hands the browser's cookies over as `cookies`.
     event["cookies"] = json!([login.cookie]);
     let req = lambda_http::request::from_str(&event.to_string()).expect("API Gateway v2 event");
-    let resp = meta_auth_callback::handle(&m.env.app, req).await;
+    let resp = meta_auth_callback::handle(&m.env.app.restricted(meta_auth_callback::SECRETS), req).await;
     assert_eq!(query_of(&location(&resp)).get("success").map(String::as_str), Some("connected"));
 
     let mut event = sample_event("apigw-meta-connect.json");

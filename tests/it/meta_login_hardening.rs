@@ -65,7 +65,9 @@ async fn a_callback_without_the_binding_cookie_is_refused_and_spends_the_state()
     let m = MetaTestEnv::new().await;
     let login = dialog(&m.env, 1).await;
     let uri = format!("{}?{}", login.cb.path(), login.cb.query().unwrap_or(""));
-    let resp = meta_auth_callback::handle(&m.env.app, callback_request(&uri, None)).await;
+    let resp =
+        meta_auth_callback::handle(&m.env.app.restricted(meta_auth_callback::SECRETS), callback_request(&uri, None))
+            .await;
     assert_eq!(redirect_error(&resp).as_deref(), Some("invalid_state"));
     assert_eq!(set_cookies(&resp), vec![CLEARED.to_string()]);
     assert_eq!(exchanges(&m).await, 0, "the code is never exchanged");
@@ -231,7 +233,7 @@ async fn slow_callback(
         s.delay_next = 1;
         s.delay_ms = delay_ms;
     });
-    let app = m.env.app.clone();
+    let app = m.env.app.restricted(meta_auth_callback::SECRETS);
     let uri = format!("{}?{}", login.cb.path(), login.cb.query().unwrap_or(""));
     let task =
         tokio::spawn(

@@ -496,7 +496,7 @@ async fn a_lead_missing_from_webhooks_appears_after_reconciliation_exactly_once(
         .header("x-hub-signature-256", sig)
         .body(lambda_http::Body::Binary(body))
         .expect("request");
-    let resp = meta_webhook::handle(&m.env.app, req).await;
+    let resp = meta_webhook::handle(&m.env.app.restricted(meta_webhook::SECRETS), req).await;
     assert_eq!(resp.status(), 200, "{:?}", body_json(&resp));
     assert_eq!(lead_items(&m.env, 1).await.len(), 30);
 

@@ -17,7 +17,7 @@ use lambda_http::{Body, Request};
 use local_stack::provision::{provision, Provisioned, ResourceNames};
 use serde_json::{json, Value};
 
-pub const JWT_KEY: &str = "it-jwt-key";
+pub const JWT_KEY: &str = "it-jwt-key-at-least-32-bytes-long";
 pub const ADMIN_TOKEN: &str = "it-admin-token";
 
 static MOTO: OnceLock<String> = OnceLock::new();
@@ -308,7 +308,9 @@ pub async fn oauth_connect(env: &TestEnv, tenant: i64) {
     let loc = dialog.headers().get("location").and_then(|v| v.to_str().ok()).expect("location");
     let cb = url::Url::parse(loc).expect("callback url");
     let uri = format!("{}?{}", cb.path(), cb.query().unwrap_or(""));
-    let resp = meta_auth_callback::handle(&env.app, callback_request(&uri, Some(&cookie))).await;
+    // The callback as deployed: the Meta app secret only (no JWT key, no admin token).
+    let callback = env.app.restricted(meta_auth_callback::SECRETS);
+    let resp = meta_auth_callback::handle(&callback, callback_request(&uri, Some(&cookie))).await;
     let to = resp.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     assert!(to.ends_with("?success=connected"), "connect failed: {to}");
     run_connect_jobs(env).await;

@@ -7,9 +7,14 @@ use crm_shared::api::http::{run_endpoint, run_read_endpoint, Endpoint, Reply, Re
 use crm_shared::automation::evaluator::ycloud_client;
 use crm_shared::automation::rules::{self, RulesInput};
 use crm_shared::platform::auth::Access;
+use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
+
+/// The secrets this function resolves; nothing else is read. The JWT key and admin token (its
+/// routes authenticate callers) and the YCloud API key.
+pub const SECRETS: SecretNeeds = &[SecretName::JwtSecretKey, SecretName::AdminToken, SecretName::YcloudApiKey];
 
 const NAME: &str = "automation-rules";
 const PATH: &str = "/crm/marketing/automation/rules";

@@ -22,12 +22,16 @@
 
 use crm_shared::automation::scheduling::reconcile;
 use crm_shared::events::{apply_event, dead_letter, envelope_ids, parse_event, Applied, CrmEvent, CrmEventKind};
+use crm_shared::platform::secrets::SecretNeeds;
 use crm_shared::store::StoreError;
 use crm_shared::App;
 use serde::Serialize;
 use serde_json::Value;
 
 pub mod redrive;
+/// The secrets this function resolves; nothing else is read. None: CRM events come from EventBridge
+/// and call no peer.
+pub const SECRETS: SecretNeeds = &[];
 
 /// What one invocation did, event by event.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]

@@ -10,10 +10,15 @@ use crm_shared::automation::evaluator::ycloud_client;
 use crm_shared::automation::rules::RulesError;
 use crm_shared::automation::ycloud::Template;
 use crm_shared::platform::auth::Access;
+use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
+
+/// The secrets this function resolves; nothing else is read. The JWT key and admin token (its
+/// routes authenticate callers) and the YCloud API key.
+pub const SECRETS: SecretNeeds = &[SecretName::JwtSecretKey, SecretName::AdminToken, SecretName::YcloudApiKey];
 
 pub const CACHE_TTL: Duration = Duration::from_secs(60);
 

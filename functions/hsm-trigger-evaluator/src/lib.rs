@@ -6,8 +6,13 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crm_shared::automation::evaluator::{run_scheduled, EvalError};
+use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 use crm_shared::App;
 use serde_json::Value;
+
+/// The secrets this function resolves; nothing else is read. The YCloud API key; not an HTTP
+/// function, so no caller auth.
+pub const SECRETS: SecretNeeds = &[SecretName::YcloudApiKey];
 
 /// The Lambda deadline (epoch milliseconds) as an [`Instant`] of this process.
 pub fn deadline_of(deadline_ms: u64) -> Instant {

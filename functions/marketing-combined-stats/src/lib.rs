@@ -7,9 +7,14 @@
 use crm_shared::api::http::{run_read_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::marketing::dashboard::load_dashboard;
 use crm_shared::platform::auth::Access;
+use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
+
+/// The secrets this function resolves; nothing else is read. The JWT key and admin token (its
+/// routes authenticate callers).
+pub const SECRETS: SecretNeeds = &[SecretName::JwtSecretKey, SecretName::AdminToken];
 
 pub const ENDPOINT: Endpoint = Endpoint {
     name: "marketing-combined-stats",

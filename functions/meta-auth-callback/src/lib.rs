@@ -11,9 +11,15 @@ use crm_shared::api::http::{run_endpoint, AuditNote, Endpoint, Reply, RequestCtx
 use crm_shared::meta::login::{self, LoginRefused};
 use crm_shared::meta::login_cookie;
 use crm_shared::platform::auth::Access;
+use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 use crm_shared::{ApiError, App};
 use lambda_http::http::{header::SET_COOKIE, Method};
 use lambda_http::{Body, Request, Response};
+
+/// The secrets this function resolves; nothing else is read. Public (Meta redirects the browser
+/// here): the signed OAuth `state` authenticates the call, so it gets the Meta app secret (state
+/// key, code exchange) and never the JWT key or admin token.
+pub const SECRETS: SecretNeeds = &[SecretName::MetaAppSecret];
 
 pub const ENDPOINT: Endpoint = Endpoint {
     name: "meta-auth-callback",
@@ -51,12 +57,14 @@ mod tests {
 
     use super::*;
 
+    /// The callback as deployed: only its declared secrets (no JWT key, no admin token).
     fn app(meta_secret: Option<&str>) -> (App, crm_shared::api::app::InMemory) {
-        unit_app(&[
+        let (app, mem) = unit_app(&[
             ("META_APP_ID", "app"),
             ("META_APP_SECRET", meta_secret.unwrap_or("")),
             ("META_REDIRECT_URI", "http://127.0.0.1:8080/crm/auth/meta/callback"),
-        ])
+        ]);
+        (app.restricted(SECRETS), mem)
     }
 
     fn meta_redirect(query: &str) -> Request {
@@ -100,5 +108,45 @@ mod tests {
         let (app, _) = app(Some("s"));
         let resp = handle(&app, meta_redirect("error=access_denied&error_reason=user_denied&state=x")).await;
         assert_eq!(location(&resp), "http://localhost:5173/crm/marketing?error=access_denied");
+    }
+
+    /// Log lines written while a test runs (JSON, as in Lambda).
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_huge_error_in_the_redirect_is_logged_bounded() {
+        use crm_shared::platform::telemetry::PEER_TEXT_MAX_CHARS;
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt().json().with_writer(captured.clone()).finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let (app, _) = app(Some("s"));
+        let (error, description) = ("E".repeat(20_000), "D".repeat(20_000));
+        let resp = handle(&app, meta_redirect(&format!("error={error}&error_description={description}&state=x"))).await;
+        assert_eq!(location(&resp), "http://localhost:5173/crm/marketing?error=auth_failed");
+        let logs = String::from_utf8(captured.0.lock().map(|b| b.clone()).unwrap_or_default()).unwrap_or_default();
+        assert!(logs.contains("meta_error") && logs.contains(&"E".repeat(PEER_TEXT_MAX_CHARS)), "{logs}");
+        assert!(logs.contains(&"D".repeat(PEER_TEXT_MAX_CHARS)), "error_description logged, bounded");
+        for long in ["E", "D"].map(|c| c.repeat(PEER_TEXT_MAX_CHARS + 1)) {
+            assert!(!logs.contains(&long), "a peer value longer than the bound reached the log");
+        }
+        assert!(logs.len() < 10_000, "{} bytes of logs for one refused redirect", logs.len());
     }
 }

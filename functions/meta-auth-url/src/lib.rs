@@ -9,9 +9,14 @@
 use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::meta::login;
 use crm_shared::platform::auth::Access;
+use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 use crm_shared::{ApiError, App};
 use lambda_http::http::{header::SET_COOKIE, Method};
 use lambda_http::{Body, Request, Response};
+
+/// The secrets this function resolves; nothing else is read. The JWT key and admin token (its
+/// routes authenticate callers) and the Meta app secret (Graph calls).
+pub const SECRETS: SecretNeeds = &[SecretName::JwtSecretKey, SecretName::AdminToken, SecretName::MetaAppSecret];
 
 pub const ENDPOINT: Endpoint =
     Endpoint { name: "meta-auth-url", method: Method::GET, path: "/crm/auth/meta/url", access: Access::Manage };

@@ -4,9 +4,14 @@
 use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::meta::connect;
 use crm_shared::platform::auth::Access;
+use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
+
+/// The secrets this function resolves; nothing else is read. The JWT key and admin token (its
+/// routes authenticate callers) and the Meta app secret (Graph calls).
+pub const SECRETS: SecretNeeds = &[SecretName::JwtSecretKey, SecretName::AdminToken, SecretName::MetaAppSecret];
 
 pub const ENDPOINT: Endpoint = Endpoint {
     name: "meta-portfolios",

@@ -40,10 +40,15 @@ use crm_shared::meta::insights::{
 };
 use crm_shared::platform::metrics::{names, MetricLine, Unit};
 use crm_shared::platform::retry::{Sleeper, TokioSleeper};
+use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 use crm_shared::store::StoreError;
 use crm_shared::App;
 use serde::Serialize;
 use serde_json::Value;
+
+/// The secrets this function resolves; nothing else is read. The Meta app secret
+/// (`appsecret_proof`); not an HTTP function, so no caller auth.
+pub const SECRETS: SecretNeeds = &[SecretName::MetaAppSecret];
 
 /// `detail-type` of the events EventBridge Scheduler rules send.
 pub const SCHEDULED_EVENT: &str = "Scheduled Event";
@@ -71,7 +76,7 @@ pub fn invocation_of(payload: &Value) -> Invocation {
             }
         }
         Some(other) => {
-            Invocation::Unrecognised(format!("detail-type {:?}", other.chars().take(64).collect::<String>()))
+            Invocation::Unrecognised(format!("detail-type {:?}", crm_shared::platform::telemetry::bounded(other, 64)))
         }
         None => Invocation::Unrecognised("no detail-type".into()),
     }
@@ -248,9 +253,8 @@ mod tests {
     }
 
     fn app() -> (App, crm_shared::api::app::InMemory) {
-        let config = Config::from_lookup(|k| match k {
+        let config = Config::from_lookup_for(SECRETS, |k| match k {
             "TABLE_NAME" => Some("t".into()),
-            "JWT_SECRET_KEY" => Some("k".into()),
             // No provider: unit tests never call the ECB.
             "FX_PROVIDER_URL" => Some(String::new()),
             _ => None,

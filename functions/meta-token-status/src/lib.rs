@@ -7,10 +7,15 @@
 use crm_shared::api::http::{run_read_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::domain::connection::token_status;
 use crm_shared::platform::auth::Access;
+use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
+
+/// The secrets this function resolves; nothing else is read. The JWT key and admin token (its
+/// routes authenticate callers).
+pub const SECRETS: SecretNeeds = &[SecretName::JwtSecretKey, SecretName::AdminToken];
 
 pub const ENDPOINT: Endpoint = Endpoint {
     name: "meta-token-status",

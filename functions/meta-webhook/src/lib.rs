@@ -26,10 +26,14 @@ use crm_shared::automation::scheduling::reconcile_entity;
 use crm_shared::domain::hsm::TriggerKind;
 use crm_shared::meta::leadgen::{self, DeliveryReport, WebhookError};
 use crm_shared::platform::auth::Access;
-use crm_shared::platform::secrets::SecretName;
+use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
+
+/// The secrets this function resolves; nothing else is read. Public (Meta calls it; deliveries are
+/// signed with the app secret): never the JWT key or admin token.
+pub const SECRETS: SecretNeeds = &[SecretName::MetaAppSecret, SecretName::MetaWebhookVerifyToken];
 
 const NAME: &str = "meta-webhook";
 const PATH: &str = "/crm/webhooks/meta";

@@ -9,11 +9,16 @@ use std::sync::OnceLock;
 
 use crm_shared::api::http::{render_error, Endpoint};
 use crm_shared::platform::auth::Access;
+use crm_shared::platform::secrets::SecretNeeds;
 use crm_shared::ApiError;
 use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use sha2::{Digest, Sha256};
+
+/// The secrets this function resolves: none (it builds no `App`; declared so the template drift
+/// test holds its environment and grants to nothing).
+pub const SECRETS: SecretNeeds = &[];
 
 pub const ENDPOINT: Endpoint =
     Endpoint { name: "openapi", method: Method::GET, path: "/openapi.json", access: Access::Public };

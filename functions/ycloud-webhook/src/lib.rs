@@ -9,10 +9,14 @@
 use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::automation::webhook::{self, WebhookError, SIGNATURE_HEADER};
 use crm_shared::platform::auth::Access;
-use crm_shared::platform::secrets::SecretName;
+use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 use crm_shared::{ApiError, App};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
+
+/// The secrets this function resolves; nothing else is read. Public (YCloud calls it; deliveries
+/// are signed): only its signing secret.
+pub const SECRETS: SecretNeeds = &[SecretName::YcloudWebhookSecret];
 
 pub const ENDPOINT: Endpoint =
     Endpoint { name: "ycloud-webhook", method: Method::POST, path: "/crm/webhooks/ycloud", access: Access::Public };

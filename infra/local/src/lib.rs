@@ -3,6 +3,8 @@
 //!
 //! - [`provision`] creates the table, KMS key, secrets and event bus in moto exactly as
 //!   `infra/template.yaml` declares them;
+//! - [`needs`] is the one list of every function's declared secrets (least privilege; a test
+//!   checks the template's secret env vars and grants against it);
 //! - [`routes`] is the one list of HTTP functions and their API routes (a test checks it against
 //!   the template);
 //! - [`server`] serves every function at its real route by calling its library handler;
@@ -21,6 +23,7 @@ pub mod demo;
 pub mod http1;
 pub mod jobs;
 pub mod moto;
+pub mod needs;
 pub mod provision;
 pub mod routes;
 pub mod runtime_api;

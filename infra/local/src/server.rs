@@ -1,6 +1,7 @@
 //! One HTTP server on localhost that serves every function at its real API route, calling each
 //! function's library handler exactly as the Lambda runtime would.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use hyper::body::Incoming;
 use lambda_http::Body;
 use tokio::net::TcpListener;
 
+use crate::needs::secret_needs;
 use crate::routes::{path_matches, routes, Route};
 
 /// Where the local server accepts CRM domain events (EventBridge's job in AWS).
@@ -30,11 +32,21 @@ const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
 pub struct LocalApi {
     app: App,
     routes: Vec<Route>,
+    /// Each function's view of `app`: only the secrets it declares (as in AWS).
+    apps: HashMap<&'static str, App>,
 }
 
 impl LocalApi {
+    /// Serves every function from `app`, each restricted to the secrets it declares, so a
+    /// function that uses a secret it did not declare fails here as it would in AWS.
     pub fn new(app: App) -> Self {
-        Self { app, routes: routes() }
+        let apps = secret_needs().into_iter().map(|(name, needs)| (name, app.restricted(needs))).collect();
+        Self { app, routes: routes(), apps }
+    }
+
+    /// `function`'s App (only its declared secrets).
+    fn app_of(&self, function: &str) -> &App {
+        self.apps.get(function).unwrap_or_else(|| unreachable!("{function} is missing from needs::secret_needs"))
     }
 
     /// Dispatches one request like API Gateway: route by method + path, preflight for known paths.
@@ -57,7 +69,7 @@ impl LocalApi {
             return preflight(req.headers(), &self.app.config.cors_allowed_origins);
         }
         match matching.iter().find(|r| r.endpoint.method == req.method()) {
-            Some(route) => (route.handler)(&self.app, req).await,
+            Some(route) => (route.handler)(self.app_of(route.endpoint.name), req).await,
             None => render_error(&ApiError::MethodNotAllowed),
         }
     }
@@ -75,7 +87,7 @@ impl LocalApi {
             Ok(v) => v,
             Err(e) => return render_error(&ApiError::bad_request("invalid_json", format!("body is not JSON: {e}"))),
         };
-        let result = crm_events::handle_event(&self.app, payload).await;
+        let result = crm_events::handle_event(self.app_of("crm-events"), payload).await;
         let parked = result.as_ref().is_ok_and(|s| s.parked > 0);
         let mut resp = invocation_reply(result);
         if parked {
@@ -90,7 +102,9 @@ impl LocalApi {
             return render_error(&ApiError::MethodNotAllowed);
         }
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(110);
-        invocation_reply(hsm_trigger_evaluator::handle_event(&self.app, Some(deadline)).await)
+        invocation_reply(
+            hsm_trigger_evaluator::handle_event(self.app_of("hsm-trigger-evaluator"), Some(deadline)).await,
+        )
     }
 
     /// Local stand-in of the hourly schedule → `meta-spend-sync` (fan-out, publishing to the bus in
@@ -101,7 +115,7 @@ impl LocalApi {
             return render_error(&ApiError::MethodNotAllowed);
         }
         let sleeper = std::sync::Arc::new(crm_shared::platform::retry::TokioSleeper);
-        let result = meta_spend_sync::run_by_hand(&self.app, sleeper).await;
+        let result = meta_spend_sync::run_by_hand(self.app_of("meta-spend-sync"), sleeper).await;
         invocation_reply(result)
     }
 

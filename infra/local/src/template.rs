@@ -1,6 +1,8 @@
 //! A small reader of `infra/template.yaml` (no YAML dependency: the template is ours and keeps a
 //! regular shape), so tests can check that code and template agree.
 
+pub mod security;
+
 /// One `AWS::Serverless::Function` of the template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateFunction {

@@ -108,9 +108,10 @@ impl std::fmt::Debug for App {
 pub use crate::platform::sdk_config::load_sdk_config;
 
 impl App {
-    /// Configuration from the process env plus real AWS adapters.
-    pub async fn from_env() -> Result<Self, ConfigError> {
-        let config = Config::from_env()?;
+    /// Configuration from the process env plus real AWS adapters, for a function that uses the
+    /// secrets `needs` (its crate's `SECRETS`; nothing else is read or resolved).
+    pub async fn from_env(needs: &[SecretName]) -> Result<Self, ConfigError> {
+        let config = Config::from_env(needs)?;
         let sdk = load_sdk_config().await;
         Self::with_aws(config, &sdk, Arc::new(SystemClock))
     }
@@ -150,6 +151,14 @@ impl App {
             job_bus: Arc::new(job_bus),
             dashboard_scopes: Arc::default(),
         })
+    }
+
+    /// This App as one function sees it: the same adapters, but only the secrets `needs` (the
+    /// local stack and tests serve every function from one App; each function gets its share).
+    pub fn restricted(&self, needs: &[SecretName]) -> Self {
+        let mut config = (*self.config).clone();
+        config.secret_sources.retain(|(n, _)| needs.contains(n));
+        Self { config: Arc::new(config), secrets: Arc::new(self.secrets.restricted(needs)), ..self.clone() }
     }
 
     /// The resolved secrets (first call resolves them); a failure is logged naming the variable and

@@ -18,6 +18,7 @@ use crate::domain::hsm::{LogStatus, Phone};
 use crate::platform::crypto::verify_hmac_sha256_hex;
 use crate::platform::error::{DomainError, Failure};
 use crate::platform::metrics::{dims, names, MetricLine};
+use crate::platform::telemetry::{bounded, peer_text};
 use crate::store::StoreError;
 use crate::App;
 
@@ -133,15 +134,15 @@ pub struct WebhookOutcome {
 
 /// Applies a verified delivery.
 pub async fn process(app: &App, body: &[u8], now: DateTime<Utc>) -> Result<WebhookOutcome, WebhookError> {
-    let ev: Value = serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+    let ev: Value = serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(peer_text(&e.to_string())))?;
     let id = ev["id"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| WebhookError::Malformed("no id".into()))?;
     let kind = ev["type"].as_str().unwrap_or_default().to_string();
-    let mut out = WebhookOutcome { event_type: kind.clone(), ..Default::default() };
+    let mut out = WebhookOutcome { event_type: peer_text(&kind), ..Default::default() };
     match kind.as_str() {
         "whatsapp.message.updated" => {
             let m = &ev["whatsappMessage"];
             let Some((tenant, trigger, entity)) = m["externalId"].as_str().and_then(parse_external_id) else {
-                tracing::info!(event_id = id, "status of a message that is not ours; ignored");
+                tracing::info!(event_id = %peer_text(id), "status of a message that is not ours; ignored");
                 return Ok(out);
             };
             let status = match m["status"].as_str().unwrap_or_default() {
@@ -158,14 +159,14 @@ pub async fn process(app: &App, body: &[u8], now: DateTime<Utc>) -> Result<Webho
             if let (Some(ours), Some(theirs)) = (claim.as_ref().and_then(|c| c.message_id.as_deref()), m["id"].as_str())
             {
                 if ours != theirs {
-                    tracing::warn!(event_id = id, "status for another message under our externalId; ignored");
+                    tracing::warn!(event_id = %peer_text(id), "status for another message under our externalId; ignored");
                     return Ok(out);
                 }
             }
             out.duplicate = !app.automation_log.first_delivery(tenant, id, now).await?;
-            let reason = m["errorCode"].as_str().map(|c| {
-                format!("{c}: {}", m["errorMessage"].as_str().unwrap_or("").chars().take(120).collect::<String>())
-            });
+            let reason = m["errorCode"]
+                .as_str()
+                .map(|c| format!("{}: {}", bounded(c, 32), bounded(m["errorMessage"].as_str().unwrap_or(""), 120)));
             let entry = app.automation_log.advance(tenant, &log_sk, status, now, reason.as_deref()).await?;
             out.status = entry.map(|e| e.status.as_str().to_string());
         }
@@ -181,7 +182,7 @@ pub async fn process(app: &App, body: &[u8], now: DateTime<Utc>) -> Result<Webho
                     out.opted_out_tenants += 1;
                 }
                 tracing::info!(
-                    event_id = id,
+                    event_id = %peer_text(id),
                     tenants = out.opted_out_tenants,
                     "contact opted out by an inbound stop word"
                 );
@@ -231,5 +232,19 @@ mod tests {
         for w in ["hola", "stop sending me promos please", "no"] {
             assert!(!is_stop_word(w), "{w}");
         }
+    }
+
+    #[tokio::test]
+    async fn peer_fields_of_a_delivery_are_bounded_before_logs_and_answers() {
+        use crate::platform::telemetry::PEER_TEXT_MAX_CHARS;
+        let (app, _) = crate::testing::unit_app(&[]);
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().unwrap_or_default();
+        let body = serde_json::json!({
+            "id": "e".repeat(50_000),
+            "type": "t".repeat(50_000),
+            "whatsappMessage": {"externalId": "not-ours", "status": "sent"},
+        });
+        let out = process(&app, body.to_string().as_bytes(), now).await.expect("accepted");
+        assert_eq!(out.event_type.chars().count(), PEER_TEXT_MAX_CHARS + 1, "bounded, with the cut marked");
     }
 }

@@ -105,8 +105,8 @@ impl YcloudError {
         let wa_code =
             err["whatsappApiError"]["code"].as_i64().or_else(|| err["whatsappApiError"]["code"].as_str()?.parse().ok());
         let code = err["code"].as_str().unwrap_or("").to_string();
-        let message = err["message"].as_str().unwrap_or("").chars().take(200).collect::<String>();
-        let retry_after = retry_after.map(Duration::from_secs);
+        let message = crate::platform::telemetry::peer_text(err["message"].as_str().unwrap_or(""));
+        let retry_after = retry_after.map(crate::platform::clock::peer_wait);
         match wa_code {
             Some(131050) => return Self::OptedOut,
             Some(131049) => return Self::RetryMuchLater,
@@ -302,6 +302,11 @@ mod tests {
             YcloudError::Transient { reason: "429".into(), retry_after: Some(Duration::from_secs(30)) }
         );
         assert!(YcloudError::from_answer(503, &Value::Null, None).is_transient());
+        // A hostile Retry-After is capped before it meets date arithmetic (the evaluator adds it).
+        assert_eq!(
+            YcloudError::from_answer(429, &Value::Null, Some(u64::MAX)),
+            YcloudError::Transient { reason: "429".into(), retry_after: Some(crate::platform::clock::MAX_PEER_WAIT) }
+        );
         assert_eq!(YcloudError::from_answer(401, &Value::Null, None), YcloudError::Unauthorized);
         assert!(matches!(
             YcloudError::from_answer(400, &json!({"error": {"code": "x"}}), None),

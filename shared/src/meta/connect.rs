@@ -334,7 +334,7 @@ fn account_settings(account: &AdAccount) -> Result<(Zone, Currency), MetaFlowErr
     };
     let currency = match account.currency.as_deref() {
         Some(code) => Currency::parse(code)
-            .map_err(|_| unusable(format!("currency {:?}", code.chars().take(8).collect::<String>())))?,
+            .map_err(|_| unusable(format!("currency {:?}", crate::platform::telemetry::bounded(code, 8))))?,
         None => return Err(unusable("no currency".into())),
     };
     Ok((zone, currency))

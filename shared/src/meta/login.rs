@@ -14,7 +14,7 @@ use std::time::Duration as StdDuration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use serde::Serialize;
 use url::Url;
@@ -31,6 +31,7 @@ use crate::meta::oauth_state::{self, StateClaims, StateKey, StoredState, STATE_T
 use crate::platform::auth::Caller;
 use crate::platform::config::Config;
 use crate::platform::secrets::SecretString;
+use crate::platform::telemetry::peer_text;
 use crate::store::connected_index::ConnectedTenant;
 use crate::store::ratelimit::{RateBucket, RateDecision};
 use crate::store::{ConnectionSlot, ConnectionStatus, MetaConnection};
@@ -193,7 +194,13 @@ async fn verified_state(
             *who = Some((c.tenant_id, c.user_id.clone()));
             let _ = app.oauth_states.take_state(&c.nonce, c.tenant_id, &c.user_id).await;
         }
-        tracing::info!(meta_error = error, "Meta login was not completed");
+        // Meta's (or anyone's) query values: bounded before they reach a log line.
+        tracing::info!(
+            meta_error = %peer_text(error),
+            meta_error_reason = %peer_text(param(query, "error_reason").unwrap_or("")),
+            meta_error_description = %peer_text(param(query, "error_description").unwrap_or("")),
+            "Meta login was not completed"
+        );
         return Err(if error == "access_denied" { LoginRefused::AccessDenied } else { LoginRefused::AuthFailed });
     }
     match claims {
@@ -272,7 +279,7 @@ async fn exchange_code(
         tracing::warn!(is_valid = info.is_valid, "debug_token refused the new token");
         return Err(LoginRefused::AuthFailed);
     }
-    let expires_at = info.expires_at.or_else(|| long.expires_in.filter(|s| *s > 0).map(|s| now + Duration::seconds(s)));
+    let expires_at = info.expires_at.or_else(|| long.expires_at(now));
     Ok(NewToken { token: long.token, info, expires_at })
 }
 

@@ -18,7 +18,14 @@ pub const ENV_VARS: &[(&str, &str, bool, &str)] = &[
     ("TABLE_NAME", "(required)", false, "DynamoDB single table"),
     ("EVENT_BUS_NAME", "crm-marketing", false, "EventBridge bus for CRM events and job fan-out"),
     ("KMS_KEY_ID", "(required by functions that store Meta tokens)", false, "KMS key id/ARN/alias for Meta tokens"),
-    ("JWT_SECRET_KEY / JWT_SECRET_KEY_ARN", "(required)", true, "HS256 key of the CRM's JWTs"),
+    (
+        "JWT_SECRET_KEY / JWT_SECRET_KEY_ARN",
+        "(required by functions with authenticated routes)",
+        true,
+        "HS256 key of the CRM's JWTs, at least 32 bytes",
+    ),
+    ("JWT_ISSUER", "(unset = not checked)", false, "when set, a JWT's iss must equal it"),
+    ("JWT_AUDIENCE", "(unset = not checked)", false, "when set, a JWT's aud must contain it"),
     ("ADMIN_TOKEN / ADMIN_TOKEN_ARN", "(unset = every request refused)", true, "expected X-Admin-Token"),
     ("META_APP_ID", "(required by Meta functions)", false, "Meta app id"),
     (
@@ -119,6 +126,14 @@ pub struct MetaConfig {
     pub callback_budget: Duration,
 }
 
+/// Optional pinning of the CRM's JWTs (`JWT_ISSUER`, `JWT_AUDIENCE`): when set, a token must
+/// carry the claim with that value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JwtConfig {
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct YcloudConfig {
     pub base_url: Url,
@@ -142,17 +157,26 @@ pub struct Config {
     /// Where the spend sync reads provider FX rates (`FX_PROVIDER_URL`); `None` = disabled.
     pub fx_provider_url: Option<Url>,
     pub ycloud: YcloudConfig,
+    pub jwt: JwtConfig,
+    /// Where each secret this configuration may resolve comes from (only the declared ones).
     pub secret_sources: Vec<(SecretName, SecretSource)>,
 }
 
 impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
+    /// Reads the process environment for a function that uses the secrets `needs` (its crate's
+    /// `SECRETS`): only those are read, and any other secret set in the environment is an error.
+    pub fn from_env(needs: &[SecretName]) -> Result<Self, ConfigError> {
+        Self::from_lookup_for(needs, |k| std::env::var(k).ok())
     }
 
-    /// Reads through `get` (tests pass a map instead of mutating the process env).
+    /// Reads through `get` with every secret allowed (the local stack and tests serve all
+    /// functions from one configuration; `App::restricted` narrows it per function).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::from_lookup_for(&SecretName::ALL, get)
+    }
+
+    /// Reads through `get` for a function that uses the secrets `needs`.
+    pub fn from_lookup_for(needs: &[SecretName], get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&get);
         Ok(Self {
             table_name: env.opt("TABLE_NAME").ok_or_else(|| ConfigError::new("TABLE_NAME", "is required"))?,
@@ -170,7 +194,8 @@ impl Config {
                 base_url: env.url_or("YCLOUD_BASE_URL", "https://api.ycloud.com")?,
                 whatsapp_number: env.opt("YCLOUD_WHATSAPP_NUMBER"),
             },
-            secret_sources: secret_sources(&env)?,
+            jwt: JwtConfig { issuer: env.opt("JWT_ISSUER"), audience: env.opt("JWT_AUDIENCE") },
+            secret_sources: secret_sources(&env, needs)?,
         })
     }
 
@@ -274,20 +299,38 @@ impl MetaConfig {
     }
 }
 
-/// Where each secret comes from: `NAME` (plain) or `NAME_ARN`, never both; the JWT key is required.
+/// Where each declared secret comes from: `NAME` (plain) or `NAME_ARN`, never both. The JWT key
+/// is required where declared (and a plain one must be long enough); a secret the function did
+/// not declare must not be in its environment at all.
 fn secret_sources<F: Fn(&str) -> Option<String>>(
     env: &Env<'_, F>,
+    needs: &[SecretName],
 ) -> Result<Vec<(SecretName, SecretSource)>, ConfigError> {
     let mut sources = Vec::new();
     for name in SecretName::ALL {
-        let source = match (env.opt(name.env_var()), env.opt(name.arn_env_var())) {
+        let (plain, arn) = (env.opt(name.env_var()), env.opt(name.arn_env_var()));
+        if !needs.contains(&name) {
+            if let Some(var) = [(plain.is_some(), name.env_var()), (arn.is_some(), name.arn_env_var())]
+                .into_iter()
+                .find_map(|(set, var)| set.then_some(var))
+            {
+                return Err(ConfigError::new(var, "is set, but this function does not use it (least privilege)"));
+            }
+            continue;
+        }
+        let source = match (plain, arn) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::new(
                     name.arn_env_var(),
                     format!("set either {} or {}, not both", name.env_var(), name.arn_env_var()),
                 ));
             }
-            (Some(v), None) => SecretSource::Plain(SecretString::new(v)),
+            (Some(v), None) => {
+                if let Some(reason) = name.unusable(&v) {
+                    return Err(ConfigError::new(name.env_var(), reason));
+                }
+                SecretSource::Plain(SecretString::new(v))
+            }
             (None, Some(arn)) => SecretSource::Arn(arn),
             (None, None) => SecretSource::Unset,
         };
@@ -319,7 +362,8 @@ mod tests {
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
-    const MIN: &[(&str, &str)] = &[("TABLE_NAME", "t"), ("JWT_SECRET_KEY", "k")];
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+    const MIN: &[(&str, &str)] = &[("TABLE_NAME", "t"), ("JWT_SECRET_KEY", KEY)];
 
     #[test]
     fn minimal_config_gets_documented_defaults() {
@@ -345,7 +389,7 @@ mod tests {
 
     #[test]
     fn missing_table_names_the_variable() {
-        let err = load(&[("JWT_SECRET_KEY", "k")]).expect_err("must fail");
+        let err = load(&[("JWT_SECRET_KEY", KEY)]).expect_err("must fail");
         assert_eq!(err.var, "TABLE_NAME");
         assert!(err.to_string().contains("TABLE_NAME"));
     }
@@ -353,6 +397,44 @@ mod tests {
     #[test]
     fn missing_jwt_key_names_the_variable() {
         assert_eq!(load(&[("TABLE_NAME", "t")]).expect_err("must fail").var, "JWT_SECRET_KEY");
+    }
+
+    #[test]
+    fn jwt_keys_under_32_bytes_are_refused_at_startup() {
+        let err = load(&[("TABLE_NAME", "t"), ("JWT_SECRET_KEY", &KEY[..31])]).expect_err("31 bytes");
+        assert_eq!(err.var, "JWT_SECRET_KEY");
+        assert!(err.reason.contains("32"), "{err}");
+        assert!(load(&[("TABLE_NAME", "t"), ("JWT_SECRET_KEY", KEY)]).is_ok(), "32 bytes");
+    }
+
+    #[test]
+    fn jwt_issuer_and_audience_are_optional() {
+        assert_eq!(load(MIN).expect("valid").jwt, JwtConfig::default());
+        let mut pairs = MIN.to_vec();
+        pairs.extend([("JWT_ISSUER", "crm"), ("JWT_AUDIENCE", "marketing-hub")]);
+        let jwt = load(&pairs).expect("valid").jwt;
+        assert_eq!((jwt.issuer.as_deref(), jwt.audience.as_deref()), (Some("crm"), Some("marketing-hub")));
+    }
+
+    fn load_for(needs: &[SecretName], pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup_for(needs, |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn a_function_reads_only_the_secrets_it_declares() {
+        let webhook = [SecretName::MetaAppSecret, SecretName::MetaWebhookVerifyToken];
+        let c = load_for(&webhook, &[("TABLE_NAME", "t"), ("META_APP_SECRET_ARN", "arn:x")]).expect("no JWT needed");
+        let names: Vec<SecretName> = c.secret_sources.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, webhook.to_vec());
+        // A secret it did not declare in its environment refuses the start, naming the variable.
+        for var in ["JWT_SECRET_KEY_ARN", "ADMIN_TOKEN", "ADMIN_TOKEN_ARN", "YCLOUD_API_KEY"] {
+            let err = load_for(&webhook, &[("TABLE_NAME", "t"), (var, KEY)]).expect_err(var);
+            assert_eq!(err.var, var);
+        }
+        // Declared JWT key: required, as before.
+        let authed = [SecretName::JwtSecretKey, SecretName::AdminToken];
+        assert_eq!(load_for(&authed, &[("TABLE_NAME", "t")]).expect_err("required").var, "JWT_SECRET_KEY");
     }
 
     #[test]

@@ -3,6 +3,12 @@
 //! Resolution is lazy (first request that needs it) so that cold-start init makes no network
 //! call; the result is cached for the container's life. A secret that fails to resolve fails the
 //! request loudly (500, the variable named in the log) — never a silent fallback to a default.
+//!
+//! Least privilege by construction: each function declares the secrets it uses (a
+//! [`SecretNeeds`] constant in its crate, passed to `App::from_env`); its configuration reads and
+//! resolves only those, and refuses to start when the environment hands it any other one. The
+//! template drift test (`infra/local/src/template.rs`) holds the SAM template's env vars and
+//! `secretsmanager:GetSecretValue` grants to exactly these declarations.
 
 use std::fmt;
 
@@ -49,6 +55,17 @@ pub enum SecretName {
     MetaWebhookVerifyToken,
 }
 
+/// The secrets one function may resolve, declared in its crate (`pub const SECRETS`).
+pub type SecretNeeds = &'static [SecretName];
+
+/// What the shared pipeline needs to authenticate a caller (JWT key, admin token): every function
+/// with a non-public endpoint declares both; public functions (webhooks, the OAuth callback)
+/// declare neither.
+pub const CALLER_AUTH: [SecretName; 2] = [SecretName::JwtSecretKey, SecretName::AdminToken];
+
+/// Shortest accepted JWT signing key (HS256: a key shorter than the hash output weakens it).
+pub const MIN_JWT_KEY_BYTES: usize = 32;
+
 impl SecretName {
     pub const ALL: [SecretName; 6] = [
         SecretName::JwtSecretKey,
@@ -90,6 +107,22 @@ pub enum SecretError {
     Empty { var: &'static str },
     #[error("{var} is not configured for this function")]
     NotConfigured { var: &'static str },
+    /// The value does not meet the secret's rules (e.g. a JWT key under 32 bytes).
+    #[error("secret {var} is not usable: {reason}")]
+    Invalid { var: &'static str, reason: String },
+}
+
+impl SecretName {
+    /// Why `value` cannot be used as this secret (`None` = usable). Checked for plain values at
+    /// startup (a config error) and for Secrets Manager values when they are resolved.
+    pub fn unusable(self, value: &str) -> Option<String> {
+        match self {
+            SecretName::JwtSecretKey if value.len() < MIN_JWT_KEY_BYTES => {
+                Some(format!("must be at least {MIN_JWT_KEY_BYTES} bytes, got {}", value.len()))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// All secrets after resolution; `None` = not configured for this function.
@@ -127,6 +160,13 @@ impl SecretResolver {
         Self { sources, client, cell: OnceCell::new() }
     }
 
+    /// The same sources narrowed to `needs` (a function's declaration), resolved afresh: the local
+    /// stack serves every function from one configuration and gives each only what it declares.
+    pub fn restricted(&self, needs: &[SecretName]) -> Self {
+        let sources = self.sources.iter().filter(|(n, _)| needs.contains(n)).cloned().collect();
+        Self::new(sources, self.client.clone())
+    }
+
     /// Resolves every configured secret (first call) or returns the cached set.
     pub async fn get(&self) -> Result<&Secrets, SecretError> {
         self.cell.get_or_try_init(|| self.resolve_all()).await
@@ -150,6 +190,9 @@ impl SecretResolver {
                             reason: aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
                         })?;
                     let value = out.secret_string().filter(|s| !s.is_empty()).ok_or(SecretError::Empty { var })?;
+                    if let Some(reason) = name.unusable(value) {
+                        return Err(SecretError::Invalid { var, reason });
+                    }
                     values.push((*name, SecretString::new(value)));
                 }
             }
@@ -182,6 +225,31 @@ mod tests {
         let s = r.get().await.expect("resolves");
         assert_eq!(s.get(SecretName::JwtSecretKey).map(SecretString::expose), Some("k"));
         assert!(s.get(SecretName::AdminToken).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_restricted_resolver_resolves_only_the_declared_secrets() {
+        let r = SecretResolver::new(
+            vec![
+                (SecretName::JwtSecretKey, SecretSource::Plain(SecretString::new("jwt"))),
+                (SecretName::AdminToken, SecretSource::Plain(SecretString::new("admin"))),
+                (SecretName::MetaAppSecret, SecretSource::Plain(SecretString::new("meta"))),
+            ],
+            None,
+        );
+        let webhook = r.restricted(&[SecretName::MetaAppSecret]);
+        let s = webhook.get().await.expect("resolves");
+        assert_eq!(s.get(SecretName::MetaAppSecret).map(SecretString::expose), Some("meta"));
+        assert!(s.get(SecretName::JwtSecretKey).is_none() && s.get(SecretName::AdminToken).is_none());
+        let err = s.require(SecretName::JwtSecretKey).expect_err("not declared");
+        assert!(err.to_string().contains("JWT_SECRET_KEY"), "{err}");
+    }
+
+    #[test]
+    fn jwt_keys_under_32_bytes_are_unusable() {
+        assert!(SecretName::JwtSecretKey.unusable(&"k".repeat(31)).is_some());
+        assert_eq!(SecretName::JwtSecretKey.unusable(&"k".repeat(32)), None);
+        assert_eq!(SecretName::AdminToken.unusable("short"), None, "only the JWT key has a length rule");
     }
 
     #[tokio::test]

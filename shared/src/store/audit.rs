@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use futures_util::future::try_join_all;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::TenantId;
@@ -42,6 +43,9 @@ pub trait AuditLog: Send + Sync {
     async fn record(&self, entry: &AuditEntry, retention_days: u32) -> Result<(), StoreError>;
     /// The tenant's newest audit records, newest first.
     async fn recent(&self, tenant: TenantId, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+    /// The newest audit records of `day` (UTC) of requests that never proved a tenant, newest
+    /// first, across every shard.
+    async fn unauthenticated(&self, day: NaiveDate, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
 #[async_trait]
@@ -49,7 +53,10 @@ impl AuditLog for DynamoStore {
     async fn record(&self, entry: &AuditEntry, retention_days: u32) -> Result<(), StoreError> {
         let pk = match entry.tenant_id {
             Some(t) => keys::tenant(t),
-            None => keys::unauthenticated_audit_pk(&entry.at.format("%Y-%m-%d").to_string()),
+            None => keys::unauthenticated_audit_pk(
+                entry.at.date_naive(),
+                keys::unauthenticated_audit_shard(&entry.request_id),
+            ),
         };
         let mut item = to_item(pk, &keys::audit_sk(entry.at.timestamp_millis(), &entry.id), entry)?;
         let expires = entry.at + Duration::days(i64::from(retention_days));
@@ -58,6 +65,21 @@ impl AuditLog for DynamoStore {
     }
 
     async fn recent(&self, tenant: TenantId, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        self.audit_partition(keys::tenant(tenant), limit).await
+    }
+
+    async fn unauthenticated(&self, day: NaiveDate, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let shards = (0..keys::UNAUTH_AUDIT_SHARDS)
+            .map(|shard| self.audit_partition(keys::unauthenticated_audit_pk(day, shard), limit));
+        let mut all: Vec<AuditEntry> = try_join_all(shards).await?.into_iter().flatten().collect();
+        newest_first(&mut all, limit);
+        Ok(all)
+    }
+}
+
+impl DynamoStore {
+    /// The newest `limit` audit records of one partition, newest first.
+    async fn audit_partition(&self, pk: String, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         let out = self
             .client
             .query()
@@ -65,7 +87,7 @@ impl AuditLog for DynamoStore {
             .key_condition_expression("#pk = :pk AND begins_with(#sk, :audit)")
             .expression_attribute_names("#pk", attr::PK)
             .expression_attribute_names("#sk", attr::SK)
-            .expression_attribute_values(":pk", AttributeValue::S(keys::tenant(tenant)))
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
             .expression_attribute_values(":audit", AttributeValue::S("AUDIT#".into()))
             .scan_index_forward(false)
             .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000))
@@ -74,6 +96,12 @@ impl AuditLog for DynamoStore {
             .map_err(StoreError::from_sdk)?;
         out.items.unwrap_or_default().into_iter().map(from_item).collect()
     }
+}
+
+/// Newest first (time, then id, as the sort key orders them), at most `limit` (1..=1000).
+fn newest_first(entries: &mut Vec<AuditEntry>, limit: usize) {
+    entries.sort_by(|a, b| (b.at, &b.id).cmp(&(a.at, &a.id)));
+    entries.truncate(limit.clamp(1, 1000));
 }
 
 #[cfg(any(test, feature = "test-support"))]
@@ -96,8 +124,13 @@ impl AuditLog for MemoryAuditLog {
     }
     async fn recent(&self, tenant: TenantId, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         let mut mine: Vec<AuditEntry> = self.entries().into_iter().filter(|e| e.tenant_id == Some(tenant)).collect();
-        mine.sort_by(|a, b| (b.at, &b.id).cmp(&(a.at, &a.id)));
-        mine.truncate(limit.clamp(1, 1000));
+        newest_first(&mut mine, limit);
         Ok(mine)
+    }
+    async fn unauthenticated(&self, day: NaiveDate, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut anon: Vec<AuditEntry> =
+            self.entries().into_iter().filter(|e| e.tenant_id.is_none() && e.at.date_naive() == day).collect();
+        newest_first(&mut anon, limit);
+        Ok(anon)
     }
 }

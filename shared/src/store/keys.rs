@@ -129,9 +129,22 @@ pub const AUTOMATION_COUNTS: &str = "HSM#COUNTS";
 
 // ------------------------------------------------------------------------ other partitions
 
-/// Requests that never proved a tenant are audited under one partition per day.
-pub fn unauthenticated_audit_pk(day: &str) -> String {
-    format!("AUDIT#UNAUTH#{day}")
+/// Partitions per day of the audit records of requests that never proved a tenant.
+pub const UNAUTH_AUDIT_SHARDS: u32 = 16;
+
+/// Requests that never proved a tenant (no or a bad JWT, public webhooks) are audited under
+/// `AUDIT#UNAUTH#{day}#{shard}`, the shard from a hash of the request id, so a flood of them
+/// spreads over [`UNAUTH_AUDIT_SHARDS`] partitions instead of heating one.
+pub fn unauthenticated_audit_pk(day: NaiveDate, shard: u32) -> String {
+    format!("AUDIT#UNAUTH#{}#{:02}", day.format("%Y-%m-%d"), shard % UNAUTH_AUDIT_SHARDS)
+}
+
+/// The shard of an unauthenticated request's audit record: FNV-1a of its request id (stable, so
+/// a record's key can be recomputed; the request id is Lambda's, not the caller's).
+pub fn unauthenticated_audit_shard(request_id: &str) -> u32 {
+    let hash =
+        request_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    (hash % u64::from(UNAUTH_AUDIT_SHARDS)) as u32
 }
 /// The tenant's window counters (all users and routes together).
 pub fn rate_limit_pk(t: TenantId) -> String {
@@ -193,6 +206,20 @@ pub fn dead_letter(received_at: DateTime<Utc>, id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unauthenticated_audit_spreads_over_its_shards() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap_or_default();
+        assert_eq!(unauthenticated_audit_pk(day, 3), "AUDIT#UNAUTH#2026-11-24#03");
+        let mut per_shard = [0usize; UNAUTH_AUDIT_SHARDS as usize];
+        for i in 0..1_600 {
+            let shard = unauthenticated_audit_shard(&format!("{i:08x}-6f1c-4b8e-9a55-1d2c3e4f5a6b"));
+            assert_eq!(shard, unauthenticated_audit_shard(&format!("{i:08x}-6f1c-4b8e-9a55-1d2c3e4f5a6b")));
+            per_shard[shard as usize] += 1;
+        }
+        // 1,600 request ids: every shard used, none with more than twice its share.
+        assert!(per_shard.iter().all(|n| (1..=200).contains(n)), "{per_shard:?}");
+    }
 
     #[test]
     fn audit_sort_keys_order_by_time() {

@@ -25,7 +25,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-const JWT_KEY: &str = "bench-jwt-key";
+const JWT_KEY: &str = "bench-jwt-key-at-least-32-bytes-long";
 const ADMIN: &str = "bench-admin-token";
 const VERIFY_TOKEN: &str = "bench-verify-token";
 /// Non-HTTP functions and the sample (in `events/`) each is invoked with.
@@ -229,7 +229,9 @@ async fn main() -> Result<(), BoxError> {
         let event = Bytes::from(event.to_string());
         let mut samples = Vec::new();
         for _ in 0..runs {
-            samples.push(run_once(&bin, &name, event.clone(), &env, &proxy_log).await?);
+            samples.push(
+                run_once(&bin, &name, event.clone(), &local_stack::needs::env_for(&name, &env), &proxy_log).await?,
+            );
         }
         if let Some(bad) = samples.iter().find(|s| s.status.is_some_and(|c| c >= 500)) {
             eprintln!("warning: {name} answered {:?} during the bench", bad.status);

@@ -44,7 +44,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const TENANT: TenantId = TenantId(1);
 const ACCOUNT: &str = "act_1001";
-const JWT_KEY: &str = "bench-jwt-key";
+const JWT_KEY: &str = "bench-jwt-key-at-least-32-bytes-long";
 const ADMIN: &str = "bench-admin-token";
 /// Warm runs per measured request (moto answers a query in time proportional to the whole table,
 /// so the 100k runs are fewer).

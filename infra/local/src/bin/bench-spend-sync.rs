@@ -64,7 +64,7 @@ async fn main() -> Result<(), BoxError> {
     });
     let sdk = crm_shared::platform::sdk_config::load_sdk_config().await;
     let names = ResourceNames::unique("bench-sync");
-    let secrets = vec![(SecretName::JwtSecretKey, "bench-jwt".to_string())];
+    let secrets = vec![(SecretName::JwtSecretKey, "bench-jwt-key-at-least-32-bytes-long".to_string())];
     let provisioned = provision(&sdk, &names, &secrets).await?;
     let mut env = provisioned.env();
     env.push(("META_APP_ID".into(), APP_ID.into()));

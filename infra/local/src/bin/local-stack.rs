@@ -112,7 +112,8 @@ async fn main() -> Result<(), BoxError> {
     }
     ycloud.with(|s| s.webhook_url = Some(format!("http://127.0.0.1:{port}/crm/webhooks/ycloud")));
 
-    jobs.spawn(app.clone());
+    // The job runs in meta-spend-sync, with that function's secrets only.
+    jobs.spawn(app.restricted(meta_spend_sync::SECRETS));
     let addr = server::spawn(app, SocketAddr::from(([127, 0, 0, 1], port))).await?;
     let token = demo::jwt(&jwt_key, demo::DEMO_TENANT, "admin", clock.now(), Duration::hours(12));
     println!();

@@ -4,16 +4,67 @@
 use super::*;
 
 impl SandboxMeta {
+    /// One page of `all`, with Meta's cursors and a `next` URL that carries the query (token included).
+    pub(super) fn page(&self, state: &SandboxState, path: &str, q: &HashMap<String, String>, all: Vec<Value>) -> Resp {
+        let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(25).clamp(1, state.page_size.max(1));
+        let start = q
+            .get("after")
+            .and_then(|a| hex::decode(a).ok())
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.parse::<usize>().ok())
+            .unwrap_or(0)
+            .min(all.len());
+        let end = (start + limit).min(all.len());
+        let cursor = |i: usize| hex::encode(i.to_string());
+        let mut body = json!({ "data": all[start..end].to_vec() });
+        if end > start {
+            body["paging"] = json!({"cursors": {"before": cursor(start), "after": cursor(end)}});
+        }
+        if end < all.len() {
+            let base = if state.poison_next { Url::parse("http://attacker.invalid:9") } else { Ok(self.url.clone()) };
+            if let Ok(mut next) = base {
+                next.set_path(path);
+                {
+                    let mut pairs = next.query_pairs_mut();
+                    for (k, v) in q.iter().filter(|(k, _)| *k != "after") {
+                        pairs.append_pair(k, v);
+                    }
+                    pairs.append_pair("after", &cursor(end));
+                }
+                body["paging"]["next"] = json!(next.as_str());
+            }
+        }
+        json_resp(StatusCode::OK, body)
+    }
+
     pub(super) async fn answer(&self, req: hyper::Request<Incoming>) -> Resp {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let query: HashMap<String, String> = req
+        let mut query: HashMap<String, String> = req
             .uri()
             .query()
             .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
             .unwrap_or_default();
         if let Some(control) = path.strip_prefix("/__sandbox/") {
             return self.control(&method, control, &query);
+        }
+        // Secrets never in the URL: tokens come in `Authorization: Bearer`, the code exchange
+        // as a POST form (stricter than Meta, which also takes them in the query, so tests prove
+        // the product sends none). The header's token then stands in for `access_token` below,
+        // and goes into `paging.next` as Meta puts it there.
+        if let Some(resp) = refuse_secrets_in_url(&query) {
+            lock(&self.state).calls.push(format!("{method} {path}"));
+            return resp;
+        }
+        let bearer = bearer_token(req.headers());
+        let form_content = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        let form = read_form(req).await;
+        if let Some(token) = bearer {
+            query.insert("access_token".into(), token);
         }
         let delay = {
             let mut state = lock(&self.state);
@@ -67,7 +118,14 @@ impl SandboxMeta {
             return r;
         }
         match (method.clone(), segs) {
-            (Method::GET, ["oauth", "access_token"]) => self.access_token(&mut state, &query),
+            (Method::POST, ["oauth", "access_token"]) if form_content => self.access_token(&mut state, &form),
+            (_, ["oauth", "access_token"]) => graph_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                None,
+                "OAuthException",
+                "Sandbox Meta: the token exchange must be a POST with a form body",
+            ),
             (Method::GET, ["debug_token"]) => self.debug_token(&state, &query),
             (m, rest) => {
                 let user = match self.authenticate(&state, &query) {
@@ -250,5 +308,38 @@ impl SandboxMeta {
                 }
             }
         }
+    }
+}
+
+/// Query parameters that carry secrets (Sandbox Meta refuses them in any URL).
+pub const SECRET_QUERY_PARAMS: [&str; 4] = ["access_token", "client_secret", "code", "fb_exchange_token"];
+
+/// An error naming the first secret found in a Graph URL's query, if any.
+fn refuse_secrets_in_url(query: &HashMap<String, String>) -> Option<Resp> {
+    let found = SECRET_QUERY_PARAMS.iter().find(|p| query.contains_key(**p))?;
+    Some(graph_error(
+        StatusCode::BAD_REQUEST,
+        100,
+        None,
+        "OAuthException",
+        &format!("Sandbox Meta: {found} in the query string is refused (tokens go in Authorization: Bearer, the token exchange in a POST form)"),
+    ))
+}
+
+/// The token of `Authorization: Bearer …` (or Meta's older `OAuth …`).
+fn bearer_token(headers: &http::HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = v.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("oauth"))
+        .then(|| token.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
+/// A request body read as a URL-encoded form (empty when it is not one, or too large).
+async fn read_form(req: hyper::Request<Incoming>) -> HashMap<String, String> {
+    use http_body_util::BodyExt;
+    match http_body_util::Limited::new(req.into_body(), 64 * 1024).collect().await {
+        Ok(body) => url::form_urlencoded::parse(&body.to_bytes()).into_owned().collect(),
+        Err(_) => HashMap::new(),
     }
 }

@@ -3,10 +3,10 @@
 //! - `GET /{v}/dialog/oauth`: the login dialog; consents at once and redirects the browser to
 //!   `redirect_uri?code=…&state=…` (or `?error=access_denied&error_reason=user_denied…` when told
 //!   to decline);
-//! - `GET /{v}/oauth/access_token`: `code` → short-lived token, `grant_type=fb_exchange_token` →
-//!   long-lived token (`{access_token, token_type, expires_in}`);
-//! - `GET /{v}/debug_token`: `{data: {app_id, is_valid, expires_at, data_access_expires_at, scopes,
-//!   user_id}}` (asked with the app token `app_id|app_secret`);
+//! - `POST /{v}/oauth/access_token` (form body): `code` → short-lived token,
+//!   `grant_type=fb_exchange_token` → long-lived token (`{access_token, token_type, expires_in}`);
+//! - `GET /{v}/debug_token?input_token=`: `{data: {app_id, is_valid, expires_at,
+//!   data_access_expires_at, scopes, user_id}}` (asked with the app token `app_id|app_secret`);
 //! - `GET /{v}/me/businesses`, `/{v}/{business}/owned_ad_accounts`, `/client_ad_accounts`,
 //!   `/{v}/me/adaccounts`: cursor-paged (`paging.cursors`, `paging.next` with the token in it, as
 //!   Meta does);
@@ -35,7 +35,10 @@
 //!   (those days answer higher numbers, as when Meta restates), `max_insights_days` (longer ranges
 //!   answer code 100 / subcode 1487534), [`SandboxState::revoke_token`] (one token → 190).
 //!
-//! Every call with a user token must carry the right `appsecret_proof`. Errors have Meta's shape
+//! Tokens travel in `Authorization: Bearer` only: a Graph URL carrying `access_token` (or
+//! `client_secret`, `code`, `fb_exchange_token`) is refused, and the token exchange must be a POST
+//! form, so the tests prove no secret reaches a URL (Meta itself is more lenient). Every call
+//! with a user token must carry the right `appsecret_proof`. Errors have Meta's shape
 //! (`{"error": {message, type, code, error_subcode, fbtrace_id}}`) and responses carry
 //! `x-app-usage` / `x-business-use-case-usage`. Switches ([`SandboxState`], held by tests, or
 //! `POST /__sandbox/configure?…` for a browser session) make it throttle, fail transiently,
@@ -227,6 +230,11 @@ pub struct SandboxState {
     pub account_overrides: HashMap<String, (String, String)>,
     /// The query of every insights call (without token and proof).
     pub insights_queries: Vec<HashMap<String, String>>,
+    /// `expires_in` of the long-lived exchange's answer, as sent (`None` = 60 days); tests send
+    /// hostile values (huge, fractional).
+    pub long_lived_expires_in: Option<Value>,
+    /// `debug_token` says `expires_at: 0` (Meta's "never"), so the product falls back on `expires_in`.
+    pub debug_never_expires: bool,
     codes: HashMap<String, CodeGrant>,
     tokens: HashMap<String, TokenGrant>,
 }
@@ -265,6 +273,8 @@ impl Default for SandboxState {
             slow_jobs_above_days: None,
             account_overrides: HashMap::new(),
             insights_queries: Vec::new(),
+            long_lived_expires_in: None,
+            debug_never_expires: false,
             codes: HashMap::new(),
             tokens: HashMap::new(),
         }
@@ -566,39 +576,6 @@ impl SandboxMeta {
             }
         }
         resp
-    }
-
-    /// One page of `all`, with Meta's cursors and a `next` URL that carries the query (token included).
-    fn page(&self, state: &SandboxState, path: &str, q: &HashMap<String, String>, all: Vec<Value>) -> Resp {
-        let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(25).clamp(1, state.page_size.max(1));
-        let start = q
-            .get("after")
-            .and_then(|a| hex::decode(a).ok())
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.parse::<usize>().ok())
-            .unwrap_or(0)
-            .min(all.len());
-        let end = (start + limit).min(all.len());
-        let cursor = |i: usize| hex::encode(i.to_string());
-        let mut body = json!({ "data": all[start..end].to_vec() });
-        if end > start {
-            body["paging"] = json!({"cursors": {"before": cursor(start), "after": cursor(end)}});
-        }
-        if end < all.len() {
-            let base = if state.poison_next { Url::parse("http://attacker.invalid:9") } else { Ok(self.url.clone()) };
-            if let Ok(mut next) = base {
-                next.set_path(path);
-                {
-                    let mut pairs = next.query_pairs_mut();
-                    for (k, v) in q.iter().filter(|(k, _)| *k != "after") {
-                        pairs.append_pair(k, v);
-                    }
-                    pairs.append_pair("after", &cursor(end));
-                }
-                body["paging"]["next"] = json!(next.as_str());
-            }
-        }
-        json_resp(StatusCode::OK, body)
     }
 }
 

@@ -112,9 +112,10 @@ impl SandboxMeta {
                 Some(g) if !g.revoked && g.expires_at > now => {
                     let token = random_token("EAAL");
                     state.tokens.insert(token.clone(), TokenGrant { expires_at: now + LONG_LIVED_SECS, ..g });
+                    let expires_in = state.long_lived_expires_in.clone().unwrap_or(json!(LONG_LIVED_SECS));
                     json_resp(
                         StatusCode::OK,
-                        json!({"access_token": token, "token_type": "bearer", "expires_in": LONG_LIVED_SECS}),
+                        json!({"access_token": token, "token_type": "bearer", "expires_in": expires_in}),
                     )
                 }
                 _ => graph_error(
@@ -171,7 +172,7 @@ impl SandboxMeta {
                 "type": "USER",
                 "application": "Sandbox CRM",
                 "data_access_expires_at": now + DATA_ACCESS_SECS,
-                "expires_at": g.expires_at,
+                "expires_at": if state.debug_never_expires { 0 } else { g.expires_at },
                 "is_valid": !g.revoked && !state.reject_tokens && g.expires_at > now,
                 "issued_at": now,
                 "scopes": g.scopes,

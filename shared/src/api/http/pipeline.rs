@@ -21,7 +21,7 @@ use super::reply::render_reply;
 use super::{add_cors, allowed_origin, parse_query, preflight, request_id, AuditNote, Endpoint, Reply, RequestCtx};
 use super::{render_error, REQUEST_ID};
 use crate::api::app::App;
-use crate::platform::auth::{self, Access, Caller};
+use crate::platform::auth::{self, Access, Caller, JwtRules};
 use crate::platform::error::ApiError;
 use crate::platform::metrics::{dims, names, status_class, MetricLine, Unit};
 use crate::platform::secrets::SecretName;
@@ -210,7 +210,11 @@ async fn admit(
     }
     let jwt_key = app.required_secret(SecretName::JwtSecretKey).await?;
     let admin = app.secrets().await?.get(SecretName::AdminToken).map(|s| s.expose());
-    let who = auth::identify(req.headers(), jwt_key.expose().as_bytes(), admin, now)?;
+    let jwt = &app.config.jwt;
+    let rules = JwtRules::new(jwt_key.expose().as_bytes())
+        .with_issuer(jwt.issuer.as_deref())
+        .with_audience(jwt.audience.as_deref());
+    let who = auth::identify(req.headers(), &rules, admin, now)?;
     let span = tracing::Span::current();
     span.record("tenant_id", who.tenant_id.0);
     span.record("user_id", who.user_id.as_str());

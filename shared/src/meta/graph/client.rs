@@ -140,7 +140,9 @@ impl GraphClient {
         Ok(url)
     }
 
-    /// Replaces `access_token`/`appsecret_proof` in `url` with ours.
+    /// Prepares `url` for a call with `token`: any `access_token` (Meta puts one in `paging.next`)
+    /// and `appsecret_proof` removed, our proof added. The token itself travels in the
+    /// `Authorization` header ([`Auth::Bearer`]), never in a URL.
     fn authorize(&self, url: &mut Url, token: &SecretString) {
         let kept: Vec<(String, String)> = url
             .query_pairs()
@@ -150,25 +152,26 @@ impl GraphClient {
         url.set_query(None);
         let mut q = url.query_pairs_mut();
         q.extend_pairs(kept);
-        q.append_pair("access_token", token.expose());
         q.append_pair("appsecret_proof", &appsecret_proof(&self.settings.app_secret, token));
     }
 
     /// One HTTP request to Graph, counted in the `MetaCalls` metric line.
-    async fn send_once(&self, method: &Method, url: &Url) -> Result<Value, MetaError> {
-        let result = self.request_once(method, url).await;
+    async fn send_once(&self, call: &Call<'_>) -> Result<Value, MetaError> {
+        let result = self.request_once(call).await;
         call_metric(&result).emit();
         result
     }
 
-    async fn request_once(&self, method: &Method, url: &Url) -> Result<Value, MetaError> {
-        let resp = self
-            .http
-            .request(method.clone(), url.clone())
-            .timeout(self.settings.request_timeout)
-            .send()
-            .await
-            .map_err(|e| {
+    async fn request_once(&self, call: &Call<'_>) -> Result<Value, MetaError> {
+        let mut req = self.http.request(call.method.clone(), call.url.clone()).timeout(self.settings.request_timeout);
+        if let Some(token) = call.bearer {
+            req = req.bearer_auth(token.expose());
+        }
+        if let Some(form) = &call.form {
+            let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form.iter()).finish();
+            req = req.header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(body);
+        }
+        let resp = req.send().await.map_err(|e| {
             let e = e.without_url();
             if e.is_timeout() {
                 MetaError::Timeout
@@ -200,7 +203,7 @@ impl GraphClient {
     }
 
     /// One call with the retry policy applied.
-    async fn send(&self, method: Method, url: &Url, what: &'static str) -> Result<Value, MetaError> {
+    async fn send(&self, call: Call<'_>, what: &'static str) -> Result<Value, MetaError> {
         let policy = &self.settings.retry;
         let mut attempt = 1;
         loop {
@@ -210,7 +213,7 @@ impl GraphClient {
                 tracing::warn!(call = what, error = %near, "Meta call not sent");
                 return Err(near);
             }
-            let err = match self.send_once(&method, url).await {
+            let err = match self.send_once(&call).await {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
@@ -248,10 +251,10 @@ impl GraphClient {
     ) -> Result<Value, MetaError> {
         let mut url = self.url(path, params)?;
         self.authorize(&mut url, token);
-        self.send(Method::GET, &url, what).await
+        self.send(Call::bearer(Method::GET, url, token), what).await
     }
 
-    /// POST with the parameters in the query (as Graph takes them) and the token.
+    /// POST with the parameters in the query (as Graph takes them) and the token in the header.
     pub async fn post(
         &self,
         path: &str,
@@ -261,7 +264,7 @@ impl GraphClient {
     ) -> Result<Value, MetaError> {
         let mut url = self.url(path, params)?;
         self.authorize(&mut url, token);
-        self.send(Method::POST, &url, what).await
+        self.send(Call::bearer(Method::POST, url, token), what).await
     }
 
     /// How this client waits (between attempts, and for callers that poll Meta).
@@ -281,8 +284,9 @@ impl GraphClient {
         let mut out = Vec::new();
         for _ in 0..MAX_PAGES {
             self.authorize(&mut url, token);
-            let page: Page<T> = serde_json::from_value(self.send(Method::GET, &url, what).await?)
-                .map_err(|_| MetaError::InvalidResponse)?;
+            let page: Page<T> =
+                serde_json::from_value(self.send(Call::bearer(Method::GET, url.clone(), token), what).await?)
+                    .map_err(|_| MetaError::InvalidResponse)?;
             out.extend(page.data);
             let Some(next) = page.paging.and_then(|p| p.next) else {
                 return Ok(out);
@@ -298,35 +302,35 @@ impl GraphClient {
         Ok(out)
     }
 
-    /// Step 1 of the login: the dialog's `code` → short-lived user token.
+    /// Step 1 of the login: the dialog's `code` → short-lived user token. A POST with a form body:
+    /// the code and the app secret never appear in a URL.
     pub async fn exchange_code(&self, code: &str, redirect_uri: &Url) -> Result<AccessToken, MetaError> {
-        let url = self.url(
-            "oauth/access_token",
-            &[
-                ("client_id", &self.settings.app_id),
-                ("redirect_uri", redirect_uri.as_str()),
-                ("client_secret", self.settings.app_secret.expose()),
-                ("code", code),
-            ],
-        )?;
-        parse_token(self.send(Method::GET, &url, "oauth.exchange_code").await?)
+        let url = self.url("oauth/access_token", &[])?;
+        let form = vec![
+            ("client_id", self.settings.app_id.as_str()),
+            ("redirect_uri", redirect_uri.as_str()),
+            ("client_secret", self.settings.app_secret.expose()),
+            ("code", code),
+        ];
+        parse_token(self.send(Call::form(url, form), "oauth.exchange_code").await?)
     }
 
-    /// Step 2: short-lived → long-lived (~60 days) token (`grant_type=fb_exchange_token`).
+    /// Step 2: short-lived → long-lived (~60 days) token (`grant_type=fb_exchange_token`), a POST
+    /// with a form body like step 1.
     pub async fn exchange_long_lived(&self, short: &SecretString) -> Result<AccessToken, MetaError> {
-        let url = self.url(
-            "oauth/access_token",
-            &[
-                ("grant_type", "fb_exchange_token"),
-                ("client_id", &self.settings.app_id),
-                ("client_secret", self.settings.app_secret.expose()),
-                ("fb_exchange_token", short.expose()),
-            ],
-        )?;
-        parse_token(self.send(Method::GET, &url, "oauth.exchange_long_lived").await?)
+        let url = self.url("oauth/access_token", &[])?;
+        let form = vec![
+            ("grant_type", "fb_exchange_token"),
+            ("client_id", self.settings.app_id.as_str()),
+            ("client_secret", self.settings.app_secret.expose()),
+            ("fb_exchange_token", short.expose()),
+        ];
+        parse_token(self.send(Call::form(url, form), "oauth.exchange_long_lived").await?)
     }
 
-    /// Expiry, data-access expiry, scopes and user of `token` (asked with the app token).
+    /// Expiry, data-access expiry, scopes and user of `token` (asked with the app token, which
+    /// travels in the header). `input_token` stays in the query: it is the only form Meta
+    /// documents for `debug_token` (a GET).
     pub async fn debug_token(&self, token: &SecretString) -> Result<TokenInfo, MetaError> {
         let app_token = SecretString::new(format!("{}|{}", self.settings.app_id, self.settings.app_secret.expose()));
         let v = self.get("debug_token", &[("input_token", token.expose())], &app_token, "debug_token").await?;
@@ -444,7 +448,26 @@ impl GraphClient {
     pub async fn revoke_permissions(&self, token: &SecretString) -> Result<(), MetaError> {
         let mut url = self.url("me/permissions", &[])?;
         self.authorize(&mut url, token);
-        self.send(Method::DELETE, &url, "me.permissions.delete").await.map(|_| ())
+        self.send(Call::bearer(Method::DELETE, url, token), "me.permissions.delete").await.map(|_| ())
+    }
+}
+
+/// One Graph request: method and URL (no secret in it), the token for the `Authorization`
+/// header, and a form body (the token exchanges).
+struct Call<'a> {
+    method: Method,
+    url: Url,
+    bearer: Option<&'a SecretString>,
+    form: Option<Vec<(&'a str, &'a str)>>,
+}
+
+impl<'a> Call<'a> {
+    fn bearer(method: Method, url: Url, token: &'a SecretString) -> Self {
+        Self { method, url, bearer: Some(token), form: None }
+    }
+
+    fn form(url: Url, form: Vec<(&'a str, &'a str)>) -> Self {
+        Self { method: Method::POST, url, bearer: None, form: Some(form) }
     }
 }
 
@@ -519,16 +542,18 @@ mod tests {
     }
 
     #[test]
-    fn urls_carry_version_token_and_proof_and_replace_foreign_ones() {
+    fn urls_carry_version_and_proof_but_never_a_token() {
         let c = client("http://127.0.0.1:9/prefix/");
         let mut url = c.url("me/businesses", &[("fields", "id,name")]).expect("url");
         assert_eq!(url.path(), "/prefix/v21.0/me/businesses");
         let token = SecretString::new("tok");
+        // As in a `paging.next` from Meta: its token and proof are dropped, ours is not added.
         url.query_pairs_mut().append_pair("access_token", "someone-elses").append_pair("appsecret_proof", "zz");
         c.authorize(&mut url, &token);
         let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-        assert_eq!(pairs.iter().filter(|(k, _)| k == "access_token").count(), 1);
-        assert!(pairs.contains(&("access_token".into(), "tok".into())));
+        assert!(!pairs.iter().any(|(k, _)| k == "access_token"), "{pairs:?}");
+        assert!(!url.as_str().contains("tok&") && !url.as_str().ends_with("tok"));
+        assert_eq!(pairs.iter().filter(|(k, _)| k == "appsecret_proof").count(), 1);
         assert!(pairs.contains(&("appsecret_proof".into(), appsecret_proof(&SecretString::new("s3cr3t"), &token))));
         assert!(pairs.contains(&("fields".into(), "id,name".into())));
     }

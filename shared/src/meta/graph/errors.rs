@@ -9,6 +9,9 @@ use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::platform::clock::peer_wait;
+use crate::platform::telemetry::peer_text;
+
 /// A Meta failure, typed by what the caller should do about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MetaError {
@@ -57,7 +60,7 @@ pub fn classify(code: i64, subcode: Option<i64>, is_transient: bool, message: &s
         4 | 17 | 32 | 613 | 80000..=80014 => MetaError::Throttled { code, retry_after: None },
         1 | 2 => MetaError::Transient { code },
         _ if is_transient => MetaError::Transient { code },
-        _ => MetaError::Request { code, subcode, message: message.chars().take(300).collect() },
+        _ => MetaError::Request { code, subcode, message: peer_text(message) },
     }
 }
 
@@ -74,7 +77,7 @@ pub fn throttle_wait(headers: &HeaderMap) -> Option<Duration> {
             for e in entries.as_array().into_iter().flatten() {
                 if let Some(min) = e.get("estimated_time_to_regain_access").and_then(Value::as_u64) {
                     if min > 0 {
-                        take(Duration::from_secs(min * 60));
+                        take(peer_wait(min.saturating_mul(60)));
                     }
                 }
             }
@@ -85,7 +88,7 @@ pub fn throttle_wait(headers: &HeaderMap) -> Option<Duration> {
         let pct = v.get("acc_id_util_pct").and_then(Value::as_f64).unwrap_or(0.0);
         if let Some(secs) = v.get("reset_time_duration").and_then(Value::as_u64) {
             if pct >= 100.0 && secs > 0 {
-                take(Duration::from_secs(secs));
+                take(peer_wait(secs));
             }
         }
     }
@@ -136,14 +139,14 @@ pub fn usage(headers: &HeaderMap) -> Option<Usage> {
         for e in map.values().filter_map(Value::as_array).flatten() {
             take(pct_of(e, &BUCKETS));
             if let Some(min) = e.get("estimated_time_to_regain_access").and_then(Value::as_u64) {
-                regain = regain.max(Duration::from_secs(min * 60));
+                regain = regain.max(peer_wait(min.saturating_mul(60)));
             }
         }
     }
     if let Some(v) = json("x-ad-account-usage") {
         take(pct_of(&v, &["acc_id_util_pct"]));
         if let Some(secs) = v.get("reset_time_duration").and_then(Value::as_u64) {
-            regain = regain.max(Duration::from_secs(secs));
+            regain = regain.max(peer_wait(secs));
         }
     }
     if let Some(v) = json("x-app-usage") {
@@ -281,5 +284,20 @@ mod tests {
         assert_eq!(throttle_wait(&h), Some(Duration::from_secs(60)));
         h.insert("x-app-usage", HeaderValue::from_static("not json"));
         assert_eq!(throttle_wait(&h), None);
+    }
+
+    #[test]
+    fn huge_waits_from_meta_are_capped_not_overflowed() {
+        use crate::platform::clock::MAX_PEER_WAIT;
+        let mut h = HeaderMap::new();
+        let minutes = format!(r#"{{"1":[{{"call_count":100,"estimated_time_to_regain_access":{}}}]}}"#, u64::MAX);
+        h.insert("x-business-use-case-usage", HeaderValue::from_str(&minutes).expect("header"));
+        assert_eq!(throttle_wait(&h), Some(MAX_PEER_WAIT));
+        assert_eq!(usage(&h).map(|u| u.regain), Some(MAX_PEER_WAIT));
+        let secs = format!(r#"{{"acc_id_util_pct":100,"reset_time_duration":{}}}"#, u64::MAX);
+        let mut h = HeaderMap::new();
+        h.insert("x-ad-account-usage", HeaderValue::from_str(&secs).expect("header"));
+        assert_eq!(throttle_wait(&h), Some(MAX_PEER_WAIT));
+        assert_eq!(usage(&h).map(|u| u.regain), Some(MAX_PEER_WAIT));
     }
 }

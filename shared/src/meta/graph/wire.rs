@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::errors::MetaError;
 use crate::domain::crm::AdAttribution;
+use crate::platform::clock::after_seconds;
 use crate::platform::secrets::SecretString;
 
 /// Scopes the product asks for: insights (`ads_read`), business listing (`business_management`)
@@ -32,6 +33,14 @@ pub const PAGE_LIMIT: &str = "100";
 pub struct AccessToken {
     pub token: SecretString,
     pub expires_in: Option<i64>,
+}
+
+impl AccessToken {
+    /// When it expires by its `expires_in`: `None` when Meta sent none, a non-positive one, or one
+    /// too large to be a date (checked arithmetic: a huge value never panics).
+    pub fn expires_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.expires_in.filter(|s| *s > 0).and_then(|s| after_seconds(now, s))
+    }
 }
 
 /// What `debug_token` says about a token.
@@ -134,4 +143,36 @@ pub(super) fn parse_token(v: Value) -> Result<AccessToken, MetaError> {
     let token =
         v.get("access_token").and_then(Value::as_str).filter(|t| !t.is_empty()).ok_or(MetaError::InvalidResponse)?;
     Ok(AccessToken { token: SecretString::new(token), expires_in: v.get("expires_in").and_then(Value::as_i64) })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+    use serde_json::json;
+
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().unwrap_or_default()
+    }
+
+    #[test]
+    fn expires_in_becomes_a_date_with_checked_arithmetic() {
+        let t =
+            |v: Value| parse_token(json!({"access_token": "EAAL", "expires_in": v})).expect("token").expires_at(now());
+        assert_eq!(t(json!(5_183_944)), Some(now() + Duration::seconds(5_183_944)));
+        // Huge, negative, fractional or foreign values: no expiry known, and no panic.
+        for v in
+            [json!(i64::MAX), json!(u64::MAX), json!(1e300), json!(-5), json!(0), json!("60"), json!(10_i64.pow(15))]
+        {
+            assert_eq!(t(v.clone()), None, "{v}");
+        }
+    }
+
+    #[test]
+    fn epoch_seconds_out_of_range_are_no_date() {
+        assert_eq!(epoch(Some(0)), None, "Meta's 0 = never");
+        assert_eq!(epoch(Some(i64::MAX)), None);
+        assert_eq!(epoch(Some(1_795_000_000)).map(|d| d.timestamp()), Some(1_795_000_000));
+    }
 }

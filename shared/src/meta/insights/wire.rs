@@ -5,6 +5,7 @@
 use serde::Deserialize;
 
 use crate::domain::money::{Currency, MinorUnits};
+use crate::platform::telemetry::bounded;
 use crate::store::spend::CampaignSettings;
 
 /// Insight fields the sync reads, and nothing more (FIELD-NOTES 6). Ad-level rows add the ad.
@@ -111,7 +112,7 @@ pub struct BadNumber {
 /// `"12.34"` in `currency` → minor units, by decimal parsing with the currency's exponent. Digits
 /// past the exponent are rounded half up (Meta sends at most the exponent's digits).
 pub fn parse_spend(raw: &str, currency: Currency) -> Result<MinorUnits, BadNumber> {
-    let bad = || BadNumber { what: "spend", value: raw.chars().take(40).collect() };
+    let bad = || BadNumber { what: "spend", value: bounded(raw, 40) };
     let s = raw.trim();
     let (int, frac) = s.split_once('.').unwrap_or((s, ""));
     if int.is_empty() && frac.is_empty() {
@@ -137,9 +138,9 @@ pub fn parse_count(raw: Option<&str>, what: &'static str) -> Result<i64, BadNumb
     let Some(raw) = raw else { return Ok(0) };
     let int = raw.trim().split('.').next().unwrap_or("");
     if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(BadNumber { what, value: raw.chars().take(40).collect() });
+        return Err(BadNumber { what, value: bounded(raw, 40) });
     }
-    int.parse().map_err(|_| BadNumber { what, value: raw.chars().take(40).collect() })
+    int.parse().map_err(|_| BadNumber { what, value: bounded(raw, 40) })
 }
 
 /// Meta-reported leads of a row: `lead`, else `onsite_conversion.lead_grouped` — never both.

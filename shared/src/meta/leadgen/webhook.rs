@@ -12,6 +12,7 @@ use crate::platform::crypto::{constant_time_eq, hmac_sha256, verify_hmac_sha256_
 use crate::platform::error::{DomainError, Failure};
 use crate::platform::metrics::{dims, names, MetricLine};
 use crate::platform::secrets::SecretString;
+use crate::platform::telemetry::peer_text;
 
 /// Largest delivery accepted: Meta batches up to 1,000 changes (~250 B each) per delivery.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -191,7 +192,8 @@ fn id_of(v: Option<&Value>) -> Option<String> {
 /// Parses a delivery's JSON. Malformed JSON or a body that is not a delivery → 400; changes that
 /// are unusable one by one are counted and skipped; the same leadgen id twice is kept once.
 pub fn parse_delivery(body: &[u8]) -> Result<Delivery, WebhookError> {
-    let raw: RawDelivery = serde_json::from_slice(body).map_err(|e| WebhookError::InvalidJson(e.to_string()))?;
+    let raw: RawDelivery =
+        serde_json::from_slice(body).map_err(|e| WebhookError::InvalidJson(peer_text(&e.to_string())))?;
     let mut out = Delivery::default();
     if raw.object != "page" {
         out.other_fields = raw.entry.iter().map(|e| e.changes.len()).sum();
@@ -343,5 +345,15 @@ mod tests {
             (503, "leads_pending", Some(60))
         );
         assert_eq!(pending.body()["detail"], "2 lead(s) could not be processed yet; re-deliver");
+    }
+
+    #[test]
+    fn a_malformed_delivery_error_never_carries_the_whole_peer_value() {
+        use crate::platform::telemetry::PEER_TEXT_MAX_CHARS;
+        let body = json!({"object": "page", "entry": "x".repeat(500_000)}).to_string();
+        let Err(WebhookError::InvalidJson(message)) = parse_delivery(body.as_bytes()) else {
+            panic!("a string entry is not a delivery");
+        };
+        assert!(message.chars().count() <= PEER_TEXT_MAX_CHARS + 1, "{} chars", message.len());
     }
 }

@@ -145,16 +145,33 @@ fn audit_entry(id: &str, tenant: Option<TenantId>, at: DateTime<Utc>) -> AuditEn
     }
 }
 
-/// Audit records come back per tenant, newest first; unauthenticated ones never under a tenant.
+/// Audit records come back per tenant, newest first; unauthenticated ones never under a tenant,
+/// and per day across all their shards (records of several shards read back together).
 pub async fn audit_log<S: AuditLog>(s: &S) {
     let t = TenantId(9400);
     s.record(&audit_entry("a1", Some(t), t0()), 90).await.expect("record");
     s.record(&audit_entry("a2", Some(t), t0() + Duration::seconds(1)), 90).await.expect("record");
     s.record(&audit_entry("x1", Some(TenantId(9401)), t0()), 90).await.expect("record");
-    s.record(&audit_entry("anon", None, t0()), 90).await.expect("record");
+    let anon: Vec<String> = (0..6).map(|i| format!("anon{i}")).collect();
+    for (i, id) in anon.iter().enumerate() {
+        s.record(&audit_entry(id, None, t0() + Duration::seconds(i as i64)), 90).await.expect("record");
+    }
+    s.record(&audit_entry("anon-next-day", None, t0() + Duration::days(1)), 90).await.expect("record");
     let ids: Vec<String> = s.recent(t, 10).await.expect("recent").into_iter().map(|e| e.id).collect();
     assert_eq!(ids, vec!["a2", "a1"]);
     assert_eq!(s.recent(t, 1).await.expect("recent").len(), 1);
+
+    let shards: std::collections::BTreeSet<u32> =
+        anon.iter().map(|id| crate::store::keys::unauthenticated_audit_shard(&format!("req-{id}"))).collect();
+    assert!(shards.len() > 1, "the fixture spans several shards: {shards:?}");
+    let day = t0().date_naive();
+    let read: Vec<String> = s.unauthenticated(day, 100).await.expect("read").into_iter().map(|e| e.id).collect();
+    let newest_first: Vec<String> = anon.iter().rev().cloned().collect();
+    assert_eq!(read, newest_first, "every shard of the day, newest first, no tenant's record");
+    assert_eq!(s.unauthenticated(day, 2).await.expect("read").len(), 2);
+    let next: Vec<String> =
+        s.unauthenticated(day + Duration::days(1), 10).await.expect("read").into_iter().map(|e| e.id).collect();
+    assert_eq!(next, vec!["anon-next-day"]);
 }
 
 fn page_owner(page: &str, tenant: i64, name: &str) -> PageOwner {
