@@ -15,6 +15,7 @@ mod meta_login;
 mod meta_login_hardening;
 mod meta_webhook;
 mod metrics;
+mod rate_limits;
 mod round_trips;
 mod spend_sync;
 mod store_conformance;

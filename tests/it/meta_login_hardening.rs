@@ -308,3 +308,27 @@ async fn a_slow_callback_still_connects_when_the_old_token_is_marked_expired_mea
     assert_ne!(now.token_ciphertext_b64, old.token_ciphertext_b64, "the new login's token");
     assert_eq!(token_status(&m.env, 1).await["data"]["status"], "connected");
 }
+
+// ------------------------------------------------------------------------------- rate limiting
+
+#[tokio::test]
+async fn a_callback_flood_from_one_address_still_lands_on_the_frontend_and_spends_no_state() {
+    let m = MetaTestEnv::with_env(&[("PUBLIC_RATE_LIMIT_PER_MINUTE", "2")]).await;
+    let app = m.env.app.restricted(meta_auth_callback::SECRETS);
+    let from = |uri: &str, cookie: Option<&str>, ip: &str| {
+        crm_shared::api::http::with_source_address(callback_request(uri, cookie), ip)
+    };
+    for _ in 0..2 {
+        let resp = meta_auth_callback::handle(&app, from("/crm/auth/meta/callback", None, "203.0.113.5")).await;
+        assert_eq!(redirect_error(&resp).as_deref(), Some("invalid_state"));
+    }
+    let login = dialog(&m.env, 1).await;
+    let uri = format!("{}?{}", login.cb.path(), login.cb.query().unwrap_or(""));
+    let refused = meta_auth_callback::handle(&app, from(&uri, Some(&login.cookie), "203.0.113.5")).await;
+    assert_eq!(refused.status(), 302, "a redirect, never a JSON page");
+    assert_eq!(redirect_error(&refused).as_deref(), Some("rate_limited"));
+    assert_eq!(exchanges(&m).await, 0, "the code is not exchanged");
+    // The state was not spent: the same browser finishes from its own address.
+    let resp = meta_auth_callback::handle(&app, from(&uri, Some(&login.cookie), "198.51.100.20")).await;
+    assert_eq!(query_of(&location(&resp)).get("success").map(String::as_str), Some("connected"));
+}

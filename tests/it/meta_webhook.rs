@@ -385,8 +385,9 @@ async fn leads_the_time_budget_did_not_reach_stay_open_until_redelivery() {
 }
 
 #[tokio::test]
-async fn a_large_delivery_answers_within_the_budget_and_redelivery_finishes_it_once() {
-    use crm_shared::meta::leadgen::PROCESSING_BUDGET;
+async fn a_large_delivery_is_finished_once_over_redeliveries() {
+    // That the budget stops new fetches is tested on its own clock-free path above (a zero
+    // budget); no wall-clock bound here, which a loaded CI machine would make flaky.
     let m = webhook_env().await;
     connect(&m, 1).await;
     let ids: Vec<String> = (0..150).map(|i| add_lead(&m, "11", "21", &format!("L{i}")).id).collect();
@@ -394,11 +395,7 @@ async fn a_large_delivery_answers_within_the_budget_and_redelivery_finishes_it_o
     let mut deliveries = 0;
     loop {
         deliveries += 1;
-        let started = std::time::Instant::now();
         let resp = deliver(&m, &refs).await;
-        let took = started.elapsed();
-        // The budget stops new fetches; in-flight ones finish (the sandbox answers at once).
-        assert!(took < PROCESSING_BUDGET + std::time::Duration::from_secs(5), "took {took:?}");
         if resp.status() == 200 {
             break;
         }

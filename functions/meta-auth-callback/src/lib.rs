@@ -7,7 +7,7 @@
 //! with `?error=meta_timeout`), and never the code or the token anywhere. Page claims and the
 //! replay of parked leads run after the redirect (`meta.connected` job, run by meta-spend-sync).
 
-use crm_shared::api::http::{run_endpoint, AuditNote, Endpoint, Reply, RequestCtx};
+use crm_shared::api::http::{run_landing_endpoint, AuditNote, Endpoint, Reply, RequestCtx};
 use crm_shared::meta::login::{self, LoginRefused};
 use crm_shared::meta::login_cookie;
 use crm_shared::platform::auth::Access;
@@ -29,7 +29,13 @@ pub const ENDPOINT: Endpoint = Endpoint {
 };
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    run_endpoint(app, &ENDPOINT, req, |ctx| callback(app, ctx)).await
+    run_landing_endpoint(app, &ENDPOINT, req, limited, |ctx| callback(app, ctx)).await
+}
+
+/// A flood from one address (`PUBLIC_RATE_LIMIT_PER_MINUTE`) still lands on the frontend, with
+/// `?error=rate_limited`; the state is not spent, so the user can finish within its 10 minutes.
+fn limited(app: &App) -> Reply {
+    Reply::redirect(login::frontend_redirect(&app.config.frontend_url, Err(LoginRefused::RateLimited)))
 }
 
 async fn callback(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {

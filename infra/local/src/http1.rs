@@ -11,8 +11,13 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+/// The address a request came from (as API Gateway's `sourceIp`).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
 /// Serves `listener` until the task is dropped (a failed accept is skipped). A handler error
-/// drops the connection without an answer (how a stand-in simulates a lost response).
+/// drops the connection without an answer (how a stand-in simulates a lost response). Each
+/// request carries its peer's [`PeerAddr`] as an extension.
 pub async fn serve<H, Fut, E>(listener: TcpListener, handler: H)
 where
     H: Fn(hyper::Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
@@ -20,12 +25,15 @@ where
     E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
 {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Ok((stream, peer)) = listener.accept().await else {
             continue;
         };
         let handler = handler.clone();
         tokio::spawn(async move {
-            let svc = service_fn(handler);
+            let svc = service_fn(move |mut req: hyper::Request<Incoming>| {
+                req.extensions_mut().insert(PeerAddr(peer));
+                handler(req)
+            });
             let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
         });
     }

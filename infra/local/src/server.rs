@@ -129,7 +129,13 @@ impl LocalApi {
             Err(_) => return Ok(to_hyper(render_error(&ApiError::PayloadTooLarge { limit: GATEWAY_MAX_BODY }))),
         };
         let body = if body.is_empty() { Body::Empty } else { Body::Binary(body.to_vec()) };
-        let resp = self.dispatch(http::Request::from_parts(parts, body)).await;
+        // API Gateway tells the function who called (the public routes' per-source limit).
+        let peer = parts.extensions.get::<crate::http1::PeerAddr>().map(|p| p.0.ip().to_string());
+        let mut req = http::Request::from_parts(parts, body);
+        if let Some(ip) = peer {
+            req = crm_shared::api::http::with_source_address(req, &ip);
+        }
+        let resp = self.dispatch(req).await;
         Ok(to_hyper(resp))
     }
 

@@ -90,6 +90,7 @@ pub const ENV_VARS: &[(&str, &str, bool, &str)] = &[
     ),
     ("RATE_LIMIT_PER_MINUTE", "100", false, "requests per user per route per minute, across all instances"),
     ("TENANT_RATE_LIMIT_PER_MINUTE", "1000", false, "requests per tenant per minute, all users and routes together"),
+    ("PUBLIC_RATE_LIMIT_PER_MINUTE", "600", false, "requests per source address per public route (webhooks, OAuth callback) per minute"),
     ("MAX_BODY_BYTES", "65536", false, "largest accepted request body"),
     ("AUDIT_RETENTION_DAYS", "90", false, "audit records expire (TTL) after this many days"),
     ("RUST_LOG", "info", false, "log filter: `level` and/or `target=level,...` (tracing Targets syntax)"),
@@ -151,6 +152,8 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// Per tenant, all users and routes together.
     pub tenant_rate_limit_per_minute: u32,
+    /// Per source address per public route (the webhooks, the OAuth callback).
+    pub public_rate_limit_per_minute: u32,
     pub max_body_bytes: usize,
     pub audit_retention_days: u32,
     pub meta: MetaConfig,
@@ -186,6 +189,7 @@ impl Config {
             cors_allowed_origins: cors_origins(&env)?,
             rate_limit_per_minute: env.number("RATE_LIMIT_PER_MINUTE", 100, 1, 1_000_000)? as u32,
             tenant_rate_limit_per_minute: env.number("TENANT_RATE_LIMIT_PER_MINUTE", 1_000, 1, 10_000_000)? as u32,
+            public_rate_limit_per_minute: env.number("PUBLIC_RATE_LIMIT_PER_MINUTE", 600, 1, 10_000_000)? as u32,
             max_body_bytes: env.number("MAX_BODY_BYTES", 65_536, 1, 6 * 1024 * 1024)? as usize,
             audit_retention_days: env.number("AUDIT_RETENTION_DAYS", 90, 1, 3650)? as u32,
             meta: MetaConfig::read(&env)?,

@@ -155,6 +155,12 @@ pub fn rate_limit_user_route_pk(t: TenantId, user: &str, route: &str) -> String 
     let user: String = user.chars().take(128).collect();
     format!("RL#{t}#U#{route}#{user}")
 }
+/// One source address's requests on one public route (`source` = the caller's IP as API Gateway
+/// saw it, or `unknown`).
+pub fn rate_limit_source_route_pk(route: &str, source: &str) -> String {
+    let source: String = source.chars().take(64).collect();
+    format!("RL#SRC#{route}#{source}")
+}
 pub fn rate_limit_sk(epoch_minute: i64) -> String {
     format!("W#{epoch_minute}")
 }

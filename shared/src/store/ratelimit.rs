@@ -1,5 +1,5 @@
 //! Fixed-window rate limits shared by every Lambda instance through DynamoDB, per [`RateBucket`]
-//! (a tenant as a whole, or one user on one route).
+//! (a tenant as a whole, one user on one route, or one source address on one public route).
 //!
 //! One item per (bucket, minute): `ADD count :1` guarded by `count < limit`, so concurrent
 //! instances together admit exactly `limit` requests per window. The item expires by TTL.
@@ -40,6 +40,11 @@ impl RateBucket {
     /// One user's requests on one route (`route` = the endpoint's name).
     pub fn user_route(t: TenantId, user: &str, route: &str) -> Self {
         RateBucket(keys::rate_limit_user_route_pk(t, user, route))
+    }
+    /// One source address's requests on one public route (no tenant is known before the
+    /// request proves itself).
+    pub fn source_route(route: &str, source: &str) -> Self {
+        RateBucket(keys::rate_limit_source_route_pk(route, source))
     }
 }
 

@@ -17,7 +17,7 @@ use crate::platform::error::ApiError;
 
 mod pipeline;
 mod reply;
-pub use pipeline::{run_endpoint, run_endpoint_with_body_limit, run_read_endpoint};
+pub use pipeline::{run_endpoint, run_endpoint_with_body_limit, run_landing_endpoint, run_read_endpoint};
 pub use reply::{render_error, timestamp, AuditNote, Reply};
 
 /// One HTTP endpoint: its name (= crate, binary and audit action), route and who may call it.
@@ -141,6 +141,32 @@ fn request_id(req: &Request) -> String {
         .map(|c| c.request_id.clone())
         .filter(|id| !id.is_empty())
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// The caller's address as API Gateway saw it (`requestContext.http.sourceIp`; REST:
+/// `identity.sourceIp`), `unknown` without one. Never taken from a header: `X-Forwarded-For` is
+/// the caller's to write.
+pub fn source_address(req: &Request) -> String {
+    use lambda_http::request::RequestContext;
+    let ip = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(c)) => c.http.source_ip.clone(),
+        Some(RequestContext::ApiGatewayV1(c)) => c.identity.source_ip.clone(),
+        _ => None,
+    };
+    ip.filter(|s| !s.is_empty()).unwrap_or_else(|| "unknown".to_string())
+}
+
+/// `req` as API Gateway hands it over from `ip` (the local stack's front door and tests).
+pub fn with_source_address(req: Request, ip: &str) -> Request {
+    use lambda_http::aws_lambda_events::apigw::{
+        ApiGatewayV2httpRequestContext as Context, ApiGatewayV2httpRequestContextHttpDescription as Http,
+    };
+    let mut http = Http::default();
+    http.method = req.method().clone();
+    http.source_ip = Some(ip.to_string());
+    let mut context = Context::default();
+    context.http = http;
+    req.with_request_context(lambda_http::request::RequestContext::ApiGatewayV2(context))
 }
 
 fn parse_query(req: &Request) -> Vec<(String, String)> {

@@ -1,5 +1,6 @@
 //! [`run_endpoint`] and [`run_read_endpoint`]: request id + span → CORS preflight → method check →
-//! auth (admin token, JWT, role) → per-user and per-tenant rate limits → body size limit → the
+//! auth (admin token, JWT, role) → per-user and per-tenant rate limits (public endpoints: per
+//! source address) → body size limit → the
 //! endpoint's function → envelope + CORS + `Retry-After` → audit record → one `Requests` metric
 //! line (route, status class, latency).
 //!
@@ -19,7 +20,7 @@ use tracing::Instrument;
 
 use super::reply::render_reply;
 use super::{add_cors, allowed_origin, parse_query, preflight, request_id, AuditNote, Endpoint, Reply, RequestCtx};
-use super::{render_error, REQUEST_ID};
+use super::{render_error, source_address, REQUEST_ID};
 use crate::api::app::App;
 use crate::platform::auth::{self, Access, Caller, JwtRules};
 use crate::platform::error::ApiError;
@@ -44,7 +45,7 @@ where
     F: FnOnce(RequestCtx) -> Fut,
     Fut: Future<Output = Result<Reply, ApiError>>,
 {
-    pipeline(app, endpoint, app.config.max_body_bytes, Handling::AfterRateLimit, req, handler).await
+    pipeline(app, endpoint, app.config.max_body_bytes, Handling::AfterRateLimit, NO_LANDING, req, handler).await
 }
 
 /// [`run_endpoint`] with an endpoint-specific body limit (e.g. the Meta webhook, whose deliveries
@@ -60,7 +61,7 @@ where
     F: FnOnce(RequestCtx) -> Fut,
     Fut: Future<Output = Result<Reply, ApiError>>,
 {
-    pipeline(app, endpoint, max_body_bytes, Handling::AfterRateLimit, req, handler).await
+    pipeline(app, endpoint, max_body_bytes, Handling::AfterRateLimit, NO_LANDING, req, handler).await
 }
 
 /// [`run_endpoint`] for a function that only **reads our own store** (no write, no call to Meta
@@ -72,14 +73,36 @@ where
     F: FnOnce(RequestCtx) -> Fut,
     Fut: Future<Output = Result<Reply, ApiError>>,
 {
-    pipeline(app, endpoint, app.config.max_body_bytes, Handling::BesideRateLimit, req, handler).await
+    pipeline(app, endpoint, app.config.max_body_bytes, Handling::BesideRateLimit, NO_LANDING, req, handler).await
 }
+
+/// [`run_endpoint`] for a public endpoint a **browser** lands on (the OAuth callback), which must
+/// never show a JSON page: when its per-source limit refuses, the answer is `limited`'s reply (a
+/// redirect) instead of a JSON `429`, and the function does not run.
+pub async fn run_landing_endpoint<F, Fut>(
+    app: &App,
+    endpoint: &Endpoint,
+    req: Request,
+    limited: fn(&App) -> Reply,
+    handler: F,
+) -> Response<Body>
+where
+    F: FnOnce(RequestCtx) -> Fut,
+    Fut: Future<Output = Result<Reply, ApiError>>,
+{
+    pipeline(app, endpoint, app.config.max_body_bytes, Handling::AfterRateLimit, Some(limited), req, handler).await
+}
+
+/// The reply a rate-limit refusal becomes instead of the JSON `429` (landing endpoints only).
+type Landing = Option<fn(&App) -> Reply>;
+const NO_LANDING: Landing = None;
 
 async fn pipeline<F, Fut>(
     app: &App,
     endpoint: &Endpoint,
     max_body_bytes: usize,
     handling: Handling,
+    landing: Landing,
     req: Request,
     handler: F,
 ) -> Response<Body>
@@ -100,7 +123,7 @@ where
         let resp = if req.method() == Method::OPTIONS {
             preflight(req.headers(), &app.config.cors_allowed_origins)
         } else {
-            answer(app, endpoint, max_body_bytes, handling, &req, &rid, handler).await
+            answer(app, endpoint, max_body_bytes, handling, landing, &req, &rid, handler).await
         };
         let status = resp.status().as_u16();
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -122,11 +145,13 @@ fn request_metric(route: &'static str, status: u16, latency_ms: f64) -> MetricLi
 }
 
 /// Everything after the preflight: admission, the function, the response and its audit record.
+#[allow(clippy::too_many_arguments)]
 async fn answer<F, Fut>(
     app: &App,
     endpoint: &Endpoint,
     max_body_bytes: usize,
     handling: Handling,
+    landing: Landing,
     req: &Request,
     rid: &str,
     handler: F,
@@ -142,14 +167,21 @@ where
         let limit = async {
             match &caller {
                 Some(who) => rate_limit(app, endpoint, who, now).await,
-                None => Ok(()),
+                // Only a public endpoint has no caller.
+                None => source_limit(app, endpoint, req, now).await,
             }
         };
         let out = match handling {
-            Handling::AfterRateLimit => {
-                limit.await?;
-                handler(request_ctx(req, rid, caller.clone(), max_body_bytes, now)?).await
-            }
+            Handling::AfterRateLimit => match (limit.await, landing) {
+                (Err(ApiError::RateLimited { .. }), Some(limited)) => {
+                    let note = AuditNote { error_code: Some("rate_limited"), ..AuditNote::default() };
+                    return Ok(limited(app).with_audit(note));
+                }
+                (admitted, _) => {
+                    admitted?;
+                    handler(request_ctx(req, rid, caller.clone(), max_body_bytes, now)?).await
+                }
+            },
             Handling::BesideRateLimit => {
                 let ctx = request_ctx(req, rid, caller.clone(), max_body_bytes, now)?;
                 gated(limit, handler(ctx)).await?
@@ -247,6 +279,17 @@ async fn rate_limit(app: &App, endpoint: &Endpoint, who: &Caller, now: DateTime<
         }
     }
     Ok(())
+}
+
+/// A public endpoint's budget per source address and route (`PUBLIC_RATE_LIMIT_PER_MINUTE`): no
+/// tenant is proven before its function runs, so a flood from one address is refused before any
+/// signature check, store write or peer call. Meta and YCloud retry a `429` later.
+async fn source_limit(app: &App, endpoint: &Endpoint, req: &Request, now: DateTime<Utc>) -> Result<(), ApiError> {
+    let bucket = RateBucket::source_route(endpoint.name, &source_address(req));
+    match app.rate_limiter.check(&bucket, now, app.config.public_rate_limit_per_minute).await? {
+        RateDecision::Limited { retry_after_secs } => Err(ApiError::RateLimited { retry_after_secs }),
+        RateDecision::Allowed { .. } => Ok(()),
+    }
 }
 
 /// What the endpoint's function receives (the body within its limit).

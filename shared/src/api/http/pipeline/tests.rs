@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
+use super::super::{body_json, with_source_address};
 use super::*;
 use crate::platform::metrics::{captured, start_capture};
 use crate::store::ratelimit::RateLimiter;
@@ -73,7 +74,7 @@ async fn a_read_endpoint_reads_beside_the_rate_limit_and_a_refusal_discards_the_
     let resp = resp.expect("answered");
     assert_eq!(resp.status(), 429, "the limit refuses; the read's result is not sent");
     assert_eq!(runs.load(Ordering::SeqCst), 4, "the read started beside the check");
-    assert_eq!(super::super::body_json(&resp)["error"]["code"], "rate_limited");
+    assert_eq!(body_json(&resp)["error"]["code"], "rate_limited");
 }
 
 #[tokio::test]
@@ -144,4 +145,49 @@ async fn every_request_emits_one_emf_line_by_route_and_status_class() {
         assert_eq!(l["Requests"], 1.0);
         assert!(l["LatencyMs"].as_f64().is_some_and(|ms| ms >= 0.0));
     }
+}
+
+const HOOK: Endpoint = Endpoint { name: "probe-hook", method: Method::POST, path: "/crm/hook", access: Access::Public };
+
+fn hook_from(ip: Option<&str>) -> Request {
+    let req = crate::testing::unit_request("POST", "/crm/hook", &[], "{}");
+    match ip {
+        Some(ip) => with_source_address(req, ip),
+        None => req,
+    }
+}
+
+#[tokio::test]
+async fn a_public_endpoint_is_limited_per_source_address_before_its_function() {
+    let app = app(&[("PUBLIC_RATE_LIMIT_PER_MINUTE", "2")]);
+    let runs = AtomicUsize::new(0);
+    let call = |ip: Option<&'static str>| {
+        run_endpoint(&app, &HOOK, hook_from(ip), |_| async {
+            runs.fetch_add(1, Ordering::SeqCst);
+            Reply::ok(&1)
+        })
+    };
+    assert_eq!(call(Some("203.0.113.7")).await.status(), 200);
+    assert_eq!(call(Some("203.0.113.7")).await.status(), 200);
+    let refused = call(Some("203.0.113.7")).await;
+    assert_eq!(refused.status(), 429, "{:?}", body_json(&refused));
+    assert!(refused.headers().get("retry-after").is_some_and(|v| v.to_str().is_ok_and(|s| s.parse::<u64>().is_ok())));
+    assert_eq!(body_json(&refused)["error"]["code"], "rate_limited");
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "the refused request never reached its function");
+    // Another address has its own budget; requests without one share the `unknown` bucket.
+    assert_eq!(call(Some("198.51.100.4")).await.status(), 200);
+    assert_eq!(call(None).await.status(), 200);
+    assert_eq!(call(None).await.status(), 200);
+    assert_eq!(call(None).await.status(), 429);
+    // A forwarded-for header is the caller's to write: it never picks the bucket.
+    let mut spoofed = hook_from(Some("203.0.113.7"));
+    spoofed.headers_mut().insert("x-forwarded-for", http::HeaderValue::from_static("192.0.2.99"));
+    assert_eq!(run_endpoint(&app, &HOOK, spoofed, |_| async { Reply::ok(&1) }).await.status(), 429);
+}
+
+#[test]
+fn the_source_address_comes_from_the_request_context_only() {
+    assert_eq!(source_address(&hook_from(Some("203.0.113.7"))), "203.0.113.7");
+    assert_eq!(source_address(&hook_from(None)), "unknown");
+    assert_eq!(source_address(&hook_from(Some(""))), "unknown");
 }
