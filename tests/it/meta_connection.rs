@@ -15,7 +15,7 @@ use local_stack::sandbox_meta::{ad_account_id, business_id};
 use serde_json::{json, Value};
 
 use crate::meta_login::{
-    callback, connection_items, dialog, get_as, index_items, jwt_now, redirect_error, s, token_status,
+    callback, connection_items, dialog, get_as, index_items, jwt_now, redirect_reason, s, token_status,
 };
 
 fn post_as(env: &TestEnv, uri: &str, tenant: i64, role: &str, body: Value) -> Request {
@@ -470,6 +470,6 @@ async fn every_endpoint_is_rate_limited_and_audited() {
     // The callback has no JWT: it is limited under the tenant its signed state names (here the
     // login URL's request already used the tenant's ceiling of 1).
     let login = dialog(&m.env, 200).await;
-    assert_eq!(redirect_error(&callback(&m.env, &login.cb, &login.cookie).await).as_deref(), Some("rate_limited"));
+    assert_eq!(redirect_reason(&callback(&m.env, &login.cb, &login.cookie).await).as_deref(), Some("rate_limited"));
     assert!(connection_items(&m.env, 200).await.is_empty());
 }

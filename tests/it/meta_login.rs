@@ -111,6 +111,19 @@ pub(crate) fn redirect_error(resp: &Response<Body>) -> Option<String> {
     query_of(&location(resp)).get("error").cloned()
 }
 
+/// The precise outcome of a refused login: `reason` when the frontend's `error` is the general
+/// `auth_failed` (which must then be the `error`), else the `error` itself.
+pub(crate) fn redirect_reason(resp: &Response<Body>) -> Option<String> {
+    let q = query_of(&location(resp));
+    match q.get("reason") {
+        Some(reason) => {
+            assert_eq!(q.get("error").map(String::as_str), Some("auth_failed"), "a reason comes with auth_failed");
+            Some(reason.clone())
+        }
+        None => q.get("error").cloned(),
+    }
+}
+
 // ---------------------------------------------------------------------------------- login URL
 
 #[tokio::test]

@@ -17,8 +17,8 @@ use meta_spend_sync::Summary;
 use serde_json::json;
 
 use crate::meta_login::{
-    callback, connection_items, dialog, follow_dialog, get_as, location, query_of, redirect_error, s, start,
-    token_status,
+    callback, connection_items, dialog, follow_dialog, get_as, location, query_of, redirect_error, redirect_reason, s,
+    start, token_status,
 };
 
 const CLEARED: &str = "crm_meta_oauth=; Max-Age=0; Path=/crm/auth/meta/callback; HttpOnly; Secure; SameSite=Lax";
@@ -147,7 +147,7 @@ async fn a_callback_past_its_time_budget_redirects_with_meta_timeout() {
     let began = Instant::now();
     let resp = callback(&m.env, &login.cb, &login.cookie).await;
     assert!(began.elapsed() < StdDuration::from_millis(1_500), "answered at the budget: {:?}", began.elapsed());
-    assert_eq!(redirect_error(&resp).as_deref(), Some("meta_timeout"));
+    assert_eq!(redirect_reason(&resp).as_deref(), Some("meta_timeout"));
     assert_eq!(set_cookies(&resp), vec![CLEARED.to_string()]);
     assert_eq!(exchanges(&m).await, 1);
     assert!(connection_items(&m.env, 1).await.is_empty());
@@ -263,7 +263,7 @@ async fn a_slow_callback_does_not_revive_a_connection_disconnected_meanwhile() {
     );
     assert_eq!(meta_auth_disconnect::handle(&m.env.app, req).await.status(), 200);
     let resp = slow.await.expect("callback");
-    assert_eq!(redirect_error(&resp).as_deref(), Some("connection_changed"));
+    assert_eq!(redirect_reason(&resp).as_deref(), Some("connection_changed"));
     assert_eq!(token_status(&m.env, 1).await["data"]["status"], "missing");
     assert!(connection_items(&m.env, 1).await.iter().all(|i| !i.contains_key("token_ciphertext_b64")));
     // (Its connected-index entry, written before the connection, may stay: the spend sync finds no
@@ -281,7 +281,7 @@ async fn a_slow_callback_loses_to_a_login_stored_after_it_began() {
     oauth_connect(&m.env, 1).await;
     let newer = stored_ciphertext(&m.env).await;
     let resp = slow.await.expect("callback");
-    assert_eq!(redirect_error(&resp).as_deref(), Some("connection_changed"));
+    assert_eq!(redirect_reason(&resp).as_deref(), Some("connection_changed"));
     assert_eq!(stored_ciphertext(&m.env).await, newer, "the newer login stays");
 }
 
@@ -326,7 +326,7 @@ async fn a_callback_flood_from_one_address_still_lands_on_the_frontend_and_spend
     let uri = format!("{}?{}", login.cb.path(), login.cb.query().unwrap_or(""));
     let refused = meta_auth_callback::handle(&app, from(&uri, Some(&login.cookie), "203.0.113.5")).await;
     assert_eq!(refused.status(), 302, "a redirect, never a JSON page");
-    assert_eq!(redirect_error(&refused).as_deref(), Some("rate_limited"));
+    assert_eq!(redirect_reason(&refused).as_deref(), Some("rate_limited"));
     assert_eq!(exchanges(&m).await, 0, "the code is not exchanged");
     // The state was not spent: the same browser finishes from its own address.
     let resp = meta_auth_callback::handle(&app, from(&uri, Some(&login.cookie), "198.51.100.20")).await;

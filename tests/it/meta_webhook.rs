@@ -55,14 +55,15 @@ fn s(i: &Item, k: &str) -> String {
     i.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default()
 }
 
-/// Every item that is not an audit record (what a refused request must not change).
+/// Every item that is not an audit record or a rate-limit window (what a refused request must
+/// not change; every request, refused or not, counts against its source's budget).
 async fn non_audit_items(env: &TestEnv) -> Vec<(String, String)> {
     let mut keys: Vec<(String, String)> = env
         .all_items()
         .await
         .iter()
         .map(|i| (s(i, "PK"), s(i, "SK")))
-        .filter(|(pk, sk)| !pk.starts_with("AUDIT#") && !sk.starts_with("AUDIT#"))
+        .filter(|(pk, sk)| !pk.starts_with("AUDIT#") && !sk.starts_with("AUDIT#") && !pk.starts_with("RL#"))
         .collect();
     keys.sort();
     keys
@@ -130,7 +131,11 @@ async fn forged_missing_or_mismatched_signatures_are_401_and_write_nothing() {
         let resp = meta_webhook::handle(&m.env.app.restricted(meta_webhook::SECRETS), req).await;
         assert_eq!(resp.status(), 401, "{what}");
     }
-    assert_eq!(non_audit_items(&m.env).await, before, "a refused delivery writes nothing but audit records");
+    assert_eq!(
+        non_audit_items(&m.env).await,
+        before,
+        "a refused delivery writes nothing but audit records and its rate-limit count"
+    );
     assert_eq!(leadgen_fetches(&m, &lead.id), 0, "nothing is fetched for a forged delivery");
 }
 

@@ -4,8 +4,9 @@
 //! the browser must present the binding cookie `GET /url` set (else `?error=invalid_state`, the
 //! state spent). Every outcome is a 302 to `{FRONTEND_URL}/crm/marketing?success=connected` or
 //! `?error=<code>` that also clears the cookie — never a JSON page (a time budget ends slow runs
-//! with `?error=meta_timeout`), and never the code or the token anywhere. Page claims and the
-//! replay of parked leads run after the redirect (`meta.connected` job, run by meta-spend-sync).
+//! with `?error=auth_failed&reason=meta_timeout`), and never the code or the token anywhere. Page
+//! claims and the replay of parked leads run after the redirect (`meta.connected` job, run by
+//! meta-spend-sync).
 
 use crm_shared::api::http::{run_landing_endpoint, AuditNote, Endpoint, Reply, RequestCtx};
 use crm_shared::meta::login::{self, LoginRefused};
@@ -33,7 +34,8 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 /// A flood from one address (`PUBLIC_RATE_LIMIT_PER_MINUTE`) still lands on the frontend, with
-/// `?error=rate_limited`; the state is not spent, so the user can finish within its 10 minutes.
+/// `?error=auth_failed&reason=rate_limited`; the state is not spent, so the user can finish
+/// within its 10 minutes.
 fn limited(app: &App) -> Reply {
     Reply::redirect(login::frontend_redirect(&app.config.frontend_url, Err(LoginRefused::RateLimited)))
 }

@@ -169,6 +169,18 @@ pub enum LoginRefused {
 }
 
 impl LoginRefused {
+    /// The `error` value the frontend shows a message for. FRONTEND-CONTRACT lists the codes the
+    /// UI knows (`auth_failed`, `token_exchange_failed`, `invalid_state`, `missing_tenant`, and
+    /// `access_denied`); the finer outcomes are `auth_failed` there, with [`Self::code`] beside it
+    /// as `reason`.
+    pub fn frontend_code(self) -> &'static str {
+        match self {
+            Self::RateLimited | Self::MetaTimeout | Self::ConnectionChanged => "auth_failed",
+            other => other.code(),
+        }
+    }
+
+    /// The precise outcome (audit records, logs and the redirect's `reason`).
     pub fn code(self) -> &'static str {
         match self {
             Self::InvalidState => "invalid_state",

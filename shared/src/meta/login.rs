@@ -4,8 +4,8 @@
 //!
 //! The callback always answers with a redirect to the frontend; its failures are [`LoginRefused`]
 //! codes. It runs inside a time budget (`META_CALLBACK_BUDGET_MS`, 20 s: API Gateway gives up
-//! at 29 s), so the browser gets `?error=meta_timeout` rather than a gateway error; the
-//! single-use code is exchanged exactly once (no retry); the connection is written conditionally
+//! at 29 s), so the browser gets `?error=auth_failed&reason=meta_timeout` rather than a gateway
+//! error; the single-use code is exchanged exactly once (no retry); the connection is written conditionally
 //! on what was stored when the callback began ([`crate::meta::connection_writes`]); and the slow
 //! follow-up (page claims, replay of parked leads) runs after the redirect as a `meta.connected`
 //! job ([`crate::meta::follow_up`]). Never logs the code or a token.
@@ -81,12 +81,16 @@ pub async fn start_login(app: &App, caller: &Caller, now: DateTime<Utc>) -> Resu
 // ------------------------------------------------------------------------------------- callback
 
 /// Where the callback sends the browser: `{FRONTEND_URL}/crm/marketing?success=connected` or
-/// `?error=<code>`.
+/// `?error=<a code the frontend knows>`, plus `&reason=<precise code>` when they differ (e.g.
+/// `?error=auth_failed&reason=meta_timeout`).
 pub fn frontend_redirect(frontend: &Url, outcome: Result<(), LoginRefused>) -> String {
     let base = frontend.as_str().trim_end_matches('/');
     match outcome {
         Ok(()) => format!("{base}/crm/marketing?success=connected"),
-        Err(refused) => format!("{base}/crm/marketing?error={}", refused.code()),
+        Err(refused) if refused.frontend_code() == refused.code() => {
+            format!("{base}/crm/marketing?error={}", refused.code())
+        }
+        Err(refused) => format!("{base}/crm/marketing?error={}&reason={}", refused.frontend_code(), refused.code()),
     }
 }
 
@@ -357,6 +361,32 @@ mod tests {
         assert_eq!(
             frontend_redirect(&sub, Err(LoginRefused::AuthFailed)),
             "https://crm.example.com/app/crm/marketing?error=auth_failed"
+        );
+    }
+
+    #[test]
+    fn the_error_is_always_one_the_frontend_knows_with_the_precise_reason_beside_it() {
+        // FRONTEND-CONTRACT: the UI knows these (access_denied "may be added").
+        let known = ["auth_failed", "token_exchange_failed", "invalid_state", "missing_tenant", "access_denied"];
+        let f = Url::parse("http://localhost:5173").expect("url");
+        for refused in [
+            LoginRefused::InvalidState,
+            LoginRefused::TokenExchangeFailed,
+            LoginRefused::AuthFailed,
+            LoginRefused::AccessDenied,
+            LoginRefused::RateLimited,
+            LoginRefused::MetaTimeout,
+            LoginRefused::ConnectionChanged,
+        ] {
+            let to = Url::parse(&frontend_redirect(&f, Err(refused))).expect("url");
+            let q: std::collections::HashMap<String, String> = to.query_pairs().into_owned().collect();
+            assert!(known.contains(&q["error"].as_str()), "{refused:?} → {to}");
+            let precise = q.get("reason").unwrap_or(&q["error"]);
+            assert_eq!(precise, refused.code(), "{refused:?}");
+        }
+        assert_eq!(
+            frontend_redirect(&f, Err(LoginRefused::MetaTimeout)),
+            "http://localhost:5173/crm/marketing?error=auth_failed&reason=meta_timeout"
         );
     }
 }

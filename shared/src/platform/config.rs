@@ -57,7 +57,7 @@ pub const ENV_VARS: &[(&str, &str, bool, &str)] = &[
         "META_CALLBACK_BUDGET_MS",
         "20000",
         false,
-        "time budget of the whole OAuth callback (under API Gateway's 29 s); past it the browser is redirected with ?error=meta_timeout",
+        "time budget of the whole OAuth callback (under API Gateway's 29 s); past it the browser is redirected with ?error=auth_failed&reason=meta_timeout",
     ),
     (
         "META_SYNC_WINDOW_DAYS",

@@ -100,7 +100,7 @@ pub fn operations() -> Vec<Op> {
             .ok(object(&[("auth_url", json!({"type": "string", "format": "uri"})), ("expires_in", int())]))
             .errors(&[502, 503]),
         Op::new("GET", "/crm/auth/meta/callback", "meta-auth-callback", Guard::Public, "Meta's OAuth redirect")
-            .describe("No JWT: the signed, single-use state identifies tenant and user. Never a JSON page: every outcome, a refusal by the per-source rate limit included (`?error=rate_limited`), is a redirect to the frontend.")
+            .describe("No JWT: the signed, single-use state identifies tenant and user. Never a JSON page: every outcome, a refusal by the per-source rate limit included, is a redirect to the frontend with `?success=connected` or `?error=` a code the frontend knows (`invalid_state`, `access_denied`, `token_exchange_failed`, `auth_failed`), plus `&reason=` (`rate_limited`, `meta_timeout`, `connection_changed`) when `error` is `auth_failed`.")
             .query("code", string(), "Meta's authorization code")
             .query("state", string(), "the state issued by `/crm/auth/meta/url`")
             .query("error", string(), "set by Meta when the user declined")
