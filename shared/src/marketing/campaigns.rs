@@ -18,7 +18,7 @@ pub const DEFAULT_RANGE: &str = "30d";
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 200;
 /// Statuses `status=` filters on (the rows' normalized `effective_status`).
-pub const STATUSES: &[&str] = &["active", "paused", "archived"];
+pub const STATUSES: &[&str] = &["active", "paused", "archived", "deleted"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum CampaignsError {
@@ -167,6 +167,13 @@ fn performance(row: &Value, cur: Currency) -> Map<String, Value> {
     }
 }
 
+/// One page of `GET /campaigns`: the rows, and what is said about them (top-level keys).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignPage {
+    pub rows: Vec<Value>,
+    pub about: Map<String, Value>,
+}
+
 fn list_item(row: &Value, cur: Currency) -> Value {
     let status = row.get("status").and_then(Value::as_str).unwrap_or("unknown");
     let mut m = Map::new();
@@ -183,8 +190,10 @@ impl Dashboard {
         json!({ "spend_synced_at": self.spend_synced_at(), "source": "stored spend sync and CRM aggregates" })
     }
 
-    /// `GET /campaigns`: campaign rows by spend, filtered and paged.
-    pub fn campaigns_list(&self, p: &ListParams) -> Value {
+    /// `GET /campaigns`: campaign rows by spend, filtered and paged. The rows are the reply's
+    /// `data` (the frontend's client reads an array); paging, currency, period, FX and freshness
+    /// go beside it as top-level keys.
+    pub fn campaigns_list(&self, p: &ListParams) -> CampaignPage {
         let all: Vec<Value> = self
             .rows(RowKind::Campaign)
             .iter()
@@ -194,19 +203,23 @@ impl Dashboard {
         let total = all.len();
         let page: Vec<Value> = all.into_iter().skip(p.offset).take(p.limit).collect();
         let next = (p.offset + page.len() < total).then_some(p.offset + page.len());
-        json!({
-            "campaigns": page,
+        let about = json!({
             "total": total,
             "limit": p.limit,
             "offset": p.offset,
             "next_offset": next,
-            "status": p.status,
+            "status_filter": p.status,
             "currency": self.currency,
             "time_range": self.period.name,
             "period": { "from": self.period.from, "to": self.period.to, "time_zone": self.time_zone },
             "fx": self.fx.to_json(self.currency),
             "freshness": self.freshness(),
-        })
+        });
+        let about = match about {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        CampaignPage { rows: page, about }
     }
 
     fn campaign_row(&self, id: &str) -> Result<Value, CampaignsError> {

@@ -69,20 +69,20 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
     ]
 }
 
-fn list() -> Value {
-    object(&[
-        ("campaigns", array(reference("CampaignListItem"))),
+/// The list's top-level keys beside `data` (the rows).
+fn list_about() -> Vec<(&'static str, Value)> {
+    vec![
         ("total", int()),
         ("limit", int()),
         ("offset", int()),
         ("next_offset", nullable(int())),
-        ("status", nullable(string())),
+        ("status_filter", nullable(string())),
         ("currency", currency()),
         ("time_range", string()),
         ("period", reference("PeriodRange")),
         ("fx", reference("Fx")),
         ("freshness", reference("Freshness")),
-    ])
+    ]
 }
 
 fn detail() -> Value {
@@ -162,7 +162,7 @@ pub fn operations() -> Vec<Op> {
             .query("status", one_of_strings(STATUSES), "filter on the normalized status")
             .query("limit", limit, "page size (50)")
             .query("offset", json!({"type": "integer", "minimum": 0, "maximum": 100_000}), "rows to skip")
-            .ok(list()),
+            .ok_with(array(reference("CampaignListItem")), &list_about()),
         with_range(Op::new("GET", "/crm/marketing/campaigns/{id}", "marketing-campaign", any, "One campaign"), "30d")
             .path_param("id", id.clone(), "campaign id")
             .example("id", json!(DEMO_CAMPAIGN))
