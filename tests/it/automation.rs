@@ -11,7 +11,7 @@ use crm_shared::store::automation::rules::{AutomationRule, QuietHours, RuleSet};
 use integration_tests::{crm_event, t0, HsmTestEnv};
 use serde_json::{json, Value};
 
-fn settings() -> Settings {
+pub(crate) fn settings() -> Settings {
     Settings {
         max_attempts: 3,
         retry: RetryPolicy {
@@ -24,7 +24,7 @@ fn settings() -> Settings {
     }
 }
 
-fn rule(trigger: TriggerKind) -> AutomationRule {
+pub(crate) fn rule(trigger: TriggerKind) -> AutomationRule {
     AutomationRule {
         trigger,
         enabled: true,
@@ -35,7 +35,7 @@ fn rule(trigger: TriggerKind) -> AutomationRule {
     }
 }
 
-async fn enable(h: &HsmTestEnv, tenant: i64, rules: Vec<AutomationRule>) {
+pub(crate) async fn enable(h: &HsmTestEnv, tenant: i64, rules: Vec<AutomationRule>) {
     let set = RuleSet {
         tenant_id: TenantId(tenant),
         rules,
@@ -47,7 +47,7 @@ async fn enable(h: &HsmTestEnv, tenant: i64, rules: Vec<AutomationRule>) {
     h.env.app.automation_rules.put_rules(&set).await.expect("rules");
 }
 
-async fn enable_all(h: &HsmTestEnv, tenant: i64) {
+pub(crate) async fn enable_all(h: &HsmTestEnv, tenant: i64) {
     enable(h, tenant, TriggerKind::ALL.into_iter().map(rule).collect()).await;
 }
 
@@ -59,27 +59,27 @@ async fn deliver(h: &HsmTestEnv, ev: Value) {
     crm_events::handle_event(&h.env.app, ev).await.expect("event applied");
 }
 
-async fn lead(h: &HsmTestEnv, tenant: i64, id: &str, phone: &str, at: DateTime<Utc>) {
+pub(crate) async fn lead(h: &HsmTestEnv, tenant: i64, id: &str, phone: &str, at: DateTime<Utc>) {
     let body = json!({"id": id, "version": 1, "created_at": iso(at), "source": "META_ADS", "status": "new",
         "name": "Ana Pérez", "phone": phone, "opted_out": false});
     deliver(h, crm_event("lead.created", tenant, &format!("e-{id}"), &iso(at), "lead", body)).await;
 }
 
-async fn run(h: &HsmTestEnv) -> RunSummary {
+pub(crate) async fn run(h: &HsmTestEnv) -> RunSummary {
     run_with(h, &settings()).await
 }
 
-async fn run_with(h: &HsmTestEnv, s: &Settings) -> RunSummary {
+pub(crate) async fn run_with(h: &HsmTestEnv, s: &Settings) -> RunSummary {
     let client = evaluator::ycloud_client(&h.env.app).await.expect("client");
     evaluator::run(&h.env.app, &client, s, None).await.expect("run")
 }
 
-fn sends(h: &HsmTestEnv, tenant: i64, trigger: TriggerKind, entity: &str) -> usize {
+pub(crate) fn sends(h: &HsmTestEnv, tenant: i64, trigger: TriggerKind, entity: &str) -> usize {
     let x = external_id(TenantId(tenant), trigger, entity);
     h.ycloud.with(|s| s.sends_by_external_id.get(&x).copied().unwrap_or(0))
 }
 
-async fn log(h: &HsmTestEnv, tenant: i64) -> Vec<crm_shared::store::automation::log::LogEntry> {
+pub(crate) async fn log(h: &HsmTestEnv, tenant: i64) -> Vec<crm_shared::store::automation::log::LogEntry> {
     h.env.app.automation_log.page(TenantId(tenant), 100, None).await.expect("log").0
 }
 

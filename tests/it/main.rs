@@ -8,6 +8,7 @@ mod early_events;
 mod foundation;
 mod fx_provider;
 mod graph_wire;
+mod hsm_backlog;
 mod isolation;
 mod marketing;
 mod meta_connection;

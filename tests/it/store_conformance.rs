@@ -87,6 +87,11 @@ async fn dynamo_due_items_conform() {
 }
 
 #[tokio::test]
+async fn dynamo_due_watermark_conforms() {
+    conformance::due_watermark(&TestEnv::new().await.store).await;
+}
+
+#[tokio::test]
 async fn dynamo_send_claims_conform() {
     conformance::send_claims(&TestEnv::new().await.store).await;
 }

@@ -23,12 +23,12 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, Utc};
 use futures_util::stream::{self, StreamExt};
 
+use crate::automation::backlog;
 use crate::automation::triggers::{check, quiet_until, Check, Watched, DEFAULT_QUIET_HOURS};
 use crate::automation::ycloud::{Template, TemplateMessage, WhatsappApi, YcloudError};
 use crate::domain::hsm::{LogStatus, Phone, TriggerKind};
 use crate::domain::ids::TenantId;
 use crate::domain::zone::reporting_zone;
-use crate::platform::error::{DomainError, Failure};
 use crate::platform::retry::{Jitter, RetryPolicy};
 use crate::store::automation::claims::{ClaimOutcome, ClaimState, SendClaim};
 use crate::store::automation::due::DueItem;
@@ -45,8 +45,11 @@ pub const DEFAULT_DAILY_RECIPIENT_CAP: u32 = 1_000;
 /// How one run behaves.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Hour buckets read back from now (items missed by an outage that long are still found).
+    /// Hour buckets the first run ever reads back from now; later runs read from the watermark
+    /// ([`crate::automation::backlog`]), however long ago the last run was.
     pub lookback_hours: u32,
+    /// Most hour buckets one run reads (a long outage's backlog is walked over several runs).
+    pub max_window_hours: u32,
     /// Most items one run takes.
     pub batch: usize,
     /// Items in flight at once.
@@ -67,6 +70,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             lookback_hours: 72,
+            max_window_hours: 168,
             batch: 2_000,
             concurrency: 32,
             lease: Duration::minutes(10),
@@ -85,34 +89,7 @@ impl Default for Settings {
 
 pub use crate::automation::summary::{Outcome, RunSummary};
 
-#[derive(Debug, thiserror::Error)]
-pub enum EvalError {
-    #[error("{0}")]
-    Store(#[from] StoreError),
-    #[error("{0}")]
-    Ycloud(#[from] YcloudError),
-    #[error("{0}")]
-    Secret(#[from] crate::platform::secrets::SecretError),
-    #[error("YCLOUD_WHATSAPP_NUMBER is not set: WhatsApp senders need it")]
-    NoSender,
-}
-
-impl DomainError for EvalError {
-    fn failure(&self) -> Failure {
-        match self {
-            Self::Store(e) => e.failure(),
-            Self::Ycloud(e) => e.failure(),
-            Self::Secret(_) | Self::NoSender => Failure::Internal,
-        }
-    }
-    fn code(&self) -> &'static str {
-        match self {
-            Self::Store(e) => e.code(),
-            Self::Ycloud(e) => e.code(),
-            Self::Secret(_) | Self::NoSender => "internal_error",
-        }
-    }
-}
+pub use crate::automation::eval_error::EvalError;
 
 /// `{tenant}:{trigger}:{entity}`: the message's `externalId` (and the contact cap's holder).
 pub fn external_id(tenant: TenantId, trigger: TriggerKind, entity: &str) -> String {
@@ -177,9 +154,13 @@ async fn run_items(
     deadline: Option<Instant>,
 ) -> Result<RunSummary, EvalError> {
     let now = app.clock.now();
-    let (items, cost) = app.due.past_due(now, settings.lookback_hours, settings.batch).await?;
+    let stored = app.due.watermark().await?;
+    let window = backlog::window(now, stored, settings.lookback_hours, settings.max_window_hours);
+    let (items, cost) = app.due.past_due(window.read_to, window.lookback_hours, settings.batch).await?;
     let mut summary = RunSummary { items: items.len(), items_read: cost.items_read, ..Default::default() };
+    let last_read = items.last().filter(|_| items.len() >= settings.batch).map(|i| i.due_at);
     if items.is_empty() {
+        advance(app, stored, backlog::next_watermark(&window, None, [])).await?;
         return Ok(summary);
     }
     let templates = api.templates().await?;
@@ -192,22 +173,36 @@ async fn run_items(
     let run = Run { app, api, settings, deadline, now, templates, rules };
     // Each item's future is boxed and built up front (futures are lazy): one small, `Send` type
     // for the bounded stream.
-    type ItemFuture<'f> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Outcome, EvalError>> + Send + 'f>>;
-    let futures: Vec<ItemFuture<'_>> =
-        items.iter().map(|item| -> ItemFuture<'_> { Box::pin(run.process(item)) }).collect();
-    let outcomes: Vec<Result<Outcome, EvalError>> =
-        stream::iter(futures).buffer_unordered(settings.concurrency.max(1)).collect().await;
-    for o in outcomes {
-        match o {
-            Ok(o) => *summary.outcomes.entry(o).or_default() += 1,
-            Err(e) => {
-                tracing::warn!(error = %e, "due item left for the next run");
-                *summary.outcomes.entry(Outcome::NotStarted).or_default() += 1;
-            }
+    type Processed = (DateTime<Utc>, Result<Outcome, EvalError>);
+    type ItemFuture<'f> = std::pin::Pin<Box<dyn std::future::Future<Output = Processed> + Send + 'f>>;
+    let futures: Vec<ItemFuture<'_>> = items
+        .iter()
+        .map(|item| -> ItemFuture<'_> { Box::pin(async { (item.due_at, run.process(item).await) }) })
+        .collect();
+    let outcomes: Vec<Processed> = stream::iter(futures).buffer_unordered(settings.concurrency.max(1)).collect().await;
+    let mut left = Vec::new();
+    for (due_at, o) in outcomes {
+        let o = o.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "due item left for the next run");
+            Outcome::NotStarted
+        });
+        // Left in its bucket: the watermark must not pass it.
+        if matches!(o, Outcome::NotStarted | Outcome::Lost) {
+            left.push(due_at);
         }
+        *summary.outcomes.entry(o).or_default() += 1;
     }
+    advance(app, stored, backlog::next_watermark(&window, last_read, left)).await?;
     tracing::info!(items = summary.items, items_read = summary.items_read, outcomes = ?summary.outcomes, "hsm evaluator run");
     Ok(summary)
+}
+
+/// Stores the next watermark when it moved.
+async fn advance(app: &App, stored: Option<DateTime<Utc>>, next: DateTime<Utc>) -> Result<(), StoreError> {
+    if stored == Some(next) {
+        return Ok(());
+    }
+    app.due.set_watermark(next).await
 }
 
 /// The contact a send goes to, as read.

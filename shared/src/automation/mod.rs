@@ -1,9 +1,11 @@
 //! WhatsApp HSM automation: when triggers are due and whether they still hold (`triggers`),
 //! scheduling from CRM events (`scheduling`), the evaluator and its at-most-once send protocol
-//! (`evaluator`), the YCloud client (`ycloud`), YCloud's webhook (`webhook`), the log as the API
+//! (`evaluator`) over the due buckets its watermark says to read (`backlog`), the YCloud client (`ycloud`), YCloud's webhook (`webhook`), the log as the API
 //! serves it (`logs`) and the rules (`rules`). It may import every folder below it (platform,
 //! domain, store, api, marketing, events) and `meta` for nothing.
 
+pub mod backlog;
+pub mod eval_error;
 pub mod evaluator;
 pub mod logs;
 pub mod rules;

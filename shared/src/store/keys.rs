@@ -87,6 +87,10 @@ pub fn due(trigger: &str, entity: &str) -> String {
 pub fn due_bucket(at: DateTime<Utc>) -> String {
     format!("DUE#{}", at.format("%Y-%m-%dT%H"))
 }
+/// The evaluator's watermark (one item for the whole table): every due bucket before the hour it
+/// holds was drained by a run, so runs read from it, however long ago the last one ran.
+pub const HSM_WATERMARK_PK: &str = "HSM#EVALUATOR";
+pub const HSM_WATERMARK_SK: &str = "WATERMARK";
 /// `GSI1SK` of a due item: `{due_at, RFC 3339 millis}#{tenant}#{trigger}#{entity}`, oldest first.
 pub fn due_index_sk(at: DateTime<Utc>, t: TenantId, trigger: &str, entity: &str) -> String {
     format!("{}#{t}#{trigger}#{entity}", at.to_rfc3339_opts(SecondsFormat::Millis, true))

@@ -2,7 +2,8 @@
 //! sparse GSI1 under the UTC hour of their due time (`GSI1PK = DUE#{yyyy-mm-ddThh}`, `GSI1SK =
 //! {due_at}#{tenant}#…`). The evaluator queries the past hour buckets up to now; a deferred item
 //! is moved to a later bucket, a settled one deleted — each only if it was not rescheduled since
-//! it was read ([`DueStore::replace`]).
+//! it was read ([`DueStore::replace`]). The evaluator's watermark ([`DueStore::watermark`]) says
+//! from which bucket on items may still wait, so an outage of any length loses none.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -89,6 +90,20 @@ pub trait DueStore: Send + Sync {
     /// Replaces `read` by `next` (`None`: deletes it) only if the stored item is still due at
     /// `read.due_at` (not rescheduled or cancelled meanwhile); `false` otherwise.
     async fn replace(&self, read: &DueItem, next: Option<&DueItem>) -> Result<bool, StoreError>;
+    /// The hour from which due buckets may still hold items (`None` before the first run).
+    async fn watermark(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Records the watermark (last writer wins: a slower run moving it back only costs reads).
+    async fn set_watermark(&self, at: DateTime<Utc>) -> Result<(), StoreError>;
+}
+
+/// The stored watermark.
+#[derive(Debug, Serialize, Deserialize)]
+struct Watermark {
+    at: DateTime<Utc>,
+}
+
+fn watermark_item(at: DateTime<Utc>) -> Result<Item, StoreError> {
+    to_item(keys::HSM_WATERMARK_PK.to_string(), keys::HSM_WATERMARK_SK, &Watermark { at })
 }
 
 #[async_trait]
@@ -199,6 +214,15 @@ impl DueStore for DynamoStore {
             Some((false, e)) => Err(e),
         }
     }
+
+    async fn watermark(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let item = self.get_item(keys::HSM_WATERMARK_PK.to_string(), keys::HSM_WATERMARK_SK).await?;
+        Ok(item.map(from_item::<Watermark>).transpose()?.map(|w| w.at))
+    }
+
+    async fn set_watermark(&self, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.put_item(watermark_item(at)?).await
+    }
 }
 
 #[async_trait]
@@ -258,5 +282,15 @@ impl DueStore for MemoryTable {
             }
         }
         Ok(true)
+    }
+
+    async fn watermark(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let item = self.lock().get(keys::HSM_WATERMARK_PK, keys::HSM_WATERMARK_SK);
+        Ok(item.map(from_item::<Watermark>).transpose()?.map(|w| w.at))
+    }
+
+    async fn set_watermark(&self, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.lock().put(watermark_item(at)?);
+        Ok(())
     }
 }

@@ -37,6 +37,15 @@ pub async fn due_items<S: DueStore>(s: &S) {
     assert_eq!(due, vec![old]);
 }
 
+/// The evaluator's watermark: none at first, then what was last set (also backwards).
+pub async fn due_watermark<S: DueStore>(s: &S) {
+    assert_eq!(s.watermark().await.expect("read"), None);
+    s.set_watermark(t0()).await.expect("set");
+    assert_eq!(s.watermark().await.expect("read"), Some(t0()));
+    s.set_watermark(t0() - Duration::hours(5)).await.expect("set back");
+    assert_eq!(s.watermark().await.expect("read"), Some(t0() - Duration::hours(5)));
+}
+
 fn won(o: ClaimOutcome) -> Option<(SendClaim, bool)> {
     match o {
         ClaimOutcome::Won { claim, unknown_outcome } => Some((claim, unknown_outcome)),

@@ -158,6 +158,10 @@ mod memory_twins {
         due_items(&MemoryTable::default()).await;
     }
     #[tokio::test]
+    async fn memory_due_watermark_conforms() {
+        due_watermark(&MemoryTable::default()).await;
+    }
+    #[tokio::test]
     async fn memory_send_claims_conform() {
         send_claims(&MemoryTable::default()).await;
     }
