@@ -413,6 +413,13 @@ mod tests {
             .map(|m| m.trim().to_string())
             .collect();
         assert_eq!(allowed, used, "CORS AllowMethods must be exactly the routes' methods");
+        // The local stack's preflight answers the same methods (plus OPTIONS itself).
+        let local: BTreeSet<String> = crm_shared::api::http::ALLOWED_METHODS
+            .split(',')
+            .map(|m| m.trim().to_string())
+            .filter(|m| m != "OPTIONS")
+            .collect();
+        assert_eq!(local, used, "the local preflight's methods must be the routes' methods");
     }
 
     #[test]
