@@ -9,7 +9,6 @@ use crm_shared::meta::connection_writes::{mark_expired, update_connection, SameL
 use crm_shared::meta::graph::MetaError;
 use crm_shared::store::{Conflict, ConnectionStatus, MetaConnection, MetaConnectionStore, Revision};
 use integration_tests::*;
-use serde_json::json;
 
 use crate::meta_login::{connection_items, s, token_status};
 
@@ -22,14 +21,7 @@ async fn live(env: &TestEnv, tenant: i64) -> Option<MetaConnection> {
 }
 
 async fn disconnect(env: &TestEnv, tenant: i64) -> u16 {
-    let req = request(
-        "POST",
-        "/crm/auth/meta/disconnect",
-        Some(&jwt_at_clock(env, tenant, "admin")),
-        Some(ADMIN_TOKEN),
-        Some(json!({})),
-    );
-    meta_auth_disconnect::handle(&env.app, req).await.status().as_u16()
+    disconnect_as_admin(env, tenant).await.status().as_u16()
 }
 
 #[tokio::test]

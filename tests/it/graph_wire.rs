@@ -57,14 +57,7 @@ async fn the_login_exchanges_by_post_and_graph_calls_carry_the_token_in_the_head
     assert_eq!(m.sandbox.with(|s| s.count_calls("/me/businesses")), 3, "three pages followed");
 
     // Disconnect revokes with the header token (DELETE /me/permissions).
-    let req = request(
-        "POST",
-        "/crm/auth/meta/disconnect",
-        Some(&jwt_at_clock(&m.env, 1, "admin")),
-        Some(ADMIN_TOKEN),
-        Some(json!({})),
-    );
-    let resp = meta_auth_disconnect::handle(&m.env.app, req).await;
+    let resp = disconnect_as_admin(&m.env, 1).await;
     assert_eq!(resp.status(), 200, "{:?}", body_json(&resp));
     assert_eq!(m.sandbox.with(|s| s.permissions_revoked), 1);
 }

@@ -14,7 +14,6 @@ use crm_shared::store::ConnectionStatus;
 use integration_tests::*;
 use local_stack::sandbox_meta::SANDBOX_PAGE_ID;
 use meta_spend_sync::Summary;
-use serde_json::json;
 
 use crate::meta_login::{
     callback, connection_items, dialog, follow_dialog, get_as, location, query_of, redirect_error, redirect_reason, s,
@@ -176,14 +175,7 @@ async fn pages_are_claimed_by_the_connected_job_after_the_redirect() {
     assert_eq!(owner.len(), 1);
     assert_eq!(m.sandbox.with(|s| s.count_calls("/me/accounts")), 1);
     // A job after a disconnect does nothing.
-    let req = request(
-        "POST",
-        "/crm/auth/meta/disconnect",
-        Some(&jwt_at_clock(&m.env, 1, "admin")),
-        Some(ADMIN_TOKEN),
-        Some(json!({})),
-    );
-    assert_eq!(meta_auth_disconnect::handle(&m.env.app, req).await.status(), 200);
+    assert_eq!(disconnect_as_admin(&m.env, 1).await.status(), 200);
     assert!(m
         .env
         .app
@@ -254,14 +246,7 @@ async fn a_slow_callback_does_not_revive_a_connection_disconnected_meanwhile() {
     let m = MetaTestEnv::new().await;
     oauth_connect(&m.env, 1).await;
     let slow = slow_callback(&m, 700).await;
-    let req = request(
-        "POST",
-        "/crm/auth/meta/disconnect",
-        Some(&jwt_at_clock(&m.env, 1, "admin")),
-        Some(ADMIN_TOKEN),
-        Some(json!({})),
-    );
-    assert_eq!(meta_auth_disconnect::handle(&m.env.app, req).await.status(), 200);
+    assert_eq!(disconnect_as_admin(&m.env, 1).await.status(), 200);
     let resp = slow.await.expect("callback");
     assert_eq!(redirect_reason(&resp).as_deref(), Some("connection_changed"));
     assert_eq!(token_status(&m.env, 1).await["data"]["status"], "missing");

@@ -358,3 +358,10 @@ impl HsmTestEnv {
         Self { env, ycloud }
     }
 }
+
+/// `POST /crm/auth/meta/disconnect` as an admin of `tenant`, at the env's clock.
+pub async fn disconnect_as_admin(env: &TestEnv, tenant: i64) -> lambda_http::Response<Body> {
+    let token = jwt_at_clock(env, tenant, "admin");
+    let req = request("POST", "/crm/auth/meta/disconnect", Some(&token), Some(ADMIN_TOKEN), Some(json!({})));
+    meta_auth_disconnect::handle(&env.app, req).await
+}

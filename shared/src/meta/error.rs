@@ -169,6 +169,17 @@ pub enum LoginRefused {
 }
 
 impl LoginRefused {
+    /// Every refusal, in declaration order.
+    pub const ALL: [LoginRefused; 7] = [
+        Self::InvalidState,
+        Self::TokenExchangeFailed,
+        Self::AuthFailed,
+        Self::AccessDenied,
+        Self::RateLimited,
+        Self::MetaTimeout,
+        Self::ConnectionChanged,
+    ];
+
     /// The `error` value the frontend shows a message for. FRONTEND-CONTRACT lists the codes the
     /// UI knows (`auth_failed`, `token_exchange_failed`, `invalid_state`, `missing_tenant`, and
     /// `access_denied`); the finer outcomes are `auth_failed` there, with [`Self::code`] beside it
@@ -260,18 +271,7 @@ mod tests {
 
     #[test]
     fn login_refusals_are_the_frontends_codes() {
-        let codes: Vec<&str> = [
-            LoginRefused::InvalidState,
-            LoginRefused::TokenExchangeFailed,
-            LoginRefused::AuthFailed,
-            LoginRefused::AccessDenied,
-            LoginRefused::RateLimited,
-            LoginRefused::MetaTimeout,
-            LoginRefused::ConnectionChanged,
-        ]
-        .into_iter()
-        .map(LoginRefused::code)
-        .collect();
+        let codes: Vec<&str> = LoginRefused::ALL.into_iter().map(LoginRefused::code).collect();
         assert_eq!(
             codes,
             [

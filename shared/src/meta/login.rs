@@ -369,15 +369,7 @@ mod tests {
         // FRONTEND-CONTRACT: the UI knows these (access_denied "may be added").
         let known = ["auth_failed", "token_exchange_failed", "invalid_state", "missing_tenant", "access_denied"];
         let f = Url::parse("http://localhost:5173").expect("url");
-        for refused in [
-            LoginRefused::InvalidState,
-            LoginRefused::TokenExchangeFailed,
-            LoginRefused::AuthFailed,
-            LoginRefused::AccessDenied,
-            LoginRefused::RateLimited,
-            LoginRefused::MetaTimeout,
-            LoginRefused::ConnectionChanged,
-        ] {
+        for refused in LoginRefused::ALL {
             let to = Url::parse(&frontend_redirect(&f, Err(refused))).expect("url");
             let q: std::collections::HashMap<String, String> = to.query_pairs().into_owned().collect();
             assert!(known.contains(&q["error"].as_str()), "{refused:?} → {to}");
