@@ -83,11 +83,7 @@ pub async fn check_token(app: &App, tenant: TenantId, now: DateTime<Utc>) -> Res
 }
 
 /// [`check_token`], then one read of the primary ad account with the token when Meta accepts it.
-pub async fn test_connection(
-    app: &App,
-    tenant: TenantId,
-    now: DateTime<Utc>,
-) -> Result<ConnectionTest, MetaFlowError> {
+pub async fn test_connection(app: &App, tenant: TenantId, now: DateTime<Utc>) -> Result<ConnectionTest, MetaFlowError> {
     let conn = app.connections.get_connection(tenant).await?.ok_or(MetaFlowError::NotConnected)?;
     let Checked { check, conn, token, graph } = check_connection(app, &conn, now).await?;
     let account = conn.ad_account_ids.first().and_then(|a| AdAccountId::parse(a).ok());
@@ -117,11 +113,7 @@ pub struct Checked {
 /// Asks `debug_token` about the token of `conn` (the connection as read) and records Meta's
 /// answer. A newer login or a disconnect since `conn` was read is left alone: 409
 /// `meta_connection_changed` when the answer would have been written.
-pub async fn check_connection(
-    app: &App,
-    conn: &MetaConnection,
-    now: DateTime<Utc>,
-) -> Result<Checked, MetaFlowError> {
+pub async fn check_connection(app: &App, conn: &MetaConnection, now: DateTime<Utc>) -> Result<Checked, MetaFlowError> {
     let token = stored_token(app, conn).await?;
     let graph = graph_client(app).await?;
     let info = graph.debug_token(&token).await.map_err(debug_token_failure)?;
@@ -417,7 +409,10 @@ mod tests {
         assert_eq!((live.token_ciphertext_b64.as_str(), live.status), ("B", ConnectionStatus::Active));
         // A refresh from the old read is dropped the same way.
         let moved = TokenInfo { scopes: vec!["ads_read".into()], ..info(true) };
-        assert_eq!(record_check(&s, &old, &moved, APP, now()).await.expect_err("changed").code(), "meta_connection_changed");
+        assert_eq!(
+            record_check(&s, &old, &moved, APP, now()).await.expect_err("changed").code(),
+            "meta_connection_changed"
+        );
         assert_eq!(stored(&s).await.scopes, all_scopes());
     }
 

@@ -59,7 +59,13 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
 fn token_check() -> Value {
     object(&[
         ("valid", described(boolean(), "Meta accepts the token and it was issued to this app")),
-        ("status", described(one_of_strings(&["connected", "expired"]), "the connection's state after the check (as token-status)")),
+        (
+            "status",
+            described(
+                one_of_strings(&["connected", "expired"]),
+                "the connection's state after the check (as token-status)",
+            ),
+        ),
         ("needs_reconnect", boolean()),
         ("checked_at", date_time()),
         ("app_id", described(nullable(string()), "the app Meta says the token belongs to")),
@@ -83,10 +89,16 @@ fn connection_test() -> Value {
         ("checked_at", date_time()),
         ("expires_at", nullable(date_time())),
         ("missing_scopes", array(string())),
-        ("ad_account_id", described(nullable(string()), "the primary selected ad account (`null` before one is selected)")),
+        (
+            "ad_account_id",
+            described(nullable(string()), "the primary selected ad account (`null` before one is selected)"),
+        ),
         (
             "ad_account_reachable",
-            described(nullable(boolean()), "the token can read it; `null` when not checked (no account, token invalid)"),
+            described(
+                nullable(boolean()),
+                "the token can read it; `null` when not checked (no account, token invalid)",
+            ),
         ),
         ("message", described(string(), "the verdict in a sentence")),
     ])
