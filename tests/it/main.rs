@@ -14,6 +14,7 @@ mod marketing;
 mod meta_connection;
 mod meta_login;
 mod meta_login_hardening;
+mod meta_token_check;
 mod meta_webhook;
 mod metrics;
 mod rate_limits;

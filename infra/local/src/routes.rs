@@ -34,6 +34,14 @@ pub fn routes() -> Vec<Route> {
             endpoint: &meta_auth_disconnect::ENDPOINT,
             handler: |app, req| Box::pin(meta_auth_disconnect::handle(app, req)),
         },
+        Route {
+            endpoint: &meta_test_connection::ENDPOINT,
+            handler: |app, req| Box::pin(meta_test_connection::handle(app, req)),
+        },
+        Route {
+            endpoint: &meta_debug_token::ENDPOINT,
+            handler: |app, req| Box::pin(meta_debug_token::handle(app, req)),
+        },
         Route { endpoint: &meta_portfolios::ENDPOINT, handler: |app, req| Box::pin(meta_portfolios::handle(app, req)) },
         Route { endpoint: &meta_accounts::ENDPOINT, handler: |app, req| Box::pin(meta_accounts::handle(app, req)) },
         Route { endpoint: &meta_connect::ENDPOINT, handler: |app, req| Box::pin(meta_connect::handle(app, req)) },

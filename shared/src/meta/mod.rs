@@ -11,7 +11,8 @@
 //! stored connection's token and Graph client), [`pages`] (page claims), [`leadgen`] (lead ads),
 //! [`follow_up`] (the `meta.connected` job: page claims and lead replay after a connect),
 //! [`login_cookie`] (the login's browser binding), [`login`] (login URL + OAuth callback),
-//! [`connect`] (accounts, selection, disconnect).
+//! [`connect`] (accounts, selection, disconnect), [`token_check`] (the live check of the stored
+//! token: `debug_token`, the connection test).
 
 pub mod access;
 pub mod connect;
@@ -25,3 +26,4 @@ pub mod login;
 pub mod login_cookie;
 pub mod oauth_state;
 pub mod pages;
+pub mod token_check;

@@ -1,5 +1,6 @@
-//! The Meta connection: token status, OAuth login and callback, disconnect, the account picker,
-//! the tenant's deployment config, and the lead-ads webhook.
+//! The Meta connection: token status, OAuth login and callback, disconnect, the live token check
+//! (test-connection, debug/token), the account picker, the tenant's deployment config, and the
+//! lead-ads webhook.
 
 use crm_shared::platform::auth::Access;
 use serde_json::{json, Value};
@@ -46,10 +47,61 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
     ]);
     vec![
         ("TokenStatus", token_status),
+        ("TokenCheck", token_check()),
+        ("ConnectionTest", connection_test()),
         ("AdAccount", ad_account),
         ("Business", object(&[("id", string()), ("name", string())])),
         ("DeliveryReport", delivery_report),
     ]
+}
+
+/// `data` of `GET /crm/auth/meta/debug/token` (`meta::token_check::TokenCheck`).
+fn token_check() -> Value {
+    object(&[
+        ("valid", described(boolean(), "Meta accepts the token and it was issued to this app")),
+        (
+            "status",
+            described(
+                one_of_strings(&["connected", "expired"]),
+                "the connection's state after the check (as token-status)",
+            ),
+        ),
+        ("needs_reconnect", boolean()),
+        ("checked_at", date_time()),
+        ("app_id", described(nullable(string()), "the app Meta says the token belongs to")),
+        ("app_id_matches", boolean()),
+        ("meta_user_id", described(nullable(string()), "the login's (app-scoped) Meta user id, as Meta reports it")),
+        ("scopes", array(string())),
+        ("missing_scopes", described(array(string()), "permissions the product asks for that the token lacks")),
+        ("expires_at", described(nullable(date_time()), "`null`: Meta reports no expiry")),
+        ("data_access_expires_at", nullable(date_time())),
+        ("marked_expired", described(boolean(), "this check marked the stored connection expired")),
+    ])
+}
+
+/// `data` of `GET /crm/auth/meta/test-connection` (`meta::token_check::ConnectionTest`).
+fn connection_test() -> Value {
+    object(&[
+        ("connected", described(boolean(), "the connection is usable after the check (token-status `connected`)")),
+        ("valid", described(boolean(), "Meta accepts the token and it was issued to this app")),
+        ("status", one_of_strings(&["connected", "expired"])),
+        ("needs_reconnect", boolean()),
+        ("checked_at", date_time()),
+        ("expires_at", nullable(date_time())),
+        ("missing_scopes", array(string())),
+        (
+            "ad_account_id",
+            described(nullable(string()), "the primary selected ad account (`null` before one is selected)"),
+        ),
+        (
+            "ad_account_reachable",
+            described(
+                nullable(boolean()),
+                "the token can read it; `null` when not checked (no account, token invalid)",
+            ),
+        ),
+        ("message", described(string(), "the verdict in a sentence")),
+    ])
 }
 
 fn connect_request() -> Value {
@@ -115,6 +167,14 @@ pub fn operations() -> Vec<Op> {
                 ("revoked_at_meta", boolean()),
                 ("message", string()),
             ])),
+        Op::new("GET", "/crm/auth/meta/test-connection", "meta-test-connection", ANY, "Live check of the Meta connection")
+            .describe("`debug_token` on the stored token, then one read of the primary ad account with it; never the token. Meta rejecting the token marks the connection expired (token-status then says `expired`); 409 `meta_connection_changed` when a newer login or a disconnect landed during the check.")
+            .ok(reference("ConnectionTest"))
+            .errors(&[409, 502, 503]),
+        Op::new("GET", "/crm/auth/meta/debug/token", "meta-debug-token", MANAGE, "What Meta's debug_token says about the stored token")
+            .describe("Valid, app, Meta user, scopes (and the missing ones), expiry and data-access expiry, asked of Meta now; never the token or its `appsecret_proof`. Meta calling the token invalid marks the connection expired; moved dates and scopes are stored. 409 `meta_not_connected` without a connection.")
+            .ok(reference("TokenCheck"))
+            .errors(&[409, 502, 503]),
         Op::new("GET", "/crm/marketing/meta-portfolios", "meta-portfolios", ANY, "Business Managers of the connected user")
             .ok(array(reference("Business")))
             .errors(&[409, 502, 503]),

@@ -167,6 +167,13 @@ impl SandboxMeta {
                             state.pages.iter().map(|(id, name)| json!({"id": id, "name": name})).collect();
                         self.page(&state, &path, &query, all)
                     }
+                    (Method::GET, [act]) if state.hidden_accounts.iter().any(|h| h == act) => graph_error(
+                        StatusCode::BAD_REQUEST,
+                        100,
+                        Some(33),
+                        "GraphMethodException",
+                        &format!("Unsupported get request. Object with ID '{act}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."),
+                    ),
                     (Method::GET, [act]) if is_act(act) => {
                         let (currency, tz) = state.account_currency_zone(act);
                         json_resp(StatusCode::OK, json!({"id": act, "currency": currency, "timezone_name": tz}))

@@ -26,7 +26,8 @@
 //!   user's pages) and `GET /{v}/{form_id}/leads` (newest first, cursor-paged, `filtering` on
 //!   `time_created` `GREATER_THAN` — any other filter is refused), for the lead reconciliation.
 //!
-//! - `GET /{v}/act_{n}` (currency, time zone), `/{v}/act_{n}/campaigns` and `/ads` (with
+//! - `GET /{v}/act_{n}` (currency, time zone; code 100 / subcode 33 for `hidden_accounts`),
+//!   `/{v}/act_{n}/campaigns` and `/ads` (with
 //!   `effective_status`: campaign 1 ACTIVE, 2 PAUSED, 3 ARCHIVED) and `/{v}/act_{n}/insights`
 //!   (`level=campaign|ad`, `time_increment=1`, `time_range`): one row per campaign (or ad) and day
 //!   of the range, deterministic values, spend as a decimal string in the account currency, ads
@@ -228,6 +229,9 @@ pub struct SandboxState {
     pub usage_pct: Option<u32>,
     /// `(currency, time zone)` of an ad account, overriding owned = ARS / client = USD.
     pub account_overrides: HashMap<String, (String, String)>,
+    /// Ad accounts the user lost access to: `GET /{act}` answers Meta's code 100, subcode 33
+    /// ("does not exist, cannot be loaded due to missing permissions").
+    pub hidden_accounts: Vec<String>,
     /// The query of every insights call (without token and proof).
     pub insights_queries: Vec<HashMap<String, String>>,
     /// `expires_in` of the long-lived exchange's answer, as sent (`None` = 60 days); tests send
@@ -272,6 +276,7 @@ impl Default for SandboxState {
             async_2601_next: 0,
             slow_jobs_above_days: None,
             account_overrides: HashMap::new(),
+            hidden_accounts: Vec::new(),
             insights_queries: Vec::new(),
             long_lived_expires_in: None,
             debug_never_expires: false,

@@ -1,0 +1,65 @@
+//! `GET /crm/auth/meta/debug/token`: what Meta's `debug_token` says about the tenant's stored
+//! token right now — `data` = `{valid, status, needs_reconnect, checked_at, app_id,
+//! app_id_matches, meta_user_id, scopes, missing_scopes, expires_at, data_access_expires_at,
+//! marked_expired}`; never the token or its `appsecret_proof`. Meta calling the token invalid
+//! marks the connection expired (token-status then says reconnect).
+//!
+//! Managers only (`ceo`, `admin`, `marketing`: those who connect and disconnect Meta): it tells
+//! which Meta user granted which permissions to which app — the login's diagnostics, acted on
+//! only by someone who can reconnect. Every role can ask whether the connection works
+//! (`/crm/auth/meta/test-connection`, token-status).
+
+use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::meta::token_check;
+use crm_shared::platform::auth::Access;
+use crm_shared::platform::secrets::{SecretName, SecretNeeds};
+use crm_shared::{ApiError, App};
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+
+/// The secrets this function resolves; nothing else is read. The JWT key and admin token (its
+/// route authenticates callers) and the Meta app secret (Graph calls).
+pub const SECRETS: SecretNeeds = &[SecretName::JwtSecretKey, SecretName::AdminToken, SecretName::MetaAppSecret];
+
+pub const ENDPOINT: Endpoint = Endpoint {
+    name: "meta-debug-token",
+    method: Method::GET,
+    path: "/crm/auth/meta/debug/token",
+    access: Access::Manage,
+};
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    run_endpoint(app, &ENDPOINT, req, |ctx| debug_token(app, ctx)).await
+}
+
+async fn debug_token(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
+    let caller = ctx.caller()?;
+    Reply::ok(&token_check::check_token(app, caller.tenant_id, ctx.now).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use crm_shared::api::http::body_json;
+    use crm_shared::testing::{caller_request, unit_app};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn when_the_caller_cannot_manage_meta_should_answer_403() {
+        let (app, _) = unit_app(&[]);
+        for role in ["setter", "closer", "secretary", "professional"] {
+            let resp = handle(&app, caller_request("GET", ENDPOINT.path, 7, role, "")).await;
+            assert_eq!(resp.status(), 403, "{role}");
+        }
+    }
+
+    #[tokio::test]
+    async fn when_meta_is_not_connected_should_answer_409() {
+        let (app, _) = unit_app(&[]);
+        for role in ["ceo", "admin", "marketing"] {
+            let resp = handle(&app, caller_request("GET", ENDPOINT.path, 7, role, "")).await;
+            assert_eq!(resp.status(), 409, "{role}");
+            assert_eq!(body_json(&resp)["error"]["code"], "meta_not_connected");
+        }
+    }
+}
