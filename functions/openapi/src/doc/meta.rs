@@ -171,7 +171,7 @@ pub fn operations() -> Vec<Op> {
             .describe("`debug_token` on the stored token, then one read of the primary ad account with it; never the token. Meta rejecting the token marks the connection expired (token-status then says `expired`); 409 `meta_connection_changed` when a newer login or a disconnect landed during the check.")
             .ok(reference("ConnectionTest"))
             .errors(&[409, 502, 503]),
-        Op::new("GET", "/crm/auth/meta/debug/token", "meta-debug-token", MANAGE, "What Meta's debug_token says about the stored token")
+        Op::new("GET", "/crm/auth/meta/debug/token", "meta-debug-token", ANY, "What Meta's debug_token says about the stored token")
             .describe("Valid, app, Meta user, scopes (and the missing ones), expiry and data-access expiry, asked of Meta now; never the token or its `appsecret_proof`. Meta calling the token invalid marks the connection expired; moved dates and scopes are stored. 409 `meta_not_connected` without a connection.")
             .ok(reference("TokenCheck"))
             .errors(&[409, 502, 503]),
