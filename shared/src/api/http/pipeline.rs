@@ -30,13 +30,17 @@ use crate::store::audit::{AuditEntry, Outcome};
 use crate::store::ratelimit::{RateBucket, RateDecision};
 
 /// When the endpoint's function runs relative to the rate limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 enum Handling {
-    /// After the rate limit admitted the request (functions that write or call out).
-    AfterRateLimit,
+    /// After the rate limit admitted the request (functions that write or call out). `limited`:
+    /// the reply a refusal becomes instead of the JSON `429` (landing endpoints only).
+    AfterRateLimit { limited: Option<fn(&App) -> Reply> },
     /// Beside the rate limit; its result is discarded when the limit refuses (read-only functions).
     BesideRateLimit,
 }
+
+/// Functions that write or call out, refused with the JSON `429`.
+const AFTER_RATE_LIMIT: Handling = Handling::AfterRateLimit { limited: None };
 
 /// Runs `handler` for `endpoint` inside the shared pipeline. Never fails: every error becomes
 /// the JSON error response. Bodies are limited to `MAX_BODY_BYTES`.
@@ -45,7 +49,7 @@ where
     F: FnOnce(RequestCtx) -> Fut,
     Fut: Future<Output = Result<Reply, ApiError>>,
 {
-    pipeline(app, endpoint, app.config.max_body_bytes, Handling::AfterRateLimit, NO_LANDING, req, handler).await
+    pipeline(app, endpoint, app.config.max_body_bytes, AFTER_RATE_LIMIT, req, handler).await
 }
 
 /// [`run_endpoint`] with an endpoint-specific body limit (e.g. the Meta webhook, whose deliveries
@@ -61,7 +65,7 @@ where
     F: FnOnce(RequestCtx) -> Fut,
     Fut: Future<Output = Result<Reply, ApiError>>,
 {
-    pipeline(app, endpoint, max_body_bytes, Handling::AfterRateLimit, NO_LANDING, req, handler).await
+    pipeline(app, endpoint, max_body_bytes, AFTER_RATE_LIMIT, req, handler).await
 }
 
 /// [`run_endpoint`] for a function that only **reads our own store** (no write, no call to Meta
@@ -73,7 +77,7 @@ where
     F: FnOnce(RequestCtx) -> Fut,
     Fut: Future<Output = Result<Reply, ApiError>>,
 {
-    pipeline(app, endpoint, app.config.max_body_bytes, Handling::BesideRateLimit, NO_LANDING, req, handler).await
+    pipeline(app, endpoint, app.config.max_body_bytes, Handling::BesideRateLimit, req, handler).await
 }
 
 /// [`run_endpoint`] for a public endpoint a **browser** lands on (the OAuth callback), which must
@@ -90,19 +94,22 @@ where
     F: FnOnce(RequestCtx) -> Fut,
     Fut: Future<Output = Result<Reply, ApiError>>,
 {
-    pipeline(app, endpoint, app.config.max_body_bytes, Handling::AfterRateLimit, Some(limited), req, handler).await
+    pipeline(
+        app,
+        endpoint,
+        app.config.max_body_bytes,
+        Handling::AfterRateLimit { limited: Some(limited) },
+        req,
+        handler,
+    )
+    .await
 }
-
-/// The reply a rate-limit refusal becomes instead of the JSON `429` (landing endpoints only).
-type Landing = Option<fn(&App) -> Reply>;
-const NO_LANDING: Landing = None;
 
 async fn pipeline<F, Fut>(
     app: &App,
     endpoint: &Endpoint,
     max_body_bytes: usize,
     handling: Handling,
-    landing: Landing,
     req: Request,
     handler: F,
 ) -> Response<Body>
@@ -123,7 +130,7 @@ where
         let resp = if req.method() == Method::OPTIONS {
             preflight(req.headers(), &app.config.cors_allowed_origins)
         } else {
-            answer(app, endpoint, max_body_bytes, handling, landing, &req, &rid, handler).await
+            answer(app, endpoint, max_body_bytes, handling, &req, &rid, handler).await
         };
         let status = resp.status().as_u16();
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -145,13 +152,11 @@ fn request_metric(route: &'static str, status: u16, latency_ms: f64) -> MetricLi
 }
 
 /// Everything after the preflight: admission, the function, the response and its audit record.
-#[allow(clippy::too_many_arguments)]
 async fn answer<F, Fut>(
     app: &App,
     endpoint: &Endpoint,
     max_body_bytes: usize,
     handling: Handling,
-    landing: Landing,
     req: &Request,
     rid: &str,
     handler: F,
@@ -172,7 +177,7 @@ where
             }
         };
         let out = match handling {
-            Handling::AfterRateLimit => match (limit.await, landing) {
+            Handling::AfterRateLimit { limited: landing } => match (limit.await, landing) {
                 (Err(ApiError::RateLimited { .. }), Some(limited)) => {
                     let note = AuditNote { error_code: Some("rate_limited"), ..AuditNote::default() };
                     return Ok(limited(app).with_audit(note));
