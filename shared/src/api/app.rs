@@ -73,7 +73,7 @@ pub struct App {
 }
 
 /// What a dashboard's reads depend on: the tenant's reporting zone and its connected ad accounts.
-pub type DashboardScope = (chrono_tz::Tz, Vec<String>);
+pub type DashboardScope = (crate::domain::zone::Zone, Vec<String>);
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

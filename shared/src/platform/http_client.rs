@@ -1,6 +1,6 @@
 //! The one outbound HTTP client of a process: reqwest over rustls on ring, HTTP/1.1 only.
 //!
-//! Meta, YCloud, the ECB and the AWS SDK (through [`crate::platform::sdk_http`]) all use it, so a
+//! Meta, YCloud, the ECB and the AWS SDK (through `platform::sdk_http`) all use it, so a
 //! binary links one HTTP stack and the system's trust roots are loaded once per cold start.
 
 use std::sync::OnceLock;
