@@ -3,6 +3,7 @@
 //! Meta, YCloud, the ECB and the AWS SDK (through `platform::sdk_http`) all use it, so a
 //! binary links one HTTP stack and the system's trust roots are loaded once per cold start.
 
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -38,7 +39,11 @@ impl HttpClient {
     /// A new client with its own connection pool (most code wants [`HttpClient::shared`]).
     pub fn new() -> Result<Self, ConfigError> {
         install_crypto_provider();
-        reqwest::Client::builder()
+        let builder = match system_ca_bundle() {
+            Some(roots) => reqwest::Client::builder().tls_certs_only(roots),
+            None => reqwest::Client::builder(),
+        };
+        builder
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(DEFAULT_REQUEST_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -50,6 +55,28 @@ impl HttpClient {
     pub fn get(&self) -> &reqwest::Client {
         &self.0
     }
+}
+
+/// Where Linux distributions keep the system's CA bundle (Amazon Linux, as on Lambda; Debian and
+/// Ubuntu; SUSE; Alpine), after `SSL_CERT_FILE`.
+const CA_BUNDLES: [&str; 4] = [
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// The trust roots from the first CA bundle file found. Without it reqwest's platform verifier
+/// reads that bundle *and* every file of the certificates directory (~290 files on Debian), which
+/// was most of a cold start's init. `None` (no readable, non-empty bundle): the platform verifier.
+fn system_ca_bundle() -> Option<Vec<reqwest::Certificate>> {
+    let from_env = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
+    from_env
+        .into_iter()
+        .chain(CA_BUNDLES.iter().map(PathBuf::from))
+        .find_map(|path| std::fs::read(path).ok())
+        .and_then(|pem| reqwest::Certificate::from_pem_bundle(&pem).ok())
+        .filter(|roots| !roots.is_empty())
 }
 
 /// Installs ring as rustls' process-wide crypto provider, which reqwest (built with
