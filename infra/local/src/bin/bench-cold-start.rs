@@ -194,6 +194,12 @@ async fn main() -> Result<(), BoxError> {
         ("META_APP_ID".to_string(), "1234567890".to_string()),
         ("META_APP_SECRET".to_string(), "bench-app-secret".to_string()),
         ("META_REDIRECT_URI".to_string(), "http://127.0.0.1:8080/crm/auth/meta/callback".to_string()),
+        // WhatsApp senders need a YCloud config; nothing listens at its URL (port 9), so a function
+        // that calls YCloud on its first request answers its "provider unreachable" error.
+        ("YCLOUD_API_KEY".to_string(), "bench-ycloud-key".to_string()),
+        ("YCLOUD_WEBHOOK_SECRET".to_string(), "bench-ycloud-secret".to_string()),
+        ("YCLOUD_WHATSAPP_NUMBER".to_string(), "+15550000000".to_string()),
+        ("YCLOUD_BASE_URL".to_string(), "http://127.0.0.1:9".to_string()),
     ]);
     let jwt = demo::jwt(JWT_KEY, demo::DEMO_TENANT, "admin", Utc::now(), chrono::Duration::hours(2));
 
