@@ -55,7 +55,7 @@ pub(crate) async fn start(env: &TestEnv, tenant: i64) -> Started {
 
 /// The browser at Sandbox Meta's dialog: returns where Meta redirects it (our callback URL).
 pub(crate) async fn follow_dialog(auth_url: &Url) -> Url {
-    crm_shared::platform::sdk_config::install_crypto_provider();
+    crm_shared::platform::http_client::install_crypto_provider();
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let resp = client.get(auth_url.clone()).send().await.expect("dialog");
     assert_eq!(resp.status().as_u16(), 302, "dialog must redirect");

@@ -302,7 +302,7 @@ pub async fn oauth_connect(env: &TestEnv, tenant: i64) {
     let cookie = login_cookie(&resp);
     let body: Value = serde_json::from_slice(resp.body().as_ref()).expect("auth url body");
     let auth_url = url::Url::parse(body["data"]["auth_url"].as_str().expect("auth_url")).expect("url");
-    crm_shared::platform::sdk_config::install_crypto_provider();
+    crm_shared::platform::http_client::install_crypto_provider();
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let dialog = client.get(auth_url).send().await.expect("dialog");
     let loc = dialog.headers().get("location").and_then(|v| v.to_str().ok()).expect("location");

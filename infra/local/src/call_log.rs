@@ -187,7 +187,7 @@ impl HttpConnector for Delayed {
 /// records its calls, each answered `delay` late; returns the log.
 pub fn record_dynamodb_calls(app: &mut App, sdk: &SdkConfig, delay: Duration) -> CallLog {
     let log = CallLog::default();
-    // The SDK config's client (ours, on ring), or the same one if the config names none.
+    // The SDK config's client (ours, over the shared reqwest client), or the same one if it names none.
     let inner = sdk.http_client().unwrap_or_else(crm_shared::platform::sdk_config::sdk_http_client);
     let delayed = http_client_fn(move |settings, components| {
         SharedHttpConnector::new(Delayed { inner: inner.http_connector(settings, components), delay })

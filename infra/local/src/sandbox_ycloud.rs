@@ -264,7 +264,7 @@ impl SandboxYcloud {
             1 => events.push(events[1].clone()),
             _ => {}
         }
-        crm_shared::platform::sdk_config::install_crypto_provider();
+        crm_shared::platform::http_client::install_crypto_provider();
         let client = reqwest::Client::new();
         for ev in events {
             let (body, sig) = self.signed(&ev, chrono::Utc::now().timestamp());

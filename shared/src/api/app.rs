@@ -4,7 +4,6 @@
 //! credentials and secrets are resolved lazily on first use), which keeps init fast.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_config::SdkConfig;
 
@@ -32,30 +31,7 @@ use crate::store::ratelimit::RateLimiter;
 use crate::store::spend::SpendStore;
 use crate::store::{DynamoStore, MetaConnectionStore, TenantProfileStore};
 
-/// The shared outbound HTTP client (rustls on ring; its connection pool is reused across invocations).
-///
-/// Built once per cold start; a client that cannot be built fails the start with a clear error,
-/// never a silent fallback to a client without timeouts. Per-request timeouts are set by each
-/// peer's client (e.g. the Graph client in `meta`).
-#[derive(Debug, Clone)]
-pub struct HttpClient(reqwest::Client);
-
-impl HttpClient {
-    pub fn new() -> Result<Self, ConfigError> {
-        crate::platform::sdk_config::install_crypto_provider();
-        reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(20))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map(HttpClient)
-            .map_err(|e| ConfigError::new("outbound HTTP client", format!("could not be built: {e}")))
-    }
-
-    pub fn get(&self) -> &reqwest::Client {
-        &self.0
-    }
-}
+pub use crate::platform::http_client::HttpClient;
 
 #[derive(Clone)]
 pub struct App {
@@ -97,7 +73,7 @@ pub struct App {
 }
 
 /// What a dashboard's reads depend on: the tenant's reporting zone and its connected ad accounts.
-pub type DashboardScope = (chrono_tz::Tz, Vec<String>);
+pub type DashboardScope = (crate::domain::zone::Zone, Vec<String>);
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -137,7 +113,7 @@ impl App {
             fx_rates: store.clone(),
             provider_rates: store.clone(),
             cipher: Arc::new(cipher),
-            http: HttpClient::new()?,
+            http: HttpClient::shared()?,
             oauth_states: store.clone(),
             connected_index: store.clone(),
             pages: store.clone(),
@@ -208,7 +184,7 @@ impl App {
             fx_rates: mem.table.clone(),
             provider_rates: mem.table.clone(),
             cipher: Arc::new(FakeTokenCipher),
-            http: HttpClient::new().unwrap_or_else(|e| panic!("unit test HTTP client: {e}")),
+            http: HttpClient::shared().unwrap_or_else(|e| panic!("unit test HTTP client: {e}")),
             oauth_states: mem.oauth_states.clone(),
             connected_index: mem.connected_index.clone(),
             pages: mem.pages.clone(),

@@ -11,9 +11,9 @@
 //! Also quiet hours: when a send inside them may go out.
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Timelike, Utc};
-use chrono_tz::Tz;
 
 use crate::domain::hsm::TriggerKind;
+use crate::domain::zone::Zone;
 use crate::store::automation::rules::QuietHours;
 use crate::store::records::{CartRecord, LeadRecord, OpportunityRecord, SaleRecord};
 
@@ -114,7 +114,7 @@ pub fn check(trigger: TriggerKind, entity: Option<&Watched>, delay: Option<Durat
 
 /// If `now` falls inside `quiet` (local hours in `tz`, wrapping midnight when start > end), when
 /// the window ends; `None` if a send may go out now.
-pub fn quiet_until(now: DateTime<Utc>, tz: Tz, quiet: QuietHours) -> Option<DateTime<Utc>> {
+pub fn quiet_until(now: DateTime<Utc>, tz: Zone, quiet: QuietHours) -> Option<DateTime<Utc>> {
     let (start, end) = (u32::from(quiet.start_hour), u32::from(quiet.end_hour));
     if start == end {
         return None;
@@ -213,7 +213,7 @@ mod tests {
 
     #[test]
     fn quiet_hours_wrap_midnight_in_the_local_zone() {
-        let tz: Tz = "America/Argentina/Buenos_Aires".parse().unwrap_or(Tz::UTC);
+        let tz = Zone::parse("America/Argentina/Buenos_Aires").unwrap_or(Zone::UTC);
         // 01:00 UTC = 22:00 in Buenos Aires (UTC−3): quiet until 09:00 local = 12:00 UTC.
         assert_eq!(quiet_until(at(1), tz, DEFAULT_QUIET_HOURS), Some(at(12)));
         // 11:00 UTC = 08:00 local: still quiet until 12:00 UTC.
@@ -223,6 +223,6 @@ mod tests {
         // 00:30 UTC = 21:30 local on the 23rd → 09:00 local on the 24th.
         let late = Utc.with_ymd_and_hms(2026, 11, 24, 0, 30, 0).single().unwrap_or_default();
         assert_eq!(quiet_until(late, tz, DEFAULT_QUIET_HOURS), Some(at(12)));
-        assert_eq!(quiet_until(at(3), Tz::UTC, QuietHours { start_hour: 1, end_hour: 5 }), Some(at(5)));
+        assert_eq!(quiet_until(at(3), Zone::UTC, QuietHours { start_hour: 1, end_hour: 5 }), Some(at(5)));
     }
 }

@@ -6,11 +6,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 
 use crate::domain::crm::AdAttribution;
 use crate::domain::ids::Tag;
-use crate::domain::zone::local_day;
+use crate::domain::zone::{local_day, Zone};
 use crate::marketing::aggregates::counter;
 use crate::store::aggregates::{Counters, Names};
 use crate::store::events::AggregateChange;
@@ -56,7 +55,7 @@ pub struct Deltas {
 
 impl Deltas {
     /// Adds `n` to `metric` (total, per source, campaign, ad) on the local day of `at` and its month.
-    pub fn bump(&mut self, metric: &str, attribution: &Attribution, at: DateTime<Utc>, zone: Tz, n: i64) {
+    pub fn bump(&mut self, metric: &str, attribution: &Attribution, at: DateTime<Utc>, zone: Zone, n: i64) {
         let day = local_day(at, zone);
         for key in [keys::agg_day(day), keys::agg_month(day)] {
             let c = self.counters.entry(key).or_default();
@@ -79,7 +78,7 @@ impl Deltas {
 
     /// Records the campaign / ad names a lead arrived with on its day and month items, so rows of
     /// campaigns without synced spend still have names ([`counter::campaign_name`] etc.).
-    pub fn name(&mut self, ad: &AdAttribution<Tag>, at: DateTime<Utc>, zone: Tz) {
+    pub fn name(&mut self, ad: &AdAttribution<Tag>, at: DateTime<Utc>, zone: Zone) {
         let day = local_day(at, zone);
         let clip = |s: &String| s.chars().take(256).collect::<String>();
         for key in [keys::agg_day(day), keys::agg_month(day)] {
@@ -136,9 +135,9 @@ mod tests {
             campaign_id: Some("c1".into()),
             ad_id: Some("a1".into()),
         };
-        deltas.bump("leads", &attr(counter::META_SOURCE), at, chrono_tz::UTC, 1);
-        deltas.bump("leads", &attr("WEBSITE"), at, chrono_tz::UTC, 1);
-        let day = &deltas.counters[&keys::agg_day(local_day(at, chrono_tz::UTC))];
+        deltas.bump("leads", &attr(counter::META_SOURCE), at, Zone::UTC, 1);
+        deltas.bump("leads", &attr("WEBSITE"), at, Zone::UTC, 1);
+        let day = &deltas.counters[&keys::agg_day(local_day(at, Zone::UTC))];
         assert_eq!(day.get("leads"), Some(&2));
         assert_eq!(day.get(&counter::by_source("leads", "WEBSITE")), Some(&1));
         assert_eq!(day.get(&counter::by_campaign("leads", "c1")), Some(&1));
@@ -166,14 +165,14 @@ mod tests {
         let a = Attribution { source: "WEBSITE".into(), campaign_id: None, ad_id: None };
         let mut d = Deltas::default();
         // A customer moved to an earlier day of the same month: the month nets to zero.
-        d.bump("customers", &a, at(2026, 11, 10, 12), chrono_tz::UTC, -1);
-        d.bump("customers", &a, at(2026, 11, 5, 12), chrono_tz::UTC, 1);
+        d.bump("customers", &a, at(2026, 11, 10, 12), Zone::UTC, -1);
+        d.bump("customers", &a, at(2026, 11, 5, 12), Zone::UTC, 1);
         let ad = AdAttribution::<Tag> {
             campaign_id: Tag::parse("c1").ok(),
             campaign_name: Some("Spring".into()),
             ..Default::default()
         };
-        d.name(&ad, at(2026, 11, 5, 12), chrono_tz::UTC);
+        d.name(&ad, at(2026, 11, 5, 12), Zone::UTC);
         let out = d.into_aggregates();
         assert_eq!(out.keys().collect::<Vec<_>>(), vec!["AGG#D#2026-11-05", "AGG#D#2026-11-10", "AGG#M#2026-11"]);
         assert!(out["AGG#M#2026-11"].counters.is_empty(), "the month's counters cancel out");
@@ -186,7 +185,7 @@ mod tests {
     fn names_need_both_id_and_name() {
         let mut d = Deltas::default();
         let ad = AdAttribution::<Tag> { ad_name: Some("Video".into()), ..Default::default() };
-        d.name(&ad, at(2026, 11, 5, 12), chrono_tz::UTC);
+        d.name(&ad, at(2026, 11, 5, 12), Zone::UTC);
         assert!(d.names.is_empty());
         assert!(d.into_aggregates().is_empty());
     }

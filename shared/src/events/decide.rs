@@ -5,9 +5,7 @@
 //!
 //! One function per event kind; the ordering rules are in the module docs of [`crate::events`].
 
-use chrono_tz::Tz;
-
-use crate::domain::zone::reporting_zone;
+use crate::domain::zone::{reporting_zone, Zone};
 use crate::events::counting::{Attribution, Deltas};
 use crate::events::schema::{
     CartChange, CompletedSale, CrmEvent, CrmEventKind, LeadChange, NewLead, NewOpportunity, OpportunityChange,
@@ -32,7 +30,7 @@ pub struct Seen {
 }
 
 impl Seen {
-    fn zone(&self) -> Tz {
+    fn zone(&self) -> Zone {
         reporting_zone(self.profile.value.as_ref().and_then(|p| p.reporting_time_zone))
     }
 }

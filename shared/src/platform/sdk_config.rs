@@ -7,9 +7,9 @@
 //!   first use (Lambda sets them for the execution role; the local stack, benches and tests too);
 //! - endpoint: `AWS_ENDPOINT_URL` when set (moto locally).
 //!
-//! Standard retries, timeouts so a stuck call cannot eat the Lambda's budget, and an HTTPS client
-//! on rustls + ring ([`sdk_http_client`]): the SDK's `default-https-client` would link aws-lc, a
-//! second crypto library beside the one reqwest uses.
+//! Standard retries, timeouts so a stuck call cannot eat the Lambda's budget, and the process's
+//! reqwest client as the SDK's HTTP client ([`sdk_http_client`]): the SDK's `default-https-client`
+//! would link a second HTTP stack (hyper + h2, its own pool and rustls connector) and aws-lc.
 
 use std::time::Duration;
 
@@ -18,8 +18,10 @@ use aws_config::identity::IdentityCache;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::config::{SharedCredentialsProvider, SharedHttpClient};
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_sdk_dynamodb::config::SharedCredentialsProvider;
+
+use crate::platform::http_client::CONNECT_TIMEOUT;
+pub use crate::platform::sdk_http::sdk_http_client;
 
 /// The SDK config from the process env (see the module docs). Makes no network call.
 pub async fn load_sdk_config() -> SdkConfig {
@@ -43,21 +45,10 @@ pub fn sdk_config_from(var: impl Fn(&str) -> Option<String>) -> SdkConfig {
     builder.build()
 }
 
-/// The SDK's HTTPS client: hyper + rustls with ring (trust roots: the system's, loaded on first use).
-pub fn sdk_http_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https()
-}
-
-/// Installs ring as rustls' process-wide crypto provider, which reqwest (built with
-/// `rustls-no-provider`) uses. Idempotent; call before building any `reqwest::Client`.
-pub fn install_crypto_provider() {
-    // Err only when a provider is already installed, which is the state we want.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 fn timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(2))
+        // The shared client's: one client for every peer (see `sdk_http`).
+        .connect_timeout(CONNECT_TIMEOUT)
         .operation_attempt_timeout(Duration::from_secs(5))
         .operation_timeout(Duration::from_secs(12))
         .build()
@@ -80,7 +71,7 @@ mod tests {
         assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-1"));
         assert_eq!(sdk.endpoint_url(), Some("http://127.0.0.1:5000"));
         assert!(sdk.credentials_provider().is_some());
-        assert!(sdk.http_client().is_some(), "the ring-based client, not the SDK default");
+        assert!(sdk.http_client().is_some(), "the reqwest-based client, not the SDK default");
         assert_eq!(sdk.retry_config().map(|r| r.max_attempts()), Some(3));
         let timeouts = sdk.timeout_config().expect("timeouts");
         assert_eq!(timeouts.operation_timeout(), Some(Duration::from_secs(12)));

@@ -4,7 +4,8 @@
 //! `RUST_LOG` is parsed as a [`Targets`] filter: a default `level` and/or comma-separated
 //! `target=level` directives (e.g. `warn,crm_shared=debug`). `EnvFilter`'s span/field/regex
 //! directives are not supported (they pulled `regex` and its Unicode tables into every binary);
-//! an unparsable value falls back to `info`.
+//! an unparsable value falls back to `info`. Release builds compile out `debug` and `trace` events
+//! (tracing's `release_max_level_info`, workspace `Cargo.toml`): there `info` is the lowest level.
 
 use std::str::FromStr;
 

@@ -165,7 +165,7 @@ fn aggregate_items(deltas: &Deltas) -> Vec<Item> {
 /// Loads `n` leads with opportunities and sales, their aggregates, and 3 years of spend days.
 async fn load(store: &DynamoStore, n: usize) -> Result<(), BoxError> {
     let pk = keys::tenant(TENANT);
-    let zone = chrono_tz::Tz::UTC;
+    let zone = crm_shared::domain::zone::Zone::UTC;
     let usd = Currency::parse("USD")?;
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ n as u64);
     let span_secs = 3 * 365 * 86_400_u64;
@@ -379,7 +379,7 @@ async fn round_trips(sdk: &aws_config::SdkConfig) -> Result<(), BoxError> {
     let mut deltas = Deltas::default();
     let meta = Attribution { source: "META_ADS".into(), campaign_id: Some(campaign(1)), ad_id: Some(ad_id(1, 0)) };
     for i in 0..10 {
-        deltas.bump("leads", &meta, now() - Duration::days(i % 5), chrono_tz::Tz::UTC, 1);
+        deltas.bump("leads", &meta, now() - Duration::days(i % 5), crm_shared::domain::zone::Zone::UTC, 1);
     }
     batch_write(&store, aggregate_items(&deltas)).await?;
     for day in 0..5 {

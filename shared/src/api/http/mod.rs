@@ -143,14 +143,12 @@ fn request_id(req: &Request) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
-/// The caller's address as API Gateway saw it (`requestContext.http.sourceIp`; REST:
-/// `identity.sourceIp`), `unknown` without one. Never taken from a header: `X-Forwarded-For` is
-/// the caller's to write.
+/// The caller's address as API Gateway saw it (the HTTP API's `requestContext.http.sourceIp`),
+/// `unknown` without one. Never taken from a header: `X-Forwarded-For` is the caller's to write.
 pub fn source_address(req: &Request) -> String {
     use lambda_http::request::RequestContext;
     let ip = match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(c)) => c.http.source_ip.clone(),
-        Some(RequestContext::ApiGatewayV1(c)) => c.identity.source_ip.clone(),
         _ => None,
     };
     ip.filter(|s| !s.is_empty()).unwrap_or_else(|| "unknown".to_string())

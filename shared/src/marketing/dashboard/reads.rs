@@ -8,14 +8,13 @@
 //! the fresh profile and connection say the same, else the period is read again.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use chrono_tz::Tz;
 use futures_util::future::try_join_all;
 
 use super::DashboardStores;
 use crate::domain::connection::MetaConnection;
 use crate::domain::ids::TenantId;
 use crate::domain::period::{all_range_floor, resolve_period, Period, RangeSpec};
-use crate::domain::zone::{local_day, reporting_zone};
+use crate::domain::zone::{local_day, reporting_zone, Zone};
 use crate::marketing::aggregates::{
     bucket, load_account_spend, load_crm_aggregates, plan_reads, AccountSpend, CrmAggregates, ReadPlan,
 };
@@ -24,7 +23,7 @@ use crate::store::{ReadCost, StoreError, TenantProfile};
 /// What the reads depend on besides the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Scope {
-    pub zone: Tz,
+    pub zone: Zone,
     pub accounts: Vec<String>,
 }
 

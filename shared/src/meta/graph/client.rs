@@ -522,7 +522,7 @@ mod tests {
     }
 
     fn client(base: &str) -> GraphClient {
-        crate::platform::sdk_config::install_crypto_provider();
+        crate::platform::http_client::install_crypto_provider();
         GraphClient::new(
             reqwest::Client::new(),
             GraphSettings {
