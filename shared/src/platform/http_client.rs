@@ -71,9 +71,13 @@ const CA_BUNDLES: [&str; 4] = [
 /// was most of a cold start's init. `None` (no readable, non-empty bundle): the platform verifier.
 fn system_ca_bundle() -> Option<Vec<reqwest::Certificate>> {
     let from_env = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
-    from_env
+    ca_bundle(from_env.into_iter().chain(CA_BUNDLES.iter().map(PathBuf::from)))
+}
+
+/// The certificates of the first readable file of `paths` (`None` if it holds none).
+fn ca_bundle(paths: impl IntoIterator<Item = PathBuf>) -> Option<Vec<reqwest::Certificate>> {
+    paths
         .into_iter()
-        .chain(CA_BUNDLES.iter().map(PathBuf::from))
         .find_map(|path| std::fs::read(path).ok())
         .and_then(|pem| reqwest::Certificate::from_pem_bundle(&pem).ok())
         .filter(|roots| !roots.is_empty())
@@ -84,4 +88,28 @@ fn system_ca_bundle() -> Option<Vec<reqwest::Certificate>> {
 pub fn install_crypto_provider() {
     // Err only when a provider is already installed, which is the state we want.
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_readable_bundle_is_used_and_one_without_certificates_is_none() {
+        let dir = std::env::temp_dir().join(format!("crm-ca-bundle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let missing = dir.join("missing.pem");
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "no certificates here\n").expect("write");
+        assert!(ca_bundle([missing.clone(), empty.clone()]).is_none(), "a file without certificates");
+        assert!(ca_bundle([missing.clone()]).is_none());
+        // The machine's own bundle, where it has one at a known place.
+        if let Some(system) = CA_BUNDLES.iter().map(PathBuf::from).find(|p| p.is_file()) {
+            let roots = ca_bundle([missing, system.clone()]).expect("the system bundle");
+            assert!(roots.len() > 10, "{} roots in {}", roots.len(), system.display());
+            install_crypto_provider();
+            assert!(reqwest::Client::builder().tls_certs_only(roots).build().is_ok());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
