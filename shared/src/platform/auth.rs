@@ -155,6 +155,7 @@ fn refused(e: &jsonwebtoken::errors::Error) -> ApiError {
 /// Signs claims with HS256 (the CRM's job in production; used here for the demo JWT and tests).
 /// Claims that cannot be serialized give an empty (never valid) token.
 pub fn sign_hs256(claims: &Value, key: &[u8]) -> String {
+    crate::platform::jwt_hs256::install();
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(key)).unwrap_or_default()
 }
 
@@ -182,6 +183,7 @@ fn check_times(claims: &Value, now: DateTime<Utc>) -> Result<(), ApiError> {
 
 /// Verifies an HS256 JWT and returns the caller. Any other `alg` (including `none`) is refused.
 pub fn verify_jwt(token: &str, rules: &JwtRules<'_>, now: DateTime<Utc>) -> Result<Caller, ApiError> {
+    crate::platform::jwt_hs256::install();
     let claims = jsonwebtoken::decode::<Value>(token, &DecodingKey::from_secret(rules.key), &rules.validation())
         .map_err(|e| refused(&e))?
         .claims;

@@ -11,6 +11,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod http_client;
+pub mod jwt_hs256;
 pub mod metrics;
 pub mod retry;
 pub mod sdk_config;
