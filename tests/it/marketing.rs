@@ -8,7 +8,7 @@ use crm_shared::domain::money::{Currency, MinorUnits};
 use crm_shared::domain::zone::Zone;
 use crm_shared::marketing::dashboard::load_dashboard;
 use crm_shared::store::spend::{DailySpend, SpendRow, SpendStore};
-use crm_shared::store::{ConnectionStatus, MetaConnection, TenantProfile};
+use crm_shared::store::TenantProfile;
 use integration_tests::*;
 use serde_json::{json, Value};
 
@@ -33,23 +33,7 @@ async fn profile(env: &TestEnv, t: i64, zone: &str, currency: Option<&str>) {
 async fn connect(env: &TestEnv, t: i64, accounts: &[&str]) {
     env.app
         .connections
-        .put_connection(&MetaConnection {
-            tenant_id: TenantId(t),
-            token_ciphertext_b64: "Y3Q=".into(),
-            status: ConnectionStatus::Active,
-            meta_user_id: None,
-            expires_at: Some(t0() + Duration::days(50)),
-            data_access_expires_at: None,
-            scopes: vec!["ads_read".into()],
-            business_id: None,
-            business_name: None,
-            ad_account_ids: accounts.iter().map(|a| a.to_string()).collect(),
-            ad_account_name: None,
-            connected_at: t0() - Duration::days(400),
-            connected_by: "u".into(),
-            updated_at: t0(),
-            revision: None,
-        })
+        .put_connection(&connection_to(t, accounts, t0() - Duration::days(400)))
         .await
         .expect("connection")
         .expect("created");

@@ -8,7 +8,7 @@ use crm_shared::domain::ids::TenantId;
 use crm_shared::domain::money::{Currency, MinorUnits};
 use crm_shared::domain::zone::Zone;
 use crm_shared::store::spend::{DailySpend, SpendRow, SpendStore};
-use crm_shared::store::{ConnectionStatus, MetaConnection, TenantProfile};
+use crm_shared::store::{MetaConnection, TenantProfile};
 use integration_tests::*;
 use local_stack::call_log::{measure, record_dynamodb_calls, CallLog, Measured, DASHBOARD_ROUTES};
 
@@ -35,21 +35,8 @@ async fn connect(env: &TestEnv, accounts: &[&str]) {
     // Written over whatever is stored (connection writes are conditional on the revision read).
     let stored = env.app.connections.get_connection(TenantId(T)).await.expect("read connection");
     let conn = MetaConnection {
-        tenant_id: TenantId(T),
-        token_ciphertext_b64: "Y3Q=".into(),
-        status: ConnectionStatus::Active,
-        meta_user_id: None,
-        expires_at: Some(t0() + Duration::days(50)),
-        data_access_expires_at: None,
-        scopes: vec!["ads_read".into()],
-        business_id: None,
-        business_name: None,
-        ad_account_ids: accounts.iter().map(|a| a.to_string()).collect(),
-        ad_account_name: None,
-        connected_at: t0() - Duration::days(40),
-        connected_by: "u".into(),
-        updated_at: t0(),
         revision: stored.and_then(|c| c.revision),
+        ..connection_to(T, accounts, t0() - Duration::days(40))
     };
     env.app.connections.put_connection(&conn).await.expect("connection").expect("not raced");
 }

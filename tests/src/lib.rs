@@ -365,3 +365,16 @@ pub async fn disconnect_as_admin(env: &TestEnv, tenant: i64) -> lambda_http::Res
     let req = request("POST", "/crm/auth/meta/disconnect", Some(&token), Some(ADMIN_TOKEN), Some(json!({})));
     meta_auth_disconnect::handle(&env.app, req).await
 }
+
+/// An active Meta connection of `tenant` to `accounts` (a stand-in ciphertext; `ads_read`, expiring
+/// 50 days after [`t0`]), connected at `connected_at`: the dashboard tests' fixture.
+pub fn connection_to(tenant: i64, accounts: &[&str], connected_at: DateTime<Utc>) -> crm_shared::store::MetaConnection {
+    crm_shared::store::MetaConnection {
+        token_ciphertext_b64: "Y3Q=".into(),
+        expires_at: Some(t0() + chrono::Duration::days(50)),
+        scopes: vec!["ads_read".into()],
+        ad_account_ids: accounts.iter().map(|a| a.to_string()).collect(),
+        updated_at: t0(),
+        ..crm_shared::testing::active_connection(crm_shared::domain::ids::TenantId(tenant), connected_at)
+    }
+}
