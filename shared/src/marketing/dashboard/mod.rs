@@ -316,7 +316,7 @@ mod tests {
 
     #[tokio::test]
     async fn loads_numbers_through_the_in_memory_stores() {
-        use crate::domain::connection::{ConnectionStatus, MetaConnection};
+        use crate::domain::connection::MetaConnection;
         use crate::domain::zone::Zone;
         use crate::store::aggregates::{AggBucket, AggregateStore, Names};
         use crate::store::spend::{DailySpend, SpendStore};
@@ -336,21 +336,8 @@ mod tests {
             .expect("profile");
         app.connections
             .put_connection(&MetaConnection {
-                tenant_id: t,
-                token_ciphertext_b64: String::new(),
-                status: ConnectionStatus::Active,
-                meta_user_id: None,
-                expires_at: None,
-                data_access_expires_at: None,
-                scopes: vec![],
-                business_id: None,
-                business_name: None,
                 ad_account_ids: vec!["act_1".into()],
-                ad_account_name: None,
-                connected_at: now,
-                connected_by: "u".into(),
-                updated_at: now,
-                revision: None,
+                ..crate::testing::active_connection(t, now)
             })
             .await
             .expect("connection")

@@ -4,7 +4,7 @@ use chrono::{Duration, NaiveDate};
 use serde_json::Value;
 
 use super::*;
-use crate::domain::connection::{ConnectionStatus, MetaConnection};
+use crate::domain::connection::MetaConnection;
 use crate::domain::ids::TenantId;
 use crate::domain::money::Currency;
 use crate::domain::money::MinorUnits;
@@ -51,21 +51,9 @@ async fn seed() -> (crate::App, crate::api::app::InMemory, TenantId) {
         .expect("profile");
     app.connections
         .put_connection(&MetaConnection {
-            tenant_id: t,
-            token_ciphertext_b64: String::new(),
-            status: ConnectionStatus::Active,
-            meta_user_id: None,
             expires_at: Some(now + Duration::days(30)),
-            data_access_expires_at: None,
-            scopes: vec![],
-            business_id: None,
-            business_name: None,
             ad_account_ids: vec!["act_7".into()],
-            ad_account_name: None,
-            connected_at: now,
-            connected_by: "u".into(),
-            updated_at: now,
-            revision: None,
+            ..crate::testing::active_connection(t, now)
         })
         .await
         .expect("conn")
