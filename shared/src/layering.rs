@@ -14,6 +14,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("events", &["domain", "platform", "store", "api", "marketing"]),
     ("meta", &["domain", "platform", "store", "api", "marketing", "events"]),
     ("automation", &["domain", "platform", "store", "api", "marketing", "events", "meta"]),
+    ("flows", &["domain", "platform", "store", "api", "marketing", "events", "meta", "automation"]),
 ];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {

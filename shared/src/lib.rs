@@ -21,6 +21,7 @@ pub mod api;
 pub mod automation;
 pub mod domain;
 pub mod events;
+pub mod flows;
 #[cfg(test)]
 mod layering;
 pub mod marketing;

@@ -35,6 +35,11 @@ async fn dynamo_page_index_conforms() {
 }
 
 #[tokio::test]
+async fn dynamo_lead_handoffs_conform() {
+    conformance::lead_handoffs(&TestEnv::new().await.store).await;
+}
+
+#[tokio::test]
 async fn dynamo_lead_inbox_conforms() {
     conformance::lead_inbox(&TestEnv::new().await.store).await;
 }

@@ -30,8 +30,7 @@
 
 use std::sync::Arc;
 
-use crm_shared::automation::scheduling::reconcile_entity;
-use crm_shared::domain::hsm::TriggerKind;
+use crm_shared::flows::lead_arrived::{meta_leads_arrived, resend_handoffs};
 use crm_shared::domain::ids::TenantId;
 use crm_shared::marketing::fx::provider::{refresh_configured, ProviderOutcome};
 use crm_shared::meta::follow_up::{self, FollowUp, META_CONNECTED};
@@ -133,7 +132,7 @@ pub async fn handle_event_with(
         }
         Invocation::Tenant(tenant) => {
             let sync = Box::pin(sync_tenant(app, tenant, sleeper)).await;
-            schedule_followups(app, &sync).await;
+            lead_arrivals(app, &sync).await;
             tenant_metrics(&sync, app.clock.now()).emit();
             Summary::Tenant(sync)
         }
@@ -141,7 +140,7 @@ pub async fn handle_event_with(
             let done = Box::pin(follow_up::run(app, tenant, app.clock.now()))
                 .await
                 .map_err(|e| InvocationError::FollowUp { tenant: tenant.0, reason: e.to_string() })?;
-            schedule_lead_followups(app, tenant, done.leads.ingested.iter().map(|(_, id)| id)).await;
+            meta_leads_arrived(app, &done.leads.ingested, app.clock.now()).await;
             Summary::Connected(done)
         }
         Invocation::Unrecognised(reason) => Summary::Ignored { reason },
@@ -183,21 +182,17 @@ pub fn provider_metrics(outcome: &ProviderOutcome) -> Option<MetricLine> {
     }
 }
 
-/// Leads the reconciliation brought (their webhook never arrived) get their automated follow-up
-/// scheduled, as the webhook does for its leads. Scheduling is idempotent; a failure is logged
-/// (the lead itself is stored, and its due item is re-created by the lead's next CRM update).
-async fn schedule_followups(app: &App, sync: &TenantSync) {
-    let leads = sync.leads.iter().flat_map(|l| l.ingested.iter());
-    schedule_lead_followups(app, TenantId(sync.tenant_id), leads).await;
-}
-
-/// Schedules the automated follow-up (`lead_followup`) of each lead, as the webhook does.
-async fn schedule_lead_followups<'a>(app: &App, tenant: TenantId, leads: impl Iterator<Item = &'a String>) {
+/// Leads the reconciliation brought (their webhook never arrived) get the lead-arrived flow, as
+/// the webhook's do, and hand-offs left pending by a crash or an outage are re-sent. Both are
+/// idempotent; a failure is logged (the lead itself is stored; the next run re-sends a pending
+/// hand-off, and the lead's next CRM update re-creates its due item).
+async fn lead_arrivals(app: &App, sync: &TenantSync) {
     let now = app.clock.now();
-    for lead_id in leads {
-        if let Err(e) = reconcile_entity(app, tenant, TriggerKind::LeadFollowup, lead_id, now).await {
-            tracing::error!(tenant_id = tenant.0, error = %e, "follow-up of a Meta lead not scheduled");
-        }
+    if let Some(leads) = &sync.leads {
+        meta_leads_arrived(app, &leads.ingested, now).await;
+    }
+    if matches!(sync.outcome, TenantOutcome::Synced | TenantOutcome::Failed) {
+        resend_handoffs(app, TenantId(sync.tenant_id), now).await;
     }
 }
 
@@ -220,7 +215,7 @@ pub async fn run_by_hand(app: &App, sleeper: Arc<dyn Sleeper>) -> Result<ByHand,
         let (tenants, next) = app.connected_index.connected_page(cursor.as_deref(), 500).await?;
         for t in tenants {
             let sync = sync_tenant(app, t.tenant_id, sleeper.clone()).await;
-            schedule_followups(app, &sync).await;
+            lead_arrivals(app, &sync).await;
             synced.push(sync);
         }
         match next {

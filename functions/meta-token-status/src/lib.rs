@@ -5,7 +5,8 @@
 //! the frontend's banner.
 
 use crm_shared::api::http::{run_read_endpoint, Endpoint, Reply, RequestCtx};
-use crm_shared::domain::connection::token_status;
+use crm_shared::domain::connection::{token_status, TokenStatus};
+use crm_shared::meta::lead_ads_status::{lead_ads_status, LeadAdsStatus};
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 use crm_shared::{ApiError, App};
@@ -24,6 +25,15 @@ pub const ENDPOINT: Endpoint = Endpoint {
     access: Access::AnyRole,
 };
 
+/// `data`: the connection's state, and its pages and feature permissions (`lead_ads`; `null`
+/// without a connection).
+#[derive(serde::Serialize)]
+struct StatusWithLeadAds<'a> {
+    #[serde(flatten)]
+    status: &'a TokenStatus,
+    lead_ads: Option<LeadAdsStatus>,
+}
+
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     run_read_endpoint(app, &ENDPOINT, req, |ctx| token_status_of_caller(app, ctx)).await
 }
@@ -32,7 +42,9 @@ async fn token_status_of_caller(app: &App, ctx: RequestCtx) -> Result<Reply, Api
     let caller = ctx.caller()?;
     let conn = app.connections.get_connection(caller.tenant_id).await?;
     let status = token_status(conn.as_ref(), ctx.now);
-    Ok(Reply::ok(&status)?
+    let lead_ads = lead_ads_status(app.pages.as_ref(), caller.tenant_id, &status.scopes).await?;
+    let data = StatusWithLeadAds { status: &status, lead_ads: conn.is_some().then_some(lead_ads) };
+    Ok(Reply::ok(&data)?
         .with_top_level("needs_reconnect", json!(status.needs_reconnect))
         .with_top_level("days_left", json!(status.days_left)))
 }

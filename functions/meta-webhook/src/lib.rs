@@ -22,8 +22,7 @@
 //!   [`crm_shared::meta::leadgen::MAX_BODY_BYTES`] (1 MiB) instead of `MAX_BODY_BYTES`.
 
 use crm_shared::api::http::{run_endpoint, run_endpoint_with_body_limit, Endpoint, Reply, RequestCtx};
-use crm_shared::automation::scheduling::reconcile_entity;
-use crm_shared::domain::hsm::TriggerKind;
+use crm_shared::flows::lead_arrived::meta_leads_arrived;
 use crm_shared::meta::leadgen::{self, DeliveryReport, WebhookError};
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
@@ -82,13 +81,15 @@ async fn receive_delivery(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError>
         pending = report.pending,
         "Meta lead-ads delivery processed"
     );
-    // Their automated follow-up (lead_followup), as for leads from CRM events. A failure answers
-    // 503: Meta re-delivers, the leads are duplicates then, and are scheduled again (idempotent).
-    for (tenant, lead_id) in &report.ingested {
-        if let Err(e) = reconcile_entity(app, *tenant, TriggerKind::LeadFollowup, lead_id, ctx.now).await {
-            tracing::error!(error = %e, "automation scheduling of a lead-ads lead failed");
-            return Err(e.into());
-        }
+    // Follow-up scheduled and the lead handed to the CRM, once each. A failure answers 503: Meta
+    // re-delivers, the leads are duplicates then, and the flow runs again (idempotent).
+    let arrivals = meta_leads_arrived(app, &report.ingested, ctx.now).await;
+    if arrivals.failed > 0 {
+        return Err(ApiError::Unavailable {
+            code: "leads_pending",
+            message: format!("{} lead(s) not handed on yet; re-deliver", arrivals.failed),
+            retry_after_secs: None,
+        });
     }
     // Leads still open → 503: Meta re-delivers; the leads already settled are not fetched again.
     Reply::ok(&report.into_answer()?)
@@ -224,12 +225,7 @@ mod tests {
             ("META_WEBHOOK_VERIFY_TOKEN", "verify-me"),
         ]);
         let tenant = crm_shared::domain::ids::TenantId(1);
-        let owner = PageOwner {
-            page_id: "100".into(),
-            tenant_id: tenant,
-            page_name: String::new(),
-            registered_at: app.clock.now(),
-        };
+        let owner = PageOwner::new("100", tenant, "", app.clock.now());
         assert!(mem.pages.put_if_owner(&owner, tenant).await.expect("claim"));
         let resp = handle(&app, signed_post("app-secret", &leadgen_delivery("100", &["11", "12"]))).await;
         assert_eq!(resp.status(), 200, "{:?}", body_json(&resp));

@@ -23,6 +23,7 @@ use crate::store::connected_index::ConnectedIndex;
 use crate::store::events::EventStore;
 use crate::store::fx_rates::FxRateStore;
 use crate::store::job_bus::{EventBridgeJobBus, JobBus};
+use crate::store::lead_handoffs::LeadHandoffs;
 use crate::store::leadgen_inbox::LeadInbox;
 use crate::store::oauth_states::OAuthStateStore;
 use crate::store::pages::PageIndex;
@@ -57,6 +58,8 @@ pub struct App {
     pub pages: Arc<dyn PageIndex>,
     /// The lead-ads inbox (one item per announced lead until it is ingested).
     pub lead_inbox: Arc<dyn LeadInbox>,
+    /// The outbox of Meta leads handed to the CRM (`meta.lead.received`).
+    pub lead_handoffs: Arc<dyn LeadHandoffs>,
     /// Where CRM events are applied (entities, markers, aggregates, dead letters).
     pub events: Arc<dyn EventStore>,
     /// WhatsApp HSM automation: due items, send claims, contacts (cap, opt-outs), log, rules.
@@ -118,6 +121,7 @@ impl App {
             connected_index: store.clone(),
             pages: store.clone(),
             lead_inbox: store.clone(),
+            lead_handoffs: store.clone(),
             due: store.clone(),
             send_claims: store.clone(),
             contacts: store.clone(),
@@ -168,6 +172,7 @@ impl App {
             connected_index: Arc::new(crate::store::connected_index::MemoryConnectedIndex::default()),
             pages: Arc::new(crate::store::pages::MemoryPageIndex::default()),
             lead_inbox: Arc::new(crate::store::leadgen_inbox::MemoryLeadInbox::default()),
+            lead_handoffs: Arc::new(crate::store::lead_handoffs::MemoryLeadHandoffs::default()),
             job_bus: Arc::new(crate::store::job_bus::MemoryJobBus::default()),
         };
         let secrets = SecretResolver::new(config.secret_sources.clone(), None);
@@ -189,6 +194,7 @@ impl App {
             connected_index: mem.connected_index.clone(),
             pages: mem.pages.clone(),
             lead_inbox: mem.lead_inbox.clone(),
+            lead_handoffs: mem.lead_handoffs.clone(),
             events: mem.events.clone(),
             due: mem.table.clone(),
             send_claims: mem.table.clone(),
@@ -215,6 +221,7 @@ pub struct InMemory {
     pub connected_index: Arc<crate::store::connected_index::MemoryConnectedIndex>,
     pub pages: Arc<crate::store::pages::MemoryPageIndex>,
     pub lead_inbox: Arc<crate::store::leadgen_inbox::MemoryLeadInbox>,
+    pub lead_handoffs: Arc<crate::store::lead_handoffs::MemoryLeadHandoffs>,
     /// The events twin: its items are in `table` (the aggregates it adds are what `aggregates`
     /// reads), its tenant profiles are `store`'s (one item in DynamoDB).
     pub events: Arc<crate::store::events::MemoryEventStore>,

@@ -53,6 +53,17 @@ pub async fn reconcile_entity(
     entity: &str,
     now: DateTime<Utc>,
 ) -> Result<Scheduled, StoreError> {
+    // Another name of a lead (the CRM's copy of a Meta lead, or the other way round) schedules
+    // the one lead it names: one follow-up per person.
+    let canonical;
+    let entity = match trigger {
+        TriggerKind::LeadFollowup => {
+            let alias = app.events.lead(tenant, entity).await?.value.and_then(|l| l.alias_of);
+            canonical = alias.unwrap_or_else(|| entity.to_string());
+            canonical.as_str()
+        }
+        _ => entity,
+    };
     let rule = app.automation_rules.rules(tenant).await?.and_then(|set| set.rule(trigger).cloned());
     let existing = app.due.due_item(tenant, trigger, entity).await?;
     let Some(rule) = rule.filter(|r| r.enabled) else {

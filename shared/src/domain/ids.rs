@@ -138,6 +138,12 @@ validated_string!(
 );
 
 validated_string!(
+    /// A Meta lead-ads lead id (`leadgen_id`): digits only (Meta's are 15–17), so it can shape a
+    /// key. The join key between a Meta lead and the CRM's own copy of it (FIELD-NOTES 29).
+    LeadgenId, "leadgen id", |s: &str| s.trim().to_string(), is_meta_id
+);
+
+validated_string!(
     /// Lead source, upper-case (`META_ADS`, `WEBSITE`, `REFERRAL`, …).
     LeadSource, "lead source", |s: &str| s.trim().to_ascii_uppercase(),
     |s: &str| !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')

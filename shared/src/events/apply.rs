@@ -10,15 +10,30 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::ids::{EntityId, TenantId};
-use crate::events::decide::{decide, Seen};
+use crate::events::decide::{decide, leadgen_link, Seen};
 use crate::events::early::park;
 use crate::events::schema::{CrmEvent, CrmEventKind, NewLead};
 use crate::events::{Applied, ApplyError};
-use crate::store::events::{EventCommit, EventMarker, EventStore};
+use crate::store::events::{EventCommit, EventMarker, EventStore, Versioned};
+use crate::store::records::LeadRecord;
 use crate::store::{retry_conflicts, StoreError};
 
 /// Idempotency markers outlive EventBridge's 24 h of retries by far.
 pub const MARKER_TTL_DAYS: i64 = 35;
+
+/// The lead `id` names: the lead itself, or the lead it is another name of (same Meta leadgen
+/// id, [`LeadRecord::alias_of`]) — one hop; an alias never points at an alias.
+pub async fn lead_of<S: EventStore + ?Sized>(
+    store: &S,
+    tenant: TenantId,
+    id: &str,
+) -> Result<Versioned<LeadRecord>, StoreError> {
+    let lead = store.lead(tenant, id).await?;
+    match lead.value.as_ref().and_then(|l| l.alias_of.clone()) {
+        Some(target) => store.lead(tenant, &target).await,
+        None => Ok(lead),
+    }
+}
 
 /// Reads the records `event` touches.
 pub async fn read_seen<S: EventStore + ?Sized>(store: &S, event: &CrmEvent) -> Result<Seen, StoreError> {
@@ -27,18 +42,21 @@ pub async fn read_seen<S: EventStore + ?Sized>(store: &S, event: &CrmEvent) -> R
     match &event.kind {
         CrmEventKind::LeadCreated(new) => {
             seen.lead = store.lead(t, new.id.as_str()).await?;
+            if let Some(leadgen) = &new.leadgen_id {
+                seen.link = store.lead(t, &leadgen_link(leadgen)).await?;
+            }
             seen.profile = store.profile(t).await?;
         }
-        CrmEventKind::LeadUpdated(ch) => seen.lead = store.lead(t, ch.id.as_str()).await?,
+        CrmEventKind::LeadUpdated(ch) => seen.lead = lead_of(store, t, ch.id.as_str()).await?,
         CrmEventKind::OpportunityCreated(new) => {
             seen.opportunity = store.opportunity(t, new.id.as_str()).await?;
-            seen.lead = store.lead(t, new.lead_id.as_str()).await?;
+            seen.lead = lead_of(store, t, new.lead_id.as_str()).await?;
             seen.profile = store.profile(t).await?;
         }
         CrmEventKind::OpportunityUpdated(ch) => seen.opportunity = store.opportunity(t, ch.id.as_str()).await?,
         CrmEventKind::SaleCompleted(sale) => {
             seen.sale = store.sale(t, sale.id.as_str()).await?;
-            seen.lead = store.lead(t, sale.lead_id.as_str()).await?;
+            seen.lead = lead_of(store, t, sale.lead_id.as_str()).await?;
             seen.profile = store.profile(t).await?;
         }
         CrmEventKind::CartUpdated(ch) => seen.cart = store.cart(t, ch.id.as_str()).await?,

@@ -7,6 +7,7 @@
 
 use crate::domain::zone::{reporting_zone, Zone};
 use crate::events::counting::{Attribution, Deltas};
+use crate::domain::ids::LeadgenId;
 use crate::events::schema::{
     CartChange, CompletedSale, CrmEvent, CrmEventKind, LeadChange, NewLead, NewOpportunity, OpportunityChange,
     TenantChange,
@@ -27,6 +28,14 @@ pub struct Seen {
     pub cart: Versioned<CartRecord>,
     /// The tenant's profile: its reporting zone decides the local day of counted facts.
     pub profile: Versioned<TenantProfile>,
+    /// For a `lead.created` with a leadgen id: the link item `lg:{leadgen_id}` naming the lead
+    /// that already holds that leadgen id, if any.
+    pub link: Versioned<LeadRecord>,
+}
+
+/// The id of the link item of a leadgen id (a lead record whose `alias_of` is the lead holding it).
+pub fn leadgen_link(leadgen: &LeadgenId) -> String {
+    format!("lg:{}", leadgen.as_str())
 }
 
 impl Seen {
@@ -68,12 +77,21 @@ pub fn decide(event: &CrmEvent, seen: &Seen) -> Result<Decision, ApplyError> {
 }
 
 /// Counts the lead once (on its local creation day) and fixes its attribution; a newer
-/// `lead.updated` that arrived first keeps its fields.
+/// `lead.updated` that arrived first keeps its fields. A lead whose leadgen id another lead holds
+/// already (the CRM's copy of a Meta lead, or the other way round) becomes an alias of that lead:
+/// not counted again, no second follow-up.
 fn lead_created(new: &NewLead, seen: &Seen) -> Decision {
     let mut rec =
         seen.lead.value.clone().unwrap_or_else(|| LeadRecord { lead_id: new.id.as_str().into(), ..Default::default() });
-    if rec.counted {
+    if rec.counted || rec.alias_of.is_some() {
         return Decision::stale();
+    }
+    let holder = seen.link.value.as_ref().and_then(|l| l.alias_of.clone());
+    if let Some(holder) = holder.filter(|h| h != new.id.as_str()) {
+        rec.alias_of = Some(holder);
+        let mut d = Decision { stale: true, ..Decision::default() };
+        d.put(Entity::Lead(rec), seen.lead.revision);
+        return d;
     }
     let zone = seen.zone();
     rec.counted = true;
@@ -92,6 +110,15 @@ fn lead_created(new: &NewLead, seen: &Seen) -> Decision {
     }
     d.deltas.name(&new.attribution, new.created_at, zone);
     d.put(Entity::Lead(rec), seen.lead.revision);
+    if let (Some(leadgen), None) = (&new.leadgen_id, &seen.link.value) {
+        // The first lead with this leadgen id holds it: a racing copy conflicts on the link.
+        let link = LeadRecord {
+            lead_id: leadgen_link(leadgen),
+            alias_of: Some(new.id.as_str().into()),
+            ..Default::default()
+        };
+        d.put(Entity::Lead(link), seen.link.revision);
+    }
     d
 }
 

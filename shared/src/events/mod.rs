@@ -37,7 +37,7 @@ pub mod decide;
 pub mod early;
 pub mod schema;
 
-pub use apply::{apply_event, ingest_lead, MARKER_TTL_DAYS};
+pub use apply::{apply_event, ingest_lead, lead_of, MARKER_TTL_DAYS};
 pub use counting::{Attribution, Deltas};
 pub use dead_letter::{dead_letter, DEAD_LETTER_TTL_DAYS};
 pub use decide::{decide, Decision, Seen};

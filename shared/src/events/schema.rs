@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::domain::crm::{AdAttribution, CartContents, Contact, OpportunityTerms, Payment};
-use crate::domain::ids::{EntityId, InvalidId, LeadSource, Status, Tag, TenantId};
+use crate::domain::ids::{EntityId, InvalidId, LeadSource, LeadgenId, Status, Tag, TenantId};
 use crate::domain::money::Currency;
 use crate::domain::zone::Zone;
 
@@ -46,6 +46,11 @@ pub struct NewLead {
     pub attribution: AdAttribution<Tag>,
     #[serde(default)]
     pub opted_out: bool,
+    /// The Meta lead-ads lead this lead is (the CRM's own lead-ads handler sets it; the Meta
+    /// paths always do): every lead with the same leadgen id is one lead — counted once, one
+    /// follow-up — whichever arrived first.
+    #[serde(default)]
+    pub leadgen_id: Option<LeadgenId>,
 }
 
 fn one() -> u64 {

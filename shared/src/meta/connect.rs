@@ -17,6 +17,7 @@ use crate::meta::access::{single_attempt, stored_token};
 use crate::meta::connection_writes::{tombstone, update_connection, SameLogin};
 use crate::meta::error::MetaFlowError;
 use crate::meta::graph::{AdAccount, Business, GraphClient, MetaError};
+use crate::meta::pages::{release_tenant_pages, PageDeps};
 use crate::platform::secrets::SecretString;
 use crate::store::aggregates::{AggBucket, AggregateStore};
 use crate::store::{MetaConnection, TenantProfile, TenantProfileStore};
@@ -183,15 +184,7 @@ pub async fn select_accounts(
         return Err(MetaFlowError::ConnectionChanged);
     };
     // Second chance to map the tenant's pages (the connect's follow-up job is best effort).
-    crate::meta::pages::register_managed_pages(
-        app.pages.as_ref(),
-        app.connections.as_ref(),
-        &graph,
-        &token,
-        tenant,
-        now,
-    )
-    .await;
+    crate::meta::pages::register_managed_pages(PageDeps::of(app), &graph, &token, tenant, now).await;
     let defaults =
         ReportingDefaults { zone: primary_zone, currency: primary_currency, explicit: selection.reporting_currency };
     let profile = default_reporting(app.profiles.as_ref(), app.aggregates.as_ref(), tenant, defaults, now).await?;
@@ -368,6 +361,9 @@ pub async fn disconnect(app: &App, tenant: TenantId, now: DateTime<Utc>) -> Resu
             message: "Meta was not connected".into(),
         });
     };
+    // The pages go first, while their tokens can still unsubscribe them (each with its own).
+    let graph = graph_client(app).await.ok().map(|g| single_attempt(app, &g));
+    release_tenant_pages(PageDeps::of(app), graph.as_ref(), tenant).await;
     let revoked = match revoke_at_meta(app, &conn).await {
         Ok(()) => Ok(()),
         Err(reason) => {

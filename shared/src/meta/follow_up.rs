@@ -21,7 +21,7 @@ use crate::domain::ids::TenantId;
 use crate::meta::access::{graph_client, usable_token};
 use crate::meta::error::MetaFlowError;
 use crate::meta::leadgen::{replay_open_leads, DeliveryReport};
-use crate::meta::pages::register_managed_pages;
+use crate::meta::pages::{register_managed_pages, PageDeps, PagesRegistered};
 use crate::platform::error::DomainError;
 use crate::store::job_bus::JobEvent;
 
@@ -61,7 +61,7 @@ pub struct FollowUp {
     pub tenant_id: i64,
     /// Why nothing was done (`meta_not_connected`, `meta_token_expired`), if so.
     pub skipped: Option<&'static str>,
-    pub pages_claimed: usize,
+    pub pages: PagesRegistered,
     /// The replay of the tenant's open lead-ads leads.
     pub leads: DeliveryReport,
 }
@@ -80,9 +80,8 @@ pub async fn run(app: &App, tenant: TenantId, now: DateTime<Utc>) -> Result<Foll
         Err(e) => return Err(e),
     };
     let graph = graph_client(app).await?;
-    done.pages_claimed =
-        register_managed_pages(app.pages.as_ref(), app.connections.as_ref(), &graph, &token, tenant, now).await;
-    done.leads = replay_open_leads(app, &graph, &conn, &token, now).await?;
+    done.pages = register_managed_pages(PageDeps::of(app), &graph, &token, tenant, now).await;
+    done.leads = replay_open_leads(app, &graph, conn.tenant_id, now).await?;
     Ok(done)
 }
 
@@ -99,7 +98,7 @@ mod tests {
         assert!(request(&app, TenantId(7)).await);
         assert_eq!(mem.job_bus.published(), vec![e]);
         let done = run(&app, TenantId(7), crate::testing::unit_now()).await.expect("skipped");
-        assert_eq!((done.skipped, done.pages_claimed), (Some("meta_not_connected"), 0));
+        assert_eq!((done.skipped, done.pages.claimed), (Some("meta_not_connected"), 0));
         mem.job_bus.fail_next.store(1, std::sync::atomic::Ordering::SeqCst);
         assert!(!request(&app, TenantId(7)).await, "a refused entry is reported");
     }

@@ -12,7 +12,8 @@
 //! [`follow_up`] (the `meta.connected` job: page claims and lead replay after a connect),
 //! [`login_cookie`] (the login's browser binding), [`login`] (login URL + OAuth callback),
 //! [`connect`] (accounts, selection, disconnect), [`token_check`] (the live check of the stored
-//! token: `debug_token`, the connection test).
+//! token: `debug_token`, the connection test), [`scopes`] (which feature needs which permission),
+//! [`lead_ads_status`] (pages and features as token-status shows them).
 
 pub mod access;
 pub mod connect;
@@ -21,9 +22,11 @@ pub mod error;
 pub mod follow_up;
 pub mod graph;
 pub mod insights;
+pub mod lead_ads_status;
 pub mod leadgen;
 pub mod login;
 pub mod login_cookie;
 pub mod oauth_state;
 pub mod pages;
+pub mod scopes;
 pub mod token_check;

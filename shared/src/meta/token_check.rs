@@ -25,6 +25,8 @@ use crate::meta::connection_writes::{mark_expired, update_connection, SameLogin}
 use crate::meta::error::MetaFlowError;
 use crate::meta::graph::{GraphClient, MetaError, TokenInfo, OAUTH_SCOPES};
 use crate::meta::insights::fetch::account_info;
+use crate::meta::lead_ads_status::{lead_ads_status, LeadAdsStatus};
+use crate::meta::pages::{register_managed_pages, PageDeps};
 use crate::platform::metrics::{self, names};
 use crate::platform::secrets::SecretString;
 use crate::store::{ConnectionStatus, MetaConnection, MetaConnectionStore};
@@ -55,6 +57,9 @@ pub struct TokenCheck {
     pub data_access_expires_at: Option<DateTime<Utc>>,
     /// This check marked the stored connection expired.
     pub marked_expired: bool,
+    /// The tenant's pages (claimed again by this check when the token is valid) and which
+    /// features the scopes allow.
+    pub lead_ads: Option<LeadAdsStatus>,
 }
 
 /// `data` of `GET /crm/auth/meta/test-connection`: does the connection work right now.
@@ -74,6 +79,7 @@ pub struct ConnectionTest {
     /// Whether the token can still read it (`None`: not checked — no account, or token invalid).
     pub ad_account_reachable: Option<bool>,
     pub message: String,
+    pub lead_ads: Option<LeadAdsStatus>,
 }
 
 /// The stored token as Meta sees it now (see the module doc for what the check writes).
@@ -117,7 +123,12 @@ pub async fn check_connection(app: &App, conn: &MetaConnection, now: DateTime<Ut
     let token = stored_token(app, conn).await?;
     let graph = graph_client(app).await?;
     let info = graph.debug_token(&token).await.map_err(debug_token_failure)?;
-    let (check, conn) = record_check(app.connections.as_ref(), conn, &info, &graph.settings().app_id, now).await?;
+    let (mut check, conn) = record_check(app.connections.as_ref(), conn, &info, &graph.settings().app_id, now).await?;
+    if check.valid {
+        // A token check claims the pages again: fresh Page tokens and subscriptions.
+        register_managed_pages(PageDeps::of(app), &graph, &token, conn.tenant_id, now).await;
+    }
+    check.lead_ads = Some(lead_ads_status(app.pages.as_ref(), conn.tenant_id, &check.scopes).await?);
     tracing::info!(
         tenant_id = conn.tenant_id.0,
         valid = check.valid,
@@ -172,6 +183,7 @@ pub async fn record_check(
         expires_at: info.expires_at,
         data_access_expires_at: info.data_access_expires_at,
         marked_expired,
+        lead_ads: None,
     };
     Ok((check, conn))
 }
@@ -291,6 +303,7 @@ impl ConnectionTest {
             ad_account_id: account,
             ad_account_reachable: reachable,
             message,
+            lead_ads: check.lead_ads,
         }
     }
 }
@@ -313,6 +326,11 @@ fn test_message(check: &TokenCheck, account: Option<&str>, reachable: Option<boo
     };
     if !check.missing_scopes.is_empty() {
         message.push_str(&format!("; permissions not granted: {}", check.missing_scopes.join(", ")));
+    }
+    let hints = check.lead_ads.iter().flat_map(|l| l.features.iter()).filter_map(|f| f.message);
+    for hint in hints {
+        message.push_str("; ");
+        message.push_str(hint);
     }
     message
 }
@@ -439,7 +457,15 @@ mod tests {
         };
         let (check, conn) = record_check(&s, &read, &moved, APP, now()).await.expect("check");
         assert!(check.valid);
-        assert_eq!(check.missing_scopes, vec!["leads_retrieval", "pages_show_list", "pages_read_engagement"]);
+        let lead_ads = [
+            "leads_retrieval",
+            "pages_show_list",
+            "pages_read_engagement",
+            "pages_manage_metadata",
+            "pages_manage_ads",
+            "ads_management",
+        ];
+        assert_eq!(check.missing_scopes, lead_ads);
         let live = stored(&s).await;
         assert_eq!(live, conn);
         assert_eq!(live.data_access_expires_at, Some(later));
@@ -496,6 +522,7 @@ mod tests {
             expires_at: None,
             data_access_expires_at: None,
             marked_expired: false,
+            lead_ads: None,
         };
         let ok = check(true, APP, vec![]);
         assert!(test_message(&ok, Some("act_1"), Some(true)).ends_with("act_1 is reachable"));

@@ -190,6 +190,14 @@ pub fn page(page_id: &str) -> String {
     format!("META#PAGE#{page_id}")
 }
 pub const PAGE_OWNER_SK: &str = "OWNER";
+/// `GSI1PK` of a tenant's Facebook Pages (the page items themselves).
+pub fn tenant_pages_index(t: TenantId) -> String {
+    format!("PAGES#{}", tenant(t))
+}
+/// A Meta lead's hand-off to the CRM (`meta.lead.received`): `HANDOFF#{leadgen_id}`.
+pub fn lead_handoff(leadgen_id: &str) -> String {
+    format!("HANDOFF#{leadgen_id}")
+}
 /// `GSI1PK` of a tenant's open lead-ads inbox items (sparse: settled items leave the index).
 pub fn leadgen_open_index(t: TenantId) -> String {
     format!("LEADGEN#OPEN#{}", tenant(t))

@@ -35,6 +35,7 @@ pub use dynamo::{
 };
 pub mod connected_index;
 pub mod job_bus;
+pub mod lead_handoffs;
 pub mod leadgen_inbox;
 pub mod pages;
 pub mod provider_rates;

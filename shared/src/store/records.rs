@@ -31,6 +31,11 @@ pub struct LeadRecord {
     /// Earliest completed sale seen: the day the lead became a paying customer.
     #[serde(default)]
     pub first_sale_at: Option<DateTime<Utc>>,
+    /// This id is another name of that lead (same Meta leadgen id; never counted itself): events
+    /// naming this id apply to that lead (`events::lead_of`). Also the link item
+    /// `lg:{leadgen_id}` → the lead that holds the leadgen id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias_of: Option<String>,
 }
 
 /// The first-touch attribution of its lead that an opportunity or sale was counted under.

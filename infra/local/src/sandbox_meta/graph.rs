@@ -128,6 +128,9 @@ impl SandboxMeta {
             ),
             (Method::GET, ["debug_token"]) => self.debug_token(&state, &query),
             (m, rest) => {
+                if let Some(resp) = self.page_edge(&mut state, &m, rest, &path, &query) {
+                    return resp;
+                }
                 let user = match self.authenticate(&state, &query) {
                     Ok(u) => u,
                     Err(resp) => return *resp,
@@ -162,11 +165,7 @@ impl SandboxMeta {
                             ),
                         }
                     }
-                    (Method::GET, ["me", "accounts"]) => {
-                        let all: Vec<Value> =
-                            state.pages.iter().map(|(id, name)| json!({"id": id, "name": name})).collect();
-                        self.page(&state, &path, &query, all)
-                    }
+                    (Method::GET, ["me", "accounts"]) => self.me_accounts(&mut state, &user, &path, &query),
                     (Method::GET, [act]) if state.hidden_accounts.iter().any(|h| h == act) => graph_error(
                         StatusCode::BAD_REQUEST,
                         100,
@@ -265,49 +264,12 @@ impl SandboxMeta {
                             Err(resp) => *resp,
                         }
                     }
-                    (Method::GET, [page, "leadgen_forms"]) if is_numeric(page) => {
-                        let mut forms: Vec<String> =
-                            state.leads.values().filter(|l| l.page_id == *page).map(|l| l.form_id.clone()).collect();
-                        if state.pages.iter().any(|(id, _)| id == page) {
-                            forms.push(SANDBOX_FORM_ID.to_string());
-                        }
-                        forms.sort();
-                        forms.dedup();
-                        let all = forms
-                            .iter()
-                            .map(|f| json!({"id": f, "name": format!("Sandbox form {f}"), "status": "ACTIVE"}))
-                            .collect();
-                        self.page(&state, &path, &query, all)
-                    }
-                    (Method::GET, [form, "leads"]) if is_numeric(form) => {
-                        let after = match created_after(&query) {
-                            Ok(a) => a,
-                            Err(resp) => return *resp,
-                        };
-                        let mut leads: Vec<&SandboxLead> = state
-                            .leads
-                            .values()
-                            .filter(|l| l.form_id == *form && after.is_none_or(|a| l.created_time > a))
-                            .collect();
-                        // Newest first, as Meta lists them.
-                        leads.sort_by(|a, b| b.created_time.cmp(&a.created_time).then_with(|| a.id.cmp(&b.id)));
-                        let all = leads.iter().map(|l| with_fields(l, &query)).collect();
-                        self.page(&state, &path, &query, all)
-                    }
-                    (Method::GET, [id]) if id.bytes().all(|b| b.is_ascii_digit()) => match state.leads.get(*id) {
-                        Some(lead) => json_resp(StatusCode::OK, with_fields(lead, &query)),
-                        None => graph_error(
-                            StatusCode::BAD_REQUEST,
-                            100,
-                            Some(33),
-                            "GraphMethodException",
-                            &format!("Unsupported get request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."),
-                        ),
-                    },
                     (Method::DELETE, ["me", "permissions"]) => {
                         for t in state.tokens.values_mut().filter(|t| t.user_id == user) {
                             t.revoked = true;
                         }
+                        // The user's Page tokens die with the app's permissions.
+                        state.revoke_page_tokens_of_user(&user);
                         state.permissions_revoked += 1;
                         json_resp(StatusCode::OK, json!({"success": true}))
                     }

@@ -69,6 +69,20 @@ pub const LONG_LIVED_SECS: i64 = 60 * 24 * 3600;
 /// Data access lapses 90 days after the user was last active.
 pub const DATA_ACCESS_SECS: i64 = 90 * 24 * 3600;
 
+/// What the sandbox user grants by default (written out from Meta's docs, not the product's list):
+/// insights, businesses, and every permission lead ads need — the page list and its tokens, lead
+/// forms and leads, page ads, and the page's webhook subscription.
+pub const USER_SCOPES: [&str; 8] = [
+    "ads_read",
+    "business_management",
+    "leads_retrieval",
+    "pages_show_list",
+    "pages_read_engagement",
+    "pages_manage_metadata",
+    "pages_manage_ads",
+    "ads_management",
+];
+
 /// The Facebook Page the sandbox user manages by default (lead-ads webhooks are per page).
 pub const SANDBOX_PAGE_ID: &str = "1080000000000001";
 /// The lead form of the sandbox's leads.
@@ -201,6 +215,13 @@ pub struct SandboxState {
     pub granted_scopes: Vec<String>,
     /// `(id, name)` of the Facebook Pages the user manages (`/me/accounts`).
     pub pages: Vec<(String, String)>,
+    /// The user's tasks per page (default: every task, [`pages::ALL_TASKS`]).
+    pub page_tasks: HashMap<String, Vec<String>>,
+    /// Pages whose Leads Access Manager does not give this user leads access (lead reads: 200).
+    pub no_lead_access: Vec<String>,
+    /// The fields this app is subscribed to, per page (`/{page}/subscribed_apps`).
+    pub subscriptions: HashMap<String, Vec<String>>,
+    page_tokens: HashMap<String, pages::PageGrant>,
     /// Lead-ads leads by leadgen id.
     pub leads: HashMap<String, SandboxLead>,
     /// Seconds since the epoch the sandbox thinks it is (`None` = wall clock).
@@ -260,8 +281,12 @@ impl Default for SandboxState {
             owned_accounts_per_business: 2,
             client_accounts_per_business: 1,
             page_size: 25,
-            granted_scopes: crm_shared::meta::graph::OAUTH_SCOPES.iter().map(|s| s.to_string()).collect(),
+            granted_scopes: USER_SCOPES.iter().map(|s| s.to_string()).collect(),
             pages: vec![(SANDBOX_PAGE_ID.to_string(), "Sandbox Clinic".to_string())],
+            page_tasks: HashMap::new(),
+            no_lead_access: Vec::new(),
+            subscriptions: HashMap::new(),
+            page_tokens: HashMap::new(),
             leads: HashMap::new(),
             now: None,
             calls: Vec::new(),
@@ -306,16 +331,19 @@ impl SandboxState {
     pub fn issue_token(&mut self, token: &str, user_id: &str) {
         let grant = TokenGrant {
             user_id: user_id.to_string(),
-            scopes: crm_shared::meta::graph::OAUTH_SCOPES.iter().map(|s| s.to_string()).collect(),
+            scopes: USER_SCOPES.iter().map(|s| s.to_string()).collect(),
             expires_at: self.now() + 60 * 24 * 3600,
             revoked: false,
         };
         self.tokens.insert(token.to_string(), grant);
     }
 
-    /// Meta invalidates this one token (its calls answer 190 from now on).
+    /// Meta invalidates this one token, a user's or a page's (its calls answer 190 from now on).
     pub fn revoke_token(&mut self, token: &str) {
         if let Some(g) = self.tokens.get_mut(token) {
+            g.revoked = true;
+        }
+        if let Some(g) = self.page_tokens.get_mut(token) {
             g.revoked = true;
         }
     }
@@ -439,6 +467,7 @@ mod catalogue;
 mod control;
 mod graph;
 mod oauth;
+pub mod pages;
 
 use catalogue::*;
 pub use catalogue::{
@@ -530,11 +559,13 @@ impl SandboxMeta {
     }
 
     /// The delivery Meta posts for these leads: one `entry` per page, one `leadgen` change per
-    /// lead (unknown ids are skipped).
+    /// lead. Unknown ids are skipped, and so are leads of pages this app is not subscribed to
+    /// (Meta delivers nothing for them: FIELD-NOTES 26).
     pub fn leadgen_delivery(&self, leadgen_ids: &[&str]) -> Value {
         let state = lock(&self.state);
         let mut entries: Vec<(String, Vec<Value>)> = Vec::new();
-        for lead in leadgen_ids.iter().filter_map(|id| state.leads.get(*id)) {
+        let delivered = leadgen_ids.iter().filter_map(|id| state.leads.get(*id));
+        for lead in delivered.filter(|l| state.subscribed_to_leadgen(&l.page_id)) {
             let change = json!({"field": "leadgen", "value": lead.change_value()});
             match entries.iter_mut().find(|(p, _)| *p == lead.page_id) {
                 Some((_, changes)) => changes.push(change),

@@ -245,3 +245,50 @@ async fn the_in_memory_app_applies_events_against_its_own_profiles() {
     let leads: Vec<_> = days.iter().map(|d| (d.date, d.counters.get("leads__src__WEBSITE").copied())).collect();
     assert_eq!(leads, vec![(nov(20), Some(1))]);
 }
+
+fn lead_with_leadgen(id: &str, event_id: &str, leadgen: &str) -> CrmEvent {
+    crm(
+        "lead.created",
+        event_id,
+        "lead",
+        json!({"id": id, "created_at": "2026-11-20T10:00:00Z", "source": "META_ADS", "campaign_id": "c1",
+               "leadgen_id": leadgen}),
+    )
+}
+
+fn lead_status(id: &str, event_id: &str, version: u64, status: &str) -> CrmEvent {
+    crm("lead.updated", event_id, "lead", json!({"id": id, "version": version, "status": status}))
+}
+
+/// The CRM's copy of a Meta lead (its `lead.created` carries the leadgen id) and our Meta lead are
+/// one lead, whichever arrives first: counted once; later events naming either id land on it.
+#[tokio::test]
+async fn the_same_leadgen_id_is_one_lead_whichever_path_came_first() {
+    for meta_first in [true, false] {
+        let (store, table) = twin();
+        let meta = lead_with_leadgen("meta:1100000000000001", "meta-leadgen:1100000000000001", "1100000000000001");
+        let crm_copy = lead_with_leadgen("L-77", "e-crm-77", "1100000000000001");
+        let (first, second) = if meta_first { (&meta, &crm_copy) } else { (&crm_copy, &meta) };
+        assert_eq!(apply_event(&store, first, now()).await.expect("first"), Applied::Applied);
+        assert_eq!(apply_event(&store, second, now()).await.expect("second"), Applied::Stale, "an alias, not a lead");
+        assert_eq!(apply_event(&store, second, now()).await.expect("again"), Applied::Duplicate);
+        assert_eq!(counter(&table, "AGG#D#2026-11-20", "leads"), 1, "counted once (meta first: {meta_first})");
+        assert_eq!(counter(&table, "AGG#M#2026-11", "leads__camp__c1"), 1);
+
+        let (holder, alias) = if meta_first { ("meta:1100000000000001", "L-77") } else { ("L-77", "meta:1100000000000001") };
+        let stored = store.lead(TenantId(3), alias).await.expect("read").value.expect("alias stored");
+        assert_eq!((stored.alias_of.as_deref(), stored.counted), (Some(holder), false));
+        // The CRM moves its own id on: the one lead changes, whichever id holds it.
+        apply_event(&store, &lead_status("L-77", "e-upd-77", 2, "contacted"), now()).await.expect("update");
+        let resolved = lead_of(&store, TenantId(3), alias).await.expect("read").value.expect("lead");
+        assert_eq!((resolved.lead_id.as_str(), resolved.status.as_deref()), (holder, Some("contacted")));
+        let sale = crm(
+            "sale.completed",
+            "e-sale-77",
+            "sale",
+            json!({"id": "S-77", "lead_id": "L-77", "amount_minor": 500, "currency": "USD", "completed_at": "2026-11-21T10:00:00Z"}),
+        );
+        assert_eq!(apply_event(&store, &sale, now()).await.expect("sale"), Applied::Applied, "attributed through the alias");
+        assert_eq!(counter(&table, "AGG#M#2026-11", "customers__camp__c1"), 1);
+    }
+}

@@ -43,6 +43,7 @@ fn new_lead(version: u64) -> NewLead {
             adset_id: None,
         },
         opted_out: false,
+        leadgen_id: None,
     }
 }
 

@@ -12,8 +12,8 @@ use url::Url;
 
 use super::errors::{throttle_wait, usage, GraphErrorBody, MetaError, Usage};
 use super::wire::{
-    epoch, parse_token, AccessToken, AdAccount, Business, FacebookPage, LeadForm, Leadgen, Page, TokenInfo,
-    AD_ACCOUNT_FIELDS, FORM_LEAD_FIELDS, LEADGEN_FIELDS, LEAD_FORM_FIELDS, PAGE_FIELDS, PAGE_LIMIT,
+    epoch, parse_token, AccessToken, AdAccount, Business, FacebookPage, Page, TokenInfo, AD_ACCOUNT_FIELDS, PAGE_FIELDS,
+    PAGE_LIMIT,
 };
 use crate::platform::crypto::hmac_sha256;
 use crate::platform::metrics::{self, names, MetricLine};
@@ -21,7 +21,7 @@ use crate::platform::retry::{RetryPolicy, Sleeper, TokioSleeper};
 use crate::platform::secrets::SecretString;
 
 /// A Graph object id used in a path must be numeric (never a path of its own).
-fn numeric(id: &str, what: &str) -> Result<(), MetaError> {
+pub(super) fn numeric(id: &str, what: &str) -> Result<(), MetaError> {
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
         return Err(MetaError::Request { code: 100, subcode: None, message: format!("{what} is not numeric") });
     }
@@ -129,7 +129,7 @@ impl GraphClient {
     }
 
     /// `{base}/{version}/{path}?{params}`.
-    fn url(&self, path: &str, params: &[(&str, &str)]) -> Result<Url, MetaError> {
+    pub(super) fn url(&self, path: &str, params: &[(&str, &str)]) -> Result<Url, MetaError> {
         let mut url = self.settings.base_url.clone();
         let base_path = url.path().trim_end_matches('/').to_string();
         url.set_path(&format!("{base_path}/{}/{}", self.settings.api_version, path.trim_start_matches('/')));
@@ -143,7 +143,7 @@ impl GraphClient {
     /// Prepares `url` for a call with `token`: any `access_token` (Meta puts one in `paging.next`)
     /// and `appsecret_proof` removed, our proof added. The token itself travels in the
     /// `Authorization` header ([`Auth::Bearer`]), never in a URL.
-    fn authorize(&self, url: &mut Url, token: &SecretString) {
+    pub(super) fn authorize(&self, url: &mut Url, token: &SecretString) {
         let kept: Vec<(String, String)> = url
             .query_pairs()
             .filter(|(k, _)| k != "access_token" && k != "appsecret_proof")
@@ -203,7 +203,7 @@ impl GraphClient {
     }
 
     /// One call with the retry policy applied.
-    async fn send(&self, call: Call<'_>, what: &'static str) -> Result<Value, MetaError> {
+    pub(super) async fn send(&self, call: Call<'_>, what: &'static str) -> Result<Value, MetaError> {
         let policy = &self.settings.retry;
         let mut attempt = 1;
         loop {
@@ -396,52 +396,10 @@ impl GraphClient {
             .await
     }
 
-    /// Facebook Pages the token's user manages (`/me/accounts`), all pages of results.
+    /// Facebook Pages the token's user manages (`/me/accounts`, a user-token edge), all pages of
+    /// results, each with its own Page token and the user's tasks on it.
     pub async fn managed_pages(&self, token: &SecretString) -> Result<Vec<FacebookPage>, MetaError> {
         self.get_all("me/accounts", &[("fields", PAGE_FIELDS), ("limit", PAGE_LIMIT)], token, "me.accounts").await
-    }
-
-    /// One lead-ads lead (`GET /{leadgen_id}`); `leadgen_id` must be numeric (never a path).
-    pub async fn leadgen(&self, token: &SecretString, leadgen_id: &str) -> Result<Leadgen, MetaError> {
-        if leadgen_id.is_empty() || !leadgen_id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(MetaError::Request { code: 100, subcode: None, message: "leadgen id is not numeric".into() });
-        }
-        let v = self.get(leadgen_id, &[("fields", LEADGEN_FIELDS)], token, "leadgen.get").await?;
-        serde_json::from_value(v).map_err(|_| MetaError::InvalidResponse)
-    }
-
-    /// Lead forms of a Facebook Page (`/{page_id}/leadgen_forms`), all pages of results.
-    pub async fn lead_forms(&self, token: &SecretString, page_id: &str) -> Result<Vec<LeadForm>, MetaError> {
-        numeric(page_id, "page id")?;
-        self.get_all(
-            &format!("{page_id}/leadgen_forms"),
-            &[("fields", LEAD_FORM_FIELDS), ("limit", PAGE_LIMIT)],
-            token,
-            "page.leadgen_forms",
-        )
-        .await
-    }
-
-    /// Leads of a form created after `since` (`/{form_id}/leads` with `filtering` on
-    /// `time_created`), all pages of results.
-    pub async fn form_leads(
-        &self,
-        token: &SecretString,
-        form_id: &str,
-        since: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Vec<Leadgen>, MetaError> {
-        numeric(form_id, "form id")?;
-        let filtering = serde_json::json!([{
-            "field": "time_created", "operator": "GREATER_THAN", "value": since.timestamp()
-        }])
-        .to_string();
-        self.get_all(
-            &format!("{form_id}/leads"),
-            &[("fields", FORM_LEAD_FIELDS), ("filtering", &filtering), ("limit", PAGE_LIMIT)],
-            token,
-            "form.leads",
-        )
-        .await
     }
 
     /// Revokes the app's permissions for the user (`DELETE /me/permissions`).
@@ -454,7 +412,7 @@ impl GraphClient {
 
 /// One Graph request: method and URL (no secret in it), the token for the `Authorization`
 /// header, and a form body (the token exchanges).
-struct Call<'a> {
+pub(super) struct Call<'a> {
     method: Method,
     url: Url,
     bearer: Option<&'a SecretString>,
@@ -462,7 +420,7 @@ struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    fn bearer(method: Method, url: Url, token: &'a SecretString) -> Self {
+    pub(super) fn bearer(method: Method, url: Url, token: &'a SecretString) -> Self {
         Self { method, url, bearer: Some(token), form: None }
     }
 

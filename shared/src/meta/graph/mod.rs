@@ -21,12 +21,13 @@
 
 mod client;
 mod errors;
+mod page_edges;
 mod wire;
 
 pub use client::{appsecret_proof, same_origin, GraphClient, GraphSettings};
 pub use errors::{classify, throttle_wait, usage, MetaError, Usage, USAGE_DEFAULT_REGAIN};
 pub use wire::{
-    AccessToken, AdAccount, Business, FacebookPage, LeadField, LeadForm, Leadgen, TokenInfo, AD_ACCOUNT_FIELDS,
+    AccessToken, AdAccount, Business, FacebookPage, LeadField, LeadForm, Leadgen, PageToken, SubscribedApp, TokenInfo, AD_ACCOUNT_FIELDS,
     LEADGEN_FIELDS, OAUTH_SCOPES, PAGE_FIELDS, PAGE_LIMIT,
 };
 

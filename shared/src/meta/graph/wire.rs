@@ -10,13 +10,25 @@ use crate::domain::crm::AdAttribution;
 use crate::platform::clock::after_seconds;
 use crate::platform::secrets::SecretString;
 
-/// Scopes the product asks for: insights (`ads_read`), business listing (`business_management`)
-/// and lead-ads retrieval (`leads_retrieval` plus the page permissions it depends on).
-pub const OAUTH_SCOPES: &[&str] =
-    &["ads_read", "business_management", "leads_retrieval", "pages_show_list", "pages_read_engagement"];
+/// Scopes the product asks for: insights (`ads_read`), business listing (`business_management`),
+/// and lead ads: the Page list and its tokens (`pages_show_list`), lead forms and leads
+/// (`leads_retrieval`, `pages_read_engagement`, `pages_manage_ads`, `ads_management` — Meta's
+/// lead-retrieval guide), and the page's `leadgen` webhook subscription (`pages_manage_metadata`).
+/// Which feature needs which is [`crate::meta::scopes`]'.
+pub const OAUTH_SCOPES: &[&str] = &[
+    "ads_read",
+    "business_management",
+    "leads_retrieval",
+    "pages_show_list",
+    "pages_read_engagement",
+    "pages_manage_metadata",
+    "pages_manage_ads",
+    "ads_management",
+];
 
-/// Fields of a Facebook Page the product reads (never the page's own access token).
-pub const PAGE_FIELDS: &str = "id,name";
+/// Fields of a Facebook Page the product reads: the Page's own access token (page edges take
+/// only it) and the tasks the user may perform on it.
+pub const PAGE_FIELDS: &str = "id,name,access_token,tasks";
 /// Fields of a lead-ads lead (`GET /{leadgen_id}`) the product reads.
 pub const LEADGEN_FIELDS: &str = "created_time,field_data,campaign_id,campaign_name,adset_id,ad_id,ad_name";
 /// Fields of a lead read from a form's `leads` edge (reconciliation): the lead's plus its form.
@@ -80,12 +92,61 @@ pub struct AdAccount {
     pub account_status: i64,
 }
 
-/// A Facebook Page the connected user manages (lead-ads webhooks are per page).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A Facebook Page the connected user manages (lead-ads webhooks are per page), as
+/// `/me/accounts` lists it: with the Page's access token (long-lived when the user token is) and
+/// the user's tasks on it (`ADVERTISE`, `MANAGE`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct FacebookPage {
     pub id: String,
     #[serde(default)]
     pub name: String,
+    #[serde(default)]
+    pub access_token: Option<PageToken>,
+    #[serde(default)]
+    pub tasks: Vec<String>,
+}
+
+impl FacebookPage {
+    /// A page as the product names it (tests, the sandbox): no token, no tasks.
+    pub fn named(id: &str, name: &str) -> Self {
+        Self { id: id.into(), name: name.into(), access_token: None, tasks: Vec::new() }
+    }
+}
+
+/// A Facebook Page's access token. Page edges (`/{page}/leadgen_forms`, `/{form}/leads`,
+/// `/{leadgen_id}`, `/{page}/subscribed_apps`) take only this type, so the user's token can
+/// never reach one (Meta answers a user token there with code 190 although the user token is
+/// fine: FIELD-NOTES 25). `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PageToken(SecretString);
+
+impl PageToken {
+    pub fn new(token: SecretString) -> Self {
+        Self(token)
+    }
+    pub fn secret(&self) -> &SecretString {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PageToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PageToken(<redacted>)")
+    }
+}
+
+impl<'de> Deserialize<'de> for PageToken {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| PageToken(SecretString::new(s)))
+    }
+}
+
+/// An app subscribed to a page's webhooks (`GET /{page}/subscribed_apps`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SubscribedApp {
+    pub id: String,
+    #[serde(default)]
+    pub subscribed_fields: Vec<String>,
 }
 
 /// One answer of a lead-ads form field (`field_data[]`).

@@ -30,7 +30,6 @@ use crate::platform::secrets::SecretString;
 use crate::store::connected_index::ConnectedIndex;
 use crate::store::job_bus::{JobBus, JobEvent, MAX_BATCH};
 use crate::store::spend::{merge_rows, DailySpend, SpendRow, DEFAULT_ATTRIBUTION_SETTING};
-use crate::store::MetaConnection;
 use crate::store::StoreError;
 
 /// `source` of the fan-out events (not `crm`: that rule belongs to `crm-events`).
@@ -261,7 +260,7 @@ pub async fn sync_tenant(app: &App, tenant: TenantId, sleeper: Arc<dyn Sleeper>)
         result.accounts.push(done);
     }
     if matches!(result.outcome, TenantOutcome::Synced | TenantOutcome::Failed) {
-        Box::pin(reconcile(app, &graph, &conn, &token, now, &mut result)).await;
+        Box::pin(reconcile(app, &graph, tenant, now, &mut result)).await;
     }
     result
 }
@@ -292,24 +291,12 @@ fn defer(result: &mut TenantSync, usage_pct: u32, retry_after: Duration) {
     result.outcome = TenantOutcome::Deferred { usage_pct, retry_after_secs: secs };
 }
 
-/// The lead reconciliation of the tenant, its outcome folded into the tenant's: 190 marks the
-/// connection expired, throttling defers the tenant, anything else fails it (retried later).
-async fn reconcile(
-    app: &App,
-    graph: &GraphClient,
-    conn: &MetaConnection,
-    token: &SecretString,
-    now: DateTime<Utc>,
-    result: &mut TenantSync,
-) {
-    let tenant = conn.tenant_id;
-    match reconcile_leads(app, graph, conn, token, now).await {
+/// The lead reconciliation of the tenant, its outcome folded into the tenant's: throttling defers
+/// the tenant, a storage failure fails it (retried later). Page edges use Page tokens and a
+/// page's failure marks only that page, so nothing here marks the user connection.
+async fn reconcile(app: &App, graph: &GraphClient, tenant: TenantId, now: DateTime<Utc>, result: &mut TenantSync) {
+    match reconcile_leads(app, graph, tenant, now).await {
         Ok(done) => result.leads = Some(done),
-        Err(ReconcileError::Meta(err @ MetaError::InvalidToken { .. })) => {
-            result.leads_error = Some(err.to_string());
-            let _ = meta_failure(app.connections.as_ref(), conn, err, now).await;
-            result.outcome = TenantOutcome::TokenExpired;
-        }
         Err(ReconcileError::Meta(MetaError::NearLimit { usage_pct, retry_after })) => {
             result.leads_error = Some(format!("deferred: Meta usage at {usage_pct} %"));
             defer(result, usage_pct, retry_after);

@@ -158,7 +158,7 @@ mod tests {
     async fn changes_go_to_their_pages_owner_or_are_counted_unknown() {
         let pages = MemoryPageIndex::default();
         let owner =
-            PageOwner { page_id: "100".into(), tenant_id: TenantId(1), page_name: String::new(), registered_at: now() };
+            PageOwner::new("100", TenantId(1), "", now());
         assert!(pages.put_if_owner(&owner, TenantId(1)).await.expect("claim"));
         let routed = route_by_page(&pages, vec![change("1", "100"), change("2", "999"), change("3", "100")])
             .await

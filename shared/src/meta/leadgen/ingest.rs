@@ -1,8 +1,9 @@
 //! Processing a verified delivery: route its changes to tenants, open their inbox items, then
-//! fetch each open lead from Graph with bounded concurrency inside a time budget and ingest it
-//! through [`crate::events::ingest_lead`], settling its inbox item with the outcome. Also the
-//! replay of a tenant's open leads when it reconnects (Meta does not re-deliver what we answered
-//! 200 for). The module doc of [`crate::meta::leadgen`] has the guarantees.
+//! fetch each open lead from Graph — with its page's own token — with bounded concurrency inside a
+//! time budget and ingest it through [`crate::events::ingest_lead`], settling its inbox item with
+//! the outcome. Also the replay of a tenant's open leads when it reconnects (Meta does not
+//! re-deliver what we answered 200 for). The module doc of [`crate::meta::leadgen`] has the
+//! guarantees.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,18 +14,17 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::inbox::{self, InboxStatus, LeadInbox};
-use super::lead::{event_id, new_lead};
+use super::lead::{event_id, new_lead, parse_meta_time};
 use super::webhook::{Delivery, LeadgenChange, WebhookError};
 use crate::api::app::App;
 use crate::domain::ids::TenantId;
 use crate::events::{ingest_lead, Applied, EntityId, NewLead};
-use crate::meta::access::{graph_client, meta_failure, usable_token};
+use crate::meta::access::graph_client;
 use crate::meta::error::MetaFlowError;
-use crate::meta::graph::{GraphClient, Leadgen, MetaError};
-use crate::platform::error::DomainError;
-use crate::platform::secrets::SecretString;
+use crate::meta::graph::{GraphClient, Leadgen, MetaError, PageToken};
+use crate::meta::pages::{page_failure, page_token, PageIndex, PagePatch};
+use crate::platform::crypto::TokenCipher;
 use crate::store::events::EventStore;
-use crate::store::{MetaConnection, MetaConnectionStore};
 
 /// Graph fetches in flight at once per delivery.
 pub const FETCH_CONCURRENCY: usize = 16;
@@ -35,6 +35,17 @@ pub const REPLAY_BATCH: usize = 200;
 /// Time a replay may spend (the connect's follow-up job and the reconciliation run it; what it does
 /// not reach stays open for the next replay, Meta's re-delivery or the reconciliation).
 pub const REPLAY_BUDGET: Duration = Duration::from_secs(5);
+
+/// A Meta lead that is in the CRM's numbers now (created by this call or before): what the
+/// lead-arrived flow schedules and hands to the CRM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArrivedLead {
+    pub tenant: TenantId,
+    /// `meta:{leadgen_id}`.
+    pub lead_id: String,
+    pub change: LeadgenChange,
+    pub lead: Leadgen,
+}
 
 /// What a delivery did, change by change (the `data` of the webhook's answer).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -47,14 +58,15 @@ pub struct DeliveryReport {
     /// Pages no tenant owns (logged by page id, skipped).
     pub unknown_page: usize,
     pub invalid: usize,
+    /// Waiting for the page's token or lead access to be fixed (a reconnect replays them).
     pub awaiting_reconnect: usize,
     pub failed: usize,
     /// Still open after this delivery (transient failure or out of time): Meta must re-deliver.
     pub pending: usize,
-    /// The CRM leads (`meta:{leadgen_id}`) created or found already ingested, by tenant: what the
-    /// webhook hands to the automation's scheduling (not part of the answer).
+    /// The leads created or found already ingested: what the webhook hands to the lead-arrived
+    /// flow (not part of the answer).
     #[serde(skip)]
-    pub ingested: Vec<(TenantId, String)>,
+    pub ingested: Vec<ArrivedLead>,
 }
 
 impl DeliveryReport {
@@ -88,41 +100,43 @@ impl Default for Limits {
 #[derive(Clone)]
 struct Ingest {
     inbox: Arc<dyn LeadInbox>,
-    connections: Arc<dyn MetaConnectionStore>,
+    pages: Arc<dyn PageIndex>,
+    cipher: Arc<dyn TokenCipher>,
     graph: Arc<GraphClient>,
     events: Arc<dyn EventStore>,
 }
 
 impl Ingest {
     fn new(app: &App, graph: Arc<GraphClient>) -> Self {
-        Self { inbox: app.lead_inbox.clone(), connections: app.connections.clone(), graph, events: app.events.clone() }
+        Self {
+            inbox: app.lead_inbox.clone(),
+            pages: app.pages.clone(),
+            cipher: app.cipher.clone(),
+            graph,
+            events: app.events.clone(),
+        }
     }
 }
 
-/// One tenant's Graph access for this delivery.
-struct TenantAccess {
+/// One page's Graph access for this delivery.
+struct PageAccess {
     tenant: TenantId,
-    /// `None` = not connected or expired: its leads wait for a reconnect.
-    token: Option<(MetaConnection, SecretString)>,
-    /// Set once Meta answered 190 during this delivery.
-    rejected: AtomicBool,
-    /// One ingest at a time per tenant: a tenant's leads of one delivery mostly land on the same
-    /// day/month aggregate items, and concurrent transactions on them only conflict and retry.
-    /// (Fetches stay concurrent; they are the slow part.)
-    ingest: tokio::sync::Mutex<()>,
+    /// `None` = no usable Page token stored: its leads wait for a reconnect.
+    token: Option<PageToken>,
+    /// Set once Meta refused this page's token or its leads during this delivery.
+    refused: AtomicBool,
 }
 
-impl TenantAccess {
-    fn new(tenant: TenantId, token: Option<(MetaConnection, SecretString)>) -> Self {
-        Self { tenant, token, rejected: AtomicBool::new(false), ingest: tokio::sync::Mutex::new(()) }
-    }
-}
+/// One tenant's ingest lock: a tenant's leads of one delivery mostly land on the same day/month
+/// aggregate items, and concurrent transactions on them only conflict and retry. (Fetches stay
+/// concurrent; they are the slow part.)
+type TenantLocks = BTreeMap<TenantId, Arc<tokio::sync::Mutex<()>>>;
 
 /// How one lead's attempt ended (its inbox item is settled accordingly).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Attempt {
-    Created,
-    Duplicate,
+    Created(Box<Leadgen>),
+    Duplicate(Box<Leadgen>),
     AwaitingReconnect,
     Failed,
     Pending,
@@ -160,27 +174,27 @@ pub async fn process_delivery_with(
         return Ok(report);
     }
     let graph = Arc::new(graph_client(app).await?);
-    let access = tenants_access(app, &opened.open, now).await;
-    fetch_and_ingest(&Ingest::new(app, graph), &access, opened.open, now, limits, started, &mut report).await;
+    let deps = Ingest::new(app, graph);
+    fetch_and_ingest(&deps, opened.open, now, limits, started, &mut report).await;
     Ok(report)
 }
 
-/// Processes `tenant`'s open leads (parked while its token was expired, or left pending) with the
-/// token it just connected with. Run by the connect's follow-up job (`crate::meta::follow_up`, after
-/// the OAuth callback's redirect): Meta does not re-deliver a lead we
-/// answered 200 for, so a reconnect is what brings parked leads in. Reads only open items (sparse
-/// index); what the batch/budget does not reach stays open for the next replay or re-delivery.
+/// Processes `tenant`'s open leads (parked while its page tokens were missing or refused, or left
+/// pending) with the page tokens it just connected with. Run by the connect's follow-up job
+/// (`crate::meta::follow_up`, after the OAuth callback's redirect, once the pages are claimed
+/// again): Meta does not re-deliver a lead we answered 200 for, so a reconnect is what brings
+/// parked leads in. Reads only open items (sparse index); what the batch/budget does not reach
+/// stays open for the next replay or re-delivery.
 pub async fn replay_open_leads(
     app: &App,
     graph: &GraphClient,
-    conn: &MetaConnection,
-    token: &SecretString,
+    tenant: TenantId,
     now: DateTime<Utc>,
 ) -> Result<DeliveryReport, MetaFlowError> {
-    let open = inbox::open_leads(app.lead_inbox.as_ref(), conn.tenant_id, REPLAY_BATCH).await?;
-    let report = replay(app, graph, conn, token, open, now).await;
+    let open = inbox::open_leads(app.lead_inbox.as_ref(), tenant, REPLAY_BATCH).await?;
+    let report = replay(app, graph, tenant, open, now).await;
     tracing::info!(
-        tenant_id = conn.tenant_id.0,
+        tenant_id = tenant.0,
         replayed = report.received,
         created = report.created,
         still_open = report.pending + report.awaiting_reconnect,
@@ -199,69 +213,66 @@ pub const WEBHOOK_RETRY_WINDOW: chrono::Duration = chrono::Duration::hours(36);
 pub async fn replay_stale_leads(
     app: &App,
     graph: &GraphClient,
-    conn: &MetaConnection,
-    token: &SecretString,
+    tenant: TenantId,
     now: DateTime<Utc>,
 ) -> Result<DeliveryReport, crate::store::StoreError> {
     let stale = app
         .lead_inbox
-        .open_items_received_before(conn.tenant_id, now - WEBHOOK_RETRY_WINDOW, REPLAY_BATCH)
+        .open_items_received_before(tenant, now - WEBHOOK_RETRY_WINDOW, REPLAY_BATCH)
         .await?
         .into_iter()
         .map(LeadgenChange::from)
         .collect();
-    Ok(replay(app, graph, conn, token, stale, now).await)
+    Ok(replay(app, graph, tenant, stale, now).await)
 }
 
-/// Fetches and ingests `open` leads of the connection's tenant with its token.
+/// Fetches and ingests `open` leads of `tenant` with its pages' tokens.
 async fn replay(
     app: &App,
     graph: &GraphClient,
-    conn: &MetaConnection,
-    token: &SecretString,
+    tenant: TenantId,
     open: Vec<LeadgenChange>,
     now: DateTime<Utc>,
 ) -> DeliveryReport {
     let started = tokio::time::Instant::now();
-    let tenant = conn.tenant_id;
     let open: Vec<(TenantId, LeadgenChange)> = open.into_iter().map(|c| (tenant, c)).collect();
     let mut report = DeliveryReport { received: open.len(), ..Default::default() };
     if open.is_empty() {
         return report;
     }
-    let access = TenantAccess::new(tenant, Some((conn.clone(), token.clone())));
-    let access = BTreeMap::from([(tenant, Arc::new(access))]);
-    let graph = Arc::new(graph.clone());
+    let deps = Ingest::new(app, Arc::new(graph.clone()));
     let limits = Limits { concurrency: FETCH_CONCURRENCY, budget: REPLAY_BUDGET };
-    fetch_and_ingest(&Ingest::new(app, graph), &access, open, now, limits, started, &mut report).await;
+    fetch_and_ingest(&deps, open, now, limits, started, &mut report).await;
     report
 }
 
-/// Each tenant's token for this delivery. One tenant's broken token/KMS/storage does not hold up
-/// the others' leads: it gets no entry, and its leads stay pending for the re-delivery.
-async fn tenants_access(
-    app: &App,
+/// Each page's token for these leads (read from the page index, decrypted under its owner's
+/// context). A page whose item or token cannot be read now gets no entry: its leads stay pending
+/// for the re-delivery; a page without a token, or owned by another tenant by now, gets an entry
+/// without one (its leads wait for a reconnect).
+async fn pages_access(
+    deps: &Ingest,
     open: &[(TenantId, LeadgenChange)],
-    now: DateTime<Utc>,
-) -> BTreeMap<TenantId, Arc<TenantAccess>> {
+) -> BTreeMap<(TenantId, String), Arc<PageAccess>> {
     let mut access = BTreeMap::new();
-    for tenant in open.iter().map(|(t, _)| *t).collect::<BTreeSet<_>>() {
-        let token = match usable_token(app, tenant, now).await {
-            Ok(t) => Some(t),
-            Err(e @ (MetaFlowError::NotConnected | MetaFlowError::ConnectionExpired)) => {
-                tracing::warn!(
-                    tenant_id = tenant.0,
-                    reason = e.code(),
-                    "lead-ads leads wait for the tenant to reconnect Meta"
-                );
-                None
-            }
+    let wanted: BTreeSet<(TenantId, String)> = open.iter().map(|(t, c)| (*t, c.page_id.clone())).collect();
+    for (tenant, page_id) in wanted {
+        let token = match deps.pages.owner_of(&page_id).await {
+            Ok(Some(owner)) if owner.tenant_id == tenant => match page_token(deps.cipher.as_ref(), &owner).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::error!(tenant_id = tenant.0, page_id = %page_id, error = %e, "page token unreadable; its leads stay open");
+                    continue;
+                }
+            },
+            Ok(_) => None,
             Err(e) => {
-                tracing::error!(tenant_id = tenant.0, error = %e, "tenant's Meta token unavailable; its leads stay open");
+                tracing::error!(tenant_id = tenant.0, page_id = %page_id, error = %e, "page unreadable; its leads stay open");
                 continue;
             }
         };
-        access.insert(tenant, Arc::new(TenantAccess::new(tenant, token)));
+        let page = PageAccess { tenant, token, refused: AtomicBool::new(false) };
+        access.insert((tenant, page_id), Arc::new(page));
     }
     access
 }
@@ -270,43 +281,34 @@ async fn tenants_access(
 /// `started`) is spent; what was not reached is counted `pending` (its inbox item stays open).
 async fn fetch_and_ingest(
     deps: &Ingest,
-    access: &BTreeMap<TenantId, Arc<TenantAccess>>,
     open: Vec<(TenantId, LeadgenChange)>,
     now: DateTime<Utc>,
     limits: Limits,
     started: tokio::time::Instant,
     report: &mut DeliveryReport,
 ) {
+    let access = pages_access(deps, &open).await;
+    let locks: TenantLocks = open.iter().map(|(t, _)| (*t, Arc::default())).collect();
     let concurrency = limits.concurrency.max(1);
     let mut set = tokio::task::JoinSet::new();
     let mut queue = open.into_iter();
     loop {
         while set.len() < concurrency && started.elapsed() < limits.budget {
             let Some((tenant, change)) = queue.next() else { break };
-            let Some(acc) = access.get(&tenant).cloned() else {
+            let (Some(page), Some(lock)) =
+                (access.get(&(tenant, change.page_id.clone())).cloned(), locks.get(&tenant).cloned())
+            else {
                 report.pending += 1;
                 continue;
             };
             let deps = deps.clone();
             set.spawn(async move {
-                let outcome = attempt_lead(&deps, &acc, &change, now).await;
-                (tenant, format!("meta:{}", change.leadgen_id), outcome)
+                let outcome = attempt_lead(&deps, &page, &lock, &change, now).await;
+                (tenant, change, outcome)
             });
         }
         match set.join_next().await {
-            Some(Ok((tenant, lead_id, outcome))) => match outcome {
-                Attempt::Created => {
-                    report.created += 1;
-                    report.ingested.push((tenant, lead_id));
-                }
-                Attempt::Duplicate => {
-                    report.duplicates += 1;
-                    report.ingested.push((tenant, lead_id));
-                }
-                Attempt::AwaitingReconnect => report.awaiting_reconnect += 1,
-                Attempt::Failed => report.failed += 1,
-                Attempt::Pending => report.pending += 1,
-            },
+            Some(Ok((tenant, change, outcome))) => tally(report, tenant, change, outcome),
             Some(Err(e)) => {
                 tracing::error!(error = %e, "lead task failed; left open");
                 report.pending += 1;
@@ -322,16 +324,44 @@ async fn fetch_and_ingest(
     }
 }
 
+fn tally(report: &mut DeliveryReport, tenant: TenantId, change: LeadgenChange, outcome: Attempt) {
+    let arrived = |lead: Box<Leadgen>| ArrivedLead {
+        tenant,
+        lead_id: format!("meta:{}", change.leadgen_id),
+        change: change.clone(),
+        lead: *lead,
+    };
+    match outcome {
+        Attempt::Created(lead) => {
+            report.created += 1;
+            report.ingested.push(arrived(lead));
+        }
+        Attempt::Duplicate(lead) => {
+            report.duplicates += 1;
+            report.ingested.push(arrived(lead));
+        }
+        Attempt::AwaitingReconnect => report.awaiting_reconnect += 1,
+        Attempt::Failed => report.failed += 1,
+        Attempt::Pending => report.pending += 1,
+    }
+}
+
 /// Fetch → map → ingest one lead, settling its inbox item with the outcome.
-async fn attempt_lead(deps: &Ingest, access: &TenantAccess, change: &LeadgenChange, now: DateTime<Utc>) -> Attempt {
-    let lead = match fetch_lead(deps, access, change, now).await {
+async fn attempt_lead(
+    deps: &Ingest,
+    page: &PageAccess,
+    lock: &tokio::sync::Mutex<()>,
+    change: &LeadgenChange,
+    now: DateTime<Utc>,
+) -> Attempt {
+    let lead = match fetch_lead(deps, page, change, now).await {
         Ok(lead) => lead,
         Err(settled) => return settled,
     };
     let (Ok(new), Ok(event)) = (new_lead(change, &lead, now), event_id(&change.leadgen_id)) else {
         inbox::settle(
             deps.inbox.as_ref(),
-            access.tenant,
+            page.tenant,
             &change.leadgen_id,
             InboxStatus::Failed,
             Some("lead_unmappable"),
@@ -340,34 +370,45 @@ async fn attempt_lead(deps: &Ingest, access: &TenantAccess, change: &LeadgenChan
         .await;
         return Attempt::Failed;
     };
-    ingest(deps, access, change, new, event, now).await
+    note_last_lead(deps.pages.as_ref(), page.tenant, &change.page_id, &lead).await;
+    ingest(deps, page.tenant, lock, change, new, event, lead, now).await
 }
 
-/// The lead from Graph, or the attempt's end: parked (no usable token, or Meta rejected it: the
-/// connection is marked expired once per delivery), left pending (Meta may recover) or failed
-/// (Meta refused it for good).
+/// Keeps the page's "last lead seen" (best effort: token-status shows it).
+pub(super) async fn note_last_lead(pages: &dyn PageIndex, tenant: TenantId, page_id: &str, lead: &Leadgen) {
+    let Some(at) = parse_meta_time(&lead.created_time) else { return };
+    let patch = PagePatch { last_lead_at: Some(at), ..PagePatch::default() };
+    if let Err(e) = pages.patch(page_id, tenant, &patch).await {
+        tracing::warn!(tenant_id = tenant.0, page_id, error = %e, "page's last lead not stored");
+    }
+}
+
+/// The lead from Graph with its page's token, or the attempt's end: parked (no usable page
+/// token, or Meta refused the page's token or its leads: the page is marked once per delivery,
+/// never the user connection), left pending (Meta may recover) or failed (Meta refused the lead
+/// itself for good).
 async fn fetch_lead(
     deps: &Ingest,
-    access: &TenantAccess,
+    page: &PageAccess,
     change: &LeadgenChange,
     now: DateTime<Utc>,
 ) -> Result<Leadgen, Attempt> {
-    let tenant = access.tenant;
+    let tenant = page.tenant;
     let settle = |status: InboxStatus, reason: &'static str| {
         inbox::settle(deps.inbox.as_ref(), tenant, &change.leadgen_id, status, Some(reason), now)
     };
-    let Some((conn, token)) = access.token.as_ref().filter(|_| !access.rejected.load(Ordering::Relaxed)) else {
-        settle(InboxStatus::AwaitingReconnect, "meta_not_connected_or_expired").await;
+    let Some(token) = page.token.as_ref().filter(|_| !page.refused.load(Ordering::Relaxed)) else {
+        settle(InboxStatus::AwaitingReconnect, "page_token_missing_or_refused").await;
         return Err(Attempt::AwaitingReconnect);
     };
     match deps.graph.leadgen(token, &change.leadgen_id).await {
         Ok(l) => Ok(l),
-        Err(err @ MetaError::InvalidToken { .. }) => {
-            if !access.rejected.swap(true, Ordering::Relaxed) {
-                // Marks the connection expired (token-status then says "reconnect").
-                let _ = meta_failure(deps.connections.as_ref(), conn, err, now).await;
+        Err(err @ (MetaError::InvalidToken { .. } | MetaError::Permission { .. })) => {
+            if !page.refused.swap(true, Ordering::Relaxed) {
+                page_failure(deps.pages.as_ref(), tenant, &change.page_id, &err, true, now).await;
             }
-            settle(InboxStatus::AwaitingReconnect, "meta_token_rejected").await;
+            let reason = if matches!(err, MetaError::InvalidToken { .. }) { "page_token_rejected" } else { "no_lead_access" };
+            settle(InboxStatus::AwaitingReconnect, reason).await;
             Err(Attempt::AwaitingReconnect)
         }
         Err(e) if e.is_retryable() => {
@@ -377,11 +418,7 @@ async fn fetch_lead(
         }
         Err(e) => {
             tracing::warn!(tenant_id = tenant.0, leadgen_id = %change.leadgen_id, error = %e, "Meta refused the lead");
-            let reason = match e {
-                MetaError::Permission { .. } => "meta_permission_denied",
-                _ => "meta_refused",
-            };
-            settle(InboxStatus::Failed, reason).await;
+            settle(InboxStatus::Failed, "meta_refused").await;
             Err(Attempt::Failed)
         }
     }
@@ -389,27 +426,29 @@ async fn fetch_lead(
 
 /// Ingests the mapped lead (one at a time per tenant) and settles its inbox item: `done` whether
 /// it was created now or counted before; left `pending` when the ingest failed.
+#[allow(clippy::too_many_arguments)]
 async fn ingest(
     deps: &Ingest,
-    access: &TenantAccess,
+    tenant: TenantId,
+    lock: &tokio::sync::Mutex<()>,
     change: &LeadgenChange,
-    lead: NewLead,
+    new: NewLead,
     event: EntityId,
+    lead: Leadgen,
     now: DateTime<Utc>,
 ) -> Attempt {
-    let tenant = access.tenant;
     let ingested = {
-        let _one_at_a_time = access.ingest.lock().await;
-        ingest_lead(deps.events.as_ref(), tenant, event, lead, now).await.map_err(|e| e.to_string())
+        let _one_at_a_time = lock.lock().await;
+        ingest_lead(deps.events.as_ref(), tenant, event, new, now).await.map_err(|e| e.to_string())
     };
     match ingested {
         Ok(applied) => {
             inbox::settle(deps.inbox.as_ref(), tenant, &change.leadgen_id, InboxStatus::Done, None, now).await;
             if applied == Applied::Applied {
                 tracing::info!(tenant_id = tenant.0, leadgen_id = %change.leadgen_id, "lead-ads lead created");
-                Attempt::Created
+                Attempt::Created(Box::new(lead))
             } else {
-                Attempt::Duplicate
+                Attempt::Duplicate(Box::new(lead))
             }
         }
         Err(e) => {
@@ -452,12 +491,7 @@ mod tests {
     #[tokio::test]
     async fn leads_of_a_tenant_without_meta_are_parked_and_unknown_pages_skipped_without_graph() {
         let (app, mem) = unit_app(&[("META_APP_ID", "app"), ("META_APP_SECRET", "s")]);
-        let owner = PageOwner {
-            page_id: "100".into(),
-            tenant_id: TenantId(1),
-            page_name: String::new(),
-            registered_at: unit_now(),
-        };
+        let owner = PageOwner::new("100", TenantId(1), "", unit_now());
         assert!(mem.pages.put_if_owner(&owner, TenantId(1)).await.expect("claim"));
 
         let report = process_delivery(&app, delivery(&["11", "12"], "100"), unit_now()).await.expect("processed");
@@ -466,7 +500,7 @@ mod tests {
         let item: Option<InboxItem> = mem.lead_inbox.get(TenantId(1), "11").await.expect("get");
         assert_eq!(
             item.map(|i| (i.status, i.last_error)),
-            Some((InboxStatus::AwaitingReconnect, Some("meta_not_connected_or_expired".into())))
+            Some((InboxStatus::AwaitingReconnect, Some("page_token_missing_or_refused".into())))
         );
         assert_eq!(report.clone().into_answer(), Ok(report), "parked leads are answered 200");
 
@@ -478,12 +512,7 @@ mod tests {
     #[tokio::test]
     async fn leads_the_budget_did_not_reach_stay_pending_and_ask_for_a_redelivery() {
         let (app, mem) = unit_app(&[("META_APP_ID", "app"), ("META_APP_SECRET", "s")]);
-        let owner = PageOwner {
-            page_id: "100".into(),
-            tenant_id: TenantId(1),
-            page_name: String::new(),
-            registered_at: unit_now(),
-        };
+        let owner = PageOwner::new("100", TenantId(1), "", unit_now());
         assert!(mem.pages.put_if_owner(&owner, TenantId(1)).await.expect("claim"));
         let out_of_time = Limits { concurrency: 2, budget: Duration::ZERO };
         let report = process_delivery_with(&app, delivery(&["21", "22", "23"], "100"), unit_now(), out_of_time)

@@ -54,6 +54,7 @@ pub fn new_lead(change: &LeadgenChange, lead: &Leadgen, now: DateTime<Utc>) -> R
         "ad_id": id_or_none(&lead.attribution.ad_id).or_else(|| id_or_none(&change.ad_id)),
         "ad_name": lead.attribution.ad_name,
         "adset_id": id_or_none(&lead.attribution.adset_id),
+        "leadgen_id": change.leadgen_id,
     });
     serde_json::from_value(value)
 }
@@ -114,6 +115,7 @@ mod tests {
         assert_eq!(l.contact.name.as_deref(), Some("Ana Gómez"));
         assert_eq!(l.contact.email.as_deref(), Some("ana@example.com"));
         assert_eq!(l.created_at, Utc.with_ymd_and_hms(2026, 11, 24, 15, 0, 0).single().expect("t"));
+        assert_eq!(l.leadgen_id.as_ref().map(|g| g.as_str()), Some("444"), "the join key with the CRM's copy");
         assert_eq!(event_id("444").expect("id").as_str(), "meta-leadgen:444");
     }
 }

@@ -34,6 +34,7 @@
 //! bounded concurrency, replay), [`reconcile`] (lead forms read back, stale inbox items).
 //! Everything callers use is re-exported here.
 
+pub mod handoff;
 pub mod inbox;
 pub mod ingest;
 pub mod lead;
@@ -42,7 +43,7 @@ pub mod webhook;
 
 pub use inbox::{InboxStatus, SETTLED_TTL_DAYS};
 pub use ingest::{
-    process_delivery, process_delivery_with, replay_open_leads, replay_stale_leads, DeliveryReport, Limits,
+    process_delivery, process_delivery_with, replay_open_leads, replay_stale_leads, ArrivedLead, DeliveryReport, Limits,
     FETCH_CONCURRENCY, PROCESSING_BUDGET, REPLAY_BATCH, REPLAY_BUDGET, WEBHOOK_RETRY_WINDOW,
 };
 pub use lead::{event_id, new_lead, parse_meta_time};

@@ -175,7 +175,7 @@ pub async fn audit_log<S: AuditLog>(s: &S) {
 }
 
 fn page_owner(page: &str, tenant: i64, name: &str) -> PageOwner {
-    PageOwner { page_id: page.into(), tenant_id: TenantId(tenant), page_name: name.into(), registered_at: t0() }
+    PageOwner::new(page, TenantId(tenant), name, t0())
 }
 
 /// A free page is claimed; another tenant's claim is refused while the owner holds it; the owner
@@ -204,6 +204,80 @@ pub async fn page_index<S: PageIndex>(s: &S) {
 
     assert_eq!(s.owner_of("not-a-page").await.expect("get"), None);
     assert!(s.put_if_owner(&page_owner("1#2", 9700, "x"), TenantId(9700)).await.is_err(), "never shapes a key");
+    page_state(s).await;
+}
+
+/// A tenant's pages are listed (a page taken over leaves the old owner's list); a patch changes
+/// only the named fields, keeps the newest last lead, and only while the tenant owns the page;
+/// a release deletes the page (token included) only for its owner.
+async fn page_state<S: PageIndex>(s: &S) {
+    let (mine, other) = (TenantId(9710), TenantId(9711));
+    let mut a = page_owner("90000000011", 9710, "A");
+    a.token_ciphertext_b64 = Some("Y2lwaGVy".into());
+    a.tasks = vec!["ADVERTISE".into(), "MANAGE".into()];
+    let b = page_owner("90000000012", 9710, "B");
+    for p in [&a, &b] {
+        assert!(s.put_if_owner(p, mine).await.expect("claim"));
+    }
+    assert!(s.put_if_owner(&page_owner("90000000013", 9711, "C"), other).await.expect("claim"));
+    let ids = |v: Vec<PageOwner>| v.into_iter().map(|p| p.page_id).collect::<Vec<_>>();
+    assert_eq!(ids(s.pages_of(mine).await.expect("list")), vec!["90000000011", "90000000012"]);
+
+    let problem = PageProblem { code: "page_token_invalid".into(), at: t0() };
+    let patch = PagePatch {
+        problem: Some(Some(problem.clone())),
+        lead_access: Some(false),
+        subscribed: Some(true),
+        subscription_checked_at: Some(t0()),
+        last_lead_at: Some(t0() + Duration::hours(2)),
+        leads_swept_at: Some(t0() + Duration::hours(1)),
+    };
+    assert!(s.patch(&a.page_id, mine, &patch).await.expect("patch"));
+    let older = PagePatch { last_lead_at: Some(t0()), problem: Some(None), ..PagePatch::default() };
+    assert!(s.patch(&a.page_id, mine, &older).await.expect("patch"));
+    let mut expected = a.clone();
+    patch.apply(&mut expected);
+    expected.problem = None;
+    assert_eq!(s.owner_of(&a.page_id).await.expect("get"), Some(expected.clone()), "newest last lead kept");
+    assert_eq!(expected.last_lead_at, Some(t0() + Duration::hours(2)));
+    assert!(!s.patch(&a.page_id, other, &patch).await.expect("patch"), "not the owner");
+
+    assert!(s.put_if_owner(&page_owner(&b.page_id, 9711, "B taken"), mine).await.expect("take over"));
+    assert_eq!(ids(s.pages_of(mine).await.expect("list")), vec!["90000000011"]);
+    assert_eq!(ids(s.pages_of(other).await.expect("list")), vec!["90000000012", "90000000013"]);
+
+    assert!(!s.release(&a.page_id, other).await.expect("release"), "only the owner releases");
+    assert!(s.release(&a.page_id, mine).await.expect("release"));
+    assert_eq!(s.owner_of(&a.page_id).await.expect("get"), None);
+    assert!(s.pages_of(mine).await.expect("list").is_empty());
+}
+
+/// A hand-off is enqueued once per (tenant, lead); it is pending (oldest first, only those older
+/// than the cut) until marked sent; tenants are apart.
+pub async fn lead_handoffs<S: LeadHandoffs>(s: &S) {
+    let (t, other) = (TenantId(9720), TenantId(9721));
+    let h = |id: &str, secs: i64| Handoff {
+        tenant: t,
+        leadgen_id: id.into(),
+        detail: format!(r#"{{"leadgen_id":"{id}"}}"#),
+        created_at: t0() + Duration::seconds(secs),
+        sent_at: None,
+    };
+    assert!(s.enqueue(&h("1100000000000002", 60)).await.expect("enqueue"));
+    assert!(s.enqueue(&h("1100000000000001", 0)).await.expect("enqueue"));
+    let again = Handoff { detail: "{}".into(), ..h("1100000000000001", 90) };
+    assert!(!s.enqueue(&again).await.expect("enqueue"), "once per lead");
+    assert!(s.enqueue(&Handoff { tenant: other, ..h("1100000000000001", 0) }).await.expect("enqueue"));
+    let ids = |v: Vec<Handoff>| v.into_iter().map(|h| h.leadgen_id).collect::<Vec<_>>();
+    let later = t0() + Duration::hours(1);
+    assert_eq!(ids(s.pending(t, later, 10).await.expect("pending")), vec!["1100000000000001", "1100000000000002"]);
+    assert_eq!(ids(s.pending(t, t0() + Duration::seconds(30), 10).await.expect("pending")), vec!["1100000000000001"]);
+    s.mark_sent(t, "1100000000000001", later).await.expect("sent");
+    assert_eq!(ids(s.pending(t, later, 10).await.expect("pending")), vec!["1100000000000002"]);
+    let sent = s.get(t, "1100000000000001").await.expect("get").expect("stored");
+    assert_eq!((sent.detail.as_str(), sent.sent_at), (r#"{"leadgen_id":"1100000000000001"}"#, Some(later)));
+    assert_eq!(ids(s.pending(other, later, 10).await.expect("pending")), vec!["1100000000000001"]);
+    assert!(s.mark_sent(t, "1100000000000009", later).await.is_err(), "only a stored hand-off is marked");
 }
 
 fn inbox_lead(id: &str) -> InboxLead {

@@ -29,9 +29,10 @@ use crate::store::events::{
 };
 use crate::store::fx_rates::{effective_on, FxRate, FxRateStore, MANUAL_SOURCE};
 use crate::store::job_bus::{JobBus, JobEvent, MAX_BATCH};
+use crate::store::lead_handoffs::{Handoff, LeadHandoffs};
 use crate::store::leadgen_inbox::{InboxItem, InboxLead, InboxStatus, LeadInbox};
 use crate::store::oauth_states::{OAuthStateStore, StoredState};
-use crate::store::pages::{PageIndex, PageOwner};
+use crate::store::pages::{PageIndex, PageOwner, PagePatch, PageProblem};
 use crate::store::parked_events::{Expiry, ParkedEvent, Parking};
 use crate::store::provider_rates::{ProviderRate, ProviderRateStore, ECB_SOURCE};
 use crate::store::ratelimit::{RateBucket, RateDecision, RateLimiter};
@@ -114,6 +115,10 @@ mod memory_twins {
     #[tokio::test]
     async fn memory_page_index_conforms() {
         page_index(&MemoryPageIndex::default()).await;
+    }
+    #[tokio::test]
+    async fn memory_lead_handoffs_conform() {
+        lead_handoffs(&crate::store::lead_handoffs::MemoryLeadHandoffs::default()).await;
     }
     #[tokio::test]
     async fn memory_lead_inbox_conforms() {
