@@ -280,6 +280,7 @@ async fn ingested_meta_lead_is_idempotent_on_its_external_id() {
             adset_id: None,
         },
         opted_out: false,
+        leadgen_id: None,
     };
     let event_id = || EntityId::parse("meta-leadgen:5550001").expect("id");
     let tenant = TenantId(t);

@@ -170,7 +170,7 @@ async fn pages_are_claimed_by_the_connected_job_after_the_redirect() {
     let ran = run_connect_jobs(&m.env).await;
     assert_eq!(ran.len(), 1, "one meta.connected job per connect");
     let Summary::Connected(done) = &ran[0] else { panic!("{ran:?}") };
-    assert_eq!((done.tenant_id, done.skipped, done.pages_claimed), (1, None, 1));
+    assert_eq!((done.tenant_id, done.skipped, done.pages.claimed, done.pages.subscribed), (1, None, 1, 1));
     let owner = m.env.items_with(&format!("META#PAGE#{SANDBOX_PAGE_ID}"), "OWNER").await;
     assert_eq!(owner.len(), 1);
     assert_eq!(m.sandbox.with(|s| s.count_calls("/me/accounts")), 1);

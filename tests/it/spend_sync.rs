@@ -469,7 +469,7 @@ async fn a_lead_missing_from_webhooks_appears_after_reconciliation_exactly_once(
     assert_eq!(t.outcome, TenantOutcome::Synced, "{t:?}");
     let leads = t.leads.clone().expect("reconciled");
     assert_eq!((leads.pages, leads.forms, leads.listed, leads.created, leads.already_known), (1, 1, 30, 30, 0));
-    assert!(leads.swept);
+    assert_eq!(leads.pages_swept, 1);
     assert_eq!(leads.ingested.len(), 30, "handed on for scheduling");
     assert_eq!(m.sandbox.with(|s| s.count_calls(&format!("/{SANDBOX_FORM_ID}/leads"))), 2, "two pages of leads");
     let stored = lead_items(&m.env, 1).await;

@@ -20,19 +20,26 @@ use tokio::sync::Mutex;
 /// `detail-type`s run locally (each by the function its rule in the template targets).
 pub const LOCAL_JOBS: &[&str] = &[META_CONNECTED];
 
+/// Every event the bus accepted, in order: what a rule on the bus would see (moto keeps none).
+/// `make dev` shows it at `GET /__local/bus-events` (e.g. one `meta.lead.received` per Meta lead).
+pub type BusLog = Arc<std::sync::Mutex<Vec<JobEvent>>>;
+
 /// The App's bus with local delivery of [`LOCAL_JOBS`]: every event still goes to the real bus
-/// (moto); the accepted ones of those types are queued too.
+/// (moto) and into the [`BusLog`]; the accepted ones of those types are queued too.
 struct LocalJobBus {
     inner: Arc<dyn JobBus>,
     queue: UnboundedSender<JobEvent>,
+    log: BusLog,
 }
 
 #[async_trait]
 impl JobBus for LocalJobBus {
     async fn put_events(&self, events: &[JobEvent]) -> Result<Vec<usize>, StoreError> {
         let refused = self.inner.put_events(events).await?;
-        let accepted = events.iter().enumerate().filter(|(i, _)| !refused.contains(i)).map(|(_, e)| e);
-        for event in accepted.filter(|e| LOCAL_JOBS.contains(&e.detail_type.as_str())) {
+        let accepted: Vec<&JobEvent> =
+            events.iter().enumerate().filter(|(i, _)| !refused.contains(i)).map(|(_, e)| e).collect();
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).extend(accepted.iter().map(|e| (*e).clone()));
+        for event in accepted.into_iter().filter(|e| LOCAL_JOBS.contains(&e.detail_type.as_str())) {
             // The receiver lives as long as the stack; a closed queue only means nobody runs jobs.
             let _ = self.queue.send(event.clone());
         }
@@ -43,13 +50,15 @@ impl JobBus for LocalJobBus {
 /// The queue of jobs put through an App wired with [`wire`].
 pub struct LocalJobs {
     queue: Mutex<UnboundedReceiver<JobEvent>>,
+    log: BusLog,
 }
 
 /// Puts the local delivery in front of `app`'s job bus.
 pub fn wire(app: &mut App) -> LocalJobs {
     let (tx, rx) = unbounded_channel();
-    app.job_bus = Arc::new(LocalJobBus { inner: app.job_bus.clone(), queue: tx });
-    LocalJobs { queue: Mutex::new(rx) }
+    let log = BusLog::default();
+    app.job_bus = Arc::new(LocalJobBus { inner: app.job_bus.clone(), queue: tx, log: log.clone() });
+    LocalJobs { queue: Mutex::new(rx), log }
 }
 
 /// A queued job as EventBridge hands it to the function.
@@ -73,6 +82,17 @@ async fn run(app: &App, event: &JobEvent) -> Result<Summary, String> {
 }
 
 impl LocalJobs {
+    /// The bus's log (shared: it keeps filling after the jobs are spawned).
+    pub fn bus_log(&self) -> BusLog {
+        self.log.clone()
+    }
+
+    /// Events the bus accepted so far with `detail_type`.
+    pub fn published(&self, detail_type: &str) -> Vec<JobEvent> {
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.iter().filter(|e| e.detail_type == detail_type).cloned().collect()
+    }
+
     /// Runs every job queued so far, in order; their outcomes.
     pub async fn run_queued(&self, app: &App) -> Vec<Result<Summary, String>> {
         let mut out = Vec::new();

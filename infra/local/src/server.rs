@@ -26,6 +26,9 @@ pub const LOCAL_HSM_EVALUATE_PATH: &str = "/__local/hsm-evaluate";
 /// Where the local server runs the Meta spend sync by hand (the hourly schedule's job in AWS).
 pub const LOCAL_SPEND_SYNC_PATH: &str = "/__local/spend-sync";
 
+/// Where the local server lists what was put on the product bus (`?detail_type=` filters).
+pub const LOCAL_BUS_EVENTS_PATH: &str = "/__local/bus-events";
+
 /// API Gateway's own payload limit; the functions apply the product's smaller limit.
 const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
 
@@ -34,6 +37,8 @@ pub struct LocalApi {
     routes: Vec<Route>,
     /// Each function's view of `app`: only the secrets it declares (as in AWS).
     apps: HashMap<&'static str, App>,
+    /// What the bus accepted (when the stack wired its local bus).
+    bus_log: Option<crate::jobs::BusLog>,
 }
 
 impl LocalApi {
@@ -41,7 +46,13 @@ impl LocalApi {
     /// function that uses a secret it did not declare fails here as it would in AWS.
     pub fn new(app: App) -> Self {
         let apps = secret_needs().into_iter().map(|(name, needs)| (name, app.restricted(needs))).collect();
-        Self { app, routes: routes(), apps }
+        Self { app, routes: routes(), apps, bus_log: None }
+    }
+
+    /// Also serves [`LOCAL_BUS_EVENTS_PATH`] from `log`.
+    pub fn with_bus_log(mut self, log: crate::jobs::BusLog) -> Self {
+        self.bus_log = Some(log);
+        self
     }
 
     /// `function`'s App (only its declared secrets).
@@ -60,6 +71,9 @@ impl LocalApi {
         }
         if path == LOCAL_SPEND_SYNC_PATH {
             return self.run_spend_sync(req).await;
+        }
+        if path == LOCAL_BUS_EVENTS_PATH {
+            return self.bus_events(&req);
         }
         let matching: Vec<&Route> = self.routes.iter().filter(|r| path_matches(r.endpoint.path, &path)).collect();
         if matching.is_empty() {
@@ -119,6 +133,25 @@ impl LocalApi {
         invocation_reply(result)
     }
 
+    /// The local bus's log: `{source, detail-type, detail}` of every accepted event, oldest first.
+    fn bus_events(&self, req: &lambda_http::Request) -> lambda_http::Response<Body> {
+        let wanted = req
+            .uri()
+            .query()
+            .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "detail_type"))
+            .map(|(_, v)| v.into_owned());
+        let log = self.bus_log.as_ref().map(|l| l.lock().unwrap_or_else(|p| p.into_inner()).clone()).unwrap_or_default();
+        let events: Vec<serde_json::Value> = log
+            .iter()
+            .filter(|e| wanted.as_ref().is_none_or(|w| &e.detail_type == w))
+            .map(|e| {
+                let detail = serde_json::from_str::<serde_json::Value>(&e.detail).unwrap_or(serde_json::Value::Null);
+                serde_json::json!({"source": e.source, "detail-type": e.detail_type, "detail": detail})
+            })
+            .collect();
+        invocation_reply::<_, String>(Ok(events))
+    }
+
     async fn serve_one(
         self: Arc<Self>,
         req: hyper::Request<Incoming>,
@@ -153,9 +186,14 @@ fn to_hyper(resp: lambda_http::Response<Body>) -> hyper::Response<Full<Bytes>> {
 
 /// Binds `addr` and serves in the background; returns the bound address.
 pub async fn spawn(app: App, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+    spawn_api(LocalApi::new(app), addr).await
+}
+
+/// [`spawn`] for a configured [`LocalApi`].
+pub async fn spawn_api(api: LocalApi, addr: SocketAddr) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    tokio::spawn(Arc::new(LocalApi::new(app)).serve(listener));
+    tokio::spawn(Arc::new(api).serve(listener));
     Ok(bound)
 }
 

@@ -10,7 +10,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::ids::{EntityId, TenantId};
-use crate::events::decide::{decide, leadgen_link, Seen};
+use crate::events::decide::{decide, Seen};
 use crate::events::early::park;
 use crate::events::schema::{CrmEvent, CrmEventKind, NewLead};
 use crate::events::{Applied, ApplyError};
@@ -43,7 +43,7 @@ pub async fn read_seen<S: EventStore + ?Sized>(store: &S, event: &CrmEvent) -> R
         CrmEventKind::LeadCreated(new) => {
             seen.lead = store.lead(t, new.id.as_str()).await?;
             if let Some(leadgen) = &new.leadgen_id {
-                seen.link = store.lead(t, &leadgen_link(leadgen)).await?;
+                seen.link = store.leadgen_link(t, leadgen.as_str()).await?;
             }
             seen.profile = store.profile(t).await?;
         }

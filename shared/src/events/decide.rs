@@ -7,7 +7,6 @@
 
 use crate::domain::zone::{reporting_zone, Zone};
 use crate::events::counting::{Attribution, Deltas};
-use crate::domain::ids::LeadgenId;
 use crate::events::schema::{
     CartChange, CompletedSale, CrmEvent, CrmEventKind, LeadChange, NewLead, NewOpportunity, OpportunityChange,
     TenantChange,
@@ -15,7 +14,7 @@ use crate::events::schema::{
 use crate::events::ApplyError;
 use crate::marketing::aggregates::counter;
 use crate::store::events::{Entity, GuardedPut, Versioned};
-use crate::store::records::{CartRecord, CountedAttribution, LeadRecord, OpportunityRecord, SaleRecord};
+use crate::store::records::{CartRecord, CountedAttribution, LeadRecord, LeadgenLink, OpportunityRecord, SaleRecord};
 use crate::store::{Revision, TenantProfile};
 
 /// The records an event touches, as read (absent: not stored, or not touched by this kind).
@@ -28,14 +27,8 @@ pub struct Seen {
     pub cart: Versioned<CartRecord>,
     /// The tenant's profile: its reporting zone decides the local day of counted facts.
     pub profile: Versioned<TenantProfile>,
-    /// For a `lead.created` with a leadgen id: the link item `lg:{leadgen_id}` naming the lead
-    /// that already holds that leadgen id, if any.
-    pub link: Versioned<LeadRecord>,
-}
-
-/// The id of the link item of a leadgen id (a lead record whose `alias_of` is the lead holding it).
-pub fn leadgen_link(leadgen: &LeadgenId) -> String {
-    format!("lg:{}", leadgen.as_str())
+    /// For a `lead.created` with a leadgen id: the lead that already holds that leadgen id, if any.
+    pub link: Versioned<LeadgenLink>,
 }
 
 impl Seen {
@@ -86,7 +79,7 @@ fn lead_created(new: &NewLead, seen: &Seen) -> Decision {
     if rec.counted || rec.alias_of.is_some() {
         return Decision::stale();
     }
-    let holder = seen.link.value.as_ref().and_then(|l| l.alias_of.clone());
+    let holder = seen.link.value.as_ref().map(|l| l.lead_id.clone());
     if let Some(holder) = holder.filter(|h| h != new.id.as_str()) {
         rec.alias_of = Some(holder);
         let mut d = Decision { stale: true, ..Decision::default() };
@@ -112,12 +105,8 @@ fn lead_created(new: &NewLead, seen: &Seen) -> Decision {
     d.put(Entity::Lead(rec), seen.lead.revision);
     if let (Some(leadgen), None) = (&new.leadgen_id, &seen.link.value) {
         // The first lead with this leadgen id holds it: a racing copy conflicts on the link.
-        let link = LeadRecord {
-            lead_id: leadgen_link(leadgen),
-            alias_of: Some(new.id.as_str().into()),
-            ..Default::default()
-        };
-        d.put(Entity::Lead(link), seen.link.revision);
+        let link = LeadgenLink { leadgen_id: leadgen.as_str().into(), lead_id: new.id.as_str().into() };
+        d.put(Entity::LeadgenLink(link), seen.link.revision);
     }
     d
 }

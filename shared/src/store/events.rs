@@ -25,7 +25,7 @@ use crate::store::aggregates::{counter_update, Counters, Names, UpdateExpression
 use crate::store::dead_letters::dead_letter_item;
 pub use crate::store::dead_letters::{dead_letters, DeadLetter};
 use crate::store::parked_events::ParkedEvents;
-use crate::store::records::{CartRecord, LeadRecord, OpportunityRecord, SaleRecord};
+use crate::store::records::{CartRecord, LeadRecord, LeadgenLink, OpportunityRecord, SaleRecord};
 use crate::store::{
     attr, from_item, is_transaction_conflict, keys, to_item, Conflict, DynamoStore, Item, ItemReads, Revision,
     StoreError, TenantProfile,
@@ -55,6 +55,7 @@ impl<T> Versioned<T> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entity {
     Lead(LeadRecord),
+    LeadgenLink(LeadgenLink),
     Opportunity(OpportunityRecord),
     Sale(SaleRecord),
     Cart(CartRecord),
@@ -65,6 +66,7 @@ impl Entity {
     pub fn sort_key(&self) -> String {
         match self {
             Entity::Lead(r) => keys::lead(&r.lead_id),
+            Entity::LeadgenLink(l) => keys::leadgen_link(&l.leadgen_id),
             Entity::Opportunity(r) => keys::opportunity(&r.opportunity_id),
             Entity::Sale(r) => keys::sale(&r.sale_id),
             Entity::Cart(r) => keys::cart(&r.cart_id),
@@ -77,6 +79,7 @@ impl Entity {
         let (pk, sk) = (pk.to_string(), self.sort_key());
         match self {
             Entity::Lead(r) => to_item(pk, &sk, r),
+            Entity::LeadgenLink(l) => to_item(pk, &sk, l),
             Entity::Opportunity(r) => to_item(pk, &sk, r),
             Entity::Sale(r) => to_item(pk, &sk, r),
             Entity::Cart(r) => to_item(pk, &sk, r),
@@ -150,6 +153,8 @@ pub struct EventCommit {
 pub trait EventStore: ParkedEvents + Send + Sync {
     async fn marker(&self, tenant: TenantId, event_id: &str) -> Result<Option<FoundMarker>, StoreError>;
     async fn lead(&self, tenant: TenantId, id: &str) -> Result<Versioned<LeadRecord>, StoreError>;
+    /// The lead holding Meta leadgen id `leadgen_id`, if any lead has it.
+    async fn leadgen_link(&self, tenant: TenantId, leadgen_id: &str) -> Result<Versioned<LeadgenLink>, StoreError>;
     async fn opportunity(&self, tenant: TenantId, id: &str) -> Result<Versioned<OpportunityRecord>, StoreError>;
     async fn sale(&self, tenant: TenantId, id: &str) -> Result<Versioned<SaleRecord>, StoreError>;
     async fn cart(&self, tenant: TenantId, id: &str) -> Result<Versioned<CartRecord>, StoreError>;
@@ -246,6 +251,10 @@ impl EventStore for DynamoStore {
 
     async fn lead(&self, tenant: TenantId, id: &str) -> Result<Versioned<LeadRecord>, StoreError> {
         read_versioned(self, tenant, &keys::lead(id)).await
+    }
+
+    async fn leadgen_link(&self, tenant: TenantId, leadgen_id: &str) -> Result<Versioned<LeadgenLink>, StoreError> {
+        read_versioned(self, tenant, &keys::leadgen_link(leadgen_id)).await
     }
 
     async fn opportunity(&self, tenant: TenantId, id: &str) -> Result<Versioned<OpportunityRecord>, StoreError> {

@@ -22,6 +22,10 @@ pub fn audit_sk(ts_millis: i64, id: &str) -> String {
 pub fn lead(id: &str) -> String {
     format!("LEAD#{id}")
 }
+/// Which lead holds a Meta leadgen id (the join of a CRM lead and a Meta lead).
+pub fn leadgen_link(leadgen_id: &str) -> String {
+    format!("LGLINK#{leadgen_id}")
+}
 pub fn opportunity(id: &str) -> String {
     format!("OPP#{id}")
 }

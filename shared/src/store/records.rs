@@ -32,10 +32,17 @@ pub struct LeadRecord {
     #[serde(default)]
     pub first_sale_at: Option<DateTime<Utc>>,
     /// This id is another name of that lead (same Meta leadgen id; never counted itself): events
-    /// naming this id apply to that lead (`events::lead_of`). Also the link item
-    /// `lg:{leadgen_id}` → the lead that holds the leadgen id.
+    /// naming this id apply to that lead (`events::lead_of`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias_of: Option<String>,
+}
+
+/// `LGLINK#{leadgen_id}`: the lead that holds a Meta leadgen id (the first lead with it, from the
+/// CRM or from Meta); another lead with the same leadgen id becomes its alias.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadgenLink {
+    pub leadgen_id: String,
+    pub lead_id: String,
 }
 
 /// The first-touch attribution of its lead that an opportunity or sale was counted under.

@@ -113,8 +113,10 @@ async fn main() -> Result<(), BoxError> {
     ycloud.with(|s| s.webhook_url = Some(format!("http://127.0.0.1:{port}/crm/webhooks/ycloud")));
 
     // The job runs in meta-spend-sync, with that function's secrets only.
+    let bus_log = jobs.bus_log();
     jobs.spawn(app.restricted(meta_spend_sync::SECRETS));
-    let addr = server::spawn(app, SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let api = server::LocalApi::new(app).with_bus_log(bus_log);
+    let addr = server::spawn_api(api, SocketAddr::from(([127, 0, 0, 1], port))).await?;
     let token = demo::jwt(&jwt_key, demo::DEMO_TENANT, "admin", clock.now(), Duration::hours(12));
     println!();
     println!("Local API      http://{addr}");
@@ -170,6 +172,10 @@ async fn main() -> Result<(), BoxError> {
     println!("  curl -s -X POST http://{addr}{}", local_stack::server::LOCAL_HSM_EVALUATE_PATH);
     println!("Meta spend sync by hand (hourly schedule stand-in: fan-out + ECB rates + every connected tenant):");
     println!("  make spend-sync   # = curl -s -X POST http://{addr}{}", local_stack::server::LOCAL_SPEND_SYNC_PATH);
+    println!(
+        "  curl -s 'http://{addr}{}?detail_type=meta.lead.received'   # Meta leads handed to the CRM",
+        local_stack::server::LOCAL_BUS_EVENTS_PATH
+    );
     println!();
     println!("Routes:");
     for r in local_stack::routes::routes() {

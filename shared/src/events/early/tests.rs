@@ -234,6 +234,13 @@ impl EventStore for Interleaved {
     async fn lead(&self, t: TenantId, id: &str) -> Result<Versioned<LeadRecord>, StoreError> {
         self.inner.lead(t, id).await
     }
+    async fn leadgen_link(
+        &self,
+        t: TenantId,
+        leadgen: &str,
+    ) -> Result<Versioned<crate::store::records::LeadgenLink>, StoreError> {
+        self.inner.leadgen_link(t, leadgen).await
+    }
     async fn opportunity(&self, t: TenantId, id: &str) -> Result<Versioned<OpportunityRecord>, StoreError> {
         self.inner.opportunity(t, id).await
     }

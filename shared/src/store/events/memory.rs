@@ -65,6 +65,9 @@ impl EventStore for MemoryEventStore {
     async fn lead(&self, tenant: TenantId, id: &str) -> Result<Versioned<LeadRecord>, StoreError> {
         read_versioned(self.table.as_ref(), tenant, &keys::lead(id)).await
     }
+    async fn leadgen_link(&self, tenant: TenantId, leadgen_id: &str) -> Result<Versioned<LeadgenLink>, StoreError> {
+        read_versioned(self.table.as_ref(), tenant, &keys::leadgen_link(leadgen_id)).await
+    }
     async fn opportunity(&self, tenant: TenantId, id: &str) -> Result<Versioned<OpportunityRecord>, StoreError> {
         read_versioned(self.table.as_ref(), tenant, &keys::opportunity(id)).await
     }
