@@ -10,6 +10,7 @@ mod fx_provider;
 mod graph_wire;
 mod hsm_backlog;
 mod isolation;
+mod lead_ads_pages;
 mod marketing;
 mod meta_connection;
 mod meta_login;

@@ -231,6 +231,11 @@ async fn changes_for_a_page_no_tenant_owns_are_skipped() {
     let m = webhook_env().await;
     connect(&m, 1).await;
     let stray = m.sandbox.with(|s| s.add_lead("1080000000009999", None, None, "Stray"));
+    // Meta delivers only for pages this app is subscribed to: the stray page first is not.
+    let unsubscribed = m.sandbox.leadgen_delivery(&[&stray.id]);
+    assert_eq!(unsubscribed["entry"], json!([]), "the sandbox, like Meta, sends nothing for it");
+    // A page subscribed to the app that no tenant owns (an owner's release that failed half-way).
+    m.sandbox.with(|s| s.subscriptions.insert("1080000000009999".into(), vec!["leadgen".into()]));
     let resp = deliver(&m, &[&stray.id]).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(body_json(&resp)["data"]["unknown_page"], 1);
@@ -279,30 +284,37 @@ async fn transient_meta_failure_leaves_the_lead_open_then_redelivery_creates_it(
 }
 
 #[tokio::test]
-async fn rejected_token_marks_the_connection_expired_and_parks_the_lead_until_reconnect() {
+async fn a_rejected_page_token_marks_the_page_not_the_connection_and_parks_the_lead_until_reconnect() {
     let m = webhook_env().await;
     connect(&m, 1).await;
     let (a, b) = (add_lead(&m, "11", "21", "A"), add_lead(&m, "11", "21", "B"));
-    m.sandbox.with(|s| s.reject_tokens = true);
+    // Meta invalidates the page's token (its edges answer 190); the user token is fine.
+    m.sandbox.with(|s| s.revoke_page_tokens(SANDBOX_PAGE_ID));
     let resp = deliver(&m, &[&a.id, &b.id]).await;
-    assert_eq!(resp.status(), 200, "nothing to retry until the tenant reconnects");
+    assert_eq!(resp.status(), 200, "nothing to retry until the page's token is renewed");
     assert_eq!(body_json(&resp)["data"]["awaiting_reconnect"], 2);
+    assert_eq!(leadgen_fetches(&m, &a.id) + leadgen_fetches(&m, &b.id), 1, "one refusal stops the page's fetches");
     let conn = m.env.item(1, "META#CONN").await.expect("connection");
-    assert_eq!(s(&conn, "status"), "invalid");
+    assert_eq!(s(&conn, "status"), "active", "a page's 190 is the page's, never the user connection's");
     let status = meta_token_status::handle(&m.env.app, get("/crm/marketing/token-status", 1, "admin")).await;
-    assert_eq!(body_json(&status)["data"]["status"], "expired");
+    let data = body_json(&status)["data"].clone();
+    assert_eq!(data["status"], "connected");
+    assert_eq!(data["lead_ads"]["pages"][0]["page_id"], SANDBOX_PAGE_ID);
+    assert_eq!(data["lead_ads"]["pages"][0]["problem"], "page_token_invalid");
+    assert_eq!(data["lead_ads"]["pages_ok"], false);
     for id in [&a.id, &b.id] {
         assert_eq!(s(&m.env.item(1, &format!("LEADGEN#{id}")).await.expect("parked"), "status"), "awaiting_reconnect");
     }
     assert!(leads_of(&m.env, 1).await.is_empty());
 
-    // Meta does not re-deliver what was answered 200: reconnecting replays the parked leads.
-    m.sandbox.with(|s| s.reject_tokens = false);
+    // Meta does not re-deliver what was answered 200: reconnecting (fresh page tokens) replays them.
     connect(&m, 1).await;
     assert_eq!(leads_of(&m.env, 1).await.len(), 2);
     for id in [&a.id, &b.id] {
         assert_eq!(s(&m.env.item(1, &format!("LEADGEN#{id}")).await.expect("settled"), "status"), "done");
     }
+    let page = m.env.items_with(&format!("META#PAGE#{SANDBOX_PAGE_ID}"), "OWNER").await;
+    assert!(!page[0].contains_key("problem"), "the reconnect cleared the page's problem");
     // A late re-delivery of the same leads changes nothing.
     let again = deliver(&m, &[&a.id, &b.id]).await;
     assert_eq!(body_json(&again)["data"]["duplicates"], 2);

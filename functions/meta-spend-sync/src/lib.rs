@@ -416,7 +416,7 @@ mod tests {
         let ev = json!({"detail-type": "meta.connected", "detail": {"tenant_id": 42}});
         let summary = handle_event_with(&app, ev, Arc::new(RecordingSleeper::default())).await.expect("ok");
         let Summary::Connected(done) = summary else { panic!("connected mode") };
-        assert_eq!((done.tenant_id, done.skipped, done.pages_claimed), (42, Some("meta_not_connected"), 0));
+        assert_eq!((done.tenant_id, done.skipped, done.pages.claimed), (42, Some("meta_not_connected"), 0));
     }
 
     #[tokio::test]

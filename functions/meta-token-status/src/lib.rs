@@ -6,7 +6,7 @@
 
 use crm_shared::api::http::{run_read_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::domain::connection::{token_status, TokenStatus};
-use crm_shared::meta::lead_ads_status::{lead_ads_status, LeadAdsStatus};
+use crm_shared::meta::lead_ads_status::LeadAdsStatus;
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 use crm_shared::{ApiError, App};
@@ -40,10 +40,13 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn token_status_of_caller(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
-    let conn = app.connections.get_connection(caller.tenant_id).await?;
+    // One round trip: the connection and the pages are read at once.
+    let (conn, pages) =
+        tokio::join!(app.connections.get_connection(caller.tenant_id), app.pages.pages_of(caller.tenant_id));
+    let (conn, pages) = (conn?, pages?);
     let status = token_status(conn.as_ref(), ctx.now);
-    let lead_ads = lead_ads_status(app.pages.as_ref(), caller.tenant_id, &status.scopes).await?;
-    let data = StatusWithLeadAds { status: &status, lead_ads: conn.is_some().then_some(lead_ads) };
+    let lead_ads = conn.is_some().then(|| LeadAdsStatus::of(pages, &status.scopes));
+    let data = StatusWithLeadAds { status: &status, lead_ads };
     Ok(Reply::ok(&data)?
         .with_top_level("needs_reconnect", json!(status.needs_reconnect))
         .with_top_level("days_left", json!(status.days_left)))

@@ -55,13 +55,20 @@ pub struct LeadAdsStatus {
     pub features: Vec<FeatureAccess>,
 }
 
+impl LeadAdsStatus {
+    /// The status of `pages` (as the page index holds them) with the features `scopes` allow.
+    pub fn of(pages: Vec<PageOwner>, scopes: &[String]) -> Self {
+        let pages: Vec<PageStatus> = pages.into_iter().map(PageStatus::from).collect();
+        let pages_ok = !pages.is_empty() && pages.iter().all(|p| p.subscribed && p.problem.is_none());
+        Self { pages, pages_ok, features: feature_access(scopes) }
+    }
+}
+
 /// The tenant's pages from the page index, and the features `scopes` allow.
 pub async fn lead_ads_status(
     pages: &dyn PageIndex,
     tenant: TenantId,
     scopes: &[String],
 ) -> Result<LeadAdsStatus, StoreError> {
-    let pages: Vec<PageStatus> = pages.pages_of(tenant).await?.into_iter().map(PageStatus::from).collect();
-    let pages_ok = !pages.is_empty() && pages.iter().all(|p| p.subscribed && p.problem.is_none());
-    Ok(LeadAdsStatus { pages, pages_ok, features: feature_access(scopes) })
+    Ok(LeadAdsStatus::of(pages.pages_of(tenant).await?, scopes))
 }

@@ -254,7 +254,11 @@ impl PageIndex for DynamoStore {
                 format!("SET last_lead_at = :last_lead_at {expr}")
             };
             values.push((":last_lead_at".into(), dynamo_value(&at)?));
-            condition.push_str(" AND (attribute_not_exists(last_lead_at) OR last_lead_at < :last_lead_at)");
+            // Never set is stored as NULL (`Option::None`) or absent.
+            condition.push_str(
+                " AND (attribute_not_exists(last_lead_at) OR attribute_type(last_lead_at, :null_type) OR last_lead_at < :last_lead_at)",
+            );
+            values.push((":null_type".into(), AttributeValue::S("NULL".into())));
         }
         if expr.trim().is_empty() {
             return Ok(true);

@@ -165,3 +165,50 @@ pub async fn resend_pending(
     }
     Ok(sent)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::crm::AdAttribution;
+    use crate::meta::graph::Leadgen;
+    use crate::meta::leadgen::LeadgenChange;
+
+    /// `events/meta-lead-received.json` is what the hand-off puts on the bus for the sandbox's
+    /// first demo lead, field for field.
+    #[test]
+    fn the_sample_event_is_what_a_hand_off_sends() {
+        let sample: serde_json::Value =
+            serde_json::from_str(include_str!("../../../../events/meta-lead-received.json")).expect("sample");
+        assert_eq!((sample["source"].as_str(), sample["detail-type"].as_str()), (Some(HANDOFF_SOURCE), Some(LEAD_RECEIVED)));
+        let field = |n: &str, v: &str| LeadField { name: n.into(), values: vec![v.into()] };
+        let arrived = ArrivedLead {
+            tenant: TenantId(1),
+            lead_id: "meta:1100000000000001".into(),
+            change: LeadgenChange {
+                leadgen_id: "1100000000000001".into(),
+                page_id: "1080000000000001".into(),
+                form_id: Some("1090000000000001".into()),
+                ad_id: None,
+                created_time: None,
+            },
+            lead: Leadgen {
+                id: "1100000000000001".into(),
+                created_time: "2026-11-24T15:00:00+0000".into(),
+                field_data: vec![
+                    field("full_name", "Demo Lead 1"),
+                    field("email", "demolead1@example.com"),
+                    field("phone_number", "+5491100000000"),
+                ],
+                attribution: AdAttribution {
+                    campaign_id: Some("120200000000000001".into()),
+                    campaign_name: Some("Sandbox campaign 120200000000000001".into()),
+                    ad_id: Some("120200000000001001".into()),
+                    ad_name: Some("Sandbox ad 120200000000001001".into()),
+                    adset_id: Some("120200000000000101".into()),
+                },
+            },
+        };
+        let sent = serde_json::to_value(LeadReceived::of(&arrived)).expect("json");
+        assert_eq!(sent, sample["detail"]);
+    }
+}
