@@ -249,6 +249,9 @@ async fn combined_stats_serves_the_frontend_shape() {
     assert_eq!(meta["meta_connected"], true);
     assert_eq!(meta["currency"], "USD");
     assert_eq!(meta["roi"]["cpa"], json!(100.0));
+    // The hub hands `data.roi` to its ROI card: the same object as `meta.roi`.
+    assert_eq!(data["roi"], meta["roi"]);
+    assert_eq!((meta["ad_account_selected"].clone(), meta["connection"]["reason"].clone()), (json!(true), Value::Null));
     assert_eq!(meta["campaigns"]["account_total_spend"], json!(400.0));
     let creatives = meta["campaigns"]["creatives"].as_array().expect("creatives");
     let a1 = creatives.iter().find(|c| c["ad_id"] == "a1").expect("a1");

@@ -373,18 +373,72 @@ async fn sandbox_rejects_a_wrong_appsecret_proof() {
 
 // ------------------------------------------------------------------------- deployment config
 
+async fn deployment(env: &TestEnv, tenant: i64) -> (u16, Value) {
+    let resp =
+        admin_deployment_config::handle(&env.app, get_as(env, "/admin/config/deployment", tenant, "setter")).await;
+    (resp.status().as_u16(), body_json(&resp))
+}
+
 #[tokio::test]
-async fn deployment_config_serves_the_company_name() {
+async fn deployment_config_serves_the_company_name_at_the_top_level_with_or_without_a_profile() {
     let m = MetaTestEnv::new().await;
     local_stack::demo::seed(m.env.app.profiles.as_ref(), t0()).await.expect("seed");
-    let resp =
-        admin_deployment_config::handle(&m.env.app, get_as(&m.env, "/admin/config/deployment", 1, "setter")).await;
-    assert_eq!(resp.status(), 200);
-    assert_eq!(body_json(&resp)["data"]["company_name"], "Demo Clinic");
-    let missing =
-        admin_deployment_config::handle(&m.env.app, get_as(&m.env, "/admin/config/deployment", 2, "setter")).await;
-    assert_eq!(missing.status(), 404);
-    assert_eq!(body_json(&missing)["error"]["code"], "tenant_profile_missing");
+    let (status, body) = deployment(&m.env, 1).await;
+    assert_eq!(status, 200);
+    // The wizard reads `response.data.company_name`: the body's top level.
+    assert_eq!(
+        (body["company_name"].clone(), body["data"]["company_name"].clone()),
+        (json!("Demo Clinic"), json!("Demo Clinic"))
+    );
+    assert_eq!(body["profile_stored"], true);
+    // A tenant without a stored profile: a default name, never a 404 (the wizard would stop).
+    let (status, body) = deployment(&m.env, 2).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["company_name"], crm_shared::meta::connect::DEFAULT_COMPANY_NAME);
+    assert_eq!(body["data"]["company_name"], body["company_name"]);
+    assert_eq!((body["profile_stored"].clone(), body["tenant_id"].clone()), (json!(false), json!(2)));
+    assert_eq!(m.env.app.profiles.get_profile(TenantId(2)).await.expect("get"), None, "nothing written");
+}
+
+// ------------------------------------------------------------------- no ad account chosen yet
+
+async fn combined_stats(env: &TestEnv, tenant: i64) -> Value {
+    let req = get_as(env, "/crm/marketing/combined-stats?time_range=last_30d", tenant, "setter");
+    body_json(&marketing_combined_stats::handle(&env.app, req).await)
+}
+
+#[tokio::test]
+async fn a_login_without_an_account_choice_is_connected_but_says_so_until_connect() {
+    let m = MetaTestEnv::new().await;
+    connect(&m, 1).await;
+    // The wizard abandoned after the login: connected, but nothing chosen.
+    let status = token_status(&m.env, 1).await;
+    assert_eq!(
+        (status["data"]["status"].clone(), status["needs_reconnect"].clone()),
+        (json!("connected"), json!(false))
+    );
+    assert_eq!(status["data"]["ad_account_selected"], false);
+    assert_eq!(status["data"]["reason"], "no_ad_account_selected");
+    let body = combined_stats(&m.env, 1).await;
+    let meta = &body["data"]["meta"];
+    assert_eq!((meta["meta_connected"].clone(), meta["ad_account_selected"].clone()), (json!(true), json!(false)));
+    assert_eq!(meta["connection"]["reason"], "no_ad_account_selected");
+    assert_eq!(body["data"]["roi"], meta["roi"]);
+
+    let account = ad_account_id(1, true, 1);
+    let choice = json!({"account_id": account, "account_name": "Owned account 1"});
+    let resp = meta_connect::handle(&m.env.app, post_as(&m.env, "/crm/marketing/connect", 1, "ceo", choice)).await;
+    assert_eq!(resp.status(), 200, "{:?}", body_json(&resp));
+    let status = token_status(&m.env, 1).await;
+    assert_eq!(
+        (status["data"]["ad_account_selected"].clone(), status["data"]["reason"].clone()),
+        (json!(true), Value::Null)
+    );
+    let body = combined_stats(&m.env, 1).await;
+    let meta = &body["data"]["meta"];
+    assert_eq!((meta["ad_account_selected"].clone(), meta["connection"]["reason"].clone()), (json!(true), Value::Null));
+    assert_eq!(body["data"]["roi"], meta["roi"]);
+    assert_eq!(body["data"]["roi"]["ad_account_id"], json!(account));
 }
 
 // --------------------------------------------------------------------- auth, rate limit, audit

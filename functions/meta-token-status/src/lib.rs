@@ -112,4 +112,17 @@ mod tests {
         // Another tenant sees nothing of it.
         assert_eq!(body_json(&handle(&app, request(8)).await)["data"]["status"], "missing");
     }
+
+    #[tokio::test]
+    async fn when_no_ad_account_is_chosen_should_stay_connected_and_say_so() {
+        let (app, _) = app();
+        let conn = crm_shared::testing::active_connection(TenantId(7), app.clock.now());
+        app.connections.put_connection(&conn).await.expect("put").expect("created");
+        let body = body_json(&handle(&app, request(7)).await);
+        assert_eq!(body["data"]["status"], "connected");
+        assert_eq!(body["data"]["ad_account_selected"], false);
+        assert_eq!(body["data"]["reason"], "no_ad_account_selected");
+        assert!(body["data"]["message"].as_str().is_some_and(|m| m.contains("ad account")));
+        assert_eq!(body["needs_reconnect"], false, "a reconnect would not help: choosing an account does");
+    }
 }

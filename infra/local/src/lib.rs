@@ -14,6 +14,8 @@
 //!   ad accounts, permissions, managed pages and lead-ads leads over real HTTP, with switches for
 //!   throttling, transient failures and rejected tokens, and signed lead-ads webhook deliveries
 //!   (used by `make dev` and the integration tests).
+//! - [`sandbox_crypto`] is the sandboxes' own HMAC-SHA256 (never the product's), pinned by
+//!   known-answer vectors.
 //! - [`sandbox_ecb`] serves the ECB's reference-rate files (deterministic rates, weekend gaps,
 //!   503 and malformed switches): where `FX_PROVIDER_URL` points locally.
 
@@ -27,6 +29,7 @@ pub mod needs;
 pub mod provision;
 pub mod routes;
 pub mod runtime_api;
+pub mod sandbox_crypto;
 pub mod sandbox_ecb;
 pub mod sandbox_meta;
 pub mod sandbox_ycloud;

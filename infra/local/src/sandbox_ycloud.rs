@@ -171,10 +171,9 @@ fn error(status: StatusCode, code: &str, message: &str, wa_code: Option<i64>) ->
 }
 
 /// `YCloud-Signature` of `body` at `t`: `t={t},s={hex HMAC-SHA256(secret, "{t}.{body}")}`.
+/// The sandbox's own implementation ([`crate::sandbox_crypto`]), never the product's.
 pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
-    let mut signed = format!("{t}.").into_bytes();
-    signed.extend_from_slice(body);
-    format!("t={t},s={}", hex::encode(crm_shared::platform::crypto::hmac_sha256(secret.as_bytes(), &signed)))
+    crate::sandbox_crypto::ycloud_signature(secret, t, body)
 }
 
 impl SandboxYcloud {

@@ -367,12 +367,14 @@ mod tests {
     }
 
     #[test]
-    fn public_webhooks_and_crm_events_have_reserved_concurrency() {
+    fn public_webhooks_crm_events_and_spend_sync_have_reserved_concurrency() {
         let text = template_text();
         for (id, param) in [
             ("MetaWebhookFunction", "WebhookReservedConcurrency"),
             ("YcloudWebhookFunction", "WebhookReservedConcurrency"),
             ("CrmEventsFunction", "CrmEventsReservedConcurrency"),
+            // The hourly fan-out's per-tenant runs cannot starve the API and the evaluator.
+            ("MetaSpendSyncFunction", "SpendSyncReservedConcurrency"),
         ] {
             let f = block(&text, id).unwrap_or_else(|| panic!("{id} missing"));
             assert_eq!(property(&f, "ReservedConcurrentExecutions"), Some(format!("!Ref {param}").as_str()), "{id}");
@@ -381,6 +383,12 @@ mod tests {
             assert!((1..=100).contains(&default), "{param}: a sane default, got {default}");
             assert_eq!(property(&p, "MinValue"), Some("1"), "{param}: 0 would stop the function");
         }
+        // A throttled tenant run is an async invocation: it waits in Lambda's queue for its event
+        // age, then goes to the function's dead-letter queue, never silently dropped.
+        let sync = block(&text, "MetaSpendSyncFunction").expect("MetaSpendSyncFunction");
+        let age: u32 = property(&sync, "MaximumEventAgeInSeconds").and_then(|a| a.parse().ok()).expect("event age");
+        assert!(age >= 3600, "throttled tenant runs need the hour to be retried, got {age} s");
+        assert!(sync.iter().any(|l| l.trim() == "DeadLetterQueue:"), "the spend sync dead-letters what ages out");
     }
 
     #[test]

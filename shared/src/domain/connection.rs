@@ -66,6 +66,12 @@ pub enum TokenState {
     Missing,
 }
 
+/// `reason` of a connected connection with no ad account chosen (a login whose wizard was
+/// abandoned): nothing to sync or report until an account is selected.
+pub const NO_AD_ACCOUNT_SELECTED: &str = "no_ad_account_selected";
+const NO_AD_ACCOUNT_SELECTED_MESSAGE: &str =
+    "Meta is connected but no ad account is selected yet: choose one to see spend and ROI";
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TokenStatus {
     pub status: TokenState,
@@ -81,6 +87,13 @@ pub struct TokenStatus {
     pub ad_account_ids: Vec<String>,
     pub ad_account_name: Option<String>,
     pub connected_at: Option<DateTime<Utc>>,
+    /// Whether at least one ad account is chosen.
+    pub ad_account_selected: bool,
+    /// Why a `connected` connection does not work yet ([`NO_AD_ACCOUNT_SELECTED`]); `None` when it
+    /// does, or when `status` already says it (expired, missing).
+    pub reason: Option<&'static str>,
+    /// `reason` for a person.
+    pub message: Option<&'static str>,
 }
 
 pub fn token_status(conn: Option<&MetaConnection>, now: DateTime<Utc>) -> TokenStatus {
@@ -99,6 +112,9 @@ pub fn token_status(conn: Option<&MetaConnection>, now: DateTime<Utc>) -> TokenS
             ad_account_ids: vec![],
             ad_account_name: None,
             connected_at: None,
+            ad_account_selected: false,
+            reason: None,
+            message: None,
         };
     };
     let past = |t: Option<DateTime<Utc>>| t.is_some_and(|t| t <= now);
@@ -110,6 +126,8 @@ pub fn token_status(conn: Option<&MetaConnection>, now: DateTime<Utc>) -> TokenS
     };
     let days_left = if expired { Some(0) } else { deadline.map(|d| (d - now).num_days()) };
     let expires_soon = !expired && deadline.is_some_and(|d| d - now < Duration::days(EXPIRES_SOON));
+    let ad_account_selected = !c.ad_account_ids.is_empty();
+    let unselected = !expired && !ad_account_selected;
     TokenStatus {
         status: if expired { TokenState::Expired } else { TokenState::Connected },
         connected: !expired,
@@ -124,6 +142,9 @@ pub fn token_status(conn: Option<&MetaConnection>, now: DateTime<Utc>) -> TokenS
         ad_account_ids: c.ad_account_ids.clone(),
         ad_account_name: c.ad_account_name.clone(),
         connected_at: Some(c.connected_at),
+        ad_account_selected,
+        reason: unselected.then_some(NO_AD_ACCOUNT_SELECTED),
+        message: unselected.then_some(NO_AD_ACCOUNT_SELECTED_MESSAGE),
     }
 }
 
@@ -203,5 +224,23 @@ mod tests {
         assert_eq!((s.days_left, s.expires_soon), (Some(2), true));
         c.data_access_expires_at = Some(now() - Duration::days(1));
         assert_eq!(token_status(Some(&c), now()).status, TokenState::Expired);
+    }
+
+    #[test]
+    fn connected_without_an_ad_account_says_so() {
+        let s = token_status(Some(&conn(Some(50))), now());
+        assert_eq!((s.ad_account_selected, s.reason, s.message), (true, None, None));
+        let mut c = conn(Some(50));
+        c.ad_account_ids.clear();
+        let s = token_status(Some(&c), now());
+        assert_eq!((s.status, s.connected, s.needs_reconnect), (TokenState::Connected, true, false));
+        assert_eq!((s.ad_account_selected, s.reason), (false, Some(NO_AD_ACCOUNT_SELECTED)));
+        assert!(s.message.is_some_and(|m| m.contains("ad account")));
+        // Expired or missing: `status` says it, no second reason.
+        c.status = ConnectionStatus::Invalid;
+        let s = token_status(Some(&c), now());
+        assert_eq!((s.status, s.ad_account_selected, s.reason), (TokenState::Expired, false, None));
+        let s = token_status(None, now());
+        assert_eq!((s.ad_account_selected, s.reason), (false, None));
     }
 }

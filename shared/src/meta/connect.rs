@@ -402,29 +402,37 @@ async fn revoke_at_meta(app: &App, conn: &MetaConnection) -> Result<(), &'static
 
 // -------------------------------------------------------------------------- deployment config
 
-/// `data` of `GET /admin/config/deployment`: the wizard's first call.
+/// The company name served to a tenant without a stored (named) profile: the connect wizard
+/// shows it in its first step and must never stop there (FRONTEND-CONTRACT: never a 404). The
+/// frontend is in Spanish; `profile_stored: false` says the name is this default.
+pub const DEFAULT_COMPANY_NAME: &str = "Mi empresa";
+
+/// `data` of `GET /admin/config/deployment`: the wizard's first call (its keys are also served at
+/// the top level of the body, where the wizard reads `company_name`).
 #[derive(Debug, Clone, Serialize)]
 pub struct DeploymentConfig {
     pub company_name: String,
     pub tenant_id: TenantId,
     pub reporting_time_zone: Option<Zone>,
     pub currency: Option<Currency>,
+    /// Whether `company_name` comes from the tenant's stored profile (else [`DEFAULT_COMPANY_NAME`]).
+    pub profile_stored: bool,
 }
 
+/// The tenant's profile as the wizard wants it; a tenant without a named profile gets
+/// [`DEFAULT_COMPANY_NAME`] (and its zone/currency when a profile exists without a name).
 pub async fn deployment_config(
     profiles: &dyn TenantProfileStore,
     tenant: TenantId,
 ) -> Result<DeploymentConfig, MetaFlowError> {
-    let profile = profiles
-        .get_profile(tenant)
-        .await?
-        .filter(|p| !p.display_name.trim().is_empty())
-        .ok_or(MetaFlowError::ProfileMissing)?;
+    let profile = profiles.get_profile(tenant).await?;
+    let name = profile.as_ref().map(|p| p.display_name.trim()).filter(|n| !n.is_empty()).map(str::to_string);
     Ok(DeploymentConfig {
-        company_name: profile.display_name,
+        profile_stored: name.is_some(),
+        company_name: name.unwrap_or_else(|| DEFAULT_COMPANY_NAME.to_string()),
         tenant_id: tenant,
-        reporting_time_zone: profile.reporting_time_zone,
-        currency: profile.currency,
+        reporting_time_zone: profile.as_ref().and_then(|p| p.reporting_time_zone),
+        currency: profile.and_then(|p| p.currency),
     })
 }
 
@@ -526,20 +534,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn deployment_config_needs_a_named_profile() {
+    async fn deployment_config_defaults_the_name_without_a_named_profile() {
         let store = crate::store::memory::MemoryStore::default();
         let t = TenantId(3);
-        assert_eq!(deployment_config(&store, t).await.expect_err("none").code(), "tenant_profile_missing");
+        let none = deployment_config(&store, t).await.expect("no profile is not an error");
+        assert_eq!((none.company_name.as_str(), none.profile_stored), (DEFAULT_COMPANY_NAME, false));
+        assert_eq!((none.tenant_id, none.currency), (t, None));
         let profile = |name: &str| TenantProfile {
             tenant_id: t,
             display_name: name.into(),
             reporting_time_zone: None,
-            currency: None,
+            currency: Currency::parse("MXN").ok(),
             updated_at: Utc::now(),
         };
         store.put_profile(&profile("  ")).await.expect("put");
-        assert_eq!(deployment_config(&store, t).await.expect_err("blank").code(), "tenant_profile_missing");
-        store.put_profile(&profile("Ventas Norte")).await.expect("put");
-        assert_eq!(deployment_config(&store, t).await.expect("named").company_name, "Ventas Norte");
+        let blank = deployment_config(&store, t).await.expect("blank name");
+        assert_eq!((blank.company_name.as_str(), blank.profile_stored), (DEFAULT_COMPANY_NAME, false));
+        assert_eq!(blank.currency, Currency::parse("MXN").ok(), "a nameless profile still gives its currency");
+        store.put_profile(&profile(" Ventas Norte ")).await.expect("put");
+        let named = deployment_config(&store, t).await.expect("named");
+        assert_eq!((named.company_name.as_str(), named.profile_stored), ("Ventas Norte", true));
     }
 }

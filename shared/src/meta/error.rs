@@ -44,8 +44,6 @@ pub enum MetaFlowError {
     /// is unusable; never replaced by a default).
     #[error("Meta reports {what} for ad account {account}; it cannot be reported on")]
     AccountUnusable { account: String, what: String },
-    #[error("this account has no company profile yet")]
-    ProfileMissing,
     /// The connection was replaced (a new login) or disconnected while this request worked on it.
     #[error("the Meta connection changed meanwhile (reconnected or disconnected); reload and try again")]
     ConnectionChanged,
@@ -115,7 +113,6 @@ impl DomainError for MetaFlowError {
             | Self::BusinessNotVisible
             | Self::AccountNotVisible(_) => Failure::BadRequest,
             Self::AccountUnusable { .. } => Failure::BadGateway,
-            Self::ProfileMissing => Failure::NotFound,
             Self::Store(e) => e.failure(),
             Self::Secret(_) | Self::Config(_) | Self::Crypto(_) | Self::Internal(_) => Failure::Internal,
         }
@@ -134,7 +131,6 @@ impl DomainError for MetaFlowError {
             Self::BusinessNotVisible => "business_not_visible",
             Self::AccountNotVisible(_) => "account_not_visible",
             Self::AccountUnusable { .. } => "meta_account_unusable",
-            Self::ProfileMissing => "tenant_profile_missing",
             Self::ConnectionChanged => "meta_connection_changed",
             Self::Store(e) => e.code(),
             Self::Secret(_) | Self::Config(_) | Self::Crypto(_) | Self::Internal(_) => "internal_error",
@@ -251,7 +247,6 @@ mod tests {
                 502,
                 "meta_account_unusable",
             ),
-            (MetaFlowError::ProfileMissing, 404, "tenant_profile_missing"),
             (MetaFlowError::ConnectionChanged, 409, "meta_connection_changed"),
             (MetaFlowError::Store(StoreError::Throttled), 503, "storage_busy"),
             (MetaFlowError::Store(StoreError::Dynamo("t-1 gone".into())), 500, "internal_error"),

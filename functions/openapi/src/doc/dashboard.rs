@@ -138,6 +138,9 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         ("expires_at", nullable(date_time())),
         ("ad_account_id", nullable(string())),
         ("ad_account_ids", array(string())),
+        ("ad_account_selected", boolean()),
+        ("reason", super::meta::connection_reason()),
+        ("message", nullable(string())),
     ]);
     vec![
         ("Period", period),
@@ -202,6 +205,7 @@ fn stats() -> Value {
 fn combined() -> Value {
     let meta = object(&[
         ("meta_connected", boolean()),
+        ("ad_account_selected", described(boolean(), "false: connected, but no ad account chosen yet")),
         ("currency", currency()),
         ("roi", reference("Roi")),
         ("campaigns", reference("CampaignsBlock")),
@@ -220,6 +224,8 @@ fn combined() -> Value {
     object(&[
         ("time_range", string()),
         ("period", reference("Period")),
+        // The same object as `meta.roi` (the hub's ROI card reads `data.roi`).
+        ("roi", reference("Roi")),
         ("meta", meta),
         ("google", object(&[("connected", json!({"const": false}))])),
         ("combined", totals),

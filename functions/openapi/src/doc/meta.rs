@@ -26,6 +26,9 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         ("ad_account_ids", array(string())),
         ("ad_account_name", nullable(string())),
         ("connected_at", nullable(date_time())),
+        ("ad_account_selected", described(boolean(), "false after a login whose account choice was abandoned")),
+        ("reason", connection_reason()),
+        ("message", described(nullable(string()), "`reason` for a person")),
     ]);
     let ad_account = object(&[
         ("id", described(json!({"type": "string", "pattern": "^act_[0-9]+$"}), "`act_<account_id>`")),
@@ -190,14 +193,26 @@ pub fn operations() -> Vec<Op> {
             .ok(connect_result())
             .errors(&[409, 502, 503]),
         Op::new("GET", "/admin/config/deployment", "admin-deployment-config", ANY, "The tenant's display name and reporting settings")
-            .ok(object(&[
-                ("company_name", string()),
-                ("tenant_id", int()),
-                ("reporting_time_zone", nullable(string())),
-                ("currency", nullable(string())),
-            ]))
-            .errors(&[404]),
+            .describe("Never a 404: a tenant without a stored (named) profile gets the company name `Mi empresa` and `profile_stored: false`. Every key of `data` is repeated at the top level of the body (the connect wizard reads `company_name` there).")
+            .ok_with(object(&deployment_config()), &deployment_config()),
     ]
+}
+
+/// The keys of `GET /admin/config/deployment`, in `data` and again at the top level.
+fn deployment_config() -> Vec<(&'static str, Value)> {
+    vec![
+        ("company_name", described(string(), "the stored display name, else `Mi empresa`")),
+        ("tenant_id", int()),
+        ("reporting_time_zone", nullable(string())),
+        ("currency", nullable(string())),
+        ("profile_stored", described(boolean(), "whether `company_name` comes from a stored profile")),
+    ]
+}
+
+/// Why a `connected` Meta connection does not work yet (`null` when it does, or when `status`
+/// already says why).
+pub fn connection_reason() -> Value {
+    nullable(one_of_strings(&["no_ad_account_selected"]))
 }
 
 /// Meta's lead-ads delivery. Parsed leniently, as Meta's own test deliveries vary: other

@@ -141,9 +141,45 @@ pub fn sandbox_campaign_leads(k: usize, day: chrono::NaiveDate, restated: bool) 
     (i64::from(day.ordinal() % 3) + k as i64) % 4 + i64::from(restated)
 }
 
-/// `minor` as Meta writes spend: a decimal string with the currency's digits.
+/// ISO 4217 (list one) currencies whose minor unit is not 2 digits, written out here from the
+/// standard rather than taken from the product's table; every other code has 2.
+const ISO_4217_NOT_TWO_DIGITS: &[(&str, usize)] = &[
+    ("BIF", 0),
+    ("CLP", 0),
+    ("DJF", 0),
+    ("GNF", 0),
+    ("ISK", 0),
+    ("JPY", 0),
+    ("KMF", 0),
+    ("KRW", 0),
+    ("PYG", 0),
+    ("RWF", 0),
+    ("UGX", 0),
+    ("UYI", 0),
+    ("VND", 0),
+    ("VUV", 0),
+    ("XAF", 0),
+    ("XOF", 0),
+    ("XPF", 0),
+    ("BHD", 3),
+    ("IQD", 3),
+    ("JOD", 3),
+    ("KWD", 3),
+    ("LYD", 3),
+    ("OMR", 3),
+    ("TND", 3),
+    ("CLF", 4),
+    ("UYW", 4),
+];
+
+/// Digits after the decimal point of `currency`'s major unit (ISO 4217 minor-unit exponent).
+pub(super) fn minor_digits(currency: &str) -> usize {
+    ISO_4217_NOT_TWO_DIGITS.iter().find(|(c, _)| c.eq_ignore_ascii_case(currency)).map_or(2, |(_, d)| *d)
+}
+
+/// `minor` as Meta writes spend: a decimal string in the account currency's major units.
 pub(super) fn decimal(minor: i64, currency: &str) -> String {
-    let exp = crm_shared::domain::money::Currency::parse(currency).map(|c| c.exponent()).unwrap_or(2) as usize;
+    let exp = minor_digits(currency);
     if exp == 0 {
         return minor.to_string();
     }
@@ -227,4 +263,21 @@ pub(super) fn insights(state: &SandboxState, act: &str, q: &HashMap<String, Stri
         }
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spend_is_written_in_major_units_with_the_iso_4217_digits() {
+        assert_eq!(decimal(123_456, "USD"), "1234.56");
+        assert_eq!(decimal(5, "ARS"), "0.05");
+        assert_eq!(decimal(0, "EUR"), "0.00");
+        assert_eq!(decimal(123_456, "JPY"), "123456");
+        assert_eq!(decimal(15_000, "clp"), "15000");
+        assert_eq!(decimal(1_234, "KWD"), "1.234");
+        assert_eq!(decimal(7, "BHD"), "0.007");
+        assert_eq!(decimal(12_345, "CLF"), "1.2345");
+    }
 }

@@ -553,9 +553,10 @@ impl SandboxMeta {
         self.url.as_str().trim_end_matches('/').to_string()
     }
 
-    /// `X-Hub-Signature-256` of `body` as Meta computes it (HMAC-SHA256 with the app secret).
+    /// `X-Hub-Signature-256` of `body` as Meta computes it (HMAC-SHA256 with the app secret), by
+    /// the sandbox's own implementation ([`crate::sandbox_crypto`]), never the product's.
     pub fn sign_webhook(&self, body: &[u8]) -> String {
-        crm_shared::meta::leadgen::sign(&self.app_secret, body)
+        crate::sandbox_crypto::meta_webhook_signature(&self.app_secret, body)
     }
 
     /// The delivery Meta posts for these leads: one `entry` per page, one `leadgen` change per
@@ -587,7 +588,7 @@ impl SandboxMeta {
     }
 
     fn proof(&self, token: &str) -> String {
-        hex::encode(crm_shared::platform::crypto::hmac_sha256(self.app_secret.as_bytes(), token.as_bytes()))
+        crate::sandbox_crypto::meta_appsecret_proof(&self.app_secret, token)
     }
 
     /// Every Graph answer, with usage headers when [`SandboxState::usage_pct`] is set.

@@ -404,6 +404,33 @@ mod tests {
     }
 
     #[test]
+    fn combined_view_serves_the_roi_at_data_roi_and_says_when_no_ad_account_is_chosen() {
+        let mut dash = dashboard(&[("leads__src__META_ADS", 3)], vec![account("USD", 10_000)], "USD");
+        let v = dash.combined_view();
+        assert_eq!(v["roi"], v["meta"]["roi"], "the hub's ROI card reads data.roi");
+        assert_eq!(v["roi"]["total_spend"], serde_json::json!(100.0));
+        // Connected (OAuth done) but the wizard abandoned before an account was chosen.
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).single().expect("t");
+        let conn = crate::testing::active_connection(TenantId(1), now);
+        dash.connection = token_status(Some(&conn), now);
+        let v = dash.combined_view();
+        assert_eq!(
+            (v["meta"]["meta_connected"].clone(), v["meta"]["ad_account_selected"].clone()),
+            (true.into(), false.into())
+        );
+        assert_eq!(v["meta"]["connection"]["status"], "connected");
+        assert_eq!(v["meta"]["connection"]["reason"], "no_ad_account_selected");
+        assert!(v["meta"]["connection"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        dash.connection =
+            token_status(Some(&crate::store::MetaConnection { ad_account_ids: vec!["act_1".into()], ..conn }), now);
+        let v = dash.combined_view();
+        assert_eq!(
+            (v["meta"]["ad_account_selected"].clone(), v["meta"]["connection"]["reason"].clone()),
+            (true.into(), Value::Null)
+        );
+    }
+
+    #[test]
     fn cpa_is_a_number_for_the_frontend_and_null_exactly_without_leads() {
         let v = dashboard(&[], vec![account("USD", 10_000)], "USD").roi_view(false);
         assert_eq!((v["cpa"].clone(), v["cpa_minor"].clone()), (serde_json::json!(0.0), Value::Null));

@@ -142,6 +142,9 @@ impl Dashboard {
             "expires_at": self.connection.expires_at,
             "ad_account_id": self.primary_account(),
             "ad_account_ids": self.connection.ad_account_ids,
+            "ad_account_selected": self.connection.ad_account_selected,
+            "reason": self.connection.reason,
+            "message": self.connection.message,
         })
     }
 
@@ -189,17 +192,21 @@ impl Dashboard {
         })
     }
 
-    /// `GET /combined-stats`: the page's main load.
+    /// `GET /combined-stats`: the page's main load. The ROI object is served twice, at `meta.roi`
+    /// and at `roi` (the hub hands `data.roi` to its ROI card; FRONTEND-CONTRACT).
     pub fn combined_view(&self) -> Value {
         let h = self.headline();
         let connected = self.connection.connected;
+        let roi = self.roi_view(false);
         json!({
             "time_range": self.period.name,
             "period": self.period_json(),
+            "roi": roi,
             "meta": {
                 "meta_connected": connected,
+                "ad_account_selected": self.connection.ad_account_selected,
                 "currency": h.currency,
-                "roi": self.roi_view(false),
+                "roi": roi,
                 "campaigns": self.campaigns_block(),
                 "spend_synced_at": self.spend_synced_at(),
                 "connection": self.connection_json(),
