@@ -421,7 +421,11 @@ async fn a_login_without_an_account_choice_is_connected_but_says_so_until_connec
     assert_eq!(status["data"]["reason"], "no_ad_account_selected");
     let body = combined_stats(&m.env, 1).await;
     let meta = &body["data"]["meta"];
-    assert_eq!((meta["meta_connected"].clone(), meta["ad_account_selected"].clone()), (json!(true), json!(false)));
+    assert_eq!(
+        (meta["meta_connected"].clone(), meta["ad_account_selected"].clone()),
+        (json!(false), json!(false)),
+        "the hub's badge does not say 'account active' before an account is chosen"
+    );
     assert_eq!(meta["connection"]["reason"], "no_ad_account_selected");
     assert_eq!(body["data"]["roi"], meta["roi"]);
 
@@ -437,6 +441,7 @@ async fn a_login_without_an_account_choice_is_connected_but_says_so_until_connec
     let body = combined_stats(&m.env, 1).await;
     let meta = &body["data"]["meta"];
     assert_eq!((meta["ad_account_selected"].clone(), meta["connection"]["reason"].clone()), (json!(true), Value::Null));
+    assert_eq!(meta["meta_connected"], true);
     assert_eq!(body["data"]["roi"], meta["roi"]);
     assert_eq!(body["data"]["roi"]["ad_account_id"], json!(account));
 }

@@ -416,7 +416,8 @@ mod tests {
         let v = dash.combined_view();
         assert_eq!(
             (v["meta"]["meta_connected"].clone(), v["meta"]["ad_account_selected"].clone()),
-            (true.into(), false.into())
+            (false.into(), false.into()),
+            "not shown as an active account before one is chosen"
         );
         assert_eq!(v["meta"]["connection"]["status"], "connected");
         assert_eq!(v["meta"]["connection"]["reason"], "no_ad_account_selected");

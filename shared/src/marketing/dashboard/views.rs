@@ -163,7 +163,7 @@ impl Dashboard {
             "time_range": self.period.name,
             "period": self.period_json(),
             "currency": cur,
-            "meta_connected": self.connection.connected,
+            "meta_connected": self.connection.connected && self.connection.ad_account_selected,
             "meta_connection": self.connection_json(),
             "spend_synced_at": self.spend_synced_at(),
             "leads": h.leads,
@@ -196,7 +196,10 @@ impl Dashboard {
     /// and at `roi` (the hub hands `data.roi` to its ROI card; FRONTEND-CONTRACT).
     pub fn combined_view(&self) -> Value {
         let h = self.headline();
-        let connected = self.connection.connected;
+        // The hub shows "Conectado, cuenta activa" for `meta_connected`: true only once an ad
+        // account is chosen (a login whose wizard was abandoned is not "active"; the exact state
+        // is `meta.connection`: `connected`, `ad_account_selected: false` and the reason).
+        let connected = self.connection.connected && self.connection.ad_account_selected;
         let roi = self.roi_view(false);
         json!({
             "time_range": self.period.name,
