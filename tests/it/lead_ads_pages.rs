@@ -61,7 +61,11 @@ async fn deliver(m: &MetaTestEnv, ids: &[&str]) -> lambda_http::Response<lambda_
 }
 
 async fn token_status(m: &MetaTestEnv, tenant: i64) -> Value {
-    body_json(&meta_token_status::handle(&m.env.app, get("/crm/marketing/token-status", tenant, "setter")).await)
+    let token = jwt_at_clock(&m.env, tenant, "setter");
+    let req = request("GET", "/crm/marketing/token-status", Some(&token), Some(ADMIN_TOKEN), None);
+    let resp = meta_token_status::handle(&m.env.app, req).await;
+    assert_eq!(resp.status(), 200, "{:?}", body_json(&resp));
+    body_json(&resp)
 }
 
 fn handoffs(m: &MetaTestEnv) -> Vec<Value> {
@@ -114,13 +118,10 @@ async fn disconnect_unsubscribes_and_drops_the_pages_and_another_tenant_takes_th
     let m = MetaTestEnv::new().await;
     connect(&m, 1).await;
     connect(&m, 2).await; // same Meta user: the page stays tenant 1's while it is connected
-    let owner = |m: &MetaTestEnv| {
-        let env = &m.env;
-        async move {
-            let items = env.items_with(&format!("META#PAGE#{SANDBOX_PAGE_ID}"), "OWNER").await;
-            items.first().and_then(|i| i.get("tenant_id")).and_then(|v| v.as_n().ok()).cloned()
-        }
-    };
+    async fn owner(m: &MetaTestEnv) -> Option<String> {
+        let items = m.env.items_with(&format!("META#PAGE#{SANDBOX_PAGE_ID}"), "OWNER").await;
+        items.first().and_then(|i| i.get("tenant_id")).and_then(|v| v.as_n().ok()).cloned()
+    }
     assert_eq!(owner(&m).await.as_deref(), Some("1"));
     assert_eq!(disconnect_as_admin(&m.env, 1).await.status(), 200);
     assert!(!m.sandbox.with(|s| s.subscribed_to_leadgen(SANDBOX_PAGE_ID)), "unsubscribed with the page's token");
@@ -145,7 +146,10 @@ async fn a_page_edge_refusal_leaves_the_connection_connected_and_the_spend_synci
     assert!(t.accounts.iter().all(|a| a.error.is_none()), "spend rows still sync: {:?}", t.accounts);
     assert_eq!(t.leads.as_ref().map(|l| (l.pages, l.pages_refused)), Some((1, 1)));
     let status = token_status(&m, 1).await;
-    assert_eq!((status["data"]["status"].as_str(), status["needs_reconnect"].as_bool()), (Some("connected"), Some(false)));
+    assert_eq!(
+        (status["data"]["status"].as_str(), status["needs_reconnect"].as_bool()),
+        (Some("connected"), Some(false))
+    );
     assert_eq!(status["data"]["lead_ads"]["pages"][0]["problem"], "page_token_invalid");
     // A Leads Access Manager refusal on another run is the page's too.
     connect(&m, 1).await;
@@ -158,7 +162,8 @@ async fn a_page_edge_refusal_leaves_the_connection_connected_and_the_spend_synci
 
 #[tokio::test]
 async fn a_week_of_hourly_syncs_keeps_the_connection_connected() {
-    let m = MetaTestEnv::new().await;
+    // A 2-day spend window keeps 168 runs quick; the lead sweep and every page edge run as usual.
+    let m = MetaTestEnv::with_env(&[("META_SYNC_WINDOW_DAYS", "2")]).await;
     connect(&m, 1).await;
     let mut leads = 0;
     for hour in 0..(7 * 24) {
@@ -253,8 +258,13 @@ async fn a_crm_lead_first_then_the_webhook_is_still_one_lead() {
     assert_eq!(num(&m.env.item(1, "AGG#D#2026-11-24").await.expect("day"), counter::LEADS), 1);
     let due = m.env.app.due.due_item(TenantId(1), TriggerKind::LeadFollowup, "L-901").await.expect("due");
     assert!(due.is_some(), "the CRM's lead keeps its one follow-up");
-    let meta_due =
-        m.env.app.due.due_item(TenantId(1), TriggerKind::LeadFollowup, &format!("meta:{}", lead.id)).await.expect("due");
+    let meta_due = m
+        .env
+        .app
+        .due
+        .due_item(TenantId(1), TriggerKind::LeadFollowup, &format!("meta:{}", lead.id))
+        .await
+        .expect("due");
     assert_eq!(meta_due, None);
     assert_eq!(handoffs(&m).len(), 1, "still handed to the CRM once, with the leadgen id to join on");
 }

@@ -20,5 +20,6 @@ mod meta_webhook;
 mod metrics;
 mod rate_limits;
 mod round_trips;
+mod sandbox_meta_rules;
 mod spend_sync;
 mod store_conformance;

@@ -30,8 +30,8 @@
 
 use std::sync::Arc;
 
-use crm_shared::flows::lead_arrived::{meta_leads_arrived, resend_handoffs};
 use crm_shared::domain::ids::TenantId;
+use crm_shared::flows::lead_arrived::{meta_leads_arrived, resend_handoffs};
 use crm_shared::marketing::fx::provider::{refresh_configured, ProviderOutcome};
 use crm_shared::meta::follow_up::{self, FollowUp, META_CONNECTED};
 use crm_shared::meta::insights::{

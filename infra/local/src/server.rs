@@ -140,7 +140,8 @@ impl LocalApi {
             .query()
             .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "detail_type"))
             .map(|(_, v)| v.into_owned());
-        let log = self.bus_log.as_ref().map(|l| l.lock().unwrap_or_else(|p| p.into_inner()).clone()).unwrap_or_default();
+        let log =
+            self.bus_log.as_ref().map(|l| l.lock().unwrap_or_else(|p| p.into_inner()).clone()).unwrap_or_default();
         let events: Vec<serde_json::Value> = log
             .iter()
             .filter(|e| wanted.as_ref().is_none_or(|w| &e.detail_type == w))

@@ -75,17 +75,22 @@ mod tests {
     fn the_login_asks_for_every_scope_a_feature_needs() {
         for f in FEATURES {
             for s in f.scopes {
-                assert!(crate::meta::graph::OAUTH_SCOPES.contains(s), "{} needs {s}, the login must ask for it", f.name);
+                assert!(
+                    crate::meta::graph::OAUTH_SCOPES.contains(s),
+                    "{} needs {s}, the login must ask for it",
+                    f.name
+                );
             }
         }
     }
 
     #[test]
     fn a_login_without_page_permissions_is_told_lead_ads_need_a_reconnect() {
-        let old_login: Vec<String> = ["ads_read", "business_management", "leads_retrieval", "pages_show_list", "pages_read_engagement"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let old_login: Vec<String> =
+            ["ads_read", "business_management", "leads_retrieval", "pages_show_list", "pages_read_engagement"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
         let access = feature_access(&old_login);
         let lead_ads = access.iter().find(|f| f.feature == "lead_ads").expect("lead ads");
         assert!(!lead_ads.ok);

@@ -280,7 +280,8 @@ impl PageIndex for DynamoStore {
             Ok(_) => Ok(true),
             Err(e) if is_condition_failure(&e) => {
                 // A newer last lead (or another owner): apply the rest without the lead time.
-                if patch.last_lead_at.is_some() && self.owner_of(page_id).await?.is_some_and(|p| p.tenant_id == tenant) {
+                if patch.last_lead_at.is_some() && self.owner_of(page_id).await?.is_some_and(|p| p.tenant_id == tenant)
+                {
                     let rest = PagePatch { last_lead_at: None, ..patch.clone() };
                     return self.patch(page_id, tenant, &rest).await;
                 }

@@ -338,6 +338,15 @@ impl SandboxState {
         self.tokens.insert(token.to_string(), grant);
     }
 
+    /// [`Self::issue_token`] with the scopes the user grants now ([`Self::granted_scopes`]).
+    pub fn issue_token_with_scopes(&mut self, token: &str, user_id: &str) {
+        self.issue_token(token, user_id);
+        let scopes = self.granted_scopes.clone();
+        if let Some(g) = self.tokens.get_mut(token) {
+            g.scopes = scopes;
+        }
+    }
+
     /// Meta invalidates this one token, a user's or a page's (its calls answer 190 from now on).
     pub fn revoke_token(&mut self, token: &str) {
         if let Some(g) = self.tokens.get_mut(token) {

@@ -100,7 +100,13 @@ impl SandboxState {
 
 impl SandboxMeta {
     /// `GET /me/accounts` for `user`: one fresh Page token per page, with the user's scopes.
-    pub(super) fn me_accounts(&self, state: &mut SandboxState, user: &str, path: &str, query: &HashMap<String, String>) -> Resp {
+    pub(super) fn me_accounts(
+        &self,
+        state: &mut SandboxState,
+        user: &str,
+        path: &str,
+        query: &HashMap<String, String>,
+    ) -> Resp {
         let Some(scopes) = user_scopes(state, query) else {
             return page_token_required();
         };
@@ -111,7 +117,8 @@ impl SandboxMeta {
         let mut all = Vec::new();
         for (id, name) in pages {
             let token = random_token("EAAP");
-            let grant = PageGrant { page_id: id.clone(), user_id: user.to_string(), scopes: scopes.clone(), revoked: false };
+            let grant =
+                PageGrant { page_id: id.clone(), user_id: user.to_string(), scopes: scopes.clone(), revoked: false };
             state.page_tokens.insert(token.clone(), grant);
             all.push(json!({"id": id, "name": name, "access_token": token, "tasks": state.tasks_of(&id)}));
         }
@@ -174,7 +181,9 @@ impl SandboxMeta {
                 }
             }
             (m, Some("subscribed_apps")) => {
-                if let Err(resp) = require(&grant, &SUBSCRIPTION_SCOPES, state, &page, &["MANAGE", "MODERATE", "CREATE_CONTENT"]) {
+                if let Err(resp) =
+                    require(&grant, &SUBSCRIPTION_SCOPES, state, &page, &["MANAGE", "MODERATE", "CREATE_CONTENT"])
+                {
                     return Some(*resp);
                 }
                 self.subscribed_apps(state, &m, &page, query)
@@ -184,7 +193,12 @@ impl SandboxMeta {
     }
 
     /// The page token of the call, valid for `page`; a user token (or none) answers Meta's 190.
-    fn page_grant(&self, state: &SandboxState, q: &HashMap<String, String>, page: &str) -> Result<PageGrant, Box<Resp>> {
+    fn page_grant(
+        &self,
+        state: &SandboxState,
+        q: &HashMap<String, String>,
+        page: &str,
+    ) -> Result<PageGrant, Box<Resp>> {
         let Some(token) = q.get("access_token") else { return Err(Box::new(page_token_required())) };
         let Some(grant) = state.page_tokens.get(token).filter(|g| g.page_id == page) else {
             return Err(Box::new(page_token_required()));
@@ -228,18 +242,21 @@ impl SandboxMeta {
             Ok(a) => a,
             Err(resp) => return *resp,
         };
-        let mut leads: Vec<&SandboxLead> = state
-            .leads
-            .values()
-            .filter(|l| l.form_id == form && after.is_none_or(|a| l.created_time > a))
-            .collect();
+        let mut leads: Vec<&SandboxLead> =
+            state.leads.values().filter(|l| l.form_id == form && after.is_none_or(|a| l.created_time > a)).collect();
         // Newest first, as Meta lists them.
         leads.sort_by(|a, b| b.created_time.cmp(&a.created_time).then_with(|| a.id.cmp(&b.id)));
         let all = leads.iter().map(|l| with_fields(l, query)).collect();
         self.page(state, path, query, all)
     }
 
-    fn subscribed_apps(&self, state: &mut SandboxState, method: &Method, page: &str, query: &HashMap<String, String>) -> Resp {
+    fn subscribed_apps(
+        &self,
+        state: &mut SandboxState,
+        method: &Method,
+        page: &str,
+        query: &HashMap<String, String>,
+    ) -> Resp {
         match *method {
             Method::GET => {
                 let data: Vec<Value> = state
@@ -287,7 +304,13 @@ fn user_scopes(state: &SandboxState, q: &HashMap<String, String>) -> Option<Vec<
 }
 
 /// The page token's scopes include `scopes` and the user has one of `tasks` on the page.
-fn require(grant: &PageGrant, scopes: &[&str], state: &SandboxState, page: &str, tasks: &[&str]) -> Result<(), Box<Resp>> {
+fn require(
+    grant: &PageGrant,
+    scopes: &[&str],
+    state: &SandboxState,
+    page: &str,
+    tasks: &[&str],
+) -> Result<(), Box<Resp>> {
     if let Some(missing) = scopes.iter().find(|s| !grant.scopes.iter().any(|g| g == *s)) {
         return Err(Box::new(permission(&format!("(#200) Requires {missing} permission to manage the object"))));
     }

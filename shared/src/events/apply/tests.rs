@@ -282,7 +282,8 @@ async fn the_same_leadgen_id_is_one_lead_whichever_path_came_first() {
         assert_eq!(counter(&table, "AGG#D#2026-11-20", "leads"), 1, "counted once (meta first: {meta_first})");
         assert_eq!(counter(&table, "AGG#M#2026-11", "leads__camp__c1"), 1);
 
-        let (holder, alias) = if meta_first { ("meta:1100000000000001", "L-77") } else { ("L-77", "meta:1100000000000001") };
+        let (holder, alias) =
+            if meta_first { ("meta:1100000000000001", "L-77") } else { ("L-77", "meta:1100000000000001") };
         let stored = store.lead(TenantId(3), alias).await.expect("read").value.expect("alias stored");
         assert_eq!((stored.alias_of.as_deref(), stored.counted), (Some(holder), false));
         // The CRM moves its own id on: the one lead changes, whichever id holds it.
@@ -295,7 +296,11 @@ async fn the_same_leadgen_id_is_one_lead_whichever_path_came_first() {
             "sale",
             json!({"id": "S-77", "lead_id": "L-77", "amount_minor": 500, "currency": "USD", "completed_at": "2026-11-21T10:00:00Z"}),
         );
-        assert_eq!(apply_event(&store, &sale, now()).await.expect("sale"), Applied::Applied, "attributed through the alias");
+        assert_eq!(
+            apply_event(&store, &sale, now()).await.expect("sale"),
+            Applied::Applied,
+            "attributed through the alias"
+        );
         assert_eq!(counter(&table, "AGG#M#2026-11", "customers__camp__c1"), 1);
     }
 }

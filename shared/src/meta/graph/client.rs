@@ -12,8 +12,8 @@ use url::Url;
 
 use super::errors::{throttle_wait, usage, GraphErrorBody, MetaError, Usage};
 use super::wire::{
-    epoch, parse_token, AccessToken, AdAccount, Business, FacebookPage, Page, TokenInfo, AD_ACCOUNT_FIELDS, PAGE_FIELDS,
-    PAGE_LIMIT,
+    epoch, parse_token, AccessToken, AdAccount, Business, FacebookPage, Page, TokenInfo, AD_ACCOUNT_FIELDS,
+    PAGE_FIELDS, PAGE_LIMIT,
 };
 use crate::platform::crypto::hmac_sha256;
 use crate::platform::metrics::{self, names, MetricLine};

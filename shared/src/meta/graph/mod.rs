@@ -27,8 +27,8 @@ mod wire;
 pub use client::{appsecret_proof, same_origin, GraphClient, GraphSettings};
 pub use errors::{classify, throttle_wait, usage, MetaError, Usage, USAGE_DEFAULT_REGAIN};
 pub use wire::{
-    AccessToken, AdAccount, Business, FacebookPage, LeadField, LeadForm, Leadgen, PageToken, SubscribedApp, TokenInfo, AD_ACCOUNT_FIELDS,
-    LEADGEN_FIELDS, OAUTH_SCOPES, PAGE_FIELDS, PAGE_LIMIT,
+    AccessToken, AdAccount, Business, FacebookPage, LeadField, LeadForm, Leadgen, PageToken, SubscribedApp, TokenInfo,
+    AD_ACCOUNT_FIELDS, LEADGEN_FIELDS, OAUTH_SCOPES, PAGE_FIELDS, PAGE_LIMIT,
 };
 
 pub use crate::platform::retry::{RetryPolicy, Sleeper, TokioSleeper};

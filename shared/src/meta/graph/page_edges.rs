@@ -75,9 +75,7 @@ impl GraphClient {
     /// Whether this app receives the page's `leadgen` webhooks, as Meta says.
     pub async fn leadgen_subscribed(&self, page: &PageToken, page_id: &str) -> Result<bool, MetaError> {
         let apps = self.page_subscriptions(page, page_id).await?;
-        Ok(apps
-            .iter()
-            .any(|a| a.id == self.settings().app_id && a.subscribed_fields.iter().any(|f| f == "leadgen")))
+        Ok(apps.iter().any(|a| a.id == self.settings().app_id && a.subscribed_fields.iter().any(|f| f == "leadgen")))
     }
 
     /// Removes this app's webhook subscription from the page (`DELETE /{page_id}/subscribed_apps`).

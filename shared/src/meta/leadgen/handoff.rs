@@ -140,7 +140,12 @@ pub async fn hand_off(
     Ok(HandedOff::Sent)
 }
 
-async fn publish(handoffs: &dyn LeadHandoffs, bus: &dyn JobBus, h: &Handoff, now: DateTime<Utc>) -> Result<(), HandoffError> {
+async fn publish(
+    handoffs: &dyn LeadHandoffs,
+    bus: &dyn JobBus,
+    h: &Handoff,
+    now: DateTime<Utc>,
+) -> Result<(), HandoffError> {
     if !bus.put_events(&[event(&h.detail)]).await?.is_empty() {
         return Err(HandoffError::Refused);
     }
@@ -179,7 +184,10 @@ mod tests {
     fn the_sample_event_is_what_a_hand_off_sends() {
         let sample: serde_json::Value =
             serde_json::from_str(include_str!("../../../../events/meta-lead-received.json")).expect("sample");
-        assert_eq!((sample["source"].as_str(), sample["detail-type"].as_str()), (Some(HANDOFF_SOURCE), Some(LEAD_RECEIVED)));
+        assert_eq!(
+            (sample["source"].as_str(), sample["detail-type"].as_str()),
+            (Some(HANDOFF_SOURCE), Some(LEAD_RECEIVED))
+        );
         let field = |n: &str, v: &str| LeadField { name: n.into(), values: vec![v.into()] };
         let arrived = ArrivedLead {
             tenant: TenantId(1),

@@ -157,8 +157,7 @@ mod tests {
     #[tokio::test]
     async fn changes_go_to_their_pages_owner_or_are_counted_unknown() {
         let pages = MemoryPageIndex::default();
-        let owner =
-            PageOwner::new("100", TenantId(1), "", now());
+        let owner = PageOwner::new("100", TenantId(1), "", now());
         assert!(pages.put_if_owner(&owner, TenantId(1)).await.expect("claim"));
         let routed = route_by_page(&pages, vec![change("1", "100"), change("2", "999"), change("3", "100")])
             .await

@@ -407,7 +407,8 @@ async fn fetch_lead(
             if !page.refused.swap(true, Ordering::Relaxed) {
                 page_failure(deps.pages.as_ref(), tenant, &change.page_id, &err, true, now).await;
             }
-            let reason = if matches!(err, MetaError::InvalidToken { .. }) { "page_token_rejected" } else { "no_lead_access" };
+            let reason =
+                if matches!(err, MetaError::InvalidToken { .. }) { "page_token_rejected" } else { "no_lead_access" };
             settle(InboxStatus::AwaitingReconnect, reason).await;
             Err(Attempt::AwaitingReconnect)
         }

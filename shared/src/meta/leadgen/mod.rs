@@ -43,8 +43,8 @@ pub mod webhook;
 
 pub use inbox::{InboxStatus, SETTLED_TTL_DAYS};
 pub use ingest::{
-    process_delivery, process_delivery_with, replay_open_leads, replay_stale_leads, ArrivedLead, DeliveryReport, Limits,
-    FETCH_CONCURRENCY, PROCESSING_BUDGET, REPLAY_BATCH, REPLAY_BUDGET, WEBHOOK_RETRY_WINDOW,
+    process_delivery, process_delivery_with, replay_open_leads, replay_stale_leads, ArrivedLead, DeliveryReport,
+    Limits, FETCH_CONCURRENCY, PROCESSING_BUDGET, REPLAY_BATCH, REPLAY_BUDGET, WEBHOOK_RETRY_WINDOW,
 };
 pub use lead::{event_id, new_lead, parse_meta_time};
 pub use reconcile::{reconcile_leads, LeadReconciliation, ReconcileError, SWEEP_OVERLAP};
