@@ -29,6 +29,7 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         ("ad_account_selected", described(boolean(), "false after a login whose account choice was abandoned")),
         ("reason", connection_reason()),
         ("message", described(nullable(string()), "`reason` for a person")),
+        ("lead_ads", described(nullable(reference("LeadAdsStatus")), "`null` without a connection")),
     ]);
     let ad_account = object(&[
         ("id", described(json!({"type": "string", "pattern": "^act_[0-9]+$"}), "`act_<account_id>`")),
@@ -50,6 +51,7 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
     ]);
     vec![
         ("TokenStatus", token_status),
+        ("LeadAdsStatus", lead_ads_status()),
         ("TokenCheck", token_check()),
         ("ConnectionTest", connection_test()),
         ("AdAccount", ad_account),
@@ -79,6 +81,41 @@ fn token_check() -> Value {
         ("expires_at", described(nullable(date_time()), "`null`: Meta reports no expiry")),
         ("data_access_expires_at", nullable(date_time())),
         ("marked_expired", described(boolean(), "this check marked the stored connection expired")),
+        ("lead_ads", nullable(reference("LeadAdsStatus"))),
+    ])
+}
+
+/// The tenant's Facebook Pages and the features the login's scopes allow
+/// (`meta::lead_ads_status::LeadAdsStatus`): never a token.
+fn lead_ads_status() -> Value {
+    let page = object(&[
+        ("page_id", string()),
+        ("name", string()),
+        ("subscribed", described(boolean(), "Meta confirmed this app receives the page's lead webhooks")),
+        ("subscription_checked_at", nullable(date_time())),
+        ("lead_access", described(nullable(boolean()), "`false`: Meta refused the leads (Leads Access Manager, page task)")),
+        ("has_page_token", boolean()),
+        (
+            "problem",
+            described(
+                nullable(string()),
+                "what last went wrong on the page: page_token_invalid, page_token_missing, page_permission_missing, no_lead_access, subscription_failed, page_request_refused",
+            ),
+        ),
+        ("problem_at", nullable(date_time())),
+        ("last_lead_at", nullable(date_time())),
+        ("leads_swept_at", nullable(date_time())),
+    ]);
+    let feature = object(&[
+        ("feature", one_of_strings(&["ad_insights", "business_portfolios", "lead_ads"])),
+        ("ok", boolean()),
+        ("missing_scopes", array(string())),
+        ("message", described(nullable(string()), "what to do when a permission is missing")),
+    ]);
+    object(&[
+        ("pages", array(page)),
+        ("pages_ok", described(boolean(), "every page subscribed and without a problem (and at least one)")),
+        ("features", array(feature)),
     ])
 }
 
@@ -104,6 +141,7 @@ fn connection_test() -> Value {
             ),
         ),
         ("message", described(string(), "the verdict in a sentence")),
+        ("lead_ads", nullable(reference("LeadAdsStatus"))),
     ])
 }
 
