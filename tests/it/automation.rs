@@ -381,7 +381,7 @@ fn webhook_request(body: Vec<u8>, signature: Option<&str>) -> lambda_http::Reque
     b.body(lambda_http::Body::Binary(body)).expect("request")
 }
 
-async fn post_webhook(h: &HsmTestEnv, event: &Value, t: i64) -> (u16, Value) {
+pub(crate) async fn post_webhook(h: &HsmTestEnv, event: &Value, t: i64) -> (u16, Value) {
     let (body, sig) = h.ycloud.signed(event, t);
     let resp =
         ycloud_webhook::handle(&h.env.app.restricted(ycloud_webhook::SECRETS), webhook_request(body, Some(&sig))).await;

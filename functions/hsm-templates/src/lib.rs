@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
-use crm_shared::automation::sender::platform_client;
 use crm_shared::automation::rules::RulesError;
+use crm_shared::automation::sender::platform_client;
 use crm_shared::automation::ycloud::Template;
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};

@@ -103,7 +103,8 @@ mod tests {
     fn daily_cap_deferrals_are_spread_over_the_next_morning() {
         let now = Utc.with_ymd_and_hms(2026, 11, 24, 15, 30, 0).single().unwrap_or_default();
         let midnight = Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).single().unwrap_or_default();
-        let times: Vec<DateTime<Utc>> = (0..200).map(|n| after_daily_cap(now, &format!("7:lead_followup:L-{n}"))).collect();
+        let times: Vec<DateTime<Utc>> =
+            (0..200).map(|n| after_daily_cap(now, &format!("7:lead_followup:L-{n}"))).collect();
         assert!(times.iter().all(|t| *t >= midnight && *t < midnight + DAILY_CAP_SPREAD));
         let first_hour = times.iter().filter(|t| **t < midnight + Duration::hours(1)).count();
         assert!(first_hour < 60, "not all at midnight: {first_hour} of 200 in the first hour");

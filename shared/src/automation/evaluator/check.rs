@@ -53,9 +53,17 @@ impl Ready {
 pub(super) enum Verdict {
     Send(Box<Ready>),
     /// Not now: the item moves to `at` (no claim, no log entry).
-    Later { at: DateTime<Utc>, note: &'static str },
+    Later {
+        at: DateTime<Utc>,
+        note: &'static str,
+    },
     /// Not at all: logged with `status` and `reason`, the item removed.
-    Drop { facts: Facts, status: LogStatus, reason: String, outcome: Outcome },
+    Drop {
+        facts: Facts,
+        status: LogStatus,
+        reason: String,
+        outcome: Outcome,
+    },
 }
 
 fn skip(facts: Facts, reason: impl Into<String>) -> Verdict {
@@ -113,7 +121,8 @@ impl Run<'_> {
         if let Some(at) = self.quiet_until(item, rule).await? {
             return Ok(Verdict::Later { at, note: "quiet hours" });
         }
-        let contact_window = set.contact_window_hours.map_or(self.settings.contact_window, |h| Duration::hours(h.into()));
+        let contact_window =
+            set.contact_window_hours.map_or(self.settings.contact_window, |h| Duration::hours(h.into()));
         let daily_cap = set.daily_recipient_cap.unwrap_or(DEFAULT_DAILY_RECIPIENT_CAP);
         let lead_name = facts.lead_name;
         let ready = Ready { rule: rule.clone(), phone, lead_name, placeholders, contact_window, daily_cap };

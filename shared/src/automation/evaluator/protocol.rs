@@ -150,10 +150,15 @@ impl Run<'_> {
                 Ok(self.retry_later(&c, Later::pending(self.now + Duration::hours(1), "template paused")).await?)
             }
             YcloudError::RetryMuchLater => {
-                let later = Later { counts: true, ..Later::pending(self.now + Duration::hours(24), "marketing limit (131049)") };
+                let later = Later {
+                    counts: true,
+                    ..Later::pending(self.now + Duration::hours(24), "marketing limit (131049)")
+                };
                 Ok(self.retry_later(&c, later).await?)
             }
-            e @ YcloudError::Rejected { .. } => self.give_up(c, LogStatus::Failed, e.to_string(), Outcome::Failed).await,
+            e @ YcloudError::Rejected { .. } => {
+                self.give_up(c, LogStatus::Failed, e.to_string(), Outcome::Failed).await
+            }
             e => {
                 // An unknown outcome is in doubt from this attempt's claim on.
                 let c = match e {

@@ -16,10 +16,10 @@ use crate::automation::scheduling::reconcile;
 use crate::automation::ycloud::{Message, TemplateMessage, YcloudError};
 use crate::domain::hsm::{LogStatus, Phone, TriggerKind};
 use crate::events::{apply_event, parse_event};
+use crate::platform::clock::ManualClock;
 use crate::platform::retry::{Jitter, RetryPolicy};
 use crate::store::automation::claims::ClaimState;
 use crate::store::automation::rules::{AutomationRule, QuietHours, RuleSet};
-use crate::platform::clock::ManualClock;
 use crate::testing::{unit_app_clocked, unit_now};
 
 /// A scripted YCloud: sends answer from `script` (then accept), every accepted message is kept
