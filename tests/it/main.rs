@@ -10,6 +10,8 @@ mod fx_provider;
 mod graph_wire;
 mod hsm_backlog;
 mod hsm_faults;
+mod hsm_in_flight;
+mod hsm_scale;
 mod isolation;
 mod marketing;
 mod meta_connection;

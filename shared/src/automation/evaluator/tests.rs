@@ -194,15 +194,16 @@ async fn a_plain_send_is_sent_logged_and_dropped() {
     let api = Scripted::default();
     let r = run_at(&tw, &api, unit_now()).await;
     assert_eq!(r.count(Outcome::Sent), 1, "{r:?}");
-    assert_eq!((api.held(), due_at(&app, 1, "L-0").await), (1, None));
-    assert_eq!(log_statuses(&app, 1).await, [LogStatus::Sent]);
+    assert_eq!((api.held(), due_at(app, 1, "L-0").await), (1, None));
+    assert_eq!(log_statuses(app, 1).await, [LogStatus::Sent]);
     let claim = app.send_claims.get_claim(TenantId(1), TriggerKind::LeadFollowup, "L-0").await.expect("c");
     assert_eq!(claim.map(|c| (c.state, c.message_id)), Some((ClaimState::Sent, Some("ycm_1".into()))));
 }
 
 #[tokio::test]
 async fn every_fault_ends_with_exactly_one_message() {
-    let faults: Vec<(&str, Vec<Result<(), YcloudError>>, bool)> = vec![
+    type Script = Vec<Result<(), YcloudError>>;
+    let faults: Vec<(&str, Script, bool)> = vec![
         ("429", vec![Err(YcloudError::Transient { reason: "429".into(), retry_after: None })], false),
         ("503, not taken", vec![Err(unknown("503"))], false),
         ("500 after the send", vec![Err(unknown(&format!("{TAKEN_THEN} 500")))], false),
@@ -221,13 +222,13 @@ async fn every_fault_ends_with_exactly_one_message() {
             let next = due_at(app, 1, "L-0").await.expect("kept");
             let r = run_at(&tw, &api, next).await;
             assert_eq!((r.count(Outcome::Deferred), Scripted::n(&api.send_calls)), (1, 1), "{name}: {r:?}");
-            assert_eq!(log_statuses(&app, 1).await, [LogStatus::Unknown], "{name}: in doubt, and shown so");
+            assert_eq!(log_statuses(app, 1).await, [LogStatus::Unknown], "{name}: in doubt, and shown so");
             *api.lookup_fails.lock().expect("lock") = false;
         }
         run_until_settled(&tw, &api, 1, 6).await;
         assert_eq!(api.held(), 1, "{name}: exactly one message at YCloud");
-        assert_eq!(due_at(&app, 1, "L-0").await, None, "{name}: settled");
-        assert_eq!(log_statuses(&app, 1).await, [LogStatus::Sent], "{name}: one entry, sent");
+        assert_eq!(due_at(app, 1, "L-0").await, None, "{name}: settled");
+        assert_eq!(log_statuses(app, 1).await, [LogStatus::Sent], "{name}: one entry, sent");
     }
 }
 
@@ -259,7 +260,7 @@ async fn in_flight_entries_show_the_next_attempt_and_reason() {
     run_at(&tw, &api, unit_now()).await;
     let entry = app.automation_log.page(TenantId(1), 10, None).await.expect("log").0.remove(0);
     assert_eq!(entry.status, LogStatus::Retrying);
-    assert_eq!(entry.next_attempt_at, due_at(&app, 1, "L-0").await, "the due item's time");
+    assert_eq!(entry.next_attempt_at, due_at(app, 1, "L-0").await, "the due item's time");
     assert!(entry.reason.as_deref().is_some_and(|r| r.contains("429")), "{:?}", entry.reason);
     run_until_settled(&tw, &api, 1, 3).await;
     let entry = app.automation_log.page(TenantId(1), 10, None).await.expect("log").0.remove(0);
