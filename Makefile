@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_INCREMENTAL ?= 0
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: dev hsm-evaluate test fuzz-contract lint fmt unit spend-sync bench bench-cold-start bench-dashboard bench-spend-sync validate package deploy clean-local
+.PHONY: dev hsm-evaluate test fuzz-contract lint fmt unit spend-sync bench bench-cold-start bench-dashboard bench-spend-sync bench-hsm-fairness validate package deploy clean-local
 
 ## Run the product locally: moto + sandbox Meta/YCloud + every function on http://127.0.0.1:8080
 dev:
@@ -57,6 +57,10 @@ bench-dashboard:
 
 bench-spend-sync:
 	@scripts/bench-spend-sync.sh
+
+## HSM fairness: one tenant's 10,000-item backlog vs another tenant's due item (runs until served)
+bench-hsm-fairness:
+	cargo test -p integration-tests --release --test integration -- --ignored hsm_fairness_bench --nocapture
 
 ## Every function's Lambda package (arm64 release, zip holding only `bootstrap`), then their
 ## listing with sizes; FUNCTIONS="a b" packages only those. One cargo run per function, so each is

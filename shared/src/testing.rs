@@ -29,6 +29,12 @@ pub fn unit_app(extra: &[(&str, &str)]) -> (App, InMemory) {
 
 /// [`unit_app`] with its clock at `at`.
 pub fn unit_app_at(at: DateTime<Utc>, extra: &[(&str, &str)]) -> (App, InMemory) {
+    let (app, mem, _) = unit_app_clocked(at, extra);
+    (app, mem)
+}
+
+/// [`unit_app_at`] and the hand of its clock (tests move it between runs).
+pub fn unit_app_clocked(at: DateTime<Utc>, extra: &[(&str, &str)]) -> (App, InMemory, Arc<ManualClock>) {
     let mut env: HashMap<String, String> =
         [("TABLE_NAME", "t"), ("JWT_SECRET_KEY", UNIT_JWT_KEY), ("ADMIN_TOKEN", UNIT_ADMIN_TOKEN)]
             .iter()
@@ -42,7 +48,9 @@ pub fn unit_app_at(at: DateTime<Utc>, extra: &[(&str, &str)]) -> (App, InMemory)
         }
     }
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap_or_else(|e| panic!("unit config: {e}"));
-    App::in_memory(config, Arc::new(ManualClock::new(at)))
+    let clock = Arc::new(ManualClock::new(at));
+    let (app, mem) = App::in_memory(config, clock.clone());
+    (app, mem, clock)
 }
 
 /// A CRM JWT for `tenant`/`role`, valid for a day after [`unit_now`].

@@ -2,7 +2,8 @@
 //! items, the evaluator re-checks and sends each message at most once (counted at the sandbox).
 
 use chrono::{DateTime, Duration, Utc};
-use crm_shared::automation::evaluator::{self, external_id, Outcome, RunSummary, Settings};
+use crm_shared::automation::evaluator::{self, Outcome, RunSummary, Settings};
+use crm_shared::automation::external_id::external_id;
 use crm_shared::domain::hsm::{LogStatus, TriggerKind};
 use crm_shared::domain::ids::TenantId;
 use crm_shared::platform::retry::{Jitter, RetryPolicy};
@@ -70,7 +71,7 @@ pub(crate) async fn run(h: &HsmTestEnv) -> RunSummary {
 }
 
 pub(crate) async fn run_with(h: &HsmTestEnv, s: &Settings) -> RunSummary {
-    let client = evaluator::ycloud_client(&h.env.app).await.expect("client");
+    let client = crm_shared::automation::sender::platform_client(&h.env.app).await.expect("client");
     evaluator::run(&h.env.app, &client, s, None).await.expect("run")
 }
 
@@ -247,15 +248,20 @@ async fn a_send_with_an_unknown_outcome_is_looked_up_not_repeated() {
     let r = run(&h).await;
     assert_eq!(r.count(Outcome::Deferred), 1, "{r:?}");
     assert_eq!(sends(&h, 6, TriggerKind::LeadFollowup, "L-1"), 1, "YCloud got it; we don't know");
-    // Not before the lease ran out…
-    h.env.clock.set(t0() + Duration::hours(24) + Duration::minutes(5));
-    assert_eq!(run(&h).await.count(Outcome::Sent), 0);
-    // …then looked up by externalId and recorded, not sent again.
-    h.env.clock.set(t0() + Duration::hours(25));
+    let entries = log(&h, 6).await;
+    assert_eq!(entries.iter().map(|e| e.status).collect::<Vec<_>>(), [LogStatus::Unknown], "shown in doubt");
+    // Not before its next attempt…
+    let due = h.env.app.due.due_item(TenantId(6), TriggerKind::LeadFollowup, "L-1").await.expect("d").expect("kept");
+    assert_eq!(entries[0].next_attempt_at, Some(due.due_at));
+    h.env.clock.set(due.due_at - Duration::seconds(1));
+    assert_eq!(run(&h).await.items, 0);
+    // …then looked up among the recipient's messages and recorded, not sent again.
+    h.env.clock.set(due.due_at);
     let r = run(&h).await;
     assert_eq!(r.count(Outcome::FoundSent), 1, "{r:?}");
     assert_eq!(sends(&h, 6, TriggerKind::LeadFollowup, "L-1"), 1);
-    assert_eq!(log(&h, 6).await.iter().filter(|e| e.status == LogStatus::Sent).count(), 1);
+    let entries = log(&h, 6).await;
+    assert_eq!(entries.iter().map(|e| e.status).collect::<Vec<_>>(), [LogStatus::Sent], "the same entry, settled");
 }
 
 #[tokio::test]
@@ -375,7 +381,7 @@ fn webhook_request(body: Vec<u8>, signature: Option<&str>) -> lambda_http::Reque
     b.body(lambda_http::Body::Binary(body)).expect("request")
 }
 
-async fn post_webhook(h: &HsmTestEnv, event: &Value, t: i64) -> (u16, Value) {
+pub(crate) async fn post_webhook(h: &HsmTestEnv, event: &Value, t: i64) -> (u16, Value) {
     let (body, sig) = h.ycloud.signed(event, t);
     let resp =
         ycloud_webhook::handle(&h.env.app.restricted(ycloud_webhook::SECRETS), webhook_request(body, Some(&sig))).await;
@@ -493,6 +499,7 @@ async fn log_pages_are_stable_while_entries_arrive_and_cursors_are_the_tenants()
         history: vec![],
         reason: None,
         message_id: None,
+        next_attempt_at: None,
     };
     for n in 1..=25 {
         h.env.app.automation_log.append(&entry(23, n)).await.expect("append");
@@ -691,7 +698,7 @@ async fn hsm_bench() {
         crm_events::handle_event(&app, Value::Array(batch)).await.expect("events");
     }
     println!("loaded 10,000 due items in {:?}", load.elapsed());
-    let client = evaluator::ycloud_client(&app).await.expect("client");
+    let client = crm_shared::automation::sender::platform_client(&app).await.expect("client");
     let s = Settings { batch: 20_000, concurrency: 64, ..settings() };
     let started = Instant::now();
     let (a, b) = tokio::join!(evaluator::run(&app, &client, &s, None), evaluator::run(&app, &client, &s, None));

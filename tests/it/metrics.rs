@@ -108,7 +108,7 @@ async fn emf_lines_of_real_flows_are_valid_and_carry_no_token_secret_phone_or_te
         .await
         .expect("lead");
     h.env.clock.advance(Duration::hours(25));
-    let client = evaluator::ycloud_client(&h.env.app).await.expect("client");
+    let client = crm_shared::automation::sender::platform_client(&h.env.app).await.expect("client");
     let summary = evaluator::run(&h.env.app, &client, &Settings::default(), None).await.expect("run");
     assert!(summary.count(evaluator::Outcome::Sent) >= 1, "{summary:?}");
 

@@ -17,6 +17,8 @@ use lambda_http::{Body, Request};
 use local_stack::provision::{provision, Provisioned, ResourceNames};
 use serde_json::{json, Value};
 
+pub mod ycloud_spec;
+
 pub const JWT_KEY: &str = "it-jwt-key-at-least-32-bytes-long";
 pub const ADMIN_TOKEN: &str = "it-admin-token";
 

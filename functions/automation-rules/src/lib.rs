@@ -4,8 +4,8 @@
 //! YCloud → 400 with `detail`) and answers the saved rules. See [`crm_shared::automation::rules`].
 
 use crm_shared::api::http::{run_endpoint, run_read_endpoint, Endpoint, Reply, RequestCtx};
-use crm_shared::automation::evaluator::ycloud_client;
 use crm_shared::automation::rules::{self, RulesInput};
+use crm_shared::automation::sender::platform_client;
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 use crm_shared::{ApiError, App};
@@ -38,7 +38,7 @@ async fn read(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
 async fn save(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
     let input: RulesInput = ctx.json()?;
-    let client = ycloud_client(app).await?;
+    let client = platform_client(app).await?;
     let templates = client.templates().await.map_err(rules::RulesError::from)?;
     let current = app.automation_rules.rules(caller.tenant_id).await?;
     let set = rules::validate(caller.tenant_id, current, input, &templates, &caller.user_id, ctx.now)?;

@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
-use crm_shared::automation::evaluator::ycloud_client;
 use crm_shared::automation::rules::RulesError;
+use crm_shared::automation::sender::platform_client;
 use crm_shared::automation::ycloud::Template;
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
@@ -45,7 +45,7 @@ async fn list(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let templates = match cached() {
         Some(t) => t,
         None => {
-            let fresh = ycloud_client(app).await?.templates().await.map_err(RulesError::from)?;
+            let fresh = platform_client(app).await?.templates().await.map_err(RulesError::from)?;
             *CACHE.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), fresh.clone()));
             fresh
         }

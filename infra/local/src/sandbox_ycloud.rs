@@ -5,11 +5,14 @@
 //!   for its name + language and be `APPROVED`, else WhatsApp's error); every accepted send is
 //!   counted per `externalId` (YCloud does not dedupe on it: duplicates show up in
 //!   [`SandboxYcloudState::sends_by_external_id`]);
-//! - `GET /v2/whatsapp/messages?filter.externalId=`: the messages sent with that id;
+//! - `GET /v2/whatsapp/messages`: the messages as YCloud lists them — filtered only by
+//!   `filter.to` / `filter.wabaId` (others silently ignored), newest first, `page`/`limit` ≤ 100
+//!   ([`crate::sandbox_ycloud_messages`]);
 //! - `GET /v2/whatsapp/templates?page=&limit=`: the templates with their status per name/language;
-//! - switches ([`SandboxYcloudState`], or `POST /__sandbox/configure?latency_ms=&fail_next=&throttle_next=&wa_error=&wa_error_next=&drop_answer_next=`,
-//!   `GET /__sandbox/state`): latency, 5xx, 429 with `Retry-After`, WhatsApp error codes, and an
-//!   answer dropped after the message was accepted (an unknown outcome for the caller);
+//! - switches ([`SandboxYcloudState`], or `POST /__sandbox/configure?latency_ms=&fail_next=&throttle_next=&wa_error=&wa_error_next=&drop_answer_next=&error_after_send_next=&slow_answer_next=&list_fail_next=`,
+//!   `GET /__sandbox/state`): latency, 503 (not taken), 429 with `Retry-After`, WhatsApp error
+//!   codes, and — the message taken, the caller left not knowing — an answer dropped, a 500, an
+//!   answer held past the client's timeout; a list that answers 500;
 //! - [`SandboxYcloud::status_webhooks`] / [`SandboxYcloud::inbound_webhook`]: the signed
 //!   `whatsapp.message.updated` / `whatsapp.inbound_message.received` deliveries YCloud would post
 //!   (`YCloud-Signature: t=…,s=…`), which tests and `make dev` post to `/crm/webhooks/ycloud` — in any
@@ -28,6 +31,9 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use url::Url;
 
+pub use crate::sandbox_ycloud_messages::SandboxMessage;
+use crate::sandbox_ycloud_messages::{list_page, AfterTaken, Faults, SANDBOX_WABA_ID};
+
 /// A template the sandbox account holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxTemplate {
@@ -38,16 +44,15 @@ pub struct SandboxTemplate {
     pub body: String,
 }
 
-/// A message the sandbox accepted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SandboxMessage {
-    pub id: String,
-    pub external_id: Option<String>,
-    pub to: String,
-    pub template: String,
-    pub language: String,
-    pub params: Vec<String>,
-    pub status: String,
+/// One API request and the answer the sandbox gave (`Null` for a body that is not JSON).
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub method: String,
+    pub path: String,
+    pub query: HashMap<String, String>,
+    pub request: Value,
+    pub status: u16,
+    pub answer: Value,
 }
 
 #[derive(Debug)]
@@ -69,6 +74,10 @@ pub struct SandboxYcloudState {
     pub wa_error_next: u32,
     /// The next N sends are accepted (and counted) but their answer is dropped.
     pub drop_answer_next: u32,
+    /// Taken-then-500, taken-then-slow, failing lists.
+    pub faults: Faults,
+    /// Every API request and its answer, in order (the contract test holds both to YCloud's spec).
+    pub exchanges: Vec<Exchange>,
     pub next_id: u64,
     /// Where accepted messages' status webhooks are posted (`make dev`: the local API's
     /// `/crm/webhooks/ycloud`), signed; `None` (tests): built on demand with `status_events`.
@@ -103,6 +112,8 @@ impl Default for SandboxYcloudState {
             wa_error: None,
             wa_error_next: 0,
             drop_answer_next: 0,
+            faults: Faults::default(),
+            exchanges: Vec::new(),
             next_id: 1,
             webhook_url: None,
         }
@@ -151,6 +162,16 @@ impl std::fmt::Debug for SandboxYcloud {
 
 type Resp = Response<Full<Bytes>>;
 
+/// What a send request met.
+enum Accepted {
+    /// Taken: its answer, and what that answer meets on the way.
+    Taken(Value, AfterTaken),
+    /// Refused with this answer (nothing taken).
+    Refused(Resp),
+    /// Taken, and the connection dropped before any answer.
+    Dropped,
+}
+
 fn lock(m: &Mutex<SandboxYcloudState>) -> MutexGuard<'_, SandboxYcloudState> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -165,7 +186,8 @@ fn json_resp(status: StatusCode, body: Value) -> Resp {
 fn error(status: StatusCode, code: &str, message: &str, wa_code: Option<i64>) -> Resp {
     let mut err = json!({"status": status.as_u16(), "code": code, "message": message});
     if let Some(c) = wa_code {
-        err["whatsappApiError"] = json!({"code": c, "message": message, "type": "OAuthException"});
+        // YCloud's `WhatsappApiError.code` is a string.
+        err["whatsappApiError"] = json!({"code": c.to_string(), "message": message, "type": "OAuthException"});
     }
     json_resp(status, json!({ "error": err }))
 }
@@ -220,10 +242,9 @@ impl SandboxYcloud {
             statuses
                 .iter()
                 .map(|st| {
-                    let mut wm = json!({
-                        "id": m.id, "wamid": format!("wamid.{}", m.id), "status": st, "externalId": external_id,
-                        "to": m.to, "type": "template",
-                    });
+                    let mut wm = m.to_json();
+                    wm["wamid"] = json!(format!("wamid.{}", m.id));
+                    wm["status"] = json!(st);
                     if *st == "failed" {
                         wm["errorCode"] = json!("131026");
                         wm["errorMessage"] = json!("Message undeliverable");
@@ -247,7 +268,7 @@ impl SandboxYcloud {
         json!({
             "id": format!("evt_in_{id}"), "type": "whatsapp.inbound_message.received", "apiVersion": "v2",
             "createTime": chrono::Utc::now().to_rfc3339(),
-            "whatsappInboundMessage": {"id": format!("in_{id}"), "from": from, "to": to, "type": "text", "text": {"body": text}},
+            "whatsappInboundMessage": {"id": format!("in_{id}"), "wabaId": SANDBOX_WABA_ID, "from": from, "to": to, "type": "text", "text": {"body": text}},
         })
     }
 
@@ -293,13 +314,37 @@ impl SandboxYcloud {
         }
         let key_ok = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()) == Some(self.api_key.as_str());
         let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
-        if !key_ok {
-            return Ok(error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "invalid API key", None));
-        }
-        match (method, path.as_str()) {
-            (Method::POST, "/v2/whatsapp/messages") => self.send(&body).await,
-            (Method::GET, "/v2/whatsapp/messages") => Ok(self.list_messages(&query)),
-            (Method::GET, "/v2/whatsapp/templates") => Ok(self.templates(&query)),
+        let answer = if key_ok {
+            self.route(&method, &path, &query, &body).await?
+        } else {
+            error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "invalid API key", None)
+        };
+        // Kept for the contract test: every request and every answer, as sent.
+        let (parts, full) = answer.into_parts();
+        let bytes = full.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+        lock(&self.state).exchanges.push(Exchange {
+            method: method.to_string(),
+            path,
+            query,
+            request: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            status: parts.status.as_u16(),
+            answer: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        });
+        Ok(Response::from_parts(parts, Full::new(bytes)))
+    }
+
+    async fn route(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &HashMap<String, String>,
+        body: &[u8],
+    ) -> Result<Resp, std::io::Error> {
+        match (method, path) {
+            (&Method::POST, "/v2/whatsapp/messages") => self.send(body).await,
+            (&Method::GET, "/v2/whatsapp/messages") => Ok(self.list_messages(query)),
+            (&Method::GET, p) if p.starts_with("/v2/whatsapp/messages/") => Ok(self.message(&p[22..])),
+            (&Method::GET, "/v2/whatsapp/templates") => Ok(self.templates(query)),
             _ => Ok(error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint", None)),
         }
     }
@@ -312,11 +357,30 @@ impl SandboxYcloud {
         let Ok(req) = serde_json::from_slice::<Value>(body) else {
             return Ok(error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "body is not JSON", None));
         };
+        let (answer, after) = match self.accept(&req) {
+            Accepted::Taken(answer, after) => (answer, after),
+            Accepted::Refused(r) => return Ok(r),
+            Accepted::Dropped => return Err(std::io::Error::other("answer dropped")),
+        };
+        match after {
+            AfterTaken::Answer => Ok(json_resp(StatusCode::OK, answer)),
+            AfterTaken::Error500 => {
+                Ok(error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "internal error", None))
+            }
+            AfterTaken::AnswerAfter(wait) => {
+                tokio::time::sleep(wait).await;
+                Ok(json_resp(StatusCode::OK, answer))
+            }
+        }
+    }
+
+    /// Takes a send (or refuses it): the message as answered and what its answer meets.
+    fn accept(&self, req: &Value) -> Accepted {
         let mut s = lock(&self.state);
         s.send_requests += 1;
         if s.fail_next > 0 {
             s.fail_next -= 1;
-            return Ok(error(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "try again", None));
+            return Accepted::Refused(error(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "try again", None));
         }
         if s.throttle_next > 0 {
             s.throttle_next -= 1;
@@ -324,12 +388,12 @@ impl SandboxYcloud {
             if let Ok(v) = header::HeaderValue::from_str(&s.retry_after_secs.to_string()) {
                 r.headers_mut().insert(header::RETRY_AFTER, v);
             }
-            return Ok(r);
+            return Accepted::Refused(r);
         }
         if s.wa_error_next > 0 {
             s.wa_error_next -= 1;
             let code = s.wa_error.unwrap_or(131026);
-            return Ok(error(StatusCode::BAD_REQUEST, "WHATSAPP_ERROR", "whatsapp refused", Some(code)));
+            return Accepted::Refused(error(StatusCode::BAD_REQUEST, "WHATSAPP_ERROR", "whatsapp refused", Some(code)));
         }
         let (name, language) = (
             req["template"]["name"].as_str().unwrap_or_default().to_string(),
@@ -337,7 +401,7 @@ impl SandboxYcloud {
         );
         let to = req["to"].as_str().unwrap_or_default().to_string();
         if req["type"] != "template" || to.is_empty() || req["from"].as_str().unwrap_or("").is_empty() {
-            return Ok(error(
+            return Accepted::Refused(error(
                 StatusCode::BAD_REQUEST,
                 "INVALID_ARGUMENT",
                 "from, to and a template are required",
@@ -346,13 +410,28 @@ impl SandboxYcloud {
         }
         match s.templates.iter().find(|t| t.name == name && t.language == language).map(|t| t.status.clone()) {
             None => {
-                return Ok(error(StatusCode::BAD_REQUEST, "WHATSAPP_ERROR", "template does not exist", Some(132001)))
+                return Accepted::Refused(error(
+                    StatusCode::BAD_REQUEST,
+                    "WHATSAPP_ERROR",
+                    "template does not exist",
+                    Some(132001),
+                ))
             }
             Some(st) if st == "PAUSED" => {
-                return Ok(error(StatusCode::BAD_REQUEST, "WHATSAPP_ERROR", "template is paused", Some(132015)))
+                return Accepted::Refused(error(
+                    StatusCode::BAD_REQUEST,
+                    "WHATSAPP_ERROR",
+                    "template is paused",
+                    Some(132015),
+                ))
             }
             Some(st) if st != "APPROVED" => {
-                return Ok(error(StatusCode::BAD_REQUEST, "WHATSAPP_ERROR", "template is not approved", Some(132016)))
+                return Accepted::Refused(error(
+                    StatusCode::BAD_REQUEST,
+                    "WHATSAPP_ERROR",
+                    "template is not approved",
+                    Some(132016),
+                ))
             }
             Some(_) => {}
         }
@@ -368,41 +447,48 @@ impl SandboxYcloud {
         if let Some(x) = &external_id {
             *s.sends_by_external_id.entry(x.clone()).or_default() += 1;
         }
-        s.messages.push(SandboxMessage {
-            id: id.clone(),
+        let from = req["from"].as_str().unwrap_or_default().to_string();
+        let message = SandboxMessage {
+            id,
             external_id: external_id.clone(),
-            to: to.clone(),
+            from,
+            to,
             template: name,
             language,
             params,
             status: "accepted".into(),
-        });
+            created_at: chrono::Utc::now(),
+        };
+        let answer = message.to_json();
+        s.messages.push(message);
         if let Some(url) = s.webhook_url.clone() {
             let (me, xid) = (self.clone(), external_id.clone().unwrap_or_default());
             tokio::spawn(async move { me.post_statuses(&url, &xid).await });
         }
         if s.drop_answer_next > 0 {
             s.drop_answer_next -= 1;
-            return Err(std::io::Error::other("answer dropped"));
+            return Accepted::Dropped;
         }
-        Ok(json_resp(
-            StatusCode::OK,
-            json!({"id": id, "status": "accepted", "externalId": external_id, "to": to, "type": "template"}),
-        ))
+        Accepted::Taken(answer, s.faults.after_taken())
     }
 
     fn list_messages(&self, q: &HashMap<String, String>) -> Resp {
+        let mut s = lock(&self.state);
+        if s.faults.list_fails() {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "internal error", None);
+        }
+        match list_page(&s.messages, q) {
+            Ok(page) => json_resp(StatusCode::OK, page),
+            Err(bad) => error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", &bad.0, None),
+        }
+    }
+
+    fn message(&self, id: &str) -> Resp {
         let s = lock(&self.state);
-        let wanted = q.get("filter.externalId");
-        let items: Vec<Value> = s
-            .messages
-            .iter()
-            .rev()
-            .filter(|m| wanted.is_none_or(|w| m.external_id.as_ref() == Some(w)))
-            .take(100)
-            .map(|m| json!({"id": m.id, "status": m.status, "externalId": m.external_id, "to": m.to}))
-            .collect();
-        json_resp(StatusCode::OK, json!({"items": items, "total": items.len()}))
+        match s.messages.iter().find(|m| m.id == id) {
+            Some(m) => json_resp(StatusCode::OK, m.to_json()),
+            None => error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such message", None),
+        }
     }
 
     fn templates(&self, q: &HashMap<String, String>) -> Resp {
@@ -416,14 +502,14 @@ impl SandboxYcloud {
             .take(limit)
             .map(|t| {
                 json!({
-                    "wabaId": "sandbox-waba", "name": t.name, "language": t.language, "category": t.category,
+                    "wabaId": SANDBOX_WABA_ID, "name": t.name, "language": t.language, "category": t.category,
                     "status": t.status, "components": [{"type": "BODY", "text": t.body}],
                 })
             })
             .collect();
         json_resp(
             StatusCode::OK,
-            json!({"items": items, "total": s.templates.len(), "offset": (page - 1) * limit, "limit": limit}),
+            json!({"items": items, "total": s.templates.len(), "offset": (page - 1) * limit, "limit": limit, "length": items.len()}),
         )
     }
 
@@ -443,6 +529,15 @@ impl SandboxYcloud {
                 }
                 if let Some(v) = n("drop_answer_next") {
                     s.drop_answer_next = u32::try_from(v).unwrap_or(u32::MAX);
+                }
+                if let Some(v) = n("error_after_send_next") {
+                    s.faults.error_after_send_next = u32::try_from(v).unwrap_or(u32::MAX);
+                }
+                if let Some(v) = n("slow_answer_next") {
+                    s.faults.slow_answer_next = u32::try_from(v).unwrap_or(u32::MAX);
+                }
+                if let Some(v) = n("list_fail_next") {
+                    s.faults.list_fail_next = u32::try_from(v).unwrap_or(u32::MAX);
                 }
                 if let Some(v) = q.get("wa_error").and_then(|v| v.parse().ok()) {
                     s.wa_error = Some(v);

@@ -10,8 +10,16 @@
 //! left in place (not started before its deadline, held by another run, or failed to process) and,
 //! when its batch was full, to the hour of the last item it read. New items never land behind it:
 //! scheduling puts a past-due item in the current hour and a deferral moves an item forward.
+//!
+//! The watermark also stays [`INDEX_SETTLE`] behind the time the run read to: an item written just
+//! before an hour boundary (a slow writer, the index's eventual consistency) may become visible
+//! only after a run at 10:01 read bucket 09; that bucket is read again until 10:05 has passed.
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
+
+/// How long after its due time an item may still appear in the due index: the watermark never
+/// passes an hour before this much after its end.
+pub const INDEX_SETTLE: Duration = Duration::minutes(5);
 
 /// The hour `at` falls in.
 pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
@@ -45,7 +53,7 @@ pub fn next_watermark(
     last_read: Option<DateTime<Utc>>,
     left: impl IntoIterator<Item = DateTime<Utc>>,
 ) -> DateTime<Utc> {
-    let reached = last_read.unwrap_or(window.read_to);
+    let reached = last_read.unwrap_or(window.read_to).min(window.read_to - INDEX_SETTLE);
     let held = left.into_iter().fold(reached, DateTime::min);
     hour_of(held).max(window.from)
 }
@@ -76,13 +84,24 @@ mod tests {
         // Last run on the 1st at 10:00; now the 20th: 7 days per run, oldest first.
         let w = window(at(20, 10, 7), Some(at(1, 10, 0)), 72, 168);
         assert_eq!((w.from, w.read_to, w.lookback_hours), (at(1, 10, 0), at(8, 10, 0), 168));
-        assert_eq!(next_watermark(&w, None, []), at(8, 10, 0));
+        assert_eq!(next_watermark(&w, None, []), at(8, 9, 0), "the last hour read again: it may still settle");
+    }
+
+    #[test]
+    fn an_item_written_just_before_the_hour_is_not_passed() {
+        // A run at 10:02 reads bucket 09 before an item due 09:59:58 shows in the index…
+        let w = window(at(20, 10, 2), Some(at(20, 9, 0)), 72, 168);
+        let next = next_watermark(&w, None, []);
+        assert_eq!(next, at(20, 9, 0), "…so the next run reads bucket 09 again");
+        // A run after 10:05 moves on.
+        let w = window(at(20, 10, 7), Some(next), 72, 168);
+        assert_eq!(next_watermark(&w, None, []), at(20, 10, 0));
     }
 
     #[test]
     fn items_left_behind_or_a_full_batch_hold_the_watermark() {
         let w = window(at(20, 10, 7), Some(at(20, 6, 0)), 72, 168);
-        assert_eq!(next_watermark(&w, None, []), at(20, 10, 0), "everything read and settled");
+        assert_eq!(next_watermark(&w, None, []), at(20, 10, 0), "everything read and settled (10:07)");
         assert_eq!(next_watermark(&w, None, [at(20, 8, 30), at(20, 7, 59)]), at(20, 7, 0), "oldest left item");
         assert_eq!(next_watermark(&w, Some(at(20, 9, 15)), []), at(20, 9, 0), "batch full at 09:15");
         assert_eq!(next_watermark(&w, Some(at(20, 9, 15)), [at(20, 6, 5)]), at(20, 6, 0));

@@ -14,7 +14,9 @@ use crate::store::automation::log::LogEntry;
 use crate::store::StoreError;
 use crate::App;
 
-pub const DEFAULT_LIMIT: usize = 20;
+/// Entries a page holds without `limit` (the original design's default; the frontend's HSM page
+/// computes its cards from the rows it gets).
+pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 100;
 pub const MAX_OFFSET: usize = 1_000;
 
@@ -80,6 +82,8 @@ pub struct LogView {
     pub phone: Option<String>,
     pub error: Option<String>,
     pub message_id: Option<String>,
+    /// When an in-flight entry (`pending` / `retrying` / `unknown`) is tried next.
+    pub next_attempt_at: Option<String>,
     pub status_history: Vec<serde_json::Value>,
 }
 
@@ -98,6 +102,7 @@ impl From<LogEntry> for LogView {
             phone: e.phone_masked,
             error: e.reason,
             message_id: e.message_id,
+            next_attempt_at: e.next_attempt_at.map(|t| t.to_rfc3339()),
             status_history: e
                 .history
                 .iter()

@@ -18,6 +18,9 @@ pub enum Outcome {
     Cancelled,
     Skipped,
     Failed,
+    /// Given up while YCloud may have the message (no lookup answered): logged `unknown`, never
+    /// resent.
+    Unknown,
     /// Another run holds or settled the claim.
     Lost,
     /// Left for the next run (deadline near).
@@ -43,7 +46,7 @@ impl RunSummary {
         let n = |o: Outcome| self.count(o) as u64;
         MetricLine::new()
             .count(names::HSM_SENDS, n(Outcome::Sent))
-            .count(names::HSM_SEND_FAILURES, n(Outcome::Failed))
+            .count(names::HSM_SEND_FAILURES, n(Outcome::Failed) + n(Outcome::Unknown))
             .count(names::HSM_DEFERRALS, n(Outcome::Deferred))
     }
 }

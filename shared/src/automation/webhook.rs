@@ -13,12 +13,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::automation::evaluator::parse_external_id;
+use crate::automation::external_id::parse_external_id;
 use crate::domain::hsm::{LogStatus, Phone};
 use crate::platform::crypto::verify_hmac_sha256_hex;
 use crate::platform::error::{DomainError, Failure};
 use crate::platform::metrics::{dims, names, MetricLine};
 use crate::platform::telemetry::{bounded, peer_text};
+use crate::store::automation::claims::ClaimState;
 use crate::store::StoreError;
 use crate::App;
 
@@ -161,6 +162,16 @@ pub async fn process(app: &App, body: &[u8], now: DateTime<Utc>) -> Result<Webho
                 if ours != theirs {
                     tracing::warn!(event_id = %peer_text(id), "status for another message under our externalId; ignored");
                     return Ok(out);
+                }
+            }
+            // A message whose send's outcome was unknown (the claim at rest, in doubt): this status
+            // proves YCloud has it, so it is settled as sent and never looked up or resent again.
+            if let (Some(c), Some(theirs)) = (claim.as_ref(), m["id"].as_str()) {
+                if c.state != ClaimState::Sent && app.send_claims.confirm_sent(c, &bounded(theirs, 64), now).await? {
+                    if let Some(due) = app.due.due_item(tenant, trigger, &entity).await? {
+                        app.due.replace(&due, None).await?;
+                    }
+                    tracing::info!(event_id = %peer_text(id), "a send in doubt settled by its status webhook");
                 }
             }
             out.duplicate = !app.automation_log.first_delivery(tenant, id, now).await?;

@@ -1,16 +1,22 @@
 //! The YCloud client (WhatsApp Business API provider): template sends
 //! (`POST /v2/whatsapp/messages`, `X-API-Key`), the lookup of a message by our `externalId`
 //! (before any resend of a send whose outcome is unknown — YCloud does not dedupe on it,
-//! FIELD-NOTES 17) and the template list. Error mapping (FIELD-NOTES 19):
+//! FIELD-NOTES 17) and the template list. Error mapping (FIELD-NOTES 19, 30):
 //!
-//! | answer | [`YcloudError`] | what the evaluator does |
+//! | answer to a send | [`YcloudError`] | what the evaluator does |
 //! |---|---|---|
-//! | 5xx, 429 (`Retry-After`), connect failure, WhatsApp 130429 / 131056 | `Transient` | retry in a later run with backoff |
-//! | timeout or broken answer after the request left | `UnknownOutcome` | look it up before any resend |
+//! | 429 (`Retry-After`), refused connection, WhatsApp 130429 / 131056 | `Transient` | resend in a later run with backoff |
+//! | 5xx, 408, timeout or a dropped/unreadable answer after the request was written | `UnknownOutcome` | look it up before any resend |
 //! | WhatsApp 131050 (user stopped marketing) | `OptedOut` | never retry; opt the contact out |
 //! | WhatsApp 131049 (per-user marketing limit) | `RetryMuchLater` | retry after a day |
 //! | WhatsApp 132015 / template paused | `TemplatePaused` | re-queue |
+//! | 401 / 403 | `Unauthorized` | resend later (the key was refused, nothing was accepted) |
 //! | other 4xx (incl. 131047 window closed) | `Rejected` | log as failed |
+//!
+//! The lookup works as YCloud's list does: `GET /v2/whatsapp/messages` filters server-side only on
+//! `filter.to` and `filter.wabaId` (other filters are silently ignored) and pages with `page` and
+//! `limit` ≤ 100, newest first. So [`YcloudClient::find_by_external_id`] lists the recipient's
+//! messages page by page until they are older than the claim and matches `externalId` itself.
 
 use std::time::Duration;
 
@@ -19,12 +25,24 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use url::Url;
 
+use chrono::{DateTime, Utc};
+
 use crate::domain::hsm::Phone;
 use crate::platform::error::{DomainError, Failure};
 use crate::platform::secrets::SecretString;
 
 /// Timeout of one YCloud request. A send that times out has an unknown outcome.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Most messages per list page (YCloud refuses more).
+pub const LIST_PAGE_LIMIT: u32 = 100;
+
+/// Most list pages one lookup reads (YCloud's `page` ≤ 100); a lookup that reaches it without
+/// getting older than the claim has not answered (the outcome stays unknown).
+pub const LOOKUP_MAX_PAGES: u32 = 20;
+
+/// How far before the claim a lookup still searches (clocks apart, YCloud's `createTime`).
+pub const LOOKUP_SLACK: chrono::Duration = chrono::Duration::minutes(10);
 
 /// One template message to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +67,11 @@ pub struct Message {
     pub external_id: Option<String>,
     #[serde(default)]
     pub wamid: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
+    /// When YCloud took it (RFC 3339).
+    #[serde(default)]
+    pub create_time: Option<DateTime<Utc>>,
 }
 
 /// A WhatsApp template as YCloud lists it.
@@ -125,6 +148,16 @@ impl YcloudError {
         }
     }
 
+    /// Classifies an error answer to a **send**: a 5xx or 408 does not say the message was not
+    /// taken (YCloud may have queued it before failing), so its outcome is unknown; everything
+    /// else as [`Self::from_answer`].
+    pub fn from_send_answer(status: u16, body: &Value, retry_after: Option<u64>) -> Self {
+        if status == 408 || (500..=599).contains(&status) {
+            return Self::UnknownOutcome { reason: status.to_string() };
+        }
+        Self::from_answer(status, body, retry_after)
+    }
+
     /// Whether a later run may try again.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Transient { .. } | Self::UnknownOutcome { .. })
@@ -184,7 +217,11 @@ impl YcloudClient {
         format!("{}{path}", self.base.as_str().trim_end_matches('/'))
     }
 
-    async fn answer(resp: reqwest::Response) -> Result<Value, YcloudError> {
+    /// The body of a 2xx answer, or the error `classify` makes of the answer.
+    async fn answer(
+        resp: reqwest::Response,
+        classify: fn(u16, &Value, Option<u64>) -> YcloudError,
+    ) -> Result<Value, YcloudError> {
         let status = resp.status().as_u16();
         let retry_after =
             resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
@@ -192,7 +229,7 @@ impl YcloudClient {
         if (200..300).contains(&status) {
             Ok(body)
         } else {
-            Err(YcloudError::from_answer(status, &body, retry_after))
+            Err(classify(status, &body, retry_after))
         }
     }
 
@@ -218,24 +255,42 @@ impl YcloudClient {
                 })
             }
         };
-        let body = Self::answer(resp).await?;
+        let body = Self::answer(resp, YcloudError::from_send_answer).await?;
         serde_json::from_value(body).map_err(|_| YcloudError::UnknownOutcome { reason: "unreadable answer".into() })
     }
 
-    /// The message sent with `external_id`, if YCloud has one (newest first).
-    pub async fn find_by_external_id(&self, external_id: &str) -> Result<Option<Message>, YcloudError> {
-        let resp = self
-            .http
-            .get(self.url("/v2/whatsapp/messages"))
-            .header("X-API-Key", self.api_key.expose())
-            .query(&[("filter.externalId", external_id), ("limit", "10")])
-            .timeout(REQUEST_TIMEOUT)
-            .send()
-            .await
-            .map_err(|_| YcloudError::Transient { reason: "lookup transport".into(), retry_after: None })?;
-        let body = Self::answer(resp).await?;
-        let items: Vec<Message> = serde_json::from_value(body["items"].clone()).unwrap_or_default();
-        Ok(items.into_iter().find(|m| m.external_id.as_deref() == Some(external_id)))
+    /// The message sent to `to` with `external_id`, if YCloud has one: the recipient's messages,
+    /// newest first, page by page until they are older than `since` (less [`LOOKUP_SLACK`]).
+    /// `Ok(None)` only when the search got there; an error (the list failed, or
+    /// [`LOOKUP_MAX_PAGES`] were not enough) means no answer.
+    pub async fn find_by_external_id(
+        &self,
+        to: &Phone,
+        external_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Message>, YcloudError> {
+        let limit = LIST_PAGE_LIMIT.to_string();
+        for page in 1..=LOOKUP_MAX_PAGES {
+            let resp = self
+                .http
+                .get(self.url("/v2/whatsapp/messages"))
+                .header("X-API-Key", self.api_key.expose())
+                .query(&[("filter.to", to.as_str()), ("page", &page.to_string()), ("limit", &limit)])
+                .timeout(REQUEST_TIMEOUT)
+                .send()
+                .await
+                .map_err(|_| YcloudError::Transient { reason: "lookup transport".into(), retry_after: None })?;
+            let body = Self::answer(resp, YcloudError::from_answer).await?;
+            let items: Vec<Message> = serde_json::from_value(body["items"].clone())
+                .map_err(|_| YcloudError::Transient { reason: "unreadable message list".into(), retry_after: None })?;
+            match scan_page(&items, external_id, since) {
+                Scan::Found(m) => return Ok(Some(m)),
+                Scan::Older => return Ok(None),
+                Scan::Continue if items.len() < LIST_PAGE_LIMIT as usize => return Ok(None),
+                Scan::Continue => {}
+            }
+        }
+        Err(YcloudError::Transient { reason: "lookup did not reach the claim's time".into(), retry_after: None })
     }
 
     /// Every template of the account (all pages).
@@ -251,7 +306,7 @@ impl YcloudClient {
                 .send()
                 .await
                 .map_err(|_| YcloudError::Transient { reason: "templates transport".into(), retry_after: None })?;
-            let body = Self::answer(resp).await?;
+            let body = Self::answer(resp, YcloudError::from_answer).await?;
             let items: Vec<Template> = serde_json::from_value(body["items"].clone()).unwrap_or_default();
             let total = body["total"].as_u64().unwrap_or(0) as usize;
             let n = items.len();
@@ -264,11 +319,41 @@ impl YcloudClient {
     }
 }
 
+/// What one list page says about the message searched for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scan {
+    Found(Message),
+    /// The page reached messages older than the search's start: it is not there.
+    Older,
+    /// Not on this page; the next may have it.
+    Continue,
+}
+
+/// Looks for `external_id` on one newest-first page of a recipient's messages.
+pub fn scan_page(items: &[Message], external_id: &str, since: DateTime<Utc>) -> Scan {
+    if let Some(m) = items.iter().find(|m| m.external_id.as_deref() == Some(external_id)) {
+        return Scan::Found(m.clone());
+    }
+    let oldest = items.iter().filter_map(|m| m.create_time).min();
+    if oldest.is_some_and(|t| t < since - LOOKUP_SLACK) {
+        Scan::Older
+    } else {
+        Scan::Continue
+    }
+}
+
 /// What the automation needs of YCloud (the client; a fake in unit tests).
 #[async_trait]
 pub trait WhatsappApi: Send + Sync {
     async fn send_template(&self, msg: &TemplateMessage) -> Result<Message, YcloudError>;
-    async fn find_by_external_id(&self, external_id: &str) -> Result<Option<Message>, YcloudError>;
+    /// The message sent to `to` with `external_id` since about `since` (see
+    /// [`YcloudClient::find_by_external_id`]).
+    async fn find_by_external_id(
+        &self,
+        to: &Phone,
+        external_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Message>, YcloudError>;
     async fn templates(&self) -> Result<Vec<Template>, YcloudError>;
 }
 
@@ -277,8 +362,13 @@ impl WhatsappApi for YcloudClient {
     async fn send_template(&self, msg: &TemplateMessage) -> Result<Message, YcloudError> {
         YcloudClient::send_template(self, msg).await
     }
-    async fn find_by_external_id(&self, external_id: &str) -> Result<Option<Message>, YcloudError> {
-        YcloudClient::find_by_external_id(self, external_id).await
+    async fn find_by_external_id(
+        &self,
+        to: &Phone,
+        external_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Message>, YcloudError> {
+        YcloudClient::find_by_external_id(self, to, external_id, since).await
     }
     async fn templates(&self) -> Result<Vec<Template>, YcloudError> {
         YcloudClient::templates(self).await
@@ -302,6 +392,17 @@ mod tests {
             YcloudError::Transient { reason: "429".into(), retry_after: Some(Duration::from_secs(30)) }
         );
         assert!(YcloudError::from_answer(503, &Value::Null, None).is_transient());
+        // A send's 5xx or 408 does not prove it was not taken: unknown, looked up before a resend.
+        for status in [500, 502, 503, 504, 408] {
+            assert!(
+                matches!(YcloudError::from_send_answer(status, &Value::Null, None), YcloudError::UnknownOutcome { .. }),
+                "{status}"
+            );
+        }
+        // Only an explicit throttle or refusal is safe to resend.
+        assert!(matches!(YcloudError::from_send_answer(429, &Value::Null, None), YcloudError::Transient { .. }));
+        assert!(matches!(YcloudError::from_send_answer(400, &wa(130429), None), YcloudError::Transient { .. }));
+        assert_eq!(YcloudError::from_send_answer(400, &wa(131050), None), YcloudError::OptedOut);
         // A hostile Retry-After is capped before it meets date arithmetic (the evaluator adds it).
         assert_eq!(
             YcloudError::from_answer(429, &Value::Null, Some(u64::MAX)),
@@ -329,6 +430,25 @@ mod tests {
         assert_eq!(b["template"]["language"]["code"], "es");
         assert_eq!(b["template"]["components"][0]["parameters"][0]["text"], "Ana");
         assert_eq!(b["type"], "template");
+    }
+
+    #[test]
+    fn a_lookup_page_finds_the_message_or_says_whether_older_pages_could() {
+        use chrono::TimeZone;
+        let at = |m: u32| Utc.with_ymd_and_hms(2026, 11, 24, 12, m, 0).single().unwrap_or_default();
+        let msg = |id: &str, x: &str, m: u32| Message {
+            id: id.into(),
+            status: Some("accepted".into()),
+            external_id: Some(x.into()),
+            wamid: None,
+            to: None,
+            create_time: Some(at(m)),
+        };
+        let page = [msg("3", "7:lead_followup:L-3", 50), msg("2", "7:lead_followup:L-2", 40)];
+        assert_eq!(scan_page(&page, "7:lead_followup:L-2", at(45)), Scan::Found(page[1].clone()));
+        assert_eq!(scan_page(&page, "7:lead_followup:L-9", at(35)), Scan::Continue, "not yet older than the claim");
+        assert_eq!(scan_page(&page, "7:lead_followup:L-9", at(55)), Scan::Older, "older than the claim: not sent");
+        assert_eq!(scan_page(&[], "x", at(0)), Scan::Continue);
     }
 
     #[test]

@@ -42,7 +42,8 @@ impl std::fmt::Display for TriggerKind {
     }
 }
 
-/// Status of an automation log entry. Delivery statuses are ordered (`sent` < `delivered` <
+/// Status of an automation log entry. In-flight statuses (`pending`, `retrying`, `unknown`) come
+/// first and may replace one another; delivery statuses are ordered (`sent` < `delivered` <
 /// `read`; `failed` is final unless a later delivery proves otherwise); the others are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -56,6 +57,14 @@ pub enum LogStatus {
     Skipped,
     /// The condition stopped holding (lead contacted, cart bought, …).
     Cancelled,
+    /// Claimed, waiting for its next attempt (contact cap, daily cap, paused template).
+    Pending,
+    /// A send was refused for now (429, refused connection, …); retried at its next attempt.
+    Retrying,
+    /// A send whose outcome is unknown (5xx, timeout after the request left): looked up at its next
+    /// attempt and never sent again while YCloud may have it. Final when the retry budget is
+    /// spent without an answer (a later status webhook still settles it).
+    Unknown,
 }
 
 impl LogStatus {
@@ -67,13 +76,31 @@ impl LogStatus {
             Self::Failed => "failed",
             Self::Skipped => "skipped",
             Self::Cancelled => "cancelled",
+            Self::Pending => "pending",
+            Self::Retrying => "retrying",
+            Self::Unknown => "unknown",
         }
     }
 
+    pub const ALL: [LogStatus; 9] = [
+        Self::Sent,
+        Self::Delivered,
+        Self::Read,
+        Self::Failed,
+        Self::Skipped,
+        Self::Cancelled,
+        Self::Pending,
+        Self::Retrying,
+        Self::Unknown,
+    ];
+
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Sent, Self::Delivered, Self::Read, Self::Failed, Self::Skipped, Self::Cancelled]
-            .into_iter()
-            .find(|x| x.as_str() == s)
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// Waiting for a later attempt: the evaluator may still rewrite it (rank 0).
+    pub fn in_flight(self) -> bool {
+        self.rank() == 0
     }
 
     /// Position in the delivery order: an update only applies to a higher rank. `failed` ranks
@@ -81,6 +108,7 @@ impl LogStatus {
     /// order: a `delivered` after a `failed` is the truth).
     pub fn rank(self) -> u8 {
         match self {
+            Self::Pending | Self::Retrying | Self::Unknown => 0,
             Self::Sent => 1,
             Self::Failed => 2,
             Self::Delivered => 3,
@@ -156,6 +184,13 @@ mod tests {
         assert!(LogStatus::Read.rank() > LogStatus::Delivered.rank());
         assert!(LogStatus::Delivered.rank() > LogStatus::Failed.rank());
         assert!(LogStatus::Failed.rank() > LogStatus::Sent.rank());
+        for s in [LogStatus::Pending, LogStatus::Retrying, LogStatus::Unknown] {
+            assert!(s.in_flight() && s.rank() < LogStatus::Sent.rank(), "{s:?} is overtaken by any outcome");
+        }
+        assert!(LogStatus::ALL.iter().filter(|s| s.in_flight()).count() == 3);
+        for s in LogStatus::ALL {
+            assert_eq!(LogStatus::parse(s.as_str()), Some(s));
+        }
     }
 
     #[test]

@@ -1,14 +1,20 @@
 //! WhatsApp automation: the log, the rules, the YCloud templates and YCloud's webhook.
 
-use crm_shared::automation::logs::{MAX_LIMIT, MAX_OFFSET};
-use crm_shared::domain::hsm::TriggerKind;
+use crm_shared::automation::logs::{DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET};
+use crm_shared::domain::hsm::{LogStatus, TriggerKind};
 use crm_shared::platform::auth::Access;
 use serde_json::{json, Value};
 
 use super::ops::{Guard, Op};
 use super::schema::*;
 
-const LOG_STATUSES: &[&str] = &["sent", "delivered", "read", "failed", "skipped", "cancelled"];
+fn log_statuses() -> Value {
+    let names: Vec<&str> = LogStatus::ALL.iter().map(|s| s.as_str()).collect();
+    described(
+        one_of_strings(&names),
+        "`pending` / `retrying` / `unknown`: in flight (see `next_attempt_at` and `error`); then `sent` → `delivered` → `read`, or `failed` / `skipped` / `cancelled`",
+    )
+}
 
 fn triggers() -> Value {
     let names: Vec<&str> = TriggerKind::ALL.iter().map(|t| t.as_str()).collect();
@@ -17,12 +23,12 @@ fn triggers() -> Value {
 
 pub fn schemas() -> Vec<(&'static str, Value)> {
     let quiet = object(&[("start_hour", int()), ("end_hour", int())]);
-    let history = object(&[("status", one_of_strings(LOG_STATUSES)), ("at", date_time())]);
+    let history = object(&[("status", log_statuses()), ("at", date_time())]);
     let log = object(&[
         ("id", string()),
         ("lead_name", nullable(string())),
         ("trigger_type", triggers()),
-        ("status", one_of_strings(LOG_STATUSES)),
+        ("status", log_statuses()),
         ("created_at", date_time()),
         ("updated_at", date_time()),
         ("template_name", nullable(string())),
@@ -31,6 +37,7 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         ("phone", described(nullable(string()), "masked: country code and last 2 digits")),
         ("error", nullable(string())),
         ("message_id", nullable(string())),
+        ("next_attempt_at", described(nullable(date_time()), "when an in-flight entry is tried next")),
         ("status_history", array(history)),
     ]);
     let rule = object(&[
@@ -144,7 +151,11 @@ pub fn operations() -> Vec<Op> {
             any,
             "The WhatsApp automation log, newest first",
         )
-        .query("limit", json!({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}), "page size (20)")
+        .query(
+            "limit",
+            json!({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
+            &format!("page size ({DEFAULT_LIMIT})"),
+        )
         .query("cursor", string(), "the previous page's `next_cursor` (signed, opaque)")
         .query("offset", json!({"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}), "entries to skip")
         .errors(&[400])

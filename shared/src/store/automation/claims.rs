@@ -7,6 +7,11 @@
 //! outcome is unknown, so the winner must look the message up before any resend). Of two racing
 //! claimers exactly one wins. Only the winner settles it (`sent` / `retry` / `failed`), guarded by
 //! its own `claim_id`.
+//!
+//! An unknown outcome is **stored** on the claim (`in_doubt_since`) and carried through every
+//! later claim until YCloud answers for the message: a failed lookup leaves it in doubt, so no
+//! later retry sends again without looking first. A status webhook carrying the message's
+//! `externalId` settles a claim at rest ([`SendClaims::confirm_sent`]).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -55,6 +60,10 @@ pub struct SendClaim {
     #[serde(default)]
     pub reason: Option<String>,
     pub updated_at: DateTime<Utc>,
+    /// Set while an earlier attempt's send may have reached YCloud (5xx, timeout, a holder that
+    /// died mid-send): when that attempt was claimed — the lookup searches back to it.
+    #[serde(default)]
+    pub in_doubt_since: Option<DateTime<Utc>>,
 }
 
 impl SendClaim {
@@ -95,16 +104,17 @@ pub fn decide_claim(
         log_sk: None,
         reason: None,
         updated_at: now,
+        in_doubt_since: None,
+    };
+    let next = |c: &SendClaim, in_doubt_since: Option<DateTime<Utc>>| {
+        let claim = SendClaim { log_sk: c.log_sk.clone(), in_doubt_since, ..fresh(c.attempts + 1) };
+        Some((claim, in_doubt_since.is_some()))
     };
     match existing {
         None => Some((fresh(1), false)),
         Some(c) => match c.state {
-            ClaimState::Retry if c.next_attempt_at.is_none_or(|at| at <= now) => {
-                Some((SendClaim { log_sk: c.log_sk.clone(), ..fresh(c.attempts + 1) }, false))
-            }
-            ClaimState::Sending if c.claimed_at + lease <= now => {
-                Some((SendClaim { log_sk: c.log_sk.clone(), ..fresh(c.attempts + 1) }, true))
-            }
+            ClaimState::Retry if c.next_attempt_at.is_none_or(|at| at <= now) => next(c, c.in_doubt_since),
+            ClaimState::Sending if c.claimed_at + lease <= now => next(c, c.in_doubt_since.or(Some(c.claimed_at))),
             _ => None,
         },
     }
@@ -125,6 +135,10 @@ pub trait SendClaims: Send + Sync {
     /// Writes `settled` (same key and `claim_id` as the claim won, a new state) if the claim is
     /// still this caller's and still `sending`; `false` otherwise.
     async fn settle(&self, settled: &SendClaim) -> Result<bool, StoreError>;
+    /// Settles a claim at rest (`read`, state `retry` or `failed`, unchanged since read) as `sent`
+    /// with YCloud's `message_id`: a status webhook proved the message went out. `false`: the
+    /// claim moved meanwhile (held by a run, which looks the message up itself, or settled).
+    async fn confirm_sent(&self, read: &SendClaim, message_id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
     async fn get_claim(
         &self,
         tenant: TenantId,
@@ -135,6 +149,19 @@ pub trait SendClaims: Send + Sync {
 
 fn claim_item(c: &SendClaim) -> Result<Item, StoreError> {
     to_item(keys::tenant(c.tenant_id), &c.sort_key(), c)
+}
+
+/// `read` settled as `sent` by a webhook's proof, if it is at rest.
+fn confirmed(read: &SendClaim, message_id: &str, at: DateTime<Utc>) -> Option<SendClaim> {
+    matches!(read.state, ClaimState::Retry | ClaimState::Failed).then(|| SendClaim {
+        state: ClaimState::Sent,
+        message_id: Some(message_id.to_string()),
+        next_attempt_at: None,
+        in_doubt_since: None,
+        reason: None,
+        updated_at: at,
+        ..read.clone()
+    })
 }
 
 #[async_trait]
@@ -184,6 +211,26 @@ impl SendClaims for DynamoStore {
         condition_held(out)
     }
 
+    async fn confirm_sent(&self, read: &SendClaim, message_id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let Some(sent) = confirmed(read, message_id, at) else {
+            return Ok(false);
+        };
+        let state = serde_json::to_value(read.state).ok().and_then(|v| v.as_str().map(str::to_string));
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(claim_item(&sent)?))
+            .condition_expression("#cid = :cid AND #state = :state")
+            .expression_attribute_names("#cid", "claim_id")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":cid", s(&read.claim_id))
+            .expression_attribute_values(":state", s(&state.unwrap_or_default()))
+            .send()
+            .await;
+        condition_held(out)
+    }
+
     async fn get_claim(
         &self,
         tenant: TenantId,
@@ -226,6 +273,19 @@ impl SendClaims for MemoryTable {
         match current {
             Some(c) if c.claim_id == settled.claim_id && c.state == ClaimState::Sending => {
                 table.put(claim_item(settled)?);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn confirm_sent(&self, read: &SendClaim, message_id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut table = self.lock();
+        let current: Option<SendClaim> =
+            table.get(&keys::tenant(read.tenant_id), &read.sort_key()).map(from_item).transpose()?;
+        match (current, confirmed(read, message_id, at)) {
+            (Some(c), Some(sent)) if c.claim_id == read.claim_id && c.state == read.state => {
+                table.put(claim_item(&sent)?);
                 Ok(true)
             }
             _ => Ok(false),

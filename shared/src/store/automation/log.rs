@@ -50,6 +50,9 @@ pub struct LogEntry {
     pub reason: Option<String>,
     #[serde(default)]
     pub message_id: Option<String>,
+    /// When an in-flight entry (`pending` / `retrying` / `unknown`) is tried next.
+    #[serde(default)]
+    pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
 impl LogEntry {
@@ -98,6 +101,10 @@ pub type LogPage = (Vec<LogEntry>, Option<String>);
 #[async_trait]
 pub trait AutomationLog: Send + Sync {
     async fn append(&self, entry: &LogEntry) -> Result<(), StoreError>;
+    /// Writes `entry` over its key only while nothing is there or what is there is still in flight
+    /// (`pending` / `retrying` / `unknown`): the evaluator's way to update its in-flight entry and
+    /// to settle it, never overwriting what a status webhook already moved forward. `false`: left.
+    async fn write_over_in_flight(&self, entry: &LogEntry) -> Result<bool, StoreError>;
     async fn entry(&self, tenant: TenantId, sort_key: &str) -> Result<Option<LogEntry>, StoreError>;
     /// Moves the entry to `status` if that is forward; the entry after the call (`None`: no entry).
     async fn advance(
@@ -118,6 +125,21 @@ pub trait AutomationLog: Send + Sync {
 impl AutomationLog for DynamoStore {
     async fn append(&self, entry: &LogEntry) -> Result<(), StoreError> {
         self.put_item(entry_item(entry)?).await
+    }
+
+    async fn write_over_in_flight(&self, entry: &LogEntry) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(entry_item(entry)?))
+            .condition_expression("attribute_not_exists(#pk) OR #rank = :in_flight")
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_names("#rank", "status_rank")
+            .expression_attribute_values(":in_flight", AttributeValue::N("0".into()))
+            .send()
+            .await;
+        condition_held(out)
     }
 
     async fn entry(&self, tenant: TenantId, sort_key: &str) -> Result<Option<LogEntry>, StoreError> {
@@ -207,6 +229,16 @@ impl AutomationLog for MemoryTable {
     async fn append(&self, entry: &LogEntry) -> Result<(), StoreError> {
         self.lock().put(entry_item(entry)?);
         Ok(())
+    }
+
+    async fn write_over_in_flight(&self, entry: &LogEntry) -> Result<bool, StoreError> {
+        let mut table = self.lock();
+        let current = table.get(&keys::tenant(entry.tenant_id), &entry.sort_key()).map(from_item::<LogEntry>);
+        if current.transpose()?.is_some_and(|c| !c.status.in_flight()) {
+            return Ok(false);
+        }
+        table.put(entry_item(entry)?);
+        Ok(true)
     }
 
     async fn entry(&self, tenant: TenantId, sort_key: &str) -> Result<Option<LogEntry>, StoreError> {

@@ -107,6 +107,25 @@ pub async fn send_claims<S: SendClaims>(s: &S) {
     assert!(s.settle(&SendClaim { state: ClaimState::Failed, ..f }).await.expect("settle"));
     assert!(won(s.claim(t, TriggerKind::AbandonedCart, "C-1", later + Duration::days(1), lease).await.expect("c"))
         .is_none());
+
+    // In doubt: the doubt survives a retry (a failed lookup) and a second takeover, until a
+    // webhook's proof settles the claim at rest.
+    let opp = TriggerKind::OpportunityReminder;
+    let (a, _) = won(s.claim(t, opp, "O-1", t0(), lease).await.expect("claim")).expect("won");
+    let (b, unknown) = won(s.claim(t, opp, "O-1", t0() + lease, lease).await.expect("claim")).expect("takeover");
+    assert_eq!((unknown, b.in_doubt_since), (true, Some(a.claimed_at)));
+    let retry = SendClaim { state: ClaimState::Retry, next_attempt_at: Some(t0() + lease), ..b.clone() };
+    assert!(s.settle(&retry).await.expect("lookup failed: retry, still in doubt"));
+    let (c, unknown) = won(s.claim(t, opp, "O-1", t0() + lease * 2, lease).await.expect("claim")).expect("won");
+    assert_eq!((unknown, c.in_doubt_since), (true, Some(a.claimed_at)), "a retry does not forget the doubt");
+    assert!(!s.confirm_sent(&c, "ycm_1", t0()).await.expect("held"), "a held claim is its holder's to settle");
+    let rest = SendClaim { state: ClaimState::Retry, next_attempt_at: Some(t0() + lease * 3), ..c.clone() };
+    assert!(s.settle(&rest).await.expect("settle"));
+    assert!(!s.confirm_sent(&retry, "ycm_1", t0()).await.expect("stale read"), "only the claim as read");
+    assert!(s.confirm_sent(&rest, "ycm_1", t0()).await.expect("confirm"));
+    let done = s.get_claim(t, opp, "O-1").await.expect("get").expect("claim");
+    assert_eq!((done.state, done.message_id.as_deref(), done.in_doubt_since), (ClaimState::Sent, Some("ycm_1"), None));
+    assert!(won(s.claim(t, opp, "O-1", t0() + Duration::days(9), lease).await.expect("claim")).is_none());
 }
 
 /// Contacts: one holder per window (racing holders → one), own re-reservation allowed, release
@@ -170,6 +189,7 @@ fn log_entry(t: TenantId, n: i64) -> LogEntry {
         history: vec![],
         reason: None,
         message_id: Some(format!("wamid.{n}")),
+        next_attempt_at: None,
     }
 }
 
@@ -204,6 +224,18 @@ pub async fn automation_log<S: AutomationLog>(s: &S) {
     assert_eq!(s.advance(other, &sk, LogStatus::Read, at, None).await.expect("advance"), None, "tenant apart");
     assert_eq!(s.entry(t, &sk).await.expect("entry").map(|e| e.status), Some(LogStatus::Read));
     assert_eq!(s.entry(t, "HSM#RULES").await.expect("not a log key"), None);
+
+    // In flight: rewritten by the evaluator (and settled), never over what a webhook moved on.
+    let mut flying = LogEntry { status: LogStatus::Retrying, message_id: None, ..log_entry(t, 30) };
+    flying.next_attempt_at = Some(at);
+    assert!(s.write_over_in_flight(&flying).await.expect("new"));
+    let unknown = LogEntry { status: LogStatus::Unknown, reason: Some("503".into()), ..flying.clone() };
+    assert!(s.write_over_in_flight(&unknown).await.expect("in flight → in flight"));
+    assert_eq!(s.entry(t, &flying.sort_key()).await.expect("entry").map(|e| e.status), Some(LogStatus::Unknown));
+    let delivered = s.advance(t, &flying.sort_key(), LogStatus::Delivered, at, None).await.expect("webhook");
+    assert_eq!(delivered.map(|e| e.status), Some(LogStatus::Delivered));
+    assert!(!s.write_over_in_flight(&unknown).await.expect("refused"), "a webhook's delivery stays");
+    assert_eq!(s.entry(t, &flying.sort_key()).await.expect("entry").map(|e| e.status), Some(LogStatus::Delivered));
 
     assert!(s.first_delivery(t, "evt-1", t0()).await.expect("first"));
     assert!(!s.first_delivery(t, "evt-1", t0()).await.expect("again"));

@@ -1,0 +1,14 @@
+//! Building the YCloud client a function sends with: the platform's sender (base URL and number
+//! from config, API key from Secrets Manager). The evaluator, the templates listing and the rules'
+//! template check take theirs from here.
+
+use crate::automation::eval_error::EvalError;
+use crate::automation::ycloud::YcloudClient;
+use crate::App;
+
+/// The platform's YCloud client (the API key is resolved on first use).
+pub async fn platform_client(app: &App) -> Result<YcloudClient, EvalError> {
+    let key = app.required_secret(crate::platform::secrets::SecretName::YcloudApiKey).await?.clone();
+    let from = app.config.ycloud.whatsapp_number.clone().ok_or(EvalError::NoSender)?;
+    Ok(YcloudClient::new(app.http.get().clone(), app.config.ycloud.base_url.clone(), key, from))
+}
