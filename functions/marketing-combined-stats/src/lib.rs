@@ -69,7 +69,8 @@ mod tests {
         let meta = &body["data"]["meta"];
         assert_eq!(
             (meta["meta_connected"].as_bool(), meta["ad_account_selected"].as_bool()),
-            (Some(true), Some(false))
+            (Some(false), Some(false)),
+            "the hub's 'account active' badge waits for an account"
         );
         assert_eq!(meta["connection"]["status"], "connected");
         assert_eq!(meta["connection"]["reason"], "no_ad_account_selected");
@@ -78,6 +79,7 @@ mod tests {
         app.connections.put_connection(&chosen).await.expect("put").expect("created");
         let meta = body_json(&handle(&app, request(6)).await)["data"]["meta"].clone();
         assert_eq!(meta["ad_account_selected"], true);
+        assert_eq!(meta["meta_connected"], true);
         assert!(meta["connection"]["reason"].is_null());
     }
 }

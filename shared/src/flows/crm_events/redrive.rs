@@ -1,4 +1,4 @@
-//! Redriving parked events (`crm_shared::events::early`): after a lead is applied, the events
+//! Redriving parked events (`crate::events::early`): after a lead is applied, the events
 //! parked for it; on the schedule (a *Scheduled Event*), every parked event — applied if its lead
 //! exists by now, expired into the dead letters past the limit (metric `EarlyEventsExpired`).
 //!
@@ -6,15 +6,15 @@
 //! only then is released: a failure in between leaves it parked, and the retried invocation or
 //! the next sweep applies it again as a duplicate and finishes the job.
 
+use crate::automation::scheduling::reconcile;
+use crate::domain::ids::TenantId;
+use crate::events::{redrive, Applied, Redriven};
+use crate::store::parked_events::ParkedEvent;
+use crate::App;
 use chrono::{DateTime, Utc};
-use crm_shared::automation::scheduling::reconcile;
-use crm_shared::domain::ids::TenantId;
-use crm_shared::events::{redrive, Applied, Redriven};
-use crm_shared::store::parked_events::ParkedEvent;
-use crm_shared::App;
 use serde_json::Value;
 
-use crate::Run;
+use super::Run;
 
 /// The most parked events one sweep looks at (soonest expiry first); the rest wait for the next.
 pub const SWEEP_BATCH: usize = 500;
@@ -89,8 +89,8 @@ pub async fn sweep(app: &App, now: DateTime<Utc>, run: &mut Run) {
 
 #[cfg(test)]
 mod tests {
-    use crm_shared::store::events::dead_letters;
-    use crm_shared::testing::{unit_app, unit_now};
+    use crate::store::events::dead_letters;
+    use crate::testing::{unit_app, unit_now};
     use serde_json::json;
 
     use super::*;
@@ -127,7 +127,7 @@ mod tests {
         assert_eq!(handle_event(&app, sale("S-1", "L-gone")).await.expect("park").parked, 1);
         assert!(is_sweep(&schedule()) && !is_sweep(&sale("S-1", "L-1")));
         assert_eq!(handle_event(&app, schedule()).await.expect("sweep").waiting, 1);
-        let later = unit_now() + chrono::Duration::days(crm_shared::events::PARK_LIMIT_DAYS);
+        let later = unit_now() + chrono::Duration::days(crate::events::PARK_LIMIT_DAYS);
         let mut run = Run::default();
         sweep(&app, later, &mut run).await;
         assert_eq!((run.summary.expired, run.first_failure), (1, None));
