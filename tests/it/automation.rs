@@ -646,7 +646,7 @@ async fn the_daily_recipient_cap_holds_and_the_rest_goes_out_the_next_day() {
 // --------------------------------------------------------------------------------- benchmark
 
 /// `cargo test -p integration-tests --release --test integration -- --ignored hsm_bench --nocapture`
-/// (README "Benchmarks"): the evaluator over the **in-memory** stores (DynamoDB's latency is not
+/// (docs/BENCHMARKS.md): the evaluator over the **in-memory** stores (DynamoDB's latency is not
 /// what is measured; moto serialises every request) against Sandbox YCloud over real HTTP at 20 ms
 /// per send: 10,000 due items of 100 tenants, two evaluators at once; then 100,000 leads of which
 /// 100 are due.

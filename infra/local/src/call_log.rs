@@ -9,7 +9,7 @@
 //! calls of one round): so calls issued together are in flight together, and a call started only
 //! after another's answer shows as one level deeper.
 //!
-//! Used by `make bench-dashboard` (the README's round-trip table) and the integration test that
+//! Used by `make bench-dashboard` (the round-trip table of docs/BENCHMARKS.md) and the integration test that
 //! holds the dashboard routes to two round trips.
 
 use std::sync::{Arc, Mutex};

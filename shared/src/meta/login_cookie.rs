@@ -16,7 +16,7 @@
 //!   the response to a top-level navigation"). `SameSite=None` would not help: browsers that
 //!   block or partition third-party cookies (Safari, Firefox) would still not send it to the
 //!   callback. So the API must be served on the frontend's site (a custom domain), not on a
-//!   bare `execute-api` host — README, "Meta login".
+//!   bare `execute-api` host — docs/META.md, "Meta login".
 //! - **Sent** on the top-level `GET` navigation Meta's dialog redirects to (`Lax` allows
 //!   cross-site top-level GETs), and only to the callback path. `Secure` cookies are accepted on
 //!   `http://localhost` by Chrome and Firefox (the local stack).

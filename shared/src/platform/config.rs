@@ -1,7 +1,7 @@
 //! Typed configuration, read from the environment once per cold start.
 //!
-//! Every variable is listed in [`ENV_VARS`] (the README's table and the SAM template follow that
-//! list). A missing or invalid value gives one clear error naming the variable.
+//! Every variable is listed in [`ENV_VARS`] (the table in docs/CONFIGURATION.md and the SAM
+//! template follow that list). A missing or invalid value gives one clear error naming the variable.
 
 use std::time::Duration;
 
