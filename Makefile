@@ -27,6 +27,7 @@ test:
 	set -o pipefail; cargo test --workspace --locked 2>&1 | tee target/test-output.log
 	$(SAM) validate --lint -t infra/template.yaml
 	scripts/fuzz-contract.sh
+	python3 scripts/check-doc-links.py
 	@scripts/test-summary.sh target/test-output.log
 
 ## The contract fuzzer alone: every route of GET /openapi.json, schemathesis against the local stack
