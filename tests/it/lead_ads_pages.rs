@@ -158,6 +158,12 @@ async fn a_page_edge_refusal_leaves_the_connection_connected_and_the_spend_synci
     assert_eq!(sync(&m, 1).await.outcome, TenantOutcome::Synced);
     let page = token_status(&m, 1).await["data"]["lead_ads"]["pages"][0].clone();
     assert_eq!((page["problem"].as_str(), page["lead_access"].as_bool()), (Some("no_lead_access"), Some(false)));
+    // The business gives the app lead access again: the next sweep reads the page and says so.
+    m.sandbox.with(|s| s.no_lead_access.clear());
+    m.env.clock.advance(chrono::Duration::hours(1));
+    assert_eq!(sync(&m, 1).await.outcome, TenantOutcome::Synced);
+    let page = token_status(&m, 1).await["data"]["lead_ads"]["pages"][0].clone();
+    assert_eq!((page["problem"].clone(), page["lead_access"].as_bool()), (Value::Null, Some(true)));
 }
 
 #[tokio::test]

@@ -33,7 +33,7 @@ mod tests {
     use crm_shared::store::events::dead_letters;
     use crm_shared::testing::unit_app;
     use crm_shared::testing::unit_now;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use super::*;
 

@@ -39,12 +39,18 @@ pub use crm_shared::flows::spend_sync_jobs::*;
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::Ordering;
+    use std::sync::Arc;
 
     use chrono::TimeZone;
+    use crm_shared::domain::ids::TenantId;
+    use crm_shared::marketing::fx::provider::ProviderOutcome;
+    use crm_shared::meta::insights::{FanOutSummary, TenantOutcome, TenantSync};
     use crm_shared::platform::clock::ManualClock;
     use crm_shared::platform::config::Config;
+    use crm_shared::platform::retry::Sleeper;
     use crm_shared::store::connected_index::{ConnectedIndex, ConnectedTenant};
-    use serde_json::json;
+    use crm_shared::App;
+    use serde_json::{json, Value};
 
     use super::*;
 

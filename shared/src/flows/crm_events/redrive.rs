@@ -93,8 +93,8 @@ mod tests {
     use crate::testing::{unit_app, unit_now};
     use serde_json::json;
 
+    use super::super::{handle_event, Summary};
     use super::*;
-    use crate::{handle_event, Summary};
 
     fn sale(event_id: &str, lead: &str) -> Value {
         json!({"source": "crm", "detail-type": "sale.completed", "detail": {

@@ -94,7 +94,15 @@ pub async fn reconcile_leads(
         };
         match sweep_page(app, graph, &page, &token, now, &mut done).await {
             Ok(true) => {
-                let mark = PagePatch { leads_swept_at: Some(now), ..PagePatch::default() };
+                // Every form and lead read with the page's token: a token or lead-access problem
+                // recorded before is over (a subscription problem is not this read's to clear).
+                let lead_problem = page.problem.as_ref().is_some_and(|p| p.code != "subscription_failed");
+                let mark = PagePatch {
+                    leads_swept_at: Some(now),
+                    lead_access: Some(true),
+                    problem: lead_problem.then_some(None),
+                    ..PagePatch::default()
+                };
                 app.pages.patch(&page.page_id, tenant, &mark).await?;
                 done.pages_swept += 1;
             }
