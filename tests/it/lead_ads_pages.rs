@@ -15,7 +15,6 @@ use crm_shared::meta::insights::TenantOutcome;
 use crm_shared::meta::leadgen::handoff::LEAD_RECEIVED;
 use crm_shared::platform::clock::Clock;
 use crm_shared::platform::retry::Sleeper;
-use crm_shared::store::automation::rules::{AutomationRule, RuleSet};
 use integration_tests::*;
 use local_stack::sandbox_meta::{ad_account_id, SANDBOX_PAGE_ID};
 use meta_spend_sync::{handle_event_with, Summary};
@@ -50,14 +49,7 @@ async fn sync(m: &MetaTestEnv, tenant: i64) -> crm_shared::meta::insights::Tenan
 
 async fn deliver(m: &MetaTestEnv, ids: &[&str]) -> lambda_http::Response<lambda_http::Body> {
     let (body, sig) = m.sandbox.signed_leadgen_delivery(ids);
-    let req = lambda_http::http::Request::builder()
-        .method("POST")
-        .uri("/crm/webhooks/meta")
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", sig)
-        .body(lambda_http::Body::Binary(body))
-        .expect("request");
-    meta_webhook::handle(&m.env.app.restricted(meta_webhook::SECRETS), req).await
+    meta_webhook::handle(&m.env.app.restricted(meta_webhook::SECRETS), meta_webhook_post(body, &sig)).await
 }
 
 async fn token_status(m: &MetaTestEnv, tenant: i64) -> Value {
@@ -73,23 +65,7 @@ fn handoffs(m: &MetaTestEnv) -> Vec<Value> {
 }
 
 async fn enable_lead_followup(m: &MetaTestEnv, tenant: i64) {
-    let rule = AutomationRule {
-        trigger: TriggerKind::LeadFollowup,
-        enabled: true,
-        template_name: "lead_followup".into(),
-        language: "es".into(),
-        delay_minutes: None,
-        quiet_hours: None,
-    };
-    let set = RuleSet {
-        tenant_id: TenantId(tenant),
-        rules: vec![rule],
-        contact_window_hours: None,
-        daily_recipient_cap: None,
-        updated_at: t0(),
-        updated_by: "it".into(),
-    };
-    m.env.app.automation_rules.put_rules(&set).await.expect("rules");
+    enable_rule(&m.env, tenant, TriggerKind::LeadFollowup).await;
 }
 
 #[tokio::test]

@@ -426,26 +426,9 @@ async fn a_large_delivery_is_finished_once_over_redeliveries() {
 async fn lead_ads_leads_get_their_automated_follow_up_scheduled() {
     use crm_shared::domain::hsm::TriggerKind;
     use crm_shared::domain::ids::TenantId;
-    use crm_shared::store::automation::rules::{AutomationRule, RuleSet};
     let m = webhook_env().await;
     connect(&m, 1).await;
-    let rule = AutomationRule {
-        trigger: TriggerKind::LeadFollowup,
-        enabled: true,
-        template_name: "lead_followup".into(),
-        language: "es".into(),
-        delay_minutes: None,
-        quiet_hours: None,
-    };
-    let set = RuleSet {
-        tenant_id: TenantId(1),
-        rules: vec![rule],
-        contact_window_hours: None,
-        daily_recipient_cap: None,
-        updated_at: integration_tests::t0(),
-        updated_by: "it".into(),
-    };
-    m.env.app.automation_rules.put_rules(&set).await.expect("rules");
+    enable_rule(&m.env, 1, TriggerKind::LeadFollowup).await;
     let a1 = add_lead(&m, "120200000000000011", "120200000000001011", "Ana Gómez");
     let resp = deliver(&m, &[&a1.id]).await;
     assert_eq!(resp.status(), 200, "{:?}", body_json(&resp));

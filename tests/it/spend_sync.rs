@@ -489,14 +489,7 @@ async fn a_lead_missing_from_webhooks_appears_after_reconciliation_exactly_once(
 
     // A webhook that arrives late for a reconciled lead is a duplicate, not a second lead.
     let (body, sig) = m.sandbox.signed_leadgen_delivery(&[missing[1].as_str()]);
-    let req = lambda_http::http::Request::builder()
-        .method("POST")
-        .uri("/crm/webhooks/meta")
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", sig)
-        .body(lambda_http::Body::Binary(body))
-        .expect("request");
-    let resp = meta_webhook::handle(&m.env.app.restricted(meta_webhook::SECRETS), req).await;
+    let resp = meta_webhook::handle(&m.env.app.restricted(meta_webhook::SECRETS), meta_webhook_post(body, &sig)).await;
     assert_eq!(resp.status(), 200, "{:?}", body_json(&resp));
     assert_eq!(lead_items(&m.env, 1).await.len(), 30);
 

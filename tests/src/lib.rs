@@ -380,3 +380,37 @@ pub fn connection_to(tenant: i64, accounts: &[&str], connected_at: DateTime<Utc>
         ..crm_shared::testing::active_connection(crm_shared::domain::ids::TenantId(tenant), connected_at)
     }
 }
+
+/// `POST /crm/webhooks/meta` with a raw delivery and its `X-Hub-Signature-256`.
+pub fn meta_webhook_post(body: Vec<u8>, signature: &str) -> Request {
+    lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("/crm/webhooks/meta")
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", signature)
+        .body(Body::Binary(body))
+        .unwrap_or_else(|e| panic!("webhook request: {e}"))
+}
+
+/// Turns `trigger`'s automation rule on for `tenant` (template named after the trigger, Spanish,
+/// no delay, no quiet hours), as an admin's save would.
+pub async fn enable_rule(env: &TestEnv, tenant: i64, trigger: crm_shared::domain::hsm::TriggerKind) {
+    use crm_shared::store::automation::rules::{AutomationRule, RuleSet};
+    let rule = AutomationRule {
+        trigger,
+        enabled: true,
+        template_name: trigger.as_str().into(),
+        language: "es".into(),
+        delay_minutes: None,
+        quiet_hours: None,
+    };
+    let set = RuleSet {
+        tenant_id: crm_shared::domain::ids::TenantId(tenant),
+        rules: vec![rule],
+        contact_window_hours: None,
+        daily_recipient_cap: None,
+        updated_at: t0(),
+        updated_by: "it".into(),
+    };
+    env.app.automation_rules.put_rules(&set).await.unwrap_or_else(|e| panic!("rules: {e}"));
+}

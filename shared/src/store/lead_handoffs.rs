@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
 use crate::domain::ids::TenantId;
-use crate::store::{attr, is_condition_failure, keys, DynamoStore, Item, StoreError};
+use crate::store::{attr, condition_held, is_condition_failure, keys, DynamoStore, Item, StoreError};
 
 /// A hand-off as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,11 +91,7 @@ impl LeadHandoffs for DynamoStore {
             .expression_attribute_names("#pk", attr::PK)
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        condition_held(res)
     }
 
     async fn mark_sent(&self, tenant: TenantId, leadgen_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::{is_meta_id, TenantId};
-use crate::store::{attr, from_item, is_condition_failure, keys, to_item, DynamoStore, Item, StoreError};
+use crate::store::{
+    attr, condition_held, from_item, is_condition_failure, keys, to_item, DynamoStore, Item, StoreError,
+};
 
 /// What last went wrong on a page (shown per page; the user connection is not touched).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,11 +207,7 @@ impl PageIndex for DynamoStore {
             .expression_attribute_values(":tenant", AttributeValue::N(expected.0.to_string()))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        condition_held(res)
     }
 
     async fn pages_of(&self, tenant: TenantId) -> Result<Vec<PageOwner>, StoreError> {
@@ -304,11 +302,7 @@ impl PageIndex for DynamoStore {
             .expression_attribute_values(":tenant", AttributeValue::N(tenant.0.to_string()))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        condition_held(res)
     }
 }
 

@@ -515,6 +515,17 @@ fn graph_error(status: StatusCode, code: i64, subcode: Option<i64>, kind: &str, 
     json_resp(status, json!({ "error": err }))
 }
 
+/// Meta's answer to a token it no longer accepts (190, subcode 460).
+fn session_invalidated() -> Resp {
+    graph_error(
+        StatusCode::BAD_REQUEST,
+        190,
+        Some(460),
+        "OAuthException",
+        "Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.",
+    )
+}
+
 fn redirect(location: &str) -> Resp {
     let mut r = Response::new(Full::new(Bytes::new()));
     *r.status_mut() = StatusCode::FOUND;

@@ -200,13 +200,7 @@ impl SandboxMeta {
         };
         let grant = state.tokens.get(token).filter(|g| !g.revoked && g.expires_at > state.now());
         let Some(grant) = grant.filter(|_| !state.reject_tokens) else {
-            return Err(Box::new(graph_error(
-                StatusCode::BAD_REQUEST,
-                190,
-                Some(460),
-                "OAuthException",
-                "Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.",
-            )));
+            return Err(Box::new(session_invalidated()));
         };
         if q.get("appsecret_proof") != Some(&self.proof(token)) {
             return Err(Box::new(graph_error(

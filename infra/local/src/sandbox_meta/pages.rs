@@ -204,13 +204,7 @@ impl SandboxMeta {
             return Err(Box::new(page_token_required()));
         };
         if grant.revoked || state.reject_tokens {
-            return Err(Box::new(graph_error(
-                StatusCode::BAD_REQUEST,
-                190,
-                Some(460),
-                "OAuthException",
-                "Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.",
-            )));
+            return Err(Box::new(session_invalidated()));
         }
         if q.get("appsecret_proof") != Some(&self.proof(token)) {
             return Err(Box::new(graph_error(

@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::ingest::ArrivedLead;
-use super::lead::parse_meta_time;
+use super::lead::{answer, parse_meta_time, person_name};
 use crate::domain::ids::TenantId;
 use crate::meta::graph::LeadField;
 use crate::store::job_bus::{JobBus, JobEvent};
@@ -54,25 +54,10 @@ pub struct LeadReceived {
     pub field_data: Vec<LeadField>,
 }
 
-fn answer(fields: &[LeadField], names: &[&str]) -> Option<String> {
-    names.iter().find_map(|n| {
-        fields
-            .iter()
-            .find(|f| f.name.eq_ignore_ascii_case(n))
-            .and_then(|f| f.values.first())
-            .map(|v| v.trim().chars().take(200).collect::<String>())
-            .filter(|v| !v.is_empty())
-    })
-}
-
 impl LeadReceived {
     pub fn of(arrived: &ArrivedLead) -> Self {
         let (lead, change, fields) = (&arrived.lead, &arrived.change, &arrived.lead.field_data);
-        let name = answer(fields, &["full_name", "name"]).or_else(|| {
-            let parts: Vec<String> =
-                [answer(fields, &["first_name"]), answer(fields, &["last_name"])].into_iter().flatten().collect();
-            (!parts.is_empty()).then(|| parts.join(" "))
-        });
+        let name = person_name(fields);
         Self {
             handoff_id: format!("meta-lead:{}:{}", arrived.tenant.0, change.leadgen_id),
             tenant_id: arrived.tenant.0,

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::webhook::LeadgenChange;
 use crate::domain::ids::is_meta_id;
 use crate::events::{EntityId, Malformed, NewLead};
-use crate::meta::graph::Leadgen;
+use crate::meta::graph::{LeadField, Leadgen};
 
 /// Meta's `2026-11-24T12:00:00+0000` (or RFC 3339).
 pub fn parse_meta_time(s: &str) -> Option<DateTime<Utc>> {
@@ -18,14 +18,24 @@ pub fn parse_meta_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-fn answer(lead: &Leadgen, names: &[&str]) -> Option<String> {
+/// The first answer of the first of `names` the form asked (any case), trimmed, ≤ 200 chars.
+pub(super) fn answer(fields: &[LeadField], names: &[&str]) -> Option<String> {
     names.iter().find_map(|n| {
-        lead.field_data
+        fields
             .iter()
             .find(|f| f.name.eq_ignore_ascii_case(n))
             .and_then(|f| f.values.first())
             .map(|v| v.trim().chars().take(200).collect::<String>())
             .filter(|v| !v.is_empty())
+    })
+}
+
+/// The person's name from the form: `full_name` (or `name`), else `first_name` + `last_name`.
+pub(super) fn person_name(fields: &[LeadField]) -> Option<String> {
+    answer(fields, &["full_name", "name"]).or_else(|| {
+        let parts: Vec<String> =
+            [answer(fields, &["first_name"]), answer(fields, &["last_name"])].into_iter().flatten().collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
     })
 }
 
@@ -35,11 +45,7 @@ pub fn new_lead(change: &LeadgenChange, lead: &Leadgen, now: DateTime<Utc>) -> R
     let created_at = parse_meta_time(&lead.created_time)
         .or_else(|| change.created_time.and_then(|s| Utc.timestamp_opt(s, 0).single()))
         .unwrap_or(now);
-    let name = answer(lead, &["full_name", "name"]).or_else(|| {
-        let parts: Vec<String> =
-            [answer(lead, &["first_name"]), answer(lead, &["last_name"])].into_iter().flatten().collect();
-        (!parts.is_empty()).then(|| parts.join(" "))
-    });
+    let name = person_name(&lead.field_data);
     let id_or_none = |v: &Option<String>| v.clone().filter(|s| is_meta_id(s));
     let value = json!({
         "id": format!("meta:{}", change.leadgen_id),
@@ -47,8 +53,8 @@ pub fn new_lead(change: &LeadgenChange, lead: &Leadgen, now: DateTime<Utc>) -> R
         "source": "META_ADS",
         "status": "new",
         "name": name,
-        "email": answer(lead, &["email"]),
-        "phone": answer(lead, &["phone_number", "phone"]),
+        "email": answer(&lead.field_data, &["email"]),
+        "phone": answer(&lead.field_data, &["phone_number", "phone"]),
         "campaign_id": id_or_none(&lead.attribution.campaign_id),
         "campaign_name": lead.attribution.campaign_name,
         "ad_id": id_or_none(&lead.attribution.ad_id).or_else(|| id_or_none(&change.ad_id)),
@@ -68,7 +74,6 @@ pub fn event_id(leadgen_id: &str) -> Result<EntityId, Malformed> {
 mod tests {
     use super::*;
     use crate::domain::crm::AdAttribution;
-    use crate::meta::graph::LeadField;
 
     #[test]
     fn meta_times_parse_with_and_without_colon() {
