@@ -32,6 +32,7 @@ pub(crate) fn rule(trigger: TriggerKind) -> AutomationRule {
         language: "es".into(),
         delay_minutes: None,
         quiet_hours: None,
+        variables: vec![],
     }
 }
 
@@ -262,7 +263,8 @@ async fn a_send_with_an_unknown_outcome_is_looked_up_not_repeated() {
 async fn quiet_hours_defer_until_the_window_opens() {
     let h = HsmTestEnv::new().await;
     let mut r = rule(TriggerKind::LeadFollowup);
-    r.quiet_hours = Some(QuietHours { start_hour: 10, end_hour: 14 }); // UTC: no zone set
+    // In the contact's zone (+54: Buenos Aires, UTC−3): 09:00–11:00 local = 12:00–14:00 UTC.
+    r.quiet_hours = Some(QuietHours { start_hour: 9, end_hour: 11 });
     enable(&h, 7, vec![r]).await;
     lead(&h, 7, "L-1", "+5491155550701", t0()).await; // due 12:00 next day: inside
     h.env.clock.set(t0() + Duration::hours(24));

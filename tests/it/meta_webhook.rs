@@ -425,6 +425,7 @@ async fn lead_ads_leads_get_their_automated_follow_up_scheduled() {
         language: "es".into(),
         delay_minutes: None,
         quiet_hours: None,
+        variables: vec![],
     };
     let set = RuleSet {
         tenant_id: TenantId(1),

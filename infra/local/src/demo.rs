@@ -232,6 +232,7 @@ pub async fn seed_hsm(
             delay_minutes: None,
             // No quiet hours for the demo (start = end), so a run at night sends too.
             quiet_hours: Some(QuietHours { start_hour: 0, end_hour: 0 }),
+            variables: vec![],
         })
         .collect();
     let set = RuleSet {

@@ -10,9 +10,11 @@
 //!    `retry` with the next attempt time / `failed`), write the log, count, and remove or move the
 //!    due item.
 //!
-//! Skipped and logged (due item removed): disabled or missing rule, template not found or not
+//! Skipped and logged (due item removed): disabled or missing rule, a tenant without a WhatsApp
+//! connection (`whatsapp_not_connected`, [`crate::automation::senders`]), template not found or not
 //! `APPROVED`/`PAUSED`, opted-out contact, missing/invalid phone. Cancelled and logged: the
-//! condition stopped holding. Deferred (due item moved, not logged): quiet hours, a `PAUSED`
+//! condition stopped holding. Deferred (due item moved, not logged): quiet hours (in the
+//! contact's zone, [`crate::automation::contact_policy`]), a `PAUSED`
 //! template, the contact cap, transient YCloud failures (up to [`Settings::max_attempts`], then
 //! failed and logged). Items run with bounded concurrency and no new claim is taken once the
 //! run is within [`Settings::stop_margin`] of its deadline.
@@ -24,11 +26,13 @@ use chrono::{DateTime, Duration, Utc};
 use futures_util::stream::{self, StreamExt};
 
 use crate::automation::backlog;
-use crate::automation::triggers::{check, quiet_until, Check, Watched, DEFAULT_QUIET_HOURS};
+use crate::automation::contact_policy::{contact_hold, Hold};
+use crate::automation::senders::{Sender, Senders, NOT_CONNECTED};
+use crate::automation::template_vars::template_params;
+use crate::automation::triggers::{check, Check, Watched};
 use crate::automation::ycloud::{Template, TemplateMessage, WhatsappApi, YcloudError};
 use crate::domain::hsm::{LogStatus, Phone, TriggerKind};
 use crate::domain::ids::TenantId;
-use crate::domain::zone::reporting_zone;
 use crate::platform::retry::{Jitter, RetryPolicy};
 use crate::store::automation::claims::{ClaimOutcome, ClaimState, SendClaim};
 use crate::store::automation::due::DueItem;
@@ -118,38 +122,44 @@ pub async fn ycloud_client(app: &App) -> Result<crate::automation::ycloud::Yclou
     ))
 }
 
-/// One scheduled invocation: the YCloud client, then [`run`] with the default settings.
+/// One scheduled invocation: [`run_connected`] with the default settings.
 pub async fn run_scheduled(app: &App, deadline: Option<Instant>) -> Result<RunSummary, EvalError> {
-    let client = ycloud_client(app).await?;
-    run(app, &client, &Settings::default(), deadline).await
+    run_connected(app, &Settings::default(), deadline).await
 }
 
 struct Run<'a> {
     app: &'a App,
-    api: &'a dyn WhatsappApi,
+    senders: Senders<'a>,
     settings: &'a Settings,
     deadline: Option<Instant>,
     now: DateTime<Utc>,
-    templates: Vec<Template>,
     rules: HashMap<TenantId, Option<RuleSet>>,
 }
 
-/// One evaluator run at the app's clock's now; its sends, failures and deferrals go out as one
-/// metric line ([`RunSummary::metric_line`]).
+/// One evaluator run at the app's clock's now in which every tenant sends through `api`; its
+/// sends, failures and deferrals go out as one metric line ([`RunSummary::metric_line`]).
 pub async fn run(
     app: &App,
     api: &dyn WhatsappApi,
     settings: &Settings,
     deadline: Option<Instant>,
 ) -> Result<RunSummary, EvalError> {
-    let summary = run_items(app, api, settings, deadline).await?;
+    let summary = run_items(app, Some(api), settings, deadline).await?;
+    summary.metric_line().emit();
+    Ok(summary)
+}
+
+/// One evaluator run in which each tenant sends through its own WhatsApp connection (or the
+/// platform's account in a single-business deployment; [`crate::automation::senders`]).
+pub async fn run_connected(app: &App, settings: &Settings, deadline: Option<Instant>) -> Result<RunSummary, EvalError> {
+    let summary = run_items(app, None, settings, deadline).await?;
     summary.metric_line().emit();
     Ok(summary)
 }
 
 async fn run_items(
     app: &App,
-    api: &dyn WhatsappApi,
+    api: Option<&dyn WhatsappApi>,
     settings: &Settings,
     deadline: Option<Instant>,
 ) -> Result<RunSummary, EvalError> {
@@ -163,14 +173,17 @@ async fn run_items(
         advance(app, stored, backlog::next_watermark(&window, None, [])).await?;
         return Ok(summary);
     }
-    let templates = api.templates().await?;
+    let senders = match api {
+        Some(api) => Senders::fixed(api).await?,
+        None => Senders::per_tenant(app, items.iter().map(|i| i.tenant_id)).await,
+    };
     let mut rules = HashMap::new();
     for item in &items {
         if let std::collections::hash_map::Entry::Vacant(e) = rules.entry(item.tenant_id) {
             e.insert(app.automation_rules.rules(item.tenant_id).await?);
         }
     }
-    let run = Run { app, api, settings, deadline, now, templates, rules };
+    let run = Run { app, senders, settings, deadline, now, rules };
     // Each item's future is boxed and built up front (futures are lazy): one small, `Send` type
     // for the bounded stream.
     type Processed = (DateTime<Utc>, Result<Outcome, EvalError>);
@@ -213,9 +226,6 @@ struct Target {
 impl Target {
     fn name(&self) -> Option<String> {
         self.lead.as_ref().and_then(|l| l.contact.name.clone())
-    }
-    fn first_name(&self) -> String {
-        self.name().and_then(|n| n.split_whitespace().next().map(str::to_string)).unwrap_or_else(|| "cliente".into())
     }
 }
 
@@ -307,6 +317,19 @@ impl Run<'_> {
             self.app.due.replace(item, None).await?;
             return Ok(Outcome::Skipped);
         }
+        // The tenant's WhatsApp account.
+        let (api, templates) = match self.senders.get(t) {
+            Sender::Ready { api, templates } => (api, templates),
+            Sender::NotConnected => {
+                self.log(item, None, Some(rule), None, LogStatus::Skipped, Some(NOT_CONNECTED.into()), None).await?;
+                self.app.due.replace(item, None).await?;
+                return Ok(Outcome::Skipped);
+            }
+            Sender::Unavailable(why) => {
+                tracing::warn!(tenant_id = t.0, reason = %why, "whatsapp account unavailable; item left for the next run");
+                return Ok(Outcome::NotStarted);
+            }
+        };
         // The condition, on the entity as it is now.
         let watched = self.watched(item).await?;
         let delay = rule.delay_minutes.map(Duration::minutes);
@@ -332,16 +355,20 @@ impl Run<'_> {
             self.app.due.replace(item, None).await?;
             return Ok(Outcome::Skipped);
         };
-        let opted_out = target.lead.as_ref().is_some_and(|l| l.opted_out)
-            || self.app.contacts.is_opted_out(t, phone.as_str()).await?;
-        if opted_out {
-            self.log(item, Some(&target), Some(rule), Some(&phone), LogStatus::Skipped, Some("opted out".into()), None)
-                .await?;
-            self.app.due.replace(item, None).await?;
-            return Ok(Outcome::Skipped);
-        }
+        // Opt-outs, and quiet hours in the contact's zone.
+        let lead_opted_out = target.lead.as_ref().is_some_and(|l| l.opted_out);
+        let zone = match contact_hold(self.app, t, &phone, lead_opted_out, rule.quiet_hours, self.now).await? {
+            Ok(zone) => zone,
+            Err(Hold::OptedOut) => {
+                let why = Some("opted out".into());
+                self.log(item, Some(&target), Some(rule), Some(&phone), LogStatus::Skipped, why, None).await?;
+                self.app.due.replace(item, None).await?;
+                return Ok(Outcome::Skipped);
+            }
+            Err(Hold::QuietUntil(until)) => return Ok(self.defer(item, until, false, "quiet hours").await?),
+        };
         // The template.
-        let template = self.templates.iter().find(|tp| tp.name == rule.template_name && tp.language == rule.language);
+        let template = templates.iter().find(|tp| tp.name == rule.template_name && tp.language == rule.language);
         let placeholders = match template.map(|tp| tp.status.to_ascii_uppercase()) {
             Some(s) if s == "APPROVED" => template.map_or(0, Template::body_placeholders),
             Some(s) if s == "PAUSED" => {
@@ -357,13 +384,6 @@ impl Run<'_> {
                 return Ok(Outcome::Skipped);
             }
         };
-        // Quiet hours in the tenant's reporting zone.
-        let zone = self.app.profiles.get_profile(t).await?.and_then(|p| p.reporting_time_zone);
-        if let Some(until) =
-            quiet_until(self.now, reporting_zone(zone), rule.quiet_hours.unwrap_or(DEFAULT_QUIET_HOURS))
-        {
-            return Ok(self.defer(item, until, false, "quiet hours").await?);
-        }
         if self.deadline.is_some_and(|d| Instant::now() + self.settings.stop_margin >= d) {
             return Ok(Outcome::NotStarted);
         }
@@ -381,7 +401,7 @@ impl Run<'_> {
         let xid = external_id(t, item.trigger, &item.entity_id);
         // 2. An earlier send may have gone through: look before sending again.
         if unknown_outcome {
-            match self.api.find_by_external_id(&xid).await {
+            match api.find_by_external_id(&xid).await {
                 Ok(Some(found)) => {
                     let log_sk = match claim.log_sk.clone() {
                         Some(sk) => sk,
@@ -448,7 +468,8 @@ impl Run<'_> {
             return Ok(self.defer(item, later, false, "daily recipient cap reached").await?);
         }
         // 4. Send.
-        let params = [target.first_name()].into_iter().take(placeholders).collect();
+        let params =
+            template_params(&rule.variables, placeholders, watched.as_ref(), target.lead.as_ref(), &rule.language, zone);
         let msg = TemplateMessage {
             to: phone.clone(),
             template: rule.template_name.clone(),
@@ -458,7 +479,7 @@ impl Run<'_> {
         };
         // Where an inbound STOP from this phone applies (written before the send can reach it).
         self.app.contacts.record_recipient(t, phone.as_str()).await?;
-        match self.api.send_template(&msg).await {
+        match api.send_template(&msg).await {
             Ok(m) => {
                 let sk = self
                     .log(item, Some(&target), Some(rule), Some(&phone), LogStatus::Sent, None, Some(m.id.clone()))

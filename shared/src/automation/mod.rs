@@ -1,16 +1,25 @@
 //! WhatsApp HSM automation: when triggers are due and whether they still hold (`triggers`),
 //! scheduling from CRM events (`scheduling`), the evaluator and its at-most-once send protocol
 //! (`evaluator`) over the due buckets its watermark says to read (`backlog`), the YCloud client (`ycloud`), YCloud's webhook (`webhook`), the log as the API
-//! serves it (`logs`) and the rules (`rules`). It may import every folder below it (platform,
+//! serves it (`logs`) and the rules (`rules`); each tenant's own WhatsApp connection
+//! (`whatsapp_connection`) and which account sends for it (`senders`); who may be messaged now
+//! (`contact_policy`: opt-outs, quiet hours in the contact's zone), what counts as STOP
+//! (`stop_words`) and what fills a template's variables (`template_vars`). It may import every folder below it (platform,
 //! domain, store, api, marketing, events) and `meta` for nothing.
 
 pub mod backlog;
+pub mod contact_policy;
 pub mod eval_error;
 pub mod evaluator;
+pub mod inbound;
 pub mod logs;
 pub mod rules;
 pub mod scheduling;
+pub mod senders;
+pub mod stop_words;
 pub mod summary;
+pub mod template_vars;
 pub mod triggers;
 pub mod webhook;
+pub mod whatsapp_connection;
 pub mod ycloud;
