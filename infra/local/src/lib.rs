@@ -30,5 +30,6 @@ pub mod runtime_api;
 pub mod sandbox_ecb;
 pub mod sandbox_meta;
 pub mod sandbox_ycloud;
+pub mod sandbox_ycloud_accounts;
 pub mod server;
 pub mod template;

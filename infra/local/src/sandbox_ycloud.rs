@@ -7,6 +7,9 @@
 //!   [`SandboxYcloudState::sends_by_external_id`]);
 //! - `GET /v2/whatsapp/messages?filter.externalId=`: the messages sent with that id;
 //! - `GET /v2/whatsapp/templates?page=&limit=`: the templates with their status per name/language;
+//! - `GET /v2/whatsapp/phoneNumbers?filter.wabaId=`: the account's business numbers;
+//! - several accounts ([`crate::sandbox_ycloud_accounts`]), each key reaching only its own
+//!   numbers, templates and senders;
 //! - switches ([`SandboxYcloudState`], or `POST /__sandbox/configure?latency_ms=&fail_next=&throttle_next=&wa_error=&wa_error_next=&drop_answer_next=`,
 //!   `GET /__sandbox/state`): latency, 5xx, 429 with `Retry-After`, WhatsApp error codes, and an
 //!   answer dropped after the message was accepted (an unknown outcome for the caller);
@@ -28,6 +31,8 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use url::Url;
 
+use crate::sandbox_ycloud_accounts as accounts;
+
 /// A template the sandbox account holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxTemplate {
@@ -42,6 +47,8 @@ pub struct SandboxTemplate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxMessage {
     pub id: String,
+    /// The sender number.
+    pub from: String,
     pub external_id: Option<String>,
     pub to: String,
     pub template: String,
@@ -73,6 +80,10 @@ pub struct SandboxYcloudState {
     /// Where accepted messages' status webhooks are posted (`make dev`: the local API's
     /// `/crm/webhooks/ycloud`), signed; `None` (tests): built on demand with `status_events`.
     pub webhook_url: Option<String>,
+    /// Accounts besides the default one (their own keys, WABAs, numbers, templates).
+    pub accounts: Vec<crate::sandbox_ycloud_accounts::SandboxAccount>,
+    /// The default account's numbers (`GET /v2/whatsapp/phoneNumbers` with the default key).
+    pub default_numbers: Vec<String>,
 }
 
 impl Default for SandboxYcloudState {
@@ -105,6 +116,8 @@ impl Default for SandboxYcloudState {
             drop_answer_next: 0,
             next_id: 1,
             webhook_url: None,
+            accounts: Vec::new(),
+            default_numbers: vec!["+5491100000000".into()],
         }
     }
 }
@@ -292,20 +305,25 @@ impl SandboxYcloud {
         if path.starts_with("/__sandbox/") {
             return Ok(self.control(&method, &path, &query));
         }
-        let key_ok = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()) == Some(self.api_key.as_str());
+        let key = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let caller = accounts::caller(&self.api_key, &lock(&self.state), key.as_deref());
         let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
-        if !key_ok {
+        let Some(caller) = caller else {
             return Ok(error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "invalid API key", None));
-        }
+        };
         match (method, path.as_str()) {
-            (Method::POST, "/v2/whatsapp/messages") => self.send(&body).await,
+            (Method::POST, "/v2/whatsapp/messages") => self.send(&body, caller).await,
             (Method::GET, "/v2/whatsapp/messages") => Ok(self.list_messages(&query)),
-            (Method::GET, "/v2/whatsapp/templates") => Ok(self.templates(&query)),
+            (Method::GET, "/v2/whatsapp/templates") => Ok(self.templates(&query, caller)),
+            (Method::GET, "/v2/whatsapp/phoneNumbers") => Ok(json_resp(
+                StatusCode::OK,
+                accounts::phone_numbers(&lock(&self.state), caller, query.get("filter.wabaId").map(String::as_str)),
+            )),
             _ => Ok(error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint", None)),
         }
     }
 
-    async fn send(&self, body: &[u8]) -> Result<Resp, std::io::Error> {
+    async fn send(&self, body: &[u8], caller: accounts::Caller) -> Result<Resp, std::io::Error> {
         let latency = lock(&self.state).latency;
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
@@ -345,7 +363,17 @@ impl SandboxYcloud {
                 None,
             ));
         }
-        match s.templates.iter().find(|t| t.name == name && t.language == language).map(|t| t.status.clone()) {
+        let from = req["from"].as_str().unwrap_or_default().to_string();
+        if !accounts::may_send_from(&s, caller, &from) {
+            return Ok(error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                "from is not a phone number of this account",
+                None,
+            ));
+        }
+        let templates = accounts::templates_of(&s, caller);
+        match templates.iter().find(|t| t.name == name && t.language == language).map(|t| t.status.clone()) {
             None => {
                 return Ok(error(StatusCode::BAD_REQUEST, "WHATSAPP_ERROR", "template does not exist", Some(132001)))
             }
@@ -371,6 +399,7 @@ impl SandboxYcloud {
         }
         s.messages.push(SandboxMessage {
             id: id.clone(),
+            from,
             external_id: external_id.clone(),
             to: to.clone(),
             template: name,
@@ -406,25 +435,27 @@ impl SandboxYcloud {
         json_resp(StatusCode::OK, json!({"items": items, "total": items.len()}))
     }
 
-    fn templates(&self, q: &HashMap<String, String>) -> Resp {
+    fn templates(&self, q: &HashMap<String, String>, caller: accounts::Caller) -> Resp {
         let s = lock(&self.state);
         let limit: usize = q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(10).clamp(1, 100);
         let page: usize = q.get("page").and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
-        let items: Vec<Value> = s
-            .templates
+        let waba = accounts::waba_of(&s, caller);
+        let mine = q.get("filter.wabaId").is_none_or(|w| *w == waba);
+        let all = if mine { accounts::templates_of(&s, caller) } else { &[] };
+        let items: Vec<Value> = all
             .iter()
             .skip((page - 1) * limit)
             .take(limit)
             .map(|t| {
                 json!({
-                    "wabaId": "sandbox-waba", "name": t.name, "language": t.language, "category": t.category,
+                    "wabaId": waba, "name": t.name, "language": t.language, "category": t.category,
                     "status": t.status, "components": [{"type": "BODY", "text": t.body}],
                 })
             })
             .collect();
         json_resp(
             StatusCode::OK,
-            json!({"items": items, "total": s.templates.len(), "offset": (page - 1) * limit, "limit": limit}),
+            json!({"items": items, "total": all.len(), "offset": (page - 1) * limit, "limit": limit}),
         )
     }
 

@@ -175,7 +175,7 @@ async fn run_items(
     }
     let senders = match api {
         Some(api) => Senders::fixed(api).await?,
-        None => Senders::per_tenant(app, items.iter().map(|i| i.tenant_id)).await,
+        None => Senders::per_tenant(app, items.iter().map(|i| i.tenant_id).collect()).await,
     };
     let mut rules = HashMap::new();
     for item in &items {

@@ -106,7 +106,7 @@ impl<'a> Senders<'a> {
     }
 
     /// Each of `tenants` sends through its own account.
-    pub async fn per_tenant(app: &App, tenants: impl IntoIterator<Item = TenantId>) -> Senders<'static> {
+    pub async fn per_tenant(app: &App, tenants: Vec<TenantId>) -> Senders<'static> {
         let mut out = HashMap::new();
         for t in tenants {
             if out.contains_key(&t) {
