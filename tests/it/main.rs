@@ -21,3 +21,4 @@ mod rate_limits;
 mod round_trips;
 mod spend_sync;
 mod store_conformance;
+mod whatsapp_tenants;

@@ -46,17 +46,20 @@ fn remember(key: &str, templates: Arc<Vec<Template>>) {
 #[derive(Debug, Clone)]
 pub struct Account {
     pub client: YcloudClient,
-    /// The WABA (or [`PLATFORM`]) its templates are cached under.
+    /// `{base URL}|{WABA}` (or `|platform`): where its templates are cached.
     pub templates_key: String,
 }
 
 /// The tenant's account ([`Account`]) or `None` when it has none.
 pub async fn account_for(app: &App, tenant: TenantId) -> Result<Option<Account>, ConnectionError> {
+    // Keyed by YCloud's base URL too: one process may talk to several YCloud stand-ins (tests).
+    let base = app.config.ycloud.base_url.as_str();
     if let Some(conn) = app.whatsapp.whatsapp_connection(tenant).await? {
-        let key = conn.waba_id.clone();
+        let key = format!("{base}|{}", conn.waba_id);
         return Ok(tenant_client(app, tenant).await?.map(|client| Account { client, templates_key: key }));
     }
-    Ok(platform_client(app).await.map(|client| Account { client, templates_key: PLATFORM.into() }))
+    let key = format!("{base}|{PLATFORM}");
+    Ok(platform_client(app).await.map(|client| Account { client, templates_key: key }))
 }
 
 /// The platform's client when this deployment configures one (key and number both set).
