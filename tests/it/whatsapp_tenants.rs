@@ -252,3 +252,34 @@ async fn template_variables_are_mapped_at_save_refused_when_missing_and_sanitise
         ]
     );
 }
+
+#[tokio::test]
+async fn a_tenants_own_webhook_secret_signs_its_numbers_deliveries_and_the_platforms_does_not() {
+    let w = world().await;
+    let body = json!({"api_key": KEY_A, "phone_number": NUMBER_A, "waba_id": "waba-a", "webhook_secret": "it-whsec-of-a"});
+    let (status, answer) = call(&w, "PUT", A, "admin", Some(body)).await;
+    assert_eq!((status, answer["data"]["webhook_secret_set"].as_bool()), (200, Some(true)), "{answer}");
+    assert!(!answer.to_string().contains("it-whsec-of-a") && !format!("{:?}", w.env.all_items().await).contains("it-whsec-of-a"));
+    let event = json!({"id": "evt-own-1", "type": "whatsapp.inbound_message.received", "whatsappInboundMessage":
+        {"id": "in-1", "from": "+5491155550601", "to": NUMBER_A, "type": "text", "text": {"body": "STOP"}}});
+    let webhook_app = w.env.app.restricted(ycloud_webhook::SECRETS);
+    let deliver = |secret: &str| {
+        let raw = event.to_string().into_bytes();
+        let sig = local_stack::sandbox_ycloud::sign(secret, w.env.clock.now().timestamp(), &raw);
+        let req = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/crm/webhooks/ycloud")
+            .header("content-type", "application/json")
+            .header("YCloud-Signature", sig)
+            .body(lambda_http::Body::Binary(raw))
+            .expect("request");
+        ycloud_webhook::handle(&webhook_app, req)
+    };
+    let phone = Phone::parse("+5491155550601").expect("phone");
+    // The platform's secret does not sign a delivery for A's number.
+    assert_eq!(deliver(YCLOUD_WEBHOOK_SECRET).await.status(), 401);
+    assert!(!w.env.app.contacts.is_opted_out(TenantId(A), phone.as_str()).await.expect("read"));
+    let resp = deliver("it-whsec-of-a").await;
+    assert_eq!(resp.status(), 200, "{}", body_json(&resp));
+    assert!(w.env.app.contacts.is_opted_out(TenantId(A), phone.as_str()).await.expect("read"));
+}

@@ -284,6 +284,7 @@ pub async fn seed_whatsapp(
         phone_number: DEMO_WHATSAPP_NUMBER.into(),
         waba_id: DEMO_WABA.into(),
         stop_words: None,
+        webhook_secret: None,
     };
     connect(app, DEMO_TENANT, "demo", input, now).await?;
     Ok(())

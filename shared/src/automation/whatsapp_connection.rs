@@ -77,16 +77,29 @@ pub struct ConnectInput {
     /// The tenant's stop words (absent or empty: the defaults).
     #[serde(default)]
     pub stop_words: Option<Vec<String>>,
+    /// The signing secret of the webhook endpoint the tenant created in its YCloud account
+    /// (pointing at `/crm/webhooks/ycloud`); absent: deliveries are checked with the platform's.
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
 }
 
 impl std::fmt::Debug for ConnectInput {
+    // The key and the webhook secret are never printed.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConnectInput").field("phone_number", &self.phone_number).finish_non_exhaustive()
     }
 }
 
-/// What was asked, checked: (key, number, WABA, stop words).
-fn checked(input: ConnectInput) -> Result<(SecretString, Phone, String, Vec<String>), ConnectionError> {
+/// A connection as asked, checked.
+struct Checked {
+    key: SecretString,
+    phone: Phone,
+    waba: String,
+    words: Vec<String>,
+    webhook_secret: Option<SecretString>,
+}
+
+fn checked(input: ConnectInput) -> Result<Checked, ConnectionError> {
     let key = input.api_key.trim();
     if key.is_empty() || key.len() > 256 || !key.chars().all(|c| c.is_ascii_graphic()) {
         return Err(ConnectionError::Invalid("api_key must be a YCloud API key (1–256 visible characters)".into()));
@@ -98,7 +111,16 @@ fn checked(input: ConnectInput) -> Result<(SecretString, Phone, String, Vec<Stri
         return Err(ConnectionError::Invalid("waba_id must be a WhatsApp Business Account id".into()));
     }
     let words = stop_words::validate(input.stop_words.as_deref().unwrap_or_default()).map_err(ConnectionError::Invalid)?;
-    Ok((SecretString::new(key), phone, waba.to_string(), words))
+    let webhook_secret = match input.webhook_secret.as_deref().map(str::trim) {
+        None => None,
+        Some(s) if (8..=256).contains(&s.len()) && s.chars().all(|c| c.is_ascii_graphic()) => {
+            Some(SecretString::new(s))
+        }
+        Some(_) => {
+            return Err(ConnectionError::Invalid("webhook_secret must be 8–256 visible characters".into()));
+        }
+    };
+    Ok(Checked { key: SecretString::new(key), phone, waba: waba.to_string(), words, webhook_secret })
 }
 
 /// Checks with YCloud that `key` holds `phone` in `waba`.
@@ -128,13 +150,17 @@ pub async fn connect(
     input: ConnectInput,
     now: DateTime<Utc>,
 ) -> Result<Value, ConnectionError> {
-    let (key, phone, waba, words) = checked(input)?;
+    let Checked { key, phone, waba, words, webhook_secret } = checked(input)?;
     verify(app, &key, &phone, &waba).await?;
     let owner = NumberOwner { phone_number: phone.clone(), tenant_id: tenant, registered_at: now };
     if !app.whatsapp.claim_number(&owner).await? {
         return Err(ConnectionError::NumberTaken);
     }
     let ciphertext = app.cipher.encrypt(tenant, &key).await?;
+    let webhook_ciphertext = match &webhook_secret {
+        Some(s) => Some(B64.encode(app.cipher.encrypt(tenant, s).await?)),
+        None => None,
+    };
     let last4: String = key.expose().chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
     let previous = app.whatsapp.whatsapp_connection(tenant).await?;
     let conn = WhatsappConnection {
@@ -146,6 +172,7 @@ pub async fn connect(
         verified_at: now,
         connected_by: by.to_string(),
         stop_words: words,
+        webhook_secret_ciphertext_b64: webhook_ciphertext,
     };
     app.whatsapp.put_whatsapp_connection(&conn).await?;
     if let Some(old) = previous.filter(|p| p.phone_number != phone) {
@@ -184,16 +211,28 @@ pub fn view(conn: Option<&WhatsappConnection>) -> Value {
                 "last_verified_at": c.verified_at,
                 "connected_by": c.connected_by,
                 "stop_words": words,
+                "webhook_secret_set": c.webhook_secret_ciphertext_b64.is_some(),
             })
         }
     }
 }
 
+async fn decrypt(app: &App, tenant: TenantId, b64: &str) -> Result<SecretString, CryptoError> {
+    let ciphertext = B64.decode(b64).map_err(|_| CryptoError::Decrypt("ciphertext is not base64".into()))?;
+    app.cipher.decrypt(tenant, &ciphertext).await
+}
+
 /// The connection's API key, decrypted under its tenant's context.
 pub async fn api_key(app: &App, conn: &WhatsappConnection) -> Result<SecretString, CryptoError> {
-    let ciphertext =
-        B64.decode(&conn.api_key_ciphertext_b64).map_err(|_| CryptoError::Decrypt("ciphertext is not base64".into()))?;
-    app.cipher.decrypt(conn.tenant_id, &ciphertext).await
+    decrypt(app, conn.tenant_id, &conn.api_key_ciphertext_b64).await
+}
+
+/// The connection's webhook signing secret, if the tenant set one.
+pub async fn webhook_secret(app: &App, conn: &WhatsappConnection) -> Result<Option<SecretString>, CryptoError> {
+    match &conn.webhook_secret_ciphertext_b64 {
+        Some(b64) => Ok(Some(decrypt(app, conn.tenant_id, b64).await?)),
+        None => Ok(None),
+    }
 }
 
 /// The tenant's YCloud client (its key, number and WABA), if it connected WhatsApp.

@@ -30,6 +30,10 @@ pub struct WhatsappConnection {
     /// The tenant's stop words (empty: the defaults, `automation::stop_words::DEFAULT_STOP_WORDS`).
     #[serde(default)]
     pub stop_words: Vec<String>,
+    /// KMS ciphertext (base64) of the signing secret of the webhook endpoint the tenant created in
+    /// its YCloud account (its deliveries are verified with it); `None`: the platform's secret.
+    #[serde(default)]
+    pub webhook_secret_ciphertext_b64: Option<String>,
 }
 
 /// `WA#NUMBER#{phone}` / `OWNER`.

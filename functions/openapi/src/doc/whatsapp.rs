@@ -20,6 +20,7 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
             ("last_verified_at", date_time()),
             ("connected_by", string()),
             ("stop_words", array(string())),
+            ("webhook_secret_set", described(boolean(), "whether deliveries are checked with the tenant's own webhook secret")),
         ],
     );
     vec![("WhatsappConnection", view)]
@@ -33,13 +34,22 @@ fn connect_input() -> Value {
             ("phone_number", described(string(), "the sender number, E.164")),
             ("waba_id", described(json!({"type": "string", "minLength": 1, "maxLength": 64}), "its WhatsApp Business Account id")),
         ],
-        &[(
-            "stop_words",
-            described(
-                nullable(json!({"type": "array", "items": word, "maxItems": MAX_STOP_WORDS})),
-                "replies that opt a contact out (case- and accent-insensitive); absent or empty: STOP, BAJA, CANCELAR, NO MÁS, UNSUBSCRIBE",
+        &[
+            (
+                "stop_words",
+                described(
+                    nullable(json!({"type": "array", "items": word, "maxItems": MAX_STOP_WORDS})),
+                    "replies that opt a contact out (case- and accent-insensitive); absent or empty: STOP, BAJA, CANCELAR, NO MÁS, UNSUBSCRIBE",
+                ),
             ),
-        )],
+            (
+                "webhook_secret",
+                described(
+                    nullable(json!({"type": "string", "minLength": 8, "maxLength": 256})),
+                    "the signing secret of the webhook endpoint created in the tenant's YCloud account for `/crm/webhooks/ycloud`; stored encrypted, never returned",
+                ),
+            ),
+        ],
         true,
     )
 }

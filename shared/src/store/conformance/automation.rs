@@ -257,6 +257,7 @@ pub async fn whatsapp_connections<S: WhatsappConnections>(s: &S) {
         verified_at: t0(),
         connected_by: "u1".into(),
         stop_words: vec!["BASTA".into()],
+        webhook_secret_ciphertext_b64: Some("c2VjcmV0".into()),
     };
     assert_eq!(s.whatsapp_connection(a).await.expect("none"), None);
     s.put_whatsapp_connection(&conn).await.expect("put");
