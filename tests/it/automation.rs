@@ -629,11 +629,12 @@ async fn the_daily_recipient_cap_holds_and_the_rest_goes_out_the_next_day() {
     for i in 0..3 {
         lead(&h, 27, &format!("L-{i}"), &format!("+54911555527{i:02}"), t0() - Duration::hours(1)).await;
     }
-    h.env.clock.set(t0() + Duration::hours(23));
+    // 12:00 UTC = 09:00 in Buenos Aires (the contacts' zone): just after the quiet hours.
+    h.env.clock.set(t0() + Duration::hours(24));
     let r = run(&h).await;
     assert_eq!((r.count(Outcome::Sent), r.count(Outcome::Deferred)), (2, 1), "{r:?}");
     assert_eq!(h.ycloud.with(|s| s.accepted()), 2);
-    h.env.clock.set(t0() + Duration::hours(46)); // the next UTC day, after the quiet hours
+    h.env.clock.set(t0() + Duration::hours(48)); // the next UTC day, after the contacts' quiet hours
     assert_eq!(run(&h).await.count(Outcome::Sent), 1);
     assert_eq!(h.ycloud.with(|s| s.accepted()), 3);
 }

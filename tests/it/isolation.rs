@@ -33,7 +33,7 @@ struct World {
     env: TestEnv,
     api: LocalApi,
     _meta: local_stack::sandbox_meta::SandboxMeta,
-    _ycloud: local_stack::sandbox_ycloud::SandboxYcloud,
+    ycloud: local_stack::sandbox_ycloud::SandboxYcloud,
 }
 
 impl World {
@@ -64,7 +64,7 @@ impl World {
         ])
         .await;
         let api = LocalApi::new(env.app.clone());
-        Self { env, api, _meta: meta, _ycloud: ycloud }
+        Self { env, api, _meta: meta, ycloud }
     }
 
     async fn call(&self, method: &str, uri: &str, tenant: i64, role: &str, body: Option<Value>) -> (u16, Value) {
@@ -88,6 +88,9 @@ impl World {
         assert_eq!(status, 200, "{body}");
         let evaluate = request("POST", LOCAL_HSM_EVALUATE_PATH, None, None, None);
         assert_eq!(self.api.dispatch(evaluate).await.status(), 200);
+        // One run sent A's follow-ups from A's own number (its seeded WhatsApp connection).
+        let senders: Vec<String> = self.ycloud.with(|s| s.messages.iter().map(|m| m.from.clone()).collect());
+        assert_eq!(senders, vec![demo::DEMO_WHATSAPP_NUMBER.to_string(); 3], "the demo's own number sends");
     }
 
     /// Another tenant with a profile (so its own reads answer) and nothing else.

@@ -52,7 +52,8 @@ async fn world() -> World {
 
 async fn call(w: &World, method: &str, tenant: i64, role: &str, body: Option<Value>) -> (u16, Value) {
     let token = jwt_at_clock(&w.env, tenant, role);
-    let resp = whatsapp_connection::handle(&w.env.app, request(method, PATH, Some(&token), Some(ADMIN_TOKEN), body)).await;
+    let resp =
+        whatsapp_connection::handle(&w.env.app, request(method, PATH, Some(&token), Some(ADMIN_TOKEN), body)).await;
     (resp.status().as_u16(), body_json(&resp))
 }
 
@@ -126,7 +127,8 @@ async fn two_tenants_send_from_their_own_numbers_and_a_tenant_without_one_sends_
     w.env.clock.set(t0() + Duration::hours(24));
     let r = run(&w).await;
     assert_eq!((r.count(Outcome::Sent), r.count(Outcome::Skipped)), (2, 1), "{r:?}");
-    let sent: Vec<(String, String)> = w.ycloud.with(|s| s.messages.iter().map(|m| (m.to.clone(), m.from.clone())).collect());
+    let sent: Vec<(String, String)> =
+        w.ycloud.with(|s| s.messages.iter().map(|m| (m.to.clone(), m.from.clone())).collect());
     assert!(sent.contains(&("+5491155550401".into(), NUMBER_A.into())), "{sent:?}");
     assert!(sent.contains(&("+5491155550402".into(), NUMBER_B.into())), "{sent:?}");
     assert_eq!(sent.len(), 2, "nothing for the tenant without WhatsApp");
@@ -169,7 +171,8 @@ async fn a_bad_key_a_foreign_number_or_waba_and_a_taken_number_are_refused_with_
     let down = TestEnv::with_env(&[("YCLOUD_BASE_URL", "http://127.0.0.1:1")]).await;
     let token = jwt_at_clock(&down, B, "admin");
     let body = json!({"api_key": KEY_B, "phone_number": NUMBER_B, "waba_id": "waba-b"});
-    let resp = whatsapp_connection::handle(&down.app, request("PUT", PATH, Some(&token), Some(ADMIN_TOKEN), Some(body))).await;
+    let resp =
+        whatsapp_connection::handle(&down.app, request("PUT", PATH, Some(&token), Some(ADMIN_TOKEN), Some(body))).await;
     assert_eq!(resp.status(), 503);
     assert!(down.items_with("T#12", "WA#").await.is_empty());
 }
@@ -191,10 +194,12 @@ async fn a_stop_reaches_only_the_number_it_was_sent_to_in_any_national_form_and_
         "button": {"text": "Stop promotions", "payload": "STOP_PROMOS"}});
     assert_eq!(post_inbound(&w, button).await["data"]["opted_out_tenants"], 1);
     // A text BAJA from the Mexican number (WhatsApp's +52 1 form) to A's number.
-    let text = json!({"id": "in-2", "from": "+5215512345678", "to": NUMBER_A, "type": "text", "text": {"body": "¡Baja!"}});
+    let text =
+        json!({"id": "in-2", "from": "+5215512345678", "to": NUMBER_A, "type": "text", "text": {"body": "¡Baja!"}});
     assert_eq!(post_inbound(&w, text).await["data"]["opted_out_tenants"], 1);
     // Something else is no stop.
-    let other = json!({"id": "in-3", "from": "+5491155550301", "to": NUMBER_B, "type": "text", "text": {"body": "hola"}});
+    let other =
+        json!({"id": "in-3", "from": "+5491155550301", "to": NUMBER_B, "type": "text", "text": {"body": "hola"}});
     assert_eq!(post_inbound(&w, other).await["data"]["opted_out_tenants"], 0);
 
     let ar = Phone::parse("+54 11 5555 0301").expect("phone");
@@ -205,7 +210,11 @@ async fn a_stop_reaches_only_the_number_it_was_sent_to_in_any_national_form_and_
     let r = run(&w).await;
     assert_eq!((r.count(Outcome::Sent), r.count(Outcome::Skipped)), (1, 2), "{r:?}");
     let sent = w.ycloud.with(|s| s.messages.iter().map(|m| (m.to.clone(), m.from.clone())).collect::<Vec<_>>());
-    assert_eq!(sent, vec![("+5491155550301".to_string(), NUMBER_B.to_string())], "only B's message, in WhatsApp's form");
+    assert_eq!(
+        sent,
+        vec![("+5491155550301".to_string(), NUMBER_B.to_string())],
+        "only B's message, in WhatsApp's form"
+    );
     let skipped: Vec<_> = log(&w, A).await.into_iter().map(|e| (e.status, e.reason)).collect();
     assert!(skipped.iter().all(|(s, r)| *s == LogStatus::Skipped && r.as_deref() == Some("opted out")), "{skipped:?}");
 }
@@ -256,10 +265,14 @@ async fn template_variables_are_mapped_at_save_refused_when_missing_and_sanitise
 #[tokio::test]
 async fn a_tenants_own_webhook_secret_signs_its_numbers_deliveries_and_the_platforms_does_not() {
     let w = world().await;
-    let body = json!({"api_key": KEY_A, "phone_number": NUMBER_A, "waba_id": "waba-a", "webhook_secret": "it-whsec-of-a"});
+    let body =
+        json!({"api_key": KEY_A, "phone_number": NUMBER_A, "waba_id": "waba-a", "webhook_secret": "it-whsec-of-a"});
     let (status, answer) = call(&w, "PUT", A, "admin", Some(body)).await;
     assert_eq!((status, answer["data"]["webhook_secret_set"].as_bool()), (200, Some(true)), "{answer}");
-    assert!(!answer.to_string().contains("it-whsec-of-a") && !format!("{:?}", w.env.all_items().await).contains("it-whsec-of-a"));
+    assert!(
+        !answer.to_string().contains("it-whsec-of-a")
+            && !format!("{:?}", w.env.all_items().await).contains("it-whsec-of-a")
+    );
     let event = json!({"id": "evt-own-1", "type": "whatsapp.inbound_message.received", "whatsappInboundMessage":
         {"id": "in-1", "from": "+5491155550601", "to": NUMBER_A, "type": "text", "text": {"body": "STOP"}}});
     let webhook_app = w.env.app.restricted(ycloud_webhook::SECRETS);

@@ -4,8 +4,8 @@
 //! the tenant's WhatsApp account, a template variable without a CRM field → 400 with `detail`) and answers the saved rules. See [`crm_shared::automation::rules`].
 
 use crm_shared::api::http::{run_endpoint, run_read_endpoint, Endpoint, Reply, RequestCtx};
-use crm_shared::automation::senders::{account_for, templates_of};
 use crm_shared::automation::rules::{self, RulesInput};
+use crm_shared::automation::senders::{account_for, templates_of};
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 use crm_shared::{ApiError, App};

@@ -269,7 +269,12 @@ pub async fn seed_hsm(
 
 /// The demo tenant's account as Sandbox YCloud holds it (added to the sandbox at start).
 pub fn ycloud_account() -> crate::sandbox_ycloud_accounts::SandboxAccount {
-    crate::sandbox_ycloud_accounts::SandboxAccount::new(DEMO_YCLOUD_KEY, DEMO_WABA, &[DEMO_WHATSAPP_NUMBER], "Demo Clinic")
+    crate::sandbox_ycloud_accounts::SandboxAccount::new(
+        DEMO_YCLOUD_KEY,
+        DEMO_WABA,
+        &[DEMO_WHATSAPP_NUMBER],
+        "Demo Clinic",
+    )
 }
 
 /// Connects the demo tenant's WhatsApp through the product's own path (verified against Sandbox

@@ -90,7 +90,9 @@ fn digits(s: &str) -> String {
 pub fn may_send_from(state: &SandboxYcloudState, caller: Caller, from: &str) -> bool {
     match caller {
         Caller::Default => true,
-        Caller::Account(i) => state.accounts.get(i).is_some_and(|a| a.numbers.iter().any(|n| digits(n) == digits(from))),
+        Caller::Account(i) => {
+            state.accounts.get(i).is_some_and(|a| a.numbers.iter().any(|n| digits(n) == digits(from)))
+        }
     }
 }
 

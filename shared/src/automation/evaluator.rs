@@ -468,8 +468,14 @@ impl Run<'_> {
             return Ok(self.defer(item, later, false, "daily recipient cap reached").await?);
         }
         // 4. Send.
-        let params =
-            template_params(&rule.variables, placeholders, watched.as_ref(), target.lead.as_ref(), &rule.language, zone);
+        let params = template_params(
+            &rule.variables,
+            placeholders,
+            watched.as_ref(),
+            target.lead.as_ref(),
+            &rule.language,
+            zone,
+        );
         let msg = TemplateMessage {
             to: phone.clone(),
             template: rule.template_name.clone(),

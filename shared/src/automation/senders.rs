@@ -81,7 +81,10 @@ pub async fn templates_of(account: &Account) -> Result<Arc<Vec<Template>>, Yclou
 
 /// How a tenant sends in this run.
 pub enum Sender<'a> {
-    Ready { api: &'a dyn WhatsappApi, templates: &'a [Template] },
+    Ready {
+        api: &'a dyn WhatsappApi,
+        templates: &'a [Template],
+    },
     /// No connection and no platform account: nothing is sent.
     NotConnected,
     /// Its account could not be used this run (key not decryptable, templates not listed): its

@@ -44,7 +44,10 @@ pub fn validate(words: &[String]) -> Result<Vec<String>, String> {
         .map(|w| {
             let f = fold(w);
             if f.is_empty() || w.chars().count() > MAX_STOP_WORD_CHARS {
-                Err(format!("stop word {:?} must have 1–{MAX_STOP_WORD_CHARS} letters", w.chars().take(40).collect::<String>()))
+                Err(format!(
+                    "stop word {:?} must have 1–{MAX_STOP_WORD_CHARS} letters",
+                    w.chars().take(40).collect::<String>()
+                ))
             } else {
                 Ok(f)
             }
@@ -80,9 +83,7 @@ pub fn is_stop(message: &Value, tenant_words: &[String]) -> bool {
         }
         "interactive" => {
             let i = &message["interactive"];
-            ["button_reply", "list_reply"]
-                .iter()
-                .any(|k| leading(&s(&i[k]["title"])) || leading(&s(&i[k]["id"])))
+            ["button_reply", "list_reply"].iter().any(|k| leading(&s(&i[k]["title"])) || leading(&s(&i[k]["id"])))
         }
         _ => exact(&s(&message["text"]["body"])),
     }

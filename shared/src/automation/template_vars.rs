@@ -8,13 +8,13 @@
 //!
 //! A rule saved before variables existed maps nothing; its `{{1}}` is the first name (as before).
 
-use chrono::{DateTime, Utc};
 use crate::automation::triggers::Watched;
 use crate::automation::ycloud::Template;
 pub use crate::domain::crm_field::CrmField;
 use crate::domain::money::{Currency, MinorUnits};
 use crate::domain::zone::Zone;
 use crate::store::records::LeadRecord;
+use chrono::{DateTime, Utc};
 
 /// Longest name value sent.
 pub const MAX_NAME_CHARS: usize = 40;
@@ -135,8 +135,7 @@ pub fn sanitise_name(raw: &str) -> Option<String> {
     if looks_like_link(raw) {
         return None;
     }
-    let kept: String =
-        raw.chars().map(|c| if c.is_alphabetic() || c == '\'' || c == '-' { c } else { ' ' }).collect();
+    let kept: String = raw.chars().map(|c| if c.is_alphabetic() || c == '\'' || c == '-' { c } else { ' ' }).collect();
     let words: Vec<&str> = kept.split_whitespace().collect();
     let mut out = String::new();
     for w in words {
@@ -166,8 +165,7 @@ pub fn format_money(amount: MinorUnits, currency: Currency, language: &str) -> S
         }
         grouped.push(c);
     }
-    let number =
-        if exp == 0 { grouped } else { format!("{grouped}{decimal}{minor:0width$}", width = exp as usize) };
+    let number = if exp == 0 { grouped } else { format!("{grouped}{decimal}{minor:0width$}", width = exp as usize) };
     let symbol = match currency.code() {
         "USD" | "ARS" | "MXN" | "CLP" | "COP" | "UYU" => "$",
         "EUR" => "€",
@@ -235,10 +233,7 @@ mod tests {
         let m = |pairs: &[(&str, &str)]| {
             parse_mapping(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
         };
-        assert_eq!(
-            m(&[("2", "cart_total"), ("1", "first_name")]),
-            Ok(vec![CrmField::FirstName, CrmField::CartTotal])
-        );
+        assert_eq!(m(&[("2", "cart_total"), ("1", "first_name")]), Ok(vec![CrmField::FirstName, CrmField::CartTotal]));
         assert!(m(&[("1", "first_name"), ("3", "cart_total")]).is_err(), "gap");
         assert!(m(&[("1", "password")]).is_err(), "unknown field");
     }

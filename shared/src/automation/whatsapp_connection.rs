@@ -110,7 +110,8 @@ fn checked(input: ConnectInput) -> Result<Checked, ConnectionError> {
     if waba.is_empty() || waba.len() > 64 || !waba.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         return Err(ConnectionError::Invalid("waba_id must be a WhatsApp Business Account id".into()));
     }
-    let words = stop_words::validate(input.stop_words.as_deref().unwrap_or_default()).map_err(ConnectionError::Invalid)?;
+    let words =
+        stop_words::validate(input.stop_words.as_deref().unwrap_or_default()).map_err(ConnectionError::Invalid)?;
     let webhook_secret = match input.webhook_secret.as_deref().map(str::trim) {
         None => None,
         Some(s) if (8..=256).contains(&s.len()) && s.chars().all(|c| c.is_ascii_graphic()) => {
@@ -152,15 +153,16 @@ pub async fn connect(
 ) -> Result<Value, ConnectionError> {
     let Checked { key, phone, waba, words, webhook_secret } = checked(input)?;
     verify(app, &key, &phone, &waba).await?;
-    let owner = NumberOwner { phone_number: phone.clone(), tenant_id: tenant, registered_at: now };
-    if !app.whatsapp.claim_number(&owner).await? {
-        return Err(ConnectionError::NumberTaken);
-    }
+    // Encrypted before anything is written: a KMS failure leaves no claim behind.
     let ciphertext = app.cipher.encrypt(tenant, &key).await?;
     let webhook_ciphertext = match &webhook_secret {
         Some(s) => Some(B64.encode(app.cipher.encrypt(tenant, s).await?)),
         None => None,
     };
+    let owner = NumberOwner { phone_number: phone.clone(), tenant_id: tenant, registered_at: now };
+    if !app.whatsapp.claim_number(&owner).await? {
+        return Err(ConnectionError::NumberTaken);
+    }
     let last4: String = key.expose().chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
     let previous = app.whatsapp.whatsapp_connection(tenant).await?;
     let conn = WhatsappConnection {
@@ -241,7 +243,8 @@ pub async fn tenant_client(app: &App, tenant: TenantId) -> Result<Option<YcloudC
         return Ok(None);
     };
     let key = api_key(app, &conn).await?;
-    let client = YcloudClient::new(app.http.get().clone(), app.config.ycloud.base_url.clone(), key, conn.phone_number.as_str())
-        .for_waba(conn.waba_id.clone());
+    let client =
+        YcloudClient::new(app.http.get().clone(), app.config.ycloud.base_url.clone(), key, conn.phone_number.as_str())
+            .for_waba(conn.waba_id.clone());
     Ok(Some(client))
 }

@@ -46,4 +46,3 @@ impl CrmField {
         Self::ALL.into_iter().find(|f| f.as_str() == s.trim())
     }
 }
-

@@ -59,7 +59,19 @@ fn argentina(national: &str) -> String {
 /// Calling code → IANA zones of that country (the first is its most populous). Countries with one
 /// civil time (Argentina's zones all keep Buenos Aires' clock) list one.
 const COUNTRY_ZONES: &[(&str, &[&str])] = &[
-    ("1", &["America/New_York", "America/Chicago", "America/Denver", "America/Phoenix", "America/Los_Angeles", "America/Anchorage", "Pacific/Honolulu", "America/Puerto_Rico"]),
+    (
+        "1",
+        &[
+            "America/New_York",
+            "America/Chicago",
+            "America/Denver",
+            "America/Phoenix",
+            "America/Los_Angeles",
+            "America/Anchorage",
+            "Pacific/Honolulu",
+            "America/Puerto_Rico",
+        ],
+    ),
     ("7", &["Europe/Moscow"]),
     ("30", &["Europe/Athens"]),
     ("31", &["Europe/Amsterdam"]),
@@ -71,10 +83,32 @@ const COUNTRY_ZONES: &[(&str, &[&str])] = &[
     ("44", &["Europe/London"]),
     ("49", &["Europe/Berlin"]),
     ("51", &["America/Lima"]),
-    ("52", &["America/Mexico_City", "America/Cancun", "America/Monterrey", "America/Chihuahua", "America/Hermosillo", "America/Mazatlan", "America/Tijuana"]),
+    (
+        "52",
+        &[
+            "America/Mexico_City",
+            "America/Cancun",
+            "America/Monterrey",
+            "America/Chihuahua",
+            "America/Hermosillo",
+            "America/Mazatlan",
+            "America/Tijuana",
+        ],
+    ),
     ("53", &["America/Havana"]),
     ("54", &["America/Argentina/Buenos_Aires"]),
-    ("55", &["America/Sao_Paulo", "America/Manaus", "America/Cuiaba", "America/Fortaleza", "America/Belem", "America/Rio_Branco", "America/Noronha"]),
+    (
+        "55",
+        &[
+            "America/Sao_Paulo",
+            "America/Manaus",
+            "America/Cuiaba",
+            "America/Fortaleza",
+            "America/Belem",
+            "America/Rio_Branco",
+            "America/Noronha",
+        ],
+    ),
     ("56", &["America/Santiago", "America/Punta_Arenas", "Pacific/Easter"]),
     ("57", &["America/Bogota"]),
     ("58", &["America/Caracas"]),

@@ -78,8 +78,7 @@ impl WhatsappConnections for DynamoStore {
     }
 
     async fn claim_number(&self, owner: &NumberOwner) -> Result<bool, StoreError> {
-        let item =
-            to_item(keys::whatsapp_number(owner.phone_number.as_str()), keys::WHATSAPP_NUMBER_OWNER_SK, owner)?;
+        let item = to_item(keys::whatsapp_number(owner.phone_number.as_str()), keys::WHATSAPP_NUMBER_OWNER_SK, owner)?;
         let res = self
             .client
             .put_item()
@@ -142,8 +141,7 @@ impl WhatsappConnections for MemoryTable {
     async fn claim_number(&self, owner: &NumberOwner) -> Result<bool, StoreError> {
         let pk = keys::whatsapp_number(owner.phone_number.as_str());
         let mut table = self.lock();
-        let current: Option<NumberOwner> =
-            table.get(&pk, keys::WHATSAPP_NUMBER_OWNER_SK).map(from_item).transpose()?;
+        let current: Option<NumberOwner> = table.get(&pk, keys::WHATSAPP_NUMBER_OWNER_SK).map(from_item).transpose()?;
         if current.is_some_and(|c| c.tenant_id != owner.tenant_id) {
             return Ok(false);
         }
@@ -154,8 +152,7 @@ impl WhatsappConnections for MemoryTable {
     async fn release_number(&self, phone: &Phone, tenant: TenantId) -> Result<(), StoreError> {
         let pk = keys::whatsapp_number(phone.as_str());
         let mut table = self.lock();
-        let current: Option<NumberOwner> =
-            table.get(&pk, keys::WHATSAPP_NUMBER_OWNER_SK).map(from_item).transpose()?;
+        let current: Option<NumberOwner> = table.get(&pk, keys::WHATSAPP_NUMBER_OWNER_SK).map(from_item).transpose()?;
         if current.is_some_and(|c| c.tenant_id == tenant) {
             table.remove(&pk, keys::WHATSAPP_NUMBER_OWNER_SK);
         }

@@ -16,11 +16,17 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         &[
             ("phone_number", described(string(), "the sender number (E.164, WhatsApp's form)")),
             ("waba_id", string()),
-            ("api_key_masked", described(string(), "`••••` and the key's last 4 characters; the key is never returned")),
+            (
+                "api_key_masked",
+                described(string(), "`••••` and the key's last 4 characters; the key is never returned"),
+            ),
             ("last_verified_at", date_time()),
             ("connected_by", string()),
             ("stop_words", array(string())),
-            ("webhook_secret_set", described(boolean(), "whether deliveries are checked with the tenant's own webhook secret")),
+            (
+                "webhook_secret_set",
+                described(boolean(), "whether deliveries are checked with the tenant's own webhook secret"),
+            ),
         ],
     );
     vec![("WhatsappConnection", view)]
@@ -63,7 +69,7 @@ pub fn operations() -> Vec<Op> {
         Op::new("PUT", PATH, FUNCTION, manage, "Connect the tenant's own WhatsApp (YCloud) account")
             .describe("Verified with YCloud first (the key must list the number in the WABA): a refused key or a number not in that WABA → 400, a number another business connected → 409, YCloud down → 503; nothing is stored on a refusal. The key is stored KMS-encrypted under the tenant and never returned.")
             .body(connect_input())
-            .body_example(json!({"api_key": "yc_live_…", "phone_number": "+5491155550000", "waba_id": "123456789012345"}))
+            .body_example(json!({"api_key": "yc_live_…", "phone_number": "+5491155550123", "waba_id": "123456789012345"}))
             .ok(reference("WhatsappConnection"))
             .errors(&[400, 409, 503]),
         Op::new("DELETE", PATH, FUNCTION, manage, "Disconnect the tenant's WhatsApp")
