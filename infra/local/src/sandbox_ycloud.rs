@@ -315,10 +315,12 @@ impl SandboxYcloud {
             (Method::POST, "/v2/whatsapp/messages") => self.send(&body, caller).await,
             (Method::GET, "/v2/whatsapp/messages") => Ok(self.list_messages(&query)),
             (Method::GET, "/v2/whatsapp/templates") => Ok(self.templates(&query, caller)),
-            (Method::GET, "/v2/whatsapp/phoneNumbers") => Ok(json_resp(
-                StatusCode::OK,
-                accounts::phone_numbers(&lock(&self.state), caller, query.get("filter.wabaId").map(String::as_str)),
-            )),
+            (Method::GET, "/v2/whatsapp/phoneNumbers") => {
+                match accounts::phone_numbers(&lock(&self.state), caller, &query) {
+                    Ok(page) => Ok(json_resp(StatusCode::OK, page)),
+                    Err(why) => Ok(error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", &why, None)),
+                }
+            }
             _ => Ok(error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint", None)),
         }
     }

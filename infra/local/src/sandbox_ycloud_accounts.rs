@@ -12,6 +12,8 @@
 //!
 //! Numbers are compared digit for digit, as YCloud does (no country rules applied here).
 
+use std::collections::HashMap;
+
 use serde_json::{json, Value};
 
 use crate::sandbox_ycloud::{SandboxTemplate, SandboxYcloudState};
@@ -96,8 +98,18 @@ pub fn may_send_from(state: &SandboxYcloudState, caller: Caller, from: &str) -> 
     }
 }
 
-/// `GET /v2/whatsapp/phoneNumbers`: the caller's numbers in `filter.wabaId` (all of them without it).
-pub fn phone_numbers(state: &SandboxYcloudState, caller: Caller, waba_filter: Option<&str>) -> Value {
+/// `GET /v2/whatsapp/phoneNumbers` (YCloud's `WhatsappPhoneNumberPage`): the caller's numbers in
+/// `filter.wabaId` (all of them without it), `page` and `limit` within 1–100 as YCloud's spec
+/// bounds them (else 400 `INVALID_ARGUMENT`), `total` only when `includeTotal=true`.
+pub fn phone_numbers(state: &SandboxYcloudState, caller: Caller, q: &HashMap<String, String>) -> Result<Value, String> {
+    let bounded = |k: &str, default: usize| -> Result<usize, String> {
+        match q.get(k) {
+            None => Ok(default),
+            Some(v) => v.parse::<usize>().ok().filter(|n| (1..=100).contains(n)).ok_or(format!("{k} must be 1-100")),
+        }
+    };
+    let (page, limit) = (bounded("page", 1)?, bounded("limit", 10)?);
+    let waba_filter = q.get("filter.wabaId").map(String::as_str);
     let numbers: Vec<(String, String)> = match caller {
         Caller::Default => state.default_numbers.iter().map(|n| (n.clone(), "sandbox-waba".to_string())).collect(),
         Caller::Account(i) => state
@@ -106,24 +118,46 @@ pub fn phone_numbers(state: &SandboxYcloudState, caller: Caller, waba_filter: Op
             .map(|a| a.numbers.iter().map(|n| (n.clone(), a.waba_id.clone())).collect())
             .unwrap_or_default(),
     };
-    let items: Vec<Value> = numbers
-        .into_iter()
-        .filter(|(_, waba)| waba_filter.is_none_or(|w| w == waba))
+    let all: Vec<(String, String)> =
+        numbers.into_iter().filter(|(_, waba)| waba_filter.is_none_or(|w| w == waba)).collect();
+    let items: Vec<Value> = all
+        .iter()
         .enumerate()
+        .skip((page - 1) * limit)
+        .take(limit)
         .map(|(i, (number, waba))| {
             json!({
-                "id": format!("{}{:04}", digits(&number), i), "phoneNumber": number, "wabaId": waba,
+                "id": format!("{}{:04}", digits(number), i), "phoneNumber": number, "wabaId": waba,
                 "displayPhoneNumber": number, "verifiedName": "Sandbox Business", "qualityRating": "GREEN",
                 "messagingLimit": "TIER_1K",
             })
         })
         .collect();
-    json!({"offset": 0, "limit": 100, "length": items.len(), "total": items.len(), "items": items})
+    let mut page_json = json!({"offset": (page - 1) * limit, "limit": limit, "length": items.len(), "items": items});
+    if q.get("includeTotal").is_some_and(|v| v == "true") {
+        page_json["total"] = json!(all.len());
+    }
+    Ok(page_json)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phone_number_pages_hold_to_yclouds_bounds_and_total_only_on_request() {
+        let mut state = SandboxYcloudState::default();
+        state.accounts.push(SandboxAccount::new("key-a", "waba-a", &["+5491100000001", "+5491100000002"], "A"));
+        let a = Caller::Account(0);
+        let q = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        for bad in [("limit", "101"), ("limit", "0"), ("page", "0"), ("page", "x")] {
+            assert!(phone_numbers(&state, a, &q(&[bad])).is_err(), "{bad:?}");
+        }
+        let p = phone_numbers(&state, a, &q(&[("limit", "1"), ("page", "2")])).expect("page");
+        assert_eq!((p["offset"].as_u64(), p["length"].as_u64()), (Some(1), Some(1)));
+        assert_eq!(p["items"][0]["phoneNumber"], "+5491100000002");
+        assert!(p.get("total").is_none(), "total only with includeTotal=true");
+    }
 
     #[test]
     fn a_key_reaches_only_its_own_accounts_numbers_templates_and_senders() {
@@ -134,8 +168,12 @@ mod tests {
         assert_eq!(caller("default", &state, Some("nope")), None);
         assert_eq!(caller("default", &state, None), None);
         let a = Caller::Account(0);
-        assert_eq!(phone_numbers(&state, a, Some("waba-a"))["items"][0]["phoneNumber"], "+5491100000001");
-        assert_eq!(phone_numbers(&state, a, Some("waba-b"))["total"], 0, "another account's WABA lists nothing");
+        let q = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let own = phone_numbers(&state, a, &q(&[("filter.wabaId", "waba-a"), ("includeTotal", "true")])).expect("page");
+        assert_eq!((own["items"][0]["phoneNumber"].as_str(), own["total"].as_u64()), (Some("+5491100000001"), Some(1)));
+        let other =
+            phone_numbers(&state, a, &q(&[("filter.wabaId", "waba-b"), ("includeTotal", "true")])).expect("page");
+        assert_eq!(other["total"], 0, "another account's WABA lists nothing");
         assert!(may_send_from(&state, a, "+54 9 11 0000-0001"));
         assert!(!may_send_from(&state, a, "+5491100000002"), "B's number refused with A's key");
         assert!(templates_of(&state, a).iter().all(|t| t.body.starts_with("A:")));

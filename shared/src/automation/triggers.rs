@@ -240,6 +240,19 @@ mod tests {
     }
 
     #[test]
+    fn a_quiet_window_across_a_dst_fold_ends_at_its_first_end_and_holds_through_the_repeat() {
+        // Santiago falls back at 00:00 → 23:00 on 2026-04-05 (03:00 UTC): 23:00–23:59 of the 4th
+        // happens twice (UTC−3, then UTC−4).
+        let tz = Zone::parse("America/Santiago").expect("zone");
+        let utc = |h: u32, m: u32| Utc.with_ymd_and_hms(2026, 4, 5, h, m, 0).single().expect("time");
+        let ends_at_23 = QuietHours { start_hour: 22, end_hour: 23 };
+        assert_eq!(quiet_until(utc(1, 30), tz, ends_at_23), Some(utc(2, 0)), "the first 23:00");
+        assert_eq!(quiet_until(utc(3, 30), tz, ends_at_23), None, "the repeated 23:30 is after the window");
+        // A night window entered in the repeated hour ends at 07:00 local (UTC−4) = 11:00 UTC.
+        assert_eq!(quiet_until(utc(3, 30), tz, QuietHours { start_hour: 23, end_hour: 7 }), Some(utc(11, 0)));
+    }
+
+    #[test]
     fn quiet_hours_wrap_midnight_in_the_local_zone() {
         let tz = Zone::parse("America/Argentina/Buenos_Aires").unwrap_or(Zone::UTC);
         // 01:00 UTC = 22:00 in Buenos Aires (UTC−3): quiet until 09:00 local = 12:00 UTC.
