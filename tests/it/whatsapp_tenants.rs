@@ -99,6 +99,14 @@ async fn post_inbound(w: &World, message: Value) -> Value {
 #[tokio::test]
 async fn two_tenants_send_from_their_own_numbers_and_a_tenant_without_one_sends_nothing() {
     let w = world().await;
+    let logs = crate::meta_token_check::Logs::default();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_current_span(true)
+        .with_writer(logs.clone())
+        .finish();
+    let _capture = tracing::subscriber::set_default(subscriber);
     let (status, body) = connect(&w, A, KEY_A, NUMBER_A, "waba-a").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["api_key_masked"], "••••nt-a");
@@ -142,6 +150,10 @@ async fn two_tenants_send_from_their_own_numbers_and_a_tenant_without_one_sends_
     assert_eq!((status, body["data"]["connected"].as_bool()), (200, Some(false)));
     let number = Phone::parse(NUMBER_A).expect("phone");
     assert_eq!(w.env.app.whatsapp.number_owner(&number).await.expect("index"), None);
+    // Connecting, sending and disconnecting were logged, never with a key.
+    let logged = logs.text();
+    assert!(logged.contains("whatsapp connected") && logged.contains("whatsapp disconnected"), "{logged}");
+    assert!(!logged.contains(KEY_A) && !logged.contains(KEY_B), "a key in the logs");
 }
 
 #[tokio::test]
