@@ -308,3 +308,33 @@ async fn a_tenants_own_webhook_secret_signs_its_numbers_deliveries_and_the_platf
     assert_eq!(resp.status(), 200, "{}", body_json(&resp));
     assert!(w.env.app.contacts.is_opted_out(TenantId(A), phone.as_str()).await.expect("read"));
 }
+
+#[tokio::test]
+async fn quiet_hours_hold_in_the_contacts_zone_and_a_window_ending_in_a_dst_gap_ends_with_the_gap() {
+    use chrono::TimeZone;
+    use crm_shared::store::automation::rules::QuietHours;
+    let w = world().await;
+    // The tenant is in Madrid; the contact is Cuban (one zone, Havana), and Havana springs forward
+    // at 00:00 → 01:00 on 2026-03-08 (05:00 UTC): a quiet window 22:00–00:00 ends where the gap ends.
+    let created = chrono::Utc.with_ymd_and_hms(2026, 3, 7, 3, 30, 0).single().expect("time");
+    w.env.clock.set(created);
+    let mut profile = crm_shared::store::TenantProfile::empty(TenantId(A), created);
+    profile.reporting_time_zone = crm_shared::domain::zone::Zone::parse("Europe/Madrid").ok();
+    w.env.app.profiles.put_profile(&profile).await.expect("profile");
+    assert_eq!(connect(&w, A, KEY_A, NUMBER_A, "waba-a").await.0, 200);
+    let mut rule = crate::automation::rule(crm_shared::domain::hsm::TriggerKind::LeadFollowup);
+    rule.quiet_hours = Some(QuietHours { start_hour: 22, end_hour: 0 });
+    crate::automation::enable(&w, A, vec![rule]).await;
+    lead(&w, A, "L-cu", "+53 5 123 4567", created).await;
+    // Due 2026-03-08 03:30 UTC: 04:30 in Madrid (outside the window) but 22:30 in Havana.
+    w.env.clock.set(created + Duration::hours(24));
+    let r = run(&w).await;
+    assert_eq!(r.count(Outcome::Deferred), 1, "{r:?}");
+    let due = w.env.app.due.due_item(TenantId(A), crm_shared::domain::hsm::TriggerKind::LeadFollowup, "L-cu").await;
+    let gap_end = chrono::Utc.with_ymd_and_hms(2026, 3, 8, 5, 0, 0).single().expect("time");
+    assert_eq!(due.expect("read").map(|d| d.due_at), Some(gap_end), "01:00 local, where the gap ends");
+    assert_eq!(w.ycloud.with(|s| s.send_requests), 0, "nothing inside the contact's quiet hours");
+    w.env.clock.set(gap_end);
+    let r = run(&w).await;
+    assert_eq!(r.count(Outcome::Sent), 1, "{r:?} {:?}", log(&w, A).await);
+}

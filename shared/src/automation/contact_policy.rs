@@ -24,9 +24,19 @@ pub enum Hold {
     QuietUntil(DateTime<Utc>),
 }
 
-/// When quiet hours `quiet` end for a contact in `zones` at `now` (`None`: not quiet anywhere).
+/// When quiet hours `quiet` end for a contact in `zones` at `now` (`None`: not quiet anywhere):
+/// the first instant at which none of the zones is inside its window (a zone whose window opens as
+/// another's closes keeps the contact quiet).
 pub fn quiet_until_in(now: DateTime<Utc>, zones: &[Zone], quiet: QuietHours) -> Option<DateTime<Utc>> {
-    zones.iter().filter_map(|z| quiet_until(now, *z, quiet)).max()
+    let mut at = now;
+    // Each step moves past one zone's window; a handful of zones never needs more steps than this.
+    for _ in 0..=zones.len() * 2 {
+        match zones.iter().filter_map(|z| quiet_until(at, *z, quiet)).max() {
+            Some(until) if until > at => at = until,
+            _ => break,
+        }
+    }
+    (at > now).then_some(at)
 }
 
 /// The zones quiet hours are read in for `phone`, given the tenant's reporting zone.
@@ -90,5 +100,17 @@ mod tests {
         // quiet until 09:00, 15:00 UTC).
         let zones = contact_zones(&mx, Zone::parse("America/Mexico_City").ok());
         assert_eq!(quiet_until_in(t, &zones, DEFAULT_QUIET_HOURS), Some(at(15)));
+    }
+
+    #[test]
+    fn a_window_that_opens_in_one_zone_as_it_closes_in_another_keeps_the_contact_quiet() {
+        // Chile from Madrid: Santiago's 22:00–00:00 ends at 04:00 UTC on 2026-09-06 (its DST gap),
+        // when Easter Island is at 23:00, inside its own window until 05:00 UTC.
+        let cl = Phone::parse("+56 9 1234 5678").expect("phone");
+        let zones = contact_zones(&cl, Zone::parse("Europe/Madrid").ok());
+        let utc = |h: u32, m: u32| Utc.with_ymd_and_hms(2026, 9, 6, h, m, 0).single().unwrap_or_default();
+        let q = QuietHours { start_hour: 22, end_hour: 0 };
+        assert_eq!(quiet_until_in(utc(2, 30), &zones, q), Some(utc(5, 0)));
+        assert_eq!(quiet_until_in(utc(5, 0), &zones, q), None);
     }
 }
