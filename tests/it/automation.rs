@@ -33,6 +33,7 @@ pub(crate) fn rule(trigger: TriggerKind) -> AutomationRule {
         language: "es".into(),
         delay_minutes: None,
         quiet_hours: None,
+        variables: vec![],
     }
 }
 
@@ -268,7 +269,8 @@ async fn a_send_with_an_unknown_outcome_is_looked_up_not_repeated() {
 async fn quiet_hours_defer_until_the_window_opens() {
     let h = HsmTestEnv::new().await;
     let mut r = rule(TriggerKind::LeadFollowup);
-    r.quiet_hours = Some(QuietHours { start_hour: 10, end_hour: 14 }); // UTC: no zone set
+    // In the contact's zone (+54: Buenos Aires, UTC−3): 09:00–11:00 local = 12:00–14:00 UTC.
+    r.quiet_hours = Some(QuietHours { start_hour: 9, end_hour: 11 });
     enable(&h, 7, vec![r]).await;
     lead(&h, 7, "L-1", "+5491155550701", t0()).await; // due 12:00 next day: inside
     h.env.clock.set(t0() + Duration::hours(24));
@@ -634,11 +636,12 @@ async fn the_daily_recipient_cap_holds_and_the_rest_goes_out_the_next_day() {
     for i in 0..3 {
         lead(&h, 27, &format!("L-{i}"), &format!("+54911555527{i:02}"), t0() - Duration::hours(1)).await;
     }
-    h.env.clock.set(t0() + Duration::hours(23));
+    // 12:00 UTC = 09:00 in Buenos Aires (the contacts' zone): just after the quiet hours.
+    h.env.clock.set(t0() + Duration::hours(24));
     let r = run(&h).await;
     assert_eq!((r.count(Outcome::Sent), r.count(Outcome::Deferred)), (2, 1), "{r:?}");
     assert_eq!(h.ycloud.with(|s| s.accepted()), 2);
-    h.env.clock.set(t0() + Duration::hours(46)); // the next UTC day, after the quiet hours
+    h.env.clock.set(t0() + Duration::hours(48)); // the next UTC day, after the contacts' quiet hours
     assert_eq!(run(&h).await.count(Outcome::Sent), 1);
     assert_eq!(h.ycloud.with(|s| s.accepted()), 3);
 }

@@ -25,14 +25,15 @@ const C: i64 = 3;
 /// Managers, and a read-only role (its writes must be refused without touching anything).
 const ROLES: [&str; 4] = ["ceo", "admin", "marketing", "setter"];
 /// Strings only tenant A's data holds.
-const A_MARKERS: [&str; 6] = ["Demo Clinic", "Implantes - Leads", "Video testimonio", "Ana G", "hsm-demo-1", "ycm_"];
+const A_MARKERS: [&str; 7] =
+    ["Demo Clinic", "Implantes - Leads", "Video testimonio", "Ana G", "hsm-demo-1", "ycm_", demo::DEMO_WHATSAPP_NUMBER];
 
 /// Tenant A's world: Meta and YCloud sandboxes over real HTTP, moto, the local stack's dispatcher.
 struct World {
     env: TestEnv,
     api: LocalApi,
     _meta: local_stack::sandbox_meta::SandboxMeta,
-    _ycloud: local_stack::sandbox_ycloud::SandboxYcloud,
+    ycloud: local_stack::sandbox_ycloud::SandboxYcloud,
 }
 
 impl World {
@@ -44,6 +45,8 @@ impl World {
         let ycloud = local_stack::sandbox_ycloud::SandboxYcloud::start(any, YCLOUD_API_KEY, YCLOUD_WEBHOOK_SECRET)
             .await
             .expect("ycloud");
+        // A's own WhatsApp account (A connects it; B then tries to take its number).
+        ycloud.with(|s| s.accounts.push(demo::ycloud_account()));
         let (meta_url, ycloud_url) = (meta.base_url(), ycloud.base_url());
         let env = TestEnv::with_env(&[
             ("META_APP_ID", META_APP_ID),
@@ -61,7 +64,7 @@ impl World {
         ])
         .await;
         let api = LocalApi::new(env.app.clone());
-        Self { env, api, _meta: meta, _ycloud: ycloud }
+        Self { env, api, _meta: meta, ycloud }
     }
 
     async fn call(&self, method: &str, uri: &str, tenant: i64, role: &str, body: Option<Value>) -> (u16, Value) {
@@ -76,6 +79,7 @@ impl World {
         let now = self.env.clock.now();
         demo::seed(self.env.app.profiles.as_ref(), now).await.expect("profile");
         demo::seed_dashboard(&self.env.store, now, 5).await.expect("dashboard");
+        demo::seed_whatsapp(&self.env.app, now).await.expect("whatsapp");
         demo::seed_hsm(&self.env.app, now).await.expect("hsm");
         oauth_connect(&self.env, A).await;
         let (status, body) = self
@@ -84,6 +88,9 @@ impl World {
         assert_eq!(status, 200, "{body}");
         let evaluate = request("POST", LOCAL_HSM_EVALUATE_PATH, None, None, None);
         assert_eq!(self.api.dispatch(evaluate).await.status(), 200);
+        // One run sent A's follow-ups from A's own number (its seeded WhatsApp connection).
+        let senders: Vec<String> = self.ycloud.with(|s| s.messages.iter().map(|m| m.from.clone()).collect());
+        assert_eq!(senders, vec![demo::DEMO_WHATSAPP_NUMBER.to_string(); 3], "the demo's own number sends");
     }
 
     /// Another tenant with a profile (so its own reads answer) and nothing else.
@@ -257,6 +264,10 @@ async fn another_tenant_never_reads_or_changes_a_tenants_data_on_any_route() {
             assert!(status < 500, "{role} {} {}: {status} {body}", c.method, c.uri);
             assert_names_nothing_of_a(&format!("{role} {} {}", c.method, c.path), &body);
         }
+        // A's own WhatsApp account and number, as B: the number is A's (409), nothing written.
+        let taken = json!({"api_key": demo::DEMO_YCLOUD_KEY, "phone_number": demo::DEMO_WHATSAPP_NUMBER, "waba_id": demo::DEMO_WABA});
+        let (status, body) = w.call("PUT", "/crm/marketing/whatsapp", B, role, Some(taken)).await;
+        assert!(status == 409 || (status == 403 && role == "setter"), "{role}: {status} {body}");
         for uri in &a_cursors {
             let (status, body) = w.call("GET", uri, B, role, None).await;
             assert_eq!(status, 400, "B paged with A's cursor: {body}");

@@ -26,4 +26,5 @@ mod round_trips;
 mod sandbox_meta_rules;
 mod spend_sync;
 mod store_conformance;
+mod whatsapp_tenants;
 mod ycloud_contract;

@@ -272,10 +272,10 @@ async fn another_tenant_or_a_seller_gets_nothing_of_the_connection() {
 
 /// Log lines written while it is the thread's subscriber (the tests run on one thread).
 #[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Logs(Arc<Mutex<Vec<u8>>>);
 
 impl Logs {
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
     }
 }

@@ -94,6 +94,7 @@ async fn emf_lines_of_real_flows_are_valid_and_carry_no_token_secret_phone_or_te
             language: "es".into(),
             delay_minutes: None,
             quiet_hours: None,
+            variables: vec![],
         }],
         contact_window_hours: None,
         daily_recipient_cap: None,

@@ -115,3 +115,8 @@ async fn dynamo_automation_log_conform() {
 async fn dynamo_automation_rules_conform() {
     conformance::automation_rules(&TestEnv::new().await.store).await;
 }
+
+#[tokio::test]
+async fn dynamo_whatsapp_connections_conform() {
+    conformance::whatsapp_connections(&TestEnv::new().await.store).await;
+}

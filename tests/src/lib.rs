@@ -403,6 +403,7 @@ pub async fn enable_rule(env: &TestEnv, tenant: i64, trigger: crm_shared::domain
         language: "es".into(),
         delay_minutes: None,
         quiet_hours: None,
+        variables: vec![],
     };
     let set = RuleSet {
         tenant_id: crm_shared::domain::ids::TenantId(tenant),

@@ -1,11 +1,11 @@
 //! `GET /crm/marketing/automation/rules` (any role) and `POST`/`PUT` with `{"rules": [...]}`
 //! (manage roles): the tenant's WhatsApp automation rules, every trigger listed with its counts.
 //! A save is validated (unknown trigger, negative delay, empty template, template not found at
-//! YCloud → 400 with `detail`) and answers the saved rules. See [`crm_shared::automation::rules`].
+//! the tenant's WhatsApp account, a template variable without a CRM field → 400 with `detail`) and answers the saved rules. See [`crm_shared::automation::rules`].
 
 use crm_shared::api::http::{run_endpoint, run_read_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::automation::rules::{self, RulesInput};
-use crm_shared::automation::sender::platform_client;
+use crm_shared::automation::senders::{account_for, templates_of};
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 use crm_shared::{ApiError, App};
@@ -38,8 +38,10 @@ async fn read(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
 async fn save(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
     let input: RulesInput = ctx.json()?;
-    let client = platform_client(app).await?;
-    let templates = client.templates().await.map_err(rules::RulesError::from)?;
+    let Some(account) = account_for(app, caller.tenant_id).await? else {
+        return Err(rules::RulesError::Invalid("connect WhatsApp first (PUT /crm/marketing/whatsapp)".into()).into());
+    };
+    let templates = templates_of(&account).await.map_err(rules::RulesError::from)?;
     let current = app.automation_rules.rules(caller.tenant_id).await?;
     let set = rules::validate(caller.tenant_id, current, input, &templates, &caller.user_id, ctx.now)?;
     app.automation_rules.put_rules(&set).await?;

@@ -1,14 +1,12 @@
-//! `GET /crm/marketing/hsm/templates`: the WhatsApp templates of the YCloud account (`data`: array
-//! of `{id, name, category, language, status, components}`), cached in the container for
-//! [`CACHE_TTL`] so the rules page can pick from it without hitting YCloud on every render.
-
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+//! `GET /crm/marketing/hsm/templates`: the WhatsApp templates of the caller's tenant's WhatsApp
+//! Business Account (its own connection, or the platform's account in a single-business
+//! deployment; `data`: array of `{id, name, category, language, status, components}`; empty when
+//! WhatsApp is not connected), cached in the container per WABA for [`CACHE_TTL`] so the rules
+//! page can pick from it without hitting YCloud on every render.
 
 use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::automation::rules::RulesError;
-use crm_shared::automation::sender::platform_client;
-use crm_shared::automation::ycloud::Template;
+use crm_shared::automation::senders::{account_for, templates_of};
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 use crm_shared::{ApiError, App};
@@ -20,7 +18,7 @@ use serde_json::{json, Value};
 /// routes authenticate callers) and the YCloud API key.
 pub const SECRETS: SecretNeeds = &[SecretName::JwtSecretKey, SecretName::AdminToken, SecretName::YcloudApiKey];
 
-pub const CACHE_TTL: Duration = Duration::from_secs(60);
+pub use crm_shared::automation::senders::TEMPLATE_CACHE_TTL as CACHE_TTL;
 
 pub const ENDPOINT: Endpoint = Endpoint {
     name: "hsm-templates",
@@ -29,27 +27,16 @@ pub const ENDPOINT: Endpoint = Endpoint {
     access: Access::AnyRole,
 };
 
-static CACHE: Mutex<Option<(Instant, Vec<Template>)>> = Mutex::new(None);
-
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     run_endpoint(app, &ENDPOINT, req, |ctx| list(app, ctx)).await
 }
 
-fn cached() -> Option<Vec<Template>> {
-    let guard = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-    guard.as_ref().filter(|(at, _)| at.elapsed() < CACHE_TTL).map(|(_, t)| t.clone())
-}
-
 async fn list(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
-    ctx.caller()?;
-    let templates = match cached() {
-        Some(t) => t,
-        None => {
-            let fresh = platform_client(app).await?.templates().await.map_err(RulesError::from)?;
-            *CACHE.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), fresh.clone()));
-            fresh
-        }
+    let tenant = ctx.caller()?.tenant_id;
+    let Some(account) = account_for(app, tenant).await? else {
+        return Reply::ok(&Vec::<Value>::new());
     };
+    let templates = templates_of(&account).await.map_err(RulesError::from)?;
     let data: Vec<Value> = templates
         .iter()
         .map(|t| {

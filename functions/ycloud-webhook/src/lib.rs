@@ -1,12 +1,15 @@
 //! `POST /crm/webhooks/ycloud`: YCloud's webhook (no JWT: the `YCloud-Signature` authenticates
 //! YCloud). The signature (HMAC-SHA256 of `"{t}.{raw body}"`, constant time, ≤ 5 minutes old) is
-//! checked before anything is parsed — forged, stale or missing → 401 and nothing written but the
-//! audit record. Message statuses move the automation log forward only (duplicates and
+//! checked before anything is acted on — forged, stale or missing → 401 and nothing written but the
+//! audit record. The secret is the one of the tenant whose number the delivery names, when it set
+//! one for its own YCloud account's webhook endpoint, else the platform's
+//! ([`crm_shared::automation::inbound::signing_secret`]). Message statuses move the automation log forward only (duplicates and
 //! out-of-order deliveries change nothing backwards); an inbound stop word opts the contact out.
 //! See [`crm_shared::automation::webhook`]. It answers at once (no call to YCloud), well inside
 //! YCloud's few seconds.
 
 use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::automation::inbound::signing_secret;
 use crm_shared::automation::webhook::{self, WebhookError, SIGNATURE_HEADER};
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
@@ -15,7 +18,7 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 
 /// The secrets this function resolves; nothing else is read. Public (YCloud calls it; deliveries
-/// are signed): only its signing secret.
+/// are signed): only the platform's signing secret (tenants' own come from their connections).
 pub const SECRETS: SecretNeeds = &[SecretName::YcloudWebhookSecret];
 
 pub const ENDPOINT: Endpoint =
@@ -26,7 +29,13 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn receive(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
-    let secret = app.required_secret(SecretName::YcloudWebhookSecret).await?;
+    let secret = match signing_secret(app, &ctx.body).await? {
+        Some(tenant_secret) => tenant_secret,
+        None => match app.secrets().await?.get(SecretName::YcloudWebhookSecret) {
+            Some(platform) => platform.clone(),
+            None => return Err(WebhookError::BadSignature.counted().into()),
+        },
+    };
     let header = ctx.headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
     webhook::verify_signature(secret.expose(), header, &ctx.body, ctx.now).map_err(WebhookError::counted)?;
     let outcome = webhook::process(app, &ctx.body, ctx.now).await.map_err(WebhookError::counted)?;

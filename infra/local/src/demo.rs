@@ -38,6 +38,10 @@ pub async fn seed(
 
 /// The sandbox's first ad account (what the demo connects to) and its currency.
 pub const DEMO_AD_ACCOUNT: &str = "act_5100000001001";
+/// The demo tenant's own WhatsApp (YCloud) account in Sandbox YCloud: key, WABA and sender.
+pub const DEMO_YCLOUD_KEY: &str = "local-dev-demo-clinic-ycloud-key";
+pub const DEMO_WABA: &str = "demo-clinic-waba";
+pub const DEMO_WHATSAPP_NUMBER: &str = "+5491155550000";
 const DEMO_CURRENCY: &str = "ARS";
 /// The demo's manual USD → ARS rate (ARS per USD).
 pub const DEMO_USD_RATE: &str = "1050.25";
@@ -232,6 +236,7 @@ pub async fn seed_hsm(
             delay_minutes: None,
             // No quiet hours for the demo (start = end), so a run at night sends too.
             quiet_hours: Some(QuietHours { start_hour: 0, end_hour: 0 }),
+            variables: vec![],
         })
         .collect();
     let set = RuleSet {
@@ -260,4 +265,32 @@ pub async fn seed_hsm(
         crm_events::handle_event(app, ev).await?;
     }
     Ok(leads.len())
+}
+
+/// The demo tenant's account as Sandbox YCloud holds it (added to the sandbox at start).
+pub fn ycloud_account() -> crate::sandbox_ycloud_accounts::SandboxAccount {
+    crate::sandbox_ycloud_accounts::SandboxAccount::new(
+        DEMO_YCLOUD_KEY,
+        DEMO_WABA,
+        &[DEMO_WHATSAPP_NUMBER],
+        "Demo Clinic",
+    )
+}
+
+/// Connects the demo tenant's WhatsApp through the product's own path (verified against Sandbox
+/// YCloud, key encrypted with KMS): its automated messages go out from its own number.
+pub async fn seed_whatsapp(
+    app: &crm_shared::App,
+    now: DateTime<Utc>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    use crm_shared::automation::whatsapp_connection::{connect, ConnectInput};
+    let input = ConnectInput {
+        api_key: DEMO_YCLOUD_KEY.into(),
+        phone_number: DEMO_WHATSAPP_NUMBER.into(),
+        waba_id: DEMO_WABA.into(),
+        stop_words: None,
+        webhook_secret: None,
+    };
+    connect(app, DEMO_TENANT, "demo", input, now).await?;
+    Ok(())
 }

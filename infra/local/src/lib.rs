@@ -33,6 +33,7 @@ pub mod sandbox_crypto;
 pub mod sandbox_ecb;
 pub mod sandbox_meta;
 pub mod sandbox_ycloud;
+pub mod sandbox_ycloud_accounts;
 pub mod sandbox_ycloud_messages;
 pub mod server;
 pub mod template;

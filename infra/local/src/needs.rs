@@ -33,6 +33,7 @@ pub fn secret_needs() -> Vec<(&'static str, SecretNeeds)> {
         ("meta-token-status", meta_token_status::SECRETS),
         ("meta-webhook", meta_webhook::SECRETS),
         ("openapi", openapi::SECRETS),
+        ("whatsapp-connection", whatsapp_connection::SECRETS),
         ("ycloud-webhook", ycloud_webhook::SECRETS),
     ]
 }

@@ -101,6 +101,18 @@ pub fn routes() -> Vec<Route> {
             handler: |app, req| Box::pin(automation_rules::handle(app, req)),
         },
         Route { endpoint: &hsm_templates::ENDPOINT, handler: |app, req| Box::pin(hsm_templates::handle(app, req)) },
+        Route {
+            endpoint: &whatsapp_connection::READ_ENDPOINT,
+            handler: |app, req| Box::pin(whatsapp_connection::handle(app, req)),
+        },
+        Route {
+            endpoint: &whatsapp_connection::CONNECT_ENDPOINT,
+            handler: |app, req| Box::pin(whatsapp_connection::handle(app, req)),
+        },
+        Route {
+            endpoint: &whatsapp_connection::DISCONNECT_ENDPOINT,
+            handler: |app, req| Box::pin(whatsapp_connection::handle(app, req)),
+        },
         Route { endpoint: &openapi::ENDPOINT, handler: |_, req| Box::pin(async move { openapi::handle(&req) }) },
     ]
 }

@@ -13,6 +13,9 @@
 //!   `GET /__sandbox/state`): latency, 503 (not taken), 429 with `Retry-After`, WhatsApp error
 //!   codes, and — the message taken, the caller left not knowing — an answer dropped, a 500, an
 //!   answer held past the client's timeout; a list that answers 500;
+//! - `GET /v2/whatsapp/phoneNumbers?filter.wabaId=`: the account's business numbers;
+//! - several accounts ([`crate::sandbox_ycloud_accounts`]), each key reaching only its own
+//!   numbers, templates and senders;
 //! - [`SandboxYcloud::status_webhooks`] / [`SandboxYcloud::inbound_webhook`]: the signed
 //!   `whatsapp.message.updated` / `whatsapp.inbound_message.received` deliveries YCloud would post
 //!   (`YCloud-Signature: t=…,s=…`), which tests and `make dev` post to `/crm/webhooks/ycloud` — in any
@@ -31,6 +34,7 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use url::Url;
 
+use crate::sandbox_ycloud_accounts as accounts;
 pub use crate::sandbox_ycloud_messages::SandboxMessage;
 use crate::sandbox_ycloud_messages::{list_page, AfterTaken, Faults, SANDBOX_WABA_ID};
 
@@ -82,6 +86,10 @@ pub struct SandboxYcloudState {
     /// Where accepted messages' status webhooks are posted (`make dev`: the local API's
     /// `/crm/webhooks/ycloud`), signed; `None` (tests): built on demand with `status_events`.
     pub webhook_url: Option<String>,
+    /// Accounts besides the default one (their own keys, WABAs, numbers, templates).
+    pub accounts: Vec<crate::sandbox_ycloud_accounts::SandboxAccount>,
+    /// The default account's numbers (`GET /v2/whatsapp/phoneNumbers` with the default key).
+    pub default_numbers: Vec<String>,
 }
 
 impl Default for SandboxYcloudState {
@@ -116,6 +124,8 @@ impl Default for SandboxYcloudState {
             exchanges: Vec::new(),
             next_id: 1,
             webhook_url: None,
+            accounts: Vec::new(),
+            default_numbers: vec!["+5491100000000".into()],
         }
     }
 }
@@ -312,12 +322,12 @@ impl SandboxYcloud {
         if path.starts_with("/__sandbox/") {
             return Ok(self.control(&method, &path, &query));
         }
-        let key_ok = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()) == Some(self.api_key.as_str());
+        let key = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let caller = accounts::caller(&self.api_key, &lock(&self.state), key.as_deref());
         let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
-        let answer = if key_ok {
-            self.route(&method, &path, &query, &body).await?
-        } else {
-            error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "invalid API key", None)
+        let answer = match caller {
+            Some(caller) => self.route(&method, &path, &query, &body, caller).await?,
+            None => error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "invalid API key", None),
         };
         // Kept for the contract test: every request and every answer, as sent.
         let (parts, full) = answer.into_parts();
@@ -339,17 +349,24 @@ impl SandboxYcloud {
         path: &str,
         query: &HashMap<String, String>,
         body: &[u8],
+        caller: accounts::Caller,
     ) -> Result<Resp, std::io::Error> {
         match (method, path) {
-            (&Method::POST, "/v2/whatsapp/messages") => self.send(body).await,
+            (&Method::POST, "/v2/whatsapp/messages") => self.send(body, caller).await,
             (&Method::GET, "/v2/whatsapp/messages") => Ok(self.list_messages(query)),
             (&Method::GET, p) if p.starts_with("/v2/whatsapp/messages/") => Ok(self.message(&p[22..])),
-            (&Method::GET, "/v2/whatsapp/templates") => Ok(self.templates(query)),
+            (&Method::GET, "/v2/whatsapp/templates") => Ok(self.templates(query, caller)),
+            (&Method::GET, "/v2/whatsapp/phoneNumbers") => {
+                match accounts::phone_numbers(&lock(&self.state), caller, query) {
+                    Ok(page) => Ok(json_resp(StatusCode::OK, page)),
+                    Err(why) => Ok(error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", &why, None)),
+                }
+            }
             _ => Ok(error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint", None)),
         }
     }
 
-    async fn send(&self, body: &[u8]) -> Result<Resp, std::io::Error> {
+    async fn send(&self, body: &[u8], caller: accounts::Caller) -> Result<Resp, std::io::Error> {
         let latency = lock(&self.state).latency;
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
@@ -357,7 +374,7 @@ impl SandboxYcloud {
         let Ok(req) = serde_json::from_slice::<Value>(body) else {
             return Ok(error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "body is not JSON", None));
         };
-        let (answer, after) = match self.accept(&req) {
+        let (answer, after) = match self.accept(&req, caller) {
             Accepted::Taken(answer, after) => (answer, after),
             Accepted::Refused(r) => return Ok(r),
             Accepted::Dropped => return Err(std::io::Error::other("answer dropped")),
@@ -375,7 +392,7 @@ impl SandboxYcloud {
     }
 
     /// Takes a send (or refuses it): the message as answered and what its answer meets.
-    fn accept(&self, req: &Value) -> Accepted {
+    fn accept(&self, req: &Value, caller: accounts::Caller) -> Accepted {
         let mut s = lock(&self.state);
         s.send_requests += 1;
         if s.fail_next > 0 {
@@ -408,7 +425,16 @@ impl SandboxYcloud {
                 None,
             ));
         }
-        match s.templates.iter().find(|t| t.name == name && t.language == language).map(|t| t.status.clone()) {
+        if !accounts::may_send_from(&s, caller, req["from"].as_str().unwrap_or_default()) {
+            return Accepted::Refused(error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                "from is not a phone number of this account",
+                None,
+            ));
+        }
+        let templates = accounts::templates_of(&s, caller);
+        match templates.iter().find(|t| t.name == name && t.language == language).map(|t| t.status.clone()) {
             None => {
                 return Accepted::Refused(error(
                     StatusCode::BAD_REQUEST,
@@ -491,25 +517,27 @@ impl SandboxYcloud {
         }
     }
 
-    fn templates(&self, q: &HashMap<String, String>) -> Resp {
+    fn templates(&self, q: &HashMap<String, String>, caller: accounts::Caller) -> Resp {
         let s = lock(&self.state);
         let limit: usize = q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(10).clamp(1, 100);
         let page: usize = q.get("page").and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
-        let items: Vec<Value> = s
-            .templates
+        let waba = accounts::waba_of(&s, caller);
+        let mine = q.get("filter.wabaId").is_none_or(|w| *w == waba);
+        let all = if mine { accounts::templates_of(&s, caller) } else { &[] };
+        let items: Vec<Value> = all
             .iter()
             .skip((page - 1) * limit)
             .take(limit)
             .map(|t| {
                 json!({
-                    "wabaId": SANDBOX_WABA_ID, "name": t.name, "language": t.language, "category": t.category,
+                    "wabaId": waba, "name": t.name, "language": t.language, "category": t.category,
                     "status": t.status, "components": [{"type": "BODY", "text": t.body}],
                 })
             })
             .collect();
         json_resp(
             StatusCode::OK,
-            json!({"items": items, "total": s.templates.len(), "offset": (page - 1) * limit, "limit": limit, "length": items.len()}),
+            json!({"items": items, "total": all.len(), "offset": (page - 1) * limit, "limit": limit, "length": items.len()}),
         )
     }
 

@@ -30,6 +30,7 @@ use crate::store::pages::PageIndex;
 use crate::store::provider_rates::ProviderRateStore;
 use crate::store::ratelimit::RateLimiter;
 use crate::store::spend::SpendStore;
+use crate::store::whatsapp::WhatsappConnections;
 use crate::store::{DynamoStore, MetaConnectionStore, TenantProfileStore};
 
 pub use crate::platform::http_client::HttpClient;
@@ -68,6 +69,8 @@ pub struct App {
     pub contacts: Arc<dyn Contacts>,
     pub automation_log: Arc<dyn AutomationLog>,
     pub automation_rules: Arc<dyn RulesStore>,
+    /// Tenants' WhatsApp connections (YCloud key, WABA, sender) and the sender number → tenant index.
+    pub whatsapp: Arc<dyn WhatsappConnections>,
     /// The product's EventBridge bus, for job fan-out (`spend-sync.requested`).
     pub job_bus: Arc<dyn JobBus>,
     /// Per tenant, the reporting zone and ad accounts its last dashboard request saw in this
@@ -127,6 +130,7 @@ impl App {
             contacts: store.clone(),
             automation_log: store.clone(),
             automation_rules: store.clone(),
+            whatsapp: store.clone(),
             events: store,
             job_bus: Arc::new(job_bus),
             dashboard_scopes: Arc::default(),
@@ -201,6 +205,7 @@ impl App {
             contacts: mem.table.clone(),
             automation_log: mem.table.clone(),
             automation_rules: mem.table.clone(),
+            whatsapp: mem.table.clone(),
             job_bus: mem.job_bus.clone(),
             dashboard_scopes: Arc::default(),
         };

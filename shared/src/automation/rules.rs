@@ -2,7 +2,8 @@
 //! every trigger is listed (absent ones as disabled, with the default delay), with its counts; a
 //! save (`{"rules": [...]}`, POST or PUT) replaces the triggers it names and keeps the others,
 //! after validation: known trigger, each once, non-negative delay, a template name and language,
-//! quiet hours within 0–23, and the template must exist at YCloud for that language.
+//! quiet hours within 0–23, the template must exist in the tenant's WhatsApp account for that
+//! language, and every variable of its body must be mapped to a CRM field (`variables`).
 
 use std::collections::BTreeMap;
 
@@ -10,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::automation::template_vars;
 use crate::automation::triggers::{default_delay, DEFAULT_QUIET_HOURS};
 use crate::automation::ycloud::{Template, YcloudError};
 use crate::domain::hsm::TriggerKind;
@@ -61,6 +63,9 @@ pub struct RuleInput {
     pub delay_minutes: Option<i64>,
     #[serde(default)]
     pub quiet_hours: Option<QuietHours>,
+    /// `{"1": "first_name", "2": "appointment_time"}`: the CRM field of each template variable.
+    #[serde(default)]
+    pub variables: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,11 +123,16 @@ pub fn validate(
             return Err(RulesError::Invalid(format!("{trigger}: template_name must not be empty")));
         }
         let language = r.language.as_deref().map(str::trim).filter(|l| !l.is_empty()).unwrap_or("es").to_string();
-        if !templates.iter().any(|t| t.name == template && t.language == language) {
+        let Some(found) = templates.iter().find(|t| t.name == template && t.language == language) else {
             return Err(RulesError::Invalid(format!(
                 "{trigger}: template {template:?} ({language}) was not found in the WhatsApp account"
             )));
-        }
+        };
+        let variables = match &r.variables {
+            Some(m) => template_vars::parse_mapping(m).map_err(|e| RulesError::Invalid(format!("{trigger}: {e}")))?,
+            None => vec![],
+        };
+        template_vars::check_mapping(&variables, found).map_err(|e| RulesError::Invalid(format!("{trigger}: {e}")))?;
         let rule = AutomationRule {
             trigger,
             enabled: r.is_active.unwrap_or(true),
@@ -130,6 +140,7 @@ pub fn validate(
             language,
             delay_minutes: r.delay_minutes,
             quiet_hours: r.quiet_hours,
+            variables,
         };
         set.rules.retain(|x| x.trigger != trigger);
         set.rules.push(rule);
@@ -179,6 +190,11 @@ pub fn view(set: Option<&RuleSet>, counts: &BTreeMap<String, i64>) -> Vec<Value>
                 "language": rule.map(|r| r.language.clone()),
                 "delay_minutes": rule.and_then(|r| r.delay_minutes).unwrap_or(default_delay(t).num_minutes()),
                 "quiet_hours": {"start_hour": q.start_hour, "end_hour": q.end_hour},
+                "variables": rule.map(|r| template_vars::effective(&r.variables)
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| ((i + 1).to_string(), f.as_str()))
+                    .collect::<BTreeMap<_, _>>()),
                 "success_count": count("sent"),
                 "error_count": count("failed"),
                 "skipped_count": count("skipped"),
@@ -217,6 +233,28 @@ mod tests {
 
     fn input(v: Value) -> RulesInput {
         serde_json::from_value(v).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_template_variable_without_a_field_is_refused_and_a_mapping_is_kept() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().unwrap_or_default();
+        let two = vec![Template {
+            name: "turno".into(),
+            language: "es".into(),
+            category: None,
+            status: "APPROVED".into(),
+            components: json!([{"type": "BODY", "text": "Hola {{1}}, tu turno es el {{2}}"}]),
+        }];
+        let body = json!({"rules": [{"trigger_type": "opportunity_reminder", "template_name": "turno"}]});
+        let err = validate(TenantId(1), None, input(body), &two, "u", now).expect_err("{{2}} unmapped");
+        assert!(err.to_string().contains("{{2}}"), "{err}");
+        let body = json!({"rules": [{"trigger_type": "opportunity_reminder", "template_name": "turno",
+            "variables": {"1": "first_name", "2": "appointment_time"}}]});
+        let set = validate(TenantId(1), None, input(body), &two, "u", now).expect("mapped");
+        let rule = set.rule(TriggerKind::OpportunityReminder).expect("rule");
+        assert_eq!(rule.variables, vec![template_vars::CrmField::FirstName, template_vars::CrmField::AppointmentTime]);
+        let view = view(Some(&set), &BTreeMap::new());
+        assert_eq!(view[1]["variables"], json!({"1": "first_name", "2": "appointment_time"}));
     }
 
     #[test]

@@ -130,8 +130,23 @@ pub fn quiet_until(now: DateTime<Utc>, tz: Zone, quiet: QuietHours) -> Option<Da
     if h >= end {
         day = day.succ_opt()?;
     }
-    let until = tz.from_local_datetime(&day.and_time(end_time)).earliest()?;
-    Some(until.with_timezone(&Utc))
+    Some(first_instant_at_or_after(tz, day.and_time(end_time)))
+}
+
+/// The first instant whose local time in `tz` is `local` or later: `local` itself (its earlier
+/// reading in a fold), or where a DST gap that swallows `local` ends — never an instant before it,
+/// which would still be inside quiet hours.
+fn first_instant_at_or_after(tz: Zone, local: chrono::NaiveDateTime) -> DateTime<Utc> {
+    let mut t = local;
+    // Gaps are at most a few hours; step a minute at a time until the wall clock exists again.
+    for _ in 0..=24 * 60 {
+        if let Some(at) = tz.from_local_datetime(&t).earliest() {
+            return at.with_timezone(&Utc);
+        }
+        t += Duration::minutes(1);
+    }
+    // Not reachable for IANA zones (no gap lasts a day); the naive time read as UTC plus a day.
+    local.and_utc() + Duration::days(1)
 }
 
 #[cfg(test)]
@@ -209,6 +224,32 @@ mod tests {
         assert_eq!(check(t, Some(&cart(1)), None, at(0) + Duration::hours(48)), Check::Holds);
         assert!(matches!(check(t, Some(&cart(0)), None, at(0) + Duration::hours(48)), Check::Stopped(_)));
         assert_eq!(check(t, Some(&cart(1)), Some(Duration::hours(1)), at(1)), Check::Holds, "delay override");
+    }
+
+    #[test]
+    fn a_quiet_window_ending_in_a_dst_gap_ends_when_the_gap_does() {
+        // Santiago (Chile) springs forward at 00:00 → 01:00 on 2026-09-06 (first Sunday of
+        // September): a window ending at midnight local ends at the gap's end, 04:00 UTC (01:00 local).
+        let tz = Zone::parse("America/Santiago").expect("zone");
+        let quiet = QuietHours { start_hour: 22, end_hour: 0 };
+        let before = Utc.with_ymd_and_hms(2026, 9, 6, 2, 30, 0).single().expect("time"); // 22:30 local
+        let ends = quiet_until(before, tz, quiet).expect("inside quiet hours");
+        assert_eq!(ends, Utc.with_ymd_and_hms(2026, 9, 6, 4, 0, 0).single().expect("time"));
+        assert!(quiet_until(ends, tz, quiet).is_none(), "the end is outside the window");
+        assert!(quiet_until(ends - Duration::minutes(1), tz, quiet).is_some(), "a minute before is quiet");
+    }
+
+    #[test]
+    fn a_quiet_window_across_a_dst_fold_ends_at_its_first_end_and_holds_through_the_repeat() {
+        // Santiago falls back at 00:00 → 23:00 on 2026-04-05 (03:00 UTC): 23:00–23:59 of the 4th
+        // happens twice (UTC−3, then UTC−4).
+        let tz = Zone::parse("America/Santiago").expect("zone");
+        let utc = |h: u32, m: u32| Utc.with_ymd_and_hms(2026, 4, 5, h, m, 0).single().expect("time");
+        let ends_at_23 = QuietHours { start_hour: 22, end_hour: 23 };
+        assert_eq!(quiet_until(utc(1, 30), tz, ends_at_23), Some(utc(2, 0)), "the first 23:00");
+        assert_eq!(quiet_until(utc(3, 30), tz, ends_at_23), None, "the repeated 23:30 is after the window");
+        // A night window entered in the repeated hour ends at 07:00 local (UTC−4) = 11:00 UTC.
+        assert_eq!(quiet_until(utc(3, 30), tz, QuietHours { start_hour: 23, end_hour: 7 }), Some(utc(11, 0)));
     }
 
     #[test]

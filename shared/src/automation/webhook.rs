@@ -6,8 +6,10 @@
 //! - `whatsapp.message.updated`: the status moves the send's log entry forward only (found through
 //!   the `externalId` → `SENT#` claim → `LOG#` entry, all under the tenant in the signed id);
 //!   out-of-order and repeated deliveries change nothing backwards; each event id is recorded once;
-//! - `whatsapp.inbound_message.received` whose text is a stop word (STOP, BAJA, CANCELAR, …) opts
-//!   the phone out in every tenant that messaged it.
+//! - `whatsapp.inbound_message.received` that asks to stop (a text, button or interactive reply;
+//!   `automation::stop_words`) opts the phone out in the tenant whose number it reached
+//!   (`automation::inbound`), or — sent to the platform's shared number — in every tenant without
+//!   its own number that messaged it.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -26,8 +28,6 @@ use crate::App;
 pub const SIGNATURE_HEADER: &str = "ycloud-signature";
 /// Oldest (or furthest in the future) signature timestamp accepted.
 pub const MAX_SKEW_SECS: i64 = 300;
-/// Words that opt a contact out (compared upper-cased, without accents or punctuation).
-pub const STOP_WORDS: [&str; 8] = ["STOP", "BAJA", "CANCELAR", "UNSUBSCRIBE", "DETENER", "PARAR", "SALIR", "ALTO"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
@@ -103,24 +103,6 @@ pub fn verify_signature(
     Ok(())
 }
 
-/// Whether an inbound text asks to stop.
-pub fn is_stop_word(text: &str) -> bool {
-    let folded: String = text
-        .trim()
-        .chars()
-        .map(|c| match c {
-            'á' | 'Á' => 'A',
-            'é' | 'É' => 'E',
-            'í' | 'Í' => 'I',
-            'ó' | 'Ó' => 'O',
-            'ú' | 'Ú' => 'U',
-            c => c.to_ascii_uppercase(),
-        })
-        .filter(|c| c.is_ascii_alphanumeric() || c.is_whitespace())
-        .collect();
-    STOP_WORDS.contains(&folded.trim())
-}
-
 /// What one delivery did.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct WebhookOutcome {
@@ -183,12 +165,12 @@ pub async fn process(app: &App, body: &[u8], now: DateTime<Utc>) -> Result<Webho
         }
         "whatsapp.inbound_message.received" => {
             let m = &ev["whatsappInboundMessage"];
-            let text = m["text"]["body"].as_str().unwrap_or_default();
             let Some(phone) = m["from"].as_str().and_then(|p| Phone::parse(p).ok()) else {
                 return Ok(out);
             };
-            if is_stop_word(text) {
-                for tenant in app.contacts.tenants_of(phone.as_str()).await? {
+            let (tenants, words) = crate::automation::inbound::recipients(app, m, &phone).await?;
+            if crate::automation::stop_words::is_stop(m, &words) {
+                for tenant in tenants {
                     app.contacts.opt_out(tenant, phone.as_str(), "inbound stop word", now).await?;
                     out.opted_out_tenants += 1;
                 }
@@ -233,16 +215,6 @@ mod tests {
         // The timestamp is part of what is signed: moving it breaks the signature.
         let moved = sign("k", t - 1000, body).replace(&(t - 1000).to_string(), &t.to_string());
         assert!(matches!(verify_signature("k", Some(&moved), body, now), Err(WebhookError::BadSignature)));
-    }
-
-    #[test]
-    fn stop_words_ignore_case_accents_and_punctuation() {
-        for w in ["STOP", "stop", " Baja ", "cancelar.", "Cancelar!", "parar"] {
-            assert!(is_stop_word(w), "{w}");
-        }
-        for w in ["hola", "stop sending me promos please", "no"] {
-            assert!(!is_stop_word(w), "{w}");
-        }
     }
 
     #[tokio::test]

@@ -200,17 +200,70 @@ pub fn send_body(from: &str, msg: &TemplateMessage) -> Value {
     })
 }
 
+/// A WhatsApp business number as YCloud lists it (`GET /v2/whatsapp/phoneNumbers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhoneNumber {
+    #[serde(default)]
+    pub id: Option<String>,
+    /// E.164.
+    pub phone_number: String,
+    pub waba_id: String,
+    #[serde(default)]
+    pub verified_name: Option<String>,
+    #[serde(default)]
+    pub quality_rating: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct YcloudClient {
     http: reqwest::Client,
     base: Url,
     api_key: SecretString,
     from: String,
+    /// The WhatsApp Business Account whose templates are listed (`None`: the whole account's).
+    waba_id: Option<String>,
 }
 
 impl YcloudClient {
     pub fn new(http: reqwest::Client, base: Url, api_key: SecretString, from: impl Into<String>) -> Self {
-        Self { http, base, api_key, from: from.into() }
+        Self { http, base, api_key, from: from.into(), waba_id: None }
+    }
+
+    /// The same client, listing only `waba_id`'s templates (a tenant's connection).
+    pub fn for_waba(self, waba_id: impl Into<String>) -> Self {
+        Self { waba_id: Some(waba_id.into()), ..self }
+    }
+
+    /// The business numbers of `waba_id` the key's account holds (all pages).
+    pub async fn phone_numbers(&self, waba_id: &str) -> Result<Vec<PhoneNumber>, YcloudError> {
+        let mut out = Vec::new();
+        for page in 1..=10u32 {
+            let query = [
+                ("page", page.to_string()),
+                ("limit", "100".into()),
+                ("includeTotal", "true".into()),
+                ("filter.wabaId", waba_id.to_string()),
+            ];
+            let resp = self
+                .http
+                .get(self.url("/v2/whatsapp/phoneNumbers"))
+                .header("X-API-Key", self.api_key.expose())
+                .query(&query)
+                .timeout(REQUEST_TIMEOUT)
+                .send()
+                .await
+                .map_err(|_| YcloudError::Transient { reason: "phone numbers transport".into(), retry_after: None })?;
+            let body = Self::answer(resp, YcloudError::from_answer).await?;
+            let items: Vec<PhoneNumber> = serde_json::from_value(body["items"].clone()).unwrap_or_default();
+            let total = body["total"].as_u64().unwrap_or(0) as usize;
+            let n = items.len();
+            out.extend(items);
+            if n == 0 || out.len() >= total {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     fn url(&self, path: &str) -> String {
@@ -302,6 +355,7 @@ impl YcloudClient {
                 .get(self.url("/v2/whatsapp/templates"))
                 .header("X-API-Key", self.api_key.expose())
                 .query(&[("page", page.to_string()), ("limit", "100".to_string()), ("includeTotal", "true".into())])
+                .query(&self.waba_id.iter().map(|w| ("filter.wabaId", w.as_str())).collect::<Vec<_>>())
                 .timeout(REQUEST_TIMEOUT)
                 .send()
                 .await

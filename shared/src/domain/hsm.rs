@@ -118,7 +118,9 @@ impl LogStatus {
     }
 }
 
-/// A phone number in E.164 (`+` then 8–15 digits, no leading zero), as WhatsApp needs it.
+/// A phone number in E.164 (`+` then 8–15 digits, no leading zero), in the form WhatsApp uses
+/// for the line ([`crate::domain::phone::whatsapp_form`]: Argentina's `9`, Mexico's `1`, Brazil's
+/// ninth digit), so every store key, index and comparison meets one spelling.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Phone(String);
@@ -128,14 +130,14 @@ pub struct Phone(String);
 pub struct InvalidPhone;
 
 impl Phone {
-    /// Accepts `+` and digits, ignoring spaces, dashes, dots and parentheses.
+    /// Accepts `+` and digits, ignoring spaces, dashes, dots and parentheses; answers WhatsApp's form.
     pub fn parse(raw: &str) -> Result<Self, InvalidPhone> {
         let cleaned: String = raw.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')')).collect();
         let digits = cleaned.strip_prefix('+').ok_or(InvalidPhone)?;
         let ok =
             (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) && !digits.starts_with('0');
         if ok {
-            Ok(Phone(cleaned))
+            Ok(Phone(format!("+{}", crate::domain::phone::whatsapp_form(digits))))
         } else {
             Err(InvalidPhone)
         }
@@ -199,6 +201,9 @@ mod tests {
         for bad in ["5491155550101", "+0123456789", "+12", "+54911abc0101", "", "+1234567890123456"] {
             assert_eq!(Phone::parse(bad), Err(InvalidPhone), "{bad}");
         }
+        // Argentina and Mexico written either way are one phone.
+        assert_eq!(Phone::parse("+54 11 5555-0101"), Phone::parse("+54 9 11 5555 0101"));
+        assert_eq!(Phone::parse("+52 55 1234 5678"), Phone::parse("+52 1 55 1234 5678"));
         let p = Phone::parse("+5491155550101").expect("phone");
         assert_eq!(p.masked(), "+54•••••••••01");
     }

@@ -6,10 +6,12 @@
 
 pub mod connection;
 pub mod crm;
+pub mod crm_field;
 pub mod fx;
 pub mod hsm;
 pub mod ids;
 pub mod money;
 pub mod period;
+pub mod phone;
 pub mod profile;
 pub mod zone;

@@ -122,6 +122,14 @@ pub fn opt_out(phone: &str) -> String {
 pub fn recipient_index(phone: &str) -> String {
     format!("WA#RECIPIENT#{phone}")
 }
+/// A tenant's WhatsApp connection (its YCloud account, WABA and sender number).
+pub const WHATSAPP_CONNECTION: &str = "WA#CONNECTION";
+/// The sender number → tenant index (`WA#NUMBER#{phone}` / `OWNER`): where an inbound message to
+/// that number belongs.
+pub fn whatsapp_number(phone: &str) -> String {
+    format!("WA#NUMBER#{phone}")
+}
+pub const WHATSAPP_NUMBER_OWNER_SK: &str = "OWNER";
 /// Idempotency marker of a YCloud webhook event.
 pub fn ycloud_event(event_id: &str) -> String {
     format!("YCEVT#{event_id}")

@@ -41,6 +41,7 @@ pub mod pages;
 pub mod provider_rates;
 pub mod ratelimit;
 pub mod spend;
+pub mod whatsapp;
 
 pub type Item = HashMap<String, AttributeValue>;
 

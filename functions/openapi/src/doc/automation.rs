@@ -1,6 +1,7 @@
 //! WhatsApp automation: the log, the rules, the YCloud templates and YCloud's webhook.
 
 use crm_shared::automation::logs::{DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET};
+use crm_shared::domain::crm_field::CrmField;
 use crm_shared::domain::hsm::{LogStatus, TriggerKind};
 use crm_shared::platform::auth::Access;
 use serde_json::{json, Value};
@@ -14,6 +15,10 @@ fn log_statuses() -> Value {
         one_of_strings(&names),
         "`pending` / `retrying` / `unknown`: in flight (see `next_attempt_at` and `error`); then `sent` → `delivered` → `read`, or `failed` / `skipped` / `cancelled`",
     )
+}
+
+fn fields() -> Vec<&'static str> {
+    CrmField::ALL.iter().map(|f| f.as_str()).collect()
 }
 
 fn triggers() -> Value {
@@ -50,6 +55,13 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         ("language", nullable(string())),
         ("delay_minutes", int()),
         ("quiet_hours", reference("QuietHours")),
+        (
+            "variables",
+            described(
+                nullable(json!({"type": "object", "additionalProperties": one_of_strings(&fields())})),
+                "`{\"1\": \"first_name\", …}`: the CRM field of each template variable (null: no rule saved)",
+            ),
+        ),
         ("success_count", int()),
         ("error_count", int()),
         ("skipped_count", int()),
@@ -91,6 +103,13 @@ fn rules_input() -> Value {
             ("language", described(nullable(string()), "default `es`")),
             ("delay_minutes", nullable(json!({"type": "integer", "minimum": 0, "maximum": 60 * 24 * 90}))),
             ("quiet_hours", nullable(quiet)),
+            (
+                "variables",
+                described(
+                    nullable(json!({"type": "object", "additionalProperties": one_of_strings(&fields())})),
+                    "`{\"1\": \"first_name\", \"2\": \"appointment_time\"}`: every variable of the template's body must be mapped (else 400); absent: `{{1}}` is the first name",
+                ),
+            ),
         ],
         false,
     );
@@ -114,7 +133,7 @@ fn ycloud_event() -> Value {
         &[
             ("type", any(&format!("{} (others are ignored)", kinds.join(", ")))),
             ("whatsappMessage", any("`{id, externalId (ours), status, errorCode, errorMessage}`")),
-            ("whatsappInboundMessage", any("`{from, text: {body}}`: a stop word opts the sender out")),
+            ("whatsappInboundMessage", any("`{from, to, type, text: {body}, button: {text, payload}, interactive}`: a stop reply opts the sender out of the tenant whose number it reached")),
         ],
         false,
     )
@@ -169,9 +188,9 @@ pub fn operations() -> Vec<Op> {
             "/crm/marketing/hsm/templates",
             "hsm-templates",
             any,
-            "WhatsApp templates of the YCloud account",
+            "WhatsApp templates of the tenant's WhatsApp Business Account",
         )
-        .describe("Cached 60 s per container.")
+        .describe("The tenant's own connection (or the platform's account in a single-business deployment); empty when WhatsApp is not connected. Cached 60 s per WABA per container.")
         .ok(array(reference("HsmTemplate")))
         .errors(&[502, 503]),
     ]

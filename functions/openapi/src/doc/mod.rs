@@ -9,6 +9,7 @@ mod dashboard;
 mod meta;
 pub mod ops;
 pub mod schema;
+mod whatsapp;
 
 use serde_json::{json, Map, Value};
 
@@ -90,6 +91,7 @@ pub fn operations() -> Vec<Op> {
     ops.extend(campaigns::operations());
     ops.extend(meta::webhook_operations());
     ops.extend(automation::operations());
+    ops.extend(whatsapp::operations());
     ops.push(
         Op::new("GET", crate::ENDPOINT.path, crate::ENDPOINT.name, ops::Guard::Public, "This document")
             .describe("Public and cacheable (`Cache-Control`, `ETag`; `If-None-Match` → 304).")
@@ -113,6 +115,7 @@ pub fn document() -> Value {
         .chain(dashboard::schemas())
         .chain(campaigns::schemas())
         .chain(automation::schemas())
+        .chain(whatsapp::schemas())
     {
         schemas.insert(name.to_string(), s);
     }

@@ -61,6 +61,8 @@ async fn main() -> Result<(), BoxError> {
     let ycloud =
         SandboxYcloud::start(SocketAddr::from(([127, 0, 0, 1], ycloud_port)), &ycloud_key, &ycloud_webhook_secret)
             .await?;
+    // The demo tenant's own YCloud account (its WhatsApp connection is seeded below).
+    ycloud.with(|s| s.accounts.push(demo::ycloud_account()));
     // Sandbox ECB: the spend sync's fan-out reads the provider FX rates here.
     let ecb_port: u16 =
         env_or("SANDBOX_ECB_PORT", "8092").parse().map_err(|_| "SANDBOX_ECB_PORT must be a port number")?;
@@ -105,9 +107,11 @@ async fn main() -> Result<(), BoxError> {
             "  {n} CRM events applied; connect ad account {} in the wizard to see its spend.",
             demo::DEMO_AD_ACCOUNT
         );
+        demo::seed_whatsapp(&app, clock.now()).await?;
         let n = demo::seed_hsm(&app, clock.now()).await?;
         println!(
-            "  {n} leads with past-due WhatsApp follow-ups: `make hsm-evaluate` sends them through Sandbox YCloud."
+            "  {n} leads with past-due WhatsApp follow-ups: `make hsm-evaluate` sends them through Sandbox YCloud from the demo's own number {}.",
+            demo::DEMO_WHATSAPP_NUMBER
         );
     }
     ycloud.with(|s| s.webhook_url = Some(format!("http://127.0.0.1:{port}/crm/webhooks/ycloud")));

@@ -31,7 +31,7 @@ pub struct Endpoint {
 }
 
 pub const ALLOWED_HEADERS: &str = "authorization, content-type, x-admin-token, x-tenant-id";
-pub const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, OPTIONS";
+pub const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// What an endpoint's function receives.

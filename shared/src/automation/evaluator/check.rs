@@ -1,15 +1,19 @@
 //! Step 1, **check**: whether a due item is to be sent now, before anything is claimed. The rule
-//! (missing or disabled → dropped), the condition on the entity as it is now (stopped → cancelled,
-//! not yet → later), the contact's phone and opt-out, the template (`APPROVED` → send, `PAUSED` →
-//! later, anything else → dropped) and quiet hours (→ later).
+//! (missing or disabled → dropped), the tenant's WhatsApp account (none → dropped,
+//! `whatsapp_not_connected`; unusable now → left for the next run), the condition on the entity as
+//! it is now (stopped → cancelled, not yet → later), the contact's phone, opt-out and quiet hours
+//! in the contact's zone ([`crate::automation::contact_policy`]; → dropped / later), the template
+//! (`APPROVED` → send with its variables filled, `PAUSED` → later, anything else → dropped).
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::{Outcome, Run, DEFAULT_DAILY_RECIPIENT_CAP};
-use crate::automation::triggers::{check, quiet_until, Check, Watched, DEFAULT_QUIET_HOURS};
+use crate::automation::contact_policy::{contact_hold, Hold};
+use crate::automation::senders::{Sender, NOT_CONNECTED};
+use crate::automation::template_vars::template_params;
+use crate::automation::triggers::{check, Check, Watched};
 use crate::automation::ycloud::Template;
 use crate::domain::hsm::{LogStatus, Phone, TriggerKind};
-use crate::domain::zone::reporting_zone;
 use crate::events::lead_of;
 use crate::store::automation::due::DueItem;
 use crate::store::automation::rules::AutomationRule;
@@ -30,8 +34,8 @@ pub(super) struct Ready {
     pub rule: AutomationRule,
     pub phone: Phone,
     pub lead_name: Option<String>,
-    /// `{{n}}` placeholders of the template's body.
-    pub placeholders: usize,
+    /// The template body's parameters (`{{1}}`, `{{2}}`, …) as the rule maps them, sanitised.
+    pub params: Vec<String>,
     /// The contact cap's window and the tenant's daily cap (its rules, else the defaults).
     pub contact_window: Duration,
     pub daily_cap: u32,
@@ -42,10 +46,9 @@ impl Ready {
         Facts { rule: Some(self.rule.clone()), lead_name: self.lead_name.clone(), phone: Some(self.phone.clone()) }
     }
 
-    /// The body parameters: the lead's first name for `{{1}}`.
+    /// The body parameters.
     pub fn body_params(&self) -> Vec<String> {
-        let first = self.lead_name.as_deref().and_then(|n| n.split_whitespace().next()).unwrap_or("cliente");
-        [first.to_string()].into_iter().take(self.placeholders).collect()
+        self.params.clone()
     }
 }
 
@@ -58,6 +61,8 @@ pub(super) enum Verdict {
         at: DateTime<Utc>,
         note: &'static str,
     },
+    /// Not in this run, nothing changed (the tenant's account cannot be used right now).
+    Leave,
     /// Not at all: logged with `status` and `reason`, the item removed.
     Drop {
         facts: Facts,
@@ -84,6 +89,15 @@ impl Run<'_> {
         if !rule.enabled {
             return Ok(skip(facts, "rule disabled"));
         }
+        // The tenant's WhatsApp account.
+        let templates = match self.senders.get(t) {
+            Sender::Ready { templates, .. } => templates,
+            Sender::NotConnected => return Ok(skip(facts, NOT_CONNECTED)),
+            Sender::Unavailable(why) => {
+                tracing::warn!(tenant_id = t.0, reason = %why, "whatsapp account unavailable; item left for the next run");
+                return Ok(Verdict::Leave);
+            }
+        };
         // The condition, on the entity as it is now.
         let watched = self.watched(item).await?;
         let lead: Option<LeadRecord> = match watched.as_ref().and_then(Watched::lead_id) {
@@ -108,11 +122,15 @@ impl Run<'_> {
             return Ok(skip(facts, why));
         };
         facts.phone = Some(phone.clone());
-        if lead.as_ref().is_some_and(|l| l.opted_out) || self.app.contacts.is_opted_out(t, phone.as_str()).await? {
-            return Ok(skip(facts, "opted out"));
-        }
+        // Opt-outs (of this number), and quiet hours in the contact's zone.
+        let lead_opted_out = lead.as_ref().is_some_and(|l| l.opted_out);
+        let zone = match contact_hold(self.app, t, &phone, lead_opted_out, rule.quiet_hours, self.now).await? {
+            Ok(zone) => zone,
+            Err(Hold::OptedOut) => return Ok(skip(facts, "opted out")),
+            Err(Hold::QuietUntil(at)) => return Ok(Verdict::Later { at, note: "quiet hours" }),
+        };
         // The template.
-        let template = self.templates.iter().find(|tp| tp.name == rule.template_name && tp.language == rule.language);
+        let template = templates.iter().find(|tp| tp.name == rule.template_name && tp.language == rule.language);
         let placeholders = match template.map(|tp| tp.status.to_ascii_uppercase()) {
             Some(s) if s == "APPROVED" => template.map_or(0, Template::body_placeholders),
             Some(s) if s == "PAUSED" => {
@@ -121,21 +139,14 @@ impl Run<'_> {
             None => return Ok(skip(facts, "template not found")),
             Some(s) => return Ok(skip(facts, format!("template is {s}"))),
         };
-        if let Some(at) = self.quiet_until(item, rule).await? {
-            return Ok(Verdict::Later { at, note: "quiet hours" });
-        }
         let contact_window =
             set.contact_window_hours.map_or(self.settings.contact_window, |h| Duration::hours(h.into()));
         let daily_cap = set.daily_recipient_cap.unwrap_or(DEFAULT_DAILY_RECIPIENT_CAP);
         let lead_name = facts.lead_name;
-        let ready = Ready { rule: rule.clone(), phone, lead_name, placeholders, contact_window, daily_cap };
+        let params =
+            template_params(&rule.variables, placeholders, watched.as_ref(), lead.as_ref(), &rule.language, zone);
+        let ready = Ready { rule: rule.clone(), phone, lead_name, params, contact_window, daily_cap };
         Ok(Verdict::Send(Box::new(ready)))
-    }
-
-    /// The end of the quiet hours `now` falls in (the tenant's reporting zone), if it does.
-    async fn quiet_until(&self, item: &DueItem, rule: &AutomationRule) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let zone = self.app.profiles.get_profile(item.tenant_id).await?.and_then(|p| p.reporting_time_zone);
-        Ok(quiet_until(self.now, reporting_zone(zone), rule.quiet_hours.unwrap_or(DEFAULT_QUIET_HOURS)))
     }
 
     async fn watched(&self, item: &DueItem) -> Result<Option<Watched>, StoreError> {

@@ -30,8 +30,8 @@ use chrono::{DateTime, Duration, Utc};
 use futures_util::stream::{self, StreamExt};
 
 use crate::automation::backlog;
-use crate::automation::sender::platform_client;
-use crate::automation::ycloud::{Template, WhatsappApi};
+use crate::automation::senders::{Sender, Senders};
+use crate::automation::ycloud::WhatsappApi;
 use crate::domain::ids::TenantId;
 use crate::platform::retry::{Jitter, RetryPolicy};
 use crate::store::automation::rules::RuleSet;
@@ -95,21 +95,28 @@ impl Default for Settings {
     }
 }
 
-/// One scheduled invocation: the platform's YCloud client, then [`run`] with the default settings.
+/// One scheduled invocation: [`run_connected`] with the default settings.
 pub async fn run_scheduled(app: &App, deadline: Option<Instant>) -> Result<RunSummary, EvalError> {
-    let client = platform_client(app).await?;
-    run(app, &client, &Settings::default(), deadline).await
+    run_connected(app, &Settings::default(), deadline).await
 }
 
-/// One evaluator run at the app's clock's now; its sends, failures and deferrals go out as one
-/// metric line ([`RunSummary::metric_line`]).
+/// One evaluator run at the app's clock's now in which every tenant sends through `api`; its
+/// sends, failures and deferrals go out as one metric line ([`RunSummary::metric_line`]).
 pub async fn run(
     app: &App,
     api: &dyn WhatsappApi,
     settings: &Settings,
     deadline: Option<Instant>,
 ) -> Result<RunSummary, EvalError> {
-    let summary = run_items(app, api, settings, deadline).await?;
+    let summary = run_items(app, Some(api), settings, deadline).await?;
+    summary.metric_line().emit();
+    Ok(summary)
+}
+
+/// One evaluator run in which each tenant sends through its own WhatsApp connection (or the
+/// platform's account in a single-business deployment; [`crate::automation::senders`]).
+pub async fn run_connected(app: &App, settings: &Settings, deadline: Option<Instant>) -> Result<RunSummary, EvalError> {
+    let summary = run_items(app, None, settings, deadline).await?;
     summary.metric_line().emit();
     Ok(summary)
 }
@@ -117,17 +124,27 @@ pub async fn run(
 /// What one run works with: read once, shared by its items.
 struct Run<'a> {
     app: &'a App,
-    api: &'a dyn WhatsappApi,
+    /// Each tenant's YCloud account and templates for this run.
+    senders: Senders<'a>,
     settings: &'a Settings,
     deadline: Option<Instant>,
     now: DateTime<Utc>,
-    templates: Vec<Template>,
     rules: HashMap<TenantId, Option<RuleSet>>,
+}
+
+impl Run<'_> {
+    /// The account `tenant` sends through in this run (resolved by the check step).
+    fn api(&self, tenant: TenantId) -> Option<&dyn WhatsappApi> {
+        match self.senders.get(tenant) {
+            Sender::Ready { api, .. } => Some(api),
+            Sender::NotConnected | Sender::Unavailable(_) => None,
+        }
+    }
 }
 
 async fn run_items(
     app: &App,
-    api: &dyn WhatsappApi,
+    api: Option<&dyn WhatsappApi>,
     settings: &Settings,
     deadline: Option<Instant>,
 ) -> Result<RunSummary, EvalError> {
@@ -145,14 +162,17 @@ async fn run_items(
         advance(app, stored, backlog::next_watermark(&window, None, [])).await?;
         return Ok(summary);
     }
-    let templates = api.templates().await?;
+    let senders = match api {
+        Some(api) => Senders::fixed(api).await?,
+        None => Senders::per_tenant(app, items.iter().map(|i| i.tenant_id).collect()).await,
+    };
     let mut rules = HashMap::new();
     for item in &items {
         if let std::collections::hash_map::Entry::Vacant(e) = rules.entry(item.tenant_id) {
             e.insert(app.automation_rules.rules(item.tenant_id).await?);
         }
     }
-    let run = Run { app, api, settings, deadline, now, templates, rules };
+    let run = Run { app, senders, settings, deadline, now, rules };
     // Each item's future is boxed and built up front (futures are lazy): one small, `Send` type
     // for the bounded stream.
     type Processed = (DateTime<Utc>, Result<Outcome, EvalError>);

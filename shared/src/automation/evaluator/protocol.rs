@@ -59,6 +59,7 @@ impl Run<'_> {
         let ready = match self.check(item).await? {
             Verdict::Send(ready) => *ready,
             Verdict::Later { at, note } => return Ok(self.defer(item, at, false, note).await?),
+            Verdict::Leave => return Ok(Outcome::NotStarted),
             Verdict::Drop { facts, status, reason, outcome } => {
                 self.record(item, &facts, Line::outcome(status, Some(reason)), None).await?;
                 self.drop_item(item).await?;
@@ -72,7 +73,8 @@ impl Run<'_> {
             return Ok(Outcome::Lost);
         };
         if let Some(since) = c.doubt() {
-            match self.api.find_by_external_id(&c.ready.phone, &c.xid, since).await {
+            let Some(api) = self.api(item.tenant_id) else { return Ok(Outcome::NotStarted) };
+            match api.find_by_external_id(&c.ready.phone, &c.xid, since).await {
                 Ok(Some(found)) => return self.settle_sent(c, found, Outcome::FoundSent).await,
                 // YCloud answered that it does not have it: sending is safe.
                 Ok(None) => {}
@@ -130,9 +132,11 @@ impl Run<'_> {
             external_id: c.xid.clone(),
         };
         let t = c.item.tenant_id;
+        // The check step resolved the tenant's account: it is there for the whole run.
+        let Some(api) = self.api(t) else { return Ok(Outcome::NotStarted) };
         // Where an inbound STOP from this phone applies (written before the send can reach it).
         self.app.contacts.record_recipient(t, msg.to.as_str()).await?;
-        let err = match self.api.send_template(&msg).await {
+        let err = match api.send_template(&msg).await {
             Ok(m) => return self.settle_sent(c, m, Outcome::Sent).await,
             Err(e) => e,
         };

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::*;
 use crate::automation::external_id::external_id;
 use crate::automation::scheduling::reconcile;
-use crate::automation::ycloud::{Message, TemplateMessage, YcloudError};
+use crate::automation::ycloud::{Message, Template, TemplateMessage, YcloudError};
 use crate::domain::hsm::{LogStatus, Phone, TriggerKind};
 use crate::events::{apply_event, parse_event};
 use crate::platform::clock::ManualClock;
@@ -136,6 +136,7 @@ async fn app_with_leads(tenants: &[(i64, usize)]) -> Twin {
             language: "es".into(),
             delay_minutes: None,
             quiet_hours: Some(QuietHours { start_hour: 0, end_hour: 0 }),
+            variables: vec![],
         };
         let set = RuleSet {
             tenant_id: TenantId(t),

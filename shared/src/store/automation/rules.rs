@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::s;
+use crate::domain::crm_field::CrmField;
 use crate::domain::hsm::TriggerKind;
 use crate::domain::ids::TenantId;
 use crate::store::memory_table::MemoryTable;
@@ -31,9 +32,12 @@ pub struct AutomationRule {
     /// Overrides the trigger's default delay (minutes).
     #[serde(default)]
     pub delay_minutes: Option<i64>,
-    /// Overrides the default quiet hours (21:00–09:00 in the tenant's reporting zone).
+    /// Overrides the default quiet hours (21:00–09:00 in the contact's zone).
     #[serde(default)]
     pub quiet_hours: Option<QuietHours>,
+    /// The CRM field of each template variable, `{{1}}` first (empty: `{{1}}` is the first name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variables: Vec<CrmField>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -255,6 +255,7 @@ pub async fn automation_rules<S: RulesStore>(s: &S) {
             language: "es".into(),
             delay_minutes: Some(60),
             quiet_hours: Some(QuietHours { start_hour: 22, end_hour: 8 }),
+            variables: vec![],
         }],
         contact_window_hours: Some(12),
         daily_recipient_cap: None,
@@ -271,4 +272,46 @@ pub async fn automation_rules<S: RulesStore>(s: &S) {
     assert_eq!(counts.get("abandoned_cart_triggered"), Some(&2));
     assert_eq!(counts.get("abandoned_cart_sent"), Some(&1));
     assert!(s.counts(other).await.expect("counts").is_empty());
+}
+
+/// WhatsApp connections: one per tenant, tenants apart, deleted on disconnect; a sender number is
+/// claimed by one tenant (of two racing claims one wins; re-claiming one's own is allowed) and
+/// released only by its owner.
+pub async fn whatsapp_connections<S: WhatsappConnections>(s: &S) {
+    let (a, b) = (TenantId(9501), TenantId(9502));
+    let number = Phone::parse("+54 11 5555-0199").expect("phone");
+    let conn = WhatsappConnection {
+        tenant_id: a,
+        phone_number: number.clone(),
+        waba_id: "waba-a".into(),
+        api_key_ciphertext_b64: "Y2lwaGVy".into(),
+        api_key_last4: "k001".into(),
+        verified_at: t0(),
+        connected_by: "u1".into(),
+        stop_words: vec!["BASTA".into()],
+        webhook_secret_ciphertext_b64: Some("c2VjcmV0".into()),
+    };
+    assert_eq!(s.whatsapp_connection(a).await.expect("none"), None);
+    s.put_whatsapp_connection(&conn).await.expect("put");
+    assert_eq!(s.whatsapp_connection(a).await.expect("get"), Some(conn.clone()));
+    assert_eq!(s.whatsapp_connection(b).await.expect("other tenant"), None);
+
+    let owner = |t: TenantId| NumberOwner { phone_number: number.clone(), tenant_id: t, registered_at: t0() };
+    assert_eq!(s.number_owner(&number).await.expect("none"), None);
+    let (oa, ob) = (owner(a), owner(b));
+    let (x, y) = tokio::join!(s.claim_number(&oa), s.claim_number(&ob));
+    assert!(x.expect("a") ^ y.expect("b"), "exactly one of two racing claims");
+    let winner = s.number_owner(&number).await.expect("owner").expect("claimed").tenant_id;
+    let loser = if winner == a { b } else { a };
+    assert!(s.claim_number(&owner(winner)).await.expect("again"), "re-claiming one's own");
+    assert!(!s.claim_number(&owner(loser)).await.expect("taken"));
+    s.release_number(&number, loser).await.expect("release by another tenant");
+    assert_eq!(s.number_owner(&number).await.expect("owner").map(|o| o.tenant_id), Some(winner), "kept");
+    s.release_number(&number, winner).await.expect("release");
+    assert_eq!(s.number_owner(&number).await.expect("released"), None);
+    assert!(s.claim_number(&owner(loser)).await.expect("free again"));
+
+    s.delete_whatsapp_connection(a).await.expect("delete");
+    assert_eq!(s.whatsapp_connection(a).await.expect("deleted"), None);
+    s.delete_whatsapp_connection(a).await.expect("deleting nothing is fine");
 }

@@ -4,7 +4,7 @@
 //! in the file of its concern and one line to each runner:
 //! [`access`] (tenancy, OAuth, rate limit, audit, Meta pages and lead inbox), [`money`]
 //! (aggregates, spend, CRM events and parked early events, FX rates manual and provider, job bus),
-//! [`automation`] (HSM stores).
+//! [`automation`] (HSM stores, WhatsApp connections).
 //!
 //! Checks use tenants from 9000 up, and each runner gives them a fresh store (a fresh table).
 
@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 
 use crate::domain::crm::{AdAttribution, CartContents, CartLine, Contact, OpportunityTerms, Payment};
 use crate::domain::fx::ScaledRate;
-use crate::domain::hsm::{LogStatus, TriggerKind};
+use crate::domain::hsm::{LogStatus, Phone, TriggerKind};
 use crate::domain::ids::TenantId;
 use crate::domain::money::{Currency, MinorUnits};
 use crate::domain::zone::Zone;
@@ -38,6 +38,7 @@ use crate::store::provider_rates::{ProviderRate, ProviderRateStore, ECB_SOURCE};
 use crate::store::ratelimit::{RateBucket, RateDecision, RateLimiter};
 use crate::store::records::{CartRecord, CountedAttribution, LeadRecord, OpportunityRecord, SaleRecord};
 use crate::store::spend::{DailySpend, SpendRow, SpendStore};
+use crate::store::whatsapp::{NumberOwner, WhatsappConnection, WhatsappConnections};
 use crate::store::{Conflict, ItemReads, Revision};
 use crate::store::{ConnectionStatus, MetaConnection, MetaConnectionStore, TenantProfile, TenantProfileStore};
 
@@ -181,5 +182,9 @@ mod memory_twins {
     #[tokio::test]
     async fn memory_automation_rules_conform() {
         automation_rules(&MemoryTable::default()).await;
+    }
+    #[tokio::test]
+    async fn memory_whatsapp_connections_conform() {
+        whatsapp_connections(&MemoryTable::default()).await;
     }
 }
