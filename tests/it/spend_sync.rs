@@ -171,6 +171,8 @@ async fn rerun_is_idempotent_and_a_restated_day_overwrites() {
     m.sandbox.with(|s| s.restated_days.push(restated));
     sync(&m, 1, sleeper).await.expect("restated run");
     let after = days(&m, 1, &account).await;
+    assert_eq!(after.iter().map(|s| s.date).collect::<Vec<_>>(), first.iter().map(|s| s.date).collect::<Vec<_>>());
+    assert!(after.iter().any(|s| s.date == restated), "the restated day is in the window");
     for (old, new) in first.iter().zip(&after) {
         if new.date == restated {
             assert_eq!(new.total_spend().0, expected_total(restated, true));
@@ -267,6 +269,7 @@ async fn usage_near_the_limit_defers_the_tenant_before_the_wall() {
         s.calls.clear();
     });
     let before = days(&m, 1, &account).await;
+    assert_eq!(before.len(), 3, "the 3-day window");
     let sleeper = Arc::new(RecordingSleeper::default());
     let summary = handle_event_with(&m.env.app, requested(1), sleeper.clone()).await.expect("not a failure");
     let Summary::Tenant(t) = &summary else { panic!("tenant mode") };
@@ -283,7 +286,17 @@ async fn usage_near_the_limit_defers_the_tenant_before_the_wall() {
     m.sandbox.with(|s| s.usage_pct = Some(10));
     let t = sync(&m, 1, Arc::new(RecordingSleeper::default())).await.expect("synced");
     assert_eq!(t.outcome, TenantOutcome::Synced, "{t:?}");
-    assert_ne!(days(&m, 1, &account).await, before);
+    let after = days(&m, 1, &account).await;
+    assert_eq!(after.iter().map(|s| s.date).collect::<Vec<_>>(), before.iter().map(|s| s.date).collect::<Vec<_>>());
+    for (old, new) in before.iter().zip(&after) {
+        if new.date == d(UNTIL) {
+            assert_eq!(new.total_spend().0, expected_total(d(UNTIL), true), "the restated total");
+            let leads: Vec<i64> = new.campaigns.iter().map(|c| c.meta_leads).collect();
+            assert_eq!(leads, (0..3).map(|k| sandbox_campaign_leads(k, d(UNTIL), true)).collect::<Vec<_>>());
+        } else {
+            assert_eq!(old, new, "{} is untouched", new.date);
+        }
+    }
 }
 
 #[tokio::test]

@@ -223,6 +223,11 @@ impl Dashboard {
         MinorUnits(self.accounts.iter().filter(|a| a.currency == Some(cur)).map(|a| a.total().0).sum())
     }
 
+    /// Whether `c`'s spend is in the headline: it has spend and a rate for every day of it.
+    fn spend_converted(&self, c: Currency) -> bool {
+        self.fx.currencies.contains(&c) && !self.fx.missing.contains_key(&c)
+    }
+
     /// Amounts in currencies other than the reporting one: listed, never added.
     pub fn other_currencies(&self) -> Value {
         let mut curs: BTreeSet<Currency> = counter::revenue_currencies(&self.crm.total)
@@ -245,7 +250,7 @@ impl Dashboard {
                         "spend": major(spend, c),
                         "roas": roas(revenue, spend),
                         "roi_percent": roi_percent(revenue, spend),
-                        "spend_converted_to_reporting_currency": self.fx.currencies.contains(&c),
+                        "spend_converted_to_reporting_currency": self.spend_converted(c),
                     })
                 })
                 .collect(),
@@ -440,8 +445,10 @@ mod tests {
         assert_eq!((v["roas"].clone(), v["roi_percent"].clone()), (Value::Null, Value::Null));
     }
 
+    /// The profile's currency, else the one revenue currency (sales are never converted), else the
+    /// ad account's, else USD.
     #[test]
-    fn reporting_currency_prefers_profile_then_account_then_revenue() {
+    fn reporting_currency_prefers_profile_then_revenue_then_account() {
         let crm = CrmAggregates {
             total: counters(&[("revenue__EUR", 5), ("revenue__EUR__src__META_ADS", 5)]),
             ..Default::default()
@@ -457,6 +464,12 @@ mod tests {
         assert_eq!(reporting_currency(None, &[account("COP", 1)], &crm), cur("EUR"), "sales currency first");
         assert_eq!(reporting_currency(None, &[account("COP", 1)], &CrmAggregates::default()), cur("COP"));
         assert_eq!(reporting_currency(None, &[], &crm), cur("EUR"));
+        let two = CrmAggregates { total: counters(&[("revenue__EUR", 5), ("revenue__BRL", 7)]), ..Default::default() };
+        assert_eq!(
+            reporting_currency(None, &[account("COP", 1)], &two),
+            cur("COP"),
+            "two revenue currencies: the account's"
+        );
         assert_eq!(reporting_currency(None, &[], &CrmAggregates::default()), Currency::USD);
     }
 }
