@@ -288,14 +288,15 @@ impl Dashboard {
                 for a in &self.accounts {
                     for r in a.campaigns_by_bucket.get(&d).into_iter().flatten().filter(|r| r.id == id) {
                         if a.currency.is_none_or(|c| c == cur) {
-                            spend += r.spend_minor.0;
+                            spend = i64::saturating_add(spend, r.spend_minor.0);
                         }
-                        impressions += r.impressions;
-                        clicks += r.clicks;
-                        meta_leads += r.meta_leads;
+                        impressions = i64::saturating_add(impressions, r.impressions);
+                        clicks = i64::saturating_add(clicks, r.clicks);
+                        meta_leads = i64::saturating_add(meta_leads, r.meta_leads);
                     }
                 }
-                spend += self.fx.campaign_buckets.get(&(id.to_string(), d)).copied().unwrap_or(0);
+                let converted = self.fx.campaign_buckets.get(&(id.to_string(), d)).copied().unwrap_or(0);
+                spend = i64::saturating_add(spend, converted);
                 let missing = self.fx.missing_campaign_buckets.contains(&(id.to_string(), d));
                 let c = self.crm.by_bucket.get(&d).unwrap_or(&empty);
                 let by = |metric: &str| get(c, &counter::by_campaign(metric, id));
