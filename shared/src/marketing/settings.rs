@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 use crate::domain::ids::TenantId;
 use crate::domain::money::Currency;
-use crate::platform::error::{DomainError, Failure};
-use crate::store::{StoreError, TenantProfile, TenantProfileStore};
+use crate::marketing::SaveError;
+use crate::store::{TenantProfile, TenantProfileStore};
 
 /// Body of `PATCH /crm/marketing/settings`.
 #[derive(Debug, Clone, Deserialize)]
@@ -20,27 +20,11 @@ pub struct SettingsPatch {
     pub reporting_currency: Option<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+/// Refused settings answer `400 invalid_settings`.
+pub type SettingsError = SaveError;
 
-impl DomainError for SettingsError {
-    fn failure(&self) -> Failure {
-        match self {
-            SettingsError::Invalid(_) => Failure::BadRequest,
-            SettingsError::Store(e) => e.failure(),
-        }
-    }
-    fn code(&self) -> &'static str {
-        match self {
-            SettingsError::Invalid(_) => "invalid_settings",
-            SettingsError::Store(e) => e.code(),
-        }
-    }
+fn invalid(message: String) -> SettingsError {
+    SaveError::Invalid { code: "invalid_settings", message }
 }
 
 /// Applies the patch to the tenant's profile (created if missing) and returns the settings.
@@ -51,10 +35,10 @@ pub async fn update_settings(
     now: DateTime<Utc>,
 ) -> Result<Value, SettingsError> {
     let Some(raw) = patch.reporting_currency else {
-        return Err(SettingsError::Invalid("nothing to change: reporting_currency is required".into()));
+        return Err(invalid("nothing to change: reporting_currency is required".into()));
     };
     let currency = Currency::parse(&raw).map_err(|_| {
-        SettingsError::Invalid(format!(
+        invalid(format!(
             "reporting_currency {:?} is not a known ISO 4217 currency code",
             raw.chars().take(16).collect::<String>()
         ))
