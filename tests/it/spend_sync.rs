@@ -2,7 +2,7 @@
 //! HTTP, tenants connected through the real OAuth flow and account selection.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -11,30 +11,14 @@ use crm_shared::domain::connection::{token_status, TokenState};
 use crm_shared::domain::ids::TenantId;
 use crm_shared::meta::insights::{TenantOutcome, TenantSync};
 use crm_shared::platform::clock::Clock;
-use crm_shared::platform::retry::Sleeper;
 use crm_shared::store::connected_index::ConnectedTenant;
 use crm_shared::store::job_bus::MemoryJobBus;
 use crm_shared::store::spend::DailySpend;
+use crm_shared::testing::RecordingSleeper;
 use integration_tests::*;
 use local_stack::sandbox_meta::{ad_account_id, sandbox_campaign_leads, sandbox_campaign_spend};
 use meta_spend_sync::{handle_event_with, InvocationError, Summary};
 use serde_json::{json, Value};
-
-#[derive(Default)]
-struct RecordingSleeper(Mutex<Vec<Duration>>);
-
-#[async_trait::async_trait]
-impl Sleeper for RecordingSleeper {
-    async fn sleep(&self, d: Duration) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(d);
-    }
-}
-
-impl RecordingSleeper {
-    fn waits(&self) -> Vec<Duration> {
-        self.0.lock().map(|w| w.clone()).unwrap_or_default()
-    }
-}
 
 fn d(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")

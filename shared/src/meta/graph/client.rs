@@ -442,8 +442,6 @@ impl<'a> Call<'a> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
     use super::*;
 
     #[test]
@@ -527,16 +525,6 @@ mod tests {
         assert!(pairs.contains(&("fields".into(), "id,name".into())));
     }
 
-    #[derive(Default)]
-    struct RecordingSleeper(Mutex<Vec<Duration>>);
-
-    #[async_trait::async_trait]
-    impl Sleeper for RecordingSleeper {
-        async fn sleep(&self, d: Duration) {
-            self.0.lock().unwrap_or_else(|p| p.into_inner()).push(d);
-        }
-    }
-
     #[tokio::test]
     async fn an_answer_over_the_cap_is_an_invalid_response_not_read_whole() {
         use crate::platform::http_client::tests::serve_once;
@@ -557,11 +545,11 @@ mod tests {
         // A port that was free a moment ago: connection refused, no real waiting.
         let port =
             std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
-        let sleeper = std::sync::Arc::new(RecordingSleeper::default());
+        let sleeper = std::sync::Arc::new(crate::testing::RecordingSleeper::default());
         let c = client(&format!("http://127.0.0.1:{port}")).with_sleeper(sleeper.clone());
         let err = c.businesses(&SecretString::new("t")).await.expect_err("must fail");
         assert!(matches!(err, MetaError::Unreachable | MetaError::Timeout), "{err:?}");
-        assert_eq!(sleeper.0.lock().map(|v| v.len()).unwrap_or(0), 2, "3 attempts = 2 waits");
+        assert_eq!(sleeper.waits().len(), 2, "3 attempts = 2 waits");
         assert!(err.is_retryable(), "a peer that may recover (503, meta::error)");
     }
 }
