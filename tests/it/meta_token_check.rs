@@ -84,16 +84,10 @@ async fn debug_token_reports_what_meta_says_of_the_stored_token() {
     assert_eq!((d["status"].clone(), d["needs_reconnect"].clone()), (json!("connected"), json!(false)));
     assert_eq!((d["app_id"].clone(), d["meta_user_id"].clone()), (json!(META_APP_ID), json!(SANDBOX_USER_ID)));
     // What the sandbox user granted, written out (not the product's list, which it is checked against).
-    let granted = [
-        "ads_read",
-        "business_management",
-        "leads_retrieval",
-        "pages_show_list",
-        "pages_read_engagement",
-        "pages_manage_metadata",
-        "pages_manage_ads",
-        "ads_management",
-    ];
+    let granted: Vec<&str> = "ads_read business_management leads_retrieval pages_show_list \
+        pages_read_engagement pages_manage_metadata pages_manage_ads ads_management"
+        .split_whitespace()
+        .collect();
     assert_eq!(d["scopes"], json!(granted));
     assert_eq!(d["missing_scopes"], json!([]));
     assert_eq!(at(&d["expires_at"]), t0() + Duration::seconds(LONG_LIVED_SECS));
