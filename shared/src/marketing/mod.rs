@@ -22,6 +22,13 @@ pub enum SaveError {
     Store(#[from] StoreError),
 }
 
+impl SaveError {
+    /// Input refused with `code`.
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        SaveError::Invalid { code, message: message.into() }
+    }
+}
+
 impl DomainError for SaveError {
     fn failure(&self) -> Failure {
         match self {

@@ -22,10 +22,7 @@ pub struct SettingsPatch {
 
 /// Refused settings answer `400 invalid_settings`.
 pub type SettingsError = SaveError;
-
-fn invalid(message: String) -> SettingsError {
-    SaveError::Invalid { code: "invalid_settings", message }
-}
+const INVALID: &str = "invalid_settings";
 
 /// Applies the patch to the tenant's profile (created if missing) and returns the settings.
 pub async fn update_settings(
@@ -35,13 +32,16 @@ pub async fn update_settings(
     now: DateTime<Utc>,
 ) -> Result<Value, SettingsError> {
     let Some(raw) = patch.reporting_currency else {
-        return Err(invalid("nothing to change: reporting_currency is required".into()));
+        return Err(SaveError::invalid(INVALID, "nothing to change: reporting_currency is required"));
     };
     let currency = Currency::parse(&raw).map_err(|_| {
-        invalid(format!(
-            "reporting_currency {:?} is not a known ISO 4217 currency code",
-            raw.chars().take(16).collect::<String>()
-        ))
+        SaveError::invalid(
+            INVALID,
+            format!(
+                "reporting_currency {:?} is not a known ISO 4217 currency code",
+                raw.chars().take(16).collect::<String>()
+            ),
+        )
     })?;
     let mut profile = profiles.get_profile(tenant).await?.unwrap_or_else(|| TenantProfile::empty(tenant, now));
     let previous = profile.currency;

@@ -4,7 +4,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use chrono::TimeZone;
 use serde_json::{json, Value};
 
 use super::*;
@@ -15,11 +14,7 @@ use crate::store::memory::MemoryStore;
 use crate::store::memory_table::MemoryTable;
 use crate::store::parked_events::ParkedEvents;
 use crate::store::Conflict;
-use crate::testing::{unit_app, EventStoreHooks, Hooked};
-
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().expect("t")
-}
+use crate::testing::{unit_app, unit_now as now, EventStoreHooks, Hooked};
 
 fn crm(detail_type: &str, event_id: &str, body_key: &str, body: Value) -> CrmEvent {
     parse_event(&json!({

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{Duration, TimeZone};
+use chrono::Duration;
 use serde_json::{json, Value};
 
 use super::*;
@@ -14,13 +14,9 @@ use crate::store::events::{dead_letters, MemoryEventStore};
 use crate::store::memory::MemoryStore;
 use crate::store::memory_table::MemoryTable;
 use crate::store::parked_events::Parking;
-use crate::testing::{EventStoreHooks, Hooked};
+use crate::testing::{unit_now as now, EventStoreHooks, Hooked};
 
 const T: TenantId = TenantId(4);
-
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().expect("t")
-}
 
 fn crm(detail_type: &str, event_id: &str, body_key: &str, body: Value) -> CrmEvent {
     parse_event(&json!({

@@ -33,10 +33,7 @@ pub struct RateInput {
 
 /// Refused rates answer `400 invalid_fx_rate`.
 pub type FxError = SaveError;
-
-fn invalid(message: String) -> FxError {
-    SaveError::Invalid { code: "invalid_fx_rate", message }
-}
+const INVALID: &str = "invalid_fx_rate";
 
 /// Validates every rate (nothing is written when one is wrong) and stores them.
 pub async fn set_rates(
@@ -47,11 +44,11 @@ pub async fn set_rates(
     now: DateTime<Utc>,
 ) -> Result<Vec<FxRate>, FxError> {
     if req.rates.is_empty() || req.rates.len() > MAX_RATES_PER_REQUEST {
-        return Err(invalid(format!("rates must hold 1 to {MAX_RATES_PER_REQUEST} rates")));
+        return Err(SaveError::invalid(INVALID, format!("rates must hold 1 to {MAX_RATES_PER_REQUEST} rates")));
     }
     let mut out: Vec<FxRate> = Vec::new();
     for (i, r) in req.rates.iter().enumerate() {
-        let bad = |what: String| invalid(format!("rates[{i}]: {what}"));
+        let bad = |what: String| SaveError::invalid(INVALID, format!("rates[{i}]: {what}"));
         let from = Currency::parse(&r.from).map_err(|e| bad(format!("from: {e}")))?;
         let to = Currency::parse(&r.to).map_err(|e| bad(format!("to: {e}")))?;
         if from == to {
