@@ -9,9 +9,34 @@ use lambda_http::{Body, Request};
 use serde_json::json;
 
 use crate::api::app::{App, InMemory};
+use crate::domain::ids::TenantId;
 use crate::platform::auth::sign_hs256;
 use crate::platform::clock::ManualClock;
 use crate::platform::config::Config;
+use crate::platform::retry::Sleeper;
+use crate::store::events::{DeadLetter, EventCommit, EventStore, FoundMarker, Versioned};
+use crate::store::parked_events::{Expiry, ParkedEvent, ParkedEvents, Parking};
+use crate::store::records::{CartRecord, LeadRecord, LeadgenLink, OpportunityRecord, SaleRecord};
+use crate::store::{Conflict, Revision, StoreError, TenantProfile};
+
+/// A [`Sleeper`] that waits for nothing and records every wait asked of it (backoffs, Meta's
+/// own waits), for tests of retry policies.
+#[derive(Debug, Default)]
+pub struct RecordingSleeper(std::sync::Mutex<Vec<std::time::Duration>>);
+
+impl RecordingSleeper {
+    /// The waits asked so far, in order.
+    pub fn waits(&self) -> Vec<std::time::Duration> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl Sleeper for RecordingSleeper {
+    async fn sleep(&self, d: std::time::Duration) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(d);
+    }
+}
 
 pub const UNIT_JWT_KEY: &str = "unit-jwt-key-at-least-32-bytes-long";
 pub const UNIT_ADMIN_TOKEN: &str = "unit-admin-token";
@@ -100,5 +125,83 @@ pub fn active_connection(tenant: crate::domain::ids::TenantId, at: DateTime<Utc>
         connected_by: "u".into(),
         updated_at: at,
         revision: None,
+    }
+}
+
+/// What a test changes of the event store it wraps in [`Hooked`]; every hook does nothing unless
+/// the test says otherwise. Hooks get the wrapped store, to act as another writer on it.
+#[async_trait::async_trait]
+pub trait EventStoreHooks<S: Sync>: Send + Sync {
+    /// Runs before an event is parked.
+    async fn before_park(&self, _inner: &S) {}
+    /// Runs before a parked event is expired.
+    async fn before_expire(&self, _inner: &S) {}
+    /// What the caller is told of a commit the store answered `answer` (e.g. a lost answer).
+    fn commit_answer(&self, answer: Result<(), Conflict>) -> Result<(), Conflict> {
+        answer
+    }
+}
+
+/// An event store (with its parked events) that forwards every call to `inner`, with `hooks`
+/// around the few a test changes: one forwarding implementation instead of one per test.
+pub struct Hooked<S, H> {
+    pub inner: S,
+    pub hooks: H,
+}
+
+#[async_trait::async_trait]
+impl<S: EventStore + ParkedEvents, H: EventStoreHooks<S>> EventStore for Hooked<S, H> {
+    async fn marker(&self, t: TenantId, e: &str) -> Result<Option<FoundMarker>, StoreError> {
+        self.inner.marker(t, e).await
+    }
+    async fn lead(&self, t: TenantId, id: &str) -> Result<Versioned<LeadRecord>, StoreError> {
+        self.inner.lead(t, id).await
+    }
+    async fn leadgen_link(&self, t: TenantId, leadgen: &str) -> Result<Versioned<LeadgenLink>, StoreError> {
+        self.inner.leadgen_link(t, leadgen).await
+    }
+    async fn opportunity(&self, t: TenantId, id: &str) -> Result<Versioned<OpportunityRecord>, StoreError> {
+        self.inner.opportunity(t, id).await
+    }
+    async fn sale(&self, t: TenantId, id: &str) -> Result<Versioned<SaleRecord>, StoreError> {
+        self.inner.sale(t, id).await
+    }
+    async fn cart(&self, t: TenantId, id: &str) -> Result<Versioned<CartRecord>, StoreError> {
+        self.inner.cart(t, id).await
+    }
+    async fn profile(&self, t: TenantId) -> Result<Versioned<TenantProfile>, StoreError> {
+        self.inner.profile(t).await
+    }
+    async fn commit(&self, c: &EventCommit) -> Result<Result<(), Conflict>, StoreError> {
+        Ok(self.hooks.commit_answer(self.inner.commit(c).await?))
+    }
+    async fn dead_letter(&self, l: &DeadLetter) -> Result<String, StoreError> {
+        self.inner.dead_letter(l).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: EventStore + ParkedEvents, H: EventStoreHooks<S>> ParkedEvents for Hooked<S, H> {
+    async fn park(&self, e: &ParkedEvent, lead: Revision) -> Result<Result<Parking, Conflict>, StoreError> {
+        self.hooks.before_park(&self.inner).await;
+        self.inner.park(e, lead).await
+    }
+    async fn waiting_for(&self, t: TenantId, lead: &str) -> Result<Vec<ParkedEvent>, StoreError> {
+        self.inner.waiting_for(t, lead).await
+    }
+    async fn parked_events(&self, limit: usize) -> Result<Vec<ParkedEvent>, StoreError> {
+        self.inner.parked_events(limit).await
+    }
+    async fn release(&self, e: &ParkedEvent) -> Result<(), StoreError> {
+        self.inner.release(e).await
+    }
+    async fn expire(
+        &self,
+        e: &ParkedEvent,
+        lead: Revision,
+        l: &DeadLetter,
+    ) -> Result<Result<Expiry, Conflict>, StoreError> {
+        self.hooks.before_expire(&self.inner).await;
+        self.inner.expire(e, lead, l).await
     }
 }

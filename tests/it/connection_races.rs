@@ -28,19 +28,63 @@ async fn disconnect(env: &TestEnv, tenant: i64) -> u16 {
 async fn writers_with_the_same_read_revision_exactly_one_wins() {
     let m = MetaTestEnv::new().await;
     oauth_connect(&m.env, 1).await;
-    let read = live(&m.env, 1).await.expect("connected");
-    // Four writers (e.g. account selections) from the same read, at once.
-    let writes: Vec<MetaConnection> =
-        (0..4).map(|i| MetaConnection { ad_account_ids: vec![format!("act_{i}")], ..read.clone() }).collect();
+    let stale = live(&m.env, 1).await.expect("connected");
+    let select = |c: &mut MetaConnection| c.ad_account_ids = vec!["act_first".into()];
+    let SameLogin::Written(read) =
+        update_connection(m.env.app.connections.as_ref(), &stale, select).await.expect("sel")
+    else {
+        panic!("written")
+    };
+    let rev = read.revision.expect("a stored revision");
+    // Racers at different revisions, at once: a stale read, two writers from the current read
+    // (e.g. account selections), one two writes ahead of the store (one ahead would land right
+    // after the winner: a chain, not a conflict) and one that believes there is no item. Only a
+    // writer at the stored revision may land, and only one of those two.
+    let at = |revision: Option<u64>, i: usize| MetaConnection {
+        ad_account_ids: vec![format!("act_{i}")],
+        revision,
+        ..read.clone()
+    };
+    let writes = [at(stale.revision, 0), at(Some(rev), 1), at(Some(rev + 2), 2), at(Some(rev), 3), at(None, 4)];
     let racing = writes.iter().map(|w| m.env.store.put_connection(w));
-    let results = futures_util::future::join_all(racing).await.into_iter().map(|r| r.expect("put"));
-    let won: Vec<usize> = results.enumerate().filter(|(_, r)| r.is_ok()).map(|(i, _)| i).collect();
-    assert_eq!(won.len(), 1, "exactly one of the racing writers wins");
+    let results: Vec<_> = futures_util::future::join_all(racing).await.into_iter().map(|r| r.expect("put")).collect();
+    let won: Vec<usize> = results.iter().enumerate().filter(|(_, r)| r.is_ok()).map(|(i, _)| i).collect();
+    assert_eq!(won.len(), 1, "exactly one of the racing writers wins: {results:?}");
+    assert!(won[0] == 1 || won[0] == 3, "a writer at the stored revision wins, not {}", won[0]);
+    assert_eq!(results[won[0]], Ok(rev + 1));
     let now = live(&m.env, 1).await.expect("live");
     assert_eq!(now.ad_account_ids, vec![format!("act_{}", won[0])]);
-    assert_eq!(now.revision, Some(read.revision.unwrap_or(0) + 1));
+    assert_eq!(now.revision, Some(rev + 1));
     // Every loser re-reads: its write at the read revision stays refused.
     assert_eq!(m.env.store.put_connection(&read).await.expect("put"), Err(Conflict));
+}
+
+#[tokio::test]
+async fn racing_read_modify_writes_of_one_login_each_land_once_at_their_own_revision() {
+    let m = MetaTestEnv::new().await;
+    oauth_connect(&m.env, 1).await;
+    let read = live(&m.env, 1).await.expect("connected");
+    let base = read.revision.expect("a stored revision");
+    // Four writers from the same read, each adding its account: the losers re-read and re-apply.
+    let conns = m.env.app.connections.as_ref();
+    let racing = (0..4).map(|i| update_connection(conns, &read, move |c| c.ad_account_ids.push(format!("act_{i}"))));
+    let mut revisions: Vec<u64> = futures_util::future::join_all(racing)
+        .await
+        .into_iter()
+        .map(|r| match r.expect("write") {
+            SameLogin::Written(c) => c.revision.expect("revision"),
+            SameLogin::Superseded => panic!("the same login is never superseded"),
+        })
+        .collect();
+    revisions.sort_unstable();
+    assert_eq!(revisions, (base + 1..=base + 4).collect::<Vec<_>>(), "one revision each, none lost");
+    let now = live(&m.env, 1).await.expect("live");
+    let mut accounts = now.ad_account_ids.clone();
+    accounts.sort();
+    let mut want: Vec<String> = read.ad_account_ids.iter().cloned().chain((0..4).map(|i| format!("act_{i}"))).collect();
+    want.sort();
+    assert_eq!(accounts, want, "every writer's change is there");
+    assert_eq!(now.revision, Some(base + 4));
 }
 
 #[tokio::test]

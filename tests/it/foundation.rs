@@ -254,9 +254,17 @@ async fn bad_credentials_get_4xx_json_and_write_nothing_but_audit() {
         assert_eq!(body["error"]["code"], *code);
         assert!(body["detail"].is_string());
     }
+    // One audit record per refused request, and the source address's window of refused
+    // authentications (the rate limiter's counter) — nothing else.
+    let s = |i: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>, k: &str| {
+        i.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default()
+    };
     let items = env.all_items().await;
-    assert_eq!(items.len(), cases.len(), "one audit record per refused request");
-    assert!(items.iter().all(|i| i.get("SK").and_then(|v| v.as_s().ok()).is_some_and(|s| s.starts_with("AUDIT#"))));
+    let (windows, audits): (Vec<_>, Vec<_>) = items.iter().partition(|i| s(i, "PK").starts_with("RL#"));
+    assert_eq!(audits.len(), cases.len(), "one audit record per refused request");
+    assert!(audits.iter().all(|i| s(i, "SK").starts_with("AUDIT#")));
+    assert_eq!(windows.len(), 1, "one rate-limit window");
+    assert!(s(windows[0], "PK").contains("refused-auth"), "{}", s(windows[0], "PK"));
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ use crm_shared::store::connected_index::ConnectedTenant;
 use crm_shared::store::provider_rates::ECB_SOURCE;
 use integration_tests::*;
 use local_stack::sandbox_ecb::sandbox_ecb_rate;
-use local_stack::sandbox_meta::ad_account_id;
+use local_stack::sandbox_meta::{ad_account_id, sandbox_campaign_spend, sandbox_campaigns};
 use meta_spend_sync::{handle_event_with, Summary};
 use serde_json::{json, Value};
 
@@ -94,6 +94,11 @@ fn scaled(c: &str, day: NaiveDate) -> i128 {
     int.parse::<i128>().expect("int") * 1_000_000_000 + format!("{frac:0<9}").parse::<i128>().expect("frac")
 }
 
+/// Sandbox Meta's spend (minor units) of each campaign of `account` on `day`, by its formula.
+fn sandbox_rows(account: &str, day: NaiveDate) -> impl Iterator<Item = i128> {
+    (0..sandbox_campaigns(account).len()).map(move |k| i128::from(sandbox_campaign_spend(k, day, false)))
+}
+
 /// The last ECB business day on or before `day`.
 fn ecb_day(day: NaiveDate) -> NaiveDate {
     (0..=7).map(|b| day - Duration::days(b)).find(|d| sandbox_ecb_rate("USD", *d).is_some()).expect("within a week")
@@ -149,20 +154,18 @@ async fn usd_spend_of_an_mxn_tenant_converts_through_eur_at_each_days_ecb_rate_a
     let (_, fx) = fan_out(&m).await;
     assert!(matches!(fx, ProviderOutcome::Refreshed(_)), "{fx:?}");
 
-    // Expected, computed here: USD→MXN = EUR→MXN / EUR→USD of the spend day's ECB day (Friday's
-    // for the weekend), 9 decimals half up; each campaign row converted, half away from zero.
-    let stored =
-        m.env.app.spend.spend_days(TenantId(1), &account, d("2026-11-18"), d("2026-11-24")).await.expect("days").0;
-    assert_eq!(stored.len(), 7);
+    // Expected, computed here from the sandboxes' own formulas (never read back through the
+    // product): USD→MXN = EUR→MXN / EUR→USD of the spend day's ECB day (Friday's for the
+    // weekend), 9 decimals half up; each campaign row converted, half away from zero.
+    let window: Vec<NaiveDate> = (0..7).map(|i| d("2026-11-18") + Duration::days(i)).collect();
     let half_up = |n: i128, den: i128| (2 * n + den) / (2 * den);
     let mut want_total = 0i128;
     let mut want_rates = Vec::new();
-    for day in &stored {
-        let on = ecb_day(day.date);
+    for &day in &window {
+        let on = ecb_day(day);
         let rate = half_up(scaled("MXN", on) * 1_000_000_000, scaled("USD", on));
         want_rates.push((on.to_string(), rate));
-        want_total +=
-            day.campaigns.iter().map(|r| half_up(i128::from(r.spend_minor.0) * rate, 1_000_000_000)).sum::<i128>();
+        want_total += sandbox_rows(&account, day).map(|cents| half_up(cents * rate, 1_000_000_000)).sum::<i128>();
     }
     want_rates.dedup();
     let data = roi(&m, 1).await;
@@ -200,19 +203,19 @@ async fn usd_spend_of_an_mxn_tenant_converts_through_eur_at_each_days_ecb_rate_a
         [("2026-11-18", "ecb"), ("2026-11-19", "ecb"), ("2026-11-20", "ecb"), ("2026-11-23", "manual")]
             .map(|(a, b)| (a.to_string(), b.to_string()))
     );
-    let manual_days: i128 = stored
+    let manual_days: i128 = window
         .iter()
-        .filter(|s| s.date >= d("2026-11-23"))
-        .flat_map(|s| s.campaigns.iter())
-        .map(|r| half_up(i128::from(r.spend_minor.0) * 17_500_000_000, 1_000_000_000))
+        .filter(|day| **day >= d("2026-11-23"))
+        .flat_map(|day| sandbox_rows(&account, *day))
+        .map(|cents| half_up(cents * 17_500_000_000, 1_000_000_000))
         .sum();
-    let ecb_days: i128 = stored
+    let ecb_days: i128 = window
         .iter()
-        .filter(|s| s.date < d("2026-11-23"))
-        .map(|s| {
-            let on = ecb_day(s.date);
+        .filter(|day| **day < d("2026-11-23"))
+        .map(|day| {
+            let on = ecb_day(*day);
             let rate = half_up(scaled("MXN", on) * 1_000_000_000, scaled("USD", on));
-            s.campaigns.iter().map(|r| half_up(i128::from(r.spend_minor.0) * rate, 1_000_000_000)).sum::<i128>()
+            sandbox_rows(&account, *day).map(|cents| half_up(cents * rate, 1_000_000_000)).sum::<i128>()
         })
         .sum();
     assert_eq!(i128::from(data["total_spend_minor"].as_i64().expect("spend")), manual_days + ecb_days);

@@ -334,7 +334,7 @@ async fn other_currencies_are_reported_beside_never_added() {
     assert!(s["reason"].as_str().is_some_and(|r| r.starts_with("no_fx_rate")), "{}", s["reason"]);
     assert_eq!(
         s["other_currencies"],
-        json!([{"currency": "EUR", "revenue_minor": 7_000, "revenue": 70.0, "spend_minor": 2_000, "spend": 20.0, "roas": 3.5, "roi_percent": 250.0, "spend_converted_to_reporting_currency": true}])
+        json!([{"currency": "EUR", "revenue_minor": 7_000, "revenue": 70.0, "spend_minor": 2_000, "spend": 20.0, "roas": 3.5, "roi_percent": 250.0, "spend_converted_to_reporting_currency": false}])
     );
     let rows = s["campaigns"]["campaigns"].as_array().expect("rows");
     let e1 = rows.iter().find(|r| r["ad_id"] == "e1").expect("e1");
@@ -358,6 +358,8 @@ async fn other_currencies_are_reported_beside_never_added() {
     let s = &body["data"];
     assert_eq!((s["spend_minor"].clone(), s["roas"].clone()), (json!(7_200), json!(1.3889)));
     assert_eq!(s["fx"]["rates"][0]["rate"], "1.1");
+    assert_eq!(s["other_currencies"][0]["currency"], "EUR");
+    assert_eq!(s["other_currencies"][0]["spend_converted_to_reporting_currency"], true, "now in the headline spend");
     let rows = s["campaigns"]["campaigns"].as_array().expect("rows");
     let e1 = rows.iter().find(|r| r["ad_id"] == "e1").expect("e1");
     assert_eq!((e1["spend_minor"].clone(), e1["currency"].clone()), (json!(2_200), json!("USD")));

@@ -430,9 +430,14 @@ async fn lead_ads_leads_get_their_automated_follow_up_scheduled() {
     connect(&m, 1).await;
     enable_rule(&m.env, 1, TriggerKind::LeadFollowup).await;
     let a1 = add_lead(&m, "120200000000000011", "120200000000001011", "Ana Gómez");
+    // Delivered two hours after the lead was created at Meta: the follow-up counts from creation.
+    m.env.clock.advance(chrono::Duration::hours(2));
     let resp = deliver(&m, &[&a1.id]).await;
     assert_eq!(resp.status(), 200, "{:?}", body_json(&resp));
     let lead_id = format!("meta:{}", a1.id);
     let due = m.env.app.due.due_item(TenantId(1), TriggerKind::LeadFollowup, &lead_id).await.expect("due");
-    assert!(due.is_some(), "the lead-ads lead's follow-up is scheduled");
+    let due = due.expect("the lead-ads lead's follow-up is scheduled");
+    let created = chrono::DateTime::from_timestamp(a1.created_time, 0).expect("created_time");
+    assert_eq!(due.due_at, created + chrono::Duration::hours(24), "lead_followup: 24 h after creation");
+    assert_eq!((due.attempts, due.note), (0, None));
 }

@@ -3,8 +3,8 @@
 //! valid EMF record with the `_aws` block, carries only declared metrics and dimensions with
 //! values from our own tables, and holds no token, secret, phone number or tenant id.
 //!
-//! Capture is process-global and other tests run beside these, so counts are asserted as lower
-//! bounds and the privacy checks cover every line any test emitted meanwhile.
+//! Capture is per thread (each `#[tokio::test]` runs on its own), so the counts are exact: the
+//! lines this test's flows emitted, no other test's.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -111,19 +111,32 @@ async fn emf_lines_of_real_flows_are_valid_and_carry_no_token_secret_phone_or_te
     h.env.clock.advance(Duration::hours(25));
     let client = crm_shared::automation::sender::platform_client(&h.env.app).await.expect("client");
     let summary = evaluator::run(&h.env.app, &client, &Settings::default(), None).await.expect("run");
-    assert!(summary.count(evaluator::Outcome::Sent) >= 1, "{summary:?}");
+    assert_eq!(summary.count(evaluator::Outcome::Sent), 1, "{summary:?}");
 
     let lines = captured();
     let parsed: Vec<Value> = lines.iter().map(|l| check_line(l, &allowed)).collect();
-    // Each emission site is there.
-    let by_route = |route: &str| parsed.iter().filter(|v| v["Route"] == route).count();
-    for route in ["meta-auth-url", "meta-auth-callback", "meta-portfolios", "marketing-stats"] {
-        assert!(by_route(route) >= 1, "no Requests line for {route}");
-    }
-    assert!(sum(&parsed, "MetaCalls") >= 4.0, "connect + portfolios calls");
-    assert!(sum(&parsed, "MetaThrottles") >= 1.0);
-    assert!(sum(&parsed, "MetaTokenExpired") >= 1.0);
-    assert!(sum(&parsed, "HsmSends") >= 1.0);
+    // Each emission site is there, exactly as often as it ran: capture is per thread (the test's
+    // own lines only), so the counts are exact.
+    let mut requests: Vec<(&str, &str)> =
+        parsed.iter().filter_map(|v| Some((v["Route"].as_str()?, v["StatusClass"].as_str()?))).collect();
+    requests.sort_unstable();
+    assert_eq!(
+        requests,
+        [
+            ("marketing-stats", "2xx"),
+            ("meta-auth-callback", "3xx"),
+            ("meta-auth-url", "2xx"),
+            ("meta-portfolios", "2xx"),
+            ("meta-portfolios", "4xx"),
+        ]
+    );
+    // Every Graph call Sandbox Meta received (the login dialog is the browser's, not ours).
+    let graph_calls = m.sandbox.with(|s| s.calls.iter().filter(|c| !c.contains("/dialog/")).count());
+    assert_eq!(sum(&parsed, "MetaCalls"), graph_calls as f64, "one count per Graph call");
+    assert_eq!(sum(&parsed, "MetaThrottles"), 1.0, "the one throttled answer");
+    assert_eq!(sum(&parsed, "MetaTokenExpired"), 1.0, "the one 190");
+    assert_eq!(sum(&parsed, "HsmSends"), 1.0, "the one follow-up");
+    assert_eq!(h.ycloud.with(|s| s.messages.len()), 1, "and YCloud accepted one");
     // Nothing private anywhere.
     let secrets: HashMap<&str, String> = HashMap::from([
         ("Meta token", token),

@@ -2,7 +2,7 @@
 //! HTTP, tenants connected through the real OAuth flow and account selection.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -11,30 +11,14 @@ use crm_shared::domain::connection::{token_status, TokenState};
 use crm_shared::domain::ids::TenantId;
 use crm_shared::meta::insights::{TenantOutcome, TenantSync};
 use crm_shared::platform::clock::Clock;
-use crm_shared::platform::retry::Sleeper;
 use crm_shared::store::connected_index::ConnectedTenant;
 use crm_shared::store::job_bus::MemoryJobBus;
 use crm_shared::store::spend::DailySpend;
+use crm_shared::testing::RecordingSleeper;
 use integration_tests::*;
 use local_stack::sandbox_meta::{ad_account_id, sandbox_campaign_leads, sandbox_campaign_spend};
 use meta_spend_sync::{handle_event_with, InvocationError, Summary};
 use serde_json::{json, Value};
-
-#[derive(Default)]
-struct RecordingSleeper(Mutex<Vec<Duration>>);
-
-#[async_trait::async_trait]
-impl Sleeper for RecordingSleeper {
-    async fn sleep(&self, d: Duration) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(d);
-    }
-}
-
-impl RecordingSleeper {
-    fn waits(&self) -> Vec<Duration> {
-        self.0.lock().map(|w| w.clone()).unwrap_or_default()
-    }
-}
 
 fn d(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
@@ -171,6 +155,8 @@ async fn rerun_is_idempotent_and_a_restated_day_overwrites() {
     m.sandbox.with(|s| s.restated_days.push(restated));
     sync(&m, 1, sleeper).await.expect("restated run");
     let after = days(&m, 1, &account).await;
+    assert_eq!(after.iter().map(|s| s.date).collect::<Vec<_>>(), first.iter().map(|s| s.date).collect::<Vec<_>>());
+    assert!(after.iter().any(|s| s.date == restated), "the restated day is in the window");
     for (old, new) in first.iter().zip(&after) {
         if new.date == restated {
             assert_eq!(new.total_spend().0, expected_total(restated, true));
@@ -267,6 +253,7 @@ async fn usage_near_the_limit_defers_the_tenant_before_the_wall() {
         s.calls.clear();
     });
     let before = days(&m, 1, &account).await;
+    assert_eq!(before.len(), 3, "the 3-day window");
     let sleeper = Arc::new(RecordingSleeper::default());
     let summary = handle_event_with(&m.env.app, requested(1), sleeper.clone()).await.expect("not a failure");
     let Summary::Tenant(t) = &summary else { panic!("tenant mode") };
@@ -283,7 +270,17 @@ async fn usage_near_the_limit_defers_the_tenant_before_the_wall() {
     m.sandbox.with(|s| s.usage_pct = Some(10));
     let t = sync(&m, 1, Arc::new(RecordingSleeper::default())).await.expect("synced");
     assert_eq!(t.outcome, TenantOutcome::Synced, "{t:?}");
-    assert_ne!(days(&m, 1, &account).await, before);
+    let after = days(&m, 1, &account).await;
+    assert_eq!(after.iter().map(|s| s.date).collect::<Vec<_>>(), before.iter().map(|s| s.date).collect::<Vec<_>>());
+    for (old, new) in before.iter().zip(&after) {
+        if new.date == d(UNTIL) {
+            assert_eq!(new.total_spend().0, expected_total(d(UNTIL), true), "the restated total");
+            let leads: Vec<i64> = new.campaigns.iter().map(|c| c.meta_leads).collect();
+            assert_eq!(leads, (0..3).map(|k| sandbox_campaign_leads(k, d(UNTIL), true)).collect::<Vec<_>>());
+        } else {
+            assert_eq!(old, new, "{} is untouched", new.date);
+        }
+    }
 }
 
 #[tokio::test]

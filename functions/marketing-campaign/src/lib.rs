@@ -3,8 +3,7 @@
 //! Stored data only; a non-numeric id or bad range → 400, a campaign with no numbers → 404.
 
 use crm_shared::api::http::{run_read_endpoint, Endpoint, Reply, RequestCtx};
-use crm_shared::marketing::campaigns::{campaign_id, range_only, CampaignsError, DEFAULT_RANGE};
-use crm_shared::marketing::dashboard::load_dashboard;
+use crm_shared::marketing::campaigns::{load_campaign, CampaignView};
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 use crm_shared::{ApiError, App};
@@ -27,12 +26,8 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn detail(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
-    let tenant = ctx.caller()?.tenant_id;
-    let id = campaign_id(&ctx.path_param(ENDPOINT.path, "id").unwrap_or_default())?;
-    range_only(&ctx.query)?;
-    let dashboard =
-        load_dashboard(app.into(), tenant, &ctx.query, DEFAULT_RANGE, ctx.now).await.map_err(CampaignsError::from)?;
-    Reply::ok(&dashboard.campaign_detail(&id)?)
+    let (tenant, id) = (ctx.caller()?.tenant_id, ctx.path_param(ENDPOINT.path, "id").unwrap_or_default());
+    Reply::ok(&load_campaign(app.into(), tenant, &id, &ctx.query, CampaignView::Detail, ctx.now).await?)
 }
 
 #[cfg(test)]

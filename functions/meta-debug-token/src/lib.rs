@@ -4,10 +4,9 @@
 //! marked_expired}`; never the token or its `appsecret_proof`. Meta calling the token invalid
 //! marks the connection expired (token-status then says reconnect).
 //!
-//! Managers only (`ceo`, `admin`, `marketing`: those who connect and disconnect Meta): it tells
-//! which Meta user granted which permissions to which app — the login's diagnostics, acted on
-//! only by someone who can reconnect. Every role can ask whether the connection works
-//! (`/crm/auth/meta/test-connection`, token-status).
+//! Every role (FRONTEND-CONTRACT: "reading: any of them"), like `/crm/auth/meta/test-connection`
+//! and token-status: it tells which Meta user granted which permissions to which app, and names
+//! no secret. Acting on it (reconnecting) is for the roles that manage the connection.
 
 use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::meta::token_check;

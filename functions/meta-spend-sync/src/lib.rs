@@ -49,20 +49,11 @@ mod tests {
     use crm_shared::platform::config::Config;
     use crm_shared::platform::retry::Sleeper;
     use crm_shared::store::connected_index::{ConnectedIndex, ConnectedTenant};
+    use crm_shared::testing::RecordingSleeper;
     use crm_shared::App;
     use serde_json::{json, Value};
 
     use super::*;
-
-    #[derive(Default)]
-    struct RecordingSleeper(std::sync::Mutex<Vec<std::time::Duration>>);
-
-    #[async_trait::async_trait]
-    impl Sleeper for RecordingSleeper {
-        async fn sleep(&self, d: std::time::Duration) {
-            self.0.lock().unwrap_or_else(|p| p.into_inner()).push(d);
-        }
-    }
 
     fn app() -> (App, crm_shared::api::app::InMemory) {
         let config = Config::from_lookup_for(SECRETS, |k| match k {
@@ -147,7 +138,7 @@ mod tests {
             .collect();
         tenants.sort_unstable();
         assert_eq!(tenants, (1..=23).collect::<Vec<_>>());
-        assert!(sleeper.0.lock().map(|w| w.is_empty()).unwrap_or(false), "nothing refused, nothing waited");
+        assert!(sleeper.waits().is_empty(), "nothing refused, nothing waited");
     }
 
     #[tokio::test]
@@ -166,7 +157,7 @@ mod tests {
         let Summary::FanOut { fan_out, .. } = summary else { panic!("fan-out") };
         assert_eq!(fan_out, FanOutSummary { tenants: 12, published: 12, failed: 0, batches: 3 });
         assert_eq!(mem.job_bus.published().len(), 12, "each tenant exactly once");
-        assert_eq!(sleeper.0.lock().map(|w| w.len()).unwrap_or(0), 1, "one backoff before the retry");
+        assert_eq!(sleeper.waits().len(), 1, "one backoff before the retry");
     }
 
     #[tokio::test]

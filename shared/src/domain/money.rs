@@ -2,6 +2,13 @@
 //! edge, for the frontend's major-unit numbers and display ratios).
 //!
 //! Amounts in different currencies are never added: every sum in this crate is keyed by currency.
+//!
+//! **Overflow.** Amounts arrive as `i64` minor units after saturating conversions (a peer's
+//! decimal, a rate), and every sum of them saturates too ([`MinorUnits::saturating_add`],
+//! [`saturating_sum`]): a total past ±9.2 × 10^18 minor units (92 quadrillion dollars — no real
+//! spend or revenue) stays at the bound. It never wraps (a negative spend would invert ROI) and
+//! never fails the request (a 5xx for bad data would hide every other number of the dashboard);
+//! a figure at the bound marks corrupt input.
 
 use std::fmt;
 
@@ -185,6 +192,17 @@ impl MinorUnits {
     pub fn checked_add(self, other: MinorUnits) -> Option<MinorUnits> {
         self.0.checked_add(other.0).map(MinorUnits)
     }
+
+    /// `self + other`, held at the `i64` bounds (see the module doc's "Overflow").
+    pub fn saturating_add(self, other: MinorUnits) -> MinorUnits {
+        MinorUnits(self.0.saturating_add(other.0))
+    }
+}
+
+/// The sum of minor-unit amounts (or counts), held at the `i64` bounds instead of wrapping or
+/// panicking (see the module doc's "Overflow").
+pub fn saturating_sum(values: impl IntoIterator<Item = i64>) -> i64 {
+    values.into_iter().fold(0, i64::saturating_add)
 }
 
 /// Integer division rounded half away from zero. `d` must be non-zero.
@@ -212,6 +230,17 @@ pub struct Money {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn money_sums_hold_at_the_bounds_instead_of_wrapping() {
+        assert_eq!(MinorUnits(i64::MAX - 1).saturating_add(MinorUnits(5)), MinorUnits(i64::MAX));
+        assert_eq!(MinorUnits(i64::MIN + 1).saturating_add(MinorUnits(-5)), MinorUnits(i64::MIN));
+        assert_eq!(MinorUnits(2).saturating_add(MinorUnits(3)), MinorUnits(5));
+        assert_eq!(saturating_sum([i64::MAX, 1, 1]), i64::MAX);
+        assert_eq!(saturating_sum([i64::MIN, -1]), i64::MIN);
+        assert_eq!(saturating_sum([1_000, 250, -50]), 1_200);
+        assert_eq!(saturating_sum(Vec::new()), 0);
+    }
 
     #[test]
     fn currencies_know_their_minor_unit_exponent() {

@@ -18,7 +18,7 @@ use futures_util::future::try_join_all;
 use serde::Serialize;
 
 use crate::domain::ids::TenantId;
-use crate::domain::money::{Currency, MinorUnits};
+use crate::domain::money::{saturating_sum, Currency, MinorUnits};
 use crate::domain::period::{Period, MAX_DAILY_SERIES_DAYS};
 pub use crate::store::aggregates::Counters;
 use crate::store::aggregates::{AggBucket, AggregateStore};
@@ -79,7 +79,8 @@ pub fn get(c: &Counters, name: &str) -> i64 {
 
 pub fn add_all(into: &mut Counters, from: &Counters) {
     for (k, v) in from {
-        *into.entry(k.clone()).or_insert(0) += v;
+        let sum = into.entry(k.clone()).or_insert(0);
+        *sum = sum.saturating_add(*v);
     }
 }
 
@@ -172,7 +173,7 @@ pub struct AccountSpend {
 
 impl AccountSpend {
     pub fn total(&self) -> MinorUnits {
-        MinorUnits(self.campaigns.iter().map(|c| c.spend_minor.0).sum())
+        MinorUnits(saturating_sum(self.campaigns.iter().map(|c| c.spend_minor.0)))
     }
     pub fn absorb(
         &mut self,
@@ -188,9 +189,9 @@ impl AccountSpend {
         merge_rows(&mut self.ads, ads, 1);
         merge_rows(self.campaigns_by_bucket.entry(bucket_day).or_default(), campaigns, 1);
         merge_rows(self.ads_by_bucket.entry(bucket_day).or_default(), ads, 1);
-        let day_total: i64 = campaigns.iter().map(|c| c.spend_minor.0).sum();
+        let day_total = MinorUnits(saturating_sum(campaigns.iter().map(|c| c.spend_minor.0)));
         let e = self.by_bucket.entry(bucket_day).or_insert(MinorUnits::ZERO);
-        *e = MinorUnits(e.0 + day_total);
+        *e = e.saturating_add(day_total);
     }
 }
 

@@ -2,12 +2,13 @@
 //! views over a loaded [`Dashboard`] — the same stored spend and CRM aggregates, the same rows
 //! ([`Dashboard::rows`]) and the same FX conversion — never a live Meta call.
 
+use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
-use crate::domain::ids::is_meta_id;
+use crate::domain::ids::{is_meta_id, TenantId};
 use crate::domain::money::{Currency, MinorUnits};
 use crate::marketing::aggregates::{buckets, counter, get};
-use crate::marketing::dashboard::{Dashboard, DashboardError, RowKind};
+use crate::marketing::dashboard::{load_dashboard, Dashboard, DashboardError, DashboardStores, RowKind};
 use crate::marketing::formulas::{cpa, major, rate_percent, roas, roi_percent, roi_ratio};
 use crate::marketing::fx::NO_RATE_REASON;
 use crate::platform::error::{DomainError, Failure};
@@ -44,6 +45,35 @@ impl DomainError for CampaignsError {
             CampaignsError::NotFound(_) => "campaign_not_found",
             CampaignsError::Dashboard(e) => e.code(),
         }
+    }
+}
+
+/// Which view of one campaign an endpoint serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CampaignView {
+    /// `/campaigns/{id}`: status, settings and totals ([`Dashboard::campaign_detail`]).
+    Detail,
+    /// `/campaigns/{id}/insights`: its rows per day or month ([`Dashboard::campaign_insights`]).
+    Insights,
+}
+
+/// The two one-campaign endpoints: `raw_id` must be a Meta id and the query only a range (else
+/// 400); the tenant's dashboard is loaded from `stores`, then `view` of the campaign (404 when it
+/// has no numbers in the period).
+pub async fn load_campaign(
+    stores: DashboardStores<'_>,
+    tenant: TenantId,
+    raw_id: &str,
+    query: &[(String, String)],
+    view: CampaignView,
+    now: DateTime<Utc>,
+) -> Result<Value, CampaignsError> {
+    let id = campaign_id(raw_id)?;
+    range_only(query)?;
+    let dashboard = load_dashboard(stores, tenant, query, DEFAULT_RANGE, now).await?;
+    match view {
+        CampaignView::Detail => dashboard.campaign_detail(&id),
+        CampaignView::Insights => dashboard.campaign_insights(&id),
     }
 }
 
@@ -288,14 +318,15 @@ impl Dashboard {
                 for a in &self.accounts {
                     for r in a.campaigns_by_bucket.get(&d).into_iter().flatten().filter(|r| r.id == id) {
                         if a.currency.is_none_or(|c| c == cur) {
-                            spend += r.spend_minor.0;
+                            spend = i64::saturating_add(spend, r.spend_minor.0);
                         }
-                        impressions += r.impressions;
-                        clicks += r.clicks;
-                        meta_leads += r.meta_leads;
+                        impressions = i64::saturating_add(impressions, r.impressions);
+                        clicks = i64::saturating_add(clicks, r.clicks);
+                        meta_leads = i64::saturating_add(meta_leads, r.meta_leads);
                     }
                 }
-                spend += self.fx.campaign_buckets.get(&(id.to_string(), d)).copied().unwrap_or(0);
+                let converted = self.fx.campaign_buckets.get(&(id.to_string(), d)).copied().unwrap_or(0);
+                spend = i64::saturating_add(spend, converted);
                 let missing = self.fx.missing_campaign_buckets.contains(&(id.to_string(), d));
                 let c = self.crm.by_bucket.get(&d).unwrap_or(&empty);
                 let by = |metric: &str| get(c, &counter::by_campaign(metric, id));

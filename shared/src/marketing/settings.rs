@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 use crate::domain::ids::TenantId;
 use crate::domain::money::Currency;
-use crate::platform::error::{DomainError, Failure};
-use crate::store::{StoreError, TenantProfile, TenantProfileStore};
+use crate::marketing::SaveError;
+use crate::store::{TenantProfile, TenantProfileStore};
 
 /// Body of `PATCH /crm/marketing/settings`.
 #[derive(Debug, Clone, Deserialize)]
@@ -20,28 +20,9 @@ pub struct SettingsPatch {
     pub reporting_currency: Option<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl DomainError for SettingsError {
-    fn failure(&self) -> Failure {
-        match self {
-            SettingsError::Invalid(_) => Failure::BadRequest,
-            SettingsError::Store(e) => e.failure(),
-        }
-    }
-    fn code(&self) -> &'static str {
-        match self {
-            SettingsError::Invalid(_) => "invalid_settings",
-            SettingsError::Store(e) => e.code(),
-        }
-    }
-}
+/// Refused settings answer `400 invalid_settings`.
+pub type SettingsError = SaveError;
+const INVALID: &str = "invalid_settings";
 
 /// Applies the patch to the tenant's profile (created if missing) and returns the settings.
 pub async fn update_settings(
@@ -51,13 +32,16 @@ pub async fn update_settings(
     now: DateTime<Utc>,
 ) -> Result<Value, SettingsError> {
     let Some(raw) = patch.reporting_currency else {
-        return Err(SettingsError::Invalid("nothing to change: reporting_currency is required".into()));
+        return Err(SaveError::invalid(INVALID, "nothing to change: reporting_currency is required"));
     };
     let currency = Currency::parse(&raw).map_err(|_| {
-        SettingsError::Invalid(format!(
-            "reporting_currency {:?} is not a known ISO 4217 currency code",
-            raw.chars().take(16).collect::<String>()
-        ))
+        SaveError::invalid(
+            INVALID,
+            format!(
+                "reporting_currency {:?} is not a known ISO 4217 currency code",
+                raw.chars().take(16).collect::<String>()
+            ),
+        )
     })?;
     let mut profile = profiles.get_profile(tenant).await?.unwrap_or_else(|| TenantProfile::empty(tenant, now));
     let previous = profile.currency;

@@ -90,7 +90,7 @@ pub const ENV_VARS: &[(&str, &str, bool, &str)] = &[
     ),
     ("RATE_LIMIT_PER_MINUTE", "100", false, "requests per user per route per minute, across all instances"),
     ("TENANT_RATE_LIMIT_PER_MINUTE", "1000", false, "requests per tenant per minute, all users and routes together"),
-    ("PUBLIC_RATE_LIMIT_PER_MINUTE", "600", false, "requests per source address per public route (webhooks, OAuth callback) per minute"),
+    ("PUBLIC_RATE_LIMIT_PER_MINUTE", "600", false, "requests per source address per public route (webhooks, OAuth callback), and refused authentications per source address, per minute"),
     ("MAX_BODY_BYTES", "65536", false, "largest accepted request body"),
     ("AUDIT_RETENTION_DAYS", "90", false, "audit records expire (TTL) after this many days"),
     ("RUST_LOG", "info", false, "log filter: `level` and/or `target=level,...` (tracing Targets syntax)"),

@@ -57,6 +57,32 @@ impl HttpClient {
     }
 }
 
+/// Why a peer's response body was not read ([`read_capped`]).
+#[derive(Debug)]
+pub enum BodyError {
+    /// Longer than the cap (declared in `Content-Length` or counted while streaming).
+    TooLarge { limit: usize },
+    /// The connection failed or timed out mid-body.
+    Read(reqwest::Error),
+}
+
+/// A peer's response body, at most `limit` bytes: a longer one is refused as soon as it is
+/// known to be (by its `Content-Length`, else while streaming), so a peer can never make a
+/// function buffer more than `limit`. Every peer client reads its bodies through this.
+pub async fn read_capped(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge { limit });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Read)? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// Where Linux distributions keep the system's CA bundle (Amazon Linux, as on Lambda; Debian and
 /// Ubuntu; SUSE; Alpine), after `SSL_CERT_FILE`.
 const CA_BUNDLES: [&str; 4] = [
@@ -91,8 +117,61 @@ pub fn install_crypto_provider() {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use std::io::{BufRead, BufReader, Write};
+
     use super::*;
+
+    /// A one-shot local HTTP server answering `200` with `body`, declaring its length or sending
+    /// it chunked; its base URL.
+    pub(crate) fn serve_once(body: Vec<u8>, declare_length: bool) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else { return };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let head = if declare_length {
+                format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len())
+            } else {
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n".into()
+            };
+            let _ = stream.write_all(head.as_bytes());
+            if declare_length {
+                let _ = stream.write_all(&body);
+            } else {
+                for chunk in body.chunks(64 * 1024) {
+                    let _ = stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes());
+                    let _ = stream.write_all(chunk);
+                    let _ = stream.write_all(b"\r\n");
+                }
+                let _ = stream.write_all(b"0\r\n\r\n");
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn bodies_are_read_up_to_the_cap_and_refused_past_it() {
+        install_crypto_provider();
+        let http = reqwest::Client::new();
+        for declare_length in [true, false] {
+            let get = |body: Vec<u8>| {
+                let url = serve_once(body, declare_length);
+                let http = http.clone();
+                async move { read_capped(http.get(url).send().await.expect("answer"), 1_000).await }
+            };
+            let at_cap = get(vec![b'x'; 1_000]).await.expect("1,000 bytes fit");
+            assert_eq!(at_cap.len(), 1_000);
+            let over = get(vec![b'x'; 1_001]).await;
+            assert!(matches!(over, Err(BodyError::TooLarge { limit: 1_000 })), "{declare_length}: {over:?}");
+            let far_over = get(vec![b'x'; 300_000]).await;
+            assert!(matches!(far_over, Err(BodyError::TooLarge { .. })), "{declare_length}: {far_over:?}");
+        }
+    }
 
     #[test]
     fn the_first_readable_bundle_is_used_and_one_without_certificates_is_none() {

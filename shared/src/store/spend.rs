@@ -86,7 +86,7 @@ pub struct DailySpend {
 
 impl DailySpend {
     pub fn total_spend(&self) -> MinorUnits {
-        MinorUnits(self.campaigns.iter().map(|c| c.spend_minor.0).sum())
+        MinorUnits(crate::domain::money::saturating_sum(self.campaigns.iter().map(|c| c.spend_minor.0)))
     }
 }
 
@@ -110,10 +110,10 @@ pub fn merge_rows(into: &mut Vec<SpendRow>, rows: &[SpendRow], sign: i64) {
     for r in rows {
         match into.iter_mut().find(|x| x.id == r.id) {
             Some(x) => {
-                x.spend_minor = MinorUnits(x.spend_minor.0 + sign * r.spend_minor.0);
-                x.impressions += sign * r.impressions;
-                x.clicks += sign * r.clicks;
-                x.meta_leads += sign * r.meta_leads;
+                x.spend_minor = MinorUnits(x.spend_minor.0.saturating_add(r.spend_minor.0.saturating_mul(sign)));
+                x.impressions = x.impressions.saturating_add(r.impressions.saturating_mul(sign));
+                x.clicks = x.clicks.saturating_add(r.clicks.saturating_mul(sign));
+                x.meta_leads = x.meta_leads.saturating_add(r.meta_leads.saturating_mul(sign));
                 if sign > 0 {
                     x.name.clone_from(&r.name);
                     x.status.clone_from(&r.status);
@@ -126,10 +126,10 @@ pub fn merge_rows(into: &mut Vec<SpendRow>, rows: &[SpendRow], sign: i64) {
             }
             None => {
                 let mut n = r.clone();
-                n.spend_minor = MinorUnits(sign * r.spend_minor.0);
-                n.impressions *= sign;
-                n.clicks *= sign;
-                n.meta_leads *= sign;
+                n.spend_minor = MinorUnits(r.spend_minor.0.saturating_mul(sign));
+                n.impressions = n.impressions.saturating_mul(sign);
+                n.clicks = n.clicks.saturating_mul(sign);
+                n.meta_leads = n.meta_leads.saturating_mul(sign);
                 into.push(n);
             }
         }

@@ -1,6 +1,7 @@
 //! [`run_endpoint`] and [`run_read_endpoint`]: request id + span → CORS preflight → method check →
-//! auth (admin token, JWT, role) → per-user and per-tenant rate limits (public endpoints: per
-//! source address) → body size limit → the
+//! auth (admin token, JWT, role; a refused authentication spends its source address's budget,
+//! and past it is a `429` with no audit record) → per-user and per-tenant rate limits (public
+//! endpoints: per source address) → body size limit → the
 //! endpoint's function → envelope + CORS + `Retry-After` → audit record → one `Requests` metric
 //! line (route, status class, latency).
 //!
@@ -168,7 +169,16 @@ where
     let now = app.clock.now();
     let mut progress = Progress::default();
     let result = async {
-        let caller = admit(app, endpoint, req, now, &mut progress).await?;
+        let caller = match admit(app, endpoint, req, now, &mut progress).await {
+            Err(refused @ ApiError::Unauthorized { .. }) => {
+                if let Err(limited) = refused_auth_limit(app, req, now).await {
+                    progress.flood = true;
+                    return Err(limited);
+                }
+                return Err(refused);
+            }
+            admitted => admitted?,
+        };
         let limit = async {
             match &caller {
                 Some(who) => rate_limit(app, endpoint, who, now).await,
@@ -196,7 +206,11 @@ where
         out
     }
     .await;
+    let flood = progress.flood;
     let (resp, entry) = respond(app, endpoint, req, rid, now, progress, result);
+    if flood {
+        return resp;
+    }
     if let Err(e) = app.audit.record(&entry, app.config.audit_retention_days).await {
         // The response stands; a lost audit record is an alarm, not a user-facing failure.
         tracing::error!(error = %e, "audit record could not be written");
@@ -228,6 +242,8 @@ async fn gated<T>(
 struct Progress {
     caller: Option<Caller>,
     reached_handler: bool,
+    /// A refused authentication past its source's budget: answered `429`, not audited.
+    flood: bool,
 }
 
 /// Method, then (unless public) admin token + JWT and role: the caller, `None` on a public
@@ -290,7 +306,31 @@ async fn rate_limit(app: &App, endpoint: &Endpoint, who: &Caller, now: DateTime<
 /// tenant is proven before its function runs, so a flood from one address is refused before any
 /// signature check, store write or peer call. Meta and YCloud retry a `429` later.
 async fn source_limit(app: &App, endpoint: &Endpoint, req: &Request, now: DateTime<Utc>) -> Result<(), ApiError> {
-    let bucket = RateBucket::source_route(endpoint.name, &source_address(req));
+    source_budget(app, endpoint.name, req, now).await
+}
+
+/// The bucket name, beside the public routes' names, of refused authentications.
+pub const REFUSED_AUTH_BUCKET: &str = "refused-auth";
+
+/// A request whose admin token or JWT was refused proves no tenant, so no user or tenant budget
+/// applies: it spends its source address's budget of refused authentications, over every route
+/// (`PUBLIC_RATE_LIMIT_PER_MINUTE`). Within it, the refusal is the `401` and its audit record;
+/// past it, a `429` with no audit record — a flood of forged tokens writes no audit items. A
+/// limiter that cannot answer leaves the `401` standing (logged).
+async fn refused_auth_limit(app: &App, req: &Request, now: DateTime<Utc>) -> Result<(), ApiError> {
+    match source_budget(app, REFUSED_AUTH_BUCKET, req, now).await {
+        Err(limited @ ApiError::RateLimited { .. }) => Err(limited),
+        Err(e) => {
+            tracing::warn!(error = %e, "refused-authentication budget could not be checked");
+            Ok(())
+        }
+        Ok(()) => Ok(()),
+    }
+}
+
+/// `route`'s budget for the request's source address.
+async fn source_budget(app: &App, route: &str, req: &Request, now: DateTime<Utc>) -> Result<(), ApiError> {
+    let bucket = RateBucket::source_route(route, &source_address(req));
     match app.rate_limiter.check(&bucket, now, app.config.public_rate_limit_per_minute).await? {
         RateDecision::Limited { retry_after_secs } => Err(ApiError::RateLimited { retry_after_secs }),
         RateDecision::Allowed { .. } => Ok(()),

@@ -4,24 +4,17 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use chrono::TimeZone;
 use serde_json::{json, Value};
 
 use super::*;
 use crate::events::parse_event;
 use crate::store::aggregates::AggBucket;
-use crate::store::events::{DeadLetter, FoundMarker, MemoryEventStore, Versioned};
+use crate::store::events::MemoryEventStore;
 use crate::store::memory::MemoryStore;
 use crate::store::memory_table::MemoryTable;
-use crate::store::parked_events::{Expiry, ParkedEvent, ParkedEvents, Parking};
-use crate::store::records::{CartRecord, LeadRecord, OpportunityRecord, SaleRecord};
-use crate::store::{Conflict, Revision, TenantProfile};
-use crate::testing::unit_app;
-
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().expect("t")
-}
+use crate::store::parked_events::ParkedEvents;
+use crate::store::Conflict;
+use crate::testing::{unit_app, unit_now as now, EventStoreHooks, Hooked};
 
 fn crm(detail_type: &str, event_id: &str, body_key: &str, body: Value) -> CrmEvent {
     parse_event(&json!({
@@ -143,79 +136,26 @@ async fn racing_deliveries_count_exactly_once() {
     assert_eq!(lead.first_sale_at.map(|t| t.to_rfc3339()), Some("2026-11-21T10:00:00+00:00".into()));
 }
 
-/// A twin whose first commit goes through but answers as if it had lost a race (the answer of a
+/// Hooks whose first commit goes through but answers as if it had lost a race (the answer of a
 /// DynamoDB transaction lost to a timeout, retried by the SDK into a cancellation).
-struct LostAnswer {
-    inner: MemoryEventStore,
-    lost: AtomicBool,
-}
+struct LoseAnswer(AtomicBool);
 
-#[async_trait]
-impl EventStore for LostAnswer {
-    async fn marker(&self, t: TenantId, e: &str) -> Result<Option<FoundMarker>, StoreError> {
-        self.inner.marker(t, e).await
-    }
-    async fn lead(&self, t: TenantId, id: &str) -> Result<Versioned<LeadRecord>, StoreError> {
-        self.inner.lead(t, id).await
-    }
-    async fn leadgen_link(
-        &self,
-        t: TenantId,
-        leadgen: &str,
-    ) -> Result<Versioned<crate::store::records::LeadgenLink>, StoreError> {
-        self.inner.leadgen_link(t, leadgen).await
-    }
-    async fn opportunity(&self, t: TenantId, id: &str) -> Result<Versioned<OpportunityRecord>, StoreError> {
-        self.inner.opportunity(t, id).await
-    }
-    async fn sale(&self, t: TenantId, id: &str) -> Result<Versioned<SaleRecord>, StoreError> {
-        self.inner.sale(t, id).await
-    }
-    async fn cart(&self, t: TenantId, id: &str) -> Result<Versioned<CartRecord>, StoreError> {
-        self.inner.cart(t, id).await
-    }
-    async fn profile(&self, t: TenantId) -> Result<Versioned<TenantProfile>, StoreError> {
-        self.inner.profile(t).await
-    }
-    async fn commit(&self, c: &EventCommit) -> Result<Result<(), Conflict>, StoreError> {
-        let done = self.inner.commit(c).await?;
-        Ok(if self.lost.swap(false, Ordering::SeqCst) { Err(Conflict) } else { done })
-    }
-    async fn dead_letter(&self, l: &DeadLetter) -> Result<String, StoreError> {
-        self.inner.dead_letter(l).await
-    }
-}
-
-#[async_trait]
-impl ParkedEvents for LostAnswer {
-    async fn park(&self, e: &ParkedEvent, lead: Revision) -> Result<Result<Parking, Conflict>, StoreError> {
-        self.inner.park(e, lead).await
-    }
-    async fn waiting_for(&self, t: TenantId, lead: &str) -> Result<Vec<ParkedEvent>, StoreError> {
-        self.inner.waiting_for(t, lead).await
-    }
-    async fn parked_events(&self, limit: usize) -> Result<Vec<ParkedEvent>, StoreError> {
-        self.inner.parked_events(limit).await
-    }
-    async fn release(&self, e: &ParkedEvent) -> Result<(), StoreError> {
-        self.inner.release(e).await
-    }
-    async fn expire(
-        &self,
-        e: &ParkedEvent,
-        lead: Revision,
-        l: &DeadLetter,
-    ) -> Result<Result<Expiry, Conflict>, StoreError> {
-        self.inner.expire(e, lead, l).await
+impl EventStoreHooks<MemoryEventStore> for LoseAnswer {
+    fn commit_answer(&self, answer: Result<(), Conflict>) -> Result<(), Conflict> {
+        if self.0.swap(false, Ordering::SeqCst) {
+            Err(Conflict)
+        } else {
+            answer
+        }
     }
 }
 
 #[tokio::test]
 async fn a_commit_whose_answer_was_lost_is_still_ours() {
     let (inner, table) = twin();
-    let store = LostAnswer { inner, lost: AtomicBool::new(true) };
+    let store = Hooked { inner, hooks: LoseAnswer(AtomicBool::new(true)) };
     assert_eq!(apply_event(&store, &lead("L-1", "e-1"), now()).await.expect("apply"), Applied::Applied);
-    let store = LostAnswer { inner: store.inner, lost: AtomicBool::new(true) };
+    let store = Hooked { inner: store.inner, hooks: LoseAnswer(AtomicBool::new(true)) };
     assert_eq!(apply_event(&store, &lead("L-1", "e-2"), now()).await.expect("apply"), Applied::Stale);
     assert_eq!(apply_event(&store, &lead("L-1", "e-2"), now()).await.expect("again"), Applied::Duplicate);
     assert_eq!(counter(&table, "AGG#D#2026-11-20", "leads"), 1);

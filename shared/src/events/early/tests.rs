@@ -5,23 +5,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{Duration, TimeZone};
+use chrono::Duration;
 use serde_json::{json, Value};
 
 use super::*;
 use crate::domain::ids::TenantId;
-use crate::store::events::{dead_letters, DeadLetter, EventCommit, FoundMarker, MemoryEventStore, Versioned};
+use crate::store::events::{dead_letters, MemoryEventStore};
 use crate::store::memory::MemoryStore;
 use crate::store::memory_table::MemoryTable;
 use crate::store::parked_events::Parking;
-use crate::store::records::{CartRecord, LeadRecord, OpportunityRecord, SaleRecord};
-use crate::store::TenantProfile;
+use crate::testing::{unit_now as now, EventStoreHooks, Hooked};
 
 const T: TenantId = TenantId(4);
-
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().expect("t")
-}
 
 fn crm(detail_type: &str, event_id: &str, body_key: &str, body: Value) -> CrmEvent {
     parse_event(&json!({
@@ -156,23 +151,23 @@ async fn an_unreadable_parked_event_is_dead_lettered_at_once() {
 
 #[tokio::test]
 async fn a_lead_committed_while_its_sale_parks_is_not_missed() {
-    let store = Interleaved::new(lead("L-1"));
-    store.before_park.store(true, Ordering::SeqCst);
+    let (store, table) = interleaved(lead("L-1"));
+    store.hooks.before_park.store(true, Ordering::SeqCst);
     // The sale read no lead; the lead commits before the park: the park conflicts, the sale re-reads.
     assert_eq!(apply_event(&store, &sale("S-1", "L-1", 700), now()).await.expect("apply"), Applied::Applied);
     assert!(store.waiting_for(T, "L-1").await.expect("waiting").is_empty(), "never parked");
-    assert_eq!(counter(&store.table, "sales"), 1);
+    assert_eq!(counter(&table, "sales"), 1);
 }
 
 #[tokio::test]
 async fn a_lead_committed_while_its_sale_expires_wins() {
-    let store = Interleaved::new(lead("L-1"));
+    let (store, table) = interleaved(lead("L-1"));
     apply_event(&store, &sale("S-1", "L-1", 700), now()).await.expect("park");
     let parked = store.parked_events(10).await.expect("parked").remove(0);
-    store.before_expire.store(true, Ordering::SeqCst);
+    store.hooks.before_expire.store(true, Ordering::SeqCst);
     assert!(matches!(redrive(&store, &parked, parked.due).await, Ok(Redriven::Applied(_, Applied::Applied))));
-    assert!(dead_letters(store.table.as_ref(), parked.due, parked.due).await.expect("letters").is_empty());
-    assert_eq!(counter(&store.table, "sales"), 1);
+    assert!(dead_letters(table.as_ref(), parked.due, parked.due).await.expect("letters").is_empty());
+    assert_eq!(counter(&table, "sales"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,86 +198,35 @@ async fn a_lead_and_its_sale_at_the_same_time_count_the_sale_exactly_once() {
     assert_eq!(counter(&table, "revenue__USD"), 400);
 }
 
-/// The twin, with `lead` committed by "another writer" just before its next park or expiry when
+/// Hooks committing `lead` as "another writer" just before the twin's next park or expiry when
 /// armed: the interleaving the lead-revision condition exists for.
-struct Interleaved {
-    inner: MemoryEventStore,
-    table: Arc<MemoryTable>,
+struct Interleave {
     lead: CrmEvent,
     before_park: AtomicBool,
     before_expire: AtomicBool,
 }
 
-impl Interleaved {
-    fn new(lead: CrmEvent) -> Self {
-        let (inner, table) = twin();
-        Self { inner, table, lead, before_park: AtomicBool::new(false), before_expire: AtomicBool::new(false) }
-    }
-
-    async fn interleave(&self, armed: &AtomicBool) {
+impl Interleave {
+    async fn run(&self, armed: &AtomicBool, inner: &MemoryEventStore) {
         if armed.swap(false, Ordering::SeqCst) {
-            apply_event(&self.inner, &self.lead, now()).await.expect("the other writer's lead");
+            apply_event(inner, &self.lead, now()).await.expect("the other writer's lead");
         }
     }
 }
 
 #[async_trait]
-impl EventStore for Interleaved {
-    async fn marker(&self, t: TenantId, e: &str) -> Result<Option<FoundMarker>, StoreError> {
-        self.inner.marker(t, e).await
+impl EventStoreHooks<MemoryEventStore> for Interleave {
+    async fn before_park(&self, inner: &MemoryEventStore) {
+        self.run(&self.before_park, inner).await;
     }
-    async fn lead(&self, t: TenantId, id: &str) -> Result<Versioned<LeadRecord>, StoreError> {
-        self.inner.lead(t, id).await
-    }
-    async fn leadgen_link(
-        &self,
-        t: TenantId,
-        leadgen: &str,
-    ) -> Result<Versioned<crate::store::records::LeadgenLink>, StoreError> {
-        self.inner.leadgen_link(t, leadgen).await
-    }
-    async fn opportunity(&self, t: TenantId, id: &str) -> Result<Versioned<OpportunityRecord>, StoreError> {
-        self.inner.opportunity(t, id).await
-    }
-    async fn sale(&self, t: TenantId, id: &str) -> Result<Versioned<SaleRecord>, StoreError> {
-        self.inner.sale(t, id).await
-    }
-    async fn cart(&self, t: TenantId, id: &str) -> Result<Versioned<CartRecord>, StoreError> {
-        self.inner.cart(t, id).await
-    }
-    async fn profile(&self, t: TenantId) -> Result<Versioned<TenantProfile>, StoreError> {
-        self.inner.profile(t).await
-    }
-    async fn commit(&self, c: &EventCommit) -> Result<Result<(), Conflict>, StoreError> {
-        self.inner.commit(c).await
-    }
-    async fn dead_letter(&self, l: &DeadLetter) -> Result<String, StoreError> {
-        self.inner.dead_letter(l).await
+    async fn before_expire(&self, inner: &MemoryEventStore) {
+        self.run(&self.before_expire, inner).await;
     }
 }
 
-#[async_trait]
-impl ParkedEvents for Interleaved {
-    async fn park(&self, e: &ParkedEvent, lead: Revision) -> Result<Result<Parking, Conflict>, StoreError> {
-        self.interleave(&self.before_park).await;
-        self.inner.park(e, lead).await
-    }
-    async fn waiting_for(&self, t: TenantId, lead: &str) -> Result<Vec<ParkedEvent>, StoreError> {
-        self.inner.waiting_for(t, lead).await
-    }
-    async fn parked_events(&self, limit: usize) -> Result<Vec<ParkedEvent>, StoreError> {
-        self.inner.parked_events(limit).await
-    }
-    async fn release(&self, e: &ParkedEvent) -> Result<(), StoreError> {
-        self.inner.release(e).await
-    }
-    async fn expire(
-        &self,
-        e: &ParkedEvent,
-        lead: Revision,
-        l: &DeadLetter,
-    ) -> Result<Result<Expiry, Conflict>, StoreError> {
-        self.interleave(&self.before_expire).await;
-        self.inner.expire(e, lead, l).await
-    }
+/// The twin wrapped in [`Interleave`] hooks for `lead`, and its table.
+fn interleaved(lead: CrmEvent) -> (Hooked<MemoryEventStore, Interleave>, Arc<MemoryTable>) {
+    let (inner, table) = twin();
+    let hooks = Interleave { lead, before_park: AtomicBool::new(false), before_expire: AtomicBool::new(false) };
+    (Hooked { inner, hooks }, table)
 }

@@ -19,7 +19,7 @@ use crate::api::app::{App, DashboardScope};
 use crate::api::memo::TenantMemo;
 use crate::domain::connection::{token_status, TokenStatus};
 use crate::domain::ids::TenantId;
-use crate::domain::money::{Currency, MinorUnits};
+use crate::domain::money::{saturating_sum, Currency, MinorUnits};
 use crate::domain::period::InvalidRange;
 use crate::domain::period::{parse_range, Period};
 use crate::marketing::aggregates::{counter, get, AccountSpend, CrmAggregates, Granularity};
@@ -205,7 +205,7 @@ impl Dashboard {
             sales: meta(t, counter::SALES),
             customers: meta(t, counter::CUSTOMERS),
             revenue: MinorUnits(meta(t, &counter::revenue(cur.code()))),
-            spend: MinorUnits(self.spend_in(cur).0 + if cur == self.currency { self.fx.total } else { 0 }),
+            spend: self.spend_in(cur).saturating_add(MinorUnits(if cur == self.currency { self.fx.total } else { 0 })),
             reason: if cur == self.currency { self.fx.reason() } else { None },
         }
     }
@@ -220,7 +220,12 @@ impl Dashboard {
     }
 
     fn spend_in(&self, cur: Currency) -> MinorUnits {
-        MinorUnits(self.accounts.iter().filter(|a| a.currency == Some(cur)).map(|a| a.total().0).sum())
+        MinorUnits(saturating_sum(self.accounts.iter().filter(|a| a.currency == Some(cur)).map(|a| a.total().0)))
+    }
+
+    /// Whether `c`'s spend is in the headline: it has spend and a rate for every day of it.
+    fn spend_converted(&self, c: Currency) -> bool {
+        self.fx.currencies.contains(&c) && !self.fx.missing.contains_key(&c)
     }
 
     /// Amounts in currencies other than the reporting one: listed, never added.
@@ -245,7 +250,7 @@ impl Dashboard {
                         "spend": major(spend, c),
                         "roas": roas(revenue, spend),
                         "roi_percent": roi_percent(revenue, spend),
-                        "spend_converted_to_reporting_currency": self.fx.currencies.contains(&c),
+                        "spend_converted_to_reporting_currency": self.spend_converted(c),
                     })
                 })
                 .collect(),
@@ -440,8 +445,38 @@ mod tests {
         assert_eq!((v["roas"].clone(), v["roi_percent"].clone()), (Value::Null, Value::Null));
     }
 
+    /// Sums past `i64` hold at the bound (`domain::money`'s "Overflow"): never a wrapped, negative
+    /// spend (that would invert ROI), never a panic.
     #[test]
-    fn reporting_currency_prefers_profile_then_account_then_revenue() {
+    fn spend_sums_past_i64_hold_at_the_bound() {
+        let huge = i64::MAX - 10;
+        // Two days of one campaign merged into one account (`AccountSpend::absorb`), and two accounts.
+        let mut merged = account("USD", 0);
+        merged.campaigns.clear();
+        for day in [d(2026, 11, 20), d(2026, 11, 21)] {
+            let rows = account("USD", huge).campaigns;
+            merged.absorb(day, cur("USD"), "unified", &rows, &rows);
+        }
+        assert_eq!(merged.total(), MinorUnits(i64::MAX), "the campaign's two days");
+        assert_eq!(merged.by_bucket[&d(2026, 11, 21)], MinorUnits(huge));
+        let mut counters_in = counters(&[("revenue__USD", huge)]);
+        crate::marketing::aggregates::add_all(&mut counters_in, &counters(&[("revenue__USD", huge)]));
+        assert_eq!(counters_in["revenue__USD"], i64::MAX, "CRM counters too");
+        let dash = dashboard(&[("revenue__USD__src__META_ADS", 5)], vec![merged, account("USD", huge)], "USD");
+        assert_eq!(dash.headline().spend, MinorUnits(i64::MAX));
+        let v = dash.roi_view(true);
+        assert_eq!(v["total_spend_minor"], serde_json::json!(i64::MAX));
+        assert!(
+            v["roi_percent"].as_f64().is_some_and(|r| r < 0.0),
+            "spend is not wrapped negative: {}",
+            v["roi_percent"]
+        );
+    }
+
+    /// The profile's currency, else the one revenue currency (sales are never converted), else the
+    /// ad account's, else USD.
+    #[test]
+    fn reporting_currency_prefers_profile_then_revenue_then_account() {
         let crm = CrmAggregates {
             total: counters(&[("revenue__EUR", 5), ("revenue__EUR__src__META_ADS", 5)]),
             ..Default::default()
@@ -457,6 +492,12 @@ mod tests {
         assert_eq!(reporting_currency(None, &[account("COP", 1)], &crm), cur("EUR"), "sales currency first");
         assert_eq!(reporting_currency(None, &[account("COP", 1)], &CrmAggregates::default()), cur("COP"));
         assert_eq!(reporting_currency(None, &[], &crm), cur("EUR"));
+        let two = CrmAggregates { total: counters(&[("revenue__EUR", 5), ("revenue__BRL", 7)]), ..Default::default() };
+        assert_eq!(
+            reporting_currency(None, &[account("COP", 1)], &two),
+            cur("COP"),
+            "two revenue currencies: the account's"
+        );
         assert_eq!(reporting_currency(None, &[], &CrmAggregates::default()), Currency::USD);
     }
 }

@@ -50,10 +50,10 @@ impl MetaSide {
         };
         self.status = Some(r.status.clone());
         self.currency = currency;
-        self.spend += r.spend_minor.0;
-        self.impressions += r.impressions;
-        self.clicks += r.clicks;
-        self.meta_leads += r.meta_leads;
+        self.spend = self.spend.saturating_add(r.spend_minor.0);
+        self.impressions = self.impressions.saturating_add(r.impressions);
+        self.clicks = self.clicks.saturating_add(r.clicks);
+        self.meta_leads = self.meta_leads.saturating_add(r.meta_leads);
     }
 }
 

@@ -109,7 +109,8 @@ impl Dashboard {
             .flat_map(|a| a.by_bucket.iter().map(|(d, m)| (*d, m.0)))
             .chain(self.fx.by_bucket.iter().map(|(d, m)| (*d, *m)))
             .fold(BTreeMap::new(), |mut acc, (d, m)| {
-                *acc.entry(d).or_insert(0) += m;
+                let sum = acc.entry(d).or_insert(0);
+                *sum = sum.saturating_add(m);
                 acc
             });
         let empty = BTreeMap::new();

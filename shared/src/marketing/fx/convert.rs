@@ -108,11 +108,11 @@ impl SpendConversion {
                 Some(rate) => {
                     let v = rate.rate.convert(r.spend_minor, from, to).0;
                     let into = if ads { &mut self.ads } else { &mut self.campaigns };
-                    *into.entry(r.id.clone()).or_insert(0) += v;
+                    add_to(into.entry(r.id.clone()).or_insert(0), v);
                     if !ads {
-                        *self.campaign_buckets.entry((r.id.clone(), at)).or_insert(0) += v;
-                        self.total += v;
-                        *self.by_bucket.entry(at).or_insert(0) += v;
+                        add_to(self.campaign_buckets.entry((r.id.clone(), at)).or_insert(0), v);
+                        add_to(&mut self.total, v);
+                        add_to(self.by_bucket.entry(at).or_insert(0), v);
                     }
                     self.rates_used
                         .entry((from, rate.effective_from, rate.source.clone()))
@@ -123,7 +123,7 @@ impl SpendConversion {
                         self.missing_ads.insert(r.id.clone());
                     } else {
                         self.missing.entry(from).or_default().insert(day);
-                        *self.unconverted.entry(from).or_insert(0) += r.spend_minor.0;
+                        add_to(self.unconverted.entry(from).or_insert(0), r.spend_minor.0);
                         self.missing_campaigns.insert(r.id.clone());
                         self.missing_campaign_buckets.insert((r.id.clone(), at));
                     }
@@ -131,6 +131,11 @@ impl SpendConversion {
             }
         }
     }
+}
+
+/// `*sum += v`, held at the `i64` bounds (see [`crate::domain::money`]'s "Overflow").
+fn add_to(sum: &mut i64, v: i64) {
+    *sum = sum.saturating_add(v);
 }
 
 /// Converts every account's spend not in `reporting` at the rate of each day. Day rows come from

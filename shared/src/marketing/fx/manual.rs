@@ -9,9 +9,8 @@ use serde_json::{json, Value};
 use crate::domain::fx::ScaledRate;
 use crate::domain::ids::TenantId;
 use crate::domain::money::Currency;
-use crate::platform::error::{DomainError, Failure};
+use crate::marketing::SaveError;
 use crate::store::fx_rates::{FxRate, FxRateStore, MANUAL_SOURCE};
-use crate::store::StoreError;
 
 /// Most rates one request may set.
 pub const MAX_RATES_PER_REQUEST: usize = 200;
@@ -32,28 +31,9 @@ pub struct RateInput {
     pub effective_from: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum FxError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl DomainError for FxError {
-    fn failure(&self) -> Failure {
-        match self {
-            FxError::Invalid(_) => Failure::BadRequest,
-            FxError::Store(e) => e.failure(),
-        }
-    }
-    fn code(&self) -> &'static str {
-        match self {
-            FxError::Invalid(_) => "invalid_fx_rate",
-            FxError::Store(e) => e.code(),
-        }
-    }
-}
+/// Refused rates answer `400 invalid_fx_rate`.
+pub type FxError = SaveError;
+const INVALID: &str = "invalid_fx_rate";
 
 /// Validates every rate (nothing is written when one is wrong) and stores them.
 pub async fn set_rates(
@@ -64,11 +44,11 @@ pub async fn set_rates(
     now: DateTime<Utc>,
 ) -> Result<Vec<FxRate>, FxError> {
     if req.rates.is_empty() || req.rates.len() > MAX_RATES_PER_REQUEST {
-        return Err(FxError::Invalid(format!("rates must hold 1 to {MAX_RATES_PER_REQUEST} rates")));
+        return Err(SaveError::invalid(INVALID, format!("rates must hold 1 to {MAX_RATES_PER_REQUEST} rates")));
     }
     let mut out: Vec<FxRate> = Vec::new();
     for (i, r) in req.rates.iter().enumerate() {
-        let bad = |what: String| FxError::Invalid(format!("rates[{i}]: {what}"));
+        let bad = |what: String| SaveError::invalid(INVALID, format!("rates[{i}]: {what}"));
         let from = Currency::parse(&r.from).map_err(|e| bad(format!("from: {e}")))?;
         let to = Currency::parse(&r.to).map_err(|e| bad(format!("to: {e}")))?;
         if from == to {

@@ -24,6 +24,7 @@ use super::rate_book::PROVIDER_BASE;
 use crate::api::app::App;
 use crate::domain::fx::ScaledRate;
 use crate::domain::money::Currency;
+use crate::platform::http_client::{read_capped, BodyError};
 use crate::store::provider_rates::{ProviderRate, ProviderRateStore, ECB_SOURCE};
 use crate::store::StoreError;
 
@@ -108,7 +109,7 @@ pub async fn refresh_provider_rates(
 
 async fn fetch(http: &reqwest::Client, url: &Url) -> Result<String, ProviderError> {
     let unreachable = |e: reqwest::Error| ProviderError::Unreachable(e.without_url().to_string());
-    let mut resp = http
+    let resp = http
         .get(url.clone())
         .timeout(FETCH_TIMEOUT)
         .header(reqwest::header::ACCEPT, "application/xml, text/xml")
@@ -118,16 +119,10 @@ async fn fetch(http: &reqwest::Client, url: &Url) -> Result<String, ProviderErro
     if !resp.status().is_success() {
         return Err(ProviderError::Status(resp.status().as_u16()));
     }
-    if resp.content_length().is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64) {
-        return Err(ProviderError::TooLarge(MAX_DOCUMENT_BYTES));
-    }
-    let mut body: Vec<u8> = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
-        if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-            return Err(ProviderError::TooLarge(MAX_DOCUMENT_BYTES));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = read_capped(resp, MAX_DOCUMENT_BYTES).await.map_err(|e| match e {
+        BodyError::TooLarge { limit } => ProviderError::TooLarge(limit),
+        BodyError::Read(e) => unreachable(e),
+    })?;
     String::from_utf8(body).map_err(|_| EcbError::Malformed { at: 0, what: "the document is not UTF-8" }.into())
 }
 

@@ -16,6 +16,7 @@ use super::wire::{
     PAGE_FIELDS, PAGE_LIMIT,
 };
 use crate::platform::crypto::hmac_sha256;
+use crate::platform::http_client::{read_capped, BodyError};
 use crate::platform::metrics::{self, names, MetricLine};
 use crate::platform::retry::{RetryPolicy, Sleeper, TokioSleeper};
 use crate::platform::secrets::SecretString;
@@ -30,6 +31,10 @@ pub(super) fn numeric(id: &str, what: &str) -> Result<(), MetaError> {
 
 /// Guard against a peer that pages forever.
 const MAX_PAGES: usize = 500;
+
+/// The largest Graph answer read (a page of 25–100 objects is a few kB; an insights report
+/// page well under 1 MiB): a longer body is [`MetaError::InvalidResponse`], never buffered whole.
+pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Everything the client needs besides the HTTP client.
 #[derive(Debug, Clone)]
@@ -184,8 +189,14 @@ impl GraphClient {
         let headers = resp.headers().clone();
         // Every answer replaces the reading (Meta sends the headers on each one; none = no limit near).
         *self.last_usage.lock().unwrap_or_else(|p| p.into_inner()) = usage(&headers);
-        let bytes =
-            resp.bytes().await.map_err(|e| if e.is_timeout() { MetaError::Timeout } else { MetaError::Unreachable })?;
+        let bytes = read_capped(resp, MAX_RESPONSE_BYTES).await.map_err(|e| match e {
+            BodyError::TooLarge { limit } => {
+                tracing::warn!(limit, "Meta answered a body over the cap; not read");
+                MetaError::InvalidResponse
+            }
+            BodyError::Read(e) if e.is_timeout() => MetaError::Timeout,
+            BodyError::Read(_) => MetaError::Unreachable,
+        })?;
         let body: Option<Value> = serde_json::from_slice(&bytes).ok();
         if let Some(err) = body.as_ref().and_then(|b| serde_json::from_value::<GraphErrorBody>(b.clone()).ok()) {
             return Err(err.error.classify(&headers));
@@ -431,8 +442,6 @@ impl<'a> Call<'a> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
     use super::*;
 
     #[test]
@@ -516,14 +525,19 @@ mod tests {
         assert!(pairs.contains(&("fields".into(), "id,name".into())));
     }
 
-    #[derive(Default)]
-    struct RecordingSleeper(Mutex<Vec<Duration>>);
-
-    #[async_trait::async_trait]
-    impl Sleeper for RecordingSleeper {
-        async fn sleep(&self, d: Duration) {
-            self.0.lock().unwrap_or_else(|p| p.into_inner()).push(d);
-        }
+    #[tokio::test]
+    async fn an_answer_over_the_cap_is_an_invalid_response_not_read_whole() {
+        use crate::platform::http_client::tests::serve_once;
+        // `{"data":[...]}` just over the cap, streamed without a length.
+        let mut body = br#"{"data":[""#.to_vec();
+        body.resize(MAX_RESPONSE_BYTES, b'x');
+        body.extend_from_slice(br#""]}"#);
+        let c = client(&serve_once(body, false));
+        let err = c.get("me", &[], &SecretString::new("t"), "me").await.expect_err("over the cap");
+        assert!(matches!(err, MetaError::InvalidResponse), "{err:?}");
+        assert!(!err.is_retryable(), "the same answer would come again");
+        let fits = client(&serve_once(br#"{"id":"1"}"#.to_vec(), true));
+        assert_eq!(fits.get("me", &[], &SecretString::new("t"), "me").await.expect("small answer")["id"], "1");
     }
 
     #[tokio::test]
@@ -531,11 +545,11 @@ mod tests {
         // A port that was free a moment ago: connection refused, no real waiting.
         let port =
             std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
-        let sleeper = std::sync::Arc::new(RecordingSleeper::default());
+        let sleeper = std::sync::Arc::new(crate::testing::RecordingSleeper::default());
         let c = client(&format!("http://127.0.0.1:{port}")).with_sleeper(sleeper.clone());
         let err = c.businesses(&SecretString::new("t")).await.expect_err("must fail");
         assert!(matches!(err, MetaError::Unreachable | MetaError::Timeout), "{err:?}");
-        assert_eq!(sleeper.0.lock().map(|v| v.len()).unwrap_or(0), 2, "3 attempts = 2 waits");
+        assert_eq!(sleeper.waits().len(), 2, "3 attempts = 2 waits");
         assert!(err.is_retryable(), "a peer that may recover (503, meta::error)");
     }
 }

@@ -191,3 +191,46 @@ fn the_source_address_comes_from_the_request_context_only() {
     assert_eq!(source_address(&hook_from(None)), "unknown");
     assert_eq!(source_address(&hook_from(Some(""))), "unknown");
 }
+
+/// A GET of [`READ`] from `ip` with a JWT signed by another key.
+fn forged_from(ip: &str) -> Request {
+    let claims = json!({"user_id": "u", "role": "admin", "tenant_id": 9, "exp": unit_now().timestamp() + 86_400});
+    let token = crate::platform::auth::sign_hs256(&claims, b"not-the-key");
+    let bearer = format!("Bearer {token}");
+    let req = crate::testing::unit_request(
+        "GET",
+        "/crm/read",
+        &[("authorization", bearer.as_str()), ("x-admin-token", crate::testing::UNIT_ADMIN_TOKEN)],
+        "",
+    );
+    with_source_address(req, ip)
+}
+
+#[tokio::test]
+async fn refused_authentications_spend_their_source_budget_and_a_flood_writes_no_audit_items() {
+    let (app, mem) = unit_app_at(unit_now() + chrono::Duration::seconds(30), &[("PUBLIC_RATE_LIMIT_PER_MINUTE", "2")]);
+    let runs = AtomicUsize::new(0);
+    let call = |req: Request| {
+        run_endpoint(&app, &READ, req, |_| async {
+            runs.fetch_add(1, Ordering::SeqCst);
+            Reply::ok(&1)
+        })
+    };
+    for _ in 0..2 {
+        let resp = call(forged_from("203.0.113.7")).await;
+        assert_eq!(resp.status(), 401, "{}", body_json(&resp));
+    }
+    assert_eq!(mem.audit.entries().len(), 2, "refusals within the budget are audited");
+    for _ in 0..5 {
+        let resp = call(forged_from("203.0.113.7")).await;
+        assert_eq!(resp.status(), 429, "{}", body_json(&resp));
+        assert!(resp.headers().contains_key("retry-after"));
+    }
+    assert_eq!(mem.audit.entries().len(), 2, "the flood past it writes no audit item");
+    assert!(mem.audit.entries().iter().all(|e| e.status == 401 && e.tenant_id.is_none()));
+    // The budget is the address's, over every route: another address is still answered 401.
+    assert_eq!(call(forged_from("198.51.100.4")).await.status(), 401);
+    // A genuine caller from the flooded address is served: only refusals spend that budget.
+    assert_eq!(call(with_source_address(get("ana"), "203.0.113.7")).await.status(), 200);
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "no refused request reached the function");
+}
