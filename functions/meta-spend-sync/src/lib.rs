@@ -47,7 +47,6 @@ mod tests {
     use crm_shared::meta::insights::{FanOutSummary, TenantOutcome, TenantSync};
     use crm_shared::platform::clock::ManualClock;
     use crm_shared::platform::config::Config;
-    use crm_shared::platform::retry::Sleeper;
     use crm_shared::store::connected_index::{ConnectedIndex, ConnectedTenant};
     use crm_shared::testing::RecordingSleeper;
     use crm_shared::App;
