@@ -143,6 +143,12 @@ async fn non_numeric_ids_and_unknown_subscription_fields_are_refused() {
     let fields = format!("{SANDBOX_PAGE_ID}/subscribed_apps?subscribed_fields=leadgen,everything");
     let (_, body) = call.send(reqwest::Method::POST, &fields, &page).await;
     assert_eq!(code(&body), 100, "{body}");
+    // A page token with another token's appsecret_proof.
+    let wrong = appsecret_proof(&SecretString::new(META_APP_SECRET), &SecretString::new(USER_TOKEN));
+    let url = format!("{}/v21.0/{SANDBOX_PAGE_ID}/leadgen_forms?appsecret_proof={wrong}", m.sandbox.base_url());
+    let resp = call.http.get(url).bearer_auth(&page).send().await.expect("sandbox");
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!((code(&body), message(&body)), (100, "Invalid appsecret_proof provided in the API argument"));
 }
 
 #[tokio::test]

@@ -202,15 +202,22 @@ impl SandboxMeta {
         let Some(grant) = grant.filter(|_| !state.reject_tokens) else {
             return Err(Box::new(session_invalidated()));
         };
-        if q.get("appsecret_proof") != Some(&self.proof(token)) {
-            return Err(Box::new(graph_error(
-                StatusCode::BAD_REQUEST,
-                100,
-                None,
-                "GraphMethodException",
-                "Invalid appsecret_proof provided in the API argument",
-            )));
-        }
+        self.check_proof(q, token)?;
         Ok(grant.user_id.clone())
+    }
+
+    /// Every call with a token must carry its `appsecret_proof` (HMAC-SHA256 of the token with
+    /// the app secret); a wrong or missing one is Meta's code 100.
+    pub(super) fn check_proof(&self, q: &HashMap<String, String>, token: &str) -> Result<(), Box<Resp>> {
+        if q.get("appsecret_proof") == Some(&self.proof(token)) {
+            return Ok(());
+        }
+        Err(Box::new(graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            None,
+            "GraphMethodException",
+            "Invalid appsecret_proof provided in the API argument",
+        )))
     }
 }

@@ -206,15 +206,7 @@ impl SandboxMeta {
         if grant.revoked || state.reject_tokens {
             return Err(Box::new(session_invalidated()));
         }
-        if q.get("appsecret_proof") != Some(&self.proof(token)) {
-            return Err(Box::new(graph_error(
-                StatusCode::BAD_REQUEST,
-                100,
-                None,
-                "GraphMethodException",
-                "Invalid appsecret_proof provided in the API argument",
-            )));
-        }
+        self.check_proof(q, token)?;
         Ok(grant.clone())
     }
 
