@@ -42,6 +42,17 @@ pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 /// Most messages per list page (YCloud refuses more).
 pub const LIST_PAGE_LIMIT: u32 = 100;
 
+/// How long one template listing may page (`hsm-templates` has 10 s in all, `infra/template.yaml`;
+/// this leaves room for init, auth and the connection read). 20 pages × [`REQUEST_TIMEOUT`] would not fit.
+pub const TEMPLATES_BUDGET: Duration = Duration::from_secs(6);
+
+/// A template list and whether every page was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateList {
+    pub templates: Vec<Template>,
+    pub complete: bool,
+}
+
 /// Most list pages one lookup reads (YCloud's `page` ≤ 100); a lookup that reaches it without
 /// getting older than the claim has not answered (the outcome stays unknown).
 pub const LOOKUP_MAX_PAGES: u32 = 20;
@@ -371,30 +382,53 @@ impl YcloudClient {
         Err(YcloudError::Transient { reason: "lookup did not reach the claim's time".into(), retry_after: None })
     }
 
-    /// Every template of the account (all pages).
+    /// Every template of the account (all pages, within [`TEMPLATES_BUDGET`]; a list not read
+    /// in time is an error, never a partial list taken as whole).
     pub async fn templates(&self) -> Result<Vec<Template>, YcloudError> {
+        let list = self.templates_within(TEMPLATES_BUDGET).await?;
+        match list.complete {
+            true => Ok(list.templates),
+            false => Err(YcloudError::transient("template list not read within its time budget")),
+        }
+    }
+
+    /// The account's templates, page by page while `budget` lasts (a page in flight when it ends
+    /// is dropped): what was read by then (`complete: false`), an error if nothing was.
+    pub async fn templates_within(&self, budget: Duration) -> Result<TemplateList, YcloudError> {
+        let deadline = tokio::time::Instant::now() + budget;
         let mut out = Vec::new();
         for page in 1..=20u32 {
-            let resp = self
-                .http
-                .get(self.url("/v2/whatsapp/templates"))
-                .header("X-API-Key", self.api_key.expose())
-                .query(&[("page", page.to_string()), ("limit", "100".to_string()), ("includeTotal", "true".into())])
-                .query(&self.waba_id.iter().map(|w| ("filter.wabaId", w.as_str())).collect::<Vec<_>>())
-                .timeout(REQUEST_TIMEOUT)
-                .send()
-                .await
-                .map_err(|_| YcloudError::Transient { reason: "templates transport".into(), retry_after: None })?;
-            let body = Self::answer(resp, YcloudError::from_answer, YcloudError::transient).await?;
-            let items: Vec<Template> = serde_json::from_value(body["items"].clone()).unwrap_or_default();
-            let total = body["total"].as_u64().unwrap_or(0) as usize;
+            let Ok(read) = tokio::time::timeout_at(deadline, self.templates_page(page)).await else {
+                if out.is_empty() {
+                    return Err(YcloudError::transient("template list not read within its time budget"));
+                }
+                return Ok(TemplateList { templates: out, complete: false });
+            };
+            let (items, total) = read?;
             let n = items.len();
             out.extend(items);
             if n == 0 || out.len() >= total {
                 break;
             }
         }
-        Ok(out)
+        Ok(TemplateList { templates: out, complete: true })
+    }
+
+    /// One page of the template list and the total YCloud reports.
+    async fn templates_page(&self, page: u32) -> Result<(Vec<Template>, usize), YcloudError> {
+        let resp = self
+            .http
+            .get(self.url("/v2/whatsapp/templates"))
+            .header("X-API-Key", self.api_key.expose())
+            .query(&[("page", page.to_string()), ("limit", "100".to_string()), ("includeTotal", "true".into())])
+            .query(&self.waba_id.iter().map(|w| ("filter.wabaId", w.as_str())).collect::<Vec<_>>())
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await
+            .map_err(|_| YcloudError::transient("templates transport"))?;
+        let body = Self::answer(resp, YcloudError::from_answer, YcloudError::transient).await?;
+        let items: Vec<Template> = serde_json::from_value(body["items"].clone()).unwrap_or_default();
+        Ok((items, body["total"].as_u64().unwrap_or(0) as usize))
     }
 }
 
