@@ -24,6 +24,7 @@ mod metrics;
 mod rate_limits;
 mod round_trips;
 mod sandbox_meta_rules;
+mod save_races;
 mod spend_sync;
 mod store_conformance;
 mod whatsapp_tenants;

@@ -92,3 +92,50 @@ async fn the_sandbox_refuses_a_page_larger_than_ycloud_allows() {
     assert_eq!(get(&[("page", "101")]).await.expect("answer").status().as_u16(), 400);
     assert_eq!(get(&[("limit", "100"), ("filter.externalId", "x")]).await.expect("answer").status().as_u16(), 200);
 }
+
+/// The template list pages only while its budget lasts (Sandbox YCloud's latency switch makes each
+/// page slow): the pages read by then are answered as incomplete, nothing read is an error, and
+/// the evaluator's `templates()` never takes a partial list as whole.
+#[tokio::test]
+async fn the_template_list_stops_paging_when_its_time_budget_is_spent() {
+    use crm_shared::automation::ycloud::{YcloudClient, YcloudError};
+    use crm_shared::platform::http_client::HttpClient;
+    use crm_shared::platform::secrets::SecretString;
+    use std::time::{Duration, Instant};
+    let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let ycloud = local_stack::sandbox_ycloud::SandboxYcloud::start(
+        any,
+        integration_tests::YCLOUD_API_KEY,
+        integration_tests::YCLOUD_WEBHOOK_SECRET,
+    )
+    .await
+    .expect("sandbox");
+    let total = ycloud.with(|s| {
+        for i in 0..250 {
+            s.set_template_status(&format!("t{i:03}"), "es", "APPROVED");
+        }
+        s.latency = Duration::from_millis(300);
+        s.templates.len()
+    });
+    assert!(total > 200, "three pages of 100");
+    let base = url::Url::parse(&ycloud.base_url()).expect("url");
+    let http = HttpClient::new().expect("http").get().clone();
+    let client = YcloudClient::new(
+        http,
+        base,
+        SecretString::new(integration_tests::YCLOUD_API_KEY),
+        integration_tests::YCLOUD_SENDER,
+    );
+    let started = Instant::now();
+    let cut = client.templates_within(Duration::from_millis(500)).await.expect("the first page fits");
+    let took = started.elapsed();
+    assert!(!cut.complete);
+    assert_eq!(cut.templates.len(), 100, "page 1 only: page 2 was in flight when the budget ended");
+    assert!(took >= Duration::from_millis(500) && took < Duration::from_millis(800), "{took:?}");
+    let nothing = client.templates_within(Duration::from_millis(100)).await;
+    assert!(matches!(nothing, Err(YcloudError::Transient { .. })), "{nothing:?}");
+    let whole = client.templates_within(Duration::from_secs(3)).await.expect("three pages in 0.9 s");
+    assert!(whole.complete);
+    assert_eq!(whole.templates.len(), total);
+    assert_eq!(client.templates().await.map(|t| t.len()), Ok(total), "within the real budget");
+}

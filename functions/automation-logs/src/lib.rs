@@ -30,9 +30,9 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 async fn list(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let tenant = ctx.caller()?.tenant_id;
     let key = app.required_secret(SecretName::JwtSecretKey).await?;
+    let cursor_key = logs::CursorKey::derive(key.expose().as_bytes());
     let page =
-        logs::list(app, key.expose().as_bytes(), tenant, ctx.query("limit"), ctx.query("cursor"), ctx.query("offset"))
-            .await?;
+        logs::list(app, &cursor_key, tenant, ctx.query("limit"), ctx.query("cursor"), ctx.query("offset")).await?;
     Ok(Reply::ok(&page.entries)?.with_top_level("next_cursor", json!(page.next_cursor)))
 }
 
@@ -55,5 +55,27 @@ mod tests {
             let resp = handle(&app, caller_request("GET", &uri, 7, "setter", "")).await;
             assert_eq!(resp.status(), 400, "{q}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_cursor_signed_with_the_jwt_key_is_400_and_a_fresh_one_round_trips() {
+        use crm_shared::automation::logs::{encode_cursor, CursorKey};
+        use crm_shared::domain::ids::TenantId;
+        use crm_shared::platform::crypto::hmac_sha256;
+        use crm_shared::testing::UNIT_JWT_KEY;
+        let (app, _) = crm_shared::testing::unit_app(&[]);
+        let get = |cursor: String| {
+            caller_request("GET", &format!("/crm/marketing/automation-logs?cursor={cursor}"), 7, "setter", "")
+        };
+        let sk = "LOG#0000000000001#a";
+        let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b);
+        let raw_mac =
+            hmac_sha256(UNIT_JWT_KEY.as_bytes(), format!("automation-log-cursor|{}|{sk}", TenantId(7)).as_bytes());
+        let resp = handle(&app, get(format!("{}.{}", b64(sk.as_bytes()), b64(&raw_mac)))).await;
+        assert_eq!(resp.status(), 400);
+        assert_eq!(body_json(&resp)["error"]["code"], "invalid_cursor");
+        let fresh = encode_cursor(&CursorKey::derive(UNIT_JWT_KEY.as_bytes()), TenantId(7), sk);
+        let resp = handle(&app, get(fresh)).await;
+        assert_eq!(resp.status(), 200, "{}", body_json(&resp));
     }
 }

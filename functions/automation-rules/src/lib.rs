@@ -1,7 +1,8 @@
 //! `GET /crm/marketing/automation/rules` (any role) and `POST`/`PUT` with `{"rules": [...]}`
 //! (manage roles): the tenant's WhatsApp automation rules, every trigger listed with its counts.
 //! A save is validated (unknown trigger, negative delay, empty template, template not found at
-//! the tenant's WhatsApp account, a template variable without a CRM field → 400 with `detail`) and answers the saved rules. See [`crm_shared::automation::rules`].
+//! the tenant's WhatsApp account, a template variable without a CRM field → 400 with `detail`) and answers the saved rules;
+//! a save that lost a race to another one since its read answers 409 `conflict` (nothing written). See [`crm_shared::automation::rules`].
 
 use crm_shared::api::http::{run_endpoint, run_read_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::automation::rules::{self, RulesInput};
@@ -42,9 +43,9 @@ async fn save(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
         return Err(rules::RulesError::Invalid("connect WhatsApp first (PUT /crm/marketing/whatsapp)".into()).into());
     };
     let templates = templates_of(&account).await.map_err(rules::RulesError::from)?;
-    let current = app.automation_rules.rules(caller.tenant_id).await?;
-    let set = rules::validate(caller.tenant_id, current, input, &templates, &caller.user_id, ctx.now)?;
-    app.automation_rules.put_rules(&set).await?;
+    let store = app.automation_rules.as_ref();
+    let read = store.rules_at(caller.tenant_id).await?;
+    let set = rules::save(store, caller.tenant_id, read, input, &templates, &caller.user_id, ctx.now).await?;
     tracing::info!(tenant_id = caller.tenant_id.0, rules = set.rules.len(), "automation rules saved");
     Reply::ok(&rules::read(app, caller.tenant_id).await?)
 }

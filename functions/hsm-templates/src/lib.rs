@@ -2,11 +2,13 @@
 //! Business Account (its own connection, or the platform's account in a single-business
 //! deployment; `data`: array of `{id, name, category, language, status, components}`; empty when
 //! WhatsApp is not connected), cached in the container per WABA for [`CACHE_TTL`] so the rules
-//! page can pick from it without hitting YCloud on every render.
+//! page can pick from it without hitting YCloud on every render. Paging stops at
+//! [`crm_shared::automation::ycloud::TEMPLATES_BUDGET`] (inside the function's 10 s): the pages
+//! read by then are answered (not cached), 503 `ycloud_unavailable` if none was.
 
 use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::automation::rules::RulesError;
-use crm_shared::automation::senders::{account_for, templates_of};
+use crm_shared::automation::senders::{account_for, templates_listed};
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 use crm_shared::{ApiError, App};
@@ -36,7 +38,10 @@ async fn list(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let Some(account) = account_for(app, tenant).await? else {
         return Reply::ok(&Vec::<Value>::new());
     };
-    let templates = templates_of(&account).await.map_err(RulesError::from)?;
+    let (templates, complete) = templates_listed(&account).await.map_err(RulesError::from)?;
+    if !complete {
+        tracing::warn!(tenant_id = tenant.0, read = templates.len(), "template list cut at its time budget");
+    }
     let data: Vec<Value> = templates
         .iter()
         .map(|t| {

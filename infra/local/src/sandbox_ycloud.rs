@@ -67,6 +67,7 @@ pub struct SandboxYcloudState {
     pub sends_by_external_id: HashMap<String, usize>,
     /// Send requests received (accepted or not).
     pub send_requests: usize,
+    /// Waited before answering each send and each template page.
     pub latency: Duration,
     /// The next N sends answer 503.
     pub fail_next: u32,
@@ -355,7 +356,7 @@ impl SandboxYcloud {
             (&Method::POST, "/v2/whatsapp/messages") => self.send(body, caller).await,
             (&Method::GET, "/v2/whatsapp/messages") => Ok(self.list_messages(query)),
             (&Method::GET, p) if p.starts_with("/v2/whatsapp/messages/") => Ok(self.message(&p[22..])),
-            (&Method::GET, "/v2/whatsapp/templates") => Ok(self.templates(query, caller)),
+            (&Method::GET, "/v2/whatsapp/templates") => Ok(self.wait().await.templates(query, caller)),
             (&Method::GET, "/v2/whatsapp/phoneNumbers") => {
                 match accounts::phone_numbers(&lock(&self.state), caller, query) {
                     Ok(page) => Ok(json_resp(StatusCode::OK, page)),
@@ -366,11 +367,17 @@ impl SandboxYcloud {
         }
     }
 
-    async fn send(&self, body: &[u8], caller: accounts::Caller) -> Result<Resp, std::io::Error> {
+    /// The `latency` switch (sends and template pages).
+    async fn wait(&self) -> &Self {
         let latency = lock(&self.state).latency;
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
+        self
+    }
+
+    async fn send(&self, body: &[u8], caller: accounts::Caller) -> Result<Resp, std::io::Error> {
+        self.wait().await;
         let Ok(req) = serde_json::from_slice::<Value>(body) else {
             return Ok(error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "body is not JSON", None));
         };

@@ -1,6 +1,8 @@
 //! The automation log as the API serves it (`GET /crm/marketing/automation-logs`): newest first,
 //! `limit` ≤ 100, and an opaque, tamper-evident cursor — the last sort key read, HMAC-signed
-//! together with the tenant (a cursor cannot be edited, nor replayed by another tenant). `offset`
+//! together with the tenant (a cursor cannot be edited, nor replayed by another tenant) under a
+//! [`CursorKey`] derived from the JWT key, never the JWT key itself (nothing signed with one can
+//! pass for something signed with the other). `offset`
 //! (the frontend client's) is accepted too, up to [`MAX_OFFSET`].
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -46,17 +48,30 @@ impl DomainError for LogsError {
     }
 }
 
-fn mac(key: &[u8], tenant: TenantId, sk: &str) -> [u8; 32] {
-    hmac_sha256(key, format!("automation-log-cursor|{tenant}|{sk}").as_bytes())
+/// The label the cursor key is derived under; a new version means a new key (old cursors refused).
+const CURSOR_KEY_LABEL: &[u8] = b"automation-log-cursor/v1";
+
+/// The key cursors are signed with: HMAC-SHA256(JWT key, [`CURSOR_KEY_LABEL`]), so the JWT key
+/// itself never signs a cursor and a cursor never verifies under the JWT key.
+pub struct CursorKey([u8; 32]);
+
+impl CursorKey {
+    pub fn derive(jwt_key: &[u8]) -> Self {
+        Self(hmac_sha256(jwt_key, CURSOR_KEY_LABEL))
+    }
+}
+
+fn mac(key: &CursorKey, tenant: TenantId, sk: &str) -> [u8; 32] {
+    hmac_sha256(&key.0, format!("automation-log-cursor|{tenant}|{sk}").as_bytes())
 }
 
 /// The cursor after sort key `sk` for `tenant`.
-pub fn encode_cursor(key: &[u8], tenant: TenantId, sk: &str) -> String {
+pub fn encode_cursor(key: &CursorKey, tenant: TenantId, sk: &str) -> String {
     format!("{}.{}", URL_SAFE_NO_PAD.encode(sk), URL_SAFE_NO_PAD.encode(mac(key, tenant, sk)))
 }
 
 /// The sort key a cursor carries, if it is intact and `tenant`'s.
-pub fn decode_cursor(key: &[u8], tenant: TenantId, cursor: &str) -> Result<String, LogsError> {
+pub fn decode_cursor(key: &CursorKey, tenant: TenantId, cursor: &str) -> Result<String, LogsError> {
     let (sk, sig) = cursor.split_once('.').ok_or(LogsError::BadCursor)?;
     let sk = String::from_utf8(URL_SAFE_NO_PAD.decode(sk).map_err(|_| LogsError::BadCursor)?)
         .map_err(|_| LogsError::BadCursor)?;
@@ -127,7 +142,7 @@ fn parse_usize(name: &str, v: Option<&str>) -> Result<Option<usize>, LogsError> 
 /// Reads a page for `tenant` (`limit`, `cursor`, `offset` as the query gave them).
 pub async fn list(
     app: &App,
-    cursor_key: &[u8],
+    cursor_key: &CursorKey,
     tenant: TenantId,
     limit: Option<&str>,
     cursor: Option<&str>,
@@ -165,15 +180,26 @@ mod tests {
 
     #[test]
     fn cursors_are_tamper_evident_and_bound_to_the_tenant() {
-        let key = b"k";
+        let key = &CursorKey::derive(b"k");
         let c = encode_cursor(key, TenantId(1), "LOG#0000000000001#a");
         assert_eq!(decode_cursor(key, TenantId(1), &c).ok().as_deref(), Some("LOG#0000000000001#a"));
         assert!(decode_cursor(key, TenantId(2), &c).is_err(), "another tenant");
-        assert!(decode_cursor(b"other", TenantId(1), &c).is_err(), "another key");
+        assert!(decode_cursor(&CursorKey::derive(b"other"), TenantId(1), &c).is_err(), "another key");
         let forged = format!("{}.{}", URL_SAFE_NO_PAD.encode("LOG#9"), c.split_once('.').map_or("", |x| x.1));
         assert!(decode_cursor(key, TenantId(1), &forged).is_err());
         assert!(decode_cursor(key, TenantId(1), "garbage").is_err());
         let not_log = encode_cursor(key, TenantId(1), "HSM#RULES");
         assert!(decode_cursor(key, TenantId(1), &not_log).is_err());
+    }
+
+    #[test]
+    fn a_cursor_signed_with_the_raw_jwt_key_is_refused() {
+        let jwt = b"unit-jwt-key-at-least-32-bytes-long";
+        let sk = "LOG#0000000000001#a";
+        let raw_mac = hmac_sha256(jwt, format!("automation-log-cursor|{}|{sk}", TenantId(1)).as_bytes());
+        let raw = format!("{}.{}", URL_SAFE_NO_PAD.encode(sk), URL_SAFE_NO_PAD.encode(raw_mac));
+        let key = CursorKey::derive(jwt);
+        assert!(matches!(decode_cursor(&key, TenantId(1), &raw), Err(LogsError::BadCursor)));
+        assert_ne!(encode_cursor(&key, TenantId(1), sk), raw, "the derived key is not the JWT key");
     }
 }

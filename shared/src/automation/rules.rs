@@ -17,8 +17,8 @@ use crate::automation::ycloud::{Template, YcloudError};
 use crate::domain::hsm::TriggerKind;
 use crate::domain::ids::TenantId;
 use crate::platform::error::{DomainError, Failure};
-use crate::store::automation::rules::{AutomationRule, QuietHours, RuleSet};
-use crate::store::StoreError;
+use crate::store::automation::rules::{AutomationRule, QuietHours, RuleSet, RulesStore};
+use crate::store::{Conflict, Revision, StoreError};
 use crate::App;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +27,8 @@ pub enum RulesError {
     Invalid(String),
     #[error("{0}")]
     Ycloud(#[from] YcloudError),
+    #[error("the rules were changed by another save while this one was made; reload them and save again")]
+    Conflict,
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -35,6 +37,7 @@ impl DomainError for RulesError {
     fn failure(&self) -> Failure {
         match self {
             Self::Invalid(_) => Failure::BadRequest,
+            Self::Conflict => Failure::Conflict,
             Self::Ycloud(e) => e.failure(),
             Self::Store(e) => e.failure(),
         }
@@ -42,6 +45,7 @@ impl DomainError for RulesError {
     fn code(&self) -> &'static str {
         match self {
             Self::Invalid(_) => "invalid_rule",
+            Self::Conflict => "conflict",
             Self::Ycloud(e) => e.code(),
             Self::Store(e) => e.code(),
         }
@@ -75,6 +79,24 @@ pub struct RulesInput {
     pub contact_window_hours: Option<u32>,
     #[serde(default)]
     pub daily_recipient_cap: Option<u32>,
+}
+
+/// A save of `input` over what the request read (`read`: the rules and their revision, from
+/// [`RulesStore::rules_at`]): the rules saved, or [`RulesError::Conflict`] (409, nothing
+/// written) when another save landed since that read — of two saves from one read, one wins.
+pub async fn save(
+    store: &dyn RulesStore,
+    tenant: TenantId,
+    read: (Option<RuleSet>, Revision),
+    input: RulesInput,
+    templates: &[Template],
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<RuleSet, RulesError> {
+    let (current, revision) = read;
+    let set = validate(tenant, current, input, templates, by, now)?;
+    store.save_rules(&set, revision).await?.map_err(|Conflict| RulesError::Conflict)?;
+    Ok(set)
 }
 
 /// Validates `input` against the templates YCloud has and merges it into `current`.
@@ -233,6 +255,29 @@ mod tests {
 
     fn input(v: Value) -> RulesInput {
         serde_json::from_value(v).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[tokio::test]
+    async fn of_two_saves_from_one_read_the_second_is_a_409_conflict_and_writes_nothing() {
+        let store = crate::store::memory_table::MemoryTable::default();
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).single().unwrap_or_default();
+        let t = TenantId(3);
+        let body = |enabled: bool| {
+            input(
+                json!({"rules": [{"trigger_type": "lead_followup", "template_name": "followup", "is_active": enabled}]}),
+            )
+        };
+        let read = store.rules_at(t).await.expect("read");
+        let first = save(&store, t, read.clone(), body(true), &templates(), "ana", now).await.expect("first save");
+        let second = save(&store, t, read, body(false), &templates(), "bob", now).await.expect_err("same read");
+        assert!(matches!(second, RulesError::Conflict));
+        assert_eq!((second.failure(), second.code()), (Failure::Conflict, "conflict"));
+        assert!(second.to_string().contains("reload them and save again"), "{second}");
+        assert_eq!(store.rules(t).await.expect("rules"), Some(first.clone()), "the first save stands");
+        // A save from a fresh read goes through.
+        let fresh = store.rules_at(t).await.expect("read");
+        let third = save(&store, t, fresh, body(false), &templates(), "bob", now).await.expect("re-read save");
+        assert_eq!(store.rules(t).await.expect("rules"), Some(third));
     }
 
     #[test]

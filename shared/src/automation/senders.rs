@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::automation::whatsapp_connection::{tenant_client, ConnectionError};
-use crate::automation::ycloud::{Template, WhatsappApi, YcloudClient, YcloudError};
+use crate::automation::ycloud::{Template, WhatsappApi, YcloudClient, YcloudError, TEMPLATES_BUDGET};
 use crate::domain::ids::TenantId;
 use crate::platform::secrets::SecretName;
 use crate::App;
@@ -77,6 +77,21 @@ pub async fn templates_of(account: &Account) -> Result<Arc<Vec<Template>>, Yclou
     let fresh = Arc::new(account.client.templates().await?);
     remember(&account.templates_key, fresh.clone());
     Ok(fresh)
+}
+
+/// The account's templates for a listing answer: cached, else read within
+/// [`TEMPLATES_BUDGET`] — a partial list (`false`) is answered but never cached; an error when
+/// not even one page was read in time.
+pub async fn templates_listed(account: &Account) -> Result<(Arc<Vec<Template>>, bool), YcloudError> {
+    if let Some(t) = cached(&account.templates_key) {
+        return Ok((t, true));
+    }
+    let list = account.client.templates_within(TEMPLATES_BUDGET).await?;
+    let templates = Arc::new(list.templates);
+    if list.complete {
+        remember(&account.templates_key, templates.clone());
+    }
+    Ok((templates, list.complete))
 }
 
 /// How a tenant sends in this run.

@@ -6,7 +6,7 @@
 //! | answer to a send | [`YcloudError`] | what the evaluator does |
 //! |---|---|---|
 //! | 429 (`Retry-After`), refused connection, WhatsApp 130429 / 131056 | `Transient` | resend in a later run with backoff |
-//! | 5xx, 408, timeout or a dropped/unreadable answer after the request was written | `UnknownOutcome` | look it up before any resend |
+//! | 5xx, 408, timeout or a dropped/unreadable answer (or one over [`MAX_RESPONSE_BYTES`]) after the request was written | `UnknownOutcome` | look it up before any resend |
 //! | WhatsApp 131050 (user stopped marketing) | `OptedOut` | never retry; opt the contact out |
 //! | WhatsApp 131049 (per-user marketing limit) | `RetryMuchLater` | retry after a day |
 //! | WhatsApp 132015 / template paused | `TemplatePaused` | re-queue |
@@ -29,13 +29,29 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::hsm::Phone;
 use crate::platform::error::{DomainError, Failure};
+use crate::platform::http_client::{read_capped, BodyError};
 use crate::platform::secrets::SecretString;
 
 /// Timeout of one YCloud request. A send that times out has an unknown outcome.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Most bytes of a YCloud answer read (a list page of 100 templates is well under 1 MiB); a
+/// longer answer is refused while streaming, never buffered whole (as the Graph client's).
+pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
 /// Most messages per list page (YCloud refuses more).
 pub const LIST_PAGE_LIMIT: u32 = 100;
+
+/// How long one template listing may page (`hsm-templates` has 10 s in all, `infra/template.yaml`;
+/// this leaves room for init, auth and the connection read). 20 pages × [`REQUEST_TIMEOUT`] would not fit.
+pub const TEMPLATES_BUDGET: Duration = Duration::from_secs(6);
+
+/// A template list and whether every page was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateList {
+    pub templates: Vec<Template>,
+    pub complete: bool,
+}
 
 /// Most list pages one lookup reads (YCloud's `page` ≤ 100); a lookup that reaches it without
 /// getting older than the claim has not answered (the outcome stays unknown).
@@ -158,6 +174,16 @@ impl YcloudError {
         Self::from_answer(status, body, retry_after)
     }
 
+    /// A send's outcome unknown for `reason` (the request reached YCloud).
+    fn unknown(reason: &'static str) -> Self {
+        Self::UnknownOutcome { reason: reason.into() }
+    }
+
+    /// A read that may work later, for `reason`.
+    fn transient(reason: &'static str) -> Self {
+        Self::Transient { reason: reason.into(), retry_after: None }
+    }
+
     /// Whether a later run may try again.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Transient { .. } | Self::UnknownOutcome { .. })
@@ -254,7 +280,7 @@ impl YcloudClient {
                 .send()
                 .await
                 .map_err(|_| YcloudError::Transient { reason: "phone numbers transport".into(), retry_after: None })?;
-            let body = Self::answer(resp, YcloudError::from_answer).await?;
+            let body = Self::answer(resp, YcloudError::from_answer, YcloudError::transient).await?;
             let items: Vec<PhoneNumber> = serde_json::from_value(body["items"].clone()).unwrap_or_default();
             let total = body["total"].as_u64().unwrap_or(0) as usize;
             let n = items.len();
@@ -270,16 +296,26 @@ impl YcloudClient {
         format!("{}{path}", self.base.as_str().trim_end_matches('/'))
     }
 
-    /// The body of a 2xx answer, or the error `classify` makes of the answer.
+    /// The body of a 2xx answer, or the error `classify` makes of the answer. At most
+    /// [`MAX_RESPONSE_BYTES`] are read: a 2xx body over the cap (or cut off) is `unreadable`'s
+    /// error (a send's: unknown outcome — YCloud took the request; a list's: transient); an error
+    /// answer's body is then classified as empty.
     async fn answer(
         resp: reqwest::Response,
         classify: fn(u16, &Value, Option<u64>) -> YcloudError,
+        unreadable: fn(&'static str) -> YcloudError,
     ) -> Result<Value, YcloudError> {
         let status = resp.status().as_u16();
         let retry_after =
             resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
-        if (200..300).contains(&status) {
+        let ok = (200..300).contains(&status);
+        let body = match read_capped(resp, MAX_RESPONSE_BYTES).await {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            Err(BodyError::TooLarge { .. }) if ok => return Err(unreadable("answer over the size cap")),
+            Err(BodyError::Read(_)) if ok => return Err(unreadable("unreadable answer")),
+            Err(_) => Value::Null,
+        };
+        if ok {
             Ok(body)
         } else {
             Err(classify(status, &body, retry_after))
@@ -308,7 +344,7 @@ impl YcloudClient {
                 })
             }
         };
-        let body = Self::answer(resp, YcloudError::from_send_answer).await?;
+        let body = Self::answer(resp, YcloudError::from_send_answer, YcloudError::unknown).await?;
         serde_json::from_value(body).map_err(|_| YcloudError::UnknownOutcome { reason: "unreadable answer".into() })
     }
 
@@ -333,7 +369,7 @@ impl YcloudClient {
                 .send()
                 .await
                 .map_err(|_| YcloudError::Transient { reason: "lookup transport".into(), retry_after: None })?;
-            let body = Self::answer(resp, YcloudError::from_answer).await?;
+            let body = Self::answer(resp, YcloudError::from_answer, YcloudError::transient).await?;
             let items: Vec<Message> = serde_json::from_value(body["items"].clone())
                 .map_err(|_| YcloudError::Transient { reason: "unreadable message list".into(), retry_after: None })?;
             match scan_page(&items, external_id, since) {
@@ -346,30 +382,53 @@ impl YcloudClient {
         Err(YcloudError::Transient { reason: "lookup did not reach the claim's time".into(), retry_after: None })
     }
 
-    /// Every template of the account (all pages).
+    /// Every template of the account (all pages, within [`TEMPLATES_BUDGET`]; a list not read
+    /// in time is an error, never a partial list taken as whole).
     pub async fn templates(&self) -> Result<Vec<Template>, YcloudError> {
+        let list = self.templates_within(TEMPLATES_BUDGET).await?;
+        match list.complete {
+            true => Ok(list.templates),
+            false => Err(YcloudError::transient("template list not read within its time budget")),
+        }
+    }
+
+    /// The account's templates, page by page while `budget` lasts (a page in flight when it ends
+    /// is dropped): what was read by then (`complete: false`), an error if nothing was.
+    pub async fn templates_within(&self, budget: Duration) -> Result<TemplateList, YcloudError> {
+        let deadline = tokio::time::Instant::now() + budget;
         let mut out = Vec::new();
         for page in 1..=20u32 {
-            let resp = self
-                .http
-                .get(self.url("/v2/whatsapp/templates"))
-                .header("X-API-Key", self.api_key.expose())
-                .query(&[("page", page.to_string()), ("limit", "100".to_string()), ("includeTotal", "true".into())])
-                .query(&self.waba_id.iter().map(|w| ("filter.wabaId", w.as_str())).collect::<Vec<_>>())
-                .timeout(REQUEST_TIMEOUT)
-                .send()
-                .await
-                .map_err(|_| YcloudError::Transient { reason: "templates transport".into(), retry_after: None })?;
-            let body = Self::answer(resp, YcloudError::from_answer).await?;
-            let items: Vec<Template> = serde_json::from_value(body["items"].clone()).unwrap_or_default();
-            let total = body["total"].as_u64().unwrap_or(0) as usize;
+            let Ok(read) = tokio::time::timeout_at(deadline, self.templates_page(page)).await else {
+                if out.is_empty() {
+                    return Err(YcloudError::transient("template list not read within its time budget"));
+                }
+                return Ok(TemplateList { templates: out, complete: false });
+            };
+            let (items, total) = read?;
             let n = items.len();
             out.extend(items);
             if n == 0 || out.len() >= total {
                 break;
             }
         }
-        Ok(out)
+        Ok(TemplateList { templates: out, complete: true })
+    }
+
+    /// One page of the template list and the total YCloud reports.
+    async fn templates_page(&self, page: u32) -> Result<(Vec<Template>, usize), YcloudError> {
+        let resp = self
+            .http
+            .get(self.url("/v2/whatsapp/templates"))
+            .header("X-API-Key", self.api_key.expose())
+            .query(&[("page", page.to_string()), ("limit", "100".to_string()), ("includeTotal", "true".into())])
+            .query(&self.waba_id.iter().map(|w| ("filter.wabaId", w.as_str())).collect::<Vec<_>>())
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await
+            .map_err(|_| YcloudError::transient("templates transport"))?;
+        let body = Self::answer(resp, YcloudError::from_answer, YcloudError::transient).await?;
+        let items: Vec<Template> = serde_json::from_value(body["items"].clone()).unwrap_or_default();
+        Ok((items, body["total"].as_u64().unwrap_or(0) as usize))
     }
 }
 
@@ -467,6 +526,36 @@ mod tests {
             YcloudError::from_answer(400, &json!({"error": {"code": "x"}}), None),
             YcloudError::Rejected { .. }
         ));
+    }
+
+    #[tokio::test]
+    async fn answers_over_the_cap_are_refused_not_read_whole() {
+        use crate::platform::http_client::tests::serve_once;
+        crate::platform::http_client::install_crypto_provider();
+        let client = |base: String| {
+            let base = Url::parse(&base).expect("url");
+            YcloudClient::new(reqwest::Client::new(), base, SecretString::new("k"), "+5491100000000")
+        };
+        let mut huge = br#"{"items":[],"total":0,"pad":""#.to_vec();
+        huge.resize(MAX_RESPONSE_BYTES, b'x');
+        huge.extend_from_slice(br#""}"#);
+        for declare_length in [true, false] {
+            let err = client(serve_once(huge.clone(), declare_length)).templates().await.expect_err("over the cap");
+            assert_eq!(err, YcloudError::transient("answer over the size cap"), "{declare_length}");
+            // A send YCloud answered 2xx was taken: its outcome is unknown, never "not sent".
+            let msg = TemplateMessage {
+                to: Phone::parse("+5491155550101").expect("phone"),
+                template: "followup".into(),
+                language: "es".into(),
+                body_params: vec![],
+                external_id: "7:lead_followup:L-1".into(),
+            };
+            let err = client(serve_once(huge.clone(), declare_length)).send_template(&msg).await.expect_err("cap");
+            assert_eq!(err, YcloudError::unknown("answer over the size cap"), "{declare_length}");
+        }
+        let small = br#"{"items":[{"name":"t","language":"es","status":"APPROVED"}],"total":1}"#.to_vec();
+        let listed = client(serve_once(small, false)).templates().await.expect("a small answer is read");
+        assert_eq!(listed.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["t"]);
     }
 
     #[test]

@@ -18,6 +18,9 @@ use crate::store::StoreError;
 pub enum SaveError {
     #[error("{message}")]
     Invalid { code: &'static str, message: String },
+    /// Another write landed between this save's read and its write (409 `conflict`).
+    #[error("{0}")]
+    Conflict(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -33,12 +36,14 @@ impl DomainError for SaveError {
     fn failure(&self) -> Failure {
         match self {
             SaveError::Invalid { .. } => Failure::BadRequest,
+            SaveError::Conflict(_) => Failure::Conflict,
             SaveError::Store(e) => e.failure(),
         }
     }
     fn code(&self) -> &'static str {
         match self {
             SaveError::Invalid { code, .. } => code,
+            SaveError::Conflict(_) => "conflict",
             SaveError::Store(e) => e.code(),
         }
     }

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::domain::ids::TenantId;
 use crate::domain::money::Currency;
 use crate::marketing::SaveError;
-use crate::store::{TenantProfile, TenantProfileStore};
+use crate::store::{Conflict, TenantProfile, TenantProfileStore};
 
 /// Body of `PATCH /crm/marketing/settings`.
 #[derive(Debug, Clone, Deserialize)]
@@ -23,8 +23,11 @@ pub struct SettingsPatch {
 /// Refused settings answer `400 invalid_settings`.
 pub type SettingsError = SaveError;
 const INVALID: &str = "invalid_settings";
+const CONFLICT: &str =
+    "the settings were changed by another save (or a CRM event) while this one was made; reload them and save again";
 
-/// Applies the patch to the tenant's profile (created if missing) and returns the settings.
+/// Applies the patch to the tenant's profile (created if missing) and returns the settings. The
+/// write is conditioned on the revision read: a profile written since answers 409 `conflict`.
 pub async fn update_settings(
     profiles: &dyn TenantProfileStore,
     tenant: TenantId,
@@ -43,11 +46,12 @@ pub async fn update_settings(
             ),
         )
     })?;
-    let mut profile = profiles.get_profile(tenant).await?.unwrap_or_else(|| TenantProfile::empty(tenant, now));
+    let (read, revision) = profiles.profile_at(tenant).await?;
+    let mut profile = read.unwrap_or_else(|| TenantProfile::empty(tenant, now));
     let previous = profile.currency;
     profile.currency = Some(currency);
     profile.updated_at = now;
-    profiles.put_profile(&profile).await?;
+    profiles.save_profile(&profile, revision).await?.map_err(|Conflict| SaveError::Conflict(CONFLICT))?;
     tracing::info!(tenant_id = tenant.0, currency = %currency, "reporting currency set");
     Ok(json!({
         "reporting_currency": currency,

@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{attr, Item};
+use super::{attr, Conflict, Item, Revision};
 
 #[derive(Debug, Default)]
 pub struct MemoryTable(Mutex<BTreeMap<(String, String), Item>>);
@@ -34,6 +34,18 @@ impl Locked<'_> {
         if let (Some(pk), Some(sk)) = (key(attr::PK), key(attr::SK)) {
             self.0.insert((pk, sk), item);
         }
+    }
+
+    /// Stores `item` with the next revision if the stored one is still at `expected` (or still
+    /// absent): what [`crate::store::DynamoStore::put_at_revision`] does.
+    pub fn put_at_revision(&mut self, item: Item, expected: Revision) -> Result<u64, Conflict> {
+        let key = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        let (pk, sk) = (key(attr::PK), key(attr::SK));
+        if Revision::of(self.get(&pk, &sk).as_ref()) != expected {
+            return Err(Conflict);
+        }
+        self.put(expected.stamped(item));
+        Ok(expected.next())
     }
 
     /// `ADD` of `counters` and `SET` of `names` on the item at `pk`/`sk`, created when missing: what

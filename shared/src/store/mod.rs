@@ -114,7 +114,17 @@ impl DomainError for StoreError {
 #[async_trait]
 pub trait TenantProfileStore: Send + Sync {
     async fn get_profile(&self, tenant: TenantId) -> Result<Option<TenantProfile>, StoreError>;
+    /// An unconditional put (the profile then has no revision, `0`).
     async fn put_profile(&self, profile: &TenantProfile) -> Result<(), StoreError>;
+    /// The profile and the revision it was read at (what a settings save is conditioned on).
+    async fn profile_at(&self, tenant: TenantId) -> Result<(Option<TenantProfile>, Revision), StoreError>;
+    /// The profile, if the stored one is still at `expected` (or still absent): the revision
+    /// written, or [`Conflict`] when another write (a save, an event's commit) came first.
+    async fn save_profile(
+        &self,
+        profile: &TenantProfile,
+        expected: Revision,
+    ) -> Result<Result<u64, Conflict>, StoreError>;
 }
 
 /// Consistent reads of raw items: what ports whose DynamoDB and in-memory sides share their
@@ -160,6 +170,20 @@ impl TenantProfileStore for DynamoStore {
     async fn put_profile(&self, profile: &TenantProfile) -> Result<(), StoreError> {
         self.put_item(to_item(keys::tenant(profile.tenant_id), keys::TENANT_PROFILE, profile)?).await
     }
+
+    async fn profile_at(&self, tenant: TenantId) -> Result<(Option<TenantProfile>, Revision), StoreError> {
+        let item = self.get_item(keys::tenant(tenant), keys::TENANT_PROFILE).await?;
+        let revision = Revision::of(item.as_ref());
+        Ok((item.map(from_item).transpose()?, revision))
+    }
+
+    async fn save_profile(
+        &self,
+        profile: &TenantProfile,
+        expected: Revision,
+    ) -> Result<Result<u64, Conflict>, StoreError> {
+        self.put_at_revision(to_item(keys::tenant(profile.tenant_id), keys::TENANT_PROFILE, profile)?, expected).await
+    }
 }
 
 /// In-memory adapters of the ports, for handler unit tests.
@@ -174,7 +198,9 @@ pub mod memory {
     pub struct MemoryStore {
         /// Connections (and tombstones) with their revisions (see `connections`).
         pub connections: Mutex<HashMap<TenantId, super::connections::MemorySlot>>,
-        pub profiles: Mutex<HashMap<TenantId, TenantProfile>>,
+        /// Profiles with their revisions (`0`: put unconditionally), as DynamoDB's `rev`; the
+        /// events twin commits into this map too.
+        pub profiles: Mutex<HashMap<TenantId, (TenantProfile, u64)>>,
     }
 
     fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -184,11 +210,30 @@ pub mod memory {
     #[async_trait]
     impl TenantProfileStore for MemoryStore {
         async fn get_profile(&self, tenant: TenantId) -> Result<Option<TenantProfile>, StoreError> {
-            Ok(lock(&self.profiles).get(&tenant).cloned())
+            Ok(lock(&self.profiles).get(&tenant).map(|(p, _)| p.clone()))
         }
         async fn put_profile(&self, profile: &TenantProfile) -> Result<(), StoreError> {
-            lock(&self.profiles).insert(profile.tenant_id, profile.clone());
+            lock(&self.profiles).insert(profile.tenant_id, (profile.clone(), 0));
             Ok(())
+        }
+        async fn profile_at(&self, tenant: TenantId) -> Result<(Option<TenantProfile>, Revision), StoreError> {
+            Ok(match lock(&self.profiles).get(&tenant) {
+                Some((p, rev)) => (Some(p.clone()), Revision::at(*rev)),
+                None => (None, Revision::ABSENT),
+            })
+        }
+        async fn save_profile(
+            &self,
+            profile: &TenantProfile,
+            expected: Revision,
+        ) -> Result<Result<u64, Conflict>, StoreError> {
+            let mut profiles = lock(&self.profiles);
+            let current = profiles.get(&profile.tenant_id).map_or(Revision::ABSENT, |(_, rev)| Revision::at(*rev));
+            if current != expected {
+                return Ok(Err(Conflict));
+            }
+            profiles.insert(profile.tenant_id, (profile.clone(), expected.next()));
+            Ok(Ok(expected.next()))
         }
     }
 }

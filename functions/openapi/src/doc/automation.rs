@@ -145,11 +145,11 @@ pub fn operations() -> Vec<Op> {
     let rules_path = "/crm/marketing/automation/rules";
     let save = |method: &'static str| {
         Op::new(method, rules_path, "automation-rules", manage, "Save automation rules")
-            .describe("Replaces the triggers named and keeps the others; the template must exist at YCloud (else 400).")
+            .describe("Replaces the triggers named and keeps the others; the template must exist at YCloud (else 400). 409 `conflict` (nothing written) when another save landed between this one's read and its write: reload and save again.")
             .body(rules_input())
             .body_example(json!({"rules": [{"trigger_type": "lead_followup", "is_active": true, "template_name": "lead_followup", "language": "es", "delay_minutes": 1440}]}))
             .ok(array(reference("AutomationRule")))
-            .errors(&[502, 503])
+            .errors(&[409, 502, 503])
     };
     vec![
         Op::new("POST", "/crm/webhooks/ycloud", "ycloud-webhook", Guard::Signed("ycloudSignature"), "YCloud's webhook")
@@ -190,7 +190,7 @@ pub fn operations() -> Vec<Op> {
             any,
             "WhatsApp templates of the tenant's WhatsApp Business Account",
         )
-        .describe("The tenant's own connection (or the platform's account in a single-business deployment); empty when WhatsApp is not connected. Cached 60 s per WABA per container.")
+        .describe("The tenant's own connection (or the platform's account in a single-business deployment); empty when WhatsApp is not connected. Cached 60 s per WABA per container. Paging stops after 6 s: the pages read by then are answered (not cached), 503 when none was.")
         .ok(array(reference("HsmTemplate")))
         .errors(&[502, 503]),
     ]

@@ -183,12 +183,14 @@ pub fn operations() -> Vec<Op> {
             .body_example(json!({"rates": [{"from": "USD", "to": "ARS", "rate": "1050.25", "effective_from": "2026-11-01"}]}))
             .ok(rates_saved()),
         Op::new("PATCH", "/crm/marketing/settings", "marketing-settings", manage, "Set the reporting currency")
+            .describe("409 `conflict` (nothing written) when the tenant's profile was written (another save, a CRM event) between this save's read and its write: reload and save again.")
             .body(input(&[], &[("reporting_currency", currency())], true))
             .body_example(json!({"reporting_currency": "ARS"}))
             .ok(object(&[
                 ("reporting_currency", currency()),
                 ("previous_reporting_currency", nullable(currency())),
                 ("reporting_time_zone", nullable(string())),
-            ])),
+            ]))
+            .errors(&[409]),
     ]
 }

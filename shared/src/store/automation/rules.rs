@@ -1,6 +1,7 @@
 //! A tenant's automation rules (`T#{tenant}` / `HSM#RULES`: every trigger's settings in one item,
 //! validated by `automation::rules` before they are put) and its counters per trigger
-//! (`HSM#COUNTS`, top-level `ADD` counters `{trigger}_{counter}`).
+//! (`HSM#COUNTS`, top-level `ADD` counters `{trigger}_{counter}`). A save is conditioned on the
+//! revision (`rev`) it read, so of two saves from the same read one wins, the other conflicts.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +15,7 @@ use crate::domain::crm_field::CrmField;
 use crate::domain::hsm::TriggerKind;
 use crate::domain::ids::TenantId;
 use crate::store::memory_table::MemoryTable;
-use crate::store::{attr, from_item, keys, to_item, DynamoStore, StoreError};
+use crate::store::{attr, from_item, keys, to_item, Conflict, DynamoStore, Revision, StoreError};
 
 /// Local hours `[start, end)` in which nothing is sent (wrapping midnight when start > end).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +90,12 @@ fn counter_name(trigger: TriggerKind, c: Counter) -> String {
 #[async_trait]
 pub trait RulesStore: Send + Sync {
     async fn rules(&self, tenant: TenantId) -> Result<Option<RuleSet>, StoreError>;
+    /// The rules and the revision they were read at (what a save is conditioned on).
+    async fn rules_at(&self, tenant: TenantId) -> Result<(Option<RuleSet>, Revision), StoreError>;
+    /// A save: the rules, if the stored ones are still at `expected` (or still absent) — the
+    /// revision written, or [`Conflict`] when another save came first.
+    async fn save_rules(&self, rules: &RuleSet, expected: Revision) -> Result<Result<u64, Conflict>, StoreError>;
+    /// An unconditional put (seeding: tests, the demo); saves use [`Self::save_rules`].
     async fn put_rules(&self, rules: &RuleSet) -> Result<(), StoreError>;
     async fn count(&self, tenant: TenantId, trigger: TriggerKind, counter: Counter) -> Result<(), StoreError>;
     /// `{trigger}_{counter}` → count (absent = 0).
@@ -107,6 +114,16 @@ fn counts_of(item: Option<crate::store::Item>) -> BTreeMap<String, i64> {
 impl RulesStore for DynamoStore {
     async fn rules(&self, tenant: TenantId) -> Result<Option<RuleSet>, StoreError> {
         self.get_item(keys::tenant(tenant), keys::AUTOMATION_RULES).await?.map(from_item).transpose()
+    }
+
+    async fn rules_at(&self, tenant: TenantId) -> Result<(Option<RuleSet>, Revision), StoreError> {
+        let item = self.get_item(keys::tenant(tenant), keys::AUTOMATION_RULES).await?;
+        let revision = Revision::of(item.as_ref());
+        Ok((item.map(from_item).transpose()?, revision))
+    }
+
+    async fn save_rules(&self, rules: &RuleSet, expected: Revision) -> Result<Result<u64, Conflict>, StoreError> {
+        self.put_at_revision(to_item(keys::tenant(rules.tenant_id), keys::AUTOMATION_RULES, rules)?, expected).await
     }
 
     async fn put_rules(&self, rules: &RuleSet) -> Result<(), StoreError> {
@@ -137,6 +154,17 @@ impl RulesStore for DynamoStore {
 impl RulesStore for MemoryTable {
     async fn rules(&self, tenant: TenantId) -> Result<Option<RuleSet>, StoreError> {
         self.lock().get(&keys::tenant(tenant), keys::AUTOMATION_RULES).map(from_item).transpose()
+    }
+
+    async fn rules_at(&self, tenant: TenantId) -> Result<(Option<RuleSet>, Revision), StoreError> {
+        let item = self.lock().get(&keys::tenant(tenant), keys::AUTOMATION_RULES);
+        let revision = Revision::of(item.as_ref());
+        Ok((item.map(from_item).transpose()?, revision))
+    }
+
+    async fn save_rules(&self, rules: &RuleSet, expected: Revision) -> Result<Result<u64, Conflict>, StoreError> {
+        let item = to_item(keys::tenant(rules.tenant_id), keys::AUTOMATION_RULES, rules)?;
+        Ok(self.lock().put_at_revision(item, expected))
     }
 
     async fn put_rules(&self, rules: &RuleSet) -> Result<(), StoreError> {

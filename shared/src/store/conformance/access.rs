@@ -55,8 +55,27 @@ pub async fn connections_and_profiles<S: MetaConnectionStore + TenantProfileStor
     };
     assert_eq!(s.get_profile(b).await.expect("get"), None);
     s.put_profile(&profile).await.expect("put");
-    assert_eq!(s.get_profile(b).await.expect("get"), Some(profile));
+    assert_eq!(s.get_profile(b).await.expect("get"), Some(profile.clone()));
     assert_eq!(s.get_profile(a).await.expect("get"), None);
+    profile_saves(s, profile).await;
+}
+
+/// A profile save is conditioned on the revision read: of two saves from one read the second
+/// conflicts and writes nothing; from nothing read, only one creates.
+async fn profile_saves<S: TenantProfileStore>(s: &S, profile: TenantProfile) {
+    let b = profile.tenant_id;
+    let (read, rev) = s.profile_at(b).await.expect("read");
+    assert_eq!((read.as_ref(), rev), (Some(&profile), Revision::at(0)), "put without a revision");
+    let first = TenantProfile { currency: Currency::parse("USD").ok(), ..profile.clone() };
+    let second = TenantProfile { currency: Currency::parse("EUR").ok(), ..profile.clone() };
+    assert_eq!(s.save_profile(&first, rev).await.expect("save"), Ok(1));
+    assert_eq!(s.save_profile(&second, rev).await.expect("save"), Err(Conflict), "same read, second save");
+    assert_eq!(s.profile_at(b).await.expect("read"), (Some(first), Revision::at(1)), "the loser wrote nothing");
+    assert_eq!(s.save_profile(&second, Revision::at(1)).await.expect("save"), Ok(2), "after a re-read");
+    let c = TenantProfile { tenant_id: TenantId(profile.tenant_id.0 + 100), ..profile };
+    assert_eq!(s.profile_at(c.tenant_id).await.expect("read"), (None, Revision::ABSENT));
+    assert_eq!(s.save_profile(&c, Revision::ABSENT).await.expect("save"), Ok(1));
+    assert_eq!(s.save_profile(&c, Revision::ABSENT).await.expect("save"), Err(Conflict), "both read nothing");
 }
 
 /// The connected index pages every tenant exactly once, in a stable order.

@@ -242,7 +242,8 @@ pub async fn automation_log<S: AutomationLog>(s: &S) {
     assert!(s.first_delivery(other, "evt-1", t0()).await.expect("other tenant"));
 }
 
-/// Rules round-trip per tenant; counters add up per trigger.
+/// Rules round-trip per tenant; counters add up per trigger; a save is conditioned on the
+/// revision read (of two saves from the same read, the second conflicts and writes nothing).
 pub async fn automation_rules<S: RulesStore>(s: &S) {
     let (t, other) = (TenantId(9501), TenantId(9502));
     assert_eq!(s.rules(t).await.expect("rules"), None);
@@ -263,7 +264,7 @@ pub async fn automation_rules<S: RulesStore>(s: &S) {
         updated_by: "u1".into(),
     };
     s.put_rules(&set).await.expect("put");
-    assert_eq!(s.rules(t).await.expect("rules"), Some(set));
+    assert_eq!(s.rules(t).await.expect("rules"), Some(set.clone()));
     assert_eq!(s.rules(other).await.expect("rules"), None);
     for c in [Counter::Triggered, Counter::Triggered, Counter::Sent] {
         s.count(t, TriggerKind::AbandonedCart, c).await.expect("count");
@@ -272,6 +273,23 @@ pub async fn automation_rules<S: RulesStore>(s: &S) {
     assert_eq!(counts.get("abandoned_cart_triggered"), Some(&2));
     assert_eq!(counts.get("abandoned_cart_sent"), Some(&1));
     assert!(s.counts(other).await.expect("counts").is_empty());
+    automation_rules_saves(s, set).await;
+}
+
+async fn automation_rules_saves<S: RulesStore>(s: &S, set: RuleSet) {
+    let t = set.tenant_id;
+    let (read, rev) = s.rules_at(t).await.expect("read");
+    assert_eq!((read.as_ref(), rev), (Some(&set), Revision::at(0)), "seeded without a revision");
+    let first = RuleSet { updated_by: "first".into(), ..set.clone() };
+    let second = RuleSet { updated_by: "second".into(), contact_window_hours: Some(2), ..set.clone() };
+    assert_eq!(s.save_rules(&first, rev).await.expect("save"), Ok(1));
+    assert_eq!(s.save_rules(&second, rev).await.expect("save"), Err(Conflict), "same read, second save");
+    assert_eq!(s.rules_at(t).await.expect("read"), (Some(first), Revision::at(1)), "the loser wrote nothing");
+    assert_eq!(s.save_rules(&second, Revision::at(1)).await.expect("save"), Ok(2), "after a re-read");
+    let fresh = RuleSet { tenant_id: TenantId(9503), ..set };
+    assert_eq!(s.rules_at(fresh.tenant_id).await.expect("read"), (None, Revision::ABSENT));
+    assert_eq!(s.save_rules(&fresh, Revision::ABSENT).await.expect("save"), Ok(1));
+    assert_eq!(s.save_rules(&fresh, Revision::ABSENT).await.expect("save"), Err(Conflict), "both read nothing");
 }
 
 /// WhatsApp connections: one per tenant, tenants apart, deleted on disconnect; a sender number is

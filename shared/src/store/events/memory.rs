@@ -6,7 +6,7 @@ use std::sync::{Arc, MutexGuard};
 use super::*;
 use crate::store::dead_letters::dead_letter_item;
 use crate::store::memory::MemoryStore;
-use crate::store::memory_table::{Locked, MemoryTable};
+use crate::store::memory_table::MemoryTable;
 use crate::store::parked_events::{Expiry, ParkedEvent, Parking};
 use crate::store::ItemReads;
 
@@ -15,10 +15,9 @@ use crate::store::ItemReads;
 /// the items with the DynamoDB side's code.
 ///
 /// Tenant profiles are one item in DynamoDB, shared with [`crate::store::TenantProfileStore`];
-/// here they are that port's twin's ([`MemoryStore`]). The table keeps the profile item as the
-/// last commit wrote it, with its revision: while the profile port's copy is still that one the
-/// revision holds; once the profile port wrote another, the profile has no revision (`0`), as
-/// after `put_profile` on DynamoDB. Lock order: the table, then the profiles.
+/// here they are that port's twin's ([`MemoryStore`]), with their revisions: a commit writes the
+/// profile there at the next revision (and the item into the table), as DynamoDB's `rev`. Lock
+/// order: the table, then the profiles.
 #[derive(Debug)]
 pub struct MemoryEventStore {
     table: Arc<MemoryTable>,
@@ -31,7 +30,7 @@ impl Default for MemoryEventStore {
     }
 }
 
-type Profiles<'a> = MutexGuard<'a, std::collections::HashMap<TenantId, TenantProfile>>;
+type Profiles<'a> = MutexGuard<'a, std::collections::HashMap<TenantId, (TenantProfile, u64)>>;
 
 impl MemoryEventStore {
     /// A twin writing into `table` whose tenant profiles are `profiles`' (as
@@ -44,16 +43,8 @@ impl MemoryEventStore {
         self.profiles.profiles.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn profile_revision(table: &Locked<'_>, profiles: &Profiles<'_>, tenant: TenantId) -> Result<Revision, StoreError> {
-        let Some(current) = profiles.get(&tenant) else {
-            return Ok(Revision::ABSENT);
-        };
-        let written = table.get(&keys::tenant(tenant), keys::TENANT_PROFILE);
-        let ours = match &written {
-            Some(item) => from_item::<TenantProfile>(item.clone())? == *current,
-            None => false,
-        };
-        Ok(if ours { Revision::of(written.as_ref()) } else { Revision::at(0) })
+    fn profile_revision(profiles: &Profiles<'_>, tenant: TenantId) -> Revision {
+        profiles.get(&tenant).map_or(Revision::ABSENT, |(_, rev)| Revision::at(*rev))
     }
 }
 
@@ -78,10 +69,9 @@ impl EventStore for MemoryEventStore {
         read_versioned(self.table.as_ref(), tenant, &keys::cart(id)).await
     }
     async fn profile(&self, tenant: TenantId) -> Result<Versioned<TenantProfile>, StoreError> {
-        let table = self.table.lock();
         let profiles = self.profiles();
-        let revision = Self::profile_revision(&table, &profiles, tenant)?;
-        Ok(Versioned { value: profiles.get(&tenant).cloned(), revision })
+        let revision = Self::profile_revision(&profiles, tenant);
+        Ok(Versioned { value: profiles.get(&tenant).map(|(p, _)| p.clone()), revision })
     }
 
     async fn commit(&self, c: &EventCommit) -> Result<Result<(), Conflict>, StoreError> {
@@ -94,7 +84,7 @@ impl EventStore for MemoryEventStore {
         }
         for p in &c.puts {
             let current = match &p.entity {
-                Entity::Profile(_) => Self::profile_revision(&table, &profiles, c.tenant)?,
+                Entity::Profile(_) => Self::profile_revision(&profiles, c.tenant),
                 e => Revision::of(table.get(&pk, &e.sort_key()).as_ref()),
             };
             if current != p.expected {
@@ -106,7 +96,7 @@ impl EventStore for MemoryEventStore {
         table.put(marker_item(&pk, &c.marker));
         for (p, item) in c.puts.iter().zip(items) {
             if let Entity::Profile(profile) = &p.entity {
-                profiles.insert(c.tenant, profile.clone());
+                profiles.insert(c.tenant, (profile.clone(), p.expected.next()));
             }
             table.put(item);
         }
