@@ -317,6 +317,9 @@ async fn neither_a_body_nor_a_log_line_carries_the_token_or_its_proof() {
         .with_writer(logs.clone())
         .finish();
     let _capture = tracing::subscriber::set_default(subscriber);
+    // Callsites first hit by a parallel test (no subscriber there) may have cached "never":
+    // re-evaluate them now that this thread has one.
+    tracing::callsite::rebuild_interest_cache();
 
     let seen = |resp: Response<Body>| (resp.status().as_u16(), body_json(&resp));
     let mut bodies = vec![seen(debug_token(&m.env, 1, "ceo").await), seen(test_connection(&m.env, 1, "ceo").await)];

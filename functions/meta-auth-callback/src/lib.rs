@@ -139,17 +139,30 @@ mod tests {
         }
     }
 
+    /// Every log line of this test binary: one global subscriber (a thread-local one misses
+    /// lines when a parallel test registers the same callsites with no subscriber).
+    fn global_logs() -> &'static Captured {
+        static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+        LOGS.get_or_init(|| {
+            let captured = Captured::default();
+            let subscriber = tracing_subscriber::fmt().json().with_writer(captured.clone()).finish();
+            // Another global subscriber may exist only if another test set one: then capture nothing.
+            let _ = tracing::subscriber::set_global_default(subscriber);
+            captured
+        })
+    }
+
     #[tokio::test]
     async fn a_huge_error_in_the_redirect_is_logged_bounded() {
         use crm_shared::platform::telemetry::PEER_TEXT_MAX_CHARS;
-        let captured = Captured::default();
-        let subscriber = tracing_subscriber::fmt().json().with_writer(captured.clone()).finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let captured = global_logs();
         let (app, _) = app(Some("s"));
         let (error, description) = ("E".repeat(20_000), "D".repeat(20_000));
         let resp = handle(&app, meta_redirect(&format!("error={error}&error_description={description}&state=x"))).await;
         assert_eq!(location(&resp), "http://localhost:5173/crm/marketing?error=auth_failed");
-        let logs = String::from_utf8(captured.0.lock().map(|b| b.clone()).unwrap_or_default()).unwrap_or_default();
+        let all = String::from_utf8(captured.0.lock().map(|b| b.clone()).unwrap_or_default()).unwrap_or_default();
+        // This test's lines (the other tests' lines carry no run of E's).
+        let logs: String = all.lines().filter(|l| l.contains("EEEEEEEE")).collect::<Vec<_>>().join("\n");
         assert!(logs.contains("meta_error") && logs.contains(&"E".repeat(PEER_TEXT_MAX_CHARS)), "{logs}");
         assert!(logs.contains(&"D".repeat(PEER_TEXT_MAX_CHARS)), "error_description logged, bounded");
         for long in ["E", "D"].map(|c| c.repeat(PEER_TEXT_MAX_CHARS + 1)) {
