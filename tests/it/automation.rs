@@ -26,15 +26,7 @@ pub(crate) fn settings() -> Settings {
 }
 
 pub(crate) fn rule(trigger: TriggerKind) -> AutomationRule {
-    AutomationRule {
-        trigger,
-        enabled: true,
-        template_name: trigger.as_str().into(),
-        language: "es".into(),
-        delay_minutes: None,
-        quiet_hours: None,
-        variables: vec![],
-    }
+    integration_tests::default_rule(trigger)
 }
 
 pub(crate) async fn enable(h: &HsmTestEnv, tenant: i64, rules: Vec<AutomationRule>) {

@@ -302,13 +302,8 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
     }
 }
 
-#[tokio::test]
-async fn neither_a_body_nor_a_log_line_carries_the_token_or_its_proof() {
-    let m = MetaTestEnv::new().await;
-    connect_with_account(&m, 1).await;
-    let token = token_of(&m.env, 1).await;
-    assert!(m.sandbox.with(|s| s.long_lived_tokens()).contains(&token.expose().to_string()), "the sandbox's token");
-    let proof = appsecret_proof(&SecretString::new(META_APP_SECRET), &token);
+/// Every log line of this thread from now on (JSON, DEBUG and up) until the guard drops.
+pub fn capture_logs() -> (Logs, tracing::subscriber::DefaultGuard) {
     let logs = Logs::default();
     let subscriber = tracing_subscriber::fmt()
         .json()
@@ -316,10 +311,21 @@ async fn neither_a_body_nor_a_log_line_carries_the_token_or_its_proof() {
         .with_current_span(true)
         .with_writer(logs.clone())
         .finish();
-    let _capture = tracing::subscriber::set_default(subscriber);
+    let guard = tracing::subscriber::set_default(subscriber);
     // Callsites first hit by a parallel test (no subscriber there) may have cached "never":
     // re-evaluate them now that this thread has one.
     tracing::callsite::rebuild_interest_cache();
+    (logs, guard)
+}
+
+#[tokio::test]
+async fn neither_a_body_nor_a_log_line_carries_the_token_or_its_proof() {
+    let m = MetaTestEnv::new().await;
+    connect_with_account(&m, 1).await;
+    let token = token_of(&m.env, 1).await;
+    assert!(m.sandbox.with(|s| s.long_lived_tokens()).contains(&token.expose().to_string()), "the sandbox's token");
+    let proof = appsecret_proof(&SecretString::new(META_APP_SECRET), &token);
+    let (logs, _capture) = capture_logs();
 
     let seen = |resp: Response<Body>| (resp.status().as_u16(), body_json(&resp));
     let mut bodies = vec![seen(debug_token(&m.env, 1, "ceo").await), seen(test_connection(&m.env, 1, "ceo").await)];

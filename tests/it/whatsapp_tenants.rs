@@ -99,17 +99,7 @@ async fn post_inbound(w: &World, message: Value) -> Value {
 #[tokio::test]
 async fn two_tenants_send_from_their_own_numbers_and_a_tenant_without_one_sends_nothing() {
     let w = world().await;
-    let logs = crate::meta_token_check::Logs::default();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_current_span(true)
-        .with_writer(logs.clone())
-        .finish();
-    let _capture = tracing::subscriber::set_default(subscriber);
-    // Callsites first hit by a parallel test (no subscriber there) may have cached "never":
-    // re-evaluate them now that this thread has one.
-    tracing::callsite::rebuild_interest_cache();
+    let (logs, _capture) = crate::meta_token_check::capture_logs();
     let (status, body) = connect(&w, A, KEY_A, NUMBER_A, "waba-a").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["api_key_masked"], "••••nt-a");

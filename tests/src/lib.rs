@@ -392,11 +392,11 @@ pub fn meta_webhook_post(body: Vec<u8>, signature: &str) -> Request {
         .unwrap_or_else(|e| panic!("webhook request: {e}"))
 }
 
-/// Turns `trigger`'s automation rule on for `tenant` (template named after the trigger, Spanish,
-/// no delay, no quiet hours), as an admin's save would.
-pub async fn enable_rule(env: &TestEnv, tenant: i64, trigger: crm_shared::domain::hsm::TriggerKind) {
-    use crm_shared::store::automation::rules::{AutomationRule, RuleSet};
-    let rule = AutomationRule {
+/// `trigger`'s rule turned on: template named after the trigger, Spanish, no delay, no quiet hours.
+pub fn default_rule(
+    trigger: crm_shared::domain::hsm::TriggerKind,
+) -> crm_shared::store::automation::rules::AutomationRule {
+    crm_shared::store::automation::rules::AutomationRule {
         trigger,
         enabled: true,
         template_name: trigger.as_str().into(),
@@ -404,10 +404,15 @@ pub async fn enable_rule(env: &TestEnv, tenant: i64, trigger: crm_shared::domain
         delay_minutes: None,
         quiet_hours: None,
         variables: vec![],
-    };
+    }
+}
+
+/// Turns `trigger`'s [`default_rule`] on for `tenant`, as an admin's save would.
+pub async fn enable_rule(env: &TestEnv, tenant: i64, trigger: crm_shared::domain::hsm::TriggerKind) {
+    use crm_shared::store::automation::rules::RuleSet;
     let set = RuleSet {
         tenant_id: crm_shared::domain::ids::TenantId(tenant),
-        rules: vec![rule],
+        rules: vec![default_rule(trigger)],
         contact_window_hours: None,
         daily_recipient_cap: None,
         updated_at: t0(),

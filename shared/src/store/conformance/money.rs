@@ -135,63 +135,89 @@ fn conformance_lead(version: u64) -> LeadRecord {
     }
 }
 
-/// CRM events' port: the marker is exclusive, guarded puts conflict on a stale revision (also a
-/// profile the profile port wrote), counters add up, a conflicting commit writes nothing, every
-/// record reads back as written, dead letters are kept. `profiles` is the same store's profile
-/// port, `items` its aggregate port (what the dashboard reads the counters through).
+/// The event store's commit: exclusive markers, counters and names, guarded puts, all or
+/// nothing, every record kind, the profile shared with the profile port, dead letters — one step
+/// each, in order (later steps read what earlier ones wrote).
 pub async fn event_store<S: EventStore, P: TenantProfileStore, A: AggregateStore>(s: &S, profiles: &P, items: &A) {
-    let t = TenantId(9500);
-    let ok = |r: Result<Result<(), Conflict>, crate::store::StoreError>| r.expect("commit");
-    let nov24 = day(2026, 11, 24);
-    let aggregate = |bucket: AggBucket| async move {
-        let (mut found, _) = items.aggregate_items(t, bucket, nov24, nov24).await.expect("aggregates");
-        assert!(found.len() <= 1);
-        found.pop()
-    };
+    event_markers(s).await;
+    event_counters(s, items).await;
+    guarded_puts(s).await;
+    let sale = all_or_nothing(s, items).await;
+    every_record_kind(s, sale).await;
+    profile_commits(s, profiles).await;
+    dead_letter_order(s, items).await;
+}
 
-    // The marker: absent, committed once, then every other commit of the event conflicts.
+fn committed(r: Result<Result<(), Conflict>, crate::store::StoreError>) -> Result<(), Conflict> {
+    r.expect("commit")
+}
+
+/// Tenant 9500's aggregate item of 2026-11-24 in `bucket`, if any.
+async fn nov24_item<A: AggregateStore>(
+    items: &A,
+    bucket: AggBucket,
+) -> Option<crate::store::aggregates::AggregateItem> {
+    let nov24 = day(2026, 11, 24);
+    let (mut found, _) = items.aggregate_items(TenantId(9500), bucket, nov24, nov24).await.expect("aggregates");
+    assert!(found.len() <= 1);
+    found.pop()
+}
+
+/// The marker: absent, committed once, then every other commit of the event conflicts.
+async fn event_markers<S: EventStore>(s: &S) {
+    let t = TenantId(9500);
     assert_eq!(s.marker(t, "e-1").await.expect("marker"), None);
     let first = adding(commit(t, "e-1", "w1"), "AGG#D#2026-11-24", &[("leads", 1)], &[]);
-    assert_eq!(ok(s.commit(&first).await), Ok(()));
+    assert_eq!(committed(s.commit(&first).await), Ok(()));
     let found = s.marker(t, "e-1").await.expect("marker").expect("written");
     assert_eq!((found.writer.as_deref(), found.stale), (Some("w1"), false));
     let again = adding(commit(t, "e-1", "w2"), "AGG#D#2026-11-24", &[("leads", 1)], &[]);
-    assert_eq!(ok(s.commit(&again).await), Err(Conflict), "the marker is exclusive");
+    assert_eq!(committed(s.commit(&again).await), Err(Conflict), "the marker is exclusive");
     assert_eq!(s.marker(TenantId(9501), "e-1").await.expect("marker"), None, "markers are per tenant");
     let mut stale = commit(t, "e-stale", "w3");
     stale.marker.stale = true;
-    assert_eq!(ok(s.commit(&stale).await), Ok(()));
+    assert_eq!(committed(s.commit(&stale).await), Ok(()));
     assert!(s.marker(t, "e-stale").await.expect("marker").expect("written").stale);
+}
 
-    // Counters add up (also negative deltas) and names are set, last writer wins.
+/// Counters add up (also negative deltas) and names are set, last writer wins.
+async fn event_counters<S: EventStore, A: AggregateStore>(s: &S, items: &A) {
+    let t = TenantId(9500);
     let more = adding(
         commit(t, "e-2", "w"),
         "AGG#D#2026-11-24",
         &[("leads", 2), ("customers", -1)],
         &[("name__camp__c1", "A")],
     );
-    assert_eq!(ok(s.commit(&more).await), Ok(()));
+    assert_eq!(committed(s.commit(&more).await), Ok(()));
     let renamed = adding(commit(t, "e-3", "w"), "AGG#D#2026-11-24", &[], &[("name__camp__c1", "B")]);
-    assert_eq!(ok(s.commit(&renamed).await), Ok(()));
-    let day = aggregate(AggBucket::Day).await.expect("item");
+    assert_eq!(committed(s.commit(&renamed).await), Ok(()));
+    let day = nov24_item(items, AggBucket::Day).await.expect("item");
     assert_eq!((day.counters.get("leads"), day.counters.get("customers")), (Some(&3), Some(&-1)));
     assert_eq!(day.names.get("name__camp__c1").map(String::as_str), Some("B"));
-    assert_eq!(aggregate(AggBucket::Month).await, None);
+    assert_eq!(nov24_item(items, AggBucket::Month).await, None);
+}
 
-    // Guarded puts: absent → created at revision 1; a put guarded by a stale revision conflicts.
+/// Guarded puts: absent → created at revision 1; a put guarded by a stale revision conflicts.
+async fn guarded_puts<S: EventStore>(s: &S) {
+    let t = TenantId(9500);
     assert_eq!(s.lead(t, "L-1").await.expect("lead"), Versioned::default());
     let create = putting(commit(t, "e-4", "w"), Entity::Lead(conformance_lead(1)), Revision::ABSENT);
-    assert_eq!(ok(s.commit(&create).await), Ok(()));
+    assert_eq!(committed(s.commit(&create).await), Ok(()));
     assert_eq!(s.lead(t, "L-1").await.expect("lead"), Versioned::new(conformance_lead(1), Revision::at(1)));
     let recreate = putting(commit(t, "e-5", "w"), Entity::Lead(conformance_lead(2)), Revision::ABSENT);
-    assert_eq!(ok(s.commit(&recreate).await), Err(Conflict), "it exists now");
+    assert_eq!(committed(s.commit(&recreate).await), Err(Conflict), "it exists now");
     let update = putting(commit(t, "e-5", "w"), Entity::Lead(conformance_lead(2)), Revision::at(1));
-    assert_eq!(ok(s.commit(&update).await), Ok(()));
+    assert_eq!(committed(s.commit(&update).await), Ok(()));
     let behind = putting(commit(t, "e-6", "w"), Entity::Lead(conformance_lead(3)), Revision::at(1));
-    assert_eq!(ok(s.commit(&behind).await), Err(Conflict), "revision 1 is stale");
+    assert_eq!(committed(s.commit(&behind).await), Err(Conflict), "revision 1 is stale");
     assert_eq!(s.lead(t, "L-1").await.expect("lead"), Versioned::new(conformance_lead(2), Revision::at(2)));
+}
 
-    // All or nothing: one stale guard cancels the marker, the other puts and the counters.
+/// All or nothing: one stale guard cancels the marker, the other puts and the counters. Returns
+/// the sale it tried (the next step writes it).
+async fn all_or_nothing<S: EventStore, A: AggregateStore>(s: &S, items: &A) -> SaleRecord {
+    let t = TenantId(9500);
     let usd = Currency::parse("USD").expect("usd");
     let sale = SaleRecord {
         sale_id: "S-1".into(),
@@ -209,14 +235,19 @@ pub async fn event_store<S: EventStore, P: TenantProfileStore, A: AggregateStore
         Entity::Lead(conformance_lead(9)),
         Revision::at(1),
     );
-    assert_eq!(ok(s.commit(&mixed).await), Err(Conflict));
+    assert_eq!(committed(s.commit(&mixed).await), Err(Conflict));
     assert_eq!(s.marker(t, "e-7").await.expect("marker"), None, "no marker");
     assert_eq!(s.sale(t, "S-1").await.expect("sale"), Versioned::default(), "no sale");
-    let day = aggregate(AggBucket::Day).await.expect("item");
+    let day = nov24_item(items, AggBucket::Day).await.expect("item");
     assert_eq!((day.counters.get("sales"), day.names.get("name__ad__1")), (None, None), "no counters");
     assert_eq!(s.lead(t, "L-1").await.expect("lead").revision, Revision::at(2));
+    sale
+}
 
-    // Every record kind reads back as written.
+/// Every record kind reads back as written.
+async fn every_record_kind<S: EventStore>(s: &S, sale: SaleRecord) {
+    let t = TenantId(9500);
+    let usd = Currency::parse("USD").expect("usd");
     let opp = OpportunityRecord {
         opportunity_id: "O-1".into(),
         version: 2,
@@ -238,12 +269,15 @@ pub async fn event_store<S: EventStore, P: TenantProfileStore, A: AggregateStore
     let all = [Entity::Sale(sale.clone()), Entity::Opportunity(opp.clone()), Entity::Cart(cart.clone())];
     let mut c = commit(t, "e-8", "w");
     c.puts = all.into_iter().map(|entity| GuardedPut { entity, expected: Revision::ABSENT }).collect();
-    assert_eq!(ok(s.commit(&c).await), Ok(()));
+    assert_eq!(committed(s.commit(&c).await), Ok(()));
     assert_eq!(s.sale(t, "S-1").await.expect("sale"), Versioned::new(sale, Revision::at(1)));
     assert_eq!(s.opportunity(t, "O-1").await.expect("opp"), Versioned::new(opp, Revision::at(1)));
     assert_eq!(s.cart(t, "C-1").await.expect("cart"), Versioned::new(cart, Revision::at(1)));
+}
 
-    // The profile is the profile port's item: written there it has no revision (0), and a put
+/// The profile is the profile port's item: written there it has no revision (0), and a put there
+/// makes a commit guarded by an earlier read conflict.
+async fn profile_commits<S: EventStore, P: TenantProfileStore>(s: &S, profiles: &P) {
     // there makes a commit guarded by an earlier read conflict.
     let p = TenantId(9502);
     let profile = TenantProfile {
@@ -258,14 +292,16 @@ pub async fn event_store<S: EventStore, P: TenantProfileStore, A: AggregateStore
     assert_eq!(s.profile(p).await.expect("profile"), Versioned::new(profile.clone(), Revision::at(0)));
     let renamed = TenantProfile { display_name: "After".into(), ..profile.clone() };
     let c = putting(commit(p, "e-9", "w"), Entity::Profile(renamed.clone()), Revision::at(0));
-    assert_eq!(ok(s.commit(&c).await), Ok(()));
+    assert_eq!(committed(s.commit(&c).await), Ok(()));
     assert_eq!(profiles.get_profile(p).await.expect("get"), Some(renamed.clone()), "one profile item");
     assert_eq!(s.profile(p).await.expect("profile").revision, Revision::at(1));
     profiles.put_profile(&profile).await.expect("overwrite");
     let c = putting(commit(p, "e-10", "w"), Entity::Profile(renamed), Revision::at(1));
-    assert_eq!(ok(s.commit(&c).await), Err(Conflict), "the profile port wrote it since");
+    assert_eq!(committed(s.commit(&c).await), Err(Conflict), "the profile port wrote it since");
+}
 
-    // Dead letters are kept whole, oldest first.
+/// Dead letters are kept whole, oldest first.
+async fn dead_letter_order<S: EventStore, A: AggregateStore>(s: &S, items: &A) {
     let letter = |id: &str, at: DateTime<Utc>| DeadLetter {
         received_at: at,
         id: id.into(),
