@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_INCREMENTAL ?= 0
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: dev hsm-evaluate test fuzz-contract lint fmt unit spend-sync bench bench-cold-start bench-dashboard bench-spend-sync bench-hsm-fairness validate package deploy clean-local
+.PHONY: dev hsm-evaluate conversions-flush bench-conversions test fuzz-contract lint fmt unit spend-sync bench bench-cold-start bench-dashboard bench-spend-sync bench-hsm-fairness validate package deploy clean-local
 
 ## Run the product locally: moto + sandbox Meta/YCloud + every function on http://127.0.0.1:8080
 dev:
@@ -45,6 +45,10 @@ fmt:
 ## Run the Meta spend sync by hand against `make dev` (moto fires no schedules): fan-out + every tenant
 spend-sync:
 	@curl -sS -X POST "http://127.0.0.1:$${LOCAL_API_PORT:-8080}/__local/spend-sync"; echo
+
+## Send pending conversions to Meta by hand against `make dev` (what the 5-minute schedule does)
+conversions-flush:
+	@curl -sS -X POST "http://127.0.0.1:$${LOCAL_API_PORT:-8080}/__local/conversions-flush"; echo
 
 ## Benchmarks (release builds; not part of CI): cold start of every function, dashboard read cost
 bench: bench-cold-start bench-dashboard

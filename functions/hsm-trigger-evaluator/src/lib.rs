@@ -3,7 +3,7 @@
 //! items and sends each WhatsApp template at most once ([`crm_shared::automation::evaluator`]);
 //! it stops claiming new work 10 s before the Lambda deadline (the rest is the next run's).
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use crm_shared::automation::evaluator::{run_scheduled, EvalError};
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
@@ -15,11 +15,7 @@ use serde_json::Value;
 /// HTTP function, so no caller auth.
 pub const SECRETS: SecretNeeds = &[SecretName::YcloudApiKey];
 
-/// The Lambda deadline (epoch milliseconds) as an [`Instant`] of this process.
-pub fn deadline_of(deadline_ms: u64) -> Instant {
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
-}
+pub use crm_shared::platform::clock::deadline_of;
 
 /// One run; the answer is its summary (items, items read, outcomes).
 pub async fn handle_event(app: &App, deadline: Option<Instant>) -> Result<Value, EvalError> {

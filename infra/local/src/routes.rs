@@ -113,6 +113,15 @@ pub fn routes() -> Vec<Route> {
             endpoint: &whatsapp_connection::DISCONNECT_ENDPOINT,
             handler: |app, req| Box::pin(whatsapp_connection::handle(app, req)),
         },
+        Route { endpoint: &meta_datasets::ENDPOINT, handler: |app, req| Box::pin(meta_datasets::handle(app, req)) },
+        Route {
+            endpoint: &marketing_conversions::READ_ENDPOINT,
+            handler: |app, req| Box::pin(marketing_conversions::handle(app, req)),
+        },
+        Route {
+            endpoint: &marketing_conversions::SAVE_ENDPOINT,
+            handler: |app, req| Box::pin(marketing_conversions::handle(app, req)),
+        },
         Route { endpoint: &openapi::ENDPOINT, handler: |_, req| Box::pin(async move { openapi::handle(&req) }) },
     ]
 }

@@ -26,6 +26,10 @@ pub const LOCAL_HSM_EVALUATE_PATH: &str = "/__local/hsm-evaluate";
 /// Where the local server runs the Meta spend sync by hand (the hourly schedule's job in AWS).
 pub const LOCAL_SPEND_SYNC_PATH: &str = "/__local/spend-sync";
 
+/// Where the local server sends pending conversions to Meta by hand (the 5-minute schedule's job
+/// in AWS).
+pub const LOCAL_CONVERSIONS_FLUSH_PATH: &str = "/__local/conversions-flush";
+
 /// Where the local server lists what was put on the product bus (`?detail_type=` filters).
 pub const LOCAL_BUS_EVENTS_PATH: &str = "/__local/bus-events";
 
@@ -71,6 +75,9 @@ impl LocalApi {
         }
         if path == LOCAL_SPEND_SYNC_PATH {
             return self.run_spend_sync(req).await;
+        }
+        if path == LOCAL_CONVERSIONS_FLUSH_PATH {
+            return self.conversions_flush(req).await;
         }
         if path == LOCAL_BUS_EVENTS_PATH {
             return self.bus_events(&req);
@@ -131,6 +138,15 @@ impl LocalApi {
         let sleeper = std::sync::Arc::new(crm_shared::platform::retry::TokioSleeper);
         let result = meta_spend_sync::run_by_hand(self.app_of("meta-spend-sync"), sleeper).await;
         invocation_reply(result)
+    }
+
+    /// Local stand-in of the 5-minute schedule → `meta-conversions`: one run, its summary back.
+    async fn conversions_flush(&self, req: lambda_http::Request) -> lambda_http::Response<Body> {
+        if req.method() != http::Method::POST {
+            return render_error(&ApiError::MethodNotAllowed);
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        invocation_reply(meta_conversions::handle_event(self.app_of("meta-conversions"), Some(deadline)).await)
     }
 
     /// The local bus's log: `{source, detail-type, detail}` of every accepted event, oldest first.

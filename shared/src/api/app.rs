@@ -20,6 +20,7 @@ use crate::store::automation::due::DueStore;
 use crate::store::automation::log::AutomationLog;
 use crate::store::automation::rules::RulesStore;
 use crate::store::connected_index::ConnectedIndex;
+use crate::store::conversions::ConversionStore;
 use crate::store::events::EventStore;
 use crate::store::fx_rates::FxRateStore;
 use crate::store::job_bus::{EventBridgeJobBus, JobBus};
@@ -71,6 +72,8 @@ pub struct App {
     pub automation_rules: Arc<dyn RulesStore>,
     /// Tenants' WhatsApp connections (YCloud key, WABA, sender) and the sender number → tenant index.
     pub whatsapp: Arc<dyn WhatsappConnections>,
+    /// Conversions back to Meta: settings, the per-(lead, stage) outbox, counts, Meta's last answer.
+    pub conversions: Arc<dyn ConversionStore>,
     /// The product's EventBridge bus, for job fan-out (`spend-sync.requested`).
     pub job_bus: Arc<dyn JobBus>,
     /// Per tenant, the reporting zone and ad accounts its last dashboard request saw in this
@@ -131,6 +134,7 @@ impl App {
             automation_log: store.clone(),
             automation_rules: store.clone(),
             whatsapp: store.clone(),
+            conversions: store.clone(),
             events: store,
             job_bus: Arc::new(job_bus),
             dashboard_scopes: Arc::default(),
@@ -206,6 +210,7 @@ impl App {
             automation_log: mem.table.clone(),
             automation_rules: mem.table.clone(),
             whatsapp: mem.table.clone(),
+            conversions: mem.table.clone(),
             job_bus: mem.job_bus.clone(),
             dashboard_scopes: Arc::default(),
         };

@@ -5,6 +5,7 @@
 //! Imports nothing else of this crate.
 
 pub mod connection;
+pub mod conversions;
 pub mod crm;
 pub mod crm_field;
 pub mod fx;

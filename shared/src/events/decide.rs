@@ -79,6 +79,7 @@ fn lead_created(new: &NewLead, seen: &Seen) -> Decision {
     if rec.counted || rec.alias_of.is_some() {
         return Decision::stale();
     }
+    rec.leadgen_id = new.leadgen_id.as_ref().map(|l| l.as_str().to_string());
     let holder = seen.link.value.as_ref().map(|l| l.lead_id.clone());
     if let Some(holder) = holder.filter(|h| h != new.id.as_str()) {
         rec.alias_of = Some(holder);

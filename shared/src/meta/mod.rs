@@ -18,6 +18,7 @@
 pub mod access;
 pub mod connect;
 pub mod connection_writes;
+pub mod conversions;
 pub mod error;
 pub mod follow_up;
 pub mod graph;

@@ -60,6 +60,14 @@ impl Clock for ManualClock {
     }
 }
 
+/// A Lambda deadline (epoch milliseconds, as the runtime gives it) as an [`std::time::Instant`]
+/// of this process: what a job budgets its work against.
+pub fn deadline_of(deadline_ms: u64) -> std::time::Instant {
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -87,3 +95,4 @@ mod tests {
         assert!(now().checked_add_signed(wait).is_some());
     }
 }
+

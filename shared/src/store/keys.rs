@@ -210,6 +210,45 @@ pub fn tenant_pages_index(t: TenantId) -> String {
 pub fn lead_handoff(leadgen_id: &str) -> String {
     format!("HANDOFF#{leadgen_id}")
 }
+// ------------------------------------------------------- conversions back to Meta (`meta::conversions`)
+
+/// A tenant's conversions settings (saved at a revision).
+pub const CONVERSION_SETTINGS: &str = "CONV#SETTINGS";
+/// What Meta answered for the tenant's last batch, and its last failure.
+pub const CONVERSION_ACTIVITY: &str = "CONV#LAST";
+/// The lease of the one sender of a tenant's queue at a time.
+pub const CONVERSION_LEASE: &str = "CONV#LEASE";
+/// The tenant's "has pending conversions" mark (in GSI1 under [`conversion_tenants_index`]).
+pub const CONVERSION_PENDING: &str = "CONV#PENDING";
+/// Shards of the index of tenants with pending conversions.
+pub const CONVERSION_TENANT_SHARDS: i64 = 4;
+/// One stage of one lead: `CONV#L#{lead}#{rank:02}#{stage}` (ids never hold `#`).
+pub fn conversion(lead_id: &str, rank: u8, stage: &str) -> String {
+    format!("CONV#L#{lead_id}#{rank:02}#{stage}")
+}
+/// The sort-key range of a lead's stages (`~` sorts after every id character).
+pub fn conversions_of_lead(lead_id: &str) -> (String, String) {
+    (format!("CONV#L#{lead_id}#"), format!("CONV#L#{lead_id}#~"))
+}
+/// A day's conversion outcome counters (`sent__{stage}`, …), UTC day.
+pub fn conversion_stats(d: NaiveDate) -> String {
+    format!("CONV#STAT#{}", d.format("%Y-%m-%d"))
+}
+/// `GSI1PK` of a tenant's pending conversions (sparse: a settled item leaves the index).
+pub fn conversion_queue(t: TenantId) -> String {
+    format!("CONVQ#{}", tenant(t))
+}
+/// `GSI1SK` of a pending conversion: by lead, then funnel rank (earlier stages first).
+pub fn conversion_queue_sk(lead_id: &str, rank: u8, stage: &str) -> String {
+    format!("{lead_id}#{rank:02}#{stage}")
+}
+/// `GSI1PK` of the tenants with pending conversions, sharded by tenant.
+pub fn conversion_tenants_index(shard: i64) -> String {
+    format!("CONVQ#TENANTS#{shard}")
+}
+pub fn conversion_tenant_shard(t: TenantId) -> i64 {
+    t.0.rem_euclid(CONVERSION_TENANT_SHARDS)
+}
 /// `GSI1PK` of a tenant's open lead-ads inbox items (sparse: settled items leave the index).
 pub fn leadgen_open_index(t: TenantId) -> String {
     format!("LEADGEN#OPEN#{}", tenant(t))

@@ -21,6 +21,7 @@ pub mod automation;
 #[cfg(any(test, feature = "test-support"))]
 pub mod conformance;
 pub mod connections;
+pub mod conversions;
 pub mod dead_letters;
 mod dynamo;
 pub mod events;

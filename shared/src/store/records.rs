@@ -35,6 +35,10 @@ pub struct LeadRecord {
     /// naming this id apply to that lead (`events::lead_of`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias_of: Option<String>,
+    /// The Meta leadgen id its `lead.created` carried (lead-ads leads): what its CRM stages are
+    /// sent back to Meta under (`meta::conversions`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leadgen_id: Option<String>,
 }
 
 /// `LGLINK#{leadgen_id}`: the lead that holds a Meta leadgen id (the first lead with it, from the

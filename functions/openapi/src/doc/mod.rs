@@ -5,6 +5,7 @@
 
 mod automation;
 mod campaigns;
+mod conversions;
 mod dashboard;
 mod meta;
 pub mod ops;
@@ -92,6 +93,7 @@ pub fn operations() -> Vec<Op> {
     ops.extend(meta::webhook_operations());
     ops.extend(automation::operations());
     ops.extend(whatsapp::operations());
+    ops.extend(conversions::operations());
     ops.push(
         Op::new("GET", crate::ENDPOINT.path, crate::ENDPOINT.name, ops::Guard::Public, "This document")
             .describe("Public and cacheable (`Cache-Control`, `ETag`; `If-None-Match` → 304).")
@@ -116,6 +118,7 @@ pub fn document() -> Value {
         .chain(campaigns::schemas())
         .chain(automation::schemas())
         .chain(whatsapp::schemas())
+        .chain(conversions::schemas())
     {
         schemas.insert(name.to_string(), s);
     }

@@ -180,6 +180,13 @@ async fn main() -> Result<(), BoxError> {
         "  curl -s 'http://{addr}{}?detail_type=meta.lead.received'   # Meta leads handed to the CRM",
         local_stack::server::LOCAL_BUS_EVENTS_PATH
     );
+    println!(
+        "Conversions back to Meta by hand (the 5-minute schedule's job; enable with PUT /crm/marketing/conversions):"
+    );
+    println!(
+        "  make conversions-flush   # = curl -s -X POST http://{addr}{}",
+        local_stack::server::LOCAL_CONVERSIONS_FLUSH_PATH
+    );
     println!();
     println!("Routes:");
     for r in local_stack::routes::routes() {

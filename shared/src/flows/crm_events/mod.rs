@@ -5,6 +5,7 @@
 
 use crate::automation::scheduling::reconcile;
 use crate::events::{apply_event, dead_letter, envelope_ids, parse_event, Applied, CrmEvent, CrmEventKind};
+use crate::meta::conversions::{after_crm_event, QueuePorts};
 use crate::store::StoreError;
 use crate::App;
 use serde::Serialize;
@@ -107,6 +108,15 @@ pub async fn handle_event(app: &App, payload: Value) -> Result<Summary, Invocati
     run.finish()
 }
 
+/// What follows an applied event, whatever path applied it (delivery or redrive): its automated
+/// message scheduled, moved or cancelled; the stage it reaches queued for Meta's Conversions API.
+pub async fn follow_ons(app: &App, event: &CrmEvent, now: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
+    reconcile(app, event, now).await.map_err(|e| format!("automation scheduling: {e}"))?;
+    let ports = QueuePorts { events: app.events.as_ref(), conversions: app.conversions.as_ref() };
+    after_crm_event(ports, event, now).await.map_err(|e| format!("conversions queue: {e}"))?;
+    Ok(())
+}
+
 /// Applies one event, then what follows: its automated message, and for a lead the events that
 /// were parked waiting for it.
 async fn apply_one(app: &App, event: &CrmEvent, run: &mut Run) {
@@ -126,12 +136,12 @@ async fn apply_one(app: &App, event: &CrmEvent, run: &mut Run) {
         // Nothing applied yet: its automation is scheduled when it is redriven.
         Applied::Parked => return run.summary.parked += 1,
     }
-    // Schedule, move or cancel the entity's automated WhatsApp message. Idempotent, so it also
-    // runs for duplicates: a failure here fails the invocation, and the retried event (then a
-    // duplicate) schedules again.
-    if let Err(e) = reconcile(app, event, now).await {
-        tracing::error!(event_id = event.event_id.as_str(), error = %e, "automation scheduling failed; will be retried");
-        run.fail(event.event_id.as_str(), &e.to_string());
+    // Schedule, move or cancel the entity's automated WhatsApp message, and queue the stage it
+    // reaches for Meta. Both idempotent, so they also run for duplicates: a failure here fails the
+    // invocation, and the retried event (then a duplicate) does them again.
+    if let Err(e) = follow_ons(app, event, now).await {
+        tracing::error!(event_id = event.event_id.as_str(), error = %e, "CRM event follow-ons failed; will be retried");
+        run.fail(event.event_id.as_str(), &e);
     }
     // Also after a duplicate or stale `lead.created`: a retried invocation finishes a redrive
     // that failed half-way.

@@ -6,7 +6,6 @@
 //! only then is released: a failure in between leaves it parked, and the retried invocation or
 //! the next sweep applies it again as a duplicate and finishes the job.
 
-use crate::automation::scheduling::reconcile;
 use crate::domain::ids::TenantId;
 use crate::events::{redrive, Applied, Redriven};
 use crate::store::parked_events::ParkedEvent;
@@ -29,7 +28,7 @@ pub fn is_sweep(raw: &Value) -> bool {
 async fn redrive_one(app: &App, parked: &ParkedEvent, now: DateTime<Utc>, run: &mut Run) -> Result<(), String> {
     match redrive(app.events.as_ref(), parked, now).await.map_err(|e| e.to_string())? {
         Redriven::Applied(event, outcome) => {
-            reconcile(app, &event, now).await.map_err(|e| format!("automation scheduling: {e}"))?;
+            super::follow_ons(app, &event, now).await?;
             app.events.release(parked).await.map_err(|e| e.to_string())?;
             tracing::info!(
                 tenant_id = parked.tenant_id.0,

@@ -176,6 +176,9 @@ impl GraphClient {
             let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form.iter()).finish();
             req = req.header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(body);
         }
+        if let Some(json) = &call.json {
+            req = req.header(http::header::CONTENT_TYPE, "application/json").body(json.clone());
+        }
         let resp = req.send().await.map_err(|e| {
             let e = e.without_url();
             if e.is_timeout() {
@@ -428,15 +431,22 @@ pub(super) struct Call<'a> {
     url: Url,
     bearer: Option<&'a SecretString>,
     form: Option<Vec<(&'a str, &'a str)>>,
+    /// A JSON body (the Conversions API's `data`).
+    json: Option<Vec<u8>>,
 }
 
 impl<'a> Call<'a> {
     pub(super) fn bearer(method: Method, url: Url, token: &'a SecretString) -> Self {
-        Self { method, url, bearer: Some(token), form: None }
+        Self { method, url, bearer: Some(token), form: None, json: None }
     }
 
     fn form(url: Url, form: Vec<(&'a str, &'a str)>) -> Self {
-        Self { method: Method::POST, url, bearer: None, form: Some(form) }
+        Self { method: Method::POST, url, bearer: None, form: Some(form), json: None }
+    }
+
+    /// This call with `body` as its JSON body.
+    pub(super) fn with_json(self, body: Vec<u8>) -> Self {
+        Self { json: Some(body), ..self }
     }
 }
 

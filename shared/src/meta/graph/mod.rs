@@ -20,11 +20,13 @@
 //! classification). Everything is re-exported here.
 
 mod client;
+mod dataset_edges;
 mod errors;
 mod page_edges;
 mod wire;
 
 pub use client::{appsecret_proof, same_origin, GraphClient, GraphSettings};
+pub use dataset_edges::{Dataset, EventsReceived, MAX_EVENTS_PER_REQUEST};
 pub use errors::{classify, throttle_wait, usage, MetaError, Usage, USAGE_DEFAULT_REGAIN};
 pub use wire::{
     AccessToken, AdAccount, Business, FacebookPage, LeadField, LeadForm, Leadgen, PageToken, SubscribedApp, TokenInfo,
