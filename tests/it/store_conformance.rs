@@ -120,3 +120,8 @@ async fn dynamo_automation_rules_conform() {
 async fn dynamo_whatsapp_connections_conform() {
     conformance::whatsapp_connections(&TestEnv::new().await.store).await;
 }
+
+#[tokio::test]
+async fn dynamo_conversion_store_conforms() {
+    conformance::conversion_store(&TestEnv::new().await.store).await;
+}

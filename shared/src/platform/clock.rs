@@ -95,4 +95,3 @@ mod tests {
         assert!(now().checked_add_signed(wait).is_some());
     }
 }
-

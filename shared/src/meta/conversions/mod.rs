@@ -28,6 +28,8 @@ pub mod payload;
 pub mod plan;
 pub mod send;
 pub mod settings;
+#[cfg(test)]
+mod tests;
 
 use plan::{may_reach_stage, stage_of, Planned};
 

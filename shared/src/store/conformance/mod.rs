@@ -4,7 +4,7 @@
 //! in the file of its concern and one line to each runner:
 //! [`access`] (tenancy, OAuth, rate limit, audit, Meta pages and lead inbox), [`money`]
 //! (aggregates, spend, CRM events and parked early events, FX rates manual and provider, job bus),
-//! [`automation`] (HSM stores, WhatsApp connections).
+//! [`automation`] (HSM stores, WhatsApp connections), [`conversions`] (the Conversions API outbox).
 //!
 //! Checks use tenants from 9000 up, and each runner gives them a fresh store (a fresh table).
 
@@ -44,10 +44,12 @@ use crate::store::{ConnectionStatus, MetaConnection, MetaConnectionStore, Tenant
 
 mod access;
 mod automation;
+mod conversions;
 mod money;
 
 pub use access::*;
 pub use automation::*;
+pub use conversions::*;
 pub use money::*;
 
 pub(super) fn t0() -> DateTime<Utc> {
@@ -182,6 +184,10 @@ mod memory_twins {
     #[tokio::test]
     async fn memory_automation_rules_conform() {
         automation_rules(&MemoryTable::default()).await;
+    }
+    #[tokio::test]
+    async fn memory_conversion_store_conforms() {
+        conversion_store(&MemoryTable::default()).await;
     }
     #[tokio::test]
     async fn memory_whatsapp_connections_conform() {
