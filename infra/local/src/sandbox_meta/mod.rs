@@ -35,10 +35,16 @@
 //!   cursor-paged. The demo account serves the demo's campaigns (spend on the demo's scale). Switches: `restated_days`
 //!   (those days answer higher numbers, as when Meta restates), `max_insights_days` (longer ranges
 //!   answer code 100 / subcode 1487534), [`SandboxState::revoke_token`] (one token → 190).
+//! - `GET /{v}/act_{n}/adspixels` (the account's one dataset, [`dataset_id`], cursor-paged; `ads_read`
+//!   or `ads_management`) and `POST /{v}/{dataset_id}/events` (Conversions API for CRM, JSON or
+//!   form body, up to 1,000 events; every rule of Meta's checked, one bad event refuses the
+//!   request; `ads_management`): see [`conversions`]. What it accepted is in
+//!   [`SandboxState::conversions`] and `GET /__sandbox/conversions`.
 //!
 //! Tokens travel in `Authorization: Bearer` only: a Graph URL carrying `access_token` (or
 //! `client_secret`, `code`, `fb_exchange_token`) is refused, and the token exchange must be a POST
-//! form, so the tests prove no secret reaches a URL (Meta itself is more lenient). Every call
+//! form, so the tests prove no secret reaches a URL (Meta itself is more lenient). Bodies are read
+//! once, up to [`MAX_BODY_BYTES`] (over it: code 100), as a form or JSON by `Content-Type`. Every call
 //! with a user token must carry the right `appsecret_proof`. Errors have Meta's shape
 //! (`{"error": {message, type, code, error_subcode, fbtrace_id}}`) and responses carry
 //! `x-app-usage` / `x-business-use-case-usage`. Switches ([`SandboxState`], held by tests, or
@@ -380,7 +386,7 @@ fn random_token(prefix: &str) -> String {
 
 mod catalogue;
 mod control;
-mod conversions;
+pub mod conversions;
 mod graph;
 mod leads;
 mod oauth;
