@@ -23,6 +23,7 @@ mod meta_webhook;
 mod metrics;
 mod rate_limits;
 mod round_trips;
+mod sandbox_meta_conversions;
 mod sandbox_meta_rules;
 mod save_races;
 mod spend_sync;

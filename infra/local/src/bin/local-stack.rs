@@ -126,7 +126,7 @@ async fn main() -> Result<(), BoxError> {
     println!("Local API      http://{addr}");
     println!("moto (AWS)     {}", env_or("AWS_ENDPOINT_URL", ""));
     println!(
-        "Sandbox Meta   {} (switches: POST {}/__sandbox/configure?throttle_next=2, reset, GET state)",
+        "Sandbox Meta   {} (switches: POST {}/__sandbox/configure?throttle_next=2, reset, GET state, GET conversions)",
         sandbox.base_url(),
         sandbox.base_url()
     );

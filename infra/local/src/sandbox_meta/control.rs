@@ -4,7 +4,8 @@ use super::*;
 
 impl SandboxMeta {
     /// `POST /__sandbox/configure?throttle_next=2&…`, `POST /__sandbox/reset`, `GET /__sandbox/state`,
-    /// `POST /__sandbox/leads?page_id=&campaign_id=&ad_id=&name=` (a new lead and its signed delivery).
+    /// `POST /__sandbox/leads?page_id=&campaign_id=&ad_id=&name=` (a new lead and its signed delivery),
+    /// `GET /__sandbox/conversions` (the Conversions API events received: `{events, requests, duplicates}`).
     pub(super) fn control(&self, method: &Method, what: &str, q: &HashMap<String, String>) -> Resp {
         let mut s = lock(&self.state);
         match (method, what) {
@@ -98,6 +99,7 @@ impl SandboxMeta {
                     }),
                 );
             }
+            (&Method::GET, "conversions") => return json_resp(StatusCode::OK, s.conversions_json()),
             (&Method::GET, "state") => {}
             _ => return json_resp(StatusCode::NOT_FOUND, json!({"error": "unknown sandbox control"})),
         }
@@ -117,6 +119,7 @@ impl SandboxMeta {
                 "calls": s.calls.len(),
                 "leads": s.leads.len(),
                 "permissions_revoked": s.permissions_revoked,
+                "conversions": s.conversions.len(),
             }),
         )
     }

@@ -57,12 +57,13 @@ impl SandboxMeta {
             return resp;
         }
         let bearer = bearer_token(req.headers());
-        let form_content = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        let form = read_form(req).await;
+        let body = match RequestBody::read(req).await {
+            Ok(b) => b,
+            Err(resp) => {
+                lock(&self.state).calls.push(format!("{method} {path}"));
+                return *resp;
+            }
+        };
         if let Some(token) = bearer {
             query.insert("access_token".into(), token);
         }
@@ -118,7 +119,9 @@ impl SandboxMeta {
             return r;
         }
         match (method.clone(), segs) {
-            (Method::POST, ["oauth", "access_token"]) if form_content => self.access_token(&mut state, &form),
+            (Method::POST, ["oauth", "access_token"]) if matches!(body, RequestBody::Form(_)) => {
+                self.access_token(&mut state, &body.form())
+            }
             (_, ["oauth", "access_token"]) => graph_error(
                 StatusCode::BAD_REQUEST,
                 100,
@@ -166,6 +169,8 @@ impl SandboxMeta {
                         }
                     }
                     (Method::GET, ["me", "accounts"]) => self.me_accounts(&mut state, &user, &path, &query),
+                    (Method::GET, [act, "adspixels"]) if is_act(act) => self.adspixels(&state, act, &path, &query),
+                    (Method::POST, [dataset, "events"]) => self.conversion_events(&mut state, dataset, &query, &body),
                     (Method::GET, [act]) if state.hidden_accounts.iter().any(|h| h == act) => graph_error(
                         StatusCode::BAD_REQUEST,
                         100,
@@ -304,11 +309,54 @@ fn bearer_token(headers: &http::HeaderMap) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
-/// A request body read as a URL-encoded form (empty when it is not one, or too large).
-async fn read_form(req: hyper::Request<Incoming>) -> HashMap<String, String> {
-    use http_body_util::BodyExt;
-    match http_body_util::Limited::new(req.into_body(), 64 * 1024).collect().await {
-        Ok(body) => url::form_urlencoded::parse(&body.to_bytes()).into_owned().collect(),
-        Err(_) => HashMap::new(),
+/// The largest request body Sandbox Meta reads (a 1,000-event Conversions API batch is about
+/// 300–500 KB); a larger one is refused with code 100 before anything else is looked at.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// A request body, read once and parsed by its `Content-Type`.
+pub(super) enum RequestBody {
+    /// No body, or one of another content type (ignored, as before).
+    Other,
+    /// `application/x-www-form-urlencoded`.
+    Form(HashMap<String, String>),
+    /// `application/json`: the parsed value, or `None` when it is not JSON.
+    Json(Option<Value>),
+}
+
+impl RequestBody {
+    /// Reads at most [`MAX_BODY_BYTES`]; over it, Meta's code 100 "request too large".
+    async fn read(req: hyper::Request<Incoming>) -> Result<Self, Box<Resp>> {
+        use http_body_util::BodyExt;
+        let content_type =
+            req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+        let bytes = match http_body_util::Limited::new(req.into_body(), MAX_BODY_BYTES).collect().await {
+            Ok(body) => body.to_bytes(),
+            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+                return Err(Box::new(graph_error(
+                    StatusCode::BAD_REQUEST,
+                    100,
+                    None,
+                    "OAuthException",
+                    &format!("(#100) Sandbox Meta: request too large (over {MAX_BODY_BYTES} bytes)"),
+                )));
+            }
+            // A body that broke off: as if none came.
+            Err(_) => Bytes::new(),
+        };
+        Ok(if content_type.starts_with("application/x-www-form-urlencoded") {
+            Self::Form(url::form_urlencoded::parse(&bytes).into_owned().collect())
+        } else if content_type.starts_with("application/json") {
+            Self::Json(serde_json::from_slice(&bytes).ok())
+        } else {
+            Self::Other
+        })
+    }
+
+    /// The form's fields (empty for any other body).
+    pub(super) fn form(&self) -> HashMap<String, String> {
+        match self {
+            Self::Form(f) => f.clone(),
+            _ => HashMap::new(),
+        }
     }
 }

@@ -35,10 +35,16 @@
 //!   cursor-paged. The demo account serves the demo's campaigns (spend on the demo's scale). Switches: `restated_days`
 //!   (those days answer higher numbers, as when Meta restates), `max_insights_days` (longer ranges
 //!   answer code 100 / subcode 1487534), [`SandboxState::revoke_token`] (one token → 190).
+//! - `GET /{v}/act_{n}/adspixels` (the account's one dataset, [`dataset_id`], cursor-paged; `ads_read`
+//!   or `ads_management`) and `POST /{v}/{dataset_id}/events` (Conversions API for CRM, JSON or
+//!   form body, up to 1,000 events; every rule of Meta's checked, one bad event refuses the
+//!   request; `ads_management`): see [`conversions`]. What it accepted is in
+//!   [`SandboxState::conversions`] and `GET /__sandbox/conversions`.
 //!
 //! Tokens travel in `Authorization: Bearer` only: a Graph URL carrying `access_token` (or
 //! `client_secret`, `code`, `fb_exchange_token`) is refused, and the token exchange must be a POST
-//! form, so the tests prove no secret reaches a URL (Meta itself is more lenient). Every call
+//! form, so the tests prove no secret reaches a URL (Meta itself is more lenient). Bodies are read
+//! once, up to [`MAX_BODY_BYTES`] (over it: code 100), as a form or JSON by `Content-Type`. Every call
 //! with a user token must carry the right `appsecret_proof`. Errors have Meta's shape
 //! (`{"error": {message, type, code, error_subcode, fbtrace_id}}`) and responses carry
 //! `x-app-usage` / `x-business-use-case-usage`. Switches ([`SandboxState`], held by tests, or
@@ -103,56 +109,6 @@ pub struct SandboxJob {
     pub polls_left: u32,
     pub fails: bool,
     pub never_completes: bool,
-}
-
-/// A lead-ads lead held by the sandbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SandboxLead {
-    pub id: String,
-    pub page_id: String,
-    pub form_id: String,
-    pub campaign_id: String,
-    pub adset_id: String,
-    pub ad_id: String,
-    /// Epoch seconds.
-    pub created_time: i64,
-    /// `(field name, answer)` pairs, e.g. `("full_name", "Ana Gómez")`.
-    pub answers: Vec<(String, String)>,
-}
-
-impl SandboxLead {
-    /// The object `GET /{leadgen_id}` returns (before `fields` filtering).
-    fn graph_object(&self) -> Value {
-        let created = chrono::DateTime::from_timestamp(self.created_time, 0)
-            .map(|t| t.format("%Y-%m-%dT%H:%M:%S+0000").to_string())
-            .unwrap_or_default();
-        json!({
-            "id": self.id,
-            "created_time": created,
-            "form_id": self.form_id,
-            "campaign_id": self.campaign_id,
-            "campaign_name": format!("Sandbox campaign {}", self.campaign_id),
-            "adset_id": self.adset_id,
-            "adset_name": format!("Sandbox ad set {}", self.adset_id),
-            "ad_id": self.ad_id,
-            "ad_name": format!("Sandbox ad {}", self.ad_id),
-            "is_organic": false,
-            "platform": "fb",
-            "field_data": self.answers.iter().map(|(k, v)| json!({"name": k, "values": [v]})).collect::<Vec<_>>(),
-        })
-    }
-
-    /// The `value` of the `leadgen` change Meta posts for this lead.
-    pub fn change_value(&self) -> Value {
-        json!({
-            "leadgen_id": self.id,
-            "page_id": self.page_id,
-            "form_id": self.form_id,
-            "ad_id": self.ad_id,
-            "adgroup_id": self.adset_id,
-            "created_time": self.created_time,
-        })
-    }
 }
 
 /// Business `i` (1-based) of the sandbox.
@@ -260,6 +216,10 @@ pub struct SandboxState {
     pub long_lived_expires_in: Option<Value>,
     /// `debug_token` says `expires_at: 0` (Meta's "never"), so the product falls back on `expires_in`.
     pub debug_never_expires: bool,
+    /// Every event `POST /{dataset_id}/events` accepted, in order (never raw contact data).
+    pub conversions: Vec<ReceivedConversion>,
+    /// Events per accepted `/events` request, in order.
+    pub conversion_requests: Vec<usize>,
     codes: HashMap<String, CodeGrant>,
     tokens: HashMap<String, TokenGrant>,
 }
@@ -305,6 +265,8 @@ impl Default for SandboxState {
             insights_queries: Vec::new(),
             long_lived_expires_in: None,
             debug_never_expires: false,
+            conversions: Vec::new(),
+            conversion_requests: Vec::new(),
             codes: HashMap::new(),
             tokens: HashMap::new(),
         }
@@ -370,56 +332,6 @@ impl SandboxState {
         }
     }
 
-    /// Creates a lead on `page_id` attributed to `campaign_id` / `ad_id` (sandbox defaults when
-    /// `None`), created now; returns it. Ids are sequential, numeric, as at Meta.
-    pub fn add_lead(
-        &mut self,
-        page_id: &str,
-        campaign_id: Option<&str>,
-        ad_id: Option<&str>,
-        name: &str,
-    ) -> SandboxLead {
-        let id = (1_100_000_000_000_001u64 + self.leads.len() as u64 + 100).to_string();
-        self.add_lead_with_id(&id, page_id, campaign_id, ad_id, name)
-    }
-
-    /// [`Self::add_lead`] with a given leadgen id.
-    pub fn add_lead_with_id(
-        &mut self,
-        id: &str,
-        page_id: &str,
-        campaign_id: Option<&str>,
-        ad_id: Option<&str>,
-        name: &str,
-    ) -> SandboxLead {
-        let slug: String = name.to_ascii_lowercase().chars().filter(char::is_ascii_alphanumeric).collect();
-        let lead = SandboxLead {
-            id: id.to_string(),
-            page_id: page_id.to_string(),
-            form_id: SANDBOX_FORM_ID.to_string(),
-            campaign_id: campaign_id.unwrap_or(SANDBOX_CAMPAIGN_ID).to_string(),
-            adset_id: SANDBOX_ADSET_ID.to_string(),
-            ad_id: ad_id.unwrap_or(SANDBOX_AD_ID).to_string(),
-            created_time: self.now(),
-            answers: vec![
-                ("full_name".into(), name.to_string()),
-                ("email".into(), format!("{slug}@example.com")),
-                ("phone_number".into(), "+5491100000000".into()),
-            ],
-        };
-        self.leads.insert(lead.id.clone(), lead.clone());
-        lead
-    }
-
-    /// The leads of `events/meta-leadgen-webhook.json` (for `make dev`).
-    pub fn seed_demo_leads(&mut self) {
-        for (i, id) in DEMO_LEADGEN_IDS.iter().enumerate() {
-            if !self.leads.contains_key(*id) {
-                self.add_lead_with_id(id, SANDBOX_PAGE_ID, None, None, &format!("Demo Lead {}", i + 1));
-            }
-        }
-    }
-
     fn business_exists(&self, id: &str) -> Option<u32> {
         (1..=self.businesses).find(|i| business_id(*i) == id)
     }
@@ -474,9 +386,18 @@ fn random_token(prefix: &str) -> String {
 
 mod catalogue;
 mod control;
+pub mod conversions;
 mod graph;
+mod leads;
 mod oauth;
 pub mod pages;
+
+pub use conversions::{
+    dataset_id, ReceivedConversion, MAX_EVENTS_PER_REQUEST, MAX_EVENT_AGE_SECS, MAX_EVENT_AHEAD_SECS,
+    SUBCODE_EVENT_IN_FUTURE, SUBCODE_EVENT_TOO_OLD, SUBCODE_NOT_HASHED, SUBCODE_PARAMETER,
+};
+pub use graph::{MAX_BODY_BYTES, SECRET_QUERY_PARAMS};
+pub use leads::SandboxLead;
 
 use catalogue::*;
 pub use catalogue::{

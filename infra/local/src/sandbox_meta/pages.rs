@@ -44,7 +44,7 @@ fn page_token_required() -> Resp {
     )
 }
 
-fn not_found(id: &str) -> Resp {
+pub(super) fn not_found(id: &str) -> Resp {
     graph_error(
         StatusCode::BAD_REQUEST,
         100,
@@ -54,7 +54,7 @@ fn not_found(id: &str) -> Resp {
     )
 }
 
-fn permission(message: &str) -> Resp {
+pub(super) fn permission(message: &str) -> Resp {
     graph_error(StatusCode::FORBIDDEN, 200, None, "OAuthException", message)
 }
 
@@ -285,7 +285,7 @@ impl SandboxMeta {
 }
 
 /// The scopes of the call's user token (`None`: not a user token).
-fn user_scopes(state: &SandboxState, q: &HashMap<String, String>) -> Option<Vec<String>> {
+pub(super) fn user_scopes(state: &SandboxState, q: &HashMap<String, String>) -> Option<Vec<String>> {
     q.get("access_token").and_then(|t| state.tokens.get(t)).map(|g| g.scopes.clone())
 }
 
