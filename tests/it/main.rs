@@ -3,6 +3,7 @@
 mod automation;
 mod concurrency;
 mod connection_races;
+mod conversions;
 mod crm_events;
 mod early_events;
 mod foundation;

@@ -128,7 +128,7 @@ pub fn operations() -> Vec<Op> {
         Op::new("PUT", PATH, FUNCTION, manage, "Send the CRM stages of Meta leads back to Meta")
             .describe("Saved after Meta confirms the dataset belongs to a selected ad account (400 `dataset_not_available`); Meta not connected → 409; a concurrent save → 409 `conversions_changed`. Nothing is stored on a refusal.")
             .body(save_input())
-            .body_example(json!({"enabled": true, "dataset_id": "700051000001001", "stages": {"lead_status": {"qualified": "Qualified lead"}}}))
+            .body_example(json!({"enabled": true, "dataset_id": "7005100000001001", "stages": {"lead_status": {"qualified": "Qualified lead"}}}))
             .ok(reference("ConversionSettings"))
             .errors(&[400, 403, 409, 502, 503]),
     ]
