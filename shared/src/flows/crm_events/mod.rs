@@ -129,7 +129,7 @@ async fn apply_one(app: &App, event: &CrmEvent, run: &mut Run) {
     // Schedule, move or cancel the entity's automated WhatsApp message. Idempotent, so it also
     // runs for duplicates: a failure here fails the invocation, and the retried event (then a
     // duplicate) schedules again.
-    if let Err(e) = reconcile(app, event, now).await {
+    if let Err(e) = reconcile(app.into(), event, now).await {
         tracing::error!(event_id = event.event_id.as_str(), error = %e, "automation scheduling failed; will be retried");
         run.fail(event.event_id.as_str(), &e.to_string());
     }

@@ -29,7 +29,7 @@ pub fn is_sweep(raw: &Value) -> bool {
 async fn redrive_one(app: &App, parked: &ParkedEvent, now: DateTime<Utc>, run: &mut Run) -> Result<(), String> {
     match redrive(app.events.as_ref(), parked, now).await.map_err(|e| e.to_string())? {
         Redriven::Applied(event, outcome) => {
-            reconcile(app, &event, now).await.map_err(|e| format!("automation scheduling: {e}"))?;
+            reconcile(app.into(), &event, now).await.map_err(|e| format!("automation scheduling: {e}"))?;
             app.events.release(parked).await.map_err(|e| e.to_string())?;
             tracing::info!(
                 tenant_id = parked.tenant_id.0,
