@@ -64,8 +64,8 @@ pub(crate) async fn run(h: &HsmTestEnv) -> RunSummary {
 }
 
 pub(crate) async fn run_with(h: &HsmTestEnv, s: &Settings) -> RunSummary {
-    let client = crm_shared::automation::sender::platform_client(&h.env.app).await.expect("client");
-    evaluator::run(&h.env.app, &client, s, None).await.expect("run")
+    let client = crm_shared::automation::sender::platform_client((&h.env.app).into()).await.expect("client");
+    evaluator::run((&h.env.app).into(), &client, s, None).await.expect("run")
 }
 
 pub(crate) fn sends(h: &HsmTestEnv, tenant: i64, trigger: TriggerKind, entity: &str) -> usize {
@@ -693,10 +693,13 @@ async fn hsm_bench() {
         crm_events::handle_event(&app, Value::Array(batch)).await.expect("events");
     }
     println!("loaded 10,000 due items in {:?}", load.elapsed());
-    let client = crm_shared::automation::sender::platform_client(&app).await.expect("client");
+    let client = crm_shared::automation::sender::platform_client((&app).into()).await.expect("client");
     let s = Settings { batch: 20_000, concurrency: 64, ..settings() };
     let started = Instant::now();
-    let (a, b) = tokio::join!(evaluator::run(&app, &client, &s, None), evaluator::run(&app, &client, &s, None));
+    let (a, b) = tokio::join!(
+        evaluator::run((&app).into(), &client, &s, None),
+        evaluator::run((&app).into(), &client, &s, None)
+    );
     let elapsed = started.elapsed();
     let (a, b) = (a.expect("run a"), b.expect("run b"));
     let sent = a.count(Outcome::Sent) + b.count(Outcome::Sent);
@@ -730,7 +733,7 @@ async fn hsm_bench() {
         crm_events::handle_event(&app, Value::Array(batch)).await.expect("events");
     }
     let started = Instant::now();
-    let r = evaluator::run(&app, &client, &s, None).await.expect("run");
+    let r = evaluator::run((&app).into(), &client, &s, None).await.expect("run");
     println!(
         "100,000 leads, 100 due: items read {}, sent {} in {:?}",
         r.items_read,

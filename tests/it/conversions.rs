@@ -168,7 +168,7 @@ async fn concurrent_deliveries_and_senders_send_each_stage_once() {
     let (a, b) = tokio::join!(flush(m), flush(m));
     let sent = a["sent"].as_u64().unwrap_or(0) + b["sent"].as_u64().unwrap_or(0);
     assert_eq!(sent, 45, "{a} {b}");
-    let got = received(&m);
+    let got = received(m);
     assert_eq!((got.len(), m.sandbox.with(|s| s.duplicate_conversions())), (45, 0));
     // Per lead, the stages arrived in funnel order.
     for i in 0..15u64 {
@@ -332,7 +332,7 @@ async fn tenants_are_isolated_and_one_tenants_rejected_token_stops_only_it() {
     assert_eq!(got.len(), 2, "the same CRM lead id in two tenants is two leads, each in its own dataset");
     // Meta rejects tenant 508's token: 508 is marked expired and keeps its events; 509 sends.
     let token = crm_shared::meta::access::stored_token(
-        &m.env.app,
+        (&m.env.app).into(),
         &m.env.app.connections.get_connection(TenantId(508)).await.expect("read").expect("connection"),
     )
     .await

@@ -68,12 +68,13 @@ async fn racing_evaluators_send_each_message_once_through_every_fault() {
         s.faults.error_after_send_next = 4;
         s.faults.list_fail_next = 3;
     });
-    let client = crm_shared::automation::sender::platform_client(app).await.expect("client");
+    let client = crm_shared::automation::sender::platform_client(app.into()).await.expect("client");
     let s = Settings { concurrency: 16, ..settings() };
     let mut now = t0() + Duration::hours(24);
     for round in 0..8 {
         h.env.clock.set(now);
-        let (a, b) = tokio::join!(evaluator::run(app, &client, &s, None), evaluator::run(app, &client, &s, None));
+        let (a, b) =
+            tokio::join!(evaluator::run(app.into(), &client, &s, None), evaluator::run(app.into(), &client, &s, None));
         let (a, b) = (a.expect("run a"), b.expect("run b"));
         if a.items + b.items == 0 && round > 0 {
             break;
@@ -114,7 +115,7 @@ async fn hsm_fairness_bench() {
         );
         load(&app, 1, 10_000, t0()).await;
         load(&app, 2, 1, t0() + Duration::minutes(1)).await;
-        let client = crm_shared::automation::sender::platform_client(&app).await.expect("client");
+        let client = crm_shared::automation::sender::platform_client((&app).into()).await.expect("client");
         let defaults = Settings { concurrency: 64, ..settings() };
         let s = Settings { read_limit: read_limit.unwrap_or(defaults.read_limit), ..defaults };
         let mut now = t0() + Duration::hours(24) + Duration::minutes(2);
@@ -123,7 +124,7 @@ async fn hsm_fairness_bench() {
         while runs < 20 {
             clock.set(now);
             let t = Instant::now();
-            let r = evaluator::run(&app, &client, &s, None).await.expect("run");
+            let r = evaluator::run((&app).into(), &client, &s, None).await.expect("run");
             runs += 1;
             sent += r.count(Outcome::Sent);
             let claimed = app.send_claims.get_claim(TenantId(2), TriggerKind::LeadFollowup, "L-0").await.expect("c");

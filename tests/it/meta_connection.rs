@@ -361,7 +361,7 @@ async fn sandbox_rejects_a_wrong_appsecret_proof() {
     let m = MetaTestEnv::new().await;
     connect(&m, 1).await;
     let token = SecretString::new(m.sandbox.with(|s| s.long_lived_tokens()).remove(0));
-    let graph = crm_shared::meta::connect::graph_client(&m.env.app).await.expect("graph");
+    let graph = crm_shared::meta::connect::graph_client((&m.env.app).into()).await.expect("graph");
     assert!(graph.businesses(&token).await.is_ok());
     let wrong = crm_shared::meta::graph::GraphClient::new(
         m.env.app.http.get().clone(),

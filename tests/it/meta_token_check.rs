@@ -53,7 +53,7 @@ async fn live(env: &TestEnv, tenant: i64) -> MetaConnection {
 
 /// The token the tenant's connection holds (decrypted as the product does).
 async fn token_of(env: &TestEnv, tenant: i64) -> SecretString {
-    stored_token(&env.app, &live(env, tenant).await).await.expect("decrypt")
+    stored_token((&env.app).into(), &live(env, tenant).await).await.expect("decrypt")
 }
 
 /// Connects `tenant` and selects the sandbox's first owned account of business 1.
@@ -216,7 +216,7 @@ async fn a_newer_login_during_the_check_is_never_marked_expired() {
     oauth_connect(&m.env, 1).await;
     let new = live(&m.env, 1).await;
     assert_ne!(new.token_ciphertext_b64, old.token_ciphertext_b64);
-    let err = check_connection(&m.env.app, &old, t0()).await.err().expect("the login changed meanwhile");
+    let err = check_connection((&m.env.app).into(), &old, t0()).await.err().expect("the login changed meanwhile");
     let api = ApiError::from(err);
     assert_eq!((api.status().as_u16(), api.code()), (409, "meta_connection_changed"));
     assert_eq!(live(&m.env, 1).await, new, "the newer login is untouched");

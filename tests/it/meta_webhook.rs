@@ -391,7 +391,8 @@ async fn leads_the_time_budget_did_not_reach_stay_open_until_redelivery() {
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let delivery = parse_delivery(m.sandbox.leadgen_delivery(&refs).to_string().as_bytes()).expect("parse");
     let out_of_time = Limits { concurrency: 4, budget: std::time::Duration::ZERO };
-    let report = process_delivery_with(&m.env.app, delivery, m.env.clock.now(), out_of_time).await.expect("processed");
+    let report =
+        process_delivery_with((&m.env.app).into(), delivery, m.env.clock.now(), out_of_time).await.expect("processed");
     assert_eq!((report.created, report.pending), (0, 3));
     for id in &ids {
         assert_eq!(s(&m.env.item(1, &format!("LEADGEN#{id}")).await.expect("recorded"), "status"), "pending");

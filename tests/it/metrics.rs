@@ -109,8 +109,8 @@ async fn emf_lines_of_real_flows_are_valid_and_carry_no_token_secret_phone_or_te
         .await
         .expect("lead");
     h.env.clock.advance(Duration::hours(25));
-    let client = crm_shared::automation::sender::platform_client(&h.env.app).await.expect("client");
-    let summary = evaluator::run(&h.env.app, &client, &Settings::default(), None).await.expect("run");
+    let client = crm_shared::automation::sender::platform_client((&h.env.app).into()).await.expect("client");
+    let summary = evaluator::run((&h.env.app).into(), &client, &Settings::default(), None).await.expect("run");
     assert_eq!(summary.count(evaluator::Outcome::Sent), 1, "{summary:?}");
 
     let lines = captured();

@@ -77,7 +77,7 @@ async fn save_rules(w: &World, body: Value) -> (u16, Value) {
 }
 
 async fn run(w: &World) -> RunSummary {
-    evaluator::run_connected(&w.env.app, &settings(), None).await.expect("run")
+    evaluator::run_connected((&w.env.app).into(), &settings(), None).await.expect("run")
 }
 
 async fn post_inbound(w: &World, message: Value) -> Value {

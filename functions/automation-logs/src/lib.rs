@@ -31,8 +31,15 @@ async fn list(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let tenant = ctx.caller()?.tenant_id;
     let key = app.required_secret(SecretName::JwtSecretKey).await?;
     let cursor_key = logs::CursorKey::derive(key.expose().as_bytes());
-    let page =
-        logs::list(app, &cursor_key, tenant, ctx.query("limit"), ctx.query("cursor"), ctx.query("offset")).await?;
+    let page = logs::list(
+        app.automation_log.as_ref(),
+        &cursor_key,
+        tenant,
+        ctx.query("limit"),
+        ctx.query("cursor"),
+        ctx.query("offset"),
+    )
+    .await?;
     Ok(Reply::ok(&page.entries)?.with_top_level("next_cursor", json!(page.next_cursor)))
 }
 

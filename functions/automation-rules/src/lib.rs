@@ -33,13 +33,13 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn read(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
-    Reply::ok(&rules::read(app, ctx.caller()?.tenant_id).await?)
+    Reply::ok(&rules::read(app.automation_rules.as_ref(), ctx.caller()?.tenant_id).await?)
 }
 
 async fn save(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
     let input: RulesInput = ctx.json()?;
-    let Some(account) = account_for(app, caller.tenant_id).await? else {
+    let Some(account) = account_for(app.into(), caller.tenant_id).await? else {
         return Err(rules::RulesError::Invalid("connect WhatsApp first (PUT /crm/marketing/whatsapp)".into()).into());
     };
     let templates = templates_of(&account).await.map_err(rules::RulesError::from)?;
@@ -47,7 +47,7 @@ async fn save(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let read = store.rules_at(caller.tenant_id).await?;
     let set = rules::save(store, caller.tenant_id, read, input, &templates, &caller.user_id, ctx.now).await?;
     tracing::info!(tenant_id = caller.tenant_id.0, rules = set.rules.len(), "automation rules saved");
-    Reply::ok(&rules::read(app, caller.tenant_id).await?)
+    Reply::ok(&rules::read(app.automation_rules.as_ref(), caller.tenant_id).await?)
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn list(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let tenant = ctx.caller()?.tenant_id;
-    let Some(account) = account_for(app, tenant).await? else {
+    let Some(account) = account_for(app.into(), tenant).await? else {
         return Reply::ok(&Vec::<Value>::new());
     };
     let (templates, complete) = templates_listed(&account).await.map_err(RulesError::from)?;

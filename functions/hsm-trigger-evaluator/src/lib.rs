@@ -19,7 +19,7 @@ pub use crm_shared::platform::clock::deadline_of;
 
 /// One run; the answer is its summary (items, items read, outcomes).
 pub async fn handle_event(app: &App, deadline: Option<Instant>) -> Result<Value, EvalError> {
-    let summary = Box::pin(run_scheduled(app, deadline)).await?;
+    let summary = Box::pin(run_scheduled(app.into(), deadline)).await?;
     Ok(serde_json::to_value(&summary).unwrap_or(Value::Null))
 }
 

@@ -27,5 +27,5 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn accounts(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
-    Reply::ok(&connect::list_ad_accounts(app, caller.tenant_id, ctx.query("portfolio_id"), ctx.now).await?)
+    Reply::ok(&connect::list_ad_accounts(app.into(), caller.tenant_id, ctx.query("portfolio_id"), ctx.now).await?)
 }

@@ -41,7 +41,7 @@ fn limited(app: &App) -> Reply {
 }
 
 async fn callback(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
-    let outcome = login::complete_login(app, &ctx.query, &ctx.headers, ctx.now).await;
+    let outcome = login::complete_login(app.into(), &ctx.query, &ctx.headers, ctx.now).await;
     if let Err(refused) = outcome.result {
         tracing::info!(outcome = refused.code(), "Meta login failed");
     }

@@ -28,5 +28,5 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn disconnect(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
-    Reply::ok(&connect::disconnect(app, caller.tenant_id, ctx.now).await?)
+    Reply::ok(&connect::disconnect(app.into(), caller.tenant_id, ctx.now).await?)
 }

@@ -27,6 +27,6 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn login_url(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
-    let started = login::start_login(app, caller, ctx.now).await?;
+    let started = login::start_login(app.into(), caller, ctx.now).await?;
     Ok(Reply::ok(&started.url)?.with_header(SET_COOKIE, &started.set_cookie))
 }

@@ -26,5 +26,5 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 async fn connect(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
     let body: ConnectRequest = ctx.json()?;
-    Reply::ok(&connect_flow::select_accounts(app, caller.tenant_id, body, ctx.now).await?)
+    Reply::ok(&connect_flow::select_accounts(app.into(), caller.tenant_id, body, ctx.now).await?)
 }

@@ -34,7 +34,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn debug_token(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
-    Reply::ok(&token_check::check_token(app, caller.tenant_id, ctx.now).await?)
+    Reply::ok(&token_check::check_token(app.into(), caller.tenant_id, ctx.now).await?)
 }
 
 #[cfg(test)]

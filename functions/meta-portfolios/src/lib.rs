@@ -26,5 +26,5 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn portfolios(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
-    Reply::ok(&connect::list_portfolios(app, caller.tenant_id, ctx.now).await?)
+    Reply::ok(&connect::list_portfolios(app.into(), caller.tenant_id, ctx.now).await?)
 }

@@ -30,7 +30,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn test_connection(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
-    Reply::ok(&token_check::test_connection(app, caller.tenant_id, ctx.now).await?)
+    Reply::ok(&token_check::test_connection(app.into(), caller.tenant_id, ctx.now).await?)
 }
 
 #[cfg(test)]

@@ -69,7 +69,7 @@ async fn receive_delivery(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError>
     let header = ctx.headers.get(leadgen::SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
     leadgen::verify_signature(app_secret, &ctx.body, header).map_err(WebhookError::counted)?;
     let delivery = leadgen::parse_delivery(&ctx.body).map_err(WebhookError::counted)?;
-    let report: DeliveryReport = leadgen::process_delivery(app, delivery, ctx.now).await?;
+    let report: DeliveryReport = leadgen::process_delivery(app.into(), delivery, ctx.now).await?;
     tracing::info!(
         received = report.received,
         created = report.created,

@@ -42,12 +42,12 @@ async fn read(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
 async fn connect(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
     let input: ConnectInput = ctx.json()?;
-    Reply::ok(&whatsapp_connection::connect(app, caller.tenant_id, &caller.user_id, input, ctx.now).await?)
+    Reply::ok(&whatsapp_connection::connect(app.into(), caller.tenant_id, &caller.user_id, input, ctx.now).await?)
 }
 
 async fn disconnect(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     let tenant = ctx.caller()?.tenant_id;
-    Reply::ok(&whatsapp_connection::disconnect(app, tenant).await?)
+    Reply::ok(&whatsapp_connection::disconnect(app.into(), tenant).await?)
 }
 
 #[cfg(test)]

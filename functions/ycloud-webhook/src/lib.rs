@@ -29,7 +29,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn receive(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
-    let secret = match signing_secret(app, &ctx.body).await? {
+    let secret = match signing_secret(app.into(), &ctx.body).await? {
         Some(tenant_secret) => tenant_secret,
         None => match app.secrets().await?.get(SecretName::YcloudWebhookSecret) {
             Some(platform) => platform.clone(),
@@ -38,7 +38,7 @@ async fn receive(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
     };
     let header = ctx.headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
     webhook::verify_signature(secret.expose(), header, &ctx.body, ctx.now).map_err(WebhookError::counted)?;
-    let outcome = webhook::process(app, &ctx.body, ctx.now).await.map_err(WebhookError::counted)?;
+    let outcome = webhook::process(app.into(), &ctx.body, ctx.now).await.map_err(WebhookError::counted)?;
     tracing::info!(event_type = %outcome.event_type, duplicate = outcome.duplicate, status = ?outcome.status, "YCloud delivery");
     Reply::ok(&outcome)
 }

@@ -291,6 +291,6 @@ pub async fn seed_whatsapp(
         stop_words: None,
         webhook_secret: None,
     };
-    connect(app, DEMO_TENANT, "demo", input, now).await?;
+    connect(app.into(), DEMO_TENANT, "demo", input, now).await?;
     Ok(())
 }

@@ -152,12 +152,12 @@ impl App {
     /// The resolved secrets (first call resolves them); a failure is logged naming the variable and
     /// answered as a 500 (its [`crate::platform::error::DomainError`] mapping) — never a fallback.
     pub async fn secrets(&self) -> Result<&Secrets, SecretError> {
-        self.secrets.get().await.inspect_err(|e| tracing::error!(error = %e, "secrets unavailable"))
+        self.secrets.logged().await
     }
 
     /// One secret this function cannot work without (500 naming it when not configured).
     pub async fn required_secret(&self, name: SecretName) -> Result<&SecretString, SecretError> {
-        self.secrets().await?.require(name)
+        self.secrets.required(name).await
     }
 
     /// In-memory adapters, for unit tests of handlers.

@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::automation::ports::SendPorts;
 use crate::automation::triggers::{quiet_until, DEFAULT_QUIET_HOURS};
 use crate::domain::hsm::Phone;
 use crate::domain::ids::TenantId;
@@ -14,7 +15,6 @@ use crate::domain::phone::zones_of;
 use crate::domain::zone::{reporting_zone, Zone};
 use crate::store::automation::rules::QuietHours;
 use crate::store::StoreError;
-use crate::App;
 
 /// Why a contact is not messaged now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,17 +47,17 @@ pub fn contact_zones(phone: &Phone, tenant_zone: Option<Zone>) -> Vec<Zone> {
 /// Whether `phone` may be messaged by `tenant` now (`lead_opted_out`: the lead's own flag):
 /// `Ok(zone)` — yes, and the contact's zone (dates in the message are written in it) — or why not.
 pub async fn contact_hold(
-    app: &App,
+    ports: SendPorts<'_>,
     tenant: TenantId,
     phone: &Phone,
     lead_opted_out: bool,
     quiet: Option<QuietHours>,
     now: DateTime<Utc>,
 ) -> Result<Result<Zone, Hold>, StoreError> {
-    if lead_opted_out || app.contacts.is_opted_out(tenant, phone.as_str()).await? {
+    if lead_opted_out || ports.contacts.is_opted_out(tenant, phone.as_str()).await? {
         return Ok(Err(Hold::OptedOut));
     }
-    let tenant_zone = app.profiles.get_profile(tenant).await?.and_then(|p| p.reporting_time_zone);
+    let tenant_zone = ports.profiles.get_profile(tenant).await?.and_then(|p| p.reporting_time_zone);
     let zones = contact_zones(phone, tenant_zone);
     if let Some(until) = quiet_until_in(now, &zones, quiet.unwrap_or(DEFAULT_QUIET_HOURS)) {
         return Ok(Err(Hold::QuietUntil(until)));

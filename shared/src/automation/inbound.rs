@@ -6,21 +6,25 @@
 
 use serde_json::Value;
 
+use crate::automation::ports::{SendPorts, WhatsappPorts};
 use crate::automation::whatsapp_connection::{webhook_secret, ConnectionError};
 use crate::domain::hsm::Phone;
 use crate::domain::ids::TenantId;
 use crate::platform::secrets::SecretString;
 use crate::store::StoreError;
-use crate::App;
 
 /// The tenants an inbound message from `from` applies to, and the stop words to read it with
 /// (empty: the defaults).
-pub async fn recipients(app: &App, message: &Value, from: &Phone) -> Result<(Vec<TenantId>, Vec<String>), StoreError> {
+pub async fn recipients(
+    ports: SendPorts<'_>,
+    message: &Value,
+    from: &Phone,
+) -> Result<(Vec<TenantId>, Vec<String>), StoreError> {
+    let connections = ports.whatsapp.connections;
     let to = message["to"].as_str().and_then(|p| Phone::parse(p).ok());
     if let Some(to) = &to {
-        if let Some(owner) = app.whatsapp.number_owner(to).await? {
-            let words = app
-                .whatsapp
+        if let Some(owner) = connections.number_owner(to).await? {
+            let words = connections
                 .whatsapp_connection(owner.tenant_id)
                 .await?
                 .filter(|c| &c.phone_number == to)
@@ -30,8 +34,8 @@ pub async fn recipients(app: &App, message: &Value, from: &Phone) -> Result<(Vec
         }
     }
     let mut tenants = Vec::new();
-    for t in app.contacts.tenants_of(from.as_str()).await? {
-        if app.whatsapp.whatsapp_connection(t).await?.is_none() {
+    for t in ports.contacts.tenants_of(from.as_str()).await? {
+        if connections.whatsapp_connection(t).await?.is_none() {
             tenants.push(t);
         }
     }
@@ -43,7 +47,7 @@ pub async fn recipients(app: &App, message: &Value, from: &Phone) -> Result<(Vec
 /// webhook endpoint of its own YCloud account; `None`: the platform's. The body is only read here
 /// to choose the secret — nothing in it is acted on until the signature holds (a forger would need
 /// the chosen tenant's secret).
-pub async fn signing_secret(app: &App, body: &[u8]) -> Result<Option<SecretString>, ConnectionError> {
+pub async fn signing_secret(ports: WhatsappPorts<'_>, body: &[u8]) -> Result<Option<SecretString>, ConnectionError> {
     let Ok(ev) = serde_json::from_slice::<Value>(body) else {
         return Ok(None);
     };
@@ -51,11 +55,11 @@ pub async fn signing_secret(app: &App, body: &[u8]) -> Result<Option<SecretStrin
     let Some(number) = ours.and_then(|n| Phone::parse(n).ok()) else {
         return Ok(None);
     };
-    let Some(owner) = app.whatsapp.number_owner(&number).await? else {
+    let Some(owner) = ports.connections.number_owner(&number).await? else {
         return Ok(None);
     };
-    match app.whatsapp.whatsapp_connection(owner.tenant_id).await? {
-        Some(conn) if conn.phone_number == number => Ok(webhook_secret(app, &conn).await?),
+    match ports.connections.whatsapp_connection(owner.tenant_id).await? {
+        Some(conn) if conn.phone_number == number => Ok(webhook_secret(ports, &conn).await?),
         _ => Ok(None),
     }
 }

@@ -12,9 +12,8 @@ use serde::Serialize;
 use crate::domain::ids::TenantId;
 use crate::platform::crypto::{constant_time_eq, hmac_sha256};
 use crate::platform::error::{DomainError, Failure};
-use crate::store::automation::log::LogEntry;
+use crate::store::automation::log::{AutomationLog, LogEntry};
 use crate::store::StoreError;
-use crate::App;
 
 /// Entries a page holds without `limit` (the original design's default; the frontend's HSM page
 /// computes its cards from the rows it gets).
@@ -141,7 +140,7 @@ fn parse_usize(name: &str, v: Option<&str>) -> Result<Option<usize>, LogsError> 
 
 /// Reads a page for `tenant` (`limit`, `cursor`, `offset` as the query gave them).
 pub async fn list(
-    app: &App,
+    log: &dyn AutomationLog,
     cursor_key: &CursorKey,
     tenant: TenantId,
     limit: Option<&str>,
@@ -160,14 +159,14 @@ pub async fn list(
     // Skip `offset` entries (bounded), then read the page.
     let mut to_skip = offset;
     while to_skip > 0 {
-        let (skipped, next) = app.automation_log.page(tenant, to_skip.min(MAX_LIMIT), after.as_deref()).await?;
+        let (skipped, next) = log.page(tenant, to_skip.min(MAX_LIMIT), after.as_deref()).await?;
         to_skip -= skipped.len().min(to_skip);
         match (next, skipped.is_empty()) {
             (Some(n), false) => after = Some(n),
             _ => return Ok(LogsPage { entries: vec![], next_cursor: None }),
         }
     }
-    let (entries, next) = app.automation_log.page(tenant, limit, after.as_deref()).await?;
+    let (entries, next) = log.page(tenant, limit, after.as_deref()).await?;
     Ok(LogsPage {
         next_cursor: next.filter(|_| entries.len() == limit).map(|sk| encode_cursor(cursor_key, tenant, &sk)),
         entries: entries.into_iter().map(LogView::from).collect(),

@@ -7,8 +7,9 @@
 //! (`logs`) and the rules (`rules`); each tenant's own WhatsApp connection (`whatsapp_connection`)
 //! and which account sends for it (`senders`); who may be messaged now (`contact_policy`: opt-outs,
 //! quiet hours in the contact's zone), what counts as STOP (`stop_words`) and what fills a
-//! template's variables (`template_vars`). It may import every folder below it (platform, domain,
-//! store, api, marketing, events) and `meta` for nothing.
+//! template's variables (`template_vars`). Its flows take the ports they use (`ports`:
+//! `WhatsappPorts`, `SendPorts`), never the whole App. It may import every folder below it
+//! (platform, domain, store, api, marketing, events) and `meta` for nothing.
 
 pub mod backlog;
 pub mod contact_policy;
@@ -18,6 +19,7 @@ pub mod external_id;
 pub mod fair;
 pub mod inbound;
 pub mod logs;
+pub mod ports;
 pub mod rules;
 pub mod scheduling;
 pub mod sender;

@@ -19,7 +19,6 @@ use crate::domain::ids::TenantId;
 use crate::platform::error::{DomainError, Failure};
 use crate::store::automation::rules::{AutomationRule, QuietHours, RuleSet, RulesStore};
 use crate::store::{Conflict, Revision, StoreError};
-use crate::App;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
@@ -226,8 +225,7 @@ pub fn view(set: Option<&RuleSet>, counts: &BTreeMap<String, i64>) -> Vec<Value>
 }
 
 /// The rules answer for `tenant`.
-pub async fn read(app: &App, tenant: TenantId) -> Result<Vec<Value>, RulesError> {
-    let store = app.automation_rules.as_ref();
+pub async fn read(store: &dyn RulesStore, tenant: TenantId) -> Result<Vec<Value>, RulesError> {
     let (set, counts) = tokio::try_join!(store.rules(tenant), store.counts(tenant))?;
     Ok(view(set.as_ref(), &counts))
 }

@@ -6,13 +6,13 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::automation::ports::SendPorts;
 use crate::automation::triggers::{check, due_at, Check, Watched};
 use crate::domain::hsm::TriggerKind;
 use crate::domain::ids::TenantId;
 use crate::events::{CrmEvent, CrmEventKind};
 use crate::store::automation::due::DueItem;
 use crate::store::StoreError;
-use crate::App;
 
 /// What scheduling did for one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,16 +38,16 @@ pub fn watched_by(event: &CrmEvent) -> Option<(TriggerKind, String)> {
 }
 
 /// Puts, keeps or cancels the due item of what `event` touched (call after applying it).
-pub async fn reconcile(app: &App, event: &CrmEvent, now: DateTime<Utc>) -> Result<Scheduled, StoreError> {
+pub async fn reconcile(ports: SendPorts<'_>, event: &CrmEvent, now: DateTime<Utc>) -> Result<Scheduled, StoreError> {
     let Some((trigger, entity)) = watched_by(event) else {
         return Ok(Scheduled::Nothing);
     };
-    reconcile_entity(app, event.tenant_id, trigger, &entity, now).await
+    reconcile_entity(ports, event.tenant_id, trigger, &entity, now).await
 }
 
 /// [`reconcile`] for one (trigger, entity).
 pub async fn reconcile_entity(
-    app: &App,
+    ports: SendPorts<'_>,
     tenant: TenantId,
     trigger: TriggerKind,
     entity: &str,
@@ -58,26 +58,26 @@ pub async fn reconcile_entity(
     let canonical;
     let entity = match trigger {
         TriggerKind::LeadFollowup => {
-            let alias = app.events.lead(tenant, entity).await?.value.and_then(|l| l.alias_of);
+            let alias = ports.events.lead(tenant, entity).await?.value.and_then(|l| l.alias_of);
             canonical = alias.unwrap_or_else(|| entity.to_string());
             canonical.as_str()
         }
         _ => entity,
     };
-    let rule = app.automation_rules.rules(tenant).await?.and_then(|set| set.rule(trigger).cloned());
-    let existing = app.due.due_item(tenant, trigger, entity).await?;
+    let rule = ports.automation_rules.rules(tenant).await?.and_then(|set| set.rule(trigger).cloned());
+    let existing = ports.due.due_item(tenant, trigger, entity).await?;
     let Some(rule) = rule.filter(|r| r.enabled) else {
-        return Ok(if existing.is_some() && app.due.cancel(tenant, trigger, entity).await? {
+        return Ok(if existing.is_some() && ports.due.cancel(tenant, trigger, entity).await? {
             Scheduled::Cancelled
         } else {
             Scheduled::Nothing
         });
     };
-    if app.send_claims.get_claim(tenant, trigger, entity).await?.is_some() {
+    if ports.send_claims.get_claim(tenant, trigger, entity).await?.is_some() {
         // Claimed once: never scheduled again (a re-delivered event, an update after the send).
         return Ok(Scheduled::Nothing);
     }
-    let ev = &app.events;
+    let ev = &ports.events;
     let watched = match trigger {
         TriggerKind::LeadFollowup => ev.lead(tenant, entity).await?.value.map(Watched::Lead),
         TriggerKind::OpportunityReminder => ev.opportunity(tenant, entity).await?.value.map(Watched::Opportunity),
@@ -93,7 +93,7 @@ pub async fn reconcile_entity(
     };
     match (holds, existing) {
         (None, Some(_)) => {
-            app.due.cancel(tenant, trigger, entity).await?;
+            ports.due.cancel(tenant, trigger, entity).await?;
             Ok(Scheduled::Cancelled)
         }
         (None, None) => Ok(Scheduled::Nothing),
@@ -104,7 +104,7 @@ pub async fn reconcile_entity(
         (Some(at), _) => {
             // Already past due (a late event, a rule enabled after the fact): due now, so it lands
             // in the current hour bucket the evaluator reads — never in one behind its lookback.
-            app.due.schedule(&DueItem::new(tenant, trigger, entity, at.max(now))).await?;
+            ports.due.schedule(&DueItem::new(tenant, trigger, entity, at.max(now))).await?;
             Ok(Scheduled::Put)
         }
     }

@@ -3,12 +3,12 @@
 //! template check take theirs from here.
 
 use crate::automation::eval_error::EvalError;
+use crate::automation::ports::WhatsappPorts;
 use crate::automation::ycloud::YcloudClient;
-use crate::App;
 
 /// The platform's YCloud client (the API key is resolved on first use).
-pub async fn platform_client(app: &App) -> Result<YcloudClient, EvalError> {
-    let key = app.required_secret(crate::platform::secrets::SecretName::YcloudApiKey).await?.clone();
-    let from = app.config.ycloud.whatsapp_number.clone().ok_or(EvalError::NoSender)?;
-    Ok(YcloudClient::new(app.http.get().clone(), app.config.ycloud.base_url.clone(), key, from))
+pub async fn platform_client(ports: WhatsappPorts<'_>) -> Result<YcloudClient, EvalError> {
+    let key = ports.secrets.required(crate::platform::secrets::SecretName::YcloudApiKey).await?.clone();
+    let from = ports.config.ycloud.whatsapp_number.clone().ok_or(EvalError::NoSender)?;
+    Ok(YcloudClient::new(ports.http.get().clone(), ports.config.ycloud.base_url.clone(), key, from))
 }

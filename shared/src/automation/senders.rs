@@ -14,11 +14,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::automation::ports::WhatsappPorts;
 use crate::automation::whatsapp_connection::{tenant_client, ConnectionError};
 use crate::automation::ycloud::{Template, WhatsappApi, YcloudClient, YcloudError, TEMPLATES_BUDGET};
 use crate::domain::ids::TenantId;
 use crate::platform::secrets::SecretName;
-use crate::App;
 
 /// How long a WABA's template list is reused.
 pub const TEMPLATE_CACHE_TTL: Duration = Duration::from_secs(60);
@@ -51,22 +51,22 @@ pub struct Account {
 }
 
 /// The tenant's account ([`Account`]) or `None` when it has none.
-pub async fn account_for(app: &App, tenant: TenantId) -> Result<Option<Account>, ConnectionError> {
+pub async fn account_for(ports: WhatsappPorts<'_>, tenant: TenantId) -> Result<Option<Account>, ConnectionError> {
     // Keyed by YCloud's base URL too: one process may talk to several YCloud stand-ins (tests).
-    let base = app.config.ycloud.base_url.as_str();
-    if let Some(conn) = app.whatsapp.whatsapp_connection(tenant).await? {
+    let base = ports.config.ycloud.base_url.as_str();
+    if let Some(conn) = ports.connections.whatsapp_connection(tenant).await? {
         let key = format!("{base}|{}", conn.waba_id);
-        return Ok(tenant_client(app, tenant).await?.map(|client| Account { client, templates_key: key }));
+        return Ok(tenant_client(ports, tenant).await?.map(|client| Account { client, templates_key: key }));
     }
     let key = format!("{base}|{PLATFORM}");
-    Ok(platform_client(app).await.map(|client| Account { client, templates_key: key }))
+    Ok(platform_client(ports).await.map(|client| Account { client, templates_key: key }))
 }
 
 /// The platform's client when this deployment configures one (key and number both set).
-async fn platform_client(app: &App) -> Option<YcloudClient> {
-    let from = app.config.ycloud.whatsapp_number.clone()?;
-    let key = app.secrets().await.ok()?.get(SecretName::YcloudApiKey)?.clone();
-    Some(YcloudClient::new(app.http.get().clone(), app.config.ycloud.base_url.clone(), key, from))
+async fn platform_client(ports: WhatsappPorts<'_>) -> Option<YcloudClient> {
+    let from = ports.config.ycloud.whatsapp_number.clone()?;
+    let key = ports.secrets.logged().await.ok()?.get(SecretName::YcloudApiKey)?.clone();
+    Some(YcloudClient::new(ports.http.get().clone(), ports.config.ycloud.base_url.clone(), key, from))
 }
 
 /// The account's templates (cached per WABA).
@@ -127,13 +127,13 @@ impl<'a> Senders<'a> {
     }
 
     /// Each of `tenants` sends through its own account.
-    pub async fn per_tenant(app: &App, tenants: Vec<TenantId>) -> Senders<'static> {
+    pub async fn per_tenant(ports: WhatsappPorts<'_>, tenants: Vec<TenantId>) -> Senders<'static> {
         let mut out = HashMap::new();
         for t in tenants {
             if out.contains_key(&t) {
                 continue;
             }
-            let resolved = match account_for(app, t).await {
+            let resolved = match account_for(ports, t).await {
                 Ok(None) => Resolved::NotConnected,
                 Ok(Some(account)) => match templates_of(&account).await {
                     Ok(templates) => Resolved::Ready(Arc::new(account.client), templates),

@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::automation::external_id::parse_external_id;
+use crate::automation::ports::SendPorts;
 use crate::domain::hsm::{LogStatus, Phone};
 use crate::platform::crypto::verify_hmac_sha256_hex;
 use crate::platform::error::{DomainError, Failure};
@@ -23,7 +24,6 @@ use crate::platform::metrics::{dims, names, MetricLine};
 use crate::platform::telemetry::{bounded, peer_text};
 use crate::store::automation::claims::ClaimState;
 use crate::store::StoreError;
-use crate::App;
 
 pub const SIGNATURE_HEADER: &str = "ycloud-signature";
 /// Oldest (or furthest in the future) signature timestamp accepted.
@@ -116,7 +116,7 @@ pub struct WebhookOutcome {
 }
 
 /// Applies a verified delivery.
-pub async fn process(app: &App, body: &[u8], now: DateTime<Utc>) -> Result<WebhookOutcome, WebhookError> {
+pub async fn process(ports: SendPorts<'_>, body: &[u8], now: DateTime<Utc>) -> Result<WebhookOutcome, WebhookError> {
     let ev: Value = serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(peer_text(&e.to_string())))?;
     let id = ev["id"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| WebhookError::Malformed("no id".into()))?;
     let kind = ev["type"].as_str().unwrap_or_default().to_string();
@@ -135,7 +135,7 @@ pub async fn process(app: &App, body: &[u8], now: DateTime<Utc>) -> Result<Webho
                 "failed" | "undelivered" => LogStatus::Failed,
                 _ => return Ok(out), // accepted, …
             };
-            let claim = app.send_claims.get_claim(tenant, trigger, &entity).await?;
+            let claim = ports.send_claims.get_claim(tenant, trigger, &entity).await?;
             let Some(log_sk) = claim.as_ref().and_then(|c| c.log_sk.clone()) else {
                 return Err(WebhookError::NotYetKnown);
             };
@@ -149,18 +149,18 @@ pub async fn process(app: &App, body: &[u8], now: DateTime<Utc>) -> Result<Webho
             // A message whose send's outcome was unknown (the claim at rest, in doubt): this status
             // proves YCloud has it, so it is settled as sent and never looked up or resent again.
             if let (Some(c), Some(theirs)) = (claim.as_ref(), m["id"].as_str()) {
-                if c.state != ClaimState::Sent && app.send_claims.confirm_sent(c, &bounded(theirs, 64), now).await? {
-                    if let Some(due) = app.due.due_item(tenant, trigger, &entity).await? {
-                        app.due.replace(&due, None).await?;
+                if c.state != ClaimState::Sent && ports.send_claims.confirm_sent(c, &bounded(theirs, 64), now).await? {
+                    if let Some(due) = ports.due.due_item(tenant, trigger, &entity).await? {
+                        ports.due.replace(&due, None).await?;
                     }
                     tracing::info!(event_id = %peer_text(id), "a send in doubt settled by its status webhook");
                 }
             }
-            out.duplicate = !app.automation_log.first_delivery(tenant, id, now).await?;
+            out.duplicate = !ports.automation_log.first_delivery(tenant, id, now).await?;
             let reason = m["errorCode"]
                 .as_str()
                 .map(|c| format!("{}: {}", bounded(c, 32), bounded(m["errorMessage"].as_str().unwrap_or(""), 120)));
-            let entry = app.automation_log.advance(tenant, &log_sk, status, now, reason.as_deref()).await?;
+            let entry = ports.automation_log.advance(tenant, &log_sk, status, now, reason.as_deref()).await?;
             out.status = entry.map(|e| e.status.as_str().to_string());
         }
         "whatsapp.inbound_message.received" => {
@@ -168,10 +168,10 @@ pub async fn process(app: &App, body: &[u8], now: DateTime<Utc>) -> Result<Webho
             let Some(phone) = m["from"].as_str().and_then(|p| Phone::parse(p).ok()) else {
                 return Ok(out);
             };
-            let (tenants, words) = crate::automation::inbound::recipients(app, m, &phone).await?;
+            let (tenants, words) = crate::automation::inbound::recipients(ports, m, &phone).await?;
             if crate::automation::stop_words::is_stop(m, &words) {
                 for tenant in tenants {
-                    app.contacts.opt_out(tenant, phone.as_str(), "inbound stop word", now).await?;
+                    ports.contacts.opt_out(tenant, phone.as_str(), "inbound stop word", now).await?;
                     out.opted_out_tenants += 1;
                 }
                 tracing::info!(
@@ -227,7 +227,7 @@ mod tests {
             "type": "t".repeat(50_000),
             "whatsappMessage": {"externalId": "not-ours", "status": "sent"},
         });
-        let out = process(&app, body.to_string().as_bytes(), now).await.expect("accepted");
+        let out = process((&app).into(), body.to_string().as_bytes(), now).await.expect("accepted");
         assert_eq!(out.event_type.chars().count(), PEER_TEXT_MAX_CHARS + 1, "bounded, with the cut marked");
     }
 }

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::automation::ports::WhatsappPorts;
 use crate::automation::stop_words;
 use crate::automation::ycloud::{YcloudClient, YcloudError};
 use crate::domain::hsm::Phone;
@@ -24,7 +25,6 @@ use crate::platform::error::{DomainError, Failure};
 use crate::platform::secrets::SecretString;
 use crate::store::whatsapp::{NumberOwner, WhatsappConnection};
 use crate::store::StoreError;
-use crate::App;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
@@ -125,9 +125,14 @@ fn checked(input: ConnectInput) -> Result<Checked, ConnectionError> {
 }
 
 /// Checks with YCloud that `key` holds `phone` in `waba`.
-async fn verify(app: &App, key: &SecretString, phone: &Phone, waba: &str) -> Result<(), ConnectionError> {
+async fn verify(
+    ports: WhatsappPorts<'_>,
+    key: &SecretString,
+    phone: &Phone,
+    waba: &str,
+) -> Result<(), ConnectionError> {
     let client =
-        YcloudClient::new(app.http.get().clone(), app.config.ycloud.base_url.clone(), key.clone(), phone.as_str());
+        YcloudClient::new(ports.http.get().clone(), ports.config.ycloud.base_url.clone(), key.clone(), phone.as_str());
     let numbers = client.phone_numbers(waba).await.map_err(|e| match e {
         YcloudError::Unauthorized => ConnectionError::KeyRefused,
         YcloudError::Transient { .. } | YcloudError::UnknownOutcome { .. } => ConnectionError::Unavailable(e),
@@ -145,26 +150,26 @@ async fn verify(app: &App, key: &SecretString, phone: &Phone, waba: &str) -> Res
 
 /// `PUT`: verifies, claims the number, stores the connection; answers its view.
 pub async fn connect(
-    app: &App,
+    ports: WhatsappPorts<'_>,
     tenant: TenantId,
     by: &str,
     input: ConnectInput,
     now: DateTime<Utc>,
 ) -> Result<Value, ConnectionError> {
     let Checked { key, phone, waba, words, webhook_secret } = checked(input)?;
-    verify(app, &key, &phone, &waba).await?;
+    verify(ports, &key, &phone, &waba).await?;
     // Encrypted before anything is written: a KMS failure leaves no claim behind.
-    let ciphertext = app.cipher.encrypt(tenant, &key).await?;
+    let ciphertext = ports.cipher.encrypt(tenant, &key).await?;
     let webhook_ciphertext = match &webhook_secret {
-        Some(s) => Some(B64.encode(app.cipher.encrypt(tenant, s).await?)),
+        Some(s) => Some(B64.encode(ports.cipher.encrypt(tenant, s).await?)),
         None => None,
     };
     let owner = NumberOwner { phone_number: phone.clone(), tenant_id: tenant, registered_at: now };
-    if !app.whatsapp.claim_number(&owner).await? {
+    if !ports.connections.claim_number(&owner).await? {
         return Err(ConnectionError::NumberTaken);
     }
     let last4: String = key.expose().chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
-    let previous = app.whatsapp.whatsapp_connection(tenant).await?;
+    let previous = ports.connections.whatsapp_connection(tenant).await?;
     let conn = WhatsappConnection {
         tenant_id: tenant,
         phone_number: phone.clone(),
@@ -176,19 +181,19 @@ pub async fn connect(
         stop_words: words,
         webhook_secret_ciphertext_b64: webhook_ciphertext,
     };
-    app.whatsapp.put_whatsapp_connection(&conn).await?;
+    ports.connections.put_whatsapp_connection(&conn).await?;
     if let Some(old) = previous.filter(|p| p.phone_number != phone) {
-        app.whatsapp.release_number(&old.phone_number, tenant).await?;
+        ports.connections.release_number(&old.phone_number, tenant).await?;
     }
     tracing::info!(tenant_id = tenant.0, number = %phone.masked(), "whatsapp connected");
     Ok(view(Some(&conn)))
 }
 
 /// `DELETE`: removes the connection and releases its number.
-pub async fn disconnect(app: &App, tenant: TenantId) -> Result<Value, ConnectionError> {
-    if let Some(conn) = app.whatsapp.whatsapp_connection(tenant).await? {
-        app.whatsapp.delete_whatsapp_connection(tenant).await?;
-        app.whatsapp.release_number(&conn.phone_number, tenant).await?;
+pub async fn disconnect(ports: WhatsappPorts<'_>, tenant: TenantId) -> Result<Value, ConnectionError> {
+    if let Some(conn) = ports.connections.whatsapp_connection(tenant).await? {
+        ports.connections.delete_whatsapp_connection(tenant).await?;
+        ports.connections.release_number(&conn.phone_number, tenant).await?;
         tracing::info!(tenant_id = tenant.0, number = %conn.phone_number.masked(), "whatsapp disconnected");
     }
     Ok(view(None))
@@ -219,32 +224,42 @@ pub fn view(conn: Option<&WhatsappConnection>) -> Value {
     }
 }
 
-async fn decrypt(app: &App, tenant: TenantId, b64: &str) -> Result<SecretString, CryptoError> {
+async fn decrypt(ports: WhatsappPorts<'_>, tenant: TenantId, b64: &str) -> Result<SecretString, CryptoError> {
     let ciphertext = B64.decode(b64).map_err(|_| CryptoError::Decrypt("ciphertext is not base64".into()))?;
-    app.cipher.decrypt(tenant, &ciphertext).await
+    ports.cipher.decrypt(tenant, &ciphertext).await
 }
 
 /// The connection's API key, decrypted under its tenant's context.
-pub async fn api_key(app: &App, conn: &WhatsappConnection) -> Result<SecretString, CryptoError> {
-    decrypt(app, conn.tenant_id, &conn.api_key_ciphertext_b64).await
+pub async fn api_key(ports: WhatsappPorts<'_>, conn: &WhatsappConnection) -> Result<SecretString, CryptoError> {
+    decrypt(ports, conn.tenant_id, &conn.api_key_ciphertext_b64).await
 }
 
 /// The connection's webhook signing secret, if the tenant set one.
-pub async fn webhook_secret(app: &App, conn: &WhatsappConnection) -> Result<Option<SecretString>, CryptoError> {
+pub async fn webhook_secret(
+    ports: WhatsappPorts<'_>,
+    conn: &WhatsappConnection,
+) -> Result<Option<SecretString>, CryptoError> {
     match &conn.webhook_secret_ciphertext_b64 {
-        Some(b64) => Ok(Some(decrypt(app, conn.tenant_id, b64).await?)),
+        Some(b64) => Ok(Some(decrypt(ports, conn.tenant_id, b64).await?)),
         None => Ok(None),
     }
 }
 
 /// The tenant's YCloud client (its key, number and WABA), if it connected WhatsApp.
-pub async fn tenant_client(app: &App, tenant: TenantId) -> Result<Option<YcloudClient>, ConnectionError> {
-    let Some(conn) = app.whatsapp.whatsapp_connection(tenant).await? else {
+pub async fn tenant_client(
+    ports: WhatsappPorts<'_>,
+    tenant: TenantId,
+) -> Result<Option<YcloudClient>, ConnectionError> {
+    let Some(conn) = ports.connections.whatsapp_connection(tenant).await? else {
         return Ok(None);
     };
-    let key = api_key(app, &conn).await?;
-    let client =
-        YcloudClient::new(app.http.get().clone(), app.config.ycloud.base_url.clone(), key, conn.phone_number.as_str())
-            .for_waba(conn.waba_id.clone());
+    let key = api_key(ports, &conn).await?;
+    let client = YcloudClient::new(
+        ports.http.get().clone(),
+        ports.config.ycloud.base_url.clone(),
+        key,
+        conn.phone_number.as_str(),
+    )
+    .for_waba(conn.waba_id.clone());
     Ok(Some(client))
 }

@@ -40,8 +40,8 @@ pub struct DatasetView {
 
 /// The datasets of the tenant's selected ad accounts (each once).
 pub async fn datasets(app: &App, tenant: TenantId, now: DateTime<Utc>) -> Result<Vec<DatasetView>, MetaFlowError> {
-    let (conn, token) = usable_token(app, tenant, now).await?;
-    let graph = graph_client(app).await?;
+    let (conn, token) = usable_token(app.into(), tenant, now).await?;
+    let graph = graph_client(app.into()).await?;
     let mut out: Vec<DatasetView> = Vec::new();
     for raw in &conn.ad_account_ids {
         let account = AdAccountId::parse(raw)?;
@@ -150,8 +150,8 @@ async fn flush_leased(
             return Ok(());
         }
     };
-    let (conn, token, graph) = match usable_token(app, tenant, now).await {
-        Ok((conn, token)) => match graph_client(app).await {
+    let (conn, token, graph) = match usable_token(app.into(), tenant, now).await {
+        Ok((conn, token)) => match graph_client(app.into()).await {
             Ok(graph) => (conn, token, graph),
             Err(e) => return Err(StoreError::Dynamo(format!("Graph client: {e}"))),
         },

@@ -30,7 +30,7 @@ pub async fn meta_leads_arrived(app: &App, leads: &[ArrivedLead], now: DateTime<
     let mut done = Arrivals { leads: leads.len(), ..Arrivals::default() };
     for lead in leads {
         let tenant = lead.tenant;
-        if let Err(e) = reconcile_entity(app, tenant, TriggerKind::LeadFollowup, &lead.lead_id, now).await {
+        if let Err(e) = reconcile_entity(app.into(), tenant, TriggerKind::LeadFollowup, &lead.lead_id, now).await {
             tracing::error!(tenant_id = tenant.0, leadgen_id = %lead.change.leadgen_id, error = %e, "follow-up of a Meta lead not scheduled");
             done.failed += 1;
             continue;

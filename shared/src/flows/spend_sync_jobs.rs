@@ -92,7 +92,7 @@ pub async fn handle_event_with(
     let summary = match invocation_of(&payload) {
         Invocation::FanOut => {
             let (fx_provider, fanned) = tokio::join!(
-                refresh_configured(app),
+                refresh_configured(app.into()),
                 fan_out(app.connected_index.as_ref(), app.job_bus.as_ref(), sleeper.as_ref())
             );
             if let Some(line) = provider_metrics(&fx_provider) {
@@ -101,13 +101,13 @@ pub async fn handle_event_with(
             Summary::FanOut { fan_out: fanned?, fx_provider }
         }
         Invocation::Tenant(tenant) => {
-            let sync = Box::pin(sync_tenant(app, tenant, sleeper)).await;
+            let sync = Box::pin(sync_tenant(app.into(), tenant, sleeper)).await;
             lead_arrivals(app, &sync).await;
             tenant_metrics(&sync, app.clock.now()).emit();
             Summary::Tenant(sync)
         }
         Invocation::Connected(tenant) => {
-            let done = Box::pin(follow_up::run(app, tenant, app.clock.now()))
+            let done = Box::pin(follow_up::run(app.into(), tenant, app.clock.now()))
                 .await
                 .map_err(|e| InvocationError::FollowUp { tenant: tenant.0, reason: e.to_string() })?;
             meta_leads_arrived(app, &done.leads.ingested, app.clock.now()).await;
@@ -177,14 +177,14 @@ pub struct ByHand {
 /// By hand (locally, where moto fires no schedules and delivers no bus events): the fan-out and
 /// the provider rates, then the sync of every connected tenant in turn, as the bus rule would run them.
 pub async fn run_by_hand(app: &App, sleeper: Arc<dyn Sleeper>) -> Result<ByHand, StoreError> {
-    let fx_provider = refresh_configured(app).await;
+    let fx_provider = refresh_configured(app.into()).await;
     let fanned = fan_out(app.connected_index.as_ref(), app.job_bus.as_ref(), sleeper.as_ref()).await?;
     let mut synced = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
         let (tenants, next) = app.connected_index.connected_page(cursor.as_deref(), 500).await?;
         for t in tenants {
-            let sync = sync_tenant(app, t.tenant_id, sleeper.clone()).await;
+            let sync = sync_tenant(app.into(), t.tenant_id, sleeper.clone()).await;
             lead_arrivals(app, &sync).await;
             synced.push(sync);
         }

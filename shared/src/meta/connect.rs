@@ -6,7 +6,6 @@
 use chrono::{DateTime, Months, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::app::App;
 use crate::domain::ids::{is_meta_id, AdAccountId, TenantId};
 use crate::domain::money::Currency;
 use crate::domain::period::MAX_RANGE_MONTHS;
@@ -17,7 +16,8 @@ use crate::meta::access::{single_attempt, stored_token};
 use crate::meta::connection_writes::{tombstone, update_connection, SameLogin};
 use crate::meta::error::MetaFlowError;
 use crate::meta::graph::{AdAccount, Business, GraphClient, MetaError};
-use crate::meta::pages::{release_tenant_pages, PageDeps};
+use crate::meta::pages::release_tenant_pages;
+use crate::meta::ports::{ConnectionPorts, MetaPorts};
 use crate::platform::secrets::SecretString;
 use crate::store::aggregates::{AggBucket, AggregateStore};
 use crate::store::{MetaConnection, TenantProfile, TenantProfileStore};
@@ -28,12 +28,16 @@ pub const MAX_SELECTED_ACCOUNTS: usize = 50;
 // ------------------------------------------------------------------------------------- listings
 
 /// Business Managers the connected user can see.
-pub async fn list_portfolios(app: &App, tenant: TenantId, now: DateTime<Utc>) -> Result<Vec<Business>, MetaFlowError> {
-    let (conn, token) = usable_token(app, tenant, now).await?;
-    let graph = graph_client(app).await?;
+pub async fn list_portfolios(
+    meta: MetaPorts<'_>,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+) -> Result<Vec<Business>, MetaFlowError> {
+    let (conn, token) = usable_token(meta, tenant, now).await?;
+    let graph = graph_client(meta).await?;
     match graph.businesses(&token).await {
         Ok(b) => Ok(b),
-        Err(e) => Err(meta_failure(app.connections.as_ref(), &conn, e, now).await),
+        Err(e) => Err(meta_failure(meta.connections, &conn, e, now).await),
     }
 }
 
@@ -65,17 +69,17 @@ async fn visible_accounts(
 
 /// Ad accounts of one business (`portfolio_id`) or of the user.
 pub async fn list_ad_accounts(
-    app: &App,
+    meta: MetaPorts<'_>,
     tenant: TenantId,
     portfolio_id: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Vec<AdAccount>, MetaFlowError> {
     let portfolio = portfolio_id.filter(|p| !p.trim().is_empty()).map(|p| meta_id(p, "portfolio_id")).transpose()?;
-    let (conn, token) = usable_token(app, tenant, now).await?;
-    let graph = graph_client(app).await?;
+    let (conn, token) = usable_token(meta, tenant, now).await?;
+    let graph = graph_client(meta).await?;
     match visible_accounts(&graph, &token, portfolio.as_deref()).await {
         Ok(a) => Ok(a),
-        Err(e) => Err(meta_failure(app.connections.as_ref(), &conn, e, now).await),
+        Err(e) => Err(meta_failure(meta.connections, &conn, e, now).await),
     }
 }
 
@@ -156,22 +160,22 @@ impl Selection {
 /// Validates the selection against what the token can see, stores it, and defaults the tenant's
 /// reporting time zone and currency to the primary account's (FIELD-NOTES 3).
 pub async fn select_accounts(
-    app: &App,
+    ports: ConnectionPorts<'_>,
     tenant: TenantId,
     req: ConnectRequest,
     now: DateTime<Utc>,
 ) -> Result<ConnectResult, MetaFlowError> {
     let selection = Selection::parse(&req)?;
-    let (conn, token) = usable_token(app, tenant, now).await?;
-    let graph = graph_client(app).await?;
-    let selected = visible_selection(app, &graph, &token, &conn, &selection, now).await?;
+    let (conn, token) = usable_token(ports.meta, tenant, now).await?;
+    let graph = graph_client(ports.meta).await?;
+    let selected = visible_selection(ports.meta, &graph, &token, &conn, &selection, now).await?;
     let primary = selected.first().cloned().ok_or_else(|| MetaFlowError::internal("empty selection"))?;
     let (primary_zone, primary_currency) = reporting_settings(&selected)?;
     let business_name = business_name(&graph, &token, selection.business_id.as_deref()).await;
 
     let ids: Vec<String> = selection.ids.iter().map(|id| id.as_str().to_string()).collect();
     let account_name = Some(primary.name.clone()).filter(|n| !n.is_empty()).or(req.account_name);
-    let written = update_connection(app.connections.as_ref(), &conn, |c| {
+    let written = update_connection(ports.meta.connections, &conn, |c| {
         c.business_id = selection.business_id.clone();
         c.business_name = business_name.clone();
         c.ad_account_ids = ids.clone();
@@ -184,10 +188,10 @@ pub async fn select_accounts(
         return Err(MetaFlowError::ConnectionChanged);
     };
     // Second chance to map the tenant's pages (the connect's follow-up job is best effort).
-    crate::meta::pages::register_managed_pages(PageDeps::of(app), &graph, &token, tenant, now).await;
+    crate::meta::pages::register_managed_pages(ports.into(), &graph, &token, tenant, now).await;
     let defaults =
         ReportingDefaults { zone: primary_zone, currency: primary_currency, explicit: selection.reporting_currency };
-    let profile = default_reporting(app.profiles.as_ref(), app.aggregates.as_ref(), tenant, defaults, now).await?;
+    let profile = default_reporting(ports.profiles, ports.aggregates, tenant, defaults, now).await?;
     tracing::info!(tenant_id = tenant.0, accounts = selection.ids.len(), "Meta ad accounts selected");
     Ok(ConnectResult {
         connected: true,
@@ -204,7 +208,7 @@ pub async fn select_accounts(
 /// The selected accounts as Meta lists them for the token (and the business, if one was named),
 /// in the selection's order; any id the token cannot see is a 400.
 async fn visible_selection(
-    app: &App,
+    meta: MetaPorts<'_>,
     graph: &GraphClient,
     token: &SecretString,
     conn: &MetaConnection,
@@ -217,7 +221,7 @@ async fn visible_selection(
         Err(MetaError::Permission { .. } | MetaError::Request { .. }) if business.is_some() => {
             return Err(MetaFlowError::BusinessNotVisible);
         }
-        Err(e) => return Err(meta_failure(app.connections.as_ref(), conn, e, now).await),
+        Err(e) => return Err(meta_failure(meta.connections, conn, e, now).await),
     };
     selection
         .ids
@@ -350,10 +354,15 @@ pub struct Disconnected {
 /// said. A connection changed meanwhile by the same login is still disconnected; one replaced by a
 /// newer login during the revocation is kept (409 `meta_connection_changed`: the user decides
 /// again), and one disconnected by someone else meanwhile is simply gone.
-pub async fn disconnect(app: &App, tenant: TenantId, now: DateTime<Utc>) -> Result<Disconnected, MetaFlowError> {
-    let conn = app.connections.get_connection(tenant).await?;
+pub async fn disconnect(
+    ports: ConnectionPorts<'_>,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+) -> Result<Disconnected, MetaFlowError> {
+    let meta = ports.meta;
+    let conn = meta.connections.get_connection(tenant).await?;
     let Some(conn) = conn else {
-        app.connected_index.mark_disconnected(tenant).await?;
+        ports.connected_index.mark_disconnected(tenant).await?;
         return Ok(Disconnected {
             disconnected: true,
             was_connected: false,
@@ -362,22 +371,22 @@ pub async fn disconnect(app: &App, tenant: TenantId, now: DateTime<Utc>) -> Resu
         });
     };
     // The pages go first, while their tokens can still unsubscribe them (each with its own).
-    let graph = graph_client(app).await.ok().map(|g| single_attempt(app, &g));
-    release_tenant_pages(PageDeps::of(app), graph.as_ref(), tenant).await;
-    let revoked = match revoke_at_meta(app, &conn).await {
+    let graph = graph_client(meta).await.ok().map(|g| single_attempt(meta, &g));
+    release_tenant_pages(ports.into(), graph.as_ref(), tenant).await;
+    let revoked = match revoke_at_meta(meta, &conn).await {
         Ok(()) => Ok(()),
         Err(reason) => {
             tracing::warn!(reason, "Meta permission revocation failed; disconnecting locally");
             Err(reason)
         }
     };
-    if tombstone(app.connections.as_ref(), &conn, now).await? == SameLogin::Superseded
-        && app.connections.get_connection(tenant).await?.is_some()
+    if tombstone(meta.connections, &conn, now).await? == SameLogin::Superseded
+        && meta.connections.get_connection(tenant).await?.is_some()
     {
         tracing::info!(tenant_id = tenant.0, "a newer Meta login arrived during the disconnect; it is kept");
         return Err(MetaFlowError::ConnectionChanged);
     }
-    app.connected_index.mark_disconnected(tenant).await?;
+    ports.connected_index.mark_disconnected(tenant).await?;
     tracing::info!(tenant_id = tenant.0, revoked_at_meta = revoked.is_ok(), "Meta disconnected");
     Ok(Disconnected {
         disconnected: true,
@@ -390,9 +399,9 @@ pub async fn disconnect(app: &App, tenant: TenantId, now: DateTime<Utc>) -> Resu
     })
 }
 
-async fn revoke_at_meta(app: &App, conn: &MetaConnection) -> Result<(), &'static str> {
-    let token = stored_token(app, conn).await.map_err(|_| "stored token unreadable")?;
-    let graph = single_attempt(app, &graph_client(app).await.map_err(|_| "Meta client not configured")?);
+async fn revoke_at_meta(meta: MetaPorts<'_>, conn: &MetaConnection) -> Result<(), &'static str> {
+    let token = stored_token(meta, conn).await.map_err(|_| "stored token unreadable")?;
+    let graph = single_attempt(meta, &graph_client(meta).await.map_err(|_| "Meta client not configured")?);
     graph.revoke_permissions(&token).await.map_err(|e| match e {
         MetaError::InvalidToken { .. } => "token already invalid at Meta",
         MetaError::Timeout | MetaError::Unreachable | MetaError::Transient { .. } => "Meta unreachable",

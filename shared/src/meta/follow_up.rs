@@ -16,14 +16,14 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::api::app::App;
 use crate::domain::ids::TenantId;
 use crate::meta::access::{graph_client, usable_token};
 use crate::meta::error::MetaFlowError;
 use crate::meta::leadgen::{replay_open_leads, DeliveryReport};
-use crate::meta::pages::{register_managed_pages, PageDeps, PagesRegistered};
+use crate::meta::pages::{register_managed_pages, PagesRegistered};
+use crate::meta::ports::LeadPorts;
 use crate::platform::error::DomainError;
-use crate::store::job_bus::JobEvent;
+use crate::store::job_bus::{JobBus, JobEvent};
 
 /// `source` of the job's event.
 pub const META_LOGIN_SOURCE: &str = "crm-marketing.meta-login";
@@ -41,8 +41,8 @@ pub fn job(tenant: TenantId) -> JobEvent {
 
 /// Puts `tenant`'s follow-up on the bus (one attempt: the callback's time is short, and a lost
 /// job is healed as the module doc says); whether the bus accepted it.
-pub async fn request(app: &App, tenant: TenantId) -> bool {
-    match app.job_bus.put_events(&[job(tenant)]).await {
+pub async fn request(bus: &dyn JobBus, tenant: TenantId) -> bool {
+    match bus.put_events(&[job(tenant)]).await {
         Ok(refused) if refused.is_empty() => true,
         Ok(_) => {
             tracing::error!(tenant_id = tenant.0, "the bus refused the meta.connected job; pages and parked leads wait for the next selection or reconciliation");
@@ -68,9 +68,9 @@ pub struct FollowUp {
 
 /// Runs `tenant`'s follow-up with its current connection. `Err` for failures worth a retry
 /// (storage, secrets, KMS); what Meta refuses is logged and left for the next chance.
-pub async fn run(app: &App, tenant: TenantId, now: DateTime<Utc>) -> Result<FollowUp, MetaFlowError> {
+pub async fn run(ports: LeadPorts<'_>, tenant: TenantId, now: DateTime<Utc>) -> Result<FollowUp, MetaFlowError> {
     let mut done = FollowUp { tenant_id: tenant.0, ..FollowUp::default() };
-    let (conn, token) = match usable_token(app, tenant, now).await {
+    let (conn, token) = match usable_token(ports.meta, tenant, now).await {
         Ok(t) => t,
         Err(e @ (MetaFlowError::NotConnected | MetaFlowError::ConnectionExpired)) => {
             tracing::info!(tenant_id = tenant.0, reason = e.code(), "Meta follow-up skipped");
@@ -79,9 +79,9 @@ pub async fn run(app: &App, tenant: TenantId, now: DateTime<Utc>) -> Result<Foll
         }
         Err(e) => return Err(e),
     };
-    let graph = graph_client(app).await?;
-    done.pages = register_managed_pages(PageDeps::of(app), &graph, &token, tenant, now).await;
-    done.leads = replay_open_leads(app, &graph, conn.tenant_id, now).await?;
+    let graph = graph_client(ports.meta).await?;
+    done.pages = register_managed_pages(ports.into(), &graph, &token, tenant, now).await;
+    done.leads = replay_open_leads(ports, &graph, conn.tenant_id, now).await?;
     Ok(done)
 }
 
@@ -95,11 +95,11 @@ mod tests {
         assert_eq!((e.source.as_str(), e.detail_type.as_str()), (META_LOGIN_SOURCE, META_CONNECTED));
         assert_eq!(e.detail, r#"{"tenant_id":7}"#);
         let (app, mem) = crate::testing::unit_app(&[]);
-        assert!(request(&app, TenantId(7)).await);
+        assert!(request(app.job_bus.as_ref(), TenantId(7)).await);
         assert_eq!(mem.job_bus.published(), vec![e]);
-        let done = run(&app, TenantId(7), crate::testing::unit_now()).await.expect("skipped");
+        let done = run((&app).into(), TenantId(7), crate::testing::unit_now()).await.expect("skipped");
         assert_eq!((done.skipped, done.pages.claimed), (Some("meta_not_connected"), 0));
         mem.job_bus.fail_next.store(1, std::sync::atomic::Ordering::SeqCst);
-        assert!(!request(&app, TenantId(7)).await, "a refused entry is reported");
+        assert!(!request(app.job_bus.as_ref(), TenantId(7)).await, "a refused entry is reported");
     }
 }

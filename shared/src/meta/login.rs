@@ -19,7 +19,6 @@ use http::HeaderMap;
 use serde::Serialize;
 use url::Url;
 
-use crate::api::app::App;
 use crate::domain::ids::TenantId;
 use crate::meta::access::{app_secret, graph_client, single_attempt};
 use crate::meta::connection_writes::{store_login, SameLogin};
@@ -28,6 +27,7 @@ use crate::meta::error::MetaFlowError;
 use crate::meta::graph::{GraphClient, TokenInfo, OAUTH_SCOPES};
 use crate::meta::login_cookie;
 use crate::meta::oauth_state::{self, StateClaims, StateKey, StoredState, STATE_TTL_SECS};
+use crate::meta::ports::{ConnectionPorts, MetaPorts};
 use crate::platform::auth::Caller;
 use crate::platform::config::Config;
 use crate::platform::secrets::SecretString;
@@ -57,13 +57,17 @@ pub struct StartedLogin {
 }
 
 /// Issues and stores a single-use state for the caller and builds the Meta login-dialog URL.
-pub async fn start_login(app: &App, caller: &Caller, now: DateTime<Utc>) -> Result<StartedLogin, MetaFlowError> {
-    let meta = &app.config.meta;
+pub async fn start_login(
+    ports: ConnectionPorts<'_>,
+    caller: &Caller,
+    now: DateTime<Utc>,
+) -> Result<StartedLogin, MetaFlowError> {
+    let meta = &ports.meta.config.meta;
     let app_id = Config::require(&meta.app_id, "META_APP_ID")?;
     let redirect_uri = Config::require(&meta.redirect_uri, "META_REDIRECT_URI")?;
-    let key = StateKey::derive(&app_secret(app).await?);
+    let key = StateKey::derive(&app_secret(ports.meta).await?);
     let (state, claims) = oauth_state::issue(&key, caller.tenant_id, &caller.user_id, now);
-    app.oauth_states.save_state(&StoredState::from(&claims)).await?;
+    ports.oauth_states.save_state(&StoredState::from(&claims)).await?;
 
     let mut url = meta.dialog_base_url.clone();
     let base_path = url.path().trim_end_matches('/').to_string();
@@ -106,14 +110,14 @@ pub struct LoginOutcome {
 /// Runs the whole callback inside its time budget. `headers` are the request's (the binding
 /// cookie).
 pub async fn complete_login(
-    app: &App,
+    ports: ConnectionPorts<'_>,
     query: &[(String, String)],
     headers: &HeaderMap,
     now: DateTime<Utc>,
 ) -> LoginOutcome {
-    let budget = app.config.meta.callback_budget;
+    let budget = ports.meta.config.meta.callback_budget;
     let mut who: Option<(TenantId, String)> = None;
-    let result = within_budget(budget, complete_login_steps(app, query, headers, now, &mut who)).await;
+    let result = within_budget(budget, complete_login_steps(ports, query, headers, now, &mut who)).await;
     let (tenant_id, user_id) = match who {
         Some((t, u)) => (Some(t), Some(u)),
         None => (None, None),
@@ -143,17 +147,17 @@ fn param<'q>(query: &'q [(String, String)], name: &str) -> Option<&'q str> {
 
 /// State → single use → browser binding → code exchange → stored connection → follow-up job.
 async fn complete_login_steps(
-    app: &App,
+    ports: ConnectionPorts<'_>,
     query: &[(String, String)],
     headers: &HeaderMap,
     now: DateTime<Utc>,
     who: &mut Option<(TenantId, String)>,
 ) -> Result<(), LoginRefused> {
-    let claims = verified_state(app, query, now, who).await?;
+    let claims = verified_state(ports, query, now, who).await?;
     let tenant = claims.tenant_id;
     *who = Some((tenant, claims.user_id.clone()));
     tracing::Span::current().record("tenant_id", tenant.0);
-    let stored = consume_state(app, &claims, now).await?;
+    let stored = consume_state(ports, &claims, now).await?;
     // After the state is taken: a state used from a browser without the binding is spent too.
     // Such a callback comes from another browser (a shared or leaked link); the browser that
     // started the login can no longer finish with that state either and simply starts again.
@@ -165,17 +169,17 @@ async fn complete_login_steps(
     let code = param(query, "code").filter(|c| c.len() <= 4096).ok_or(LoginRefused::AuthFailed)?;
     // What is stored now: the write below expects it still (a login or disconnect while this
     // callback waits on Meta wins).
-    let slot = app.connections.read_connection(tenant).await.map_err(|e| {
+    let slot = ports.meta.connections.read_connection(tenant).await.map_err(|e| {
         tracing::error!(error = %e, "connection could not be read");
         LoginRefused::AuthFailed
     })?;
-    let graph = graph_client(app).await.map_err(|e| {
+    let graph = graph_client(ports.meta).await.map_err(|e| {
         tracing::error!(error = %e, "Graph client unavailable");
         LoginRefused::AuthFailed
     })?;
-    let token = exchange_code(app, &graph, code, now).await?;
-    store_connection(app, tenant, &slot, stored.user_id, &token, now).await?;
-    crate::meta::follow_up::request(app, tenant).await;
+    let token = exchange_code(ports.meta, &graph, code, now).await?;
+    store_connection(ports, tenant, &slot, stored.user_id, &token, now).await?;
+    crate::meta::follow_up::request(ports.job_bus, tenant).await;
     tracing::info!(tenant_id = tenant.0, "Meta connected");
     Ok(())
 }
@@ -183,12 +187,12 @@ async fn complete_login_steps(
 /// The claims of a state whose signature and expiry hold (no database access). A dialog the user
 /// declined or Meta failed (`error=`) burns its state, so it cannot be replayed, and ends here.
 async fn verified_state(
-    app: &App,
+    ports: ConnectionPorts<'_>,
     query: &[(String, String)],
     now: DateTime<Utc>,
     who: &mut Option<(TenantId, String)>,
 ) -> Result<StateClaims, LoginRefused> {
-    let secret = app_secret(app).await.map_err(|_| LoginRefused::AuthFailed)?;
+    let secret = app_secret(ports.meta).await.map_err(|_| LoginRefused::AuthFailed)?;
     let key = StateKey::derive(&secret);
     let claims = param(query, "state").map(|s| oauth_state::verify(&key, s, now));
 
@@ -196,7 +200,7 @@ async fn verified_state(
         // The user declined (error=access_denied, error_reason=user_denied) or Meta failed.
         if let Some(Ok(c)) = &claims {
             *who = Some((c.tenant_id, c.user_id.clone()));
-            let _ = app.oauth_states.take_state(&c.nonce, c.tenant_id, &c.user_id).await;
+            let _ = ports.oauth_states.take_state(&c.nonce, c.tenant_id, &c.user_id).await;
         }
         // Meta's (or anyone's) query values: bounded before they reach a log line.
         tracing::info!(
@@ -220,14 +224,19 @@ async fn verified_state(
 /// Rate-limits the callback like an authenticated route (the user of the signed state on this
 /// route, then the tenant's ceiling), then takes the stored state (once, same tenant and user,
 /// not expired: TTL deletion is lazy, so the stored expiry is checked too).
-async fn consume_state(app: &App, claims: &StateClaims, now: DateTime<Utc>) -> Result<StoredState, LoginRefused> {
+async fn consume_state(
+    ports: ConnectionPorts<'_>,
+    claims: &StateClaims,
+    now: DateTime<Utc>,
+) -> Result<StoredState, LoginRefused> {
     let tenant = claims.tenant_id;
+    let config = ports.meta.config;
     let limits = [
-        (RateBucket::user_route(tenant, &claims.user_id, CALLBACK_ROUTE), app.config.rate_limit_per_minute),
-        (RateBucket::tenant(tenant), app.config.tenant_rate_limit_per_minute),
+        (RateBucket::user_route(tenant, &claims.user_id, CALLBACK_ROUTE), config.rate_limit_per_minute),
+        (RateBucket::tenant(tenant), config.tenant_rate_limit_per_minute),
     ];
     for (bucket, limit) in limits {
-        match app.rate_limiter.check(&bucket, now, limit).await {
+        match ports.rate_limiter.check(&bucket, now, limit).await {
             Ok(RateDecision::Allowed { .. }) => {}
             Ok(RateDecision::Limited { .. }) => return Err(LoginRefused::RateLimited),
             Err(e) => {
@@ -236,7 +245,7 @@ async fn consume_state(app: &App, claims: &StateClaims, now: DateTime<Utc>) -> R
             }
         }
     }
-    let stored = match app.oauth_states.take_state(&claims.nonce, tenant, &claims.user_id).await {
+    let stored = match ports.oauth_states.take_state(&claims.nonce, tenant, &claims.user_id).await {
         Ok(Some(s)) => s,
         Ok(None) => {
             tracing::info!("OAuth state unknown, reused or bound to another tenant");
@@ -264,16 +273,16 @@ struct NewToken {
 /// is single-use, so its exchange is attempted exactly once (a retry after a timeout or a 5xx
 /// would only get "code already used"); the other two calls follow the retry policy.
 async fn exchange_code(
-    app: &App,
+    meta: MetaPorts<'_>,
     graph: &GraphClient,
     code: &str,
     now: DateTime<Utc>,
 ) -> Result<NewToken, LoginRefused> {
-    let redirect_uri = app.config.meta.redirect_uri.clone().ok_or_else(|| {
+    let redirect_uri = meta.config.meta.redirect_uri.clone().ok_or_else(|| {
         tracing::error!("META_REDIRECT_URI is not configured");
         LoginRefused::AuthFailed
     })?;
-    let short = single_attempt(app, graph).exchange_code(code, &redirect_uri).await.map_err(|e| {
+    let short = single_attempt(meta, graph).exchange_code(code, &redirect_uri).await.map_err(|e| {
         tracing::warn!(error = %e, "Meta refused or did not answer the code exchange (not retried)");
         LoginRefused::TokenExchangeFailed
     })?;
@@ -295,14 +304,14 @@ async fn exchange_code(
 /// empty selection. A login stored or a disconnect made while this callback waited on Meta wins:
 /// [`LoginRefused::ConnectionChanged`].
 async fn store_connection(
-    app: &App,
+    ports: ConnectionPorts<'_>,
     tenant: TenantId,
     slot: &ConnectionSlot,
     connected_by: String,
     new: &NewToken,
     now: DateTime<Utc>,
 ) -> Result<(), LoginRefused> {
-    let ciphertext = app.cipher.encrypt(tenant, &new.token).await.map_err(|e| {
+    let ciphertext = ports.meta.cipher.encrypt(tenant, &new.token).await.map_err(|e| {
         tracing::error!(error = %e, "token could not be encrypted");
         LoginRefused::AuthFailed
     })?;
@@ -332,8 +341,8 @@ async fn store_connection(
         LoginRefused::AuthFailed
     };
     let entry = ConnectedTenant { tenant_id: tenant, connected_at: now };
-    app.connected_index.mark_connected(&entry).await.map_err(failed)?;
-    match store_login(app.connections.as_ref(), slot, build).await.map_err(failed)? {
+    ports.connected_index.mark_connected(&entry).await.map_err(failed)?;
+    match store_login(ports.meta.connections, slot, build).await.map_err(failed)? {
         SameLogin::Superseded => {
             tracing::warn!(
                 tenant_id = tenant.0,

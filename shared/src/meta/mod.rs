@@ -6,6 +6,8 @@
 //! lead-ads inbox: `crate::store`); failures are [`error::MetaFlowError`] (HTTP mapping in one
 //! place) and the callback's redirect codes [`error::LoginRefused`].
 //!
+//! Flows take the ports they use, one small struct per feature ([`ports`]), never the whole App.
+//!
 //! Files, lowest first: [`graph`] (the Graph client), [`error`], [`oauth_state`],
 //! [`connection_writes`] (conditional connection writes and who wins a race), [`access`] (the
 //! stored connection's token and Graph client), [`pages`] (page claims), [`leadgen`] (lead ads),
@@ -29,5 +31,6 @@ pub mod login;
 pub mod login_cookie;
 pub mod oauth_state;
 pub mod pages;
+pub mod ports;
 pub mod scopes;
 pub mod token_check;

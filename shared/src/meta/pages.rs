@@ -31,18 +31,13 @@ use crate::platform::secrets::SecretString;
 pub use crate::store::pages::{PageIndex, PageOwner, PagePatch, PageProblem};
 use crate::store::{MetaConnectionStore, StoreError};
 
-/// What the page functions use (built from the App by callers: `PageDeps::of(&app)`).
+/// What the page functions use (built by callers from their ports: `ports.into()`, see
+/// [`super::ports`]).
 #[derive(Clone, Copy)]
 pub struct PageDeps<'a> {
     pub pages: &'a dyn PageIndex,
     pub connections: &'a dyn MetaConnectionStore,
     pub cipher: &'a dyn TokenCipher,
-}
-
-impl<'a> PageDeps<'a> {
-    pub fn of(app: &'a crate::App) -> Self {
-        Self { pages: app.pages.as_ref(), connections: app.connections.as_ref(), cipher: app.cipher.as_ref() }
-    }
 }
 
 /// What a claim did.

@@ -17,7 +17,6 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::api::app::App;
 use crate::domain::connection::{token_status, TokenState};
 use crate::domain::ids::{AdAccountId, TenantId};
 use crate::meta::access::{graph_client, stored_token};
@@ -26,7 +25,8 @@ use crate::meta::error::MetaFlowError;
 use crate::meta::graph::{GraphClient, MetaError, TokenInfo, OAUTH_SCOPES};
 use crate::meta::insights::fetch::account_info;
 use crate::meta::lead_ads_status::{lead_ads_status, LeadAdsStatus};
-use crate::meta::pages::{register_managed_pages, PageDeps};
+use crate::meta::pages::register_managed_pages;
+use crate::meta::ports::ConnectionPorts;
 use crate::platform::metrics::{self, names};
 use crate::platform::secrets::SecretString;
 use crate::store::{ConnectionStatus, MetaConnection, MetaConnectionStore};
@@ -83,15 +83,23 @@ pub struct ConnectionTest {
 }
 
 /// The stored token as Meta sees it now (see the module doc for what the check writes).
-pub async fn check_token(app: &App, tenant: TenantId, now: DateTime<Utc>) -> Result<TokenCheck, MetaFlowError> {
-    let conn = app.connections.get_connection(tenant).await?.ok_or(MetaFlowError::NotConnected)?;
-    Ok(check_connection(app, &conn, now).await?.check)
+pub async fn check_token(
+    ports: ConnectionPorts<'_>,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+) -> Result<TokenCheck, MetaFlowError> {
+    let conn = ports.meta.connections.get_connection(tenant).await?.ok_or(MetaFlowError::NotConnected)?;
+    Ok(check_connection(ports, &conn, now).await?.check)
 }
 
 /// [`check_token`], then one read of the primary ad account with the token when Meta accepts it.
-pub async fn test_connection(app: &App, tenant: TenantId, now: DateTime<Utc>) -> Result<ConnectionTest, MetaFlowError> {
-    let conn = app.connections.get_connection(tenant).await?.ok_or(MetaFlowError::NotConnected)?;
-    let Checked { check, conn, token, graph } = check_connection(app, &conn, now).await?;
+pub async fn test_connection(
+    ports: ConnectionPorts<'_>,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+) -> Result<ConnectionTest, MetaFlowError> {
+    let conn = ports.meta.connections.get_connection(tenant).await?.ok_or(MetaFlowError::NotConnected)?;
+    let Checked { check, conn, token, graph } = check_connection(ports, &conn, now).await?;
     let account = conn.ad_account_ids.first().and_then(|a| AdAccountId::parse(a).ok());
     let (check, reachable) = match account.as_ref().filter(|_| check.valid) {
         None => (check, None),
@@ -99,7 +107,7 @@ pub async fn test_connection(app: &App, tenant: TenantId, now: DateTime<Utc>) ->
             Ok(Probe::Reachable) => (check, Some(true)),
             Ok(Probe::Unreachable) => (check, Some(false)),
             Ok(Probe::TokenRejected) => {
-                let (conn, marked) = expire(app.connections.as_ref(), &conn, now).await?;
+                let (conn, marked) = expire(ports.meta.connections, &conn, now).await?;
                 (check.rejected(&conn, marked, now), None)
             }
             Err(e) => return Err(MetaFlowError::Peer(e)),
@@ -119,16 +127,20 @@ pub struct Checked {
 /// Asks `debug_token` about the token of `conn` (the connection as read) and records Meta's
 /// answer. A newer login or a disconnect since `conn` was read is left alone: 409
 /// `meta_connection_changed` when the answer would have been written.
-pub async fn check_connection(app: &App, conn: &MetaConnection, now: DateTime<Utc>) -> Result<Checked, MetaFlowError> {
-    let token = stored_token(app, conn).await?;
-    let graph = graph_client(app).await?;
+pub async fn check_connection(
+    ports: ConnectionPorts<'_>,
+    conn: &MetaConnection,
+    now: DateTime<Utc>,
+) -> Result<Checked, MetaFlowError> {
+    let token = stored_token(ports.meta, conn).await?;
+    let graph = graph_client(ports.meta).await?;
     let info = graph.debug_token(&token).await.map_err(debug_token_failure)?;
-    let (mut check, conn) = record_check(app.connections.as_ref(), conn, &info, &graph.settings().app_id, now).await?;
+    let (mut check, conn) = record_check(ports.meta.connections, conn, &info, &graph.settings().app_id, now).await?;
     if check.valid {
         // A token check claims the pages again: fresh Page tokens and subscriptions.
-        register_managed_pages(PageDeps::of(app), &graph, &token, conn.tenant_id, now).await;
+        register_managed_pages(ports.into(), &graph, &token, conn.tenant_id, now).await;
     }
-    check.lead_ads = Some(lead_ads_status(app.pages.as_ref(), conn.tenant_id, &check.scopes).await?);
+    check.lead_ads = Some(lead_ads_status(ports.pages, conn.tenant_id, &check.scopes).await?);
     tracing::info!(
         tenant_id = conn.tenant_id.0,
         valid = check.valid,

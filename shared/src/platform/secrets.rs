@@ -172,6 +172,19 @@ impl SecretResolver {
         self.cell.get_or_try_init(|| self.resolve_all()).await
     }
 
+    /// [`Self::get`], a failure logged naming the variable (and answered as a 500 by its
+    /// `DomainError` mapping in `platform::error`) — never a fallback.
+    pub async fn logged(&self) -> Result<&Secrets, SecretError> {
+        // Not through `get`: one async layer less in every handler's future.
+        let resolved = self.cell.get_or_try_init(|| self.resolve_all()).await;
+        resolved.inspect_err(|e| tracing::error!(error = %e, "secrets unavailable"))
+    }
+
+    /// One secret the caller cannot work without (500 naming it when not configured).
+    pub async fn required(&self, name: SecretName) -> Result<&SecretString, SecretError> {
+        self.logged().await?.require(name)
+    }
+
     async fn resolve_all(&self) -> Result<Secrets, SecretError> {
         let mut values = Vec::new();
         for (name, source) in &self.sources {

@@ -118,7 +118,7 @@ async fn main() -> Result<(), BoxError> {
     for i in 1..=sample as i64 {
         let before = sandbox.with(|s| s.calls.len());
         let t = Instant::now();
-        let synced = sync_tenant(&app, TenantId(i), Arc::new(TokioSleeper)).await;
+        let synced = sync_tenant((&app).into(), TenantId(i), Arc::new(TokioSleeper)).await;
         times.push(t.elapsed().as_secs_f64());
         calls.push(sandbox.with(|s| s.calls.len()) - before);
         if synced.outcome != TenantOutcome::Synced {

@@ -103,7 +103,7 @@ impl Run<'_> {
         let lead: Option<LeadRecord> = match watched.as_ref().and_then(Watched::lead_id) {
             // An opportunity's or a sale's lead may be named by its other id (the CRM's copy of a
             // Meta lead): the one lead, with its phone.
-            Some(id) => lead_of(self.app.events.as_ref(), t, id).await?.value,
+            Some(id) => lead_of(self.ports.events, t, id).await?.value,
             None => None,
         };
         facts.lead_name = lead.as_ref().and_then(|l| l.contact.name.clone());
@@ -124,7 +124,7 @@ impl Run<'_> {
         facts.phone = Some(phone.clone());
         // Opt-outs (of this number), and quiet hours in the contact's zone.
         let lead_opted_out = lead.as_ref().is_some_and(|l| l.opted_out);
-        let zone = match contact_hold(self.app, t, &phone, lead_opted_out, rule.quiet_hours, self.now).await? {
+        let zone = match contact_hold(self.ports, t, &phone, lead_opted_out, rule.quiet_hours, self.now).await? {
             Ok(zone) => zone,
             Err(Hold::OptedOut) => return Ok(skip(facts, "opted out")),
             Err(Hold::QuietUntil(at)) => return Ok(Verdict::Later { at, note: "quiet hours" }),
@@ -151,7 +151,7 @@ impl Run<'_> {
 
     async fn watched(&self, item: &DueItem) -> Result<Option<Watched>, StoreError> {
         let (t, id) = (item.tenant_id, item.entity_id.as_str());
-        let ev = &self.app.events;
+        let ev = &self.ports.events;
         Ok(match item.trigger {
             TriggerKind::LeadFollowup => ev.lead(t, id).await?.value.map(Watched::Lead),
             TriggerKind::OpportunityReminder => ev.opportunity(t, id).await?.value.map(Watched::Opportunity),

@@ -30,13 +30,13 @@ use chrono::{DateTime, Duration, Utc};
 use futures_util::stream::{self, StreamExt};
 
 use crate::automation::backlog;
+use crate::automation::ports::SendPorts;
 use crate::automation::senders::{Sender, Senders};
 use crate::automation::ycloud::WhatsappApi;
 use crate::domain::ids::TenantId;
 use crate::platform::retry::{Jitter, RetryPolicy};
 use crate::store::automation::rules::RuleSet;
 use crate::store::StoreError;
-use crate::App;
 
 pub use crate::automation::eval_error::EvalError;
 pub use crate::automation::summary::{Outcome, RunSummary};
@@ -96,34 +96,38 @@ impl Default for Settings {
 }
 
 /// One scheduled invocation: [`run_connected`] with the default settings.
-pub async fn run_scheduled(app: &App, deadline: Option<Instant>) -> Result<RunSummary, EvalError> {
-    run_connected(app, &Settings::default(), deadline).await
+pub async fn run_scheduled(ports: SendPorts<'_>, deadline: Option<Instant>) -> Result<RunSummary, EvalError> {
+    run_connected(ports, &Settings::default(), deadline).await
 }
 
 /// One evaluator run at the app's clock's now in which every tenant sends through `api`; its
 /// sends, failures and deferrals go out as one metric line ([`RunSummary::metric_line`]).
 pub async fn run(
-    app: &App,
+    ports: SendPorts<'_>,
     api: &dyn WhatsappApi,
     settings: &Settings,
     deadline: Option<Instant>,
 ) -> Result<RunSummary, EvalError> {
-    let summary = run_items(app, Some(api), settings, deadline).await?;
+    let summary = run_items(ports, Some(api), settings, deadline).await?;
     summary.metric_line().emit();
     Ok(summary)
 }
 
 /// One evaluator run in which each tenant sends through its own WhatsApp connection (or the
 /// platform's account in a single-business deployment; [`crate::automation::senders`]).
-pub async fn run_connected(app: &App, settings: &Settings, deadline: Option<Instant>) -> Result<RunSummary, EvalError> {
-    let summary = run_items(app, None, settings, deadline).await?;
+pub async fn run_connected(
+    ports: SendPorts<'_>,
+    settings: &Settings,
+    deadline: Option<Instant>,
+) -> Result<RunSummary, EvalError> {
+    let summary = run_items(ports, None, settings, deadline).await?;
     summary.metric_line().emit();
     Ok(summary)
 }
 
 /// What one run works with: read once, shared by its items.
 struct Run<'a> {
-    app: &'a App,
+    ports: SendPorts<'a>,
     /// Each tenant's YCloud account and templates for this run.
     senders: Senders<'a>,
     settings: &'a Settings,
@@ -143,36 +147,36 @@ impl Run<'_> {
 }
 
 async fn run_items(
-    app: &App,
+    ports: SendPorts<'_>,
     api: Option<&dyn WhatsappApi>,
     settings: &Settings,
     deadline: Option<Instant>,
 ) -> Result<RunSummary, EvalError> {
-    let now = app.clock.now();
-    let stored = app.due.watermark().await?;
+    let now = ports.clock.now();
+    let stored = ports.due.watermark().await?;
     let window = backlog::window(now, stored, settings.lookback_hours, settings.max_window_hours);
     let read_limit = settings.read_limit.max(settings.batch);
-    let (read, cost) = app.due.past_due(window.read_to, window.lookback_hours, read_limit).await?;
+    let (read, cost) = ports.due.past_due(window.read_to, window.lookback_hours, read_limit).await?;
     let last_read = read.last().filter(|_| read.len() >= read_limit).map(|i| i.due_at);
     let (items, not_taken) = crate::automation::fair::share(read, settings.batch);
     let mut summary = RunSummary { items: items.len(), items_read: cost.items_read, ..Default::default() };
     // Left in their buckets: the watermark must not pass them.
     let mut left: Vec<DateTime<Utc>> = not_taken.iter().map(|i| i.due_at).collect();
     if items.is_empty() {
-        advance(app, stored, backlog::next_watermark(&window, None, [])).await?;
+        advance(ports, stored, backlog::next_watermark(&window, None, [])).await?;
         return Ok(summary);
     }
     let senders = match api {
         Some(api) => Senders::fixed(api).await?,
-        None => Senders::per_tenant(app, items.iter().map(|i| i.tenant_id).collect()).await,
+        None => Senders::per_tenant(ports.whatsapp, items.iter().map(|i| i.tenant_id).collect()).await,
     };
     let mut rules = HashMap::new();
     for item in &items {
         if let std::collections::hash_map::Entry::Vacant(e) = rules.entry(item.tenant_id) {
-            e.insert(app.automation_rules.rules(item.tenant_id).await?);
+            e.insert(ports.automation_rules.rules(item.tenant_id).await?);
         }
     }
-    let run = Run { app, senders, settings, deadline, now, rules };
+    let run = Run { ports, senders, settings, deadline, now, rules };
     // Each item's future is boxed and built up front (futures are lazy): one small, `Send` type
     // for the bounded stream.
     type Processed = (DateTime<Utc>, Result<Outcome, EvalError>);
@@ -192,15 +196,15 @@ async fn run_items(
         }
         *summary.outcomes.entry(o).or_default() += 1;
     }
-    advance(app, stored, backlog::next_watermark(&window, last_read, left)).await?;
+    advance(ports, stored, backlog::next_watermark(&window, last_read, left)).await?;
     tracing::info!(items = summary.items, items_read = summary.items_read, outcomes = ?summary.outcomes, "hsm evaluator run");
     Ok(summary)
 }
 
 /// Stores the next watermark when it moved.
-async fn advance(app: &App, stored: Option<DateTime<Utc>>, next: DateTime<Utc>) -> Result<(), StoreError> {
+async fn advance(ports: SendPorts<'_>, stored: Option<DateTime<Utc>>, next: DateTime<Utc>) -> Result<(), StoreError> {
     if stored == Some(next) {
         return Ok(());
     }
-    app.due.set_watermark(next).await
+    ports.due.set_watermark(next).await
 }

@@ -89,7 +89,7 @@ impl Run<'_> {
 
     /// Step 2: the claim. A loser leaves the item (and drops it when the claim is settled).
     async fn claim<'i>(&self, item: &'i DueItem, ready: Ready) -> Result<Option<Claimed<'i>>, StoreError> {
-        let claims = &self.app.send_claims;
+        let claims = &self.ports.send_claims;
         match claims.claim(item.tenant_id, item.trigger, &item.entity_id, self.now, self.settings.lease).await? {
             ClaimOutcome::Won { claim, .. } => {
                 let xid = external_id(item.tenant_id, item.trigger, &item.entity_id);
@@ -107,7 +107,7 @@ impl Run<'_> {
     /// The contact cap and the tenant's daily cap; `Some` when the send waits for either.
     async fn reserve(&self, c: &Claimed<'_>) -> Result<Option<Outcome>, EvalError> {
         let (t, phone) = (c.item.tenant_id, c.ready.phone.as_str());
-        let contacts = &self.app.contacts;
+        let contacts = &self.ports.contacts;
         if !contacts.reserve_contact(t, phone, &c.xid, self.now, c.ready.contact_window).await? {
             let why = "contact got an automated message within the window";
             return Ok(Some(self.retry_later(c, Later::pending(self.now + Duration::hours(1), why)).await?));
@@ -135,7 +135,7 @@ impl Run<'_> {
         // The check step resolved the tenant's account: it is there for the whole run.
         let Some(api) = self.api(t) else { return Ok(Outcome::NotStarted) };
         // Where an inbound STOP from this phone applies (written before the send can reach it).
-        self.app.contacts.record_recipient(t, msg.to.as_str()).await?;
+        self.ports.contacts.record_recipient(t, msg.to.as_str()).await?;
         let err = match api.send_template(&msg).await {
             Ok(m) => return self.settle_sent(c, m, Outcome::Sent).await,
             Err(e) => e,
@@ -146,7 +146,7 @@ impl Run<'_> {
         }
         match err {
             YcloudError::OptedOut => {
-                self.app.contacts.opt_out(t, msg.to.as_str(), "whatsapp 131050", self.now).await?;
+                self.ports.contacts.opt_out(t, msg.to.as_str(), "whatsapp 131050", self.now).await?;
                 let why = "the contact stopped marketing messages (131050)".to_string();
                 self.give_up(c, LogStatus::Skipped, why, Outcome::Skipped).await
             }
@@ -259,24 +259,24 @@ impl Run<'_> {
 
     /// **Release the contact**: the contact cap's hold of this send, after YCloud said no.
     async fn release_contact(&self, c: &Claimed<'_>) -> Result<(), StoreError> {
-        self.app.contacts.release_contact(c.item.tenant_id, c.ready.phone.as_str(), &c.xid).await
+        self.ports.contacts.release_contact(c.item.tenant_id, c.ready.phone.as_str(), &c.xid).await
     }
 
     /// **Drop the due item**: nothing more to do for it.
     async fn drop_item(&self, item: &DueItem) -> Result<(), StoreError> {
-        self.app.due.replace(item, None).await.map(|_| ())
+        self.ports.due.replace(item, None).await.map(|_| ())
     }
 
     /// Moves the item to `at` (deferred); `attempt` counts it against the retry budget.
     async fn defer(&self, item: &DueItem, at: DateTime<Utc>, attempt: bool, note: &str) -> Result<Outcome, StoreError> {
         let attempts = item.attempts + u32::from(attempt);
         let next = DueItem { due_at: at, attempts, note: Some(note.to_string()), ..item.clone() };
-        self.app.due.replace(item, Some(&next)).await?;
+        self.ports.due.replace(item, Some(&next)).await?;
         Ok(Outcome::Deferred)
     }
 
     async fn settle_claim(&self, item: &DueItem, settled: &SendClaim) -> Result<(), StoreError> {
-        if !self.app.send_claims.settle(settled).await? {
+        if !self.ports.send_claims.settle(settled).await? {
             tracing::warn!(trigger = %item.trigger, "claim was taken over before it was settled");
         }
         Ok(())

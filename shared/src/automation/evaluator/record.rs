@@ -39,7 +39,7 @@ impl Run<'_> {
         line: Line,
         existing: Option<&str>,
     ) -> Result<String, StoreError> {
-        let log = &self.app.automation_log;
+        let log = &self.ports.automation_log;
         let current = match existing {
             Some(sk) => log.entry(item.tenant_id, sk).await?,
             None => None,
@@ -105,6 +105,6 @@ impl Run<'_> {
             LogStatus::Skipped | LogStatus::Cancelled => Counter::Skipped,
             LogStatus::Pending | LogStatus::Retrying | LogStatus::Unknown => return Ok(()),
         };
-        self.app.automation_rules.count(item.tenant_id, item.trigger, counter).await
+        self.ports.automation_rules.count(item.tenant_id, item.trigger, counter).await
     }
 }

@@ -21,6 +21,7 @@ use crate::platform::retry::{Jitter, RetryPolicy};
 use crate::store::automation::claims::ClaimState;
 use crate::store::automation::rules::{AutomationRule, QuietHours, RuleSet};
 use crate::testing::{unit_app_clocked, unit_now};
+use crate::App;
 
 /// A scripted YCloud: sends answer from `script` (then accept), every accepted message is kept
 /// and found again by the lookup unless `lookup_fails`.
@@ -155,7 +156,7 @@ async fn app_with_leads(tenants: &[(i64, usize)]) -> Twin {
                 "detail": {"event_id": format!("e-{t}-{n}"), "tenant_id": t, "occurred_at": created.to_rfc3339(), "lead": body}});
             let ev = parse_event(&raw).expect("event");
             apply_event(app.events.as_ref(), &ev, created).await.expect("applied");
-            reconcile(&app, &ev, created).await.expect("scheduled");
+            reconcile((&app).into(), &ev, created).await.expect("scheduled");
         }
     }
     Twin { app, clock }
@@ -163,7 +164,7 @@ async fn app_with_leads(tenants: &[(i64, usize)]) -> Twin {
 
 async fn run_at(tw: &Twin, api: &Scripted, at: DateTime<Utc>) -> RunSummary {
     tw.clock.set(at);
-    run(&tw.app, api, &settings(), None).await.expect("run")
+    run((&tw.app).into(), api, &settings(), None).await.expect("run")
 }
 
 async fn due_at(app: &App, t: i64, entity: &str) -> Option<DateTime<Utc>> {
@@ -276,7 +277,7 @@ async fn one_tenants_backlog_waits_its_turn() {
     let tw = app_with_leads(&[(1, 60), (2, 1)]).await;
     let small = Settings { batch: 10, read_limit: 100, ..settings() };
     tw.clock.set(unit_now());
-    let r = run(&tw.app, &Scripted::default(), &small, None).await.expect("run");
+    let r = run((&tw.app).into(), &Scripted::default(), &small, None).await.expect("run");
     assert_eq!(r.count(Outcome::Sent), 10, "{r:?}");
     assert_eq!(due_at(&tw.app, 2, "L-0").await, None, "tenant 2 went out in the first run");
     let claim = tw.app.send_claims.get_claim(TenantId(2), TriggerKind::LeadFollowup, "L-0").await.expect("c");

@@ -24,7 +24,9 @@ use super::rate_book::PROVIDER_BASE;
 use crate::api::app::App;
 use crate::domain::fx::ScaledRate;
 use crate::domain::money::Currency;
-use crate::platform::http_client::{read_capped, BodyError};
+use crate::platform::clock::Clock;
+use crate::platform::config::Config;
+use crate::platform::http_client::{read_capped, BodyError, HttpClient};
 use crate::store::provider_rates::{ProviderRate, ProviderRateStore, ECB_SOURCE};
 use crate::store::StoreError;
 
@@ -76,12 +78,32 @@ pub enum ProviderOutcome {
     },
 }
 
+/// What the provider refresh uses: its URL (config), the HTTP client, the rates store, the clock.
+#[derive(Clone, Copy)]
+pub struct ProviderPorts<'a> {
+    pub config: &'a Config,
+    pub http: &'a HttpClient,
+    pub provider_rates: &'a dyn ProviderRateStore,
+    pub clock: &'a dyn Clock,
+}
+
+impl<'a> From<&'a App> for ProviderPorts<'a> {
+    fn from(app: &'a App) -> Self {
+        Self {
+            config: &app.config,
+            http: &app.http,
+            provider_rates: app.provider_rates.as_ref(),
+            clock: app.clock.as_ref(),
+        }
+    }
+}
+
 /// Refreshes the configured provider's rates; a failure is logged and returned, never raised.
-pub async fn refresh_configured(app: &App) -> ProviderOutcome {
-    let Some(url) = app.config.fx_provider_url.as_ref() else {
+pub async fn refresh_configured(ports: ProviderPorts<'_>) -> ProviderOutcome {
+    let Some(url) = ports.config.fx_provider_url.as_ref() else {
         return ProviderOutcome::Disabled;
     };
-    match refresh_provider_rates(app.http.get(), url, app.provider_rates.as_ref(), app.clock.now()).await {
+    match refresh_provider_rates(ports.http.get(), url, ports.provider_rates, ports.clock.now()).await {
         Ok(done) => {
             tracing::info!(
                 provider = %done.provider, days = done.days, rates = done.rates, written = done.written,

@@ -39,8 +39,10 @@ fn sale(id: &str, lead: &str, at: DateTime<Utc>) -> CrmEvent {
 }
 
 fn settings() -> ConversionSettings {
-    let mut stages = StageMap::default();
-    stages.lead_status = BTreeMap::from([("qualified".to_string(), "Qualified lead".to_string())]);
+    let stages = StageMap {
+        lead_status: BTreeMap::from([("qualified".to_string(), "Qualified lead".to_string())]),
+        ..Default::default()
+    };
     ConversionSettings {
         tenant_id: T,
         enabled: true,

@@ -17,7 +17,6 @@ use serde::Serialize;
 use super::fetch::{account_info, daily_insights, statuses, DayRange, FetchCounts, Level};
 use super::wire::{meta_leads, parse_count, parse_spend, row_status, Entity, InsightRow};
 use super::SpendSyncError;
-use crate::api::app::App;
 use crate::domain::connection::{token_status, TokenState};
 use crate::domain::ids::TenantId;
 use crate::domain::money::Currency;
@@ -25,6 +24,7 @@ use crate::domain::zone::Zone;
 use crate::meta::access::{graph_client, meta_failure, stored_token};
 use crate::meta::graph::{GraphClient, MetaError};
 use crate::meta::leadgen::{reconcile_leads, LeadReconciliation, ReconcileError};
+use crate::meta::ports::SyncPorts;
 use crate::platform::retry::{Jitter, RetryPolicy, Sleeper};
 use crate::platform::secrets::SecretString;
 use crate::store::connected_index::ConnectedIndex;
@@ -201,9 +201,10 @@ impl TenantSync {
 /// Syncs every selected ad account of `tenant`: the trailing `META_SYNC_WINDOW_DAYS` of daily
 /// campaign- and ad-level insights, one upsert per account-day (a restated day overwrites; a
 /// re-run writes the same rows). `sleeper` is how the Graph client waits between attempts.
-pub async fn sync_tenant(app: &App, tenant: TenantId, sleeper: Arc<dyn Sleeper>) -> TenantSync {
-    let now = app.clock.now();
-    let conn = match app.connections.get_connection(tenant).await {
+pub async fn sync_tenant(ports: SyncPorts<'_>, tenant: TenantId, sleeper: Arc<dyn Sleeper>) -> TenantSync {
+    let meta = ports.leads.meta;
+    let now = ports.clock.now();
+    let conn = match meta.connections.get_connection(tenant).await {
         Ok(Some(c)) => c,
         Ok(None) => return TenantSync::ended(tenant, TenantOutcome::NotConnected),
         Err(e) => {
@@ -214,26 +215,26 @@ pub async fn sync_tenant(app: &App, tenant: TenantId, sleeper: Arc<dyn Sleeper>)
     if token_status(Some(&conn), now).status == TokenState::Expired {
         return TenantSync::ended(tenant, TenantOutcome::TokenExpired);
     }
-    let (token, graph) = match (stored_token(app, &conn).await, graph_client(app).await) {
+    let (token, graph) = match (stored_token(meta, &conn).await, graph_client(meta).await) {
         (Ok(t), Ok(g)) => (t, g.with_sleeper(sleeper).with_usage_ceiling(USAGE_CEILING_PCT)),
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!(tenant_id = tenant.0, error = %e, "spend sync cannot call Meta for this tenant");
             return TenantSync::ended(tenant, TenantOutcome::Failed);
         }
     };
-    let window = app.config.meta.sync_window_days;
+    let window = meta.config.meta.sync_window_days;
     let mut result = TenantSync::ended(tenant, TenantOutcome::Synced);
-    result.previous_synced_at = oldest_synced_at(app, tenant, &conn.ad_account_ids).await;
+    result.previous_synced_at = oldest_synced_at(ports, tenant, &conn.ad_account_ids).await;
     for account in &conn.ad_account_ids {
         let mut done = AccountSync { ad_account_id: account.clone(), ..AccountSync::default() };
         // Boxed: the account's future is deep (Graph paging, transactions) and a Lambda's main
         // would otherwise hit the compiler's layout depth limit.
-        match Box::pin(sync_account(app, &graph, &token, tenant, account, window, now, &mut done)).await {
+        match Box::pin(sync_account(ports, &graph, &token, tenant, account, window, now, &mut done)).await {
             Ok(()) => {}
             Err(SpendSyncError::Meta(err @ MetaError::InvalidToken { .. })) => {
                 done.error = Some(err.to_string());
                 result.accounts.push(done);
-                let _ = meta_failure(app.connections.as_ref(), &conn, err, now).await;
+                let _ = meta_failure(meta.connections, &conn, err, now).await;
                 result.outcome = TenantOutcome::TokenExpired;
                 return result;
             }
@@ -260,16 +261,16 @@ pub async fn sync_tenant(app: &App, tenant: TenantId, sleeper: Arc<dyn Sleeper>)
         result.accounts.push(done);
     }
     if matches!(result.outcome, TenantOutcome::Synced | TenantOutcome::Failed) {
-        Box::pin(reconcile(app, &graph, tenant, now, &mut result)).await;
+        Box::pin(reconcile(ports, &graph, tenant, now, &mut result)).await;
     }
     result
 }
 
 /// The oldest `spend_synced_at` of `accounts` (one `GetItem` each; an unreadable one is left out).
-async fn oldest_synced_at(app: &App, tenant: TenantId, accounts: &[String]) -> Option<DateTime<Utc>> {
+async fn oldest_synced_at(ports: SyncPorts<'_>, tenant: TenantId, accounts: &[String]) -> Option<DateTime<Utc>> {
     let mut oldest: Option<DateTime<Utc>> = None;
     for account in accounts {
-        match app.spend.spend_synced_at(tenant, account).await {
+        match ports.spend.spend_synced_at(tenant, account).await {
             Ok(Some(at)) => oldest = Some(oldest.map_or(at, |o| o.min(at))),
             Ok(None) => {}
             Err(e) => tracing::warn!(tenant_id = tenant.0, error = %e, "spend freshness not read"),
@@ -294,8 +295,14 @@ fn defer(result: &mut TenantSync, usage_pct: u32, retry_after: Duration) {
 /// The lead reconciliation of the tenant, its outcome folded into the tenant's: throttling defers
 /// the tenant, a storage failure fails it (retried later). Page edges use Page tokens and a
 /// page's failure marks only that page, so nothing here marks the user connection.
-async fn reconcile(app: &App, graph: &GraphClient, tenant: TenantId, now: DateTime<Utc>, result: &mut TenantSync) {
-    match reconcile_leads(app, graph, tenant, now).await {
+async fn reconcile(
+    ports: SyncPorts<'_>,
+    graph: &GraphClient,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+    result: &mut TenantSync,
+) {
+    match reconcile_leads(ports.leads, graph, tenant, now).await {
         Ok(done) => result.leads = Some(done),
         Err(ReconcileError::Meta(MetaError::NearLimit { usage_pct, retry_after })) => {
             result.leads_error = Some(format!("deferred: Meta usage at {usage_pct} %"));
@@ -322,7 +329,7 @@ async fn reconcile(app: &App, graph: &GraphClient, tenant: TenantId, now: DateTi
 
 #[allow(clippy::too_many_arguments)]
 async fn sync_account(
-    app: &App,
+    ports: SyncPorts<'_>,
     graph: &GraphClient,
     token: &SecretString,
     tenant: TenantId,
@@ -374,13 +381,14 @@ async fn sync_account(
         }
     }
     // A stored day Meta no longer reports anything for was restated to nothing: overwrite it too.
-    let (stored, _) = app.spend.spend_days(tenant, account, since, until).await?;
+    let (stored, _) = ports.spend.spend_days(tenant, account, since, until).await?;
     let stored: BTreeSet<NaiveDate> = stored.into_iter().map(|d| d.date).collect();
     for date in stored {
         days.entry(date).or_default();
     }
     for (date, (campaigns, ads)) in days {
-        app.spend
+        ports
+            .spend
             .put_daily_spend(&DailySpend {
                 tenant_id: tenant,
                 ad_account_id: account.to_string(),

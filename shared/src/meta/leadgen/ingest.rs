@@ -16,13 +16,13 @@ use serde::Serialize;
 use super::inbox::{self, InboxStatus, LeadInbox};
 use super::lead::{event_id, new_lead, parse_meta_time};
 use super::webhook::{Delivery, LeadgenChange, WebhookError};
-use crate::api::app::App;
 use crate::domain::ids::TenantId;
 use crate::events::{ingest_lead, Applied, EntityId, NewLead};
 use crate::meta::access::graph_client;
 use crate::meta::error::MetaFlowError;
 use crate::meta::graph::{GraphClient, Leadgen, MetaError, PageToken};
 use crate::meta::pages::{page_failure, page_token, PageIndex, PagePatch};
+use crate::meta::ports::LeadPorts;
 use crate::platform::crypto::TokenCipher;
 use crate::store::events::EventStore;
 
@@ -107,13 +107,13 @@ struct Ingest {
 }
 
 impl Ingest {
-    fn new(app: &App, graph: Arc<GraphClient>) -> Self {
+    fn new(ports: LeadPorts<'_>, graph: Arc<GraphClient>) -> Self {
         Self {
-            inbox: app.lead_inbox.clone(),
-            pages: app.pages.clone(),
-            cipher: app.cipher.clone(),
+            inbox: ports.lead_inbox.clone(),
+            pages: ports.pages.clone(),
+            cipher: ports.meta.cipher.clone(),
             graph,
-            events: app.events.clone(),
+            events: ports.events.clone(),
         }
     }
 }
@@ -144,17 +144,17 @@ enum Attempt {
 
 /// Processes a verified, parsed delivery (see the module doc) with the default [`Limits`].
 pub async fn process_delivery(
-    app: &App,
+    ports: LeadPorts<'_>,
     delivery: Delivery,
     now: DateTime<Utc>,
 ) -> Result<DeliveryReport, MetaFlowError> {
-    process_delivery_with(app, delivery, now, Limits::default()).await
+    process_delivery_with(ports, delivery, now, Limits::default()).await
 }
 
 /// [`process_delivery`] with explicit limits. `Err` only for failures before any lead was fetched
 /// (storage or secrets down): Meta then re-delivers the whole delivery.
 pub async fn process_delivery_with(
-    app: &App,
+    ports: LeadPorts<'_>,
     delivery: Delivery,
     now: DateTime<Utc>,
     limits: Limits,
@@ -162,19 +162,19 @@ pub async fn process_delivery_with(
     let started = tokio::time::Instant::now();
     let mut report =
         DeliveryReport { received: delivery.changes.len(), invalid: delivery.invalid, ..Default::default() };
-    let routed = inbox::route_by_page(app.pages.as_ref(), delivery.changes).await?;
+    let routed = inbox::route_by_page(ports.pages.as_ref(), delivery.changes).await?;
     report.unknown_page = routed.unknown_page;
     if routed.by_tenant.is_empty() {
         return Ok(report);
     }
     // Durable first: every lead has an inbox item before any Graph call.
-    let opened = inbox::open_all(&app.lead_inbox, routed.by_tenant, now, limits.concurrency).await?;
+    let opened = inbox::open_all(ports.lead_inbox, routed.by_tenant, now, limits.concurrency).await?;
     report.duplicates += opened.already_settled;
     if opened.open.is_empty() {
         return Ok(report);
     }
-    let graph = Arc::new(graph_client(app).await?);
-    let deps = Ingest::new(app, graph);
+    let graph = Arc::new(graph_client(ports.meta).await?);
+    let deps = Ingest::new(ports, graph);
     fetch_and_ingest(&deps, opened.open, now, limits, started, &mut report).await;
     Ok(report)
 }
@@ -186,13 +186,13 @@ pub async fn process_delivery_with(
 /// parked leads in. Reads only open items (sparse index); what the batch/budget does not reach
 /// stays open for the next replay or re-delivery.
 pub async fn replay_open_leads(
-    app: &App,
+    ports: LeadPorts<'_>,
     graph: &GraphClient,
     tenant: TenantId,
     now: DateTime<Utc>,
 ) -> Result<DeliveryReport, MetaFlowError> {
-    let open = inbox::open_leads(app.lead_inbox.as_ref(), tenant, REPLAY_BATCH).await?;
-    let report = replay(app, graph, tenant, open, now).await;
+    let open = inbox::open_leads(ports.lead_inbox.as_ref(), tenant, REPLAY_BATCH).await?;
+    let report = replay(ports, graph, tenant, open, now).await;
     tracing::info!(
         tenant_id = tenant.0,
         replayed = report.received,
@@ -211,24 +211,24 @@ pub const WEBHOOK_RETRY_WINDOW: chrono::Duration = chrono::Duration::hours(36);
 /// (Meta has given up re-delivering them), at most [`REPLAY_BATCH`] per call, oldest first —
 /// run by the lead reconciliation. Younger open items are left to Meta's re-delivery.
 pub async fn replay_stale_leads(
-    app: &App,
+    ports: LeadPorts<'_>,
     graph: &GraphClient,
     tenant: TenantId,
     now: DateTime<Utc>,
 ) -> Result<DeliveryReport, crate::store::StoreError> {
-    let stale = app
+    let stale = ports
         .lead_inbox
         .open_items_received_before(tenant, now - WEBHOOK_RETRY_WINDOW, REPLAY_BATCH)
         .await?
         .into_iter()
         .map(LeadgenChange::from)
         .collect();
-    Ok(replay(app, graph, tenant, stale, now).await)
+    Ok(replay(ports, graph, tenant, stale, now).await)
 }
 
 /// Fetches and ingests `open` leads of `tenant` with its pages' tokens.
 async fn replay(
-    app: &App,
+    ports: LeadPorts<'_>,
     graph: &GraphClient,
     tenant: TenantId,
     open: Vec<LeadgenChange>,
@@ -240,7 +240,7 @@ async fn replay(
     if open.is_empty() {
         return report;
     }
-    let deps = Ingest::new(app, Arc::new(graph.clone()));
+    let deps = Ingest::new(ports, Arc::new(graph.clone()));
     let limits = Limits { concurrency: FETCH_CONCURRENCY, budget: REPLAY_BUDGET };
     fetch_and_ingest(&deps, open, now, limits, started, &mut report).await;
     report
@@ -495,7 +495,8 @@ mod tests {
         let owner = PageOwner::new("100", TenantId(1), "", unit_now());
         assert!(mem.pages.put_if_owner(&owner, TenantId(1)).await.expect("claim"));
 
-        let report = process_delivery(&app, delivery(&["11", "12"], "100"), unit_now()).await.expect("processed");
+        let report =
+            process_delivery((&app).into(), delivery(&["11", "12"], "100"), unit_now()).await.expect("processed");
         let parked = DeliveryReport { received: 2, invalid: 1, awaiting_reconnect: 2, ..Default::default() };
         assert_eq!(report, parked);
         let item: Option<InboxItem> = mem.lead_inbox.get(TenantId(1), "11").await.expect("get");
@@ -505,7 +506,7 @@ mod tests {
         );
         assert_eq!(report.clone().into_answer(), Ok(report), "parked leads are answered 200");
 
-        let stray = process_delivery(&app, delivery(&["13"], "999"), unit_now()).await.expect("processed");
+        let stray = process_delivery((&app).into(), delivery(&["13"], "999"), unit_now()).await.expect("processed");
         assert_eq!((stray.unknown_page, stray.awaiting_reconnect), (1, 0));
         assert_eq!(mem.lead_inbox.get(TenantId(1), "13").await.expect("get"), None, "nothing opened");
     }
@@ -516,9 +517,10 @@ mod tests {
         let owner = PageOwner::new("100", TenantId(1), "", unit_now());
         assert!(mem.pages.put_if_owner(&owner, TenantId(1)).await.expect("claim"));
         let out_of_time = Limits { concurrency: 2, budget: Duration::ZERO };
-        let report = process_delivery_with(&app, delivery(&["21", "22", "23"], "100"), unit_now(), out_of_time)
-            .await
-            .expect("processed");
+        let report =
+            process_delivery_with((&app).into(), delivery(&["21", "22", "23"], "100"), unit_now(), out_of_time)
+                .await
+                .expect("processed");
         assert_eq!((report.pending, report.awaiting_reconnect), (3, 0));
         assert_eq!(mem.lead_inbox.open_items(TenantId(1), 10).await.expect("open").len(), 3);
         let answer = crate::platform::error::ApiError::from(report.into_answer().expect_err("503"));

@@ -23,11 +23,11 @@ use super::inbox::{self, InboxStatus};
 use super::ingest::{note_last_lead, replay_stale_leads, ArrivedLead};
 use super::lead::{event_id, new_lead};
 use super::webhook::LeadgenChange;
-use crate::api::app::App;
 use crate::domain::ids::TenantId;
 use crate::events::{ingest_lead, Applied};
 use crate::meta::graph::{GraphClient, Leadgen, MetaError, PageToken};
 use crate::meta::pages::{page_failure, page_token, PageOwner, PagePatch};
+use crate::meta::ports::LeadPorts;
 use crate::store::StoreError;
 
 /// Each sweep re-reads this much before the last mark (leads Meta indexes late); re-reading is
@@ -72,15 +72,15 @@ pub enum ReconcileError {
 /// Reconciles `tenant` (see the module doc). `Err` only when Meta throttles or storage failed so
 /// that nothing can be trusted: what was ingested stays ingested, the marks stay where they were.
 pub async fn reconcile_leads(
-    app: &App,
+    ports: LeadPorts<'_>,
     graph: &GraphClient,
     tenant: TenantId,
     now: DateTime<Utc>,
 ) -> Result<LeadReconciliation, ReconcileError> {
     let mut done = LeadReconciliation::default();
-    for page in app.pages.pages_of(tenant).await? {
+    for page in ports.pages.pages_of(tenant).await? {
         done.pages += 1;
-        let token = match page_token(app.cipher.as_ref(), &page).await {
+        let token = match page_token(ports.meta.cipher.as_ref(), &page).await {
             Ok(Some(t)) => t,
             Ok(None) => {
                 done.pages_refused += 1;
@@ -92,7 +92,7 @@ pub async fn reconcile_leads(
                 continue;
             }
         };
-        match sweep_page(app, graph, &page, &token, now, &mut done).await {
+        match sweep_page(ports, graph, &page, &token, now, &mut done).await {
             Ok(true) => {
                 // Every form and lead read with the page's token: a token or lead-access problem
                 // recorded before is over (a subscription problem is not this read's to clear).
@@ -103,7 +103,7 @@ pub async fn reconcile_leads(
                     problem: lead_problem.then_some(None),
                     ..PagePatch::default()
                 };
-                app.pages.patch(&page.page_id, tenant, &mark).await?;
+                ports.pages.patch(&page.page_id, tenant, &mark).await?;
                 done.pages_swept += 1;
             }
             Ok(false) => {}
@@ -112,12 +112,12 @@ pub async fn reconcile_leads(
                 tracing::warn!(tenant_id = tenant.0, page_id = %page.page_id, error = %e, "page sweep failed; the next run retries");
             }
             Err(e) => {
-                page_failure(app.pages.as_ref(), tenant, &page.page_id, &e, true, now).await;
+                page_failure(ports.pages.as_ref(), tenant, &page.page_id, &e, true, now).await;
                 done.pages_refused += 1;
             }
         }
     }
-    let stale = replay_stale_leads(app, graph, tenant, now).await?;
+    let stale = replay_stale_leads(ports, graph, tenant, now).await?;
     done.stale_retried = stale.received as u32;
     done.stale_created = stale.created as u32;
     done.ingested.extend(stale.ingested);
@@ -134,7 +134,7 @@ pub async fn reconcile_leads(
 
 /// Reads back one page's leads since its mark; whether every form was read and ingested.
 async fn sweep_page(
-    app: &App,
+    ports: LeadPorts<'_>,
     graph: &GraphClient,
     page: &PageOwner,
     token: &PageToken,
@@ -155,14 +155,14 @@ async fn sweep_page(
                 ad_id: lead.attribution.ad_id.clone(),
                 created_time: None,
             };
-            match ingest_listed(app, tenant, &change, &lead, now).await {
+            match ingest_listed(ports, tenant, &change, &lead, now).await {
                 Ok(applied) => {
                     if applied == Applied::Applied {
                         done.created += 1;
                     } else {
                         done.already_known += 1;
                     }
-                    note_last_lead(app.pages.as_ref(), tenant, &page.page_id, &lead).await;
+                    note_last_lead(ports.pages.as_ref(), tenant, &page.page_id, &lead).await;
                     let lead_id = format!("meta:{}", lead.id);
                     done.ingested.push(ArrivedLead { tenant, lead_id, change, lead });
                 }
@@ -179,7 +179,7 @@ async fn sweep_page(
 
 /// One listed lead through the webhook's mapping and ingest; settles an inbox item it may have.
 async fn ingest_listed(
-    app: &App,
+    ports: LeadPorts<'_>,
     tenant: TenantId,
     change: &LeadgenChange,
     lead: &Leadgen,
@@ -187,7 +187,7 @@ async fn ingest_listed(
 ) -> Result<Applied, String> {
     let new = new_lead(change, lead, now).map_err(|e| format!("lead unmappable: {e}"))?;
     let event = event_id(&lead.id).map_err(|e| format!("leadgen id unusable: {e}"))?;
-    let applied = ingest_lead(app.events.as_ref(), tenant, event, new, now).await.map_err(|e| e.to_string())?;
-    inbox::settle(app.lead_inbox.as_ref(), tenant, &lead.id, InboxStatus::Done, None, now).await;
+    let applied = ingest_lead(ports.events.as_ref(), tenant, event, new, now).await.map_err(|e| e.to_string())?;
+    inbox::settle(ports.lead_inbox.as_ref(), tenant, &lead.id, InboxStatus::Done, None, now).await;
     Ok(applied)
 }

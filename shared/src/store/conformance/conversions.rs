@@ -62,7 +62,7 @@ pub async fn conversion_store<S: ConversionStore + ?Sized>(store: &S) {
     let sale = item(t, "L1", StageKind::SaleCompleted, "sale_completed", ConversionState::Pending);
     let skipped = item(t, "L2", StageKind::LeadStatus, "status_qualified", ConversionState::Skipped);
     assert_eq!(store.enqueue(t, &[sale.clone(), lead_created.clone()], today).await.expect("enqueue"), Ok(()));
-    assert_eq!(store.enqueue(t, &[skipped.clone()], today).await.expect("enqueue"), Ok(()));
+    assert_eq!(store.enqueue(t, std::slice::from_ref(&skipped), today).await.expect("enqueue"), Ok(()));
     let again = item(t, "L1", StageKind::OpportunityCreated, "opportunity_created", ConversionState::Pending);
     assert_eq!(store.enqueue(t, &[again.clone(), sale.clone()], today).await.expect("enqueue"), Err(Conflict));
     let stages: Vec<String> = store.lead_stages(t, "L1").await.expect("stages").into_iter().map(|c| c.stage).collect();
@@ -80,7 +80,7 @@ pub async fn conversion_store<S: ConversionStore + ?Sized>(store: &S) {
     let mark = marks.iter().find(|m| m.tenant == t).cloned().expect("tenant marked");
     assert!(!marks.iter().any(|m| m.tenant == other));
     let later = item(t, "L3", StageKind::LeadCreated, "lead_created", ConversionState::Pending);
-    assert_eq!(store.enqueue(t, &[later.clone()], today).await.expect("enqueue"), Ok(()));
+    assert_eq!(store.enqueue(t, std::slice::from_ref(&later), today).await.expect("enqueue"), Ok(()));
     assert!(!store.clear_pending(&mark).await.expect("clear"), "re-marked since it was read");
 
     // Settling takes items out of the queue and counts them.
