@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export CARGO_INCREMENTAL ?= 0
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: dev hsm-evaluate conversions-flush bench-conversions test fuzz-contract lint fmt unit spend-sync bench bench-cold-start bench-dashboard bench-spend-sync bench-hsm-fairness validate package deploy clean-local
+.PHONY: dev hsm-evaluate conversions-flush demo-conversions bench-conversions test fuzz-contract lint fmt unit spend-sync bench bench-cold-start bench-dashboard bench-spend-sync bench-hsm-fairness validate package deploy clean-local
 
 ## Run the product locally: moto + sandbox Meta/YCloud + every function on http://127.0.0.1:8080
 dev:
@@ -50,6 +50,10 @@ spend-sync:
 conversions-flush:
 	@curl -sS -X POST "http://127.0.0.1:$${LOCAL_API_PORT:-8080}/__local/conversions-flush"; echo
 
+## The Conversions API demo against `make dev`: connect, enable, a sale of a demo Meta lead -> Sandbox Meta
+demo-conversions:
+	@python3 scripts/demo-conversions.py
+
 ## Benchmarks (release builds; not part of CI): cold start of every function, dashboard read cost
 bench: bench-cold-start bench-dashboard
 
@@ -62,6 +66,10 @@ bench-dashboard:
 
 bench-spend-sync:
 	@scripts/bench-spend-sync.sh
+
+## Conversions API: 10,000 CRM events of 2,500 Meta leads -> requests, events per request, time, duplicates
+bench-conversions:
+	cargo test -p integration-tests --release --test integration -- --ignored conversions_bench --nocapture
 
 ## HSM fairness: one tenant's 10,000-item backlog vs another tenant's due item (runs until served)
 bench-hsm-fairness:

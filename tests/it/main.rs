@@ -4,6 +4,7 @@ mod automation;
 mod concurrency;
 mod connection_races;
 mod conversions;
+mod conversions_bench;
 mod crm_events;
 mod early_events;
 mod foundation;

@@ -27,6 +27,9 @@ pub const LEASE: Duration = Duration::from_secs(300);
 pub const RUN_BUDGET: Duration = Duration::from_secs(45);
 /// Tenants sent for at once.
 pub const TENANT_CONCURRENCY: usize = 4;
+/// A tenant's pending mark younger than this is kept even when its queue read empty (the index
+/// may not show a just-queued item yet).
+pub const MARK_SETTLE_SECS: i64 = 60;
 /// Most tenants one run looks at (the rest stay marked for the next run).
 pub const TENANTS_PER_RUN: usize = 2_000;
 
@@ -210,7 +213,10 @@ pub async fn flush_all(app: &App, now: DateTime<Utc>, budget: Duration) -> Resul
                 sum.requests += t.send.requests;
                 sum.busy += u32::from(t.busy);
                 sum.blocked += u32::from(t.blocked.is_some());
-                if t.send.drained {
+                // The queue is read through an eventually consistent index: a mark set in the
+                // last minute is kept, so an item the index did not show yet is found next run.
+                let settled = mark.marked_at.is_some_and(|at| at <= now - chrono::Duration::seconds(MARK_SETTLE_SECS));
+                if t.send.drained && settled {
                     app.conversions.clear_pending(&mark).await?;
                 }
                 tracing::info!(tenant_id = t.tenant_id, sent = t.send.sent, skipped = t.send.skipped, failed = t.send.failed, requests = t.send.requests, busy = t.busy, blocked = ?t.blocked, "conversions run");

@@ -25,11 +25,13 @@ use crate::store::{
     StoreError,
 };
 
-/// A tenant marked as having pending conversions, with the mark read (cleared only if unchanged).
+/// A tenant marked as having pending conversions, with the mark read (cleared only if unchanged)
+/// and when it was last set (the queue time of the items that set it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingMark {
     pub tenant: TenantId,
     pub mark: String,
+    pub marked_at: Option<DateTime<Utc>>,
 }
 
 #[async_trait]
@@ -142,14 +144,16 @@ fn counter_update(table: &str, tenant: TenantId, day: NaiveDate, counters: &BTre
     u.update_expression(format!("ADD {}", expr.join(", "))).build().ok()
 }
 
-fn mark_update(table: &str, tenant: TenantId) -> Result<Update, StoreError> {
+fn mark_update(table: &str, tenant: TenantId, at: DateTime<Utc>) -> Result<Update, StoreError> {
     built(
         Update::builder()
             .table_name(table)
             .key(attr::PK, s(&keys::tenant(tenant)))
             .key(attr::SK, s(keys::CONVERSION_PENDING))
-            .update_expression("SET #m = :m, #g = :g, #gs = :gs")
+            .update_expression("SET #m = :m, #at = :at, #g = :g, #gs = :gs")
             .expression_attribute_names("#m", "mark")
+            .expression_attribute_names("#at", "marked_at")
+            .expression_attribute_values(":at", AttributeValue::N(at.timestamp_millis().to_string()))
             .expression_attribute_names("#g", attr::GSI1PK)
             .expression_attribute_names("#gs", attr::GSI1SK)
             .expression_attribute_values(":m", s(&uuid::Uuid::new_v4().simple().to_string()))
@@ -222,7 +226,8 @@ impl ConversionStore for DynamoStore {
             tx = tx.transact_items(TransactWriteItem::builder().put(put).build());
         }
         if new.iter().any(|c| c.state == ConversionState::Pending) {
-            tx = tx.transact_items(TransactWriteItem::builder().update(mark_update(&self.table, tenant)?).build());
+            let at = new.iter().map(|c| c.queued_at).max().unwrap_or_default();
+            tx = tx.transact_items(TransactWriteItem::builder().update(mark_update(&self.table, tenant, at)?).build());
         }
         if let Some(u) = counter_update(&self.table, tenant, day, &state_counters(new)) {
             tx = tx.transact_items(TransactWriteItem::builder().update(u).build());
@@ -235,29 +240,7 @@ impl ConversionStore for DynamoStore {
     }
 
     async fn pending(&self, tenant: TenantId, limit: usize) -> Result<Vec<ConversionItem>, StoreError> {
-        let limit = limit.clamp(1, 1000);
-        let mut listed: Vec<Item> = Vec::new();
-        let mut start: Option<Item> = None;
-        while listed.len() < limit {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(attr::GSI1)
-                .key_condition_expression("#g = :g")
-                .expression_attribute_names("#g", attr::GSI1PK)
-                .expression_attribute_values(":g", s(&keys::conversion_queue(tenant)))
-                .limit(i32::try_from(limit - listed.len()).unwrap_or(1000))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            listed.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
+        let listed = self.query_index(&keys::conversion_queue(tenant), limit.clamp(1, 1000)).await?;
         // The index lags the table: re-read each listed item (consistent) and keep the pending.
         let mut fresh: BTreeMap<String, Item> = BTreeMap::new();
         for chunk in listed.chunks(100) {
@@ -325,27 +308,12 @@ impl ConversionStore for DynamoStore {
     async fn tenants_pending(&self, limit: usize) -> Result<Vec<PendingMark>, StoreError> {
         let mut out = Vec::new();
         for shard in 0..keys::CONVERSION_TENANT_SHARDS {
-            let mut start: Option<Item> = None;
-            while out.len() < limit {
-                let page = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(attr::GSI1)
-                    .key_condition_expression("#g = :g")
-                    .expression_attribute_names("#g", attr::GSI1PK)
-                    .expression_attribute_values(":g", s(&keys::conversion_tenants_index(shard)))
-                    .limit(i32::try_from(limit - out.len()).unwrap_or(1000))
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(StoreError::from_sdk)?;
-                out.extend(page.items().iter().filter_map(mark_of));
-                match page.last_evaluated_key {
-                    Some(k) if !k.is_empty() => start = Some(k),
-                    _ => break,
-                }
+            let left = limit.saturating_sub(out.len());
+            if left == 0 {
+                break;
             }
+            let items = self.query_index(&keys::conversion_tenants_index(shard), left).await?;
+            out.extend(items.iter().filter_map(mark_of));
         }
         Ok(out)
     }
@@ -440,7 +408,12 @@ impl ConversionStore for DynamoStore {
 fn mark_of(item: &Item) -> Option<PendingMark> {
     let pk = item.get(attr::PK)?.as_s().ok()?;
     let tenant = pk.strip_prefix("T#")?.parse().ok()?;
-    Some(PendingMark { tenant, mark: item.get("mark")?.as_s().ok()?.clone() })
+    let marked_at = item
+        .get("marked_at")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse::<i64>().ok())
+        .and_then(DateTime::from_timestamp_millis);
+    Some(PendingMark { tenant, mark: item.get("mark")?.as_s().ok()?.clone(), marked_at })
 }
 
 /// The in-memory twin keeps the same items in a [`MemoryTable`] (one lock per operation, so each
@@ -489,6 +462,8 @@ impl ConversionStore for MemoryTable {
             item.insert(attr::PK.into(), s(&pk));
             item.insert(attr::SK.into(), s(keys::CONVERSION_PENDING));
             item.insert("mark".into(), s(&mark));
+            let at = new.iter().map(|c| c.queued_at).max().unwrap_or_default();
+            item.insert("marked_at".into(), AttributeValue::N(at.timestamp_millis().to_string()));
             item.insert(attr::GSI1PK.into(), s(&keys::conversion_tenants_index(keys::conversion_tenant_shard(tenant))));
             item.insert(attr::GSI1SK.into(), s(&format!("{:020}", tenant.0)));
             table.put(item);

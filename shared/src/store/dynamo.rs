@@ -119,6 +119,34 @@ impl DynamoStore {
         Ok((items, cost))
     }
 
+    /// The items of GSI1 partition `gsi_pk` in `GSI1SK` order, every page, at most `limit`: the one
+    /// paged read of a sparse index (eventually consistent, as every GSI read).
+    pub async fn query_index(&self, gsi_pk: &str, limit: usize) -> Result<Vec<Item>, StoreError> {
+        let mut out: Vec<Item> = Vec::new();
+        let mut start: Option<Item> = None;
+        while out.len() < limit {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(attr::GSI1)
+                .key_condition_expression("#g = :g")
+                .expression_attribute_names("#g", attr::GSI1PK)
+                .expression_attribute_values(":g", AttributeValue::S(gsi_pk.to_string()))
+                .limit(i32::try_from(limit - out.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            out.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// Unconditional puts of `items` in `BatchWriteItem`s of 25 (DynamoDB's limit); the items
     /// DynamoDB leaves unprocessed (throttling) are sent again with backoff
     /// ([`BATCH_UNPROCESSED_RETRY`]); still unprocessed after that → [`StoreError::Throttled`].

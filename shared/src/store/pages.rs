@@ -211,29 +211,8 @@ impl PageIndex for DynamoStore {
     }
 
     async fn pages_of(&self, tenant: TenantId) -> Result<Vec<PageOwner>, StoreError> {
-        let mut pages = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(attr::GSI1)
-                .key_condition_expression("#gpk = :gpk")
-                .expression_attribute_names("#gpk", attr::GSI1PK)
-                .expression_attribute_values(":gpk", AttributeValue::S(keys::tenant_pages_index(tenant)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            for item in out.items() {
-                pages.push(from_item::<PageOwner>(item.clone())?);
-            }
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
-            }
-        }
+        let items = self.query_index(&keys::tenant_pages_index(tenant), usize::MAX).await?;
+        let mut pages: Vec<PageOwner> = items.into_iter().map(from_item).collect::<Result<_, _>>()?;
         // The index is eventually consistent: keep only what is still the tenant's.
         pages.retain(|p| p.tenant_id == tenant);
         Ok(pages)

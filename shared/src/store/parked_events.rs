@@ -160,31 +160,7 @@ impl ParkedEvents for DynamoStore {
     }
 
     async fn parked_events(&self, limit: usize) -> Result<Vec<ParkedEvent>, StoreError> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        while out.len() < limit {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(attr::GSI1)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", attr::GSI1PK)
-                .expression_attribute_values(":pk", AttributeValue::S(keys::PARKED_INDEX.into()))
-                .limit(i32::try_from(limit - out.len()).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            for item in page.items.unwrap_or_default() {
-                out.push(from_item(item)?);
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        Ok(out)
+        self.query_index(keys::PARKED_INDEX, limit).await?.into_iter().map(from_item).collect()
     }
 
     async fn release(&self, event: &ParkedEvent) -> Result<(), StoreError> {

@@ -33,6 +33,16 @@ pub struct TenantSend {
     pub stopped: Option<MetaError>,
 }
 
+/// Where a tenant's events go, and with what.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    graph: &'a GraphClient,
+    token: &'a SecretString,
+    dataset: &'a str,
+    settings: &'a ConversionSettings,
+    now: DateTime<Utc>,
+}
+
 /// Where one batch's requests stand.
 struct Batch {
     items: Vec<ConversionItem>,
@@ -86,7 +96,8 @@ pub async fn send_pending(
                 }
             }
         }
-        send_batch(graph, token, dataset, settings, batch, now, &mut run, &mut activity, &mut done).await;
+        let target = Target { graph, token, dataset, settings, now };
+        send_batch(&target, batch, &mut run, &mut activity, &mut done).await;
         let counters = count(&done, &mut run);
         store.settle(tenant, &done, &counters, now.date_naive()).await?;
         if run.stopped.is_some() {
@@ -99,18 +110,14 @@ pub async fn send_pending(
 
 /// Sends a batch, halving refused requests; every item ends in `done` (settled, or pending with
 /// one more attempt when the run stopped).
-#[allow(clippy::too_many_arguments)]
 async fn send_batch(
-    graph: &GraphClient,
-    token: &SecretString,
-    dataset: &str,
-    settings: &ConversionSettings,
+    target: &Target<'_>,
     batch: Batch,
-    now: DateTime<Utc>,
     run: &mut TenantSend,
     activity: &mut ConversionActivity,
     done: &mut Vec<ConversionItem>,
 ) {
+    let Target { graph, token, dataset, settings, now } = *target;
     let Batch { mut items, events } = batch;
     // Ranges still to send; the first half of a split goes first (funnel order per lead).
     let mut work: Vec<std::ops::Range<usize>> = Vec::new();

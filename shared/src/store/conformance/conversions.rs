@@ -78,6 +78,7 @@ pub async fn conversion_store<S: ConversionStore + ?Sized>(store: &S) {
     // The tenant is marked; a mark read before another enqueue is not cleared.
     let marks = store.tenants_pending(100).await.expect("marks");
     let mark = marks.iter().find(|m| m.tenant == t).cloned().expect("tenant marked");
+    assert_eq!(mark.marked_at, Some(t0()), "marked at the queue time of its items");
     assert!(!marks.iter().any(|m| m.tenant == other));
     let later = item(t, "L3", StageKind::LeadCreated, "lead_created", ConversionState::Pending);
     assert_eq!(store.enqueue(t, std::slice::from_ref(&later), today).await.expect("enqueue"), Ok(()));
