@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crm_shared::api::wiring::Wiring;
 use crm_shared::automation::evaluator::{run_scheduled, EvalError};
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 use crm_shared::App;
@@ -14,6 +15,10 @@ use serde_json::Value;
 /// a single-business deployment sets it; tenants send with their own connections' keys); not an
 /// HTTP function, so no caller auth.
 pub const SECRETS: SecretNeeds = &[SecretName::YcloudApiKey];
+
+/// The AWS clients built besides DynamoDB and Secrets Manager (`crm_shared::api::wiring`; IAM
+/// grants match). KMS opens tenants' YCloud keys.
+pub const WIRING: Wiring = Wiring { kms: true, bus: false };
 
 /// The Lambda deadline (epoch milliseconds) as an [`Instant`] of this process.
 pub fn deadline_of(deadline_ms: u64) -> Instant {
