@@ -68,8 +68,9 @@ bench-spend-sync:
 	@scripts/bench-spend-sync.sh
 
 ## Conversions API: 10,000 CRM events of 2,500 Meta leads -> requests, events per request, time, duplicates
+## (debug build: serial moto, not our code, sets the pace)
 bench-conversions:
-	cargo test -p integration-tests --release --test integration -- --ignored conversions_bench --nocapture
+	cargo test -p integration-tests --test integration -- --ignored conversions_bench --nocapture
 
 ## HSM fairness: one tenant's 10,000-item backlog vs another tenant's due item (runs until served)
 bench-hsm-fairness:

@@ -377,8 +377,11 @@ fn webhook_request(body: Vec<u8>, signature: Option<&str>) -> lambda_http::Reque
 
 pub(crate) async fn post_webhook(h: &HsmTestEnv, event: &Value, t: i64) -> (u16, Value) {
     let (body, sig) = h.ycloud.signed(event, t);
-    let resp =
-        ycloud_webhook::handle(&h.env.app.restricted(ycloud_webhook::SECRETS), webhook_request(body, Some(&sig))).await;
+    let resp = ycloud_webhook::handle(
+        &h.env.app.restricted(ycloud_webhook::SECRETS, ycloud_webhook::WIRING),
+        webhook_request(body, Some(&sig)),
+    )
+    .await;
     (resp.status().as_u16(), crm_shared::api::http::body_json(&resp))
 }
 
@@ -436,7 +439,7 @@ async fn forged_and_stale_signatures_are_rejected_with_nothing_written() {
     let (stale_body, stale) = h.ycloud.signed(&ev, now.timestamp() - 360);
     for (body, sig) in [(body.clone(), Some(forged)), (tampered, Some(good)), (body, None), (stale_body, Some(stale))] {
         let resp = ycloud_webhook::handle(
-            &h.env.app.restricted(ycloud_webhook::SECRETS),
+            &h.env.app.restricted(ycloud_webhook::SECRETS, ycloud_webhook::WIRING),
             webhook_request(body, sig.as_deref()),
         )
         .await;
@@ -448,9 +451,12 @@ async fn forged_and_stale_signatures_are_rejected_with_nothing_written() {
     let (b, _) = h.ycloud.signed(&stop, now.timestamp());
     let forged = local_stack::sandbox_ycloud::sign("x", now.timestamp(), &b);
     assert_eq!(
-        ycloud_webhook::handle(&h.env.app.restricted(ycloud_webhook::SECRETS), webhook_request(b, Some(&forged)))
-            .await
-            .status(),
+        ycloud_webhook::handle(
+            &h.env.app.restricted(ycloud_webhook::SECRETS, ycloud_webhook::WIRING),
+            webhook_request(b, Some(&forged))
+        )
+        .await
+        .status(),
         401
     );
     assert!(!h.env.app.contacts.is_opted_out(TenantId(21), "+5491155552101").await.expect("read"));

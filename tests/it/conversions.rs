@@ -36,7 +36,11 @@ async fn put_settings(m: &MetaTestEnv, tenant: i64, body: Value) -> lambda_http:
         Some(ADMIN_TOKEN),
         Some(body),
     );
-    marketing_conversions::handle(&m.env.app.restricted(marketing_conversions::SECRETS), req).await
+    marketing_conversions::handle(
+        &m.env.app.restricted(marketing_conversions::SECRETS, marketing_conversions::WIRING),
+        req,
+    )
+    .await
 }
 
 async fn settings(m: &MetaTestEnv, tenant: i64) -> Value {
@@ -88,7 +92,9 @@ async fn deliver(m: &MetaTestEnv, events: Vec<Value>) {
 }
 
 async fn flush(m: &MetaTestEnv) -> Value {
-    meta_conversions::handle_event(&m.env.app.restricted(meta_conversions::SECRETS), None).await.expect("run")
+    meta_conversions::handle_event(&m.env.app.restricted(meta_conversions::SECRETS, meta_conversions::WIRING), None)
+        .await
+        .expect("run")
 }
 
 fn received(m: &MetaTestEnv) -> Vec<ReceivedConversion> {

@@ -49,7 +49,11 @@ async fn sync(m: &MetaTestEnv, tenant: i64) -> crm_shared::meta::insights::Tenan
 
 async fn deliver(m: &MetaTestEnv, ids: &[&str]) -> lambda_http::Response<lambda_http::Body> {
     let (body, sig) = m.sandbox.signed_leadgen_delivery(ids);
-    meta_webhook::handle(&m.env.app.restricted(meta_webhook::SECRETS), meta_webhook_post(body, &sig)).await
+    meta_webhook::handle(
+        &m.env.app.restricted(meta_webhook::SECRETS, meta_webhook::WIRING),
+        meta_webhook_post(body, &sig),
+    )
+    .await
 }
 
 async fn token_status(m: &MetaTestEnv, tenant: i64) -> Value {

@@ -79,8 +79,11 @@ pub(crate) async fn dialog(env: &TestEnv, tenant: i64) -> Login {
 /// Meta's redirect arriving at our callback from the browser holding `cookie`.
 pub(crate) async fn callback(env: &TestEnv, callback_url: &Url, cookie: &str) -> Response<Body> {
     let uri = format!("{}?{}", callback_url.path(), callback_url.query().unwrap_or(""));
-    meta_auth_callback::handle(&env.app.restricted(meta_auth_callback::SECRETS), callback_request(&uri, Some(cookie)))
-        .await
+    meta_auth_callback::handle(
+        &env.app.restricted(meta_auth_callback::SECRETS, meta_auth_callback::WIRING),
+        callback_request(&uri, Some(cookie)),
+    )
+    .await
 }
 
 pub(crate) fn with_state(callback_url: &Url, state: &str) -> Url {
@@ -329,7 +332,7 @@ async fn two_concurrent_callbacks_with_one_state_connect_once() {
 async fn callback_without_code_or_state_still_redirects() {
     let m = MetaTestEnv::new().await;
     let resp = meta_auth_callback::handle(
-        &m.env.app.restricted(meta_auth_callback::SECRETS),
+        &m.env.app.restricted(meta_auth_callback::SECRETS, meta_auth_callback::WIRING),
         request("GET", "/crm/auth/meta/callback", None, None, None),
     )
     .await;
@@ -342,7 +345,7 @@ async fn callback_without_code_or_state_still_redirects() {
         url::form_urlencoded::byte_serialize(state.as_bytes()).collect::<String>()
     );
     let resp = meta_auth_callback::handle(
-        &m.env.app.restricted(meta_auth_callback::SECRETS),
+        &m.env.app.restricted(meta_auth_callback::SECRETS, meta_auth_callback::WIRING),
         callback_request(&no_code, Some(&login.cookie)),
     )
     .await;
@@ -376,7 +379,9 @@ async fn sample_api_gateway_events_drive_callback_and_connect() {
     // API Gateway (v2) hands the browser's cookies over as `cookies`.
     event["cookies"] = json!([login.cookie]);
     let req = lambda_http::request::from_str(&event.to_string()).expect("API Gateway v2 event");
-    let resp = meta_auth_callback::handle(&m.env.app.restricted(meta_auth_callback::SECRETS), req).await;
+    let resp =
+        meta_auth_callback::handle(&m.env.app.restricted(meta_auth_callback::SECRETS, meta_auth_callback::WIRING), req)
+            .await;
     assert_eq!(query_of(&location(&resp)).get("success").map(String::as_str), Some("connected"));
 
     let mut event = sample_event("apigw-meta-connect.json");

@@ -64,9 +64,11 @@ async fn a_callback_without_the_binding_cookie_is_refused_and_spends_the_state()
     let m = MetaTestEnv::new().await;
     let login = dialog(&m.env, 1).await;
     let uri = format!("{}?{}", login.cb.path(), login.cb.query().unwrap_or(""));
-    let resp =
-        meta_auth_callback::handle(&m.env.app.restricted(meta_auth_callback::SECRETS), callback_request(&uri, None))
-            .await;
+    let resp = meta_auth_callback::handle(
+        &m.env.app.restricted(meta_auth_callback::SECRETS, meta_auth_callback::WIRING),
+        callback_request(&uri, None),
+    )
+    .await;
     assert_eq!(redirect_error(&resp).as_deref(), Some("invalid_state"));
     assert_eq!(set_cookies(&resp), vec![CLEARED.to_string()]);
     assert_eq!(exchanges(&m).await, 0, "the code is never exchanged");
@@ -225,7 +227,7 @@ async fn slow_callback(
         s.delay_next = 1;
         s.delay_ms = delay_ms;
     });
-    let app = m.env.app.restricted(meta_auth_callback::SECRETS);
+    let app = m.env.app.restricted(meta_auth_callback::SECRETS, meta_auth_callback::WIRING);
     let uri = format!("{}?{}", login.cb.path(), login.cb.query().unwrap_or(""));
     let task =
         tokio::spawn(
@@ -299,7 +301,7 @@ async fn a_slow_callback_still_connects_when_the_old_token_is_marked_expired_mea
 #[tokio::test]
 async fn a_callback_flood_from_one_address_still_lands_on_the_frontend_and_spends_no_state() {
     let m = MetaTestEnv::with_env(&[("PUBLIC_RATE_LIMIT_PER_MINUTE", "2")]).await;
-    let app = m.env.app.restricted(meta_auth_callback::SECRETS);
+    let app = m.env.app.restricted(meta_auth_callback::SECRETS, meta_auth_callback::WIRING);
     let from = |uri: &str, cookie: Option<&str>, ip: &str| {
         crm_shared::api::http::with_source_address(callback_request(uri, cookie), ip)
     };

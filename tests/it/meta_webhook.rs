@@ -44,7 +44,8 @@ fn post(body: &[u8], signature: Option<&str>) -> Request {
 
 async fn deliver(m: &MetaTestEnv, ids: &[&str]) -> Response<Body> {
     let (body, sig) = m.sandbox.signed_leadgen_delivery(ids);
-    meta_webhook::handle(&m.env.app.restricted(meta_webhook::SECRETS), post(&body, Some(&sig))).await
+    meta_webhook::handle(&m.env.app.restricted(meta_webhook::SECRETS, meta_webhook::WIRING), post(&body, Some(&sig)))
+        .await
 }
 
 fn add_lead(m: &MetaTestEnv, campaign: &str, ad: &str, name: &str) -> SandboxLead {
@@ -83,9 +84,11 @@ fn leadgen_fetches(m: &MetaTestEnv, id: &str) -> usize {
 async fn handshake_with_the_verify_token_echoes_the_challenge() {
     let m = webhook_env().await;
     let uri = format!("{PATH}?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444");
-    let resp =
-        meta_webhook::handle(&m.env.app.restricted(meta_webhook::SECRETS), request("GET", &uri, None, None, None))
-            .await;
+    let resp = meta_webhook::handle(
+        &m.env.app.restricted(meta_webhook::SECRETS, meta_webhook::WIRING),
+        request("GET", &uri, None, None, None),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.body().as_ref(), b"1158201444");
 }
@@ -98,9 +101,11 @@ async fn handshake_with_a_wrong_token_or_mode_is_403() {
         format!("{PATH}?hub.mode=unsubscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1"),
         format!("{PATH}?hub.challenge=1"),
     ] {
-        let resp =
-            meta_webhook::handle(&m.env.app.restricted(meta_webhook::SECRETS), request("GET", &uri, None, None, None))
-                .await;
+        let resp = meta_webhook::handle(
+            &m.env.app.restricted(meta_webhook::SECRETS, meta_webhook::WIRING),
+            request("GET", &uri, None, None, None),
+        )
+        .await;
         assert_eq!(resp.status(), 403, "{uri}");
         assert_eq!(body_json(&resp)["success"], false);
     }
@@ -128,7 +133,7 @@ async fn forged_missing_or_mismatched_signatures_are_401_and_write_nothing() {
         ("tampered body", post(&tampered, Some(&good_sig))),
         ("sha1 prefix", post(&body, Some(&good_sig.replace("sha256=", "sha1=")))),
     ] {
-        let resp = meta_webhook::handle(&m.env.app.restricted(meta_webhook::SECRETS), req).await;
+        let resp = meta_webhook::handle(&m.env.app.restricted(meta_webhook::SECRETS, meta_webhook::WIRING), req).await;
         assert_eq!(resp.status(), 401, "{what}");
     }
     assert_eq!(
@@ -144,7 +149,11 @@ async fn signed_malformed_json_is_400() {
     let m = webhook_env().await;
     let body = br#"{"object":"page","entry":[{"id":"1","changes":"#;
     let sig = m.sandbox.sign_webhook(body);
-    let resp = meta_webhook::handle(&m.env.app.restricted(meta_webhook::SECRETS), post(body, Some(&sig))).await;
+    let resp = meta_webhook::handle(
+        &m.env.app.restricted(meta_webhook::SECRETS, meta_webhook::WIRING),
+        post(body, Some(&sig)),
+    )
+    .await;
     assert_eq!(resp.status(), 400);
     assert_eq!(body_json(&resp)["error"]["code"], "invalid_json");
 }
@@ -214,7 +223,7 @@ async fn two_concurrent_deliveries_count_each_lead_once() {
     let ids: Vec<String> = (0..5).map(|i| add_lead(&m, "11", "21", &format!("L{i}")).id).collect();
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let (body, sig) = m.sandbox.signed_leadgen_delivery(&refs);
-    let webhook = m.env.app.restricted(meta_webhook::SECRETS);
+    let webhook = m.env.app.restricted(meta_webhook::SECRETS, meta_webhook::WIRING);
     let (r1, r2) = tokio::join!(
         meta_webhook::handle(&webhook, post(&body, Some(&sig))),
         meta_webhook::handle(&webhook, post(&body, Some(&sig))),
@@ -351,7 +360,7 @@ async fn a_lead_meta_no_longer_has_is_settled_as_failed_not_retried_forever() {
         {"field": "leadgen", "value": lead.change_value()}]}]});
     let body = delivery.to_string().into_bytes();
     let resp = meta_webhook::handle(
-        &m.env.app.restricted(meta_webhook::SECRETS),
+        &m.env.app.restricted(meta_webhook::SECRETS, meta_webhook::WIRING),
         post(&body, Some(&m.sandbox.sign_webhook(&body))),
     )
     .await;
@@ -372,7 +381,7 @@ async fn sample_delivery_in_events_creates_the_demo_leads() {
     let sample: Value = serde_json::from_slice(&body).expect("json");
     assert_eq!(sample["entry"][0]["id"], SANDBOX_PAGE_ID);
     let resp = meta_webhook::handle(
-        &m.env.app.restricted(meta_webhook::SECRETS),
+        &m.env.app.restricted(meta_webhook::SECRETS, meta_webhook::WIRING),
         post(&body, Some(&m.sandbox.sign_webhook(&body))),
     )
     .await;

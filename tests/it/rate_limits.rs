@@ -101,7 +101,7 @@ async fn a_webhook_flood_from_one_address_is_refused_before_any_work() {
     ])
     .await;
     oauth_connect(&m.env, 1).await;
-    let app = m.env.app.restricted(meta_webhook::SECRETS);
+    let app = m.env.app.restricted(meta_webhook::SECRETS, meta_webhook::WIRING);
     let lead = m.sandbox.with(|s| {
         s.add_lead(
             local_stack::sandbox_meta::SANDBOX_PAGE_ID,
@@ -132,7 +132,7 @@ async fn a_webhook_flood_from_one_address_is_refused_before_any_work() {
     assert_eq!(m.env.items_with("T#1", "LEAD#").await.len(), 1);
     // The budget is per route: the YCloud webhook from the flooded address is still answered.
     let ycloud = ycloud_webhook::handle(
-        &m.env.app.restricted(ycloud_webhook::SECRETS),
+        &m.env.app.restricted(ycloud_webhook::SECRETS, ycloud_webhook::WIRING),
         with_source_address(request("POST", "/crm/webhooks/ycloud", None, None, Some(json!({}))), "203.0.113.7"),
     )
     .await;

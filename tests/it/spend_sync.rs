@@ -486,7 +486,11 @@ async fn a_lead_missing_from_webhooks_appears_after_reconciliation_exactly_once(
 
     // A webhook that arrives late for a reconciled lead is a duplicate, not a second lead.
     let (body, sig) = m.sandbox.signed_leadgen_delivery(&[missing[1].as_str()]);
-    let resp = meta_webhook::handle(&m.env.app.restricted(meta_webhook::SECRETS), meta_webhook_post(body, &sig)).await;
+    let resp = meta_webhook::handle(
+        &m.env.app.restricted(meta_webhook::SECRETS, meta_webhook::WIRING),
+        meta_webhook_post(body, &sig),
+    )
+    .await;
     assert_eq!(resp.status(), 200, "{:?}", body_json(&resp));
     assert_eq!(lead_items(&m.env, 1).await.len(), 30);
 

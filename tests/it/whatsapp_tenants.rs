@@ -91,7 +91,8 @@ async fn post_inbound(w: &World, message: Value) -> Value {
         .header("YCloud-Signature", sig)
         .body(lambda_http::Body::Binary(body))
         .expect("request");
-    let resp = ycloud_webhook::handle(&w.env.app.restricted(ycloud_webhook::SECRETS), req).await;
+    let resp =
+        ycloud_webhook::handle(&w.env.app.restricted(ycloud_webhook::SECRETS, ycloud_webhook::WIRING), req).await;
     assert_eq!(resp.status(), 200);
     body_json(&resp)
 }
@@ -280,7 +281,7 @@ async fn a_tenants_own_webhook_secret_signs_its_numbers_deliveries_and_the_platf
     );
     let event = json!({"id": "evt-own-1", "type": "whatsapp.inbound_message.received", "whatsappInboundMessage":
         {"id": "in-1", "from": "+5491155550601", "to": NUMBER_A, "type": "text", "text": {"body": "STOP"}}});
-    let webhook_app = w.env.app.restricted(ycloud_webhook::SECRETS);
+    let webhook_app = w.env.app.restricted(ycloud_webhook::SECRETS, ycloud_webhook::WIRING);
     let deliver = |secret: &str| {
         let raw = event.to_string().into_bytes();
         let sig = local_stack::sandbox_ycloud::sign(secret, w.env.clock.now().timestamp(), &raw);

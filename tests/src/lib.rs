@@ -311,7 +311,7 @@ pub async fn oauth_connect(env: &TestEnv, tenant: i64) {
     let cb = url::Url::parse(loc).expect("callback url");
     let uri = format!("{}?{}", cb.path(), cb.query().unwrap_or(""));
     // The callback as deployed: the Meta app secret only (no JWT key, no admin token).
-    let callback = env.app.restricted(meta_auth_callback::SECRETS);
+    let callback = env.app.restricted(meta_auth_callback::SECRETS, meta_auth_callback::WIRING);
     let resp = meta_auth_callback::handle(&callback, callback_request(&uri, Some(&cookie))).await;
     let to = resp.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     assert!(to.ends_with("?success=connected"), "connect failed: {to}");

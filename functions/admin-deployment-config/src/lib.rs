@@ -5,6 +5,7 @@
 //! there too (FRONTEND-CONTRACT).
 
 use crm_shared::api::http::{run_read_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::wiring::Wiring;
 use crm_shared::meta::connect;
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
@@ -16,6 +17,10 @@ use serde_json::{Map, Value};
 /// The secrets this function resolves; nothing else is read. The JWT key and admin token (its
 /// routes authenticate callers).
 pub const SECRETS: SecretNeeds = &[SecretName::JwtSecretKey, SecretName::AdminToken];
+
+/// The AWS clients built besides DynamoDB and Secrets Manager (`crm_shared::api::wiring`; IAM
+/// grants match). Neither KMS nor the bus.
+pub const WIRING: Wiring = Wiring::NONE;
 
 pub const ENDPOINT: Endpoint = Endpoint {
     name: "admin-deployment-config",

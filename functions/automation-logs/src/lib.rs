@@ -4,6 +4,7 @@
 //! is the top-level `next_cursor` (`null` at the end). See [`crm_shared::automation::logs`].
 
 use crm_shared::api::http::{run_read_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::wiring::Wiring;
 use crm_shared::automation::logs;
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
@@ -15,6 +16,10 @@ use serde_json::json;
 /// The secrets this function resolves; nothing else is read. The JWT key and admin token (its
 /// routes authenticate callers).
 pub const SECRETS: SecretNeeds = &[SecretName::JwtSecretKey, SecretName::AdminToken];
+
+/// The AWS clients built besides DynamoDB and Secrets Manager (`crm_shared::api::wiring`; IAM
+/// grants match). Neither KMS nor the bus.
+pub const WIRING: Wiring = Wiring::NONE;
 
 pub const ENDPOINT: Endpoint = Endpoint {
     name: "automation-logs",

@@ -5,6 +5,7 @@
 //! a save that lost a race to another one since its read answers 409 `conflict` (nothing written). See [`crm_shared::automation::rules`].
 
 use crm_shared::api::http::{run_endpoint, run_read_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::wiring::Wiring;
 use crm_shared::automation::rules::{self, RulesInput};
 use crm_shared::automation::senders::{account_for, templates_of};
 use crm_shared::platform::auth::Access;
@@ -16,6 +17,10 @@ use lambda_http::{Body, Request, Response};
 /// The secrets this function resolves; nothing else is read. The JWT key and admin token (its
 /// routes authenticate callers) and the YCloud API key.
 pub const SECRETS: SecretNeeds = &[SecretName::JwtSecretKey, SecretName::AdminToken, SecretName::YcloudApiKey];
+
+/// The AWS clients built besides DynamoDB and Secrets Manager (`crm_shared::api::wiring`; IAM
+/// grants match). KMS opens the tenant's YCloud key (the template check).
+pub const WIRING: Wiring = Wiring { kms: true, bus: false };
 
 const NAME: &str = "automation-rules";
 const PATH: &str = "/crm/marketing/automation/rules";

@@ -20,11 +20,16 @@
 //! e.g. a redrive from the DLQ) is accepted too. A *Scheduled Event* (`source = aws.events`) runs
 //! the sweep of parked events.
 
+use crm_shared::api::wiring::Wiring;
 use crm_shared::platform::secrets::SecretNeeds;
 
 /// The secrets this function resolves; nothing else is read. None: CRM events come from EventBridge
 /// and call no peer.
 pub const SECRETS: SecretNeeds = &[];
+
+/// The AWS clients built besides DynamoDB and Secrets Manager (`crm_shared::api::wiring`; IAM
+/// grants match). Neither KMS nor the bus.
+pub const WIRING: Wiring = Wiring::NONE;
 
 pub use crm_shared::flows::crm_events::*;
 

@@ -4,7 +4,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     crm_shared::platform::telemetry::init();
-    let app = crm_shared::App::from_env(crm_events::SECRETS).await?;
+    let app = crm_shared::App::from_env::<{ crm_events::WIRING.bits() }>(crm_events::SECRETS).await?;
     run(service_fn(|ev: LambdaEvent<Value>| async {
         crm_events::handle_event(&app, ev.payload).await.map_err(Error::from)
     }))

@@ -7,6 +7,7 @@
 //! read by then are answered (not cached), 503 `ycloud_unavailable` if none was.
 
 use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::wiring::Wiring;
 use crm_shared::automation::rules::RulesError;
 use crm_shared::automation::senders::{account_for, templates_listed};
 use crm_shared::platform::auth::Access;
@@ -19,6 +20,10 @@ use serde_json::{json, Value};
 /// The secrets this function resolves; nothing else is read. The JWT key and admin token (its
 /// routes authenticate callers) and the YCloud API key.
 pub const SECRETS: SecretNeeds = &[SecretName::JwtSecretKey, SecretName::AdminToken, SecretName::YcloudApiKey];
+
+/// The AWS clients built besides DynamoDB and Secrets Manager (`crm_shared::api::wiring`; IAM
+/// grants match). KMS opens the tenant's YCloud key.
+pub const WIRING: Wiring = Wiring { kms: true, bus: false };
 
 pub use crm_shared::automation::senders::TEMPLATE_CACHE_TTL as CACHE_TTL;
 

@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use crm_shared::api::wiring::Wiring;
 use crm_shared::automation::evaluator::{run_scheduled, EvalError};
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 use crm_shared::App;
@@ -16,6 +17,10 @@ use serde_json::Value;
 pub const SECRETS: SecretNeeds = &[SecretName::YcloudApiKey];
 
 pub use crm_shared::platform::clock::deadline_of;
+
+/// The AWS clients built besides DynamoDB and Secrets Manager (`crm_shared::api::wiring`; IAM
+/// grants match). KMS opens tenants' YCloud keys.
+pub const WIRING: Wiring = Wiring { kms: true, bus: false };
 
 /// One run; the answer is its summary (items, items read, outcomes).
 pub async fn handle_event(app: &App, deadline: Option<Instant>) -> Result<Value, EvalError> {

@@ -4,7 +4,8 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     crm_shared::platform::telemetry::init();
-    let app = crm_shared::App::from_env(hsm_trigger_evaluator::SECRETS).await?;
+    let app =
+        crm_shared::App::from_env::<{ hsm_trigger_evaluator::WIRING.bits() }>(hsm_trigger_evaluator::SECRETS).await?;
     let app = &app;
     run(service_fn(|ev: LambdaEvent<Value>| async move {
         let deadline = hsm_trigger_evaluator::deadline_of(ev.context.deadline);

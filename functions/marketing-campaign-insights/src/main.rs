@@ -3,6 +3,9 @@ use lambda_http::{run, service_fn, Error, Request};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     crm_shared::platform::telemetry::init();
-    let app = crm_shared::App::from_env(marketing_campaign_insights::SECRETS).await?;
+    let app = crm_shared::App::from_env::<{ marketing_campaign_insights::WIRING.bits() }>(
+        marketing_campaign_insights::SECRETS,
+    )
+    .await?;
     run(service_fn(|req: Request| async { Ok::<_, Error>(marketing_campaign_insights::handle(&app, req).await) })).await
 }

@@ -3,6 +3,7 @@
 //! Stored data only; a non-numeric id or bad range → 400, a campaign with no numbers → 404.
 
 use crm_shared::api::http::{run_read_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::wiring::Wiring;
 use crm_shared::marketing::campaigns::{load_campaign, CampaignView};
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
@@ -13,6 +14,10 @@ use lambda_http::{Body, Request, Response};
 /// The secrets this function resolves; nothing else is read. The JWT key and admin token (its
 /// routes authenticate callers).
 pub const SECRETS: SecretNeeds = &[SecretName::JwtSecretKey, SecretName::AdminToken];
+
+/// The AWS clients built besides DynamoDB and Secrets Manager (`crm_shared::api::wiring`; IAM
+/// grants match). Neither KMS nor the bus.
+pub const WIRING: Wiring = Wiring::NONE;
 
 pub const ENDPOINT: Endpoint = Endpoint {
     name: "marketing-campaign",

@@ -7,6 +7,7 @@
 //! top-level keys beside it.
 
 use crm_shared::api::http::{run_read_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::wiring::Wiring;
 use crm_shared::marketing::campaigns::{list_params, DEFAULT_RANGE};
 use crm_shared::marketing::dashboard::load_dashboard;
 use crm_shared::platform::auth::Access;
@@ -18,6 +19,10 @@ use lambda_http::{Body, Request, Response};
 /// The secrets this function resolves; nothing else is read. The JWT key and admin token (its
 /// routes authenticate callers).
 pub const SECRETS: SecretNeeds = &[SecretName::JwtSecretKey, SecretName::AdminToken];
+
+/// The AWS clients built besides DynamoDB and Secrets Manager (`crm_shared::api::wiring`; IAM
+/// grants match). Neither KMS nor the bus.
+pub const WIRING: Wiring = Wiring::NONE;
 
 pub const ENDPOINT: Endpoint = Endpoint {
     name: "marketing-campaigns",

@@ -3,6 +3,8 @@ use lambda_http::{run, service_fn, Error, Request};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     crm_shared::platform::telemetry::init();
-    let app = crm_shared::App::from_env(marketing_combined_stats::SECRETS).await?;
+    let app =
+        crm_shared::App::from_env::<{ marketing_combined_stats::WIRING.bits() }>(marketing_combined_stats::SECRETS)
+            .await?;
     run(service_fn(|req: Request| async { Ok::<_, Error>(marketing_combined_stats::handle(&app, req).await) })).await
 }

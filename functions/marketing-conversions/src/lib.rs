@@ -7,6 +7,7 @@
 //! [`crm_shared::meta::conversions`].
 
 use crm_shared::api::http::{run_endpoint, run_read_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::wiring::Wiring;
 use crm_shared::flows::conversions::{read_settings, save_settings};
 use crm_shared::meta::conversions::settings::SettingsInput;
 use crm_shared::platform::auth::Access;
@@ -18,6 +19,10 @@ use lambda_http::{Body, Request, Response};
 /// The secrets this function resolves: the JWT key and admin token (callers), the app secret
 /// (`appsecret_proof` on the dataset check).
 pub const SECRETS: SecretNeeds = &[SecretName::JwtSecretKey, SecretName::AdminToken, SecretName::MetaAppSecret];
+
+/// The AWS clients built besides DynamoDB and Secrets Manager (`crm_shared::api::wiring`; IAM
+/// grants match). KMS opens the stored Meta token (the dataset check).
+pub const WIRING: Wiring = Wiring { kms: true, bus: false };
 
 const NAME: &str = "marketing-conversions";
 const PATH: &str = "/crm/marketing/conversions";

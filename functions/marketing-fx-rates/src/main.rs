@@ -3,6 +3,6 @@ use lambda_http::{run, service_fn, Error, Request};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     crm_shared::platform::telemetry::init();
-    let app = crm_shared::App::from_env(marketing_fx_rates::SECRETS).await?;
+    let app = crm_shared::App::from_env::<{ marketing_fx_rates::WIRING.bits() }>(marketing_fx_rates::SECRETS).await?;
     run(service_fn(|req: Request| async { Ok::<_, Error>(marketing_fx_rates::handle(&app, req).await) })).await
 }

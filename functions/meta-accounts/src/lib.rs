@@ -3,6 +3,7 @@
 //! `portfolio_id`, of the connected user (`/me/adaccounts`); all pages.
 
 use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::wiring::Wiring;
 use crm_shared::meta::connect;
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
@@ -13,6 +14,10 @@ use lambda_http::{Body, Request, Response};
 /// The secrets this function resolves; nothing else is read. The JWT key and admin token (its
 /// routes authenticate callers) and the Meta app secret (Graph calls).
 pub const SECRETS: SecretNeeds = &[SecretName::JwtSecretKey, SecretName::AdminToken, SecretName::MetaAppSecret];
+
+/// The AWS clients built besides DynamoDB and Secrets Manager (`crm_shared::api::wiring`; IAM
+/// grants match). KMS opens the stored token.
+pub const WIRING: Wiring = Wiring { kms: true, bus: false };
 
 pub const ENDPOINT: Endpoint = Endpoint {
     name: "meta-accounts",

@@ -9,6 +9,7 @@
 //! meta-spend-sync).
 
 use crm_shared::api::http::{run_landing_endpoint, AuditNote, Endpoint, Reply, RequestCtx};
+use crm_shared::api::wiring::Wiring;
 use crm_shared::meta::login::{self, LoginRefused};
 use crm_shared::meta::login_cookie;
 use crm_shared::platform::auth::Access;
@@ -21,6 +22,10 @@ use lambda_http::{Body, Request, Response};
 /// here): the signed OAuth `state` authenticates the call, so it gets the Meta app secret (state
 /// key, code exchange) and never the JWT key or admin token.
 pub const SECRETS: SecretNeeds = &[SecretName::MetaAppSecret];
+
+/// The AWS clients built besides DynamoDB and Secrets Manager (`crm_shared::api::wiring`; IAM
+/// grants match). KMS seals the new token; the bus takes the `meta.connected` follow-up job.
+pub const WIRING: Wiring = Wiring::ALL;
 
 pub const ENDPOINT: Endpoint = Endpoint {
     name: "meta-auth-callback",
@@ -72,7 +77,7 @@ mod tests {
             ("META_APP_SECRET", meta_secret.unwrap_or("")),
             ("META_REDIRECT_URI", "http://127.0.0.1:8080/crm/auth/meta/callback"),
         ]);
-        (app.restricted(SECRETS), mem)
+        (app.restricted(SECRETS, WIRING), mem)
     }
 
     fn meta_redirect(query: &str) -> Request {

@@ -4,6 +4,7 @@
 //! newer login stored during the revocation is kept: 409 `meta_connection_changed`.
 
 use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::wiring::Wiring;
 use crm_shared::meta::connect;
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
@@ -14,6 +15,10 @@ use lambda_http::{Body, Request, Response};
 /// The secrets this function resolves; nothing else is read. The JWT key and admin token (its
 /// routes authenticate callers) and the Meta app secret (Graph calls).
 pub const SECRETS: SecretNeeds = &[SecretName::JwtSecretKey, SecretName::AdminToken, SecretName::MetaAppSecret];
+
+/// The AWS clients built besides DynamoDB and Secrets Manager (`crm_shared::api::wiring`; IAM
+/// grants match). KMS opens the stored token (revocation, page release).
+pub const WIRING: Wiring = Wiring { kms: true, bus: false };
 
 pub const ENDPOINT: Endpoint = Endpoint {
     name: "meta-auth-disconnect",

@@ -7,6 +7,7 @@
 //! (`crm_shared::meta::login_cookie` says where browsers keep and send it).
 
 use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::wiring::Wiring;
 use crm_shared::meta::login;
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
@@ -17,6 +18,10 @@ use lambda_http::{Body, Request, Response};
 /// The secrets this function resolves; nothing else is read. The JWT key and admin token (its
 /// routes authenticate callers) and the Meta app secret (Graph calls).
 pub const SECRETS: SecretNeeds = &[SecretName::JwtSecretKey, SecretName::AdminToken, SecretName::MetaAppSecret];
+
+/// The AWS clients built besides DynamoDB and Secrets Manager (`crm_shared::api::wiring`; IAM
+/// grants match). Neither KMS nor the bus.
+pub const WIRING: Wiring = Wiring::NONE;
 
 pub const ENDPOINT: Endpoint =
     Endpoint { name: "meta-auth-url", method: Method::GET, path: "/crm/auth/meta/url", access: Access::Manage };

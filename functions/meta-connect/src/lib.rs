@@ -4,6 +4,7 @@
 //! account's.
 
 use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::wiring::Wiring;
 use crm_shared::meta::connect as connect_flow;
 use crm_shared::meta::connect::ConnectRequest;
 use crm_shared::platform::auth::Access;
@@ -15,6 +16,10 @@ use lambda_http::{Body, Request, Response};
 /// The secrets this function resolves; nothing else is read. The JWT key and admin token (its
 /// routes authenticate callers) and the Meta app secret (Graph calls).
 pub const SECRETS: SecretNeeds = &[SecretName::JwtSecretKey, SecretName::AdminToken, SecretName::MetaAppSecret];
+
+/// The AWS clients built besides DynamoDB and Secrets Manager (`crm_shared::api::wiring`; IAM
+/// grants match). KMS opens the stored token and seals the claimed pages' tokens.
+pub const WIRING: Wiring = Wiring { kms: true, bus: false };
 
 pub const ENDPOINT: Endpoint =
     Endpoint { name: "meta-connect", method: Method::POST, path: "/crm/marketing/connect", access: Access::Manage };

@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use crm_shared::api::wiring::Wiring;
 use crm_shared::flows::conversions::{flush_all, RUN_BUDGET};
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 use crm_shared::store::StoreError;
@@ -15,6 +16,10 @@ use serde_json::Value;
 /// The secrets this function resolves: the Meta app secret (`appsecret_proof`). Not an HTTP
 /// function, so no caller auth.
 pub const SECRETS: SecretNeeds = &[SecretName::MetaAppSecret];
+
+/// The AWS clients built besides DynamoDB and Secrets Manager (`crm_shared::api::wiring`; IAM
+/// grants match). KMS opens each tenant's stored Meta token.
+pub const WIRING: Wiring = Wiring { kms: true, bus: false };
 
 /// Time kept back from the Lambda deadline.
 const MARGIN: Duration = Duration::from_secs(10);

@@ -4,7 +4,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     crm_shared::platform::telemetry::init();
-    let app = crm_shared::App::from_env(meta_conversions::SECRETS).await?;
+    let app = crm_shared::App::from_env::<{ meta_conversions::WIRING.bits() }>(meta_conversions::SECRETS).await?;
     let app = &app;
     run(service_fn(|ev: LambdaEvent<Value>| async move {
         let deadline = crm_shared::platform::clock::deadline_of(ev.context.deadline);

@@ -4,6 +4,7 @@
 //! chooses from. Meta not connected or expired → 409; see [`crm_shared::flows::conversions`].
 
 use crm_shared::api::http::{run_read_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::wiring::Wiring;
 use crm_shared::flows::conversions::datasets;
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
@@ -14,6 +15,10 @@ use lambda_http::{Body, Request, Response};
 /// The secrets this function resolves: the JWT key and admin token (callers), the app secret
 /// (`appsecret_proof` on the Graph call).
 pub const SECRETS: SecretNeeds = &[SecretName::JwtSecretKey, SecretName::AdminToken, SecretName::MetaAppSecret];
+
+/// The AWS clients built besides DynamoDB and Secrets Manager (`crm_shared::api::wiring`; IAM
+/// grants match). KMS opens the stored Meta token.
+pub const WIRING: Wiring = Wiring { kms: true, bus: false };
 
 pub const ENDPOINT: Endpoint = Endpoint {
     name: "meta-datasets",

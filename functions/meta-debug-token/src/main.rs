@@ -3,6 +3,6 @@ use lambda_http::{run, service_fn, Error, Request};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     crm_shared::platform::telemetry::init();
-    let app = crm_shared::App::from_env(meta_debug_token::SECRETS).await?;
+    let app = crm_shared::App::from_env::<{ meta_debug_token::WIRING.bits() }>(meta_debug_token::SECRETS).await?;
     run(service_fn(|req: Request| async { Ok::<_, Error>(meta_debug_token::handle(&app, req).await) })).await
 }

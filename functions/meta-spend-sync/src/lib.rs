@@ -28,11 +28,16 @@
 //! there would be 10,000 `GetItem`s an hour); CloudWatch's Maximum gives the oldest. Per fan-out:
 //! `FxProviderFailures` (0 or 1; nothing when the provider is disabled).
 
+use crm_shared::api::wiring::Wiring;
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 
 /// The secrets this function resolves; nothing else is read. The Meta app secret
 /// (`appsecret_proof`); not an HTTP function, so no caller auth.
 pub const SECRETS: SecretNeeds = &[SecretName::MetaAppSecret];
+
+/// The AWS clients built besides DynamoDB and Secrets Manager (`crm_shared::api::wiring`; IAM
+/// grants match). KMS opens stored and Page tokens, seals claimed pages' tokens; the bus takes the fan-out.
+pub const WIRING: Wiring = Wiring::ALL;
 
 pub use crm_shared::flows::spend_sync_jobs::*;
 

@@ -6,6 +6,7 @@
 //! read of the connection's health, as token-status is.
 
 use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::wiring::Wiring;
 use crm_shared::meta::token_check;
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
@@ -16,6 +17,10 @@ use lambda_http::{Body, Request, Response};
 /// The secrets this function resolves; nothing else is read. The JWT key and admin token (its
 /// route authenticates callers) and the Meta app secret (Graph calls).
 pub const SECRETS: SecretNeeds = &[SecretName::JwtSecretKey, SecretName::AdminToken, SecretName::MetaAppSecret];
+
+/// The AWS clients built besides DynamoDB and Secrets Manager (`crm_shared::api::wiring`; IAM
+/// grants match). KMS opens the stored token and seals the claimed pages' tokens.
+pub const WIRING: Wiring = Wiring { kms: true, bus: false };
 
 pub const ENDPOINT: Endpoint = Endpoint {
     name: "meta-test-connection",

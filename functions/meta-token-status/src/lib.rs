@@ -5,6 +5,7 @@
 //! the frontend's banner.
 
 use crm_shared::api::http::{run_read_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::wiring::Wiring;
 use crm_shared::domain::connection::{token_status, TokenStatus};
 use crm_shared::meta::lead_ads_status::LeadAdsStatus;
 use crm_shared::platform::auth::Access;
@@ -17,6 +18,10 @@ use serde_json::json;
 /// The secrets this function resolves; nothing else is read. The JWT key and admin token (its
 /// routes authenticate callers).
 pub const SECRETS: SecretNeeds = &[SecretName::JwtSecretKey, SecretName::AdminToken];
+
+/// The AWS clients built besides DynamoDB and Secrets Manager (`crm_shared::api::wiring`; IAM
+/// grants match). Neither KMS nor the bus.
+pub const WIRING: Wiring = Wiring::NONE;
 
 pub const ENDPOINT: Endpoint = Endpoint {
     name: "meta-token-status",

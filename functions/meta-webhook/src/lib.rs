@@ -22,6 +22,7 @@
 //!   [`crm_shared::meta::leadgen::MAX_BODY_BYTES`] (1 MiB) instead of `MAX_BODY_BYTES`.
 
 use crm_shared::api::http::{run_endpoint, run_endpoint_with_body_limit, Endpoint, Reply, RequestCtx};
+use crm_shared::api::wiring::Wiring;
 use crm_shared::flows::lead_arrived::meta_leads_arrived;
 use crm_shared::meta::leadgen::{self, DeliveryReport, WebhookError};
 use crm_shared::platform::auth::Access;
@@ -33,6 +34,10 @@ use lambda_http::{Body, Request, Response};
 /// The secrets this function resolves; nothing else is read. Public (Meta calls it; deliveries are
 /// signed with the app secret): never the JWT key or admin token.
 pub const SECRETS: SecretNeeds = &[SecretName::MetaAppSecret, SecretName::MetaWebhookVerifyToken];
+
+/// The AWS clients built besides DynamoDB and Secrets Manager (`crm_shared::api::wiring`; IAM
+/// grants match). KMS opens Page tokens; the bus hands leads to the CRM.
+pub const WIRING: Wiring = Wiring::ALL;
 
 const NAME: &str = "meta-webhook";
 const PATH: &str = "/crm/webhooks/meta";

@@ -7,6 +7,7 @@
 //! and never answered. See [`crm_shared::automation::whatsapp_connection`].
 
 use crm_shared::api::http::{run_endpoint, run_read_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::wiring::Wiring;
 use crm_shared::automation::whatsapp_connection::{self, ConnectInput};
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
@@ -17,6 +18,10 @@ use lambda_http::{Body, Request, Response};
 /// The secrets this function resolves; nothing else is read. The JWT key and admin token (its
 /// routes authenticate callers); the tenant's YCloud key comes from its connection, not a secret.
 pub const SECRETS: SecretNeeds = &[SecretName::JwtSecretKey, SecretName::AdminToken];
+
+/// The AWS clients built besides DynamoDB and Secrets Manager (`crm_shared::api::wiring`; IAM
+/// grants match). KMS seals the tenant's YCloud key and webhook secret.
+pub const WIRING: Wiring = Wiring { kms: true, bus: false };
 
 const NAME: &str = "whatsapp-connection";
 const PATH: &str = "/crm/marketing/whatsapp";

@@ -9,6 +9,7 @@
 //! YCloud's few seconds.
 
 use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::wiring::Wiring;
 use crm_shared::automation::inbound::signing_secret;
 use crm_shared::automation::webhook::{self, WebhookError, SIGNATURE_HEADER};
 use crm_shared::platform::auth::Access;
@@ -20,6 +21,10 @@ use lambda_http::{Body, Request, Response};
 /// The secrets this function resolves; nothing else is read. Public (YCloud calls it; deliveries
 /// are signed): only the platform's signing secret (tenants' own come from their connections).
 pub const SECRETS: SecretNeeds = &[SecretName::YcloudWebhookSecret];
+
+/// The AWS clients built besides DynamoDB and Secrets Manager (`crm_shared::api::wiring`; IAM
+/// grants match). KMS opens tenants' webhook signing secrets.
+pub const WIRING: Wiring = Wiring { kms: true, bus: false };
 
 pub const ENDPOINT: Endpoint =
     Endpoint { name: "ycloud-webhook", method: Method::POST, path: "/crm/webhooks/ycloud", access: Access::Public };

@@ -1,7 +1,8 @@
-//! The one list of every function with the secrets it declares (its crate's `SECRETS`, which its
-//! `main.rs` passes to `App::from_env`). The template drift test holds `infra/template.yaml` to
+//! The one list of every function with the secrets and clients it declares (its crate's `SECRETS`
+//! and `WIRING`, which its `main.rs` passes to `App::from_env`). The template drift test holds `infra/template.yaml` to
 //! it; the local server and the cold-start bench give each function only its share.
 
+use crm_shared::api::wiring::Wiring;
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 
 /// Every function (crate name) and its declared secrets.
@@ -41,6 +42,51 @@ pub fn secret_needs() -> Vec<(&'static str, SecretNeeds)> {
     ]
 }
 
+/// Every function (crate name) and the AWS clients it declares besides DynamoDB and Secrets
+/// Manager (its crate's `WIRING`, which its `main.rs` passes to `App::from_env`). The template
+/// drift test (`template::wiring`) holds its IAM statements to it; the local server gives each
+/// function only these clients.
+pub fn wirings() -> Vec<(&'static str, Wiring)> {
+    vec![
+        ("admin-deployment-config", admin_deployment_config::WIRING),
+        ("automation-logs", automation_logs::WIRING),
+        ("automation-rules", automation_rules::WIRING),
+        ("crm-events", crm_events::WIRING),
+        ("hsm-templates", hsm_templates::WIRING),
+        ("hsm-trigger-evaluator", hsm_trigger_evaluator::WIRING),
+        ("marketing-campaign", marketing_campaign::WIRING),
+        ("marketing-campaign-insights", marketing_campaign_insights::WIRING),
+        ("marketing-campaigns", marketing_campaigns::WIRING),
+        ("marketing-combined-stats", marketing_combined_stats::WIRING),
+        ("marketing-conversions", marketing_conversions::WIRING),
+        ("marketing-fx-rates", marketing_fx_rates::WIRING),
+        ("marketing-settings", marketing_settings::WIRING),
+        ("marketing-stats", marketing_stats::WIRING),
+        ("marketing-stats-roi", marketing_stats_roi::WIRING),
+        ("meta-accounts", meta_accounts::WIRING),
+        ("meta-auth-callback", meta_auth_callback::WIRING),
+        ("meta-auth-disconnect", meta_auth_disconnect::WIRING),
+        ("meta-auth-url", meta_auth_url::WIRING),
+        ("meta-connect", meta_connect::WIRING),
+        ("meta-conversions", meta_conversions::WIRING),
+        ("meta-datasets", meta_datasets::WIRING),
+        ("meta-debug-token", meta_debug_token::WIRING),
+        ("meta-portfolios", meta_portfolios::WIRING),
+        ("meta-spend-sync", meta_spend_sync::WIRING),
+        ("meta-test-connection", meta_test_connection::WIRING),
+        ("meta-token-status", meta_token_status::WIRING),
+        ("meta-webhook", meta_webhook::WIRING),
+        ("openapi", Wiring::NONE), // no App: a static document
+        ("whatsapp-connection", whatsapp_connection::WIRING),
+        ("ycloud-webhook", ycloud_webhook::WIRING),
+    ]
+}
+
+/// The clients `function` declares (none for an unknown name).
+pub fn wiring_of(function: &str) -> Wiring {
+    wirings().into_iter().find(|(n, _)| *n == function).map_or(Wiring::NONE, |(_, w)| w)
+}
+
 /// The secrets `function` declares (`None` for an unknown name).
 pub fn needs_of(function: &str) -> Option<SecretNeeds> {
     secret_needs().into_iter().find(|(n, _)| *n == function).map(|(_, needs)| needs)
@@ -75,6 +121,9 @@ mod tests {
         let mut listed: Vec<String> = secret_needs().iter().map(|(n, _)| n.to_string()).collect();
         listed.sort();
         assert_eq!(listed, crates, "infra/local/src/needs.rs must list every function crate");
+        let mut wired: Vec<String> = wirings().iter().map(|(n, _)| n.to_string()).collect();
+        wired.sort();
+        assert_eq!(wired, crates, "infra/local/src/needs.rs must list every function crate's WIRING");
     }
 
     /// The pipeline needs the JWT key and admin token for any non-public route; a function whose

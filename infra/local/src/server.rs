@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use lambda_http::Body;
 use tokio::net::TcpListener;
 
-use crate::needs::secret_needs;
+use crate::needs::{secret_needs, wiring_of};
 use crate::routes::{path_matches, routes, Route};
 
 /// Where the local server accepts CRM domain events (EventBridge's job in AWS).
@@ -39,17 +39,18 @@ const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
 pub struct LocalApi {
     app: App,
     routes: Vec<Route>,
-    /// Each function's view of `app`: only the secrets it declares (as in AWS).
+    /// Each function's view of `app`: only the secrets and clients it declares (as in AWS).
     apps: HashMap<&'static str, App>,
     /// What the bus accepted (when the stack wired its local bus).
     bus_log: Option<crate::jobs::BusLog>,
 }
 
 impl LocalApi {
-    /// Serves every function from `app`, each restricted to the secrets it declares, so a
-    /// function that uses a secret it did not declare fails here as it would in AWS.
+    /// Serves every function from `app`, each restricted to the secrets and clients it declares,
+    /// so a function that uses one it did not declare fails here as it would in AWS.
     pub fn new(app: App) -> Self {
-        let apps = secret_needs().into_iter().map(|(name, needs)| (name, app.restricted(needs))).collect();
+        let apps =
+            secret_needs().into_iter().map(|(name, needs)| (name, app.restricted(needs, wiring_of(name)))).collect();
         Self { app, routes: routes(), apps, bus_log: None }
     }
 

@@ -2,6 +2,7 @@
 //! regular shape), so tests can check that code and template agree.
 
 pub mod security;
+pub mod wiring;
 
 /// One `AWS::Serverless::Function` of the template.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,13 +1,15 @@
 //! The dependencies of a Lambda, built once per cold start and borrowed by every invocation.
 //!
-//! `App::from_env` reads configuration and builds SDK clients; it makes no network call (AWS
-//! credentials and secrets are resolved lazily on first use), which keeps init fast.
+//! `App::from_env` reads configuration and builds SDK clients — DynamoDB, Secrets Manager and the
+//! ones the function declares in its `WIRING` ([`crate::api::wiring`]); it makes no network call
+//! (AWS credentials and secrets are resolved lazily on first use), which keeps init fast.
 
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
 
 use crate::api::memo::TenantMemo;
+use crate::api::wiring::{Unwired, Wiring};
 use crate::platform::clock::{Clock, SystemClock};
 use crate::platform::config::{Config, ConfigError};
 use crate::platform::crypto::{KmsTokenCipher, TokenCipher};
@@ -94,21 +96,38 @@ pub use crate::platform::sdk_config::load_sdk_config;
 
 impl App {
     /// Configuration from the process env plus real AWS adapters, for a function that uses the
-    /// secrets `needs` (its crate's `SECRETS`; nothing else is read or resolved).
-    pub async fn from_env(needs: &[SecretName]) -> Result<Self, ConfigError> {
+    /// secrets `needs` and the clients `W` (its crate's `SECRETS` and `WIRING.bits()`; nothing
+    /// else is read, resolved or built).
+    pub async fn from_env<const W: u8>(needs: &[SecretName]) -> Result<Self, ConfigError> {
         let config = Config::from_env(needs)?;
         let sdk = load_sdk_config().await;
-        Self::with_aws(config, &sdk, Arc::new(SystemClock))
+        Self::wired::<W>(config, &sdk, Arc::new(SystemClock))
     }
 
-    /// Real adapters (DynamoDB, KMS, Secrets Manager) over `sdk`.
+    /// Every adapter over `sdk` (the local stack, tests and benches).
     pub fn with_aws(config: Config, sdk: &SdkConfig, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
+        Self::wired::<{ Wiring::ALL.bits() }>(config, sdk, clock)
+    }
+
+    /// Real adapters over `sdk`: DynamoDB, Secrets Manager and the clients `W` declares
+    /// ([`Wiring::bits`]); the others are [`Unwired`]. One instance per bootstrap, so the clients
+    /// it does not declare are not linked.
+    pub fn wired<const W: u8>(config: Config, sdk: &SdkConfig, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
+        let wiring = const { Wiring::from_bits(W) };
         let dynamo = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone());
-        let cipher = KmsTokenCipher::new(aws_sdk_kms::Client::new(sdk), config.kms_key_id.clone());
+        let cipher: Arc<dyn TokenCipher> = if wiring.kms {
+            Arc::new(KmsTokenCipher::new(aws_sdk_kms::Client::new(sdk), config.kms_key_id.clone()))
+        } else {
+            Arc::new(Unwired)
+        };
         let secrets =
             SecretResolver::new(config.secret_sources.clone(), Some(aws_sdk_secretsmanager::Client::new(sdk)));
         let store = Arc::new(dynamo);
-        let job_bus = EventBridgeJobBus::new(aws_sdk_eventbridge::Client::new(sdk), config.event_bus_name.clone());
+        let job_bus: Arc<dyn JobBus> = if wiring.bus {
+            Arc::new(EventBridgeJobBus::new(aws_sdk_eventbridge::Client::new(sdk), config.event_bus_name.clone()))
+        } else {
+            Arc::new(Unwired)
+        };
         Ok(Self {
             config: Arc::new(config),
             clock,
@@ -121,7 +140,7 @@ impl App {
             spend: store.clone(),
             fx_rates: store.clone(),
             provider_rates: store.clone(),
-            cipher: Arc::new(cipher),
+            cipher,
             http: HttpClient::shared()?,
             oauth_states: store.clone(),
             connected_index: store.clone(),
@@ -136,17 +155,21 @@ impl App {
             whatsapp: store.clone(),
             conversions: store.clone(),
             events: store,
-            job_bus: Arc::new(job_bus),
+            job_bus,
             dashboard_scopes: Arc::default(),
         })
     }
 
-    /// This App as one function sees it: the same adapters, but only the secrets `needs` (the
-    /// local stack and tests serve every function from one App; each function gets its share).
-    pub fn restricted(&self, needs: &[SecretName]) -> Self {
+    /// This App as one function sees it: the same adapters, but only the secrets `needs` and the
+    /// clients `wiring` (its crate's `SECRETS` and `WIRING`; the local stack and tests serve every
+    /// function from one App, and each function gets its share).
+    pub fn restricted(&self, needs: &[SecretName], wiring: Wiring) -> Self {
         let mut config = (*self.config).clone();
         config.secret_sources.retain(|(n, _)| needs.contains(n));
-        Self { config: Arc::new(config), secrets: Arc::new(self.secrets.restricted(needs)), ..self.clone() }
+        let cipher: Arc<dyn TokenCipher> = if wiring.kms { self.cipher.clone() } else { Arc::new(Unwired) };
+        let job_bus: Arc<dyn JobBus> = if wiring.bus { self.job_bus.clone() } else { Arc::new(Unwired) };
+        let secrets = Arc::new(self.secrets.restricted(needs));
+        Self { config: Arc::new(config), secrets, cipher, job_bus, ..self.clone() }
     }
 
     /// The resolved secrets (first call resolves them); a failure is logged naming the variable and

@@ -7,3 +7,4 @@
 pub mod app;
 pub mod http;
 pub mod memo;
+pub mod wiring;

@@ -42,6 +42,9 @@ pub enum CryptoError {
     Decrypt(String),
     #[error("KMS_KEY_ID is not configured for this function")]
     NoKey,
+    /// The function does not declare KMS in its `WIRING` (`api::wiring`).
+    #[error("KMS is not wired in this function (its crate's WIRING)")]
+    Unwired,
 }
 
 /// Encrypts Meta access tokens so that only their own tenant's context decrypts them.

@@ -80,6 +80,9 @@ pub enum StoreError {
     Dynamo(String),
     #[error("stored item is not readable: {0}")]
     Corrupt(String),
+    /// A client the function does not declare in its `WIRING` (`api::wiring`).
+    #[error("{0} is not wired in this function (its crate's WIRING)")]
+    Unwired(&'static str),
 }
 
 impl StoreError {
@@ -101,13 +104,13 @@ impl DomainError for StoreError {
     fn failure(&self) -> Failure {
         match self {
             StoreError::Throttled => Failure::Unavailable { retry_after_secs: Some(1) },
-            StoreError::Dynamo(_) | StoreError::Corrupt(_) => Failure::Internal,
+            StoreError::Dynamo(_) | StoreError::Corrupt(_) | StoreError::Unwired(_) => Failure::Internal,
         }
     }
     fn code(&self) -> &'static str {
         match self {
             StoreError::Throttled => "storage_busy",
-            StoreError::Dynamo(_) | StoreError::Corrupt(_) => "internal_error",
+            StoreError::Dynamo(_) | StoreError::Corrupt(_) | StoreError::Unwired(_) => "internal_error",
         }
     }
 }

@@ -118,7 +118,7 @@ async fn main() -> Result<(), BoxError> {
 
     // The job runs in meta-spend-sync, with that function's secrets only.
     let bus_log = jobs.bus_log();
-    jobs.spawn(app.restricted(meta_spend_sync::SECRETS));
+    jobs.spawn(app.restricted(meta_spend_sync::SECRETS, meta_spend_sync::WIRING));
     let api = server::LocalApi::new(app).with_bus_log(bus_log);
     let addr = server::spawn_api(api, SocketAddr::from(([127, 0, 0, 1], port))).await?;
     let token = demo::jwt(&jwt_key, demo::DEMO_TENANT, "admin", clock.now(), Duration::hours(12));

@@ -105,7 +105,7 @@ pub fn statements<'a>(block: &[&'a str]) -> Vec<Vec<&'a str>> {
 }
 
 /// The value of `key:` in a statement (its first occurrence, `- ` prefix allowed).
-fn field<'a>(statement: &[&'a str], key: &str) -> Option<&'a str> {
+pub(crate) fn field<'a>(statement: &[&'a str], key: &str) -> Option<&'a str> {
     statement.iter().find_map(|l| l.trim_start().trim_start_matches("- ").strip_prefix(key)?.strip_prefix(':'))
 }
 

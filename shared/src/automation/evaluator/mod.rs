@@ -100,7 +100,7 @@ pub async fn run_scheduled(ports: SendPorts<'_>, deadline: Option<Instant>) -> R
     run_connected(ports, &Settings::default(), deadline).await
 }
 
-/// One evaluator run at the app's clock's now in which every tenant sends through `api`; its
+/// One evaluator run at the ports' clock's now in which every tenant sends through `api`; its
 /// sends, failures and deferrals go out as one metric line ([`RunSummary::metric_line`]).
 pub async fn run(
     ports: SendPorts<'_>,
