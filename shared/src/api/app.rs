@@ -74,13 +74,34 @@ pub struct App {
     pub automation_rules: Arc<dyn RulesStore>,
     /// Tenants' WhatsApp connections (YCloud key, WABA, sender) and the sender number → tenant index.
     pub whatsapp: Arc<dyn WhatsappConnections>,
-    /// Conversions back to Meta: settings, the per-(lead, stage) outbox, counts, Meta's last answer.
-    pub conversions: Arc<dyn ConversionStore>,
+    /// Conversions back to Meta: settings, the per-(lead, stage) outbox, counts, Meta's last answer
+    /// ([`App::conversions`]).
+    pub conversions_port: ConversionsPort,
     /// The product's EventBridge bus, for job fan-out (`spend-sync.requested`).
     pub job_bus: Arc<dyn JobBus>,
     /// Per tenant, the reporting zone and ad accounts its last dashboard request saw in this
     /// container: the dashboard's speculative reads (see [`crate::api::memo`]).
     pub dashboard_scopes: Arc<TenantMemo<DashboardScope>>,
+}
+
+/// The conversions store, held concretely and made a trait object only in [`App::conversions`]: a
+/// bootstrap that never calls it (every function but `crm-events` and the conversions functions)
+/// never instantiates the DynamoDB implementation's vtable, and LTO drops that code (~0.1 MB).
+#[derive(Clone)]
+pub enum ConversionsPort {
+    Table(Arc<DynamoStore>),
+    /// An in-memory twin (tests) or any other implementation.
+    Twin(Arc<dyn ConversionStore>),
+}
+
+impl App {
+    /// The conversions outbox port (`meta::conversions`).
+    pub fn conversions(&self) -> &dyn ConversionStore {
+        match &self.conversions_port {
+            ConversionsPort::Table(t) => t.as_ref(),
+            ConversionsPort::Twin(t) => t.as_ref(),
+        }
+    }
 }
 
 /// What a dashboard's reads depend on: the tenant's reporting zone and its connected ad accounts.
@@ -153,7 +174,7 @@ impl App {
             automation_log: store.clone(),
             automation_rules: store.clone(),
             whatsapp: store.clone(),
-            conversions: store.clone(),
+            conversions_port: ConversionsPort::Table(store.clone()),
             events: store,
             job_bus,
             dashboard_scopes: Arc::default(),
@@ -233,7 +254,7 @@ impl App {
             automation_log: mem.table.clone(),
             automation_rules: mem.table.clone(),
             whatsapp: mem.table.clone(),
-            conversions: mem.table.clone(),
+            conversions_port: ConversionsPort::Twin(mem.table.clone()),
             job_bus: mem.job_bus.clone(),
             dashboard_scopes: Arc::default(),
         };

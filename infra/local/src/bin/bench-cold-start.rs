@@ -33,6 +33,7 @@ const EVENT_SAMPLES: &[(&str, &str)] = &[
     ("crm-events", "crm-lead-created.json"),
     ("meta-spend-sync", "spend-sync-scheduled.json"),
     ("hsm-trigger-evaluator", "hsm-evaluator-scheduled.json"),
+    ("meta-conversions", "meta-conversions-scheduled.json"),
 ];
 
 /// Counts connections through a TCP proxy to `upstream`, with the instant each was opened.
