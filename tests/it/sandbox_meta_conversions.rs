@@ -148,6 +148,11 @@ async fn adspixels_lists_each_accounts_one_dataset() {
     for id in [c.dataset.as_str(), other_id] {
         assert!(id.len() == 16 && id.bytes().all(|b| b.is_ascii_digit()), "{id}");
     }
+    // The listing takes the user's token, never a Page token (from /me/accounts): 190.
+    let (_, pages) = c.get("me/accounts?fields=id,access_token", USER_TOKEN).await;
+    let page_token = pages["data"][0]["access_token"].as_str().expect("page token").to_string();
+    let (status, body) = c.get(&format!("{act1}/adspixels?fields=id,name"), &page_token).await;
+    assert_eq!((status, code(&body)), (400, 190), "{body}");
     // A hidden account answers as `GET /{act}` does.
     c.sandbox.with(|s| s.hidden_accounts.push(act2.clone()));
     let (_, body) = c.get(&format!("{act2}/adspixels?fields=id,name"), USER_TOKEN).await;

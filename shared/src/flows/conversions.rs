@@ -11,10 +11,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::domain::connection::{token_status, TokenState};
+use crate::domain::conversions::ConversionSettings;
 use crate::domain::ids::{AdAccountId, TenantId};
 use crate::meta::access::{graph_client, meta_failure, usable_token};
 use crate::meta::conversions::send::{send_pending, skip_pending, TenantSend};
-use crate::meta::conversions::settings::{check_dataset, view, ConversionsError, SettingsInput};
+use crate::meta::conversions::settings::{check_dataset, view, ConversionsError, DatasetView, SettingsInput};
 use crate::meta::error::MetaFlowError;
 use crate::meta::graph::{Dataset, MetaError};
 use crate::store::conversions::PendingMark;
@@ -32,14 +33,6 @@ pub const TENANT_CONCURRENCY: usize = 4;
 pub const MARK_SETTLE_SECS: i64 = 60;
 /// Most tenants one run looks at (the rest stay marked for the next run).
 pub const TENANTS_PER_RUN: usize = 2_000;
-
-/// A dataset as `GET /crm/marketing/meta-datasets` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DatasetView {
-    pub id: String,
-    pub name: Option<String>,
-    pub ad_account_id: String,
-}
 
 /// The datasets of the tenant's selected ad accounts (each once).
 pub async fn datasets(app: &App, tenant: TenantId, now: DateTime<Utc>) -> Result<Vec<DatasetView>, MetaFlowError> {
@@ -64,6 +57,18 @@ pub async fn datasets(app: &App, tenant: TenantId, now: DateTime<Utc>) -> Result
 /// The `data` of `GET /crm/marketing/conversions`.
 pub async fn read_settings(app: &App, tenant: TenantId, now: DateTime<Utc>) -> Result<Value, ConversionsError> {
     let (settings, revision) = app.conversions().settings_at(tenant).await?;
+    settings_view(app, tenant, settings.as_ref(), revision.read(), now).await
+}
+
+/// The view of `settings` at `revision`, with the connection's state, the 7-day counts and Meta's
+/// last answer.
+async fn settings_view(
+    app: &App,
+    tenant: TenantId,
+    settings: Option<&ConversionSettings>,
+    revision: Option<u64>,
+    now: DateTime<Utc>,
+) -> Result<Value, ConversionsError> {
     let conn = app.connections.get_connection(tenant).await?;
     let meta = match token_status(conn.as_ref(), now).status {
         TokenState::Connected => "connected",
@@ -73,7 +78,7 @@ pub async fn read_settings(app: &App, tenant: TenantId, now: DateTime<Utc>) -> R
     let today = now.date_naive();
     let counts = app.conversions().counts(tenant, today - chrono::Duration::days(6), today).await?;
     let activity = app.conversions().activity(tenant).await?;
-    Ok(view(settings.as_ref(), revision.read(), Some(meta), &counts, &activity))
+    Ok(view(settings, revision, Some(meta), &counts, &activity))
 }
 
 /// Saves the settings after checking the dataset with Meta; conditioned on the revision read, so
@@ -88,14 +93,12 @@ pub async fn save_settings(
     let mut settings = input.into_settings(tenant, user, now)?;
     let (_, revision) = app.conversions().settings_at(tenant).await?;
     if settings.dataset_id.is_some() {
-        let available: Vec<Dataset> =
-            datasets(app, tenant, now).await?.into_iter().map(|d| Dataset { id: d.id, name: d.name }).collect();
-        check_dataset(&mut settings, &available)?;
+        check_dataset(&mut settings, &datasets(app, tenant, now).await?)?;
     }
     match app.conversions().save_settings(&settings, revision).await? {
-        Ok(_) => {
+        Ok(written) => {
             tracing::info!(tenant_id = tenant.0, enabled = settings.enabled, "conversions settings saved");
-            read_settings(app, tenant, now).await
+            settings_view(app, tenant, Some(&settings), Some(written), now).await
         }
         Err(_) => Err(ConversionsError::Changed),
     }

@@ -166,6 +166,11 @@ fn mark_update(table: &str, tenant: TenantId, at: DateTime<Utc>) -> Result<Updat
     )
 }
 
+/// When an enqueue marks its tenant: the queue time of its newest item.
+fn marked_at(new: &[ConversionItem]) -> DateTime<Utc> {
+    new.iter().map(|c| c.queued_at).max().unwrap_or_default()
+}
+
 fn counts_of(items: Vec<Item>) -> BTreeMap<String, i64> {
     let mut out = BTreeMap::new();
     for item in items {
@@ -226,7 +231,7 @@ impl ConversionStore for DynamoStore {
             tx = tx.transact_items(TransactWriteItem::builder().put(put).build());
         }
         if new.iter().any(|c| c.state == ConversionState::Pending) {
-            let at = new.iter().map(|c| c.queued_at).max().unwrap_or_default();
+            let at = marked_at(new);
             tx = tx.transact_items(TransactWriteItem::builder().update(mark_update(&self.table, tenant, at)?).build());
         }
         if let Some(u) = counter_update(&self.table, tenant, day, &state_counters(new)) {
@@ -462,7 +467,7 @@ impl ConversionStore for MemoryTable {
             item.insert(attr::PK.into(), s(&pk));
             item.insert(attr::SK.into(), s(keys::CONVERSION_PENDING));
             item.insert("mark".into(), s(&mark));
-            let at = new.iter().map(|c| c.queued_at).max().unwrap_or_default();
+            let at = marked_at(new);
             item.insert("marked_at".into(), AttributeValue::N(at.timestamp_millis().to_string()));
             item.insert(attr::GSI1PK.into(), s(&keys::conversion_tenants_index(keys::conversion_tenant_shard(tenant))));
             item.insert(attr::GSI1SK.into(), s(&format!("{:020}", tenant.0)));

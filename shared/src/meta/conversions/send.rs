@@ -192,13 +192,13 @@ fn count(done: &[ConversionItem], run: &mut TenantSend) -> BTreeMap<String, i64>
 /// no dataset: nothing is sent, and the queue does not grow).
 pub async fn skip_pending(
     store: &dyn ConversionStore,
-    settings_tenant: crate::domain::ids::TenantId,
+    tenant: crate::domain::ids::TenantId,
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<TenantSend, StoreError> {
     let mut run = TenantSend::default();
     loop {
-        let mut pending = store.pending(settings_tenant, MAX_EVENTS_PER_REQUEST).await?;
+        let mut pending = store.pending(tenant, MAX_EVENTS_PER_REQUEST).await?;
         if pending.is_empty() {
             run.drained = true;
             return Ok(run);
@@ -207,6 +207,6 @@ pub async fn skip_pending(
             settle_as(item, ConversionState::Skipped, Some(reason.into()), now);
         }
         let counters = count(&pending, &mut run);
-        store.settle(settings_tenant, &pending, &counters, now.date_naive()).await?;
+        store.settle(tenant, &pending, &counters, now.date_naive()).await?;
     }
 }

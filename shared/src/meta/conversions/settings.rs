@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 use crate::domain::conversions::{ConversionActivity, ConversionSettings, StageMap, DEFAULT_LEAD_EVENT_SOURCE};
 use crate::domain::ids::{is_meta_id, Status, TenantId};
 use crate::meta::error::MetaFlowError;
-use crate::meta::graph::Dataset;
 use crate::platform::error::{DomainError, Failure};
 use crate::store::StoreError;
 
@@ -180,8 +179,16 @@ impl SettingsInput {
     }
 }
 
-/// Names the dataset from Meta's list, or refuses one the tenant cannot send to.
-pub fn check_dataset(settings: &mut ConversionSettings, datasets: &[Dataset]) -> Result<(), ConversionsError> {
+/// A dataset the tenant can send to, as `GET /crm/marketing/meta-datasets` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DatasetView {
+    pub id: String,
+    pub name: Option<String>,
+    pub ad_account_id: String,
+}
+
+/// Names the dataset from the tenant's datasets, or refuses one it cannot send to.
+pub fn check_dataset(settings: &mut ConversionSettings, datasets: &[DatasetView]) -> Result<(), ConversionsError> {
     let Some(id) = settings.dataset_id.clone() else { return Ok(()) };
     let found = datasets.iter().find(|d| d.id == id).ok_or(ConversionsError::DatasetNotAvailable(id))?;
     settings.dataset_name = found.name.clone();
