@@ -79,8 +79,8 @@ async fn rate_limit_across_two_instances_allows_exactly_the_limit() {
     // A second "Lambda instance": its own SDK clients and App over the same table.
     let sdk2 = sdk_config().await;
     let other: Arc<dyn RateLimiter> =
-        App::with_aws((*env.app.config).clone(), &sdk2, env.clock.clone()).expect("app").rate_limiter;
-    let mine = env.app.rate_limiter.clone();
+        App::with_aws((*env.app.config).clone(), &sdk2, env.clock.clone()).expect("app").rate_limiter.shared();
+    let mine = env.app.rate_limiter.shared();
     let limit = 10;
     let mut tasks = Vec::new();
     for i in 0..30 {

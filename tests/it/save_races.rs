@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use crm_shared::api::port::Port;
 use crm_shared::domain::hsm::TriggerKind;
 use crm_shared::domain::ids::TenantId;
 use crm_shared::store::automation::rules::{Counter, RuleSet, RulesStore};
@@ -68,7 +69,8 @@ async fn a_rules_save_overtaken_by_another_is_409_and_the_other_stands() {
     racer.updated_by = "racer".into();
     racer.contact_window_hours = Some(3);
     let mut app = h.env.app.clone();
-    app.automation_rules = Arc::new(Overtaken { inner: h.env.app.automation_rules.clone(), racer: racer.clone() });
+    app.automation_rules =
+        Port::other(Arc::new(Overtaken { inner: h.env.app.automation_rules.shared(), racer: racer.clone() }));
     let (status, lost): (u16, Value) = save(&app, 90).await;
     assert_eq!(status, 409, "{lost}");
     assert_eq!(lost["error"]["code"], "conflict");

@@ -1,4 +1,4 @@
-use lambda_http::{run, service_fn, Error, Request};
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -7,5 +7,5 @@ async fn main() -> Result<(), Error> {
         marketing_campaign_insights::SECRETS,
     )
     .await?;
-    run(service_fn(|req: Request| async { Ok::<_, Error>(marketing_campaign_insights::handle(&app, req).await) })).await
+    crm_shared::api::lambda::serve_http(|req| marketing_campaign_insights::handle(&app, req)).await
 }

@@ -1,8 +1,8 @@
-use lambda_http::{run, service_fn, Error, Request};
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     crm_shared::platform::telemetry::init();
     let app = crm_shared::App::from_env::<{ marketing_campaigns::WIRING.bits() }>(marketing_campaigns::SECRETS).await?;
-    run(service_fn(|req: Request| async { Ok::<_, Error>(marketing_campaigns::handle(&app, req).await) })).await
+    crm_shared::api::lambda::serve_http(|req| marketing_campaigns::handle(&app, req)).await
 }

@@ -1,4 +1,4 @@
-use lambda_http::{run, service_fn, Error, Request};
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -6,5 +6,5 @@ async fn main() -> Result<(), Error> {
     let app =
         crm_shared::App::from_env::<{ marketing_combined_stats::WIRING.bits() }>(marketing_combined_stats::SECRETS)
             .await?;
-    run(service_fn(|req: Request| async { Ok::<_, Error>(marketing_combined_stats::handle(&app, req).await) })).await
+    crm_shared::api::lambda::serve_http(|req| marketing_combined_stats::handle(&app, req)).await
 }

@@ -1,9 +1,9 @@
-use lambda_http::{run, service_fn, Error, Request};
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     crm_shared::platform::telemetry::init();
     let app =
         crm_shared::App::from_env::<{ marketing_conversions::WIRING.bits() }>(marketing_conversions::SECRETS).await?;
-    run(service_fn(|req: Request| async { Ok::<_, Error>(marketing_conversions::handle(&app, req).await) })).await
+    crm_shared::api::lambda::serve_http(|req| marketing_conversions::handle(&app, req)).await
 }

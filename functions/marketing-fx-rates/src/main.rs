@@ -1,8 +1,8 @@
-use lambda_http::{run, service_fn, Error, Request};
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     crm_shared::platform::telemetry::init();
     let app = crm_shared::App::from_env::<{ marketing_fx_rates::WIRING.bits() }>(marketing_fx_rates::SECRETS).await?;
-    run(service_fn(|req: Request| async { Ok::<_, Error>(marketing_fx_rates::handle(&app, req).await) })).await
+    crm_shared::api::lambda::serve_http(|req| marketing_fx_rates::handle(&app, req)).await
 }

@@ -39,6 +39,7 @@ async fn patch(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {
 #[cfg(test)]
 mod tests {
     use crm_shared::api::http::body_json;
+    use crm_shared::api::port::Port;
     use crm_shared::domain::ids::TenantId;
     use crm_shared::domain::money::Currency;
     use crm_shared::store::{Conflict, Revision, StoreError, TenantProfile, TenantProfileStore};
@@ -99,15 +100,15 @@ mod tests {
         assert_eq!(handle(&app, req(r#"{"reporting_currency":"ARS"}"#)).await.status(), 200);
         let mut racer = app.profiles.get_profile(TenantId(6)).await.expect("get").expect("profile");
         racer.currency = Some(Currency::parse("MXN").expect("currency"));
-        let inner = app.profiles.clone();
-        app.profiles = std::sync::Arc::new(Overtaken { inner: inner.clone(), racer: racer.clone() });
+        let inner = app.profiles.shared();
+        app.profiles = Port::other(std::sync::Arc::new(Overtaken { inner: inner.clone(), racer: racer.clone() }));
         let resp = handle(&app, req(r#"{"reporting_currency":"USD"}"#)).await;
         let body = body_json(&resp);
         assert_eq!(resp.status(), 409, "{body}");
         assert_eq!(body["error"]["code"], "conflict");
         assert!(body["detail"].as_str().is_some_and(|d| d.contains("reload them and save again")), "{body}");
         assert_eq!(inner.get_profile(TenantId(6)).await.expect("get"), Some(racer), "the racer's save stands");
-        app.profiles = inner;
+        app.profiles = Port::other(inner);
         assert_eq!(handle(&app, req(r#"{"reporting_currency":"USD"}"#)).await.status(), 200, "after a re-read");
     }
 }

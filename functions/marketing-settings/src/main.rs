@@ -1,8 +1,8 @@
-use lambda_http::{run, service_fn, Error, Request};
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     crm_shared::platform::telemetry::init();
     let app = crm_shared::App::from_env::<{ marketing_settings::WIRING.bits() }>(marketing_settings::SECRETS).await?;
-    run(service_fn(|req: Request| async { Ok::<_, Error>(marketing_settings::handle(&app, req).await) })).await
+    crm_shared::api::lambda::serve_http(|req| marketing_settings::handle(&app, req)).await
 }

@@ -1,8 +1,8 @@
-use lambda_http::{run, service_fn, Error, Request};
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     crm_shared::platform::telemetry::init();
     let app = crm_shared::App::from_env::<{ meta_portfolios::WIRING.bits() }>(meta_portfolios::SECRETS).await?;
-    run(service_fn(|req: Request| async { Ok::<_, Error>(meta_portfolios::handle(&app, req).await) })).await
+    crm_shared::api::lambda::serve_http(|req| meta_portfolios::handle(&app, req)).await
 }

@@ -1,8 +1,8 @@
-use lambda_http::{run, service_fn, Error, Request};
+use lambda_http::Error;
 
 /// No `App`: the document is static, so this function needs no configuration, secret or table.
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     crm_shared::platform::telemetry::init();
-    run(service_fn(|req: Request| async move { Ok::<_, Error>(openapi::handle(&req)) })).await
+    crm_shared::api::lambda::serve_http(|req| std::future::ready(openapi::handle(&req))).await
 }

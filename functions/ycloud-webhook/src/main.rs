@@ -1,8 +1,8 @@
-use lambda_http::{run, service_fn, Error, Request};
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     crm_shared::platform::telemetry::init();
     let app = crm_shared::App::from_env::<{ ycloud_webhook::WIRING.bits() }>(ycloud_webhook::SECRETS).await?;
-    run(service_fn(|req: Request| async { Ok::<_, Error>(ycloud_webhook::handle(&app, req).await) })).await
+    crm_shared::api::lambda::serve_http(|req| ycloud_webhook::handle(&app, req)).await
 }

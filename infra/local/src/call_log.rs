@@ -27,6 +27,7 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
+use crm_shared::api::port::Port;
 use crm_shared::store::DynamoStore;
 use crm_shared::App;
 
@@ -195,23 +196,23 @@ pub fn record_dynamodb_calls(app: &mut App, sdk: &SdkConfig, delay: Duration) ->
     let conf =
         aws_sdk_dynamodb::config::Builder::from(sdk).http_client(delayed).interceptor(Recorder(log.clone())).build();
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(conf), app.config.table_name.clone()));
-    app.rate_limiter = store.clone();
-    app.audit = store.clone();
-    app.connections = store.clone();
-    app.profiles = store.clone();
-    app.aggregates = store.clone();
-    app.spend = store.clone();
-    app.fx_rates = store.clone();
-    app.oauth_states = store.clone();
-    app.connected_index = store.clone();
-    app.pages = store.clone();
-    app.lead_inbox = store.clone();
-    app.due = store.clone();
-    app.send_claims = store.clone();
-    app.contacts = store.clone();
-    app.automation_log = store.clone();
-    app.automation_rules = store.clone();
-    app.events = store;
+    app.rate_limiter = Port::table(store.clone());
+    app.audit = Port::table(store.clone());
+    app.connections = Port::table(store.clone());
+    app.profiles = Port::table(store.clone());
+    app.aggregates = Port::table(store.clone());
+    app.spend = Port::table(store.clone());
+    app.fx_rates = Port::table(store.clone());
+    app.oauth_states = Port::table(store.clone());
+    app.connected_index = Port::table(store.clone());
+    app.pages = Port::table(store.clone());
+    app.lead_inbox = Port::table(store.clone());
+    app.due = Port::table(store.clone());
+    app.send_claims = Port::table(store.clone());
+    app.contacts = Port::table(store.clone());
+    app.automation_log = Port::table(store.clone());
+    app.automation_rules = Port::table(store.clone());
+    app.events = Port::table(store);
     log
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 
 use crate::api::memo::TenantMemo;
+use crate::api::port::Port;
 use crate::api::wiring::{Unwired, Wiring};
 use crate::platform::clock::{Clock, SystemClock};
 use crate::platform::config::{Config, ConfigError};
@@ -43,65 +44,44 @@ pub struct App {
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
     pub secrets: Arc<SecretResolver>,
-    pub rate_limiter: Arc<dyn RateLimiter>,
-    pub audit: Arc<dyn AuditLog>,
-    pub connections: Arc<dyn MetaConnectionStore>,
-    pub profiles: Arc<dyn TenantProfileStore>,
-    pub aggregates: Arc<dyn AggregateStore>,
-    pub spend: Arc<dyn SpendStore>,
+    pub rate_limiter: Port<dyn RateLimiter>,
+    pub audit: Port<dyn AuditLog>,
+    pub connections: Port<dyn MetaConnectionStore>,
+    pub profiles: Port<dyn TenantProfileStore>,
+    pub aggregates: Port<dyn AggregateStore>,
+    pub spend: Port<dyn SpendStore>,
     /// Tenants' manual exchange rates (cross-currency ROI).
-    pub fx_rates: Arc<dyn FxRateStore>,
+    pub fx_rates: Port<dyn FxRateStore>,
     /// The rates provider's (ECB) daily rates, shared by every tenant.
-    pub provider_rates: Arc<dyn ProviderRateStore>,
+    pub provider_rates: Port<dyn ProviderRateStore>,
     pub cipher: Arc<dyn TokenCipher>,
     /// One outbound HTTP client per container (rustls; connection pool reused across invocations).
     pub http: HttpClient,
-    pub oauth_states: Arc<dyn OAuthStateStore>,
-    pub connected_index: Arc<dyn ConnectedIndex>,
+    pub oauth_states: Port<dyn OAuthStateStore>,
+    pub connected_index: Port<dyn ConnectedIndex>,
     /// Facebook Page → tenant (lead-ads webhook).
-    pub pages: Arc<dyn PageIndex>,
+    pub pages: Port<dyn PageIndex>,
     /// The lead-ads inbox (one item per announced lead until it is ingested).
-    pub lead_inbox: Arc<dyn LeadInbox>,
+    pub lead_inbox: Port<dyn LeadInbox>,
     /// The outbox of Meta leads handed to the CRM (`meta.lead.received`).
-    pub lead_handoffs: Arc<dyn LeadHandoffs>,
+    pub lead_handoffs: Port<dyn LeadHandoffs>,
     /// Where CRM events are applied (entities, markers, aggregates, dead letters).
-    pub events: Arc<dyn EventStore>,
+    pub events: Port<dyn EventStore>,
     /// WhatsApp HSM automation: due items, send claims, contacts (cap, opt-outs), log, rules.
-    pub due: Arc<dyn DueStore>,
-    pub send_claims: Arc<dyn SendClaims>,
-    pub contacts: Arc<dyn Contacts>,
-    pub automation_log: Arc<dyn AutomationLog>,
-    pub automation_rules: Arc<dyn RulesStore>,
+    pub due: Port<dyn DueStore>,
+    pub send_claims: Port<dyn SendClaims>,
+    pub contacts: Port<dyn Contacts>,
+    pub automation_log: Port<dyn AutomationLog>,
+    pub automation_rules: Port<dyn RulesStore>,
     /// Tenants' WhatsApp connections (YCloud key, WABA, sender) and the sender number → tenant index.
-    pub whatsapp: Arc<dyn WhatsappConnections>,
-    /// Conversions back to Meta: settings, the per-(lead, stage) outbox, counts, Meta's last answer
-    /// ([`App::conversions`]).
-    pub conversions_port: ConversionsPort,
+    pub whatsapp: Port<dyn WhatsappConnections>,
+    /// Conversions back to Meta: settings, the per-(lead, stage) outbox, counts, Meta's last answer.
+    pub conversions: Port<dyn ConversionStore>,
     /// The product's EventBridge bus, for job fan-out (`spend-sync.requested`).
     pub job_bus: Arc<dyn JobBus>,
     /// Per tenant, the reporting zone and ad accounts its last dashboard request saw in this
     /// container: the dashboard's speculative reads (see [`crate::api::memo`]).
     pub dashboard_scopes: Arc<TenantMemo<DashboardScope>>,
-}
-
-/// The conversions store, held concretely and made a trait object only in [`App::conversions`]: a
-/// bootstrap that never calls it (every function but `crm-events` and the conversions functions)
-/// never instantiates the DynamoDB implementation's vtable, and LTO drops that code (~0.1 MB).
-#[derive(Clone)]
-pub enum ConversionsPort {
-    Table(Arc<DynamoStore>),
-    /// An in-memory twin (tests) or any other implementation.
-    Twin(Arc<dyn ConversionStore>),
-}
-
-impl App {
-    /// The conversions outbox port (`meta::conversions`).
-    pub fn conversions(&self) -> &dyn ConversionStore {
-        match &self.conversions_port {
-            ConversionsPort::Table(t) => t.as_ref(),
-            ConversionsPort::Twin(t) => t.as_ref(),
-        }
-    }
 }
 
 /// What a dashboard's reads depend on: the tenant's reporting zone and its connected ad accounts.
@@ -153,29 +133,29 @@ impl App {
             config: Arc::new(config),
             clock,
             secrets: Arc::new(secrets),
-            rate_limiter: store.clone(),
-            audit: store.clone(),
-            connections: store.clone(),
-            profiles: store.clone(),
-            aggregates: store.clone(),
-            spend: store.clone(),
-            fx_rates: store.clone(),
-            provider_rates: store.clone(),
+            rate_limiter: Port::table(store.clone()),
+            audit: Port::table(store.clone()),
+            connections: Port::table(store.clone()),
+            profiles: Port::table(store.clone()),
+            aggregates: Port::table(store.clone()),
+            spend: Port::table(store.clone()),
+            fx_rates: Port::table(store.clone()),
+            provider_rates: Port::table(store.clone()),
             cipher,
             http: HttpClient::shared()?,
-            oauth_states: store.clone(),
-            connected_index: store.clone(),
-            pages: store.clone(),
-            lead_inbox: store.clone(),
-            lead_handoffs: store.clone(),
-            due: store.clone(),
-            send_claims: store.clone(),
-            contacts: store.clone(),
-            automation_log: store.clone(),
-            automation_rules: store.clone(),
-            whatsapp: store.clone(),
-            conversions_port: ConversionsPort::Table(store.clone()),
-            events: store,
+            oauth_states: Port::table(store.clone()),
+            connected_index: Port::table(store.clone()),
+            pages: Port::table(store.clone()),
+            lead_inbox: Port::table(store.clone()),
+            lead_handoffs: Port::table(store.clone()),
+            due: Port::table(store.clone()),
+            send_claims: Port::table(store.clone()),
+            contacts: Port::table(store.clone()),
+            automation_log: Port::table(store.clone()),
+            automation_rules: Port::table(store.clone()),
+            whatsapp: Port::table(store.clone()),
+            conversions: Port::table(store.clone()),
+            events: Port::table(store),
             job_bus,
             dashboard_scopes: Arc::default(),
         })
@@ -232,29 +212,29 @@ impl App {
             config: Arc::new(config),
             clock,
             secrets: Arc::new(secrets),
-            rate_limiter: mem.rate_limiter.clone(),
-            audit: mem.audit.clone(),
-            connections: mem.store.clone(),
-            profiles: mem.store.clone(),
-            aggregates: mem.table.clone(),
-            spend: mem.table.clone(),
-            fx_rates: mem.table.clone(),
-            provider_rates: mem.table.clone(),
+            rate_limiter: Port::other(mem.rate_limiter.clone()),
+            audit: Port::other(mem.audit.clone()),
+            connections: Port::other(mem.store.clone()),
+            profiles: Port::other(mem.store.clone()),
+            aggregates: Port::other(mem.table.clone()),
+            spend: Port::other(mem.table.clone()),
+            fx_rates: Port::other(mem.table.clone()),
+            provider_rates: Port::other(mem.table.clone()),
             cipher: Arc::new(FakeTokenCipher),
             http: HttpClient::shared().unwrap_or_else(|e| panic!("unit test HTTP client: {e}")),
-            oauth_states: mem.oauth_states.clone(),
-            connected_index: mem.connected_index.clone(),
-            pages: mem.pages.clone(),
-            lead_inbox: mem.lead_inbox.clone(),
-            lead_handoffs: mem.lead_handoffs.clone(),
-            events: mem.events.clone(),
-            due: mem.table.clone(),
-            send_claims: mem.table.clone(),
-            contacts: mem.table.clone(),
-            automation_log: mem.table.clone(),
-            automation_rules: mem.table.clone(),
-            whatsapp: mem.table.clone(),
-            conversions_port: ConversionsPort::Twin(mem.table.clone()),
+            oauth_states: Port::other(mem.oauth_states.clone()),
+            connected_index: Port::other(mem.connected_index.clone()),
+            pages: Port::other(mem.pages.clone()),
+            lead_inbox: Port::other(mem.lead_inbox.clone()),
+            lead_handoffs: Port::other(mem.lead_handoffs.clone()),
+            events: Port::other(mem.events.clone()),
+            due: Port::other(mem.table.clone()),
+            send_claims: Port::other(mem.table.clone()),
+            contacts: Port::other(mem.table.clone()),
+            automation_log: Port::other(mem.table.clone()),
+            automation_rules: Port::other(mem.table.clone()),
+            whatsapp: Port::other(mem.table.clone()),
+            conversions: Port::other(mem.table.clone()),
             job_bus: mem.job_bus.clone(),
             dashboard_scopes: Arc::default(),
         };

@@ -6,5 +6,7 @@
 
 pub mod app;
 pub mod http;
+pub mod lambda;
 pub mod memo;
+pub mod port;
 pub mod wiring;

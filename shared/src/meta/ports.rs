@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use crate::api::app::App;
+use crate::api::port::Port;
 use crate::meta::pages::PageDeps;
 use crate::platform::clock::Clock;
 use crate::platform::config::Config;
@@ -91,9 +92,9 @@ impl<'a> From<ConnectionPorts<'a>> for PageDeps<'a> {
 #[derive(Clone, Copy)]
 pub struct LeadPorts<'a> {
     pub meta: MetaPorts<'a>,
-    pub pages: &'a Arc<dyn PageIndex>,
-    pub lead_inbox: &'a Arc<dyn LeadInbox>,
-    pub events: &'a Arc<dyn EventStore>,
+    pub pages: &'a Port<dyn PageIndex>,
+    pub lead_inbox: &'a Port<dyn LeadInbox>,
+    pub events: &'a Port<dyn EventStore>,
 }
 
 impl<'a> From<&'a App> for LeadPorts<'a> {

@@ -102,11 +102,39 @@ fn system_ca_bundle() -> Option<Vec<reqwest::Certificate>> {
 
 /// The certificates of the first readable file of `paths` (`None` if it holds none).
 fn ca_bundle(paths: impl IntoIterator<Item = PathBuf>) -> Option<Vec<reqwest::Certificate>> {
-    paths
-        .into_iter()
-        .find_map(|path| std::fs::read(path).ok())
-        .and_then(|pem| reqwest::Certificate::from_pem_bundle(&pem).ok())
-        .filter(|roots| !roots.is_empty())
+    let pem = paths.into_iter().find_map(|path| std::fs::read(path).ok())?;
+    let roots: Vec<_> =
+        pem_certificates(&pem).iter().filter_map(|der| reqwest::Certificate::from_der(der).ok()).collect();
+    (!roots.is_empty()).then_some(roots)
+}
+
+const PEM_BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+const PEM_END: &[u8] = b"-----END CERTIFICATE-----";
+
+/// The DER of each `CERTIFICATE` block of a PEM bundle (RFC 7468), in order; other blocks, text
+/// between blocks and blocks that are not valid base64 are skipped.
+///
+/// A CA bundle is public, so this decodes with the plain (fast) base64 engine: rustls' own PEM
+/// reader is constant-time, as private keys need, and at `opt-level = "z"` it was ~9 M of a cold
+/// start's ~12 M instructions (docs/BENCHMARKS.md). A unit test holds it to that reader.
+pub(crate) fn pem_certificates(pem: &[u8]) -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    let mut out = Vec::new();
+    let mut rest = pem;
+    while let Some(start) = find(rest, PEM_BEGIN) {
+        let body = &rest[start + PEM_BEGIN.len()..];
+        let Some(end) = find(body, PEM_END) else { break };
+        let text: Vec<u8> = body[..end].iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+        if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(&text) {
+            out.push(der);
+        }
+        rest = &body[end + PEM_END.len()..];
+    }
+    out
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Installs ring as rustls' process-wide crypto provider, which reqwest (built with
@@ -170,6 +198,32 @@ pub(crate) mod tests {
             assert!(matches!(over, Err(BodyError::TooLarge { limit: 1_000 })), "{declare_length}: {over:?}");
             let far_over = get(vec![b'x'; 300_000]).await;
             assert!(matches!(far_over, Err(BodyError::TooLarge { .. })), "{declare_length}: {far_over:?}");
+        }
+    }
+
+    /// PEM bundles decoded by rustls' own (constant-time) reader, the reference for ours.
+    fn reference(pem: &[u8]) -> Vec<Vec<u8>> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+        CertificateDer::pem_slice_iter(pem).filter_map(Result::ok).map(|c| c.to_vec()).collect()
+    }
+
+    #[test]
+    fn pem_certificates_match_the_reference_reader() {
+        // Known answer: "AQID" is the bytes 1, 2, 3; CRLF, indentation, comments, other block
+        // kinds and a block that is not base64 are handled as RFC 7468 readers do.
+        let pem = b"# Issuer: Example\r\n-----BEGIN CERTIFICATE-----\r\nAQ\r\n ID\r\n-----END CERTIFICATE-----\r\n\
+            -----BEGIN PRIVATE KEY-----\nBAUG\n-----END PRIVATE KEY-----\n\
+            text between\n-----BEGIN CERTIFICATE-----\nBAUGBw==\n-----END CERTIFICATE-----\n";
+        assert_eq!(pem_certificates(pem), vec![vec![1, 2, 3], vec![4, 5, 6, 7]]);
+        assert_eq!(pem_certificates(pem), reference(pem));
+        assert!(pem_certificates(b"-----BEGIN CERTIFICATE-----\nAQID").is_empty(), "an unterminated block");
+        // The machine's own bundle, where it has one at a known place: the same certificates.
+        if let Some(system) = CA_BUNDLES.iter().map(PathBuf::from).find(|p| p.is_file()) {
+            let pem = std::fs::read(&system).expect("read");
+            let ours = pem_certificates(&pem);
+            assert!(ours.len() > 10, "{} certificates in {}", ours.len(), system.display());
+            assert_eq!(ours, reference(&pem), "{}", system.display());
         }
     }
 

@@ -112,7 +112,7 @@ pub async fn handle_event(app: &App, payload: Value) -> Result<Summary, Invocati
 /// message scheduled, moved or cancelled; the stage it reaches queued for Meta's Conversions API.
 pub async fn follow_ons(app: &App, event: &CrmEvent, now: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
     reconcile(app.into(), event, now).await.map_err(|e| format!("automation scheduling: {e}"))?;
-    let ports = QueuePorts { events: app.events.as_ref(), conversions: app.conversions() };
+    let ports = QueuePorts { events: app.events.as_ref(), conversions: app.conversions.as_ref() };
     after_crm_event(ports, event, now).await.map_err(|e| format!("conversions queue: {e}"))?;
     Ok(())
 }

@@ -67,7 +67,7 @@ pub struct Opened {
 /// Opens (or finds) the inbox item of every routed change, `concurrency` writes at a time.
 /// `Err` when storage fails: nothing was fetched yet, and Meta re-delivers the whole delivery.
 pub async fn open_all(
-    inbox: &Arc<dyn LeadInbox>,
+    inbox: Arc<dyn LeadInbox>,
     by_tenant: BTreeMap<TenantId, Vec<LeadgenChange>>,
     now: DateTime<Utc>,
     concurrency: usize,
@@ -171,12 +171,12 @@ mod tests {
         let inbox: Arc<dyn LeadInbox> = Arc::new(MemoryLeadInbox::default());
         let t = TenantId(1);
         let batch = || BTreeMap::from([(t, (1..=5).map(|i| change(&i.to_string(), "100")).collect::<Vec<_>>())]);
-        let first = open_all(&inbox, batch(), now(), 2).await.expect("open");
+        let first = open_all(inbox.clone(), batch(), now(), 2).await.expect("open");
         assert_eq!((first.open.len(), first.already_settled), (5, 0));
         settle(inbox.as_ref(), t, "1", InboxStatus::Done, None, now()).await;
         settle(inbox.as_ref(), t, "2", InboxStatus::Failed, Some("meta_refused"), now()).await;
         settle(inbox.as_ref(), t, "3", InboxStatus::AwaitingReconnect, Some("meta_token_rejected"), now()).await;
-        let again = open_all(&inbox, batch(), now(), 2).await.expect("open");
+        let again = open_all(inbox.clone(), batch(), now(), 2).await.expect("open");
         let mut open: Vec<String> = again.open.into_iter().map(|(_, c)| c.leadgen_id).collect();
         open.sort();
         assert_eq!((open, again.already_settled), (vec!["3".to_string(), "4".into(), "5".into()], 2));

@@ -109,11 +109,11 @@ struct Ingest {
 impl Ingest {
     fn new(ports: LeadPorts<'_>, graph: Arc<GraphClient>) -> Self {
         Self {
-            inbox: ports.lead_inbox.clone(),
-            pages: ports.pages.clone(),
+            inbox: ports.lead_inbox.shared(),
+            pages: ports.pages.shared(),
             cipher: ports.meta.cipher.clone(),
             graph,
-            events: ports.events.clone(),
+            events: ports.events.shared(),
         }
     }
 }
@@ -168,7 +168,7 @@ pub async fn process_delivery_with(
         return Ok(report);
     }
     // Durable first: every lead has an inbox item before any Graph call.
-    let opened = inbox::open_all(ports.lead_inbox, routed.by_tenant, now, limits.concurrency).await?;
+    let opened = inbox::open_all(ports.lead_inbox.shared(), routed.by_tenant, now, limits.concurrency).await?;
     report.duplicates += opened.already_settled;
     if opened.open.is_empty() {
         return Ok(report);

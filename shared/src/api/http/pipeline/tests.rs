@@ -55,7 +55,10 @@ impl RateLimiter for WaitsForHandler {
 async fn a_read_endpoint_reads_beside_the_rate_limit_and_a_refusal_discards_the_reads() {
     let mut app = app(&[]);
     let started = Arc::new(Notify::new());
-    app.rate_limiter = Arc::new(WaitsForHandler { inner: app.rate_limiter.clone(), handler_started: started.clone() });
+    app.rate_limiter = crate::api::port::Port::other(Arc::new(WaitsForHandler {
+        inner: app.rate_limiter.shared(),
+        handler_started: started.clone(),
+    }));
     let runs = AtomicUsize::new(0);
     let read = || async {
         runs.fetch_add(1, Ordering::SeqCst);
