@@ -4,7 +4,8 @@
 //! [`WhatsappPorts`]: tenants' WhatsApp connections and what a YCloud client is made of (the
 //! connection API, the senders, inbound routing); [`SendPorts`]: the send protocol's stores
 //! (due items, claims, contacts, log, rules, the CRM records a trigger watches) — the evaluator,
-//! scheduling and YCloud's webhook.
+//! YCloud's webhook; [`SchedulePorts`]: what scheduling a due item reads and writes (the lead
+//! paths: CRM events, Meta's webhook, the spend sync's sweep).
 
 use crate::api::app::App;
 use crate::platform::clock::Clock;
@@ -72,5 +73,33 @@ impl<'a> From<&'a App> for SendPorts<'a> {
             automation_log: app.automation_log.as_ref(),
             automation_rules: app.automation_rules.as_ref(),
         }
+    }
+}
+
+/// Scheduling's stores: the CRM records a trigger watches, the rules, the due items and the send
+/// claims (a claimed send is never scheduled again). Narrower than [`SendPorts`], so the lead paths
+/// that schedule follow-ups do not link the send protocol's other stores.
+#[derive(Clone, Copy)]
+pub struct SchedulePorts<'a> {
+    pub events: &'a dyn EventStore,
+    pub automation_rules: &'a dyn RulesStore,
+    pub due: &'a dyn DueStore,
+    pub send_claims: &'a dyn SendClaims,
+}
+
+impl<'a> From<&'a App> for SchedulePorts<'a> {
+    fn from(app: &'a App) -> Self {
+        Self {
+            events: app.events.as_ref(),
+            automation_rules: app.automation_rules.as_ref(),
+            due: app.due.as_ref(),
+            send_claims: app.send_claims.as_ref(),
+        }
+    }
+}
+
+impl<'a> From<SendPorts<'a>> for SchedulePorts<'a> {
+    fn from(p: SendPorts<'a>) -> Self {
+        Self { events: p.events, automation_rules: p.automation_rules, due: p.due, send_claims: p.send_claims }
     }
 }

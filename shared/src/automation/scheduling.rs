@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::automation::ports::SendPorts;
+use crate::automation::ports::SchedulePorts;
 use crate::automation::triggers::{check, due_at, Check, Watched};
 use crate::domain::hsm::TriggerKind;
 use crate::domain::ids::TenantId;
@@ -38,7 +38,7 @@ pub fn watched_by(event: &CrmEvent) -> Option<(TriggerKind, String)> {
 }
 
 /// Puts, keeps or cancels the due item of what `event` touched (call after applying it).
-pub async fn reconcile(ports: SendPorts<'_>, event: &CrmEvent, now: DateTime<Utc>) -> Result<Scheduled, StoreError> {
+pub async fn reconcile(ports: SchedulePorts<'_>, event: &CrmEvent, now: DateTime<Utc>) -> Result<Scheduled, StoreError> {
     let Some((trigger, entity)) = watched_by(event) else {
         return Ok(Scheduled::Nothing);
     };
@@ -47,7 +47,7 @@ pub async fn reconcile(ports: SendPorts<'_>, event: &CrmEvent, now: DateTime<Utc
 
 /// [`reconcile`] for one (trigger, entity).
 pub async fn reconcile_entity(
-    ports: SendPorts<'_>,
+    ports: SchedulePorts<'_>,
     tenant: TenantId,
     trigger: TriggerKind,
     entity: &str,

@@ -120,21 +120,18 @@ const PEM_END: &[u8] = b"-----END CERTIFICATE-----";
 pub(crate) fn pem_certificates(pem: &[u8]) -> Vec<Vec<u8>> {
     use base64::Engine as _;
     let mut out = Vec::new();
-    let mut rest = pem;
-    while let Some(start) = find(rest, PEM_BEGIN) {
-        let body = &rest[start + PEM_BEGIN.len()..];
-        let Some(end) = find(body, PEM_END) else { break };
-        let text: Vec<u8> = body[..end].iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-        if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(&text) {
-            out.push(der);
+    let mut block: Option<Vec<u8>> = None;
+    for line in pem.split(|&b| b == b'\n').map(<[u8]>::trim_ascii) {
+        if line == PEM_BEGIN {
+            block = Some(Vec::with_capacity(2048));
+        } else if line == PEM_END {
+            let decoded = block.take().map(|text| base64::engine::general_purpose::STANDARD.decode(text));
+            out.extend(decoded.and_then(Result::ok));
+        } else if let Some(text) = block.as_mut() {
+            text.extend_from_slice(line);
         }
-        rest = &body[end + PEM_END.len()..];
     }
     out
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Installs ring as rustls' process-wide crypto provider, which reqwest (built with
