@@ -1,6 +1,6 @@
 use lambda_http::Error;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     crm_shared::platform::telemetry::init();
     let app = crm_shared::App::from_env::<{ meta_portfolios::WIRING.bits() }>(meta_portfolios::SECRETS).await?;

@@ -38,7 +38,11 @@ pub fn watched_by(event: &CrmEvent) -> Option<(TriggerKind, String)> {
 }
 
 /// Puts, keeps or cancels the due item of what `event` touched (call after applying it).
-pub async fn reconcile(ports: SchedulePorts<'_>, event: &CrmEvent, now: DateTime<Utc>) -> Result<Scheduled, StoreError> {
+pub async fn reconcile(
+    ports: SchedulePorts<'_>,
+    event: &CrmEvent,
+    now: DateTime<Utc>,
+) -> Result<Scheduled, StoreError> {
     let Some((trigger, entity)) = watched_by(event) else {
         return Ok(Scheduled::Nothing);
     };

@@ -119,17 +119,21 @@ const PEM_END: &[u8] = b"-----END CERTIFICATE-----";
 /// start's ~12 M instructions (docs/BENCHMARKS.md). A unit test holds it to that reader.
 pub(crate) fn pem_certificates(pem: &[u8]) -> Vec<Vec<u8>> {
     use base64::Engine as _;
+    use memchr::memmem::find;
     let mut out = Vec::new();
-    let mut block: Option<Vec<u8>> = None;
-    for line in pem.split(|&b| b == b'\n').map(<[u8]>::trim_ascii) {
-        if line == PEM_BEGIN {
-            block = Some(Vec::with_capacity(2048));
-        } else if line == PEM_END {
-            let decoded = block.take().map(|text| base64::engine::general_purpose::STANDARD.decode(text));
-            out.extend(decoded.and_then(Result::ok));
-        } else if let Some(text) = block.as_mut() {
-            text.extend_from_slice(line);
+    let mut rest = pem;
+    // Markers and line ends are found with memchr's vectorised search: a byte-at-a-time scan of
+    // the ~220 KB bundle was ~1.7 M instructions at `opt-level = "z"`.
+    while let Some(start) = find(rest, PEM_BEGIN) {
+        let body = &rest[start + PEM_BEGIN.len()..];
+        let Some(end) = find(body, PEM_END) else { break };
+        let (block, mut text, mut from) = (&body[..end], Vec::with_capacity(end), 0);
+        for to in memchr::memchr_iter(b'\n', block).chain([block.len()]) {
+            text.extend_from_slice(block[from..to].trim_ascii());
+            from = to + 1;
         }
+        out.extend(base64::engine::general_purpose::STANDARD.decode(&text));
+        rest = &body[end + PEM_END.len()..];
     }
     out
 }
@@ -207,11 +211,11 @@ pub(crate) mod tests {
 
     #[test]
     fn pem_certificates_match_the_reference_reader() {
-        // Known answer: "AQID" is the bytes 1, 2, 3; CRLF, indentation, comments, other block
+        // Known answer: "AQID" is the bytes 1, 2, 3; CRLF, indentation, comments (not UTF-8), other block
         // kinds and a block that is not base64 are handled as RFC 7468 readers do.
         let pem = b"# Issuer: Example\r\n-----BEGIN CERTIFICATE-----\r\nAQ\r\n ID\r\n-----END CERTIFICATE-----\r\n\
             -----BEGIN PRIVATE KEY-----\nBAUG\n-----END PRIVATE KEY-----\n\
-            text between\n-----BEGIN CERTIFICATE-----\nBAUGBw==\n-----END CERTIFICATE-----\n";
+            text between (\xe9t\xe9, not UTF-8)\n-----BEGIN CERTIFICATE-----\nBAUGBw==\n-----END CERTIFICATE-----\n";
         assert_eq!(pem_certificates(pem), vec![vec![1, 2, 3], vec![4, 5, 6, 7]]);
         assert_eq!(pem_certificates(pem), reference(pem));
         assert!(pem_certificates(b"-----BEGIN CERTIFICATE-----\nAQID").is_empty(), "an unterminated block");
