@@ -21,7 +21,7 @@
 //! - **Body limit**: deliveries batch up to 1,000 changes, so this endpoint accepts up to
 //!   [`crm_shared::meta::leadgen::MAX_BODY_BYTES`] (1 MiB) instead of `MAX_BODY_BYTES`.
 
-use crm_shared::api::http::{run_endpoint, run_endpoint_with_body_limit, Endpoint, Reply, RequestCtx};
+use crm_shared::api::http::{run_public_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::api::wiring::Wiring;
 use crm_shared::flows::lead_arrived::meta_leads_arrived;
 use crm_shared::meta::leadgen::{self, DeliveryReport, WebhookError};
@@ -53,12 +53,11 @@ pub const ENDPOINTS: [&Endpoint; 2] = [&VERIFY_ENDPOINT, &DELIVERY_ENDPOINT];
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     if req.method() == Method::GET {
-        run_endpoint(app, &VERIFY_ENDPOINT, req, |ctx| verify_subscription(app, ctx)).await
+        let limit = app.config.max_body_bytes;
+        run_public_endpoint(app, &VERIFY_ENDPOINT, limit, req, |ctx| verify_subscription(app, ctx)).await
     } else {
-        run_endpoint_with_body_limit(app, &DELIVERY_ENDPOINT, leadgen::MAX_BODY_BYTES, req, |ctx| {
-            receive_delivery(app, ctx)
-        })
-        .await
+        run_public_endpoint(app, &DELIVERY_ENDPOINT, leadgen::MAX_BODY_BYTES, req, |ctx| receive_delivery(app, ctx))
+            .await
     }
 }
 

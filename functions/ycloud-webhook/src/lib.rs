@@ -8,7 +8,7 @@
 //! See [`crm_shared::automation::webhook`]. It answers at once (no call to YCloud), well inside
 //! YCloud's few seconds.
 
-use crm_shared::api::http::{run_endpoint, Endpoint, Reply, RequestCtx};
+use crm_shared::api::http::{run_public_endpoint, Endpoint, Reply, RequestCtx};
 use crm_shared::api::wiring::Wiring;
 use crm_shared::automation::inbound::signing_secret;
 use crm_shared::automation::webhook::{self, WebhookError, SIGNATURE_HEADER};
@@ -30,7 +30,7 @@ pub const ENDPOINT: Endpoint =
     Endpoint { name: "ycloud-webhook", method: Method::POST, path: "/crm/webhooks/ycloud", access: Access::Public };
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    run_endpoint(app, &ENDPOINT, req, |ctx| receive(app, ctx)).await
+    run_public_endpoint(app, &ENDPOINT, app.config.max_body_bytes, req, |ctx| receive(app, ctx)).await
 }
 
 async fn receive(app: &App, ctx: RequestCtx) -> Result<Reply, ApiError> {

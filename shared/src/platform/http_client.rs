@@ -138,11 +138,12 @@ pub(crate) fn pem_certificates(pem: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// Installs ring as rustls' process-wide crypto provider, which reqwest (built with
-/// `rustls-no-provider`) uses. Idempotent; call before building any `reqwest::Client`.
+/// Installs [`crate::platform::tls::provider`] (ring) as rustls' process-wide crypto provider,
+/// which reqwest (built with `rustls-no-provider`) uses. Idempotent; call before building any
+/// `reqwest::Client`.
 pub fn install_crypto_provider() {
     // Err only when a provider is already installed, which is the state we want.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = crate::platform::tls::provider().install_default();
 }
 
 #[cfg(test)]

@@ -18,3 +18,4 @@ pub mod sdk_config;
 pub mod sdk_http;
 pub mod secrets;
 pub mod telemetry;
+pub mod tls;

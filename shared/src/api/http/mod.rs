@@ -17,7 +17,7 @@ use crate::platform::error::ApiError;
 
 mod pipeline;
 mod reply;
-pub use pipeline::{run_endpoint, run_endpoint_with_body_limit, run_landing_endpoint, run_read_endpoint};
+pub use pipeline::{run_endpoint, run_landing_endpoint, run_public_endpoint, run_read_endpoint};
 pub use reply::{render_error, timestamp, AuditNote, Reply};
 
 /// One HTTP endpoint: its name (= crate, binary and audit action), route and who may call it.

@@ -50,23 +50,7 @@ where
     F: FnOnce(RequestCtx) -> Fut,
     Fut: Future<Output = Result<Reply, ApiError>>,
 {
-    pipeline(app, endpoint, app.config.max_body_bytes, AFTER_RATE_LIMIT, req, handler).await
-}
-
-/// [`run_endpoint`] with an endpoint-specific body limit (e.g. the Meta webhook, whose deliveries
-/// batch up to 1,000 changes). Still bounded: a larger body is a 413.
-pub async fn run_endpoint_with_body_limit<F, Fut>(
-    app: &App,
-    endpoint: &Endpoint,
-    max_body_bytes: usize,
-    req: Request,
-    handler: F,
-) -> Response<Body>
-where
-    F: FnOnce(RequestCtx) -> Fut,
-    Fut: Future<Output = Result<Reply, ApiError>>,
-{
-    pipeline(app, endpoint, max_body_bytes, AFTER_RATE_LIMIT, req, handler).await
+    pipeline::<_, _, false>(app, endpoint, app.config.max_body_bytes, AFTER_RATE_LIMIT, req, handler).await
 }
 
 /// [`run_endpoint`] for a function that only **reads our own store** (no write, no call to Meta
@@ -78,7 +62,7 @@ where
     F: FnOnce(RequestCtx) -> Fut,
     Fut: Future<Output = Result<Reply, ApiError>>,
 {
-    pipeline(app, endpoint, app.config.max_body_bytes, Handling::BesideRateLimit, req, handler).await
+    pipeline::<_, _, false>(app, endpoint, app.config.max_body_bytes, Handling::BesideRateLimit, req, handler).await
 }
 
 /// [`run_endpoint`] for a public endpoint a **browser** lands on (the OAuth callback), which must
@@ -95,7 +79,7 @@ where
     F: FnOnce(RequestCtx) -> Fut,
     Fut: Future<Output = Result<Reply, ApiError>>,
 {
-    pipeline(
+    pipeline::<_, _, true>(
         app,
         endpoint,
         app.config.max_body_bytes,
@@ -106,7 +90,27 @@ where
     .await
 }
 
-async fn pipeline<F, Fut>(
+/// [`run_endpoint`] for an [`Access::Public`] endpoint (signed webhooks), with its own body limit
+/// (e.g. the Meta webhook, whose deliveries batch up to 1,000 changes; a larger body is a 413):
+/// the same pipeline with per-source rate limits, built without the JWT and per-user paths, so a
+/// webhook's bootstrap does not link them. An endpoint that is not public is refused with a 500,
+/// never served unchecked.
+pub async fn run_public_endpoint<F, Fut>(
+    app: &App,
+    endpoint: &Endpoint,
+    max_body_bytes: usize,
+    req: Request,
+    handler: F,
+) -> Response<Body>
+where
+    F: FnOnce(RequestCtx) -> Fut,
+    Fut: Future<Output = Result<Reply, ApiError>>,
+{
+    pipeline::<_, _, true>(app, endpoint, max_body_bytes, AFTER_RATE_LIMIT, req, handler).await
+}
+
+/// `PUBLIC`: the endpoint is [`Access::Public`] (checked), so no caller is identified.
+async fn pipeline<F, Fut, const PUBLIC: bool>(
     app: &App,
     endpoint: &Endpoint,
     max_body_bytes: usize,
@@ -131,7 +135,7 @@ where
         let resp = if req.method() == Method::OPTIONS {
             preflight(req.headers(), &app.config.cors_allowed_origins)
         } else {
-            answer(app, endpoint, max_body_bytes, handling, &req, &rid, handler).await
+            answer::<F, Fut, PUBLIC>(app, endpoint, max_body_bytes, handling, &req, &rid, handler).await
         };
         let status = resp.status().as_u16();
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -153,7 +157,7 @@ fn request_metric(route: &'static str, status: u16, latency_ms: f64) -> MetricLi
 }
 
 /// Everything after the preflight: admission, the function, the response and its audit record.
-async fn answer<F, Fut>(
+async fn answer<F, Fut, const PUBLIC: bool>(
     app: &App,
     endpoint: &Endpoint,
     max_body_bytes: usize,
@@ -169,7 +173,9 @@ where
     let now = app.clock.now();
     let mut progress = Progress::default();
     let result = async {
-        let caller = match admit(app, endpoint, req, now, &mut progress).await {
+        let admitted =
+            if PUBLIC { admit_public(endpoint, req) } else { admit(app, endpoint, req, now, &mut progress).await };
+        let caller = match admitted {
             Err(refused @ ApiError::Unauthorized { .. }) => {
                 if let Err(limited) = refused_auth_limit(app, req, now).await {
                     progress.flood = true;
@@ -181,9 +187,9 @@ where
         };
         let limit = async {
             match &caller {
-                Some(who) => rate_limit(app, endpoint, who, now).await,
+                Some(who) if !PUBLIC => rate_limit(app, endpoint, who, now).await,
                 // Only a public endpoint has no caller.
-                None => source_limit(app, endpoint, req, now).await,
+                _ => source_limit(app, endpoint, req, now).await,
             }
         };
         let out = match handling {
@@ -275,6 +281,17 @@ async fn admit(
     progress.caller = Some(who.clone());
     auth::authorize(&who, endpoint.access)?;
     Ok(Some(who))
+}
+
+/// [`admit`] for the public pipeline: the method, and the endpoint must be public.
+fn admit_public(endpoint: &Endpoint, req: &Request) -> Result<Option<Caller>, ApiError> {
+    if endpoint.access != Access::Public {
+        return Err(ApiError::Internal(format!("{} is not public: it needs run_endpoint", endpoint.name).into()));
+    }
+    if req.method() != endpoint.method {
+        return Err(ApiError::MethodNotAllowed);
+    }
+    Ok(None)
 }
 
 /// The user's own budget on this route and the ceiling over all the tenant's users, checked in

@@ -254,10 +254,34 @@ async fn endpoint_body_limit_overrides_the_default() {
     let body = "x".repeat(100); // over MAX_BODY_BYTES=64 of this app
     let call = |limit: usize| {
         let req = http::Request::builder().method("POST").uri("/hook").body(Body::Text(body.clone())).expect("req");
-        run_endpoint_with_body_limit(&app, &PUBLIC, limit, req, |ctx| async move { Reply::ok(&ctx.body.len()) })
+        run_public_endpoint(&app, &PUBLIC, limit, req, |ctx| async move { Reply::ok(&ctx.body.len()) })
     };
     assert_eq!(call(128).await.status(), 200);
     assert_eq!(call(99).await.status(), 413);
+}
+
+#[tokio::test]
+async fn the_public_pipeline_refuses_an_endpoint_that_is_not_public_and_other_methods() {
+    let (app, mem) = app_with(&[]);
+    const GUARDED: Endpoint = Endpoint { name: "guarded", method: Method::POST, path: "/g", access: Access::AnyRole };
+    const HOOK: Endpoint = Endpoint { name: "hook", method: Method::POST, path: "/hook", access: Access::Public };
+    let ran = std::sync::atomic::AtomicUsize::new(0);
+    let call = |endpoint: &'static Endpoint, method: &str| {
+        let req = http::Request::builder().method(method).uri(endpoint.path).body(Body::Empty).expect("req");
+        run_public_endpoint(&app, endpoint, 1024, req, |_| async {
+            ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Reply::ok(&"ran")
+        })
+    };
+    // A guarded endpoint handed to the public runner is never served without its JWT check.
+    let misused = call(&GUARDED, "POST").await;
+    assert_eq!(misused.status(), 500);
+    assert_eq!(body_json(&misused)["error"]["code"], "internal_error");
+    assert_eq!(call(&HOOK, "GET").await.status(), 405);
+    assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 0, "the function never ran");
+    assert_eq!(call(&HOOK, "POST").await.status(), 200);
+    assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(mem.audit.entries().len(), 3, "every answer audited");
 }
 
 #[tokio::test]
