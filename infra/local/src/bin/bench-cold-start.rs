@@ -101,6 +101,13 @@ struct Sample {
     status: Option<u64>,
 }
 
+impl Sample {
+    /// A function that failed a run: it is left out of the table (its error was printed).
+    fn failed() -> Self {
+        Sample { init_ms: f64::NAN, first_response_ms: f64::NAN, conns_before_init: 0, status: None }
+    }
+}
+
 async fn run_once(
     bin: &PathBuf,
     name: &str,
@@ -214,6 +221,9 @@ async fn main() -> Result<(), BoxError> {
 
     println!("| function | binary (bytes) | binary (MiB) | init median (ms) | init p90 (ms) | first response median (ms) | first status | connections during init |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    // Each round runs every function once (round-robin), so a burst of noise on the shared machine
+    // spreads over all functions instead of landing on the few measured during it.
+    let mut benched: Vec<(String, PathBuf, Bytes, Vec<Sample>)> = Vec::new();
     for name in names {
         let bin = bin_dir.join(&name);
         if !bin.exists() {
@@ -236,18 +246,22 @@ async fn main() -> Result<(), BoxError> {
                 }
             }
         };
-        let event = Bytes::from(event.to_string());
-        let mut samples = Vec::new();
-        for _ in 0..runs {
-            match run_once(&bin, &name, event.clone(), &local_stack::needs::env_for(&name, &env), &proxy_log).await {
+        benched.push((name, bin, Bytes::from(event.to_string()), Vec::new()));
+    }
+    for _ in 0..runs {
+        for (name, bin, event, samples) in benched.iter_mut().filter(|b| b.3.len() < runs) {
+            match run_once(bin, name, event.clone(), &local_stack::needs::env_for(name, &env), &proxy_log).await {
                 Ok(sample) => samples.push(sample),
                 Err(e) => {
                     eprintln!("skip {name}: {e}");
-                    break;
+                    samples.clear();
+                    samples.resize_with(runs, Sample::failed);
                 }
             }
         }
-        if samples.len() < runs {
+    }
+    for (name, bin, _, samples) in benched {
+        if samples.iter().any(|s| s.init_ms.is_nan()) {
             continue;
         }
         if let Some(bad) = samples.iter().find(|s| s.status.is_some_and(|c| c >= 500)) {
@@ -272,6 +286,6 @@ async fn main() -> Result<(), BoxError> {
             statuses.join("/")
         );
     }
-    println!("\n{runs} runs per function; init = process start → first GET /next; first response includes the request's DynamoDB/Secrets Manager/KMS calls to moto on loopback (no Meta connection is seeded: Meta-reading endpoints answer 409 \"not connected\" without calling Meta).");
+    println!("\n{runs} runs per function, round-robin over the functions; init = process start → first GET /next; first response includes the request's DynamoDB/Secrets Manager/KMS calls to moto on loopback (no Meta connection is seeded: Meta-reading endpoints answer 409 \"not connected\" without calling Meta).");
     Ok(())
 }
