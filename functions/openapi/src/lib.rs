@@ -8,6 +8,7 @@ pub mod doc;
 use std::sync::OnceLock;
 
 use crm_shared::api::http::{render_error, Endpoint};
+use crm_shared::api::wiring::Wiring;
 use crm_shared::platform::auth::Access;
 use crm_shared::platform::secrets::SecretNeeds;
 use crm_shared::ApiError;
@@ -19,6 +20,9 @@ use sha2::{Digest, Sha256};
 /// The secrets this function resolves: none (it builds no `App`; declared so the template drift
 /// test holds its environment and grants to nothing).
 pub const SECRETS: SecretNeeds = &[];
+
+/// The AWS clients it builds: none (no `App`).
+pub const WIRING: Wiring = Wiring::NONE;
 
 pub const ENDPOINT: Endpoint =
     Endpoint { name: "openapi", method: Method::GET, path: "/openapi.json", access: Access::Public };

@@ -5,86 +5,62 @@
 use crm_shared::api::wiring::Wiring;
 use crm_shared::platform::secrets::{SecretName, SecretNeeds};
 
-/// Every function (crate name) and its declared secrets.
+/// Every function (crate name) with what its crate declares: `(name, SECRETS, WIRING)`, one row
+/// per function crate.
+macro_rules! declared {
+    ($($name:literal => $krate:ident,)*) => {
+        vec![$(($name, $krate::SECRETS, $krate::WIRING)),*]
+    };
+}
+
+/// Every function (crate name), its declared secrets and the AWS clients it declares besides
+/// DynamoDB and Secrets Manager (its crate's `SECRETS` and `WIRING`, which its `main.rs` passes to
+/// `App::from_env`).
+pub fn declarations() -> Vec<(&'static str, SecretNeeds, Wiring)> {
+    declared! {
+        "admin-deployment-config" => admin_deployment_config,
+        "automation-logs" => automation_logs,
+        "automation-rules" => automation_rules,
+        "crm-events" => crm_events,
+        "hsm-templates" => hsm_templates,
+        "hsm-trigger-evaluator" => hsm_trigger_evaluator,
+        "marketing-campaign" => marketing_campaign,
+        "marketing-campaign-insights" => marketing_campaign_insights,
+        "marketing-campaigns" => marketing_campaigns,
+        "marketing-combined-stats" => marketing_combined_stats,
+        "marketing-conversions" => marketing_conversions,
+        "marketing-fx-rates" => marketing_fx_rates,
+        "marketing-settings" => marketing_settings,
+        "marketing-stats" => marketing_stats,
+        "marketing-stats-roi" => marketing_stats_roi,
+        "meta-accounts" => meta_accounts,
+        "meta-auth-callback" => meta_auth_callback,
+        "meta-auth-disconnect" => meta_auth_disconnect,
+        "meta-auth-url" => meta_auth_url,
+        "meta-connect" => meta_connect,
+        "meta-conversions" => meta_conversions,
+        "meta-datasets" => meta_datasets,
+        "meta-debug-token" => meta_debug_token,
+        "meta-portfolios" => meta_portfolios,
+        "meta-spend-sync" => meta_spend_sync,
+        "meta-test-connection" => meta_test_connection,
+        "meta-token-status" => meta_token_status,
+        "meta-webhook" => meta_webhook,
+        "openapi" => openapi,
+        "whatsapp-connection" => whatsapp_connection,
+        "ycloud-webhook" => ycloud_webhook,
+    }
+}
+
+/// Every function and its declared secrets.
 pub fn secret_needs() -> Vec<(&'static str, SecretNeeds)> {
-    vec![
-        ("admin-deployment-config", admin_deployment_config::SECRETS),
-        ("automation-logs", automation_logs::SECRETS),
-        ("automation-rules", automation_rules::SECRETS),
-        ("crm-events", crm_events::SECRETS),
-        ("hsm-templates", hsm_templates::SECRETS),
-        ("hsm-trigger-evaluator", hsm_trigger_evaluator::SECRETS),
-        ("marketing-campaign", marketing_campaign::SECRETS),
-        ("marketing-campaign-insights", marketing_campaign_insights::SECRETS),
-        ("marketing-campaigns", marketing_campaigns::SECRETS),
-        ("marketing-combined-stats", marketing_combined_stats::SECRETS),
-        ("marketing-conversions", marketing_conversions::SECRETS),
-        ("marketing-fx-rates", marketing_fx_rates::SECRETS),
-        ("marketing-settings", marketing_settings::SECRETS),
-        ("marketing-stats", marketing_stats::SECRETS),
-        ("marketing-stats-roi", marketing_stats_roi::SECRETS),
-        ("meta-accounts", meta_accounts::SECRETS),
-        ("meta-auth-callback", meta_auth_callback::SECRETS),
-        ("meta-auth-disconnect", meta_auth_disconnect::SECRETS),
-        ("meta-auth-url", meta_auth_url::SECRETS),
-        ("meta-connect", meta_connect::SECRETS),
-        ("meta-conversions", meta_conversions::SECRETS),
-        ("meta-datasets", meta_datasets::SECRETS),
-        ("meta-debug-token", meta_debug_token::SECRETS),
-        ("meta-portfolios", meta_portfolios::SECRETS),
-        ("meta-spend-sync", meta_spend_sync::SECRETS),
-        ("meta-test-connection", meta_test_connection::SECRETS),
-        ("meta-token-status", meta_token_status::SECRETS),
-        ("meta-webhook", meta_webhook::SECRETS),
-        ("openapi", openapi::SECRETS),
-        ("whatsapp-connection", whatsapp_connection::SECRETS),
-        ("ycloud-webhook", ycloud_webhook::SECRETS),
-    ]
+    declarations().into_iter().map(|(name, needs, _)| (name, needs)).collect()
 }
 
-/// Every function (crate name) and the AWS clients it declares besides DynamoDB and Secrets
-/// Manager (its crate's `WIRING`, which its `main.rs` passes to `App::from_env`). The template
-/// drift test (`template::wiring`) holds its IAM statements to it; the local server gives each
-/// function only these clients.
+/// Every function and its declared clients. The template drift test (`template::wiring`) holds its
+/// IAM statements to them; the local server gives each function only these clients.
 pub fn wirings() -> Vec<(&'static str, Wiring)> {
-    vec![
-        ("admin-deployment-config", admin_deployment_config::WIRING),
-        ("automation-logs", automation_logs::WIRING),
-        ("automation-rules", automation_rules::WIRING),
-        ("crm-events", crm_events::WIRING),
-        ("hsm-templates", hsm_templates::WIRING),
-        ("hsm-trigger-evaluator", hsm_trigger_evaluator::WIRING),
-        ("marketing-campaign", marketing_campaign::WIRING),
-        ("marketing-campaign-insights", marketing_campaign_insights::WIRING),
-        ("marketing-campaigns", marketing_campaigns::WIRING),
-        ("marketing-combined-stats", marketing_combined_stats::WIRING),
-        ("marketing-conversions", marketing_conversions::WIRING),
-        ("marketing-fx-rates", marketing_fx_rates::WIRING),
-        ("marketing-settings", marketing_settings::WIRING),
-        ("marketing-stats", marketing_stats::WIRING),
-        ("marketing-stats-roi", marketing_stats_roi::WIRING),
-        ("meta-accounts", meta_accounts::WIRING),
-        ("meta-auth-callback", meta_auth_callback::WIRING),
-        ("meta-auth-disconnect", meta_auth_disconnect::WIRING),
-        ("meta-auth-url", meta_auth_url::WIRING),
-        ("meta-connect", meta_connect::WIRING),
-        ("meta-conversions", meta_conversions::WIRING),
-        ("meta-datasets", meta_datasets::WIRING),
-        ("meta-debug-token", meta_debug_token::WIRING),
-        ("meta-portfolios", meta_portfolios::WIRING),
-        ("meta-spend-sync", meta_spend_sync::WIRING),
-        ("meta-test-connection", meta_test_connection::WIRING),
-        ("meta-token-status", meta_token_status::WIRING),
-        ("meta-webhook", meta_webhook::WIRING),
-        ("openapi", Wiring::NONE), // no App: a static document
-        ("whatsapp-connection", whatsapp_connection::WIRING),
-        ("ycloud-webhook", ycloud_webhook::WIRING),
-    ]
-}
-
-/// The clients `function` declares (none for an unknown name).
-pub fn wiring_of(function: &str) -> Wiring {
-    wirings().into_iter().find(|(n, _)| *n == function).map_or(Wiring::NONE, |(_, w)| w)
+    declarations().into_iter().map(|(name, _, wiring)| (name, wiring)).collect()
 }
 
 /// The secrets `function` declares (`None` for an unknown name).
@@ -118,12 +94,9 @@ mod tests {
             .map(|e| e.expect("entry").file_name().to_string_lossy().to_string())
             .collect();
         crates.sort();
-        let mut listed: Vec<String> = secret_needs().iter().map(|(n, _)| n.to_string()).collect();
+        let mut listed: Vec<String> = declarations().iter().map(|(n, _, _)| n.to_string()).collect();
         listed.sort();
         assert_eq!(listed, crates, "infra/local/src/needs.rs must list every function crate");
-        let mut wired: Vec<String> = wirings().iter().map(|(n, _)| n.to_string()).collect();
-        wired.sort();
-        assert_eq!(wired, crates, "infra/local/src/needs.rs must list every function crate's WIRING");
     }
 
     /// The pipeline needs the JWT key and admin token for any non-public route; a function whose

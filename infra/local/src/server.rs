@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use lambda_http::Body;
 use tokio::net::TcpListener;
 
-use crate::needs::{secret_needs, wiring_of};
+use crate::needs::declarations;
 use crate::routes::{path_matches, routes, Route};
 
 /// Where the local server accepts CRM domain events (EventBridge's job in AWS).
@@ -50,7 +50,7 @@ impl LocalApi {
     /// so a function that uses one it did not declare fails here as it would in AWS.
     pub fn new(app: App) -> Self {
         let apps =
-            secret_needs().into_iter().map(|(name, needs)| (name, app.restricted(needs, wiring_of(name)))).collect();
+            declarations().into_iter().map(|(name, needs, wiring)| (name, app.restricted(needs, wiring))).collect();
         Self { app, routes: routes(), apps, bus_log: None }
     }
 
@@ -62,7 +62,7 @@ impl LocalApi {
 
     /// `function`'s App (only its declared secrets).
     fn app_of(&self, function: &str) -> &App {
-        self.apps.get(function).unwrap_or_else(|| unreachable!("{function} is missing from needs::secret_needs"))
+        self.apps.get(function).unwrap_or_else(|| unreachable!("{function} is missing from needs::declarations"))
     }
 
     /// Dispatches one request like API Gateway: route by method + path, preflight for known paths.
