@@ -293,7 +293,7 @@ async fn a_disabled_tenant_or_one_without_a_dataset_sends_nothing_and_says_why()
     deliver(&m, vec![sale(506, "S-2", "L-2", -Duration::minutes(30))]).await;
     assert_eq!(flush(&m).await["requests"], 0);
     assert!(received(&m).is_empty());
-    assert!(m.env.app.conversions.as_ref().pending(TenantId(506), 10).await.expect("pending").is_empty());
+    assert!(m.env.app.conversions.pending(TenantId(506), 10).await.expect("pending").is_empty());
 }
 
 #[tokio::test]
@@ -304,7 +304,7 @@ async fn a_dataset_outside_the_selected_accounts_is_refused_with_nothing_stored(
     let resp = put_settings(&m, 507, json!({"enabled": true, "dataset_id": other})).await;
     assert_eq!(resp.status(), 400);
     assert_eq!(body_json(&resp)["error"]["code"], "dataset_not_available");
-    assert_eq!(m.env.app.conversions.as_ref().settings_at(TenantId(507)).await.expect("read").0, None);
+    assert_eq!(m.env.app.conversions.settings_at(TenantId(507)).await.expect("read").0, None);
     // The listing shows exactly the selected account's dataset.
     let req = request(
         "GET",
@@ -355,7 +355,7 @@ async fn tenants_are_isolated_and_one_tenants_rejected_token_stops_only_it() {
     );
     assert_eq!(received(&m).iter().filter(|e| e.dataset_id == first).count(), 1);
     assert_eq!(settings(&m, 508).await["reason"], "meta_reconnect_required");
-    assert_eq!(m.env.app.conversions.as_ref().pending(TenantId(508), 10).await.expect("pending").len(), 2);
+    assert_eq!(m.env.app.conversions.pending(TenantId(508), 10).await.expect("pending").len(), 2);
 }
 
 #[tokio::test]
@@ -366,7 +366,7 @@ async fn throttling_leaves_the_batch_pending_for_the_next_run() {
     m.sandbox.with(|s| s.throttle_next = 10);
     let run = flush(&m).await;
     assert_eq!((run["sent"].as_u64(), run["blocked"].as_u64()), (Some(0), Some(1)), "{run}");
-    let pending = m.env.app.conversions.as_ref().pending(TenantId(510), 10).await.expect("pending");
+    let pending = m.env.app.conversions.pending(TenantId(510), 10).await.expect("pending");
     assert_eq!(pending.iter().map(|c| c.attempts).collect::<Vec<_>>(), [1]);
     assert!(settings(&m, 510).await["last_error"]["message"].as_str().is_some_and(|s| s.contains("throttl")));
     m.sandbox.with(|s| s.throttle_next = 0);

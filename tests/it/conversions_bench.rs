@@ -106,7 +106,7 @@ async fn conversions_bench() {
             updated_at: now,
             updated_by: "bench".into(),
         };
-        app.conversions.as_ref().save_settings(&settings, Revision::ABSENT).await.expect("save").expect("first save");
+        app.conversions.save_settings(&settings, Revision::ABSENT).await.expect("save").expect("first save");
     }
 
     let started = Instant::now();

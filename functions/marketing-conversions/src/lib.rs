@@ -82,7 +82,7 @@ mod tests {
             let resp = handle(&app, caller_request("PUT", PATH, 7, "admin", bad)).await;
             assert_eq!(resp.status(), 400, "{bad}: {:?}", body_json(&resp));
         }
-        assert_eq!(app.conversions.as_ref().settings_at(TenantId(7)).await.expect("read").0, None);
+        assert_eq!(app.conversions.settings_at(TenantId(7)).await.expect("read").0, None);
         // Valid, without a dataset: saved (nothing to check with Meta), and says why nothing flows.
         let resp = handle(&app, caller_request("PUT", PATH, 7, "admin", r#"{"enabled":true}"#)).await;
         assert_eq!(resp.status(), 200, "{:?}", body_json(&resp));

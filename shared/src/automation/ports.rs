@@ -97,9 +97,3 @@ impl<'a> From<&'a App> for SchedulePorts<'a> {
         }
     }
 }
-
-impl<'a> From<SendPorts<'a>> for SchedulePorts<'a> {
-    fn from(p: SendPorts<'a>) -> Self {
-        Self { events: p.events, automation_rules: p.automation_rules, due: p.due, send_claims: p.send_claims }
-    }
-}

@@ -56,7 +56,7 @@ pub async fn datasets(app: &App, tenant: TenantId, now: DateTime<Utc>) -> Result
 
 /// The `data` of `GET /crm/marketing/conversions`.
 pub async fn read_settings(app: &App, tenant: TenantId, now: DateTime<Utc>) -> Result<Value, ConversionsError> {
-    let (settings, revision) = app.conversions.as_ref().settings_at(tenant).await?;
+    let (settings, revision) = app.conversions.settings_at(tenant).await?;
     settings_view(app, tenant, settings.as_ref(), revision.read(), now).await
 }
 
@@ -76,8 +76,8 @@ async fn settings_view(
         TokenState::Missing => "missing",
     };
     let today = now.date_naive();
-    let counts = app.conversions.as_ref().counts(tenant, today - chrono::Duration::days(6), today).await?;
-    let activity = app.conversions.as_ref().activity(tenant).await?;
+    let counts = app.conversions.counts(tenant, today - chrono::Duration::days(6), today).await?;
+    let activity = app.conversions.activity(tenant).await?;
     Ok(view(settings, revision, Some(meta), &counts, &activity))
 }
 
@@ -91,11 +91,11 @@ pub async fn save_settings(
     now: DateTime<Utc>,
 ) -> Result<Value, ConversionsError> {
     let mut settings = input.into_settings(tenant, user, now)?;
-    let (_, revision) = app.conversions.as_ref().settings_at(tenant).await?;
+    let (_, revision) = app.conversions.settings_at(tenant).await?;
     if settings.dataset_id.is_some() {
         check_dataset(&mut settings, &datasets(app, tenant, now).await?)?;
     }
-    match app.conversions.as_ref().save_settings(&settings, revision).await? {
+    match app.conversions.save_settings(&settings, revision).await? {
         Ok(written) => {
             tracing::info!(tenant_id = tenant.0, enabled = settings.enabled, "conversions settings saved");
             settings_view(app, tenant, Some(&settings), Some(written), now).await
@@ -126,12 +126,12 @@ pub async fn flush_tenant(
     let holder = uuid::Uuid::new_v4().simple().to_string();
     let until = now + chrono::Duration::from_std(LEASE).unwrap_or_else(|_| chrono::Duration::minutes(5));
     let mut out = TenantFlush { tenant_id: tenant.0, ..Default::default() };
-    if !app.conversions.as_ref().take_lease(tenant, &holder, now, until).await? {
+    if !app.conversions.take_lease(tenant, &holder, now, until).await? {
         out.busy = true;
         return Ok(out);
     }
     let result = flush_leased(app, tenant, now, deadline, &mut out).await;
-    if let Err(e) = app.conversions.as_ref().release_lease(tenant, &holder).await {
+    if let Err(e) = app.conversions.release_lease(tenant, &holder).await {
         tracing::warn!(tenant_id = tenant.0, error = %e, "conversions lease not released; it expires");
     }
     result.map(|()| out)
@@ -196,7 +196,7 @@ pub struct FlushSummary {
 /// a tenant's mark is cleared when its queue was drained (unless an enqueue re-marked it).
 pub async fn flush_all(app: &App, now: DateTime<Utc>, budget: Duration) -> Result<FlushSummary, StoreError> {
     let deadline = Instant::now() + budget;
-    let marks = app.conversions.as_ref().tenants_pending(TENANTS_PER_RUN).await?;
+    let marks = app.conversions.tenants_pending(TENANTS_PER_RUN).await?;
     let results: Vec<(PendingMark, Result<TenantFlush, StoreError>)> = stream::iter(marks)
         .map(|mark| async move {
             let r = flush_tenant(app, mark.tenant, now, deadline).await;
@@ -220,7 +220,7 @@ pub async fn flush_all(app: &App, now: DateTime<Utc>, budget: Duration) -> Resul
                 // last minute is kept, so an item the index did not show yet is found next run.
                 let settled = mark.marked_at.is_some_and(|at| at <= now - chrono::Duration::seconds(MARK_SETTLE_SECS));
                 if t.send.drained && settled {
-                    app.conversions.as_ref().clear_pending(&mark).await?;
+                    app.conversions.clear_pending(&mark).await?;
                 }
                 tracing::info!(tenant_id = t.tenant_id, sent = t.send.sent, skipped = t.send.skipped, failed = t.send.failed, requests = t.send.requests, busy = t.busy, blocked = ?t.blocked, "conversions run");
             }

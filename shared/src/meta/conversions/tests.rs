@@ -148,9 +148,9 @@ async fn queueing_is_once_per_stage_and_only_for_meta_leads_of_enabled_tenants()
     // On without a dataset: nothing queued, and it says so.
     let mut s = settings();
     s.dataset_id = None;
-    app.conversions.as_ref().save_settings(&s, Revision::ABSENT).await.expect("save").expect("first save");
+    app.conversions.save_settings(&s, Revision::ABSENT).await.expect("save").expect("first save");
     assert_eq!(after_crm_event(ports, &meta, t0()).await.expect("queue"), Queued::NoDataset);
-    app.conversions.as_ref().save_settings(&settings(), Revision::at(1)).await.expect("save").expect("second save");
+    app.conversions.save_settings(&settings(), Revision::at(1)).await.expect("save").expect("second save");
     assert_eq!(after_crm_event(ports, &meta, t0()).await.expect("queue"), Queued::Created { pending: 1, skipped: 0 });
     assert_eq!(after_crm_event(ports, &meta, t0()).await.expect("again"), Queued::AlreadyReached, "a re-delivery");
     assert_eq!(after_crm_event(ports, &crm, t0()).await.expect("queue"), Queued::NotMetaLead);
@@ -158,6 +158,6 @@ async fn queueing_is_once_per_stage_and_only_for_meta_leads_of_enabled_tenants()
     apply_event(app.events.as_ref(), &sale, t0()).await.expect("apply sale");
     assert_eq!(after_crm_event(ports, &sale, t0()).await.expect("queue"), Queued::Created { pending: 2, skipped: 0 });
     let queued: Vec<String> =
-        app.conversions.as_ref().pending(T, 10).await.expect("pending").into_iter().map(|c| c.event_name).collect();
+        app.conversions.pending(T, 10).await.expect("pending").into_iter().map(|c| c.event_name).collect();
     assert_eq!(queued, ["Initial lead", "Sales opportunity", "Converted"]);
 }
